@@ -1,0 +1,123 @@
+/* descent replay: run an optimizer over a given gradient sequence and print
+ * the parameters after every step — the way to check descent against any
+ * other implementation. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void replay_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: descent replay --opt SPEC --params P.csv --grads G.csv [--dtype f32|f64]\n\n"
+            "  --opt SPEC      optimizer, e.g. 'Adam(lr=0.01, betas=(0.9, 0.99))'\n"
+            "  --params FILE   one line: the initial parameters, comma-separated\n"
+            "  --grads FILE    one line per step: the gradient of that step\n"
+            "  --dtype T       f32 (default) or f64\n\n"
+            "Prints one line per step: the parameters after it (%%.9g for f32, %%.17g for f64).\n");
+}
+
+static int replay_run(int argc, char **argv)
+{
+    const char *cmd = "replay", *spec = NULL, *ppath = NULL, *gpath = NULL;
+    descent_dtype dtype = DESCENT_F32;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], **dst = NULL;
+        if (strcmp(a, "--opt") == 0)
+            dst = &spec;
+        else if (strcmp(a, "--params") == 0)
+            dst = &ppath;
+        else if (strcmp(a, "--grads") == 0)
+            dst = &gpath;
+        else if (strcmp(a, "--dtype") == 0) {
+            const char *v = cli_flag_value(cmd, argc, argv, &i);
+            if (!v)
+                return CLI_USAGE;
+            if (strcmp(v, "f32") == 0)
+                dtype = DESCENT_F32;
+            else if (strcmp(v, "f64") == 0)
+                dtype = DESCENT_F64;
+            else
+                return cli_usage_error(cmd, "--dtype must be f32 or f64, got '%s'", v);
+            continue;
+        } else
+            return cli_usage_error(cmd, "unknown option '%s' (see descent replay --help)", a);
+        if (!(*dst = cli_flag_value(cmd, argc, argv, &i)))
+            return CLI_USAGE;
+    }
+    if (!spec || !ppath || !gpath)
+        return cli_usage_error(cmd, "--opt, --params and --grads are required (see descent replay --help)");
+
+    descent_error err;
+    descent_optimizer *opt = NULL;
+    if (descent_create_from_spec(&opt, spec, NULL, &err) < 0)
+        return cli_usage_error(cmd, "--opt: %s", err.message);
+    descent_table P, G;
+    if (descent_table_read_csv(&P, ppath, 0, &err) < 0) {
+        descent_destroy(opt);
+        return cli_usage_error(cmd, "%s", err.message);
+    }
+    if (descent_table_read_csv(&G, gpath, 0, &err) < 0) {
+        descent_table_free(&P);
+        descent_destroy(opt);
+        return cli_usage_error(cmd, "%s", err.message);
+    }
+    int rc = CLI_OK;
+    if (P.rows != 1) {
+        rc = cli_usage_error(cmd, "%s: expected one line of parameters, got %zu", ppath, P.rows);
+    } else if (G.rows > 0 && G.cols != P.cols) {
+        rc = cli_usage_error(cmd, "%s:1: gradient has %zu values, %s has %zu parameters", gpath, G.cols, ppath, P.cols);
+    }
+    size_t n = P.cols, elem = dtype == DESCENT_F64 ? sizeof(double) : sizeof(float);
+    void *param = NULL, *grad = NULL;
+    if (rc == CLI_OK) {
+        param = calloc(n ? n : 1, elem);
+        grad = calloc(n ? n : 1, elem);
+        if (!param || !grad) {
+            fprintf(stderr, "descent replay: out of memory\n");
+            rc = CLI_FAIL;
+        }
+    }
+    if (rc == CLI_OK) {
+        for (size_t j = 0; j < n; j++) {
+            if (dtype == DESCENT_F64)
+                ((double *)param)[j] = P.values[j];
+            else
+                ((float *)param)[j] = (float)P.values[j];
+        }
+        int g = descent_add_group(opt, NULL);
+        if (g < 0 || descent_add_tensor(opt, g, param, grad, n, dtype) < 0) {
+            fprintf(stderr, "descent replay: %s\n", descent_errmsg(opt));
+            rc = CLI_FAIL;
+        }
+    }
+    for (size_t s = 0; rc == CLI_OK && s < G.rows; s++) {
+        for (size_t j = 0; j < n; j++) {
+            double v = G.values[s * n + j];
+            if (dtype == DESCENT_F64)
+                ((double *)grad)[j] = v;
+            else
+                ((float *)grad)[j] = (float)v;
+        }
+        if (descent_step(opt) < 0) {
+            fprintf(stderr, "descent replay: step %zu: %s\n", s + 1, descent_errmsg(opt));
+            rc = CLI_FAIL;
+            break;
+        }
+        for (size_t j = 0; j < n; j++) {
+            if (j)
+                putchar(',');
+            cli_print_value(stdout, dtype == DESCENT_F64 ? ((double *)param)[j] : ((float *)param)[j], dtype);
+        }
+        putchar('\n');
+    }
+    free(param);
+    free(grad);
+    descent_table_free(&P);
+    descent_table_free(&G);
+    descent_destroy(opt);
+    return rc;
+}
+
+const cli_command cli_replay = {"replay", "run an optimizer over a gradient sequence, print parameters per step",
+                                replay_run, replay_usage};

@@ -1,0 +1,153 @@
+/* Messages, memory, checksums: the small pieces every other file uses. */
+#include "internal.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *descent_version(void) { return DESCENT_VERSION_STRING; }
+
+const char *descent_strerror(int status)
+{
+    switch (status) {
+    case DESCENT_OK: return "success";
+    case DESCENT_ERR_INVALID: return "invalid argument";
+    case DESCENT_ERR_SPEC: return "malformed spec";
+    case DESCENT_ERR_NOMEM: return "out of memory";
+    case DESCENT_ERR_STATE: return "invalid call for the current state";
+    case DESCENT_ERR_CHECKPOINT: return "bad checkpoint";
+    case DESCENT_ERR_IO: return "input/output error";
+    case DESCENT_ERR_NONFINITE: return "non-finite gradient";
+    default: return status >= 0 ? "success" : "unknown error";
+    }
+}
+
+void descent_vformat(char *buf, size_t cap, const char *fmt, va_list ap)
+{
+    if (cap == 0)
+        return;
+    int n = vsnprintf(buf, cap, fmt, ap);
+    if (n < 0)
+        buf[0] = '\0';
+}
+
+int descent_fail(descent_error *err, int status, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        descent_vformat(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+        err->status = status;
+    }
+    return status;
+}
+
+int descent_opt_fail(const descent_optimizer *opt, int status, const char *fmt, ...)
+{
+    /* The message buffer is the one mutable field const calls may write:
+     * failing a query still leaves its reason. */
+    char *msg = ((descent_optimizer *)opt)->errmsg;
+    va_list ap;
+    va_start(ap, fmt);
+    descent_vformat(msg, sizeof opt->errmsg, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+const char *descent_errmsg(const descent_optimizer *opt) { return opt ? opt->errmsg : "no optimizer"; }
+
+/* ---- memory ------------------------------------------------------------ */
+
+static void *default_alloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    return malloc(size);
+}
+
+static void default_free(void *ctx, void *ptr)
+{
+    (void)ctx;
+    free(ptr);
+}
+
+void descent_mem_init(descent_mem *m, const descent_allocator *a)
+{
+    if (a && a->alloc && a->free) {
+        m->a = *a;
+    } else {
+        m->a.alloc = default_alloc;
+        m->a.free = default_free;
+        m->a.ctx = NULL;
+    }
+}
+
+/* Over-allocate by DESCENT_ALIGN and keep the raw pointer just before the
+ * aligned block, so caller allocators need not align. */
+void *descent_mem_alloc(const descent_mem *m, size_t size)
+{
+    if (size > SIZE_MAX - 2 * DESCENT_ALIGN)
+        return NULL;
+    unsigned char *raw = m->a.alloc(m->a.ctx, size + 2 * DESCENT_ALIGN);
+    if (!raw)
+        return NULL;
+    uintptr_t p = ((uintptr_t)raw + sizeof(void *) + DESCENT_ALIGN - 1) & ~(uintptr_t)(DESCENT_ALIGN - 1);
+    unsigned char *aligned = (unsigned char *)p;
+    memcpy(aligned - sizeof(void *), &raw, sizeof raw);
+    memset(aligned, 0, size);
+    return aligned;
+}
+
+void descent_mem_free(const descent_mem *m, void *ptr)
+{
+    if (!ptr)
+        return;
+    void *raw;
+    memcpy(&raw, (unsigned char *)ptr - sizeof(void *), sizeof raw);
+    m->a.free(m->a.ctx, raw);
+}
+
+double descent_state_zero(const descent_hparams *hp, int i)
+{
+    (void)hp;
+    (void)i;
+    return 0;
+}
+
+/* ---- names ------------------------------------------------------------- */
+
+bool descent_name_eq(const char *a, const char *b)
+{
+    for (;;) {
+        while (*a == '_')
+            a++;
+        while (*b == '_')
+            b++;
+        if (!*a || !*b)
+            return *a == *b;
+        if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
+            return false;
+        a++;
+        b++;
+    }
+}
+
+/* ---- CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320) ---------------- */
+
+uint32_t descent_crc32(uint32_t crc, const void *data, size_t len)
+{
+    /* The table is rebuilt per call (256 entries) to keep no global state. */
+    uint32_t table[256];
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+        table[i] = c;
+    }
+    const unsigned char *p = data;
+    crc = ~crc;
+    while (len--)
+        crc = table[(crc ^ *p++) & 0xFFu] ^ (crc >> 8);
+    return ~crc;
+}

@@ -1,0 +1,303 @@
+/* Hyperparameters: defaults, bounds checks and the mapping from spec strings
+ * onto descent_hparams, driven by each algorithm's descriptor table. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Descriptors used by several algorithms; the bounds are PyTorch's checks. */
+const hp_desc descent_hp_lr = {"lr", HP_REAL, HP_FIELD(lr), 0, 0, HP_NO_HI, NULL};
+const hp_desc descent_hp_weight_decay = {"weight_decay", HP_REAL, HP_FIELD(weight_decay), 0, 0, HP_NO_HI, NULL};
+const hp_desc descent_hp_maximize = {"maximize", HP_BOOL, HP_FIELD(maximize), 0, 1, 0, NULL};
+const hp_desc descent_hp_eps = {"eps", HP_REAL, HP_FIELD(eps), 0, 0, HP_NO_HI, NULL};
+const hp_desc descent_hp_eps_root = {"eps_root", HP_REAL, HP_FIELD(eps_root), 0, 0, HP_NO_HI, NULL};
+const hp_desc descent_hp_betas = {"betas", HP_PAIR, HP_FIELD(betas), 0, 1, HP_HI_OPEN, NULL};
+
+int descent_optimizer_count(void) { return descent_algo_count; }
+
+const char *descent_optimizer_name(int i)
+{
+    return i >= 0 && i < descent_algo_count ? descent_algos[i]->name : NULL;
+}
+
+const descent_algo *descent_find_algo(const char *name)
+{
+    if (!name)
+        return NULL;
+    for (int i = 0; i < descent_algo_count; i++)
+        if (descent_name_eq(name, descent_algos[i]->name) ||
+            (descent_algos[i]->alias && descent_name_eq(name, descent_algos[i]->alias)))
+            return descent_algos[i];
+    return NULL;
+}
+
+/* "betas[1]" -> descriptor betas, index 1; "lr" -> lr, index 0. */
+const hp_desc *descent_hp_find(const descent_algo *algo, const char *name, int *index)
+{
+    char base[64];
+    int idx = 0;
+    const char *br = strchr(name, '[');
+    size_t n = br ? (size_t)(br - name) : strlen(name);
+    if (n >= sizeof base)
+        return NULL;
+    memcpy(base, name, n);
+    base[n] = '\0';
+    if (br) {
+        if ((br[1] != '0' && br[1] != '1') || br[2] != ']' || br[3] != '\0')
+            return NULL;
+        idx = br[1] - '0';
+    }
+    for (const hp_desc *d = algo->hparams; d->name; d++) {
+        if (strcmp(d->name, base) == 0) {
+            if (br && d->type != HP_PAIR)
+                return NULL;
+            if (index)
+                *index = idx;
+            return d;
+        }
+    }
+    return NULL;
+}
+
+double descent_hp_read(const descent_hparams *hp, const hp_desc *d, int index)
+{
+    const char *base = (const char *)hp + d->offset;
+    if (d->type == HP_BOOL || d->type == HP_CHOICE) {
+        int v;
+        memcpy(&v, base, sizeof v);
+        return v;
+    }
+    double v;
+    memcpy(&v, base + (size_t)index * sizeof(double), sizeof v);
+    return v;
+}
+
+void descent_hp_write(descent_hparams *hp, const hp_desc *d, int index, double v)
+{
+    char *base = (char *)hp + d->offset;
+    if (d->type == HP_BOOL || d->type == HP_CHOICE) {
+        int iv = (int)v;
+        memcpy(base, &iv, sizeof iv);
+    } else {
+        memcpy(base + (size_t)index * sizeof(double), &v, sizeof v);
+    }
+}
+
+static void describe_range(const hp_desc *d, char *buf, size_t cap)
+{
+    if (d->bounds & HP_NO_HI)
+        snprintf(buf, cap, "%s %g", (d->bounds & HP_LO_OPEN) ? ">" : ">=", d->lo);
+    else
+        snprintf(buf, cap, "in %c%g, %g%c", (d->bounds & HP_LO_OPEN) ? '(' : '[', d->lo, d->hi,
+                 (d->bounds & HP_HI_OPEN) ? ')' : ']');
+}
+
+int descent_hp_check(const hp_desc *d, int index, double v, descent_error *err)
+{
+    char name[80];
+    if (d->type == HP_PAIR)
+        snprintf(name, sizeof name, "%s[%d]", d->name, index);
+    else
+        snprintf(name, sizeof name, "%s", d->name);
+    if (d->type == HP_BOOL) {
+        if (v != 0 && v != 1)
+            return descent_fail(err, DESCENT_ERR_INVALID, "%s must be True or False, got %g", name, v);
+        return 0;
+    }
+    if (d->type == HP_CHOICE) {
+        int n = 0;
+        while (d->choices[n])
+            n++;
+        if (!(v >= 0 && v < n && v == floor(v)))
+            return descent_fail(err, DESCENT_ERR_INVALID, "%s: no choice numbered %g", name, v);
+        return 0;
+    }
+    bool ok = !isnan(v) && ((d->bounds & HP_LO_OPEN) ? v > d->lo : v >= d->lo);
+    if (ok && !(d->bounds & HP_NO_HI))
+        ok = (d->bounds & HP_HI_OPEN) ? v < d->hi : v <= d->hi;
+    if (ok && isinf(v))
+        ok = false;
+    if (!ok) {
+        char range[64];
+        describe_range(d, range, sizeof range);
+        return descent_fail(err, DESCENT_ERR_INVALID, "%s must be %s, got %.17g", name, range, v);
+    }
+    return 0;
+}
+
+int descent_hparams_validate(const descent_algo *algo, const descent_hparams *hp, descent_error *err)
+{
+    for (const hp_desc *d = algo->hparams; d->name; d++) {
+        int n = d->type == HP_PAIR ? 2 : 1;
+        for (int k = 0; k < n; k++) {
+            int rc = descent_hp_check(d, k, descent_hp_read(hp, d, k), err);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return algo->validate ? algo->validate(hp, err) : 0;
+}
+
+int descent_hparams_init(descent_hparams *hp, const char *optimizer, descent_error *err)
+{
+    const descent_algo *algo = descent_find_algo(optimizer);
+    if (!algo)
+        return descent_fail(err, DESCENT_ERR_INVALID, "unknown optimizer '%s'", optimizer ? optimizer : "(null)");
+    memset(hp, 0, sizeof *hp);
+    algo->defaults(hp);
+    hp->optimizer = algo->name;
+    return 0;
+}
+
+/* Convert one argument value to the descriptor's type and check its range,
+ * pointing at the value's text on error. */
+static int apply_one(descent_hparams *hp, const hp_desc *d, const spec_doc *doc, const spec_node *v,
+                     descent_error *err)
+{
+    if (d->type == HP_PAIR) {
+        if ((v->kind != SPEC_TUPLE && v->kind != SPEC_LIST) || v->n != 2)
+            return descent_spec_fail(doc, v, err, DESCENT_ERR_SPEC, "%s must be a pair (a, b), got %s",
+                                     d->name, descent_spec_kind_name(v->kind));
+        for (int k = 0; k < 2; k++) {
+            const spec_node *x = &v->items[k];
+            if (x->kind != SPEC_NUM)
+                return descent_spec_fail(doc, x, err, DESCENT_ERR_SPEC, "%s[%d] must be a number, got %s",
+                                         d->name, k, descent_spec_kind_name(x->kind));
+            descent_error e;
+            if (descent_hp_check(d, k, x->num, &e) < 0)
+                return descent_spec_fail(doc, x, err, DESCENT_ERR_INVALID, "%s", e.message);
+            descent_hp_write(hp, d, k, x->num);
+        }
+        return 0;
+    }
+    double value;
+    if (d->type == HP_BOOL) {
+        if (v->kind != SPEC_BOOL)
+            return descent_spec_fail(doc, v, err, DESCENT_ERR_SPEC, "%s must be True or False, got %s",
+                                     d->name, descent_spec_kind_name(v->kind));
+        value = v->num;
+    } else if (d->type == HP_CHOICE) {
+        if (v->kind != SPEC_STR)
+            return descent_spec_fail(doc, v, err, DESCENT_ERR_SPEC, "%s must be a quoted string, got %s",
+                                     d->name, descent_spec_kind_name(v->kind));
+        int k = 0;
+        while (d->choices[k] && strcmp(d->choices[k], v->str) != 0)
+            k++;
+        if (!d->choices[k]) {
+            char list[256] = "";
+            for (int j = 0; d->choices[j]; j++) {
+                size_t used = strlen(list);
+                snprintf(list + used, sizeof list - used, "%s'%s'", j ? ", " : "", d->choices[j]);
+            }
+            return descent_spec_fail(doc, v, err, DESCENT_ERR_INVALID, "%s must be one of %s, got '%s'",
+                                     d->name, list, v->str);
+        }
+        value = k;
+    } else {
+        if (v->kind != SPEC_NUM)
+            return descent_spec_fail(doc, v, err, DESCENT_ERR_SPEC, "%s must be a number, got %s", d->name,
+                                     descent_spec_kind_name(v->kind));
+        value = v->num;
+    }
+    descent_error e;
+    if (descent_hp_check(d, 0, value, &e) < 0)
+        return descent_spec_fail(doc, v, err, DESCENT_ERR_INVALID, "%s", e.message);
+    descent_hp_write(hp, d, 0, value);
+    return 0;
+}
+
+int descent_hparams_apply_args(descent_hparams *hp, const descent_algo *algo, const spec_doc *doc,
+                               const spec_node *call, descent_error *err)
+{
+    for (int i = 0; i < call->n; i++) {
+        const spec_node *v = &call->items[i];
+        const char *key = call->keys ? call->keys[i] : NULL;
+        const hp_desc *d = NULL;
+        if (!key) {
+            /* Positional arguments follow the descriptor order (lr first, as
+             * in every torch.optim constructor after params). */
+            int k = 0;
+            for (d = algo->hparams; d->name && k < i; d++)
+                k++;
+            if (!d->name)
+                return descent_spec_fail(doc, v, err, DESCENT_ERR_SPEC, "%s takes at most %d positional arguments",
+                                         algo->name, k);
+        } else {
+            d = descent_hp_find(algo, key, NULL);
+            if (!d || strchr(key, '[')) {
+                /* Point at the keyword itself: it sits just before the value. */
+                spec_node at = *v;
+                size_t klen = strlen(key);
+                size_t p = v->pos;
+                while (p > 0 && doc->text[p - 1] != '=')
+                    p--;
+                at.pos = p > klen ? p - 1 - klen : 0;
+                while (at.pos < p && doc->text[at.pos] != key[0])
+                    at.pos++;
+                at.end = at.pos + klen;
+                char names[400] = "";
+                for (const hp_desc *q = algo->hparams; q->name; q++) {
+                    size_t used = strlen(names);
+                    snprintf(names + used, sizeof names - used, "%s%s", q == algo->hparams ? "" : ", ", q->name);
+                }
+                return descent_spec_fail(doc, &at, err, DESCENT_ERR_SPEC, "%s has no argument '%s' (it takes %s)",
+                                         algo->name, key, names);
+            }
+            for (int j = 0; j < i; j++)
+                if (call->keys[j] && strcmp(call->keys[j], key) == 0)
+                    return descent_spec_fail(doc, v, err, DESCENT_ERR_SPEC, "argument '%s' given twice", key);
+        }
+        int rc = apply_one(hp, d, doc, v, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int descent_hparams_from_node(descent_hparams *hp, const spec_doc *doc, const spec_node *call,
+                              descent_error *err)
+{
+    if (call->kind != SPEC_CALL && call->kind != SPEC_NAME)
+        return descent_spec_fail(doc, call, err, DESCENT_ERR_SPEC, "expected an optimizer such as Adam(lr=1e-3), got %s",
+                                 descent_spec_kind_name(call->kind));
+    const descent_algo *algo = descent_find_algo(call->str);
+    if (!algo) {
+        char names[600] = "";
+        for (int i = 0; i < descent_algo_count; i++) {
+            size_t used = strlen(names);
+            snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", descent_algos[i]->name);
+        }
+        spec_node at = *call;
+        at.end = at.pos + strlen(call->str);
+        return descent_spec_fail(doc, &at, err, DESCENT_ERR_SPEC, "unknown optimizer '%s' (known: %s)", call->str,
+                                 names);
+    }
+    descent_hparams tmp;
+    memset(&tmp, 0, sizeof tmp);
+    algo->defaults(&tmp);
+    tmp.optimizer = algo->name;
+    if (call->kind == SPEC_CALL) {
+        int rc = descent_hparams_apply_args(&tmp, algo, doc, call, err);
+        if (rc < 0)
+            return rc;
+    }
+    if (algo->validate) {
+        descent_error e;
+        if (algo->validate(&tmp, &e) < 0)
+            return descent_spec_fail(doc, call, err, DESCENT_ERR_INVALID, "%s", e.message);
+    }
+    *hp = tmp;
+    return 0;
+}
+
+int descent_hparams_parse(descent_hparams *hp, const char *spec, descent_error *err)
+{
+    spec_doc doc;
+    int rc = descent_spec_parse(&doc, spec, NULL, err);
+    if (rc < 0)
+        return rc;
+    rc = descent_hparams_from_node(hp, &doc, doc.root, err);
+    descent_spec_free(&doc);
+    return rc;
+}

@@ -1,0 +1,208 @@
+/* Internal definitions shared by the library's files. Not installed. */
+#ifndef DESCENT_INTERNAL_H
+#define DESCENT_INTERNAL_H
+
+#include "descent.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DESCENT_ALIGN 64
+#define DESCENT_MAX_STATE 4
+
+/* ---- messages ---------------------------------------------------------- */
+
+int descent_fail(descent_error *err, int status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+void descent_vformat(char *buf, size_t cap, const char *fmt, va_list ap);
+
+/* ---- memory ------------------------------------------------------------ */
+
+typedef struct descent_mem {
+    descent_allocator a; /* never has NULL members */
+} descent_mem;
+
+void descent_mem_init(descent_mem *m, const descent_allocator *a);
+void *descent_mem_alloc(const descent_mem *m, size_t size);           /* 64-byte aligned, zeroed */
+void descent_mem_free(const descent_mem *m, void *ptr);
+
+/* ---- hyperparameter descriptors ---------------------------------------- */
+
+typedef enum hp_type { HP_REAL, HP_PAIR, HP_BOOL, HP_CHOICE } hp_type;
+
+/* Bounds: lo <= x (or lo < x with HP_LO_OPEN), x <= hi (or < with HP_HI_OPEN). */
+enum { HP_LO_OPEN = 1, HP_HI_OPEN = 2, HP_NO_HI = 4 };
+
+typedef struct hp_desc {
+    const char *name;
+    hp_type type;
+    size_t offset;            /* into descent_hparams */
+    double lo, hi;
+    unsigned bounds;
+    const char *const *choices; /* HP_CHOICE: NULL-terminated names, value = index */
+} hp_desc;
+
+#define HP_FIELD(f) offsetof(descent_hparams, f)
+
+/* ---- per-tensor state the generic code keeps for every algorithm -------- */
+
+typedef struct descent_tensor_scalars {
+    int64_t step;           /* PyTorch's state['step'], incremented before use */
+    double mu_product;      /* NAdam's running product of mu_t */
+} descent_tensor_scalars;
+
+/* Everything a kernel call sees for one range [begin, end) of a tensor. */
+typedef struct descent_kernel_args {
+    const void *coeffs;     /* the algorithm's per-step scalars, from prepare() */
+    size_t begin, end;
+    void *param;
+    const void *grad;
+    void *state[DESCENT_MAX_STATE];
+} descent_kernel_args;
+
+typedef void (*descent_kernel_fn)(const descent_kernel_args *a);
+
+/* One algorithm family member: what GSL calls a type table. The generic code
+ * allocates state_count(hp) buffers of n elements and coeffs_size bytes per
+ * tensor, calls prepare() once per tensor per step (outside the element
+ * loop), then the kernel over ranges of the tensor. */
+typedef struct descent_algo {
+    const char *name;                  /* PyTorch's name: "AdamW" */
+    const char *alias;                 /* lowercase alias: "adamw" */
+    const char *momentum_name;         /* what cyclical schedules drive, or NULL */
+    void (*defaults)(descent_hparams *hp);
+    const hp_desc *hparams;            /* accepted arguments, NULL-name terminated */
+    /* Cross-field checks (beyond each field's bounds); message into err. */
+    int (*validate)(const descent_hparams *hp, descent_error *err);
+    int (*state_count)(const descent_hparams *hp);
+    const char *const *state_names;    /* names of the state buffers, for checkpoints */
+    /* Initial value of state buffer i (most are 0). */
+    double (*state_init)(const descent_hparams *hp, int i);
+    size_t coeffs_size;
+    /* Advance the tensor's step count and compute the per-step scalars. */
+    void (*prepare)(const descent_hparams *hp, descent_tensor_scalars *ts, void *coeffs);
+    descent_kernel_fn kernel_f32;
+    descent_kernel_fn kernel_f64;
+} descent_algo;
+
+const descent_algo *descent_find_algo(const char *name);
+extern const descent_algo *const descent_algos[];
+extern const int descent_algo_count;
+
+/* Bounds/type check of one value against a descriptor (used by set and parse). */
+int descent_hp_check(const hp_desc *d, int index, double v, descent_error *err);
+const hp_desc *descent_hp_find(const descent_algo *algo, const char *name, int *index);
+double descent_hp_read(const descent_hparams *hp, const hp_desc *d, int index);
+void descent_hp_write(descent_hparams *hp, const hp_desc *d, int index, double v);
+int descent_hparams_validate(const descent_algo *algo, const descent_hparams *hp, descent_error *err);
+
+/* Initial value 0 for every state buffer (most algorithms). */
+double descent_state_zero(const descent_hparams *hp, int i);
+
+/* Descriptor helpers shared by the algorithm tables. */
+extern const hp_desc descent_hp_lr, descent_hp_weight_decay, descent_hp_maximize,
+    descent_hp_eps, descent_hp_eps_root, descent_hp_betas;
+
+/* ---- optimizer --------------------------------------------------------- */
+
+typedef struct descent_group {
+    descent_hparams hp;
+    double initial_lr;      /* lr when the group was added (PyTorch's initial_lr) */
+} descent_group;
+
+typedef struct descent_tensor {
+    int group;
+    descent_dtype dtype;
+    size_t n;
+    void *param;
+    const void *grad;
+    int nstate;
+    void *state[DESCENT_MAX_STATE];
+    descent_tensor_scalars scalars;
+    void *coeffs;
+} descent_tensor;
+
+typedef struct descent_chunk {
+    int tensor;
+    size_t begin, end;
+} descent_chunk;
+
+struct descent_schedule;
+
+struct descent_optimizer {
+    descent_mem mem;
+    const descent_algo *algo;
+    descent_hparams defaults;
+    descent_group *groups;
+    int ngroups, groups_cap;
+    descent_tensor *tensors;
+    int ntensors, tensors_cap;
+    descent_chunk *chunks;   /* work split for threads, rebuilt on registration */
+    int nchunks;
+    int threads;
+    char errmsg[512];
+    struct descent_schedule *schedule; /* attached learning-rate schedule or NULL */
+};
+
+int descent_opt_fail(const descent_optimizer *opt, int status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* ---- spec strings ------------------------------------------------------ */
+
+typedef enum spec_kind {
+    SPEC_NUM, SPEC_BOOL, SPEC_STR, SPEC_NONE, SPEC_TUPLE, SPEC_LIST, SPEC_CALL, SPEC_NAME
+} spec_kind;
+
+typedef struct spec_node {
+    spec_kind kind;
+    size_t pos, end;         /* byte range in the source text */
+    double num;
+    bool is_int;             /* SPEC_NUM written without '.', 'e' */
+    char *str;               /* SPEC_STR text, SPEC_CALL / SPEC_NAME name */
+    int n;                   /* items (tuple, list, call arguments) */
+    struct spec_node *items;
+    char **keys;             /* SPEC_CALL: keyword of each argument or NULL */
+} spec_node;
+
+typedef struct spec_doc {
+    const char *text;
+    spec_node *root;
+    descent_mem mem;
+} spec_doc;
+
+/* Parse text into doc->root. On error fills err with a message quoting the
+ * text and pointing at the offending part. */
+int descent_spec_parse(spec_doc *doc, const char *text, const descent_allocator *alloc,
+                       descent_error *err);
+void descent_spec_free(spec_doc *doc);
+/* Format an error pointing at node's text: "<msg>\n  <text>\n  ^^^". */
+int descent_spec_fail(const spec_doc *doc, const spec_node *node, descent_error *err,
+                      int status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+const char *descent_spec_kind_name(spec_kind k);
+
+/* Fill hp from a parsed call node (name resolved to an algorithm). */
+int descent_hparams_from_node(descent_hparams *hp, const spec_doc *doc, const spec_node *call,
+                              descent_error *err);
+/* Apply keyword arguments of a call (or an overrides list) onto hp. */
+int descent_hparams_apply_args(descent_hparams *hp, const descent_algo *algo, const spec_doc *doc,
+                               const spec_node *call, descent_error *err);
+
+/* Case-insensitive, '_'-insensitive name match ("adamw" == "AdamW"). */
+bool descent_name_eq(const char *a, const char *b);
+
+/* ---- checksums --------------------------------------------------------- */
+uint32_t descent_crc32(uint32_t crc, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,85 @@
+/* Adadelta (Zeiler 2012; torch.optim.Adadelta, single-tensor path).
+ *
+ *   d = g (negated when maximize) + weight_decay p
+ *   v = rho v + (1 - rho) d^2                          square_avg
+ *   delta = sqrt(u + eps) / sqrt(v + eps) * d
+ *   u = rho u + (1 - rho) delta^2                      acc_delta
+ *   p -= lr delta
+ * eps already sits inside both roots, as in the seed; lr = 1 is the paper. */
+#include "../internal.h"
+
+#include <math.h>
+
+static const hp_desc adadelta_hparams[] = {
+    {"lr", HP_REAL, HP_FIELD(lr), 0, 0, HP_NO_HI, NULL},
+    {"rho", HP_REAL, HP_FIELD(rho), 0, 1, 0, NULL},
+    {"eps", HP_REAL, HP_FIELD(eps), 0, 0, HP_NO_HI, NULL},
+    {"weight_decay", HP_REAL, HP_FIELD(weight_decay), 0, 0, HP_NO_HI, NULL},
+    {"maximize", HP_BOOL, HP_FIELD(maximize), 0, 1, 0, NULL},
+    {NULL, HP_REAL, 0, 0, 0, 0, NULL},
+};
+
+static void adadelta_defaults(descent_hparams *hp)
+{
+    hp->lr = 1.0;
+    hp->rho = 0.9;
+    hp->eps = 1e-6;
+}
+
+static int adadelta_state_count(const descent_hparams *hp)
+{
+    (void)hp;
+    return 2;
+}
+
+static const char *const adadelta_state_names[] = {"square_avg", "acc_delta", NULL};
+
+typedef struct adadelta_coeffs {
+    double sign, weight_decay, rho, one_minus_rho, eps, neg_lr;
+} adadelta_coeffs;
+
+static void adadelta_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, void *coeffs)
+{
+    adadelta_coeffs *c = coeffs;
+    ts->step++;
+    c->sign = hp->maximize ? -1.0 : 1.0;
+    c->weight_decay = hp->weight_decay;
+    c->rho = hp->rho;
+    c->one_minus_rho = 1.0 - hp->rho;
+    c->eps = hp->eps;
+    c->neg_lr = -hp->lr;
+}
+
+#define ADADELTA_KERNEL(T, SFX, SQRT)                                                   \
+    static void adadelta_kernel_##SFX(const descent_kernel_args *args)                  \
+    {                                                                                   \
+        const adadelta_coeffs *c = args->coeffs;                                        \
+        T *restrict p = args->param;                                                    \
+        const T *restrict g = args->grad;                                               \
+        T *restrict sq = args->state[0];                                                \
+        T *restrict acc = args->state[1];                                               \
+        const T sign = (T)c->sign, wd = (T)c->weight_decay, rho = (T)c->rho;            \
+        const T omr = (T)c->one_minus_rho, eps = (T)c->eps, nlr = (T)c->neg_lr;         \
+        for (size_t i = args->begin; i < args->end; i++) {                              \
+            T d = sign * g[i];                                                          \
+            if (c->weight_decay != 0)                                                   \
+                d = d + wd * p[i];                                                      \
+            T v = sq[i] * rho + omr * d * d;                                            \
+            sq[i] = v;                                                                  \
+            T delta = SQRT(acc[i] + eps) / SQRT(v + eps) * d;                           \
+            acc[i] = acc[i] * rho + omr * delta * delta;                                \
+            p[i] = p[i] + nlr * delta;                                                  \
+        }                                                                               \
+    }
+
+ADADELTA_KERNEL(float, f32, sqrtf)
+ADADELTA_KERNEL(double, f64, sqrt)
+
+const descent_algo descent_algo_adadelta = {
+    .name = "Adadelta", .alias = "adadelta", .momentum_name = NULL,
+    .defaults = adadelta_defaults, .hparams = adadelta_hparams,
+    .state_count = adadelta_state_count, .state_names = adadelta_state_names,
+    .state_init = descent_state_zero,
+    .coeffs_size = sizeof(adadelta_coeffs), .prepare = adadelta_prepare,
+    .kernel_f32 = adadelta_kernel_f32, .kernel_f64 = adadelta_kernel_f64,
+};

@@ -1,0 +1,87 @@
+/* Adagrad (Duchi et al. 2011; torch.optim.Adagrad, single-tensor path).
+ *
+ *   d = g (negated when maximize) + weight_decay p
+ *   clr = lr / (1 + (t - 1) lr_decay)
+ *   G = G + d^2                       sum, from initial_accumulator_value
+ *   p -= clr d / (sqrt(G + eps_root) + eps)
+ * The seed writes  p -= lr / sqrt(G + eps) d : eps=0, eps_root=e. */
+#include "../internal.h"
+
+#include <math.h>
+
+static const hp_desc adagrad_hparams[] = {
+    {"lr", HP_REAL, HP_FIELD(lr), 0, 0, HP_NO_HI, NULL},
+    {"lr_decay", HP_REAL, HP_FIELD(lr_decay), 0, 0, HP_NO_HI, NULL},
+    {"weight_decay", HP_REAL, HP_FIELD(weight_decay), 0, 0, HP_NO_HI, NULL},
+    {"initial_accumulator_value", HP_REAL, HP_FIELD(initial_accumulator_value), 0, 0, HP_NO_HI, NULL},
+    {"eps", HP_REAL, HP_FIELD(eps), 0, 0, HP_NO_HI, NULL},
+    {"maximize", HP_BOOL, HP_FIELD(maximize), 0, 1, 0, NULL},
+    {"eps_root", HP_REAL, HP_FIELD(eps_root), 0, 0, HP_NO_HI, NULL},
+    {NULL, HP_REAL, 0, 0, 0, 0, NULL},
+};
+
+static void adagrad_defaults(descent_hparams *hp)
+{
+    hp->lr = 1e-2;
+    hp->eps = 1e-10;
+}
+
+static int adagrad_state_count(const descent_hparams *hp)
+{
+    (void)hp;
+    return 1;
+}
+
+static const char *const adagrad_state_names[] = {"sum", NULL};
+
+static double adagrad_state_init(const descent_hparams *hp, int i)
+{
+    (void)i;
+    return hp->initial_accumulator_value;
+}
+
+typedef struct adagrad_coeffs {
+    double sign, weight_decay, neg_clr, eps, eps_root;
+} adagrad_coeffs;
+
+static void adagrad_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, void *coeffs)
+{
+    adagrad_coeffs *c = coeffs;
+    ts->step++;
+    c->sign = hp->maximize ? -1.0 : 1.0;
+    c->weight_decay = hp->weight_decay;
+    c->neg_clr = -(hp->lr / (1.0 + (double)(ts->step - 1) * hp->lr_decay));
+    c->eps = hp->eps;
+    c->eps_root = hp->eps_root;
+}
+
+#define ADAGRAD_KERNEL(T, SFX, SQRT)                                                   \
+    static void adagrad_kernel_##SFX(const descent_kernel_args *args)                  \
+    {                                                                                  \
+        const adagrad_coeffs *c = args->coeffs;                                        \
+        T *restrict p = args->param;                                                   \
+        const T *restrict g = args->grad;                                              \
+        T *restrict sum = args->state[0];                                              \
+        const T sign = (T)c->sign, wd = (T)c->weight_decay, nclr = (T)c->neg_clr;      \
+        const T eps = (T)c->eps, epsr = (T)c->eps_root;                                \
+        for (size_t i = args->begin; i < args->end; i++) {                             \
+            T d = sign * g[i];                                                         \
+            if (c->weight_decay != 0)                                                  \
+                d = d + wd * p[i];                                                     \
+            T s = sum[i] + d * d;                                                      \
+            sum[i] = s;                                                                \
+            p[i] = p[i] + nclr * d / (SQRT(s + epsr) + eps);                           \
+        }                                                                              \
+    }
+
+ADAGRAD_KERNEL(float, f32, sqrtf)
+ADAGRAD_KERNEL(double, f64, sqrt)
+
+const descent_algo descent_algo_adagrad = {
+    .name = "Adagrad", .alias = "adagrad", .momentum_name = NULL,
+    .defaults = adagrad_defaults, .hparams = adagrad_hparams,
+    .state_count = adagrad_state_count, .state_names = adagrad_state_names,
+    .state_init = adagrad_state_init,
+    .coeffs_size = sizeof(adagrad_coeffs), .prepare = adagrad_prepare,
+    .kernel_f32 = adagrad_kernel_f32, .kernel_f64 = adagrad_kernel_f64,
+};

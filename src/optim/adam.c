@@ -1,0 +1,152 @@
+/* Adam, AdamW and AMSGrad (torch.optim.Adam / AdamW, single-tensor path).
+ *
+ *   d = g (negated when maximize);  d += weight_decay p   (Adam, L2)
+ *   p *= 1 - lr weight_decay                              (AdamW, decoupled)
+ *   m = beta1 m + (1 - beta1) d                 exp_avg
+ *   v = beta2 v + (1 - beta2) d^2               exp_avg_sq
+ *   vmax = max(vmax, v) and v := vmax           amsgrad (max of the raw v)
+ *   denom = sqrt(v + eps_root (1 - beta2^t)) / sqrt(1 - beta2^t) + eps
+ *   p -= lr / (1 - beta1^t) * m / denom
+ * With eps_root = 0 this is PyTorch's expression term for term; with eps = 0
+ * and eps_root = e it is the seed's  p -= lr / sqrt(v_hat + e) * m_hat
+ * (Kingma & Ba 2015; Loshchilov & Hutter 2019; Reddi et al. 2018). */
+#include "../internal.h"
+
+#include <math.h>
+
+static const hp_desc adam_hparams[] = {
+    {"lr", HP_REAL, HP_FIELD(lr), 0, 0, HP_NO_HI, NULL},
+    {"betas", HP_PAIR, HP_FIELD(betas), 0, 1, HP_HI_OPEN, NULL},
+    {"eps", HP_REAL, HP_FIELD(eps), 0, 0, HP_NO_HI, NULL},
+    {"weight_decay", HP_REAL, HP_FIELD(weight_decay), 0, 0, HP_NO_HI, NULL},
+    {"amsgrad", HP_BOOL, HP_FIELD(amsgrad), 0, 1, 0, NULL},
+    {"maximize", HP_BOOL, HP_FIELD(maximize), 0, 1, 0, NULL},
+    {"eps_root", HP_REAL, HP_FIELD(eps_root), 0, 0, HP_NO_HI, NULL},
+    {NULL, HP_REAL, 0, 0, 0, 0, NULL},
+};
+
+static void adam_defaults(descent_hparams *hp)
+{
+    hp->lr = 1e-3;
+    hp->betas[0] = 0.9;
+    hp->betas[1] = 0.999;
+    hp->eps = 1e-8;
+}
+
+static void adamw_defaults(descent_hparams *hp)
+{
+    adam_defaults(hp);
+    hp->weight_decay = 1e-2;
+}
+
+static void amsgrad_defaults(descent_hparams *hp)
+{
+    adam_defaults(hp);
+    hp->amsgrad = 1;
+}
+
+static int adam_state_count(const descent_hparams *hp) { return hp->amsgrad ? 3 : 2; }
+
+static const char *const adam_state_names[] = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", NULL};
+
+typedef struct adam_coeffs {
+    double sign, weight_decay, decay_factor; /* decay_factor = 1 - lr wd (AdamW) */
+    double beta1, one_minus_beta1, beta2, one_minus_beta2;
+    double neg_step_size, bias_correction2_sqrt, eps, eps_root_scaled;
+    int decoupled, amsgrad;
+} adam_coeffs;
+
+static void prepare(const descent_hparams *hp, descent_tensor_scalars *ts, adam_coeffs *c, int decoupled)
+{
+    ts->step++;
+    double t = (double)ts->step;
+    double bias_correction1 = 1.0 - pow(hp->betas[0], t);
+    double bias_correction2 = 1.0 - pow(hp->betas[1], t);
+    c->sign = hp->maximize ? -1.0 : 1.0;
+    c->decoupled = decoupled;
+    c->weight_decay = decoupled ? 0.0 : hp->weight_decay;
+    c->decay_factor = 1.0 - hp->lr * hp->weight_decay;
+    c->beta1 = hp->betas[0];
+    c->one_minus_beta1 = 1.0 - hp->betas[0];
+    c->beta2 = hp->betas[1];
+    c->one_minus_beta2 = 1.0 - hp->betas[1];
+    c->neg_step_size = -(hp->lr / bias_correction1);
+    c->bias_correction2_sqrt = sqrt(bias_correction2);
+    c->eps = hp->eps;
+    c->eps_root_scaled = hp->eps_root * bias_correction2;
+    c->amsgrad = hp->amsgrad;
+}
+
+static void adam_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, void *coeffs)
+{
+    prepare(hp, ts, coeffs, 0);
+}
+
+static void adamw_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, void *coeffs)
+{
+    prepare(hp, ts, coeffs, 1);
+}
+
+#define ADAM_KERNEL(T, SFX, SQRT)                                                                     \
+    static void adam_kernel_##SFX(const descent_kernel_args *args)                                    \
+    {                                                                                                 \
+        const adam_coeffs *c = args->coeffs;                                                          \
+        T *restrict p = args->param;                                                                  \
+        const T *restrict g = args->grad;                                                             \
+        T *restrict m = args->state[0];                                                               \
+        T *restrict v = args->state[1];                                                               \
+        T *restrict vmax = args->state[2];                                                            \
+        const T sign = (T)c->sign, wd = (T)c->weight_decay, decay = (T)c->decay_factor;               \
+        const T b1 = (T)c->beta1, omb1 = (T)c->one_minus_beta1;                                       \
+        const T b2 = (T)c->beta2, omb2 = (T)c->one_minus_beta2;                                       \
+        const T nss = (T)c->neg_step_size, bc2s = (T)c->bias_correction2_sqrt;                        \
+        const T eps = (T)c->eps, epsr = (T)c->eps_root_scaled;                                        \
+        const size_t end = args->end;                                                                 \
+        for (size_t i = args->begin; i < end; i++) {                                                  \
+            T pi = p[i];                                                                              \
+            T d = sign * g[i];                                                                        \
+            if (c->decoupled)                                                                         \
+                pi = pi * decay;                                                                      \
+            else if (c->weight_decay != 0)                                                            \
+                d = d + wd * pi;                                                                      \
+            T mi = m[i] * b1 + omb1 * d;                                                              \
+            T vi = v[i] * b2 + omb2 * d * d;                                                          \
+            m[i] = mi;                                                                                \
+            v[i] = vi;                                                                                \
+            if (c->amsgrad) {                                                                         \
+                T mx = vmax[i] > vi ? vmax[i] : vi;                                                   \
+                vmax[i] = mx;                                                                         \
+                vi = mx;                                                                              \
+            }                                                                                         \
+            T denom = SQRT(vi + epsr) / bc2s + eps;                                                   \
+            p[i] = pi + nss * mi / denom;                                                             \
+        }                                                                                             \
+    }
+
+ADAM_KERNEL(float, f32, sqrtf)
+ADAM_KERNEL(double, f64, sqrt)
+
+const descent_algo descent_algo_adam = {
+    .name = "Adam", .alias = "adam", .momentum_name = "betas[0]",
+    .defaults = adam_defaults, .hparams = adam_hparams,
+    .state_count = adam_state_count, .state_names = adam_state_names, .state_init = descent_state_zero,
+    .coeffs_size = sizeof(adam_coeffs), .prepare = adam_prepare,
+    .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64,
+};
+
+const descent_algo descent_algo_adamw = {
+    .name = "AdamW", .alias = "adamw", .momentum_name = "betas[0]",
+    .defaults = adamw_defaults, .hparams = adam_hparams,
+    .state_count = adam_state_count, .state_names = adam_state_names, .state_init = descent_state_zero,
+    .coeffs_size = sizeof(adam_coeffs), .prepare = adamw_prepare,
+    .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64,
+};
+
+/* Adam with amsgrad=True, named as the seed names it (Reddi et al. 2018). */
+const descent_algo descent_algo_amsgrad = {
+    .name = "AMSGrad", .alias = "amsgrad", .momentum_name = "betas[0]",
+    .defaults = amsgrad_defaults, .hparams = adam_hparams,
+    .state_count = adam_state_count, .state_names = adam_state_names, .state_init = descent_state_zero,
+    .coeffs_size = sizeof(adam_coeffs), .prepare = adam_prepare,
+    .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64,
+};

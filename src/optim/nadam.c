@@ -1,0 +1,113 @@
+/* NAdam (Dozat 2016; torch.optim.NAdam, single-tensor path).
+ *
+ *   d = g (negated when maximize) + weight_decay p
+ *   mu_t = beta1 (1 - 0.5 * 0.96^(t psi)),  psi = momentum_decay
+ *   P_t = prod_{i<=t} mu_i                          mu_product
+ *   m = beta1 m + (1 - beta1) d;  v = beta2 v + (1 - beta2) d^2
+ *   denom = sqrt(v / (1 - beta2^t) + eps_root) + eps
+ *   p -= lr (1 - mu_t) / (1 - P_t) * d / denom
+ *   p -= lr mu_{t+1} / (1 - P_t mu_t mu_{t+1}) * m / denom
+ * The extra mu_t in the last denominator is torch 1.13's (its mu_product_next
+ * multiplies the already-updated product by mu again; Dozat's paper and torch
+ * 2.x use P_t mu_{t+1}). We follow 1.13, the reference. mu_product is kept in
+ * double (torch keeps it in the default dtype). */
+#include "../internal.h"
+
+#include <math.h>
+
+static const hp_desc nadam_hparams[] = {
+    {"lr", HP_REAL, HP_FIELD(lr), 0, 0, HP_NO_HI, NULL},
+    {"betas", HP_PAIR, HP_FIELD(betas), 0, 1, HP_HI_OPEN, NULL},
+    {"eps", HP_REAL, HP_FIELD(eps), 0, 0, HP_NO_HI, NULL},
+    {"weight_decay", HP_REAL, HP_FIELD(weight_decay), 0, 0, HP_NO_HI, NULL},
+    {"momentum_decay", HP_REAL, HP_FIELD(momentum_decay), 0, 0, HP_NO_HI, NULL},
+    {"maximize", HP_BOOL, HP_FIELD(maximize), 0, 1, 0, NULL},
+    {"eps_root", HP_REAL, HP_FIELD(eps_root), 0, 0, HP_NO_HI, NULL},
+    {NULL, HP_REAL, 0, 0, 0, 0, NULL},
+};
+
+static void nadam_defaults(descent_hparams *hp)
+{
+    hp->lr = 2e-3;
+    hp->betas[0] = 0.9;
+    hp->betas[1] = 0.999;
+    hp->eps = 1e-8;
+    hp->momentum_decay = 4e-3;
+}
+
+static int nadam_state_count(const descent_hparams *hp)
+{
+    (void)hp;
+    return 2;
+}
+
+static const char *const nadam_state_names[] = {"exp_avg", "exp_avg_sq", NULL};
+
+typedef struct nadam_coeffs {
+    double sign, weight_decay, beta1, one_minus_beta1, beta2, one_minus_beta2;
+    double bias_correction2, eps, eps_root, grad_coeff, exp_avg_coeff;
+} nadam_coeffs;
+
+static void nadam_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, void *coeffs)
+{
+    nadam_coeffs *c = coeffs;
+    if (ts->step == 0)
+        ts->mu_product = 1.0;
+    ts->step++;
+    double t = (double)ts->step;
+    double beta1 = hp->betas[0], beta2 = hp->betas[1];
+    double mu = beta1 * (1.0 - 0.5 * pow(0.96, t * hp->momentum_decay));
+    double mu_next = beta1 * (1.0 - 0.5 * pow(0.96, (t + 1.0) * hp->momentum_decay));
+    ts->mu_product *= mu;
+    double mu_product_next = ts->mu_product * mu * mu_next; /* torch 1.13 */
+    c->sign = hp->maximize ? -1.0 : 1.0;
+    c->weight_decay = hp->weight_decay;
+    c->beta1 = beta1;
+    c->one_minus_beta1 = 1.0 - beta1;
+    c->beta2 = beta2;
+    c->one_minus_beta2 = 1.0 - beta2;
+    c->bias_correction2 = 1.0 - pow(beta2, t);
+    c->eps = hp->eps;
+    c->eps_root = hp->eps_root;
+    c->grad_coeff = -hp->lr * (1.0 - mu) / (1.0 - ts->mu_product);
+    c->exp_avg_coeff = -hp->lr * mu_next / (1.0 - mu_product_next);
+}
+
+#define NADAM_KERNEL(T, SFX, SQRT)                                                          \
+    static void nadam_kernel_##SFX(const descent_kernel_args *args)                         \
+    {                                                                                       \
+        const nadam_coeffs *c = args->coeffs;                                               \
+        T *restrict p = args->param;                                                        \
+        const T *restrict g = args->grad;                                                   \
+        T *restrict m = args->state[0];                                                     \
+        T *restrict v = args->state[1];                                                     \
+        const T sign = (T)c->sign, wd = (T)c->weight_decay;                                 \
+        const T b1 = (T)c->beta1, omb1 = (T)c->one_minus_beta1;                             \
+        const T b2 = (T)c->beta2, omb2 = (T)c->one_minus_beta2;                             \
+        const T bc2 = (T)c->bias_correction2, eps = (T)c->eps, epsr = (T)c->eps_root;       \
+        const T cg = (T)c->grad_coeff, cm = (T)c->exp_avg_coeff;                            \
+        for (size_t i = args->begin; i < args->end; i++) {                                  \
+            T d = sign * g[i];                                                              \
+            if (c->weight_decay != 0)                                                       \
+                d = d + wd * p[i];                                                          \
+            T mi = m[i] * b1 + omb1 * d;                                                    \
+            T vi = v[i] * b2 + omb2 * d * d;                                                \
+            m[i] = mi;                                                                      \
+            v[i] = vi;                                                                      \
+            T denom = SQRT(vi / bc2 + epsr) + eps;                                          \
+            T pi = p[i] + cg * d / denom;                                                   \
+            p[i] = pi + cm * mi / denom;                                                    \
+        }                                                                                   \
+    }
+
+NADAM_KERNEL(float, f32, sqrtf)
+NADAM_KERNEL(double, f64, sqrt)
+
+const descent_algo descent_algo_nadam = {
+    .name = "NAdam", .alias = "nadam", .momentum_name = "betas[0]",
+    .defaults = nadam_defaults, .hparams = nadam_hparams,
+    .state_count = nadam_state_count, .state_names = nadam_state_names,
+    .state_init = descent_state_zero,
+    .coeffs_size = sizeof(nadam_coeffs), .prepare = nadam_prepare,
+    .kernel_f32 = nadam_kernel_f32, .kernel_f64 = nadam_kernel_f64,
+};

@@ -1,0 +1,112 @@
+/* RAdam (Liu et al. 2020; torch.optim.RAdam 1.13, single-tensor path).
+ *
+ *   d = g (negated when maximize) + weight_decay p
+ *   m = beta1 m + (1 - beta1) d;  v = beta2 v + (1 - beta2) d^2
+ *   rho_inf = 2 / (1 - beta2) - 1;  rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t)
+ *   m_hat = m / (1 - beta1^t)
+ *   rho_t > 5:  r = sqrt((rho_t-4)(rho_t-2) rho_inf / ((rho_inf-4)(rho_inf-2) rho_t))
+ *               p -= m_hat lr * (1 / (sqrt(v + eps_root (1-beta2^t)) + eps)) sqrt(1-beta2^t) * r
+ *   otherwise:  p -= m_hat lr
+ * eps is added to the uncorrected sqrt(v), as the 1.13 single-tensor path does. */
+#include "../internal.h"
+
+#include <math.h>
+
+static const hp_desc radam_hparams[] = {
+    {"lr", HP_REAL, HP_FIELD(lr), 0, 0, HP_NO_HI, NULL},
+    {"betas", HP_PAIR, HP_FIELD(betas), 0, 1, HP_HI_OPEN, NULL},
+    {"eps", HP_REAL, HP_FIELD(eps), 0, 0, HP_NO_HI, NULL},
+    {"weight_decay", HP_REAL, HP_FIELD(weight_decay), 0, 0, HP_NO_HI, NULL},
+    {"maximize", HP_BOOL, HP_FIELD(maximize), 0, 1, 0, NULL},
+    {"eps_root", HP_REAL, HP_FIELD(eps_root), 0, 0, HP_NO_HI, NULL},
+    {NULL, HP_REAL, 0, 0, 0, 0, NULL},
+};
+
+static void radam_defaults(descent_hparams *hp)
+{
+    hp->lr = 1e-3;
+    hp->betas[0] = 0.9;
+    hp->betas[1] = 0.999;
+    hp->eps = 1e-8;
+}
+
+static int radam_state_count(const descent_hparams *hp)
+{
+    (void)hp;
+    return 2;
+}
+
+static const char *const radam_state_names[] = {"exp_avg", "exp_avg_sq", NULL};
+
+typedef struct radam_coeffs {
+    double sign, weight_decay, beta1, one_minus_beta1, beta2, one_minus_beta2;
+    double bias_correction1, lr, eps, eps_root_scaled, bias_correction2_sqrt, rect;
+    int rectify;
+} radam_coeffs;
+
+static void radam_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, void *coeffs)
+{
+    radam_coeffs *c = coeffs;
+    ts->step++;
+    double t = (double)ts->step;
+    double beta1 = hp->betas[0], beta2 = hp->betas[1];
+    double bias_correction2 = 1.0 - pow(beta2, t);
+    double rho_inf = 2.0 / (1.0 - beta2) - 1.0;
+    double rho_t = rho_inf - 2.0 * t * pow(beta2, t) / bias_correction2;
+    c->sign = hp->maximize ? -1.0 : 1.0;
+    c->weight_decay = hp->weight_decay;
+    c->beta1 = beta1;
+    c->one_minus_beta1 = 1.0 - beta1;
+    c->beta2 = beta2;
+    c->one_minus_beta2 = 1.0 - beta2;
+    c->bias_correction1 = 1.0 - pow(beta1, t);
+    c->lr = hp->lr;
+    c->eps = hp->eps;
+    c->eps_root_scaled = hp->eps_root * bias_correction2;
+    c->bias_correction2_sqrt = sqrt(bias_correction2);
+    c->rectify = rho_t > 5.0;
+    c->rect = c->rectify ? sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) : 0;
+}
+
+#define RADAM_KERNEL(T, SFX, SQRT)                                                          \
+    static void radam_kernel_##SFX(const descent_kernel_args *args)                         \
+    {                                                                                       \
+        const radam_coeffs *c = args->coeffs;                                               \
+        T *restrict p = args->param;                                                        \
+        const T *restrict g = args->grad;                                                   \
+        T *restrict m = args->state[0];                                                     \
+        T *restrict v = args->state[1];                                                     \
+        const T sign = (T)c->sign, wd = (T)c->weight_decay;                                 \
+        const T b1 = (T)c->beta1, omb1 = (T)c->one_minus_beta1;                             \
+        const T b2 = (T)c->beta2, omb2 = (T)c->one_minus_beta2;                             \
+        const T bc1 = (T)c->bias_correction1, lr = (T)c->lr, eps = (T)c->eps;               \
+        const T epsr = (T)c->eps_root_scaled, bc2s = (T)c->bias_correction2_sqrt;           \
+        const T rect = (T)c->rect;                                                          \
+        for (size_t i = args->begin; i < args->end; i++) {                                  \
+            T d = sign * g[i];                                                              \
+            if (c->weight_decay != 0)                                                       \
+                d = d + wd * p[i];                                                          \
+            T mi = m[i] * b1 + omb1 * d;                                                    \
+            T vi = v[i] * b2 + omb2 * d * d;                                                \
+            m[i] = mi;                                                                      \
+            v[i] = vi;                                                                      \
+            T step = mi / bc1 * lr;                                                         \
+            if (c->rectify) {                                                               \
+                T adaptive_lr = (T)1 / (SQRT(vi + epsr) + eps) * bc2s;                      \
+                step = step * adaptive_lr * rect;                                           \
+            }                                                                               \
+            p[i] = p[i] - step;                                                             \
+        }                                                                                   \
+    }
+
+RADAM_KERNEL(float, f32, sqrtf)
+RADAM_KERNEL(double, f64, sqrt)
+
+const descent_algo descent_algo_radam = {
+    .name = "RAdam", .alias = "radam", .momentum_name = "betas[0]",
+    .defaults = radam_defaults, .hparams = radam_hparams,
+    .state_count = radam_state_count, .state_names = radam_state_names,
+    .state_init = descent_state_zero,
+    .coeffs_size = sizeof(radam_coeffs), .prepare = radam_prepare,
+    .kernel_f32 = radam_kernel_f32, .kernel_f64 = radam_kernel_f64,
+};

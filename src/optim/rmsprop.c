@@ -1,0 +1,103 @@
+/* RMSprop (Hinton's lecture 6e; torch.optim.RMSprop, single-tensor path).
+ *
+ *   d = g (negated when maximize) + weight_decay p
+ *   v = alpha v + (1 - alpha) d^2                   square_avg
+ *   centered: a = alpha a + (1 - alpha) d;  v~ = v - a^2   (grad_avg)
+ *   denom = sqrt(v~ + eps_root) + eps
+ *   momentum > 0: b = momentum b + d / denom;  p -= lr b   (momentum_buffer)
+ *   otherwise:    p -= lr d / denom
+ * The seed writes  p -= lr / sqrt(G + eps) d : eps=0, eps_root=e. */
+#include "../internal.h"
+
+#include <math.h>
+
+static const hp_desc rmsprop_hparams[] = {
+    {"lr", HP_REAL, HP_FIELD(lr), 0, 0, HP_NO_HI, NULL},
+    {"alpha", HP_REAL, HP_FIELD(alpha), 0, 0, HP_NO_HI, NULL},
+    {"eps", HP_REAL, HP_FIELD(eps), 0, 0, HP_NO_HI, NULL},
+    {"weight_decay", HP_REAL, HP_FIELD(weight_decay), 0, 0, HP_NO_HI, NULL},
+    {"momentum", HP_REAL, HP_FIELD(momentum), 0, 0, HP_NO_HI, NULL},
+    {"centered", HP_BOOL, HP_FIELD(centered), 0, 1, 0, NULL},
+    {"maximize", HP_BOOL, HP_FIELD(maximize), 0, 1, 0, NULL},
+    {"eps_root", HP_REAL, HP_FIELD(eps_root), 0, 0, HP_NO_HI, NULL},
+    {NULL, HP_REAL, 0, 0, 0, 0, NULL},
+};
+
+static void rmsprop_defaults(descent_hparams *hp)
+{
+    hp->lr = 1e-2;
+    hp->alpha = 0.99;
+    hp->eps = 1e-8;
+}
+
+/* square_avg always; momentum_buffer when momentum > 0; grad_avg when centered. */
+static int rmsprop_state_count(const descent_hparams *hp) { return hp->centered ? 3 : hp->momentum > 0 ? 2 : 1; }
+
+static const char *const rmsprop_state_names[] = {"square_avg", "momentum_buffer", "grad_avg", NULL};
+
+typedef struct rmsprop_coeffs {
+    double sign, weight_decay, alpha, one_minus_alpha, eps, eps_root, momentum, neg_lr;
+    int centered, use_momentum;
+} rmsprop_coeffs;
+
+static void rmsprop_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, void *coeffs)
+{
+    rmsprop_coeffs *c = coeffs;
+    ts->step++;
+    c->sign = hp->maximize ? -1.0 : 1.0;
+    c->weight_decay = hp->weight_decay;
+    c->alpha = hp->alpha;
+    c->one_minus_alpha = 1.0 - hp->alpha;
+    c->eps = hp->eps;
+    c->eps_root = hp->eps_root;
+    c->momentum = hp->momentum;
+    c->neg_lr = -hp->lr;
+    c->centered = hp->centered;
+    c->use_momentum = hp->momentum > 0;
+}
+
+#define RMSPROP_KERNEL(T, SFX, SQRT)                                                         \
+    static void rmsprop_kernel_##SFX(const descent_kernel_args *args)                        \
+    {                                                                                        \
+        const rmsprop_coeffs *c = args->coeffs;                                              \
+        T *restrict p = args->param;                                                         \
+        const T *restrict g = args->grad;                                                    \
+        T *restrict sq = args->state[0];                                                     \
+        T *restrict buf = args->state[1];                                                    \
+        T *restrict ga = args->state[2];                                                     \
+        const T sign = (T)c->sign, wd = (T)c->weight_decay, alpha = (T)c->alpha;             \
+        const T oma = (T)c->one_minus_alpha, eps = (T)c->eps, epsr = (T)c->eps_root;         \
+        const T mom = (T)c->momentum, nlr = (T)c->neg_lr;                                    \
+        for (size_t i = args->begin; i < args->end; i++) {                                   \
+            T d = sign * g[i];                                                               \
+            if (c->weight_decay != 0)                                                        \
+                d = d + wd * p[i];                                                           \
+            T v = sq[i] * alpha + oma * d * d;                                               \
+            sq[i] = v;                                                                       \
+            if (c->centered) {                                                               \
+                T a = ga[i] * alpha + oma * d;                                               \
+                ga[i] = a;                                                                   \
+                v = v + (T)(-1) * a * a;                                                     \
+            }                                                                                \
+            T denom = SQRT(v + epsr) + eps;                                                  \
+            if (c->use_momentum) {                                                           \
+                T b = buf[i] * mom + d / denom;                                              \
+                buf[i] = b;                                                                  \
+                p[i] = p[i] + nlr * b;                                                       \
+            } else {                                                                         \
+                p[i] = p[i] + nlr * d / denom;                                               \
+            }                                                                                \
+        }                                                                                    \
+    }
+
+RMSPROP_KERNEL(float, f32, sqrtf)
+RMSPROP_KERNEL(double, f64, sqrt)
+
+const descent_algo descent_algo_rmsprop = {
+    .name = "RMSprop", .alias = "rmsprop", .momentum_name = "momentum",
+    .defaults = rmsprop_defaults, .hparams = rmsprop_hparams,
+    .state_count = rmsprop_state_count, .state_names = rmsprop_state_names,
+    .state_init = descent_state_zero,
+    .coeffs_size = sizeof(rmsprop_coeffs), .prepare = rmsprop_prepare,
+    .kernel_f32 = rmsprop_kernel_f32, .kernel_f64 = rmsprop_kernel_f64,
+};

@@ -1,0 +1,429 @@
+/* The generic optimizer: parameter groups, tensor registration, the step
+ * driver and hyperparameter access. Algorithms plug in through their
+ * descent_algo tables; nothing here knows any particular update rule. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Elements per unit of work handed to a thread: large enough that the
+ * scheduling cost vanishes against the bytes moved, small enough to balance. */
+#define CHUNK_ELEMS ((size_t)1 << 16)
+
+void descent_schedule_free(descent_optimizer *opt);
+void descent_schedule_restart(descent_optimizer *opt);
+
+static size_t dtype_size(descent_dtype t) { return t == DESCENT_F64 ? sizeof(double) : sizeof(float); }
+
+int descent_create(descent_optimizer **out, const descent_hparams *hp, const descent_allocator *alloc,
+                   descent_error *err)
+{
+    if (!out)
+        return descent_fail(err, DESCENT_ERR_INVALID, "out must not be NULL");
+    *out = NULL;
+    if (!hp)
+        return descent_fail(err, DESCENT_ERR_INVALID, "hp must not be NULL");
+    const descent_algo *algo = descent_find_algo(hp->optimizer);
+    if (!algo)
+        return descent_fail(err, DESCENT_ERR_INVALID, "unknown optimizer '%s'",
+                            hp->optimizer ? hp->optimizer : "(null); call descent_hparams_init first");
+    int rc = descent_hparams_validate(algo, hp, err);
+    if (rc < 0)
+        return rc;
+    descent_mem mem;
+    descent_mem_init(&mem, alloc);
+    descent_optimizer *opt = descent_mem_alloc(&mem, sizeof *opt);
+    if (!opt)
+        return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory creating %s", algo->name);
+    opt->mem = mem;
+    opt->algo = algo;
+    opt->defaults = *hp;
+    opt->defaults.optimizer = algo->name;
+    opt->threads = 1;
+    *out = opt;
+    return 0;
+}
+
+int descent_create_from_spec(descent_optimizer **out, const char *spec, const descent_allocator *alloc,
+                             descent_error *err)
+{
+    if (out)
+        *out = NULL;
+    descent_hparams hp;
+    int rc = descent_hparams_parse(&hp, spec, err);
+    if (rc < 0)
+        return rc;
+    return descent_create(out, &hp, alloc, err);
+}
+
+static void free_tensor(descent_optimizer *opt, descent_tensor *t)
+{
+    for (int k = 0; k < t->nstate; k++)
+        descent_mem_free(&opt->mem, t->state[k]);
+    descent_mem_free(&opt->mem, t->coeffs);
+}
+
+void descent_destroy(descent_optimizer *opt)
+{
+    if (!opt)
+        return;
+    descent_schedule_free(opt);
+    for (int i = 0; i < opt->ntensors; i++)
+        free_tensor(opt, &opt->tensors[i]);
+    descent_mem_free(&opt->mem, opt->tensors);
+    descent_mem_free(&opt->mem, opt->groups);
+    descent_mem_free(&opt->mem, opt->chunks);
+    descent_mem mem = opt->mem;
+    descent_mem_free(&mem, opt);
+}
+
+static void init_state(const descent_optimizer *opt, descent_tensor *t)
+{
+    const descent_hparams *hp = &opt->groups[t->group].hp;
+    for (int k = 0; k < t->nstate; k++) {
+        double v = opt->algo->state_init(hp, k);
+        if (t->dtype == DESCENT_F64) {
+            double *s = t->state[k];
+            for (size_t i = 0; i < t->n; i++)
+                s[i] = v;
+        } else {
+            float *s = t->state[k];
+            for (size_t i = 0; i < t->n; i++)
+                s[i] = (float)v;
+        }
+    }
+    memset(&t->scalars, 0, sizeof t->scalars);
+}
+
+int descent_reset(descent_optimizer *opt)
+{
+    if (!opt)
+        return DESCENT_ERR_INVALID;
+    for (int i = 0; i < opt->ntensors; i++)
+        init_state(opt, &opt->tensors[i]);
+    descent_schedule_restart(opt);
+    return 0;
+}
+
+const char *descent_name(const descent_optimizer *opt) { return opt ? opt->algo->name : NULL; }
+
+int descent_num_groups(const descent_optimizer *opt) { return opt ? opt->ngroups : 0; }
+
+int descent_num_tensors(const descent_optimizer *opt) { return opt ? opt->ntensors : 0; }
+
+/* Grow an array held in opt's allocator to at least need elements. */
+static int grow(descent_optimizer *opt, void **arr, int *cap, int need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    int ncap = *cap ? *cap * 2 : 4;
+    while (ncap < need)
+        ncap *= 2;
+    void *fresh = descent_mem_alloc(&opt->mem, (size_t)ncap * elem);
+    if (!fresh)
+        return DESCENT_ERR_NOMEM;
+    if (*arr)
+        memcpy(fresh, *arr, (size_t)*cap * elem);
+    descent_mem_free(&opt->mem, *arr);
+    *arr = fresh;
+    *cap = ncap;
+    return 0;
+}
+
+int descent_add_group(descent_optimizer *opt, const descent_hparams *hp)
+{
+    if (!opt)
+        return DESCENT_ERR_INVALID;
+    descent_hparams h = hp ? *hp : opt->defaults;
+    if (hp && (!hp->optimizer || !descent_name_eq(hp->optimizer, opt->algo->name)))
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "group hyperparameters are for '%s', the optimizer is %s",
+                                hp->optimizer ? hp->optimizer : "(null)", opt->algo->name);
+    h.optimizer = opt->algo->name;
+    descent_error e;
+    int rc = descent_hparams_validate(opt->algo, &h, &e);
+    if (rc < 0)
+        return descent_opt_fail(opt, rc, "%s", e.message);
+    if (grow(opt, (void **)&opt->groups, &opt->groups_cap, opt->ngroups + 1, sizeof *opt->groups) < 0)
+        return descent_opt_fail(opt, DESCENT_ERR_NOMEM, "out of memory adding a group");
+    descent_group *g = &opt->groups[opt->ngroups];
+    memset(g, 0, sizeof *g);
+    g->hp = h;
+    g->initial_lr = h.lr;
+    return opt->ngroups++;
+}
+
+int descent_add_group_spec(descent_optimizer *opt, const char *overrides)
+{
+    if (!opt)
+        return DESCENT_ERR_INVALID;
+    /* Parse "lr=0.1, momentum=0.9" as the arguments of a call. */
+    size_t len = overrides ? strlen(overrides) : 0;
+    char *call = descent_mem_alloc(&opt->mem, len + 4); /* zeroed: NUL-terminated */
+    if (!call)
+        return descent_opt_fail(opt, DESCENT_ERR_NOMEM, "out of memory");
+    call[0] = 'g';
+    call[1] = '(';
+    if (len)
+        memcpy(call + 2, overrides, len);
+    call[len + 2] = ')';
+    spec_doc doc;
+    descent_error e;
+    int rc = descent_spec_parse(&doc, call, &opt->mem.a, &e);
+    descent_hparams h = opt->defaults;
+    if (rc == 0) {
+        rc = descent_hparams_apply_args(&h, opt->algo, &doc, doc.root, &e);
+        descent_spec_free(&doc);
+    }
+    descent_mem_free(&opt->mem, call);
+    if (rc < 0)
+        return descent_opt_fail(opt, rc, "%s", e.message);
+    return descent_add_group(opt, &h);
+}
+
+static int rebuild_chunks(descent_optimizer *opt)
+{
+    size_t count = 0;
+    for (int i = 0; i < opt->ntensors; i++)
+        count += (opt->tensors[i].n + CHUNK_ELEMS - 1) / CHUNK_ELEMS;
+    if (count > (size_t)INT32_MAX)
+        return DESCENT_ERR_NOMEM;
+    descent_chunk *chunks = descent_mem_alloc(&opt->mem, (count ? count : 1) * sizeof *chunks);
+    if (!chunks)
+        return DESCENT_ERR_NOMEM;
+    size_t k = 0;
+    for (int i = 0; i < opt->ntensors; i++)
+        for (size_t b = 0; b < opt->tensors[i].n; b += CHUNK_ELEMS) {
+            chunks[k].tensor = i;
+            chunks[k].begin = b;
+            chunks[k].end = b + CHUNK_ELEMS < opt->tensors[i].n ? b + CHUNK_ELEMS : opt->tensors[i].n;
+            k++;
+        }
+    descent_mem_free(&opt->mem, opt->chunks);
+    opt->chunks = chunks;
+    opt->nchunks = (int)count;
+    return 0;
+}
+
+int descent_add_tensor(descent_optimizer *opt, int group, void *param, const void *grad, size_t n,
+                       descent_dtype dtype)
+{
+    if (!opt)
+        return DESCENT_ERR_INVALID;
+    if (group < 0 || group >= opt->ngroups)
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "group must be in [0, %d), got %d", opt->ngroups, group);
+    if (dtype != DESCENT_F32 && dtype != DESCENT_F64)
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "dtype must be DESCENT_F32 or DESCENT_F64, got %d", (int)dtype);
+    if (n > 0 && (!param || !grad))
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "param and grad must not be NULL for a tensor of %zu elements", n);
+    if (n > SIZE_MAX / 8 / DESCENT_MAX_STATE)
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "tensor of %zu elements is too large", n);
+    if (grow(opt, (void **)&opt->tensors, &opt->tensors_cap, opt->ntensors + 1, sizeof *opt->tensors) < 0)
+        return descent_opt_fail(opt, DESCENT_ERR_NOMEM, "out of memory registering a tensor");
+    descent_tensor *t = &opt->tensors[opt->ntensors];
+    memset(t, 0, sizeof *t);
+    t->group = group;
+    t->dtype = dtype;
+    t->n = n;
+    t->param = param;
+    t->grad = grad;
+    t->nstate = opt->algo->state_count(&opt->groups[group].hp);
+    t->coeffs = descent_mem_alloc(&opt->mem, opt->algo->coeffs_size);
+    int ok = t->coeffs != NULL;
+    for (int k = 0; ok && k < t->nstate; k++) {
+        t->state[k] = descent_mem_alloc(&opt->mem, n * dtype_size(dtype));
+        ok = t->state[k] != NULL;
+    }
+    opt->ntensors++;
+    if (!ok || rebuild_chunks(opt) < 0) {
+        opt->ntensors--;
+        free_tensor(opt, t);
+        rebuild_chunks(opt); /* restores the previous list or keeps it */
+        return descent_opt_fail(opt, DESCENT_ERR_NOMEM, "out of memory allocating state for %zu elements", n);
+    }
+    init_state(opt, t);
+    return opt->ntensors - 1;
+}
+
+int descent_set_tensor_data(descent_optimizer *opt, int tensor, void *param, const void *grad)
+{
+    if (!opt)
+        return DESCENT_ERR_INVALID;
+    if (tensor < 0 || tensor >= opt->ntensors)
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "tensor must be in [0, %d), got %d", opt->ntensors, tensor);
+    if (opt->tensors[tensor].n > 0 && (!param || !grad))
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "param and grad must not be NULL");
+    opt->tensors[tensor].param = param;
+    opt->tensors[tensor].grad = grad;
+    return 0;
+}
+
+static void run_chunk(const descent_optimizer *opt, const descent_chunk *c)
+{
+    const descent_tensor *t = &opt->tensors[c->tensor];
+    descent_kernel_args a;
+    a.coeffs = t->coeffs;
+    a.begin = c->begin;
+    a.end = c->end;
+    a.param = t->param;
+    a.grad = t->grad;
+    for (int k = 0; k < DESCENT_MAX_STATE; k++)
+        a.state[k] = k < t->nstate ? t->state[k] : NULL;
+    (t->dtype == DESCENT_F64 ? opt->algo->kernel_f64 : opt->algo->kernel_f32)(&a);
+}
+
+int descent_step(descent_optimizer *opt)
+{
+    if (!opt)
+        return DESCENT_ERR_INVALID;
+    /* Per-step scalars once per tensor, outside every element loop. */
+    for (int i = 0; i < opt->ntensors; i++) {
+        descent_tensor *t = &opt->tensors[i];
+        opt->algo->prepare(&opt->groups[t->group].hp, &t->scalars, t->coeffs);
+    }
+    int nchunks = opt->nchunks;
+#ifdef _OPENMP
+    if (opt->threads > 1 && nchunks > 1) {
+#pragma omp parallel for num_threads(opt->threads) schedule(static)
+        for (int c = 0; c < nchunks; c++)
+            run_chunk(opt, &opt->chunks[c]);
+        return 0;
+    }
+#endif
+    for (int c = 0; c < nchunks; c++)
+        run_chunk(opt, &opt->chunks[c]);
+    return 0;
+}
+
+int64_t descent_step_count(const descent_optimizer *opt)
+{
+    return opt && opt->ntensors ? opt->tensors[0].scalars.step : 0;
+}
+
+int descent_set_threads(descent_optimizer *opt, int threads)
+{
+    if (!opt)
+        return DESCENT_ERR_INVALID;
+    if (threads < 1 || threads > 1024)
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "threads must be in [1, 1024], got %d", threads);
+    opt->threads = threads;
+    return 0;
+}
+
+size_t descent_state_bytes(const descent_optimizer *opt)
+{
+    size_t bytes = 0;
+    for (int i = 0; opt && i < opt->ntensors; i++)
+        bytes += (size_t)opt->tensors[i].nstate * opt->tensors[i].n * dtype_size(opt->tensors[i].dtype);
+    return bytes;
+}
+
+/* ---- hyperparameter access --------------------------------------------- */
+
+static int check_group(const descent_optimizer *opt, int group, int allow_all)
+{
+    if (group == -1 && allow_all)
+        return 0;
+    if (group < 0 || group >= opt->ngroups)
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "group must be in [0, %d)%s, got %d", opt->ngroups,
+                                allow_all ? " or -1 for all" : "", group);
+    return 0;
+}
+
+int descent_get(const descent_optimizer *opt, int group, const char *name, double *value)
+{
+    if (!opt || !name || !value)
+        return DESCENT_ERR_INVALID;
+    int rc = check_group(opt, group, 0);
+    if (rc < 0)
+        return rc;
+    int index;
+    const hp_desc *d = descent_hp_find(opt->algo, name, &index);
+    if (!d)
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "%s has no hyperparameter '%s'", opt->algo->name, name);
+    *value = descent_hp_read(&opt->groups[group].hp, d, index);
+    return 0;
+}
+
+/* A change is refused when it would change the state layout of tensors
+ * already registered in the group (e.g. momentum 0 -> 0.9 for SGD). */
+static int set_one(descent_optimizer *opt, int group, const hp_desc *d, int index, double value)
+{
+    descent_hparams h = opt->groups[group].hp;
+    descent_hp_write(&h, d, index, value);
+    descent_error e;
+    if (opt->algo->validate && opt->algo->validate(&h, &e) < 0)
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "%s", e.message);
+    int before = opt->algo->state_count(&opt->groups[group].hp), after = opt->algo->state_count(&h);
+    if (before != after)
+        for (int i = 0; i < opt->ntensors; i++)
+            if (opt->tensors[i].group == group && after > opt->tensors[i].nstate)
+                return descent_opt_fail(opt, DESCENT_ERR_STATE,
+                                        "cannot set %s to %g in group %d: its tensors were registered without the "
+                                        "state this needs; set it before adding tensors",
+                                        d->name, value, group);
+    opt->groups[group].hp = h;
+    return 0;
+}
+
+int descent_set(descent_optimizer *opt, int group, const char *name, double value)
+{
+    if (!opt || !name)
+        return DESCENT_ERR_INVALID;
+    int rc = check_group(opt, group, 1);
+    if (rc < 0)
+        return rc;
+    int index;
+    const hp_desc *d = descent_hp_find(opt->algo, name, &index);
+    if (!d)
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "%s has no hyperparameter '%s'", opt->algo->name, name);
+    descent_error e;
+    if (descent_hp_check(d, index, value, &e) < 0)
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "%s", e.message);
+    int first = group == -1 ? 0 : group, last = group == -1 ? opt->ngroups - 1 : group;
+    /* All groups or none: check every group before changing any. */
+    descent_group *saved = NULL;
+    if (group == -1 && opt->ngroups > 1) {
+        saved = descent_mem_alloc(&opt->mem, sizeof *saved * (size_t)opt->ngroups);
+        if (!saved)
+            return descent_opt_fail(opt, DESCENT_ERR_NOMEM, "out of memory");
+        memcpy(saved, opt->groups, sizeof *saved * (size_t)opt->ngroups);
+    }
+    for (int g = first; g <= last; g++) {
+        rc = set_one(opt, g, d, index, value);
+        if (rc < 0) {
+            if (saved)
+                memcpy(opt->groups, saved, sizeof *saved * (size_t)opt->ngroups);
+            break;
+        }
+    }
+    if (group == -1 && rc == 0)
+        descent_hp_write(&opt->defaults, d, index, value);
+    descent_mem_free(&opt->mem, saved);
+    return rc;
+}
+
+double descent_get_lr(const descent_optimizer *opt, int group)
+{
+    if (!opt || group < 0 || group >= opt->ngroups)
+        return NAN;
+    return opt->groups[group].hp.lr;
+}
+
+int descent_set_lr(descent_optimizer *opt, int group, double lr) { return descent_set(opt, group, "lr", lr); }
+
+const char *descent_momentum_name(const descent_optimizer *opt) { return opt ? opt->algo->momentum_name : NULL; }
+
+int descent_get_hparams(const descent_optimizer *opt, int group, descent_hparams *hp)
+{
+    if (!opt || !hp)
+        return DESCENT_ERR_INVALID;
+    int rc = check_group(opt, group, 0);
+    if (rc < 0)
+        return rc;
+    *hp = opt->groups[group].hp;
+    return 0;
+}

@@ -1,0 +1,14 @@
+/* The list of optimizers: adding one means adding its file and a line here. */
+#include "internal.h"
+
+extern const descent_algo descent_algo_sgd, descent_algo_adagrad, descent_algo_rmsprop,
+    descent_algo_adadelta, descent_algo_adam, descent_algo_adamw, descent_algo_amsgrad,
+    descent_algo_nadam, descent_algo_adamax, descent_algo_radam;
+
+const descent_algo *const descent_algos[] = {
+    &descent_algo_sgd,     &descent_algo_adagrad, &descent_algo_rmsprop, &descent_algo_adadelta,
+    &descent_algo_adam,    &descent_algo_adamw,   &descent_algo_amsgrad, &descent_algo_nadam,
+    &descent_algo_adamax,  &descent_algo_radam,
+};
+
+const int descent_algo_count = (int)(sizeof descent_algos / sizeof descent_algos[0]);

@@ -1,0 +1,38 @@
+/* A tiny test harness: CHECK records a failure and goes on; the last line
+ * printed is "N passed, N failed". */
+#ifndef DESCENT_TESTUTIL_H
+#define DESCENT_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+extern int t_passed, t_failed;
+
+#define CHECK(cond, ...)                                                         \
+    do {                                                                         \
+        if (cond)                                                                \
+            t_passed++;                                                          \
+        else {                                                                   \
+            t_failed++;                                                          \
+            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                        \
+            fputc('\n', stderr);                                                 \
+        }                                                                        \
+    } while (0)
+
+/* Print the summary and return the exit status. */
+int t_done(void);
+
+/* |a - b| <= rtol * max(|a|, |b|) + atol, treating two NaNs as equal. */
+int t_close(double a, double b, double rtol, double atol);
+
+/* Read a whole file (NUL-terminated); NULL on failure. */
+char *t_read_file(const char *path, size_t *len);
+
+/* Split s on sep into at most max doubles; returns the count or -1. */
+int t_parse_csv(const char *s, double *out, int max);
+
+/* Run a shell command, capture stdout into a malloc'd string; returns the exit status. */
+int t_run(const char *cmd, char **out);
+
+#endif
