@@ -232,6 +232,43 @@ int descent_save(const descent_optimizer *opt, const char *path);
 int descent_load(descent_optimizer *opt, const char *path);
 
 /* ------------------------------------------------------------------------ */
+/* Learning-rate schedules                                                   */
+
+/* Attach a schedule to the optimizer, given as a spec string with
+ * torch.optim.lr_scheduler's names and arguments (the optimizer argument is
+ * implied): "CosineAnnealingLR(T_max=100)", "SequentialLR(schedulers=[
+ * LinearLR(start_factor=0.1, total_iters=5), ExponentialLR(gamma=0.9)],
+ * milestones=[5])", "LinearWarmup(warmup_period=100, schedule=...)".
+ * Attaching performs what PyTorch's constructor does (step t = 0), so the
+ * groups' lr (and momentum / beta1) are those of the first optimizer step.
+ * Replaces a schedule already attached. The schedule's state is part of the
+ * optimizer's checkpoint. */
+int descent_set_schedule(descent_optimizer *opt, const char *spec);
+
+/* Advance the schedule one step; call after each descent_step(), as a
+ * PyTorch loop calls sched.step() after opt.step(). metric is the value
+ * ReduceLROnPlateau watches (pass NAN when no plateau schedule is attached). */
+int descent_schedule_step(descent_optimizer *opt, double metric);
+
+/* 1 when the attached schedule reads a metric (ReduceLROnPlateau anywhere
+ * inside it), 0 otherwise. */
+int descent_schedule_needs_metric(const descent_optimizer *opt);
+
+/* The learning rate a schedule gives at step t from base_lr, as a pure
+ * function, for schedules that have a closed form (an error otherwise). */
+int descent_schedule_lr_at(const char *spec, double base_lr, int64_t t, double *lr, descent_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Minimizing an objective                                                   */
+
+/* (declared by the minimize module) */
+
+/* ------------------------------------------------------------------------ */
+/* Models and training                                                       */
+
+/* (declared by the models module) */
+
+/* ------------------------------------------------------------------------ */
 /* Numeric CSV tables                                                        */
 
 /* A table of numbers read from CSV: rows x cols values, row-major, and the
