@@ -121,6 +121,10 @@ typedef struct descent_hparams {
     int amsgrad;            /* Adam, AdamW */
     int centered;           /* RMSprop */
     int momentum_form;      /* SGD: a descent_momentum_form */
+    double etas[2];         /* Rprop: (etaminus, etaplus) step-size factors */
+    double step_sizes[2];   /* Rprop: (minimal, maximal) step size */
+    double lambd;           /* ASGD decay term */
+    double t0;              /* ASGD: step at which averaging starts */
 } descent_hparams;
 
 /* Fill *hp with the defaults of the named optimizer (a PyTorch name such as
@@ -261,12 +265,303 @@ int descent_schedule_lr_at(const char *spec, double base_lr, int64_t t, double *
 /* ------------------------------------------------------------------------ */
 /* Minimizing an objective                                                   */
 
-/* (declared by the minimize module) */
+/* Minimize f(x) over x in R^n with any first-order optimizer of this library
+ * (and, through the same table of "minimizer" kinds, other methods):
+ *
+ *     double f(void *ctx, const double *x, double *grad, size_t n);
+ *
+ *     descent_minimize_settings s;
+ *     descent_minimize_default_settings(&s);
+ *     s.gtol = 1e-8;
+ *     descent_minimize_result r;
+ *     int rc = descent_minimize("Adam(lr=0.01)", NULL, f, ctx, x, n, &s, &r, &err);
+ *     if (rc < 0) ... error; else r.reason says why it stopped.
+ *
+ * The objective returns f(x) and, when grad is not NULL, writes the gradient
+ * into grad[0..n) in the same call (the shape NLopt and liblbfgs use). It
+ * may return NAN or an infinity; the run then stops with
+ * DESCENT_ERR_NONFINITE. */
+typedef double (*descent_objective_fn)(void *ctx, const double *x, double *grad, size_t n);
+
+/* Why a run stopped. A reached criterion or an exhausted budget is a result,
+ * returned as a positive status; errors are negative descent_status codes. */
+typedef enum descent_stop {
+    DESCENT_STOP_GTOL = 1,      /* ||grad f||_inf <= gtol */
+    DESCENT_STOP_FTOL = 2,      /* |f_k - f_{k-1}| <= ftol_rel * |f_k| */
+    DESCENT_STOP_XTOL = 3,      /* |x_k,i - x_{k-1},i| <= xtol_rel * |x_k,i| for every i */
+    DESCENT_STOP_F_TARGET = 4,  /* f <= f_target */
+    DESCENT_STOP_MAX_ITER = 5,  /* max_iter iterations done */
+    DESCENT_STOP_MAX_EVALS = 6, /* max_evals evaluations done */
+    DESCENT_STOP_MAX_TIME = 7,  /* max_seconds of wall time used */
+    DESCENT_STOP_CANCELLED = 8  /* the progress callback returned non-zero */
+} descent_stop;
+
+/* "gtol", "ftol", "xtol", "f_target", "max_iter", "max_evals", "max_time",
+ * "cancelled"; for a negative status, its descent_strerror(). */
+const char *descent_stop_name(int reason);
+
+/* What the progress callback sees after each iteration (and once at the
+ * start, with iteration 0). x points at the current iterate. */
+typedef struct descent_minimize_progress {
+    int64_t iteration;
+    int64_t evaluations;
+    double f;
+    double grad_norm;   /* ||grad f(x)||_inf */
+    double lr;          /* learning rate of the step that produced x (NAN if none) */
+    double seconds;     /* wall time since the run started */
+    const double *x;
+    size_t n;
+} descent_minimize_progress;
+
+/* Stopping criteria and the progress callback. A criterion set to 0 (or to
+ * -INFINITY for f_target) is off. Obtain the defaults from
+ * descent_minimize_default_settings(): max_iter = 1000, gtol = 1e-5, the rest
+ * off. Criteria are checked after every iteration in the order of
+ * descent_stop; gtol and f_target also at the starting point. */
+typedef struct descent_minimize_settings {
+    int64_t max_iter;
+    int64_t max_evals;
+    double gtol;
+    double ftol_rel;
+    double xtol_rel;
+    double f_target;
+    double max_seconds;
+    /* Called after each iteration; a non-zero return cancels the run. */
+    int (*progress)(void *ctx, const descent_minimize_progress *p);
+    void *progress_ctx;
+} descent_minimize_settings;
+
+void descent_minimize_default_settings(descent_minimize_settings *s);
+
+/* The outcome of a run. x itself is updated in place. */
+typedef struct descent_minimize_result {
+    double f;           /* f at the final x */
+    double grad_norm;   /* ||grad f||_inf at the final x */
+    int64_t iterations;
+    int64_t evaluations;
+    int reason;         /* a descent_stop, or a negative status on error */
+    double seconds;
+} descent_minimize_result;
+
+/* A minimizer over n variables, step by step. The spec names the method:
+ *  - any optimizer of this library: "Adam(lr=0.01)", "SGD(lr=1e-3, momentum=0.9)"
+ *    (one f64 tensor over x; one gradient evaluation per iteration);
+ *  - "NAG(lr=1e-3, momentum=0.9)": Sutskever's look-ahead Nesterov,
+ *    v = momentum v + lr grad f(x - momentum v), x -= v (two evaluations
+ *    per iteration: the look-ahead gradient, then f and grad at the new x). */
+typedef struct descent_minimizer descent_minimizer;
+
+int descent_minimizer_create(descent_minimizer **out, const char *spec, size_t n, descent_error *err);
+void descent_minimizer_destroy(descent_minimizer *m);
+
+/* The method's name ("Adam", "NAG") and the last error message on this handle. */
+const char *descent_minimizer_name(const descent_minimizer *m);
+const char *descent_minimizer_errmsg(const descent_minimizer *m);
+
+/* Attach a learning-rate schedule (see descent_set_schedule); stepped once
+ * per iteration with f as the metric. An error for methods without an lr. */
+int descent_minimizer_set_schedule(descent_minimizer *m, const char *spec);
+
+/* The underlying optimizer of a first-order minimizer (NULL for others), to
+ * set threads, groups' hyperparameters or save its state. */
+descent_optimizer *descent_minimizer_optimizer(descent_minimizer *m);
+
+/* Evaluate f and its gradient at x and make x the current iterate (the
+ * method's state, such as momentum, restarts). Fills *f and grad (n values)
+ * when not NULL. Counts one evaluation. */
+int descent_minimizer_start(descent_minimizer *m, descent_objective_fn fn, void *ctx, double *x,
+                            double *f, double *grad);
+
+/* One iteration from the current iterate: x is updated in place, *f and
+ * grad (when not NULL) receive f and its gradient at the new x. Returns 0
+ * or a negative status (DESCENT_ERR_NONFINITE when f is not finite). */
+int descent_minimizer_iterate(descent_minimizer *m, double *x, double *f, double *grad);
+
+/* Evaluations used since descent_minimizer_start(), and the learning rate
+ * of the last step (NAN if the method has none). */
+int64_t descent_minimizer_evaluations(const descent_minimizer *m);
+double descent_minimizer_lr(const descent_minimizer *m);
+
+/* Run from x until a stopping criterion of s (NULL: the defaults) holds.
+ * Returns the stop reason (> 0) or a negative status; *r is filled either
+ * way when not NULL. */
+int descent_minimizer_run(descent_minimizer *m, descent_objective_fn fn, void *ctx, double *x,
+                          const descent_minimize_settings *s, descent_minimize_result *r);
+
+/* The whole thing in one call: create a minimizer from spec, attach
+ * schedule_spec (NULL: none), run, destroy. */
+int descent_minimize(const char *spec, const char *schedule_spec, descent_objective_fn fn, void *ctx,
+                     double *x, size_t n, const descent_minimize_settings *s, descent_minimize_result *r,
+                     descent_error *err);
+
+/* Built-in test objectives with analytic gradients and known minima, from
+ * spec strings: "rosenbrock(dim=2)", "beale()", "booth()", "himmelblau()",
+ * "rastrigin(dim=2)", "ackley(dim=2)", "styblinski_tang(dim=2)",
+ * "sphere(dim=2)", "quadratic(dim=2, cond=10)". docs/minimize.md gives each
+ * formula, minimum and default starting point. */
+typedef struct descent_objective descent_objective;
+
+int descent_objective_create(descent_objective **out, const char *spec, descent_error *err);
+void descent_objective_destroy(descent_objective *o);
+
+/* The objective function itself: pass it with the handle as ctx,
+ *     descent_minimize(spec, NULL, descent_objective_eval, obj, x, n, ...).
+ * n must equal descent_objective_dim() (NAN otherwise). */
+double descent_objective_eval(void *objective, const double *x, double *grad, size_t n);
+
+const char *descent_objective_name(const descent_objective *o);
+size_t descent_objective_dim(const descent_objective *o);
+
+/* The known global minimum: *f_min, and one minimizer into x_min (dim
+ * values) when x_min is not NULL. */
+void descent_objective_minimum(const descent_objective *o, double *f_min, double *x_min);
+
+/* The default starting point (dim values). */
+void descent_objective_start(const descent_objective *o, double *x0);
 
 /* ------------------------------------------------------------------------ */
 /* Models and training                                                       */
 
-/* (declared by the models module) */
+/* Models with exact analytic gradients, built from spec strings:
+ *   "linear(l2=0)"    one affine output, mean squared error
+ *   "logistic(l2=0)"  one affine output, binary cross-entropy on labels 0/1
+ *   "softmax(l2=0)"   one affine output per class, multinomial cross-entropy
+ *   "mlp(hidden=(64, 32), activation='relu', l2=0, task='auto')"
+ *                     hidden layers with 'relu' or 'tanh', then softmax
+ *                     cross-entropy for classes or squared error for a
+ *                     continuous target; task='classification' or
+ *                     'regression' overrides the detection.
+ * l2 adds (l2/2) * sum of squared weights (not biases) to the loss.
+ * Parameters are one weight tensor (inputs x outputs, row-major) and one bias
+ * tensor per layer, in f32 or f64, registered into an optimizer tensor by
+ * tensor, so per-tensor (per-group) rules apply. docs/models.md gives the
+ * losses and gradients. */
+typedef enum descent_task {
+    DESCENT_TASK_AUTO = 0,           /* follow the data (mlp) */
+    DESCENT_TASK_REGRESSION = 1,
+    DESCENT_TASK_CLASSIFICATION = 2
+} descent_task;
+
+typedef struct descent_model descent_model;
+
+/* The task a model spec requires: linear -> regression, logistic and
+ * softmax -> classification, mlp -> its task argument (auto by default).
+ * Validates the spec. */
+int descent_model_task(const char *spec, int *task, descent_error *err);
+
+/* Create a model over `inputs` features. classes = 0 for a continuous target,
+ * else the number of classes (labels 0 .. classes-1; logistic needs 2).
+ * Weights and biases start as PyTorch's nn.Linear does, U(-1/sqrt(fan_in),
+ * 1/sqrt(fan_in)), drawn from a generator seeded with seed. */
+int descent_model_create(descent_model **out, const char *spec, size_t inputs, size_t classes,
+                         descent_dtype dtype, uint64_t seed, descent_error *err);
+void descent_model_destroy(descent_model *m);
+const char *descent_model_errmsg(const descent_model *m);
+
+/* The parameter tensors: 2 per layer, "layers.K.weight" then "layers.K.bias".
+ * param and grad point at n elements of the model's dtype. */
+int descent_model_num_tensors(const descent_model *m);
+int descent_model_tensor(const descent_model *m, int i, void **param, void **grad, size_t *n, const char **name);
+size_t descent_model_num_params(const descent_model *m);
+descent_dtype descent_model_dtype(const descent_model *m);
+size_t descent_model_classes(const descent_model *m);
+
+/* Register every parameter tensor into group `group` of opt (in order). */
+int descent_model_register(descent_model *m, descent_optimizer *opt, int group);
+
+/* Mean loss over a batch (X: rows x inputs row-major, y: rows targets or
+ * class labels), plus the L2 penalty, into *loss; the gradients of every
+ * tensor are overwritten with its gradient. */
+int descent_model_loss_grad(descent_model *m, const double *X, const double *y, size_t rows, double *loss);
+
+/* Mean data loss (no penalty) and, for classification, the fraction of rows
+ * whose arg-max class is the label (NAN for regression). No gradients. */
+int descent_model_evaluate(descent_model *m, const double *X, const double *y, size_t rows, double *loss,
+                           double *accuracy);
+
+/* Matrix products through CBLAS (1) or the library's own cache-blocked
+ * kernel (0). descent_blas_available() says whether this build has CBLAS;
+ * a new model uses whichever docs/models.md measured faster. */
+int descent_blas_available(void);
+int descent_model_set_blas(descent_model *m, int use_blas);
+int descent_model_get_blas(const descent_model *m);
+
+/* ---- Training on a CSV data set ---------------------------------------- */
+
+/* Everything a run is made of. Obtain defaults from
+ * descent_train_default_config(): batch_size 32, seed 0, val_fraction 0.2,
+ * f32, schedule NULL, blas -1 (the faster path). The data file has a header
+ * row; `target` names the column to predict, every other column is a
+ * feature. Features are standardized with the mean and standard deviation of
+ * the training split (a constant column is only centred). The target is a
+ * class label when every value is an integer in [0, 255] and the model's
+ * task is not regression (classes = max + 1); otherwise it is continuous. */
+typedef struct descent_train_config {
+    const char *data;
+    const char *target;
+    const char *model;
+    const char *optimizer;
+    const char *schedule;   /* stepped after every optimizer step, or NULL */
+    size_t batch_size;      /* 1: SGD, B: mini-batch, 0: the full training split */
+    uint64_t seed;          /* split, shuffling and initialization */
+    double val_fraction;    /* in [0, 1) */
+    descent_dtype dtype;
+    int blas;               /* -1 default, 0 own kernel, 1 CBLAS */
+} descent_train_config;
+
+void descent_train_default_config(descent_train_config *c);
+
+/* Seen by the progress callback after every batch. */
+typedef struct descent_train_progress {
+    int epoch;              /* 1-based, the epoch in progress */
+    size_t batch, batches;  /* batches done in this epoch, and per epoch */
+    double loss;            /* mean training loss of the epoch so far */
+    double lr;              /* learning rate of group 0 after the step */
+    double seconds;         /* since the epoch started */
+} descent_train_progress;
+
+/* One row of the training log. */
+typedef struct descent_epoch_result {
+    int epoch;
+    double train_loss;      /* mean over the epoch's batches, weighted by rows */
+    double val_loss;        /* NAN without a validation split */
+    double val_accuracy;    /* NAN for regression or without a validation split */
+    double lr;
+    double seconds;         /* of this epoch */
+} descent_epoch_result;
+
+typedef struct descent_trainer descent_trainer;
+
+/* Read the data, split and standardize it, and create the model and the
+ * optimizer (one group over every tensor) and the schedule. */
+int descent_trainer_create(descent_trainer **out, const descent_train_config *c, descent_error *err);
+void descent_trainer_destroy(descent_trainer *t);
+const char *descent_trainer_errmsg(const descent_trainer *t);
+
+/* One pass over the training split in freshly shuffled batches, then the
+ * validation split. A non-zero return from progress stops the epoch early
+ * and the call returns DESCENT_STOP_CANCELLED (the epoch is not counted). */
+int descent_trainer_epoch(descent_trainer *t, int (*progress)(void *ctx, const descent_train_progress *p),
+                          void *ctx, descent_epoch_result *r);
+
+/* Epochs completed (including those of a resumed checkpoint). */
+int descent_trainer_epochs_done(const descent_trainer *t);
+
+/* Sizes: training rows, validation rows, features, classes (0: regression),
+ * batches per epoch. Any pointer may be NULL. */
+void descent_trainer_info(const descent_trainer *t, size_t *train_rows, size_t *val_rows, size_t *features,
+                          size_t *classes, size_t *batches);
+
+descent_model *descent_trainer_model(descent_trainer *t);
+descent_optimizer *descent_trainer_optimizer(descent_trainer *t);
+
+/* Save or restore the run: model parameters, the optimizer image with its
+ * schedule (descent_save_mem), the shuffling generator and the epoch count.
+ * Loading requires a trainer created with the same model, optimizer and data
+ * shapes; resuming and training on gives bit for bit what an uninterrupted
+ * run gives. */
+int descent_trainer_save(const descent_trainer *t, const char *path);
+int descent_trainer_load(descent_trainer *t, const char *path);
 
 /* ------------------------------------------------------------------------ */
 /* Numeric CSV tables                                                        */
