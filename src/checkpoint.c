@@ -7,7 +7,8 @@
  *     u32 groups; per group: f64 initial_lr, u32 fields, per field:
  *         str name, u8 count, f64 value[count]
  *     u32 tensors; per tensor: u32 group, u8 dtype, u64 n, i64 step,
- *         f64 mu_product, u8 states, per state: str name, raw values
+ *         f64 mu_product, f64 eta, f64 mu, u8 states, per state: str name,
+ *         raw values
  *     u64 schedule_len, schedule bytes (see schedule.c)
  *   u32 crc32 of everything before it
  * str = u16 length + bytes. Loading checks everything before changing the
@@ -116,6 +117,8 @@ int descent_save_mem(const descent_optimizer *opt, void *buf, size_t cap, size_t
         put_u(&w, (uint64_t)t->n, 8);
         put_u(&w, (uint64_t)t->scalars.step, 8);
         put_f64(&w, t->scalars.mu_product);
+        put_f64(&w, t->scalars.eta);
+        put_f64(&w, t->scalars.mu);
         put_u(&w, (uint64_t)t->nstate, 1);
         for (int k = 0; k < t->nstate; k++) {
             put_str(&w, opt->algo->state_names[k]);
@@ -276,6 +279,7 @@ static int walk(descent_optimizer *opt, reader *r, int apply, descent_error *err
         uint64_t group = get_u(r, 4), dtype = get_u(r, 1), count = get_u(r, 8);
         int64_t step = (int64_t)get_u(r, 8);
         double mu_product = get_f64(r);
+        double eta = get_f64(r), mu = get_f64(r);
         uint64_t nstate = get_u(r, 1);
         if (r->bad)
             goto truncated;
@@ -293,6 +297,8 @@ static int walk(descent_optimizer *opt, reader *r, int apply, descent_error *err
         if (apply) {
             t->scalars.step = step;
             t->scalars.mu_product = mu_product;
+            t->scalars.eta = eta;
+            t->scalars.mu = mu;
         }
         for (int k = 0; k < t->nstate; k++) {
             const char *sname = get_str(r, &n);

@@ -54,6 +54,8 @@ typedef struct hp_desc {
 typedef struct descent_tensor_scalars {
     int64_t step;           /* PyTorch's state['step'], incremented before use */
     double mu_product;      /* NAdam's running product of mu_t */
+    double eta;             /* ASGD's state['eta'], the step size of the next step */
+    double mu;              /* ASGD's state['mu'], the averaging weight of the next step */
 } descent_tensor_scalars;
 
 /* Everything a kernel call sees for one range [begin, end) of a tensor. */

@@ -145,7 +145,8 @@ static void run_cli(const golden_case *c, const char *cli, const char *dir, desc
     free(out);
 }
 
-static void run_file(const char *dir, const char *name, descent_dtype dtype, const char *cli, const char *tmp)
+static void run_file(const char *dir, const char *name, descent_dtype dtype, const char *cli, const char *tmp,
+                     int min_cases)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/golden/%s", dir, name);
@@ -166,7 +167,7 @@ static void run_file(const char *dir, const char *name, descent_dtype dtype, con
             run_cli(c, cli, tmp, dtype, rtol, atol);
         cases++;
     }
-    CHECK(cases >= 50, "%s: only %d cases read", name, cases);
+    CHECK(cases >= min_cases, "%s: only %d cases read", name, cases);
     printf("%s: %d cases\n", name, cases);
     free(c);
     free(text);
@@ -179,8 +180,11 @@ int main(int argc, char **argv)
     char tmp[] = "/tmp/descent-golden-XXXXXX";
     if (!mkdtemp(tmp))
         return 1;
-    run_file(dir, "optim_f64.txt", DESCENT_F64, cli, tmp);
-    run_file(dir, "optim_f32.txt", DESCENT_F32, cli, tmp);
+    run_file(dir, "optim_f64.txt", DESCENT_F64, cli, tmp, 50);
+    run_file(dir, "optim_f32.txt", DESCENT_F32, cli, tmp, 50);
+    /* Rprop and ASGD (tests/golden/gen_optim_more.py) */
+    run_file(dir, "optim_more_f64.txt", DESCENT_F64, cli, tmp, 20);
+    run_file(dir, "optim_more_f32.txt", DESCENT_F32, cli, tmp, 20);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
     if (system(cmd) != 0)

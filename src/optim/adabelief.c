@@ -1,0 +1,108 @@
+/* AdaBelief (Zhuang et al. 2020, "AdaBelief Optimizer: Adapting Stepsizes by
+ * the Belief in Observed Gradients", Algorithm 2).
+ *
+ *   d = g (negated when maximize)
+ *   p = p (1 - lr weight_decay)                       decoupled weight decay
+ *   m = beta1 m + (1 - beta1) d                       exp_avg
+ *   s = beta2 s + (1 - beta2) (d - m)^2 + eps         exp_avg_var (the new m)
+ *   p -= lr / (1 - beta1^t) * m / (sqrt(s) / sqrt(1 - beta2^t) + eps)
+ * The state s includes the eps added at every step, exactly as the paper
+ * writes it and as adabelief-pytorch (0.2) stores exp_avg_var; this is
+ * adabelief_pytorch.AdaBelief(weight_decouple=True, fixed_decay=False,
+ * rectify=False, amsgrad=False). optax.adabelief differs only in leaving
+ * weight decay to a separate transform and eps_root for the inner eps. */
+#include "../internal.h"
+
+#include <math.h>
+
+static const hp_desc adabelief_hparams[] = {
+    {"lr", HP_REAL, HP_FIELD(lr), 0, 0, HP_NO_HI, NULL},
+    {"betas", HP_PAIR, HP_FIELD(betas), 0, 1, HP_HI_OPEN, NULL},
+    {"eps", HP_REAL, HP_FIELD(eps), 0, 0, HP_NO_HI, NULL},
+    {"weight_decay", HP_REAL, HP_FIELD(weight_decay), 0, 0, HP_NO_HI, NULL},
+    {"maximize", HP_BOOL, HP_FIELD(maximize), 0, 1, 0, NULL},
+    {NULL, HP_REAL, 0, 0, 0, 0, NULL},
+};
+
+static void adabelief_defaults(descent_hparams *hp)
+{
+    hp->lr = 1e-3;
+    hp->betas[0] = 0.9;
+    hp->betas[1] = 0.999;
+    hp->eps = 1e-16;
+}
+
+static int adabelief_state_count(const descent_hparams *hp)
+{
+    (void)hp;
+    return 2;
+}
+
+static const char *const adabelief_state_names[] = {"exp_avg", "exp_avg_var", NULL};
+
+typedef struct adabelief_coeffs {
+    double sign, decay, beta1, one_minus_beta1, beta2, one_minus_beta2;
+    double eps, bias_correction2_sqrt, neg_step_size;
+} adabelief_coeffs;
+
+static void adabelief_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, void *coeffs)
+{
+    adabelief_coeffs *c = coeffs;
+    ts->step++;
+    double t = (double)ts->step;
+    c->sign = hp->maximize ? -1.0 : 1.0;
+    c->decay = 1.0 - hp->lr * hp->weight_decay;
+    c->beta1 = hp->betas[0];
+    c->one_minus_beta1 = 1.0 - hp->betas[0];
+    c->beta2 = hp->betas[1];
+    c->one_minus_beta2 = 1.0 - hp->betas[1];
+    c->eps = hp->eps;
+    c->bias_correction2_sqrt = sqrt(1.0 - pow(hp->betas[1], t));
+    c->neg_step_size = -(hp->lr / (1.0 - pow(hp->betas[0], t)));
+}
+
+#define ADABELIEF_KERNEL(T, SFX, SQRT)                                                        \
+    static void adabelief_kernel_##SFX(const descent_kernel_args *args)                       \
+    {                                                                                         \
+        const adabelief_coeffs *c = args->coeffs;                                             \
+        T *restrict p = args->param;                                                          \
+        const T *restrict g = args->grad;                                                     \
+        T *restrict m = args->state[0];                                                       \
+        T *restrict s = args->state[1];                                                       \
+        const T sign = (T)c->sign, decay = (T)c->decay;                                       \
+        const T b1 = (T)c->beta1, omb1 = (T)c->one_minus_beta1;                               \
+        const T b2 = (T)c->beta2, omb2 = (T)c->one_minus_beta2;                               \
+        const T eps = (T)c->eps, bc2s = (T)c->bias_correction2_sqrt;                          \
+        const T nss = (T)c->neg_step_size;                                                    \
+        const size_t end = args->end;                                                         \
+        for (size_t i = args->begin; i < end; i++) {                                          \
+            T d = sign * g[i];                                                                \
+            T pi = p[i] * decay;                                                              \
+            T mi = m[i] * b1 + omb1 * d;                                                      \
+            T r = d - mi;                                                                     \
+            T si = s[i] * b2 + omb2 * r * r;                                                  \
+            si = si + eps;                                                                    \
+            m[i] = mi;                                                                        \
+            s[i] = si;                                                                        \
+            T denom = SQRT(si) / bc2s + eps;                                                  \
+            p[i] = pi + nss * (mi / denom);                                                   \
+        }                                                                                     \
+    }
+
+ADABELIEF_KERNEL(float, f32, sqrtf)
+ADABELIEF_KERNEL(double, f64, sqrt)
+
+const descent_algo descent_algo_adabelief = {
+    .name = "AdaBelief",
+    .alias = "adabelief",
+    .momentum_name = "betas[0]",
+    .defaults = adabelief_defaults,
+    .hparams = adabelief_hparams,
+    .state_count = adabelief_state_count,
+    .state_names = adabelief_state_names,
+    .state_init = descent_state_zero,
+    .coeffs_size = sizeof(adabelief_coeffs),
+    .prepare = adabelief_prepare,
+    .kernel_f32 = adabelief_kernel_f32,
+    .kernel_f64 = adabelief_kernel_f64,
+};

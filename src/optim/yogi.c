@@ -1,0 +1,108 @@
+/* Yogi (Zaheer et al. 2018, "Adaptive Methods for Nonconvex Optimization";
+ * optax.yogi / scale_by_yogi semantics).
+ *
+ *   d = g (negated when maximize)
+ *   m = beta1 m + (1 - beta1) d                          exp_avg
+ *   v = v - (1 - beta2) sign(v - d^2) d^2                exp_avg_sq (additive)
+ *   p -= lr (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
+ * Both moments start at initial_accumulator_value (optax), not at zero; eps
+ * is outside the square root, as in optax. */
+#include "../internal.h"
+
+#include <math.h>
+
+static const hp_desc yogi_hparams[] = {
+    {"lr", HP_REAL, HP_FIELD(lr), 0, 0, HP_NO_HI, NULL},
+    {"betas", HP_PAIR, HP_FIELD(betas), 0, 1, HP_HI_OPEN, NULL},
+    {"eps", HP_REAL, HP_FIELD(eps), 0, 0, HP_NO_HI, NULL},
+    {"initial_accumulator_value", HP_REAL, HP_FIELD(initial_accumulator_value), 0, 0, HP_NO_HI, NULL},
+    {"maximize", HP_BOOL, HP_FIELD(maximize), 0, 1, 0, NULL},
+    {NULL, HP_REAL, 0, 0, 0, 0, NULL},
+};
+
+static void yogi_defaults(descent_hparams *hp)
+{
+    hp->lr = 1e-2;
+    hp->betas[0] = 0.9;
+    hp->betas[1] = 0.999;
+    hp->eps = 1e-3;
+    hp->initial_accumulator_value = 1e-6;
+}
+
+static int yogi_state_count(const descent_hparams *hp)
+{
+    (void)hp;
+    return 2;
+}
+
+static const char *const yogi_state_names[] = {"exp_avg", "exp_avg_sq", NULL};
+
+static double yogi_state_init(const descent_hparams *hp, int i)
+{
+    (void)i;
+    return hp->initial_accumulator_value;
+}
+
+typedef struct yogi_coeffs {
+    double sign, beta1, one_minus_beta1, one_minus_beta2;
+    double bias_correction1, bias_correction2, eps, neg_lr;
+} yogi_coeffs;
+
+static void yogi_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, void *coeffs)
+{
+    yogi_coeffs *c = coeffs;
+    ts->step++;
+    double t = (double)ts->step;
+    c->sign = hp->maximize ? -1.0 : 1.0;
+    c->beta1 = hp->betas[0];
+    c->one_minus_beta1 = 1.0 - hp->betas[0];
+    c->one_minus_beta2 = 1.0 - hp->betas[1];
+    c->bias_correction1 = 1.0 - pow(hp->betas[0], t);
+    c->bias_correction2 = 1.0 - pow(hp->betas[1], t);
+    c->eps = hp->eps;
+    c->neg_lr = -hp->lr;
+}
+
+#define YOGI_KERNEL(T, SFX, SQRT)                                                             \
+    static void yogi_kernel_##SFX(const descent_kernel_args *args)                            \
+    {                                                                                         \
+        const yogi_coeffs *c = args->coeffs;                                                  \
+        T *restrict p = args->param;                                                          \
+        const T *restrict g = args->grad;                                                     \
+        T *restrict m = args->state[0];                                                       \
+        T *restrict v = args->state[1];                                                       \
+        const T sign = (T)c->sign, b1 = (T)c->beta1, omb1 = (T)c->one_minus_beta1;            \
+        const T omb2 = (T)c->one_minus_beta2, eps = (T)c->eps, neg_lr = (T)c->neg_lr;         \
+        const T bc1 = (T)c->bias_correction1, bc2 = (T)c->bias_correction2;                  \
+        const size_t end = args->end;                                                         \
+        for (size_t i = args->begin; i < end; i++) {                                          \
+            T d = sign * g[i];                                                                \
+            T mi = m[i] * b1 + omb1 * d;                                                      \
+            T d2 = d * d;                                                                     \
+            T diff = v[i] - d2;                                                               \
+            T s = diff > 0 ? (T)1 : diff < 0 ? (T)-1 : (T)0;                                  \
+            T vi = v[i] - omb2 * s * d2;                                                      \
+            m[i] = mi;                                                                        \
+            v[i] = vi;                                                                        \
+            T update = (mi / bc1) / (SQRT(vi / bc2) + eps);                                   \
+            p[i] = p[i] + neg_lr * update;                                                    \
+        }                                                                                     \
+    }
+
+YOGI_KERNEL(float, f32, sqrtf)
+YOGI_KERNEL(double, f64, sqrt)
+
+const descent_algo descent_algo_yogi = {
+    .name = "Yogi",
+    .alias = "yogi",
+    .momentum_name = "betas[0]",
+    .defaults = yogi_defaults,
+    .hparams = yogi_hparams,
+    .state_count = yogi_state_count,
+    .state_names = yogi_state_names,
+    .state_init = yogi_state_init,
+    .coeffs_size = sizeof(yogi_coeffs),
+    .prepare = yogi_prepare,
+    .kernel_f32 = yogi_kernel_f32,
+    .kernel_f64 = yogi_kernel_f64,
+};
