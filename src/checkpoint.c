@@ -230,6 +230,13 @@ static int walk(descent_optimizer *opt, reader *r, int apply, descent_error *err
         uint64_t fields = get_u(r, 4);
         if (r->bad)
             goto truncated;
+        /* Fields are the optimizer's descriptors, all of them, in order. */
+        uint64_t expected = 0;
+        for (const hp_desc *q = opt->algo->hparams; q->name; q++)
+            expected++;
+        if (fields != expected)
+            return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint group %d has %llu hyperparameters, %s has %llu",
+                                g, (unsigned long long)fields, opt->algo->name, (unsigned long long)expected);
         for (uint64_t f = 0; f < fields; f++) {
             const char *fname = get_str(r, &n);
             int count = (int)get_u(r, 1);
@@ -240,10 +247,10 @@ static int walk(descent_optimizer *opt, reader *r, int apply, descent_error *err
                 return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint has a hyperparameter name of %zu bytes", n);
             memcpy(key, fname, n);
             key[n] = '\0';
-            const hp_desc *d = descent_hp_find(opt->algo, key, NULL);
-            if (!d || count != (d->type == HP_PAIR ? 2 : 1))
-                return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint group %d has unknown hyperparameter '%s'",
-                                    g, key);
+            const hp_desc *d = &opt->algo->hparams[f];
+            if (strcmp(d->name, key) != 0 || count != (d->type == HP_PAIR ? 2 : 1))
+                return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint group %d: hyperparameter %llu is '%s', expected '%s'",
+                                    g, (unsigned long long)f, key, d->name);
             for (int k = 0; k < count; k++) {
                 double v = get_f64(r);
                 if (r->bad)
@@ -251,6 +258,10 @@ static int walk(descent_optimizer *opt, reader *r, int apply, descent_error *err
                 descent_error e;
                 if (descent_hp_check(d, k, v, &e) < 0)
                     return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint group %d: %s", g, e.message);
+                double canonical = (d->type == HP_BOOL || d->type == HP_CHOICE) ? (double)(int)v : v;
+                if (memcmp(&canonical, &v, sizeof v) != 0)
+                    return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint group %d: %s is not an integer code",
+                                        g, d->name);
                 descent_hp_write(&hp, d, k, v);
             }
         }
@@ -343,11 +354,14 @@ int descent_load_mem(descent_optimizer *opt, const void *buf, size_t len)
                                 len < 8 || memcmp(b, CKPT_MAGIC, 8) != 0 ? "bad magic" : "too short");
     reader h = {b, len, 8, 0};
     uint64_t version = get_u(&h, 4);
-    (void)get_u(&h, 4);
+    uint64_t flags = get_u(&h, 4);
     uint64_t payload = get_u(&h, 8);
     if (version != CKPT_VERSION)
         return descent_opt_fail(opt, DESCENT_ERR_CHECKPOINT, "checkpoint format version %llu, this library reads %u",
                                 (unsigned long long)version, CKPT_VERSION);
+    if (flags != 0)
+        return descent_opt_fail(opt, DESCENT_ERR_CHECKPOINT, "checkpoint has unknown flags 0x%llx",
+                                (unsigned long long)flags);
     if (payload != len - CKPT_HEADER - 4)
         return descent_opt_fail(opt, DESCENT_ERR_CHECKPOINT, "checkpoint is truncated or padded: %zu bytes, header says %llu",
                                 len, (unsigned long long)(payload + CKPT_HEADER + 4));

@@ -291,13 +291,19 @@ int descent_hparams_from_node(descent_hparams *hp, const spec_doc *doc, const sp
     return 0;
 }
 
-int descent_hparams_parse(descent_hparams *hp, const char *spec, descent_error *err)
+int descent_hparams_parse_with(descent_hparams *hp, const char *spec, const descent_allocator *alloc,
+                               descent_error *err)
 {
     spec_doc doc;
-    int rc = descent_spec_parse(&doc, spec, NULL, err);
+    int rc = descent_spec_parse(&doc, spec, alloc, err);
     if (rc < 0)
         return rc;
     rc = descent_hparams_from_node(hp, &doc, doc.root, err);
     descent_spec_free(&doc);
     return rc;
+}
+
+int descent_hparams_parse(descent_hparams *hp, const char *spec, descent_error *err)
+{
+    return descent_hparams_parse_with(hp, spec, NULL, err);
 }

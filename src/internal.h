@@ -65,9 +65,66 @@ typedef struct descent_kernel_args {
     void *param;
     const void *grad;
     void *state[DESCENT_MAX_STATE];
+    int isa;                /* a descent_isa: the widest instruction set to use */
 } descent_kernel_args;
 
 typedef void (*descent_kernel_fn)(const descent_kernel_args *a);
+
+/* ---- SIMD dispatch ------------------------------------------------------
+ * Each kernel is compiled three times from one always-inline body: for
+ * AVX-512, for AVX2 and for the baseline target, and the kernel the
+ * algorithm table names picks one at run time from args->isa. The
+ * arithmetic is the same IEEE operations in every version (no FMA:
+ * -ffp-contract=off; no reassociation: no -ffast-math), so every path gives
+ * the same bits. */
+typedef enum descent_isa {
+    DESCENT_ISA_PORTABLE = 0,
+    DESCENT_ISA_AVX2 = 1,
+    DESCENT_ISA_AVX512 = 2
+} descent_isa;
+
+/* The widest instruction set this CPU runs (and this build compiled). */
+int descent_isa_detect(void);
+/* Cap the instruction set an optimizer's kernels use (tests compare paths).
+ * Returns the level in effect: min(isa, descent_isa_detect()). */
+int descent_set_isa(descent_optimizer *opt, int isa);
+
+#if defined(__GNUC__)
+#define DESCENT_INLINE static inline __attribute__((always_inline))
+#else
+#define DESCENT_INLINE static inline
+#endif
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(DESCENT_NO_DISPATCH)
+#define DESCENT_HAVE_DISPATCH 1
+#define DESCENT_TARGET_AVX512 __attribute__((target("avx512f,prefer-vector-width=512")))
+#define DESCENT_TARGET_AVX2 __attribute__((target("avx2")))
+/* Define `static void NAME(const descent_kernel_args *)` running
+ * BODY(args), itself an always-inline function, on the widest allowed ISA. */
+#define DESCENT_DISPATCH(NAME, BODY)                                                  \
+    static void NAME##_portable(const descent_kernel_args *args) { BODY(args); }      \
+    DESCENT_TARGET_AVX2 static void NAME##_avx2(const descent_kernel_args *args)      \
+    {                                                                                 \
+        BODY(args);                                                                   \
+    }                                                                                 \
+    DESCENT_TARGET_AVX512 static void NAME##_avx512(const descent_kernel_args *args)  \
+    {                                                                                 \
+        BODY(args);                                                                   \
+    }                                                                                 \
+    static void NAME(const descent_kernel_args *args)                                 \
+    {                                                                                 \
+        if (args->isa >= DESCENT_ISA_AVX512)                                          \
+            NAME##_avx512(args);                                                      \
+        else if (args->isa == DESCENT_ISA_AVX2)                                       \
+            NAME##_avx2(args);                                                        \
+        else                                                                          \
+            NAME##_portable(args);                                                    \
+    }
+#else
+#define DESCENT_HAVE_DISPATCH 0
+#define DESCENT_DISPATCH(NAME, BODY) \
+    static void NAME(const descent_kernel_args *args) { BODY(args); }
+#endif
 
 /* One algorithm family member: what GSL calls a type table. The generic code
  * allocates state_count(hp) buffers of n elements and coeffs_size bytes per
@@ -147,6 +204,7 @@ struct descent_optimizer {
     descent_chunk *chunks;   /* work split for threads, rebuilt on registration */
     int nchunks;
     int threads;
+    int isa;                 /* descent_isa the kernels may use */
     char errmsg[512];
     struct descent_schedule *schedule; /* attached learning-rate schedule or NULL */
 };
@@ -200,6 +258,10 @@ int descent_hparams_from_node(descent_hparams *hp, const spec_doc *doc, const sp
 /* Apply keyword arguments of a call (or an overrides list) onto hp. */
 int descent_hparams_apply_args(descent_hparams *hp, const descent_algo *algo, const spec_doc *doc,
                                const spec_node *call, descent_error *err);
+
+/* descent_hparams_parse with the caller's allocator. */
+int descent_hparams_parse_with(descent_hparams *hp, const char *spec, const descent_allocator *alloc,
+                               descent_error *err);
 
 /* Case-insensitive, '_'-insensitive name match ("adamw" == "AdamW"). */
 bool descent_name_eq(const char *a, const char *b);

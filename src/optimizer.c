@@ -44,6 +44,7 @@ int descent_create(descent_optimizer **out, const descent_hparams *hp, const des
     opt->defaults = *hp;
     opt->defaults.optimizer = algo->name;
     opt->threads = 1;
+    opt->isa = descent_isa_detect();
     *out = opt;
     return 0;
 }
@@ -54,7 +55,7 @@ int descent_create_from_spec(descent_optimizer **out, const char *spec, const de
     if (out)
         *out = NULL;
     descent_hparams hp;
-    int rc = descent_hparams_parse(&hp, spec, err);
+    int rc = descent_hparams_parse_with(&hp, spec, alloc, err);
     if (rc < 0)
         return rc;
     return descent_create(out, &hp, alloc, err);
@@ -272,26 +273,51 @@ static void run_chunk(const descent_optimizer *opt, const descent_chunk *c)
     a.grad = t->grad;
     for (int k = 0; k < DESCENT_MAX_STATE; k++)
         a.state[k] = k < t->nstate ? t->state[k] : NULL;
+    a.isa = opt->isa;
     (t->dtype == DESCENT_F64 ? opt->algo->kernel_f64 : opt->algo->kernel_f32)(&a);
 }
+
+/* Below this many elements in all, a step runs on the calling thread: waking
+ * a team costs more than the work it would share. */
+#define PARALLEL_MIN_ELEMS ((size_t)1 << 17)
 
 int descent_step(descent_optimizer *opt)
 {
     if (!opt)
         return DESCENT_ERR_INVALID;
-    /* Per-step scalars once per tensor, outside every element loop. */
+    /* Per-step scalars once per tensor, outside every element loop. prepare()
+     * is a function of the group's hyperparameters and the tensor's scalars
+     * alone, so a tensor whose group and scalars equal its predecessor's
+     * before the step (the common case: tensors step together) copies the
+     * predecessor's results instead of recomputing its powers. */
+    size_t total = 0;
+    const descent_tensor *prev = NULL;
+    descent_tensor_scalars prev_before;
+    memset(&prev_before, 0, sizeof prev_before);
     for (int i = 0; i < opt->ntensors; i++) {
         descent_tensor *t = &opt->tensors[i];
+        total += t->n;
+        if (prev && t->group == prev->group && t->scalars.step == prev_before.step &&
+            memcmp(&t->scalars, &prev_before, sizeof prev_before) == 0) {
+            t->scalars = prev->scalars;
+            memcpy(t->coeffs, prev->coeffs, opt->algo->coeffs_size);
+            continue;
+        }
+        prev_before = t->scalars;
         opt->algo->prepare(&opt->groups[t->group].hp, &t->scalars, t->coeffs);
+        prev = t;
     }
     int nchunks = opt->nchunks;
 #ifdef _OPENMP
-    if (opt->threads > 1 && nchunks > 1) {
-#pragma omp parallel for num_threads(opt->threads) schedule(static)
+    if (opt->threads > 1 && nchunks > 1 && total >= PARALLEL_MIN_ELEMS) {
+        int threads = opt->threads < nchunks ? opt->threads : nchunks;
+#pragma omp parallel for num_threads(threads) schedule(static)
         for (int c = 0; c < nchunks; c++)
             run_chunk(opt, &opt->chunks[c]);
         return 0;
     }
+#else
+    (void)total;
 #endif
     for (int c = 0; c < nchunks; c++)
         run_chunk(opt, &opt->chunks[c]);
@@ -311,6 +337,26 @@ int descent_set_threads(descent_optimizer *opt, int threads)
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "threads must be in [1, 1024], got %d", threads);
     opt->threads = threads;
     return 0;
+}
+
+int descent_isa_detect(void)
+{
+#if DESCENT_HAVE_DISPATCH
+    if (__builtin_cpu_supports("avx512f"))
+        return DESCENT_ISA_AVX512;
+    if (__builtin_cpu_supports("avx2"))
+        return DESCENT_ISA_AVX2;
+#endif
+    return DESCENT_ISA_PORTABLE;
+}
+
+int descent_set_isa(descent_optimizer *opt, int isa)
+{
+    if (!opt)
+        return DESCENT_ERR_INVALID;
+    int best = descent_isa_detect();
+    opt->isa = isa < DESCENT_ISA_PORTABLE ? DESCENT_ISA_PORTABLE : isa > best ? best : isa;
+    return opt->isa;
 }
 
 size_t descent_state_bytes(const descent_optimizer *opt)
