@@ -185,6 +185,9 @@ int main(int argc, char **argv)
     /* Rprop and ASGD (tests/golden/gen_optim_more.py) */
     run_file(dir, "optim_more_f64.txt", DESCENT_F64, cli, tmp, 20);
     run_file(dir, "optim_more_f32.txt", DESCENT_F32, cli, tmp, 20);
+    /* Lion, Yogi, AdaBelief against the numpy references (tools/reference_optim.py) */
+    run_file(dir, "optim_ref_f64.txt", DESCENT_F64, cli, tmp, 30);
+    run_file(dir, "optim_ref_f32.txt", DESCENT_F32, cli, tmp, 30);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
     if (system(cmd) != 0)
