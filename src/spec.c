@@ -117,6 +117,7 @@ static int parse_items(parser *p, spec_node *node, char close, bool keyed)
             char **keys = keyed ? descent_mem_alloc(&p->doc->mem, sizeof *keys * (size_t)ncap) : NULL;
             if (!items || (keyed && !keys)) {
                 descent_mem_free(&p->doc->mem, items);
+                descent_mem_free(&p->doc->mem, keys);
                 return descent_fail(p->err, DESCENT_ERR_NOMEM, "out of memory parsing spec");
             }
             if (node->n) {
