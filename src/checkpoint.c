@@ -119,8 +119,6 @@ int descent_save_mem(const descent_optimizer *opt, void *buf, size_t cap, size_t
         put_f64(&w, t->scalars.mu_product);
         put_f64(&w, t->scalars.eta);
         put_f64(&w, t->scalars.mu);
-        put_f64(&w, t->scalars.eta);
-        put_f64(&w, t->scalars.mu);
         put_u(&w, (uint64_t)t->nstate, 1);
         for (int k = 0; k < t->nstate; k++) {
             put_str(&w, opt->algo->state_names[k]);
@@ -310,8 +308,6 @@ static int walk(descent_optimizer *opt, reader *r, int apply, descent_error *err
         if (apply) {
             t->scalars.step = step;
             t->scalars.mu_product = mu_product;
-            t->scalars.eta = eta;
-            t->scalars.mu = mu;
             t->scalars.eta = eta;
             t->scalars.mu = mu;
         }

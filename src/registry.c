@@ -6,8 +6,6 @@ extern const descent_algo descent_algo_sgd, descent_algo_adagrad, descent_algo_r
     descent_algo_nadam, descent_algo_adamax, descent_algo_radam;
 extern const descent_algo descent_algo_rprop, descent_algo_asgd, descent_algo_lion, descent_algo_yogi,
     descent_algo_adabelief;
-extern const descent_algo descent_algo_rprop, descent_algo_asgd, descent_algo_lion, descent_algo_yogi,
-    descent_algo_adabelief;
 
 const descent_algo *const descent_algos[] = {
     &descent_algo_sgd,     &descent_algo_adagrad, &descent_algo_rmsprop, &descent_algo_adadelta,
