@@ -133,6 +133,49 @@ bool descent_name_eq(const char *a, const char *b)
     }
 }
 
+/* Levenshtein distance, case-insensitive, for "did you mean" suggestions. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63)
+        return (size_t)-1;
+    size_t row[64];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t cost = tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]) ? 0 : 1;
+            size_t best = diag + cost;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            if (up + 1 < best)
+                best = up + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+const char *descent_closest_name(const char *word, const char *const *names, int n)
+{
+    const char *best = NULL;
+    size_t best_d = (size_t)-1;
+    for (int i = 0; i < n; i++) {
+        size_t d = edit_distance(word, names[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = names[i];
+        }
+    }
+    /* Only close calls: at most a third of the word's letters changed. */
+    size_t limit = strlen(word) / 3 + 1;
+    return best_d <= limit ? best : NULL;
+}
+
 /* ---- CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320) ---------------- */
 
 uint32_t descent_crc32(uint32_t crc, const void *data, size_t len)

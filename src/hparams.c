@@ -241,6 +241,15 @@ int descent_hparams_apply_args(descent_hparams *hp, const descent_algo *algo, co
                     size_t used = strlen(names);
                     snprintf(names + used, sizeof names - used, "%s%s", q == algo->hparams ? "" : ", ", q->name);
                 }
+                const char *list[64];
+                int nl = 0;
+                for (const hp_desc *q = algo->hparams; q->name && nl < 64; q++)
+                    list[nl++] = q->name;
+                const char *hint = descent_closest_name(key, list, nl);
+                if (hint)
+                    return descent_spec_fail(doc, &at, err, DESCENT_ERR_SPEC,
+                                             "%s has no argument '%s'; did you mean '%s'? (it takes %s)", algo->name,
+                                             key, hint, names);
                 return descent_spec_fail(doc, &at, err, DESCENT_ERR_SPEC, "%s has no argument '%s' (it takes %s)",
                                          algo->name, key, names);
             }
@@ -270,6 +279,14 @@ int descent_hparams_from_node(descent_hparams *hp, const spec_doc *doc, const sp
         }
         spec_node at = *call;
         at.end = at.pos + strlen(call->str);
+        const char *list[64];
+        int nl = 0;
+        for (int i = 0; i < descent_algo_count && nl < 64; i++)
+            list[nl++] = descent_algos[i]->name;
+        const char *hint = descent_closest_name(call->str, list, nl);
+        if (hint)
+            return descent_spec_fail(doc, &at, err, DESCENT_ERR_SPEC, "unknown optimizer '%s'; did you mean '%s'? (known: %s)",
+                                     call->str, hint, names);
         return descent_spec_fail(doc, &at, err, DESCENT_ERR_SPEC, "unknown optimizer '%s' (known: %s)", call->str,
                                  names);
     }

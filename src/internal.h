@@ -263,6 +263,10 @@ int descent_hparams_apply_args(descent_hparams *hp, const descent_algo *algo, co
 int descent_hparams_parse_with(descent_hparams *hp, const char *spec, const descent_allocator *alloc,
                                descent_error *err);
 
+/* The entry of names[0..n) closest to word by edit distance, or NULL when
+ * none is close: for "did you mean" hints in error messages. */
+const char *descent_closest_name(const char *word, const char *const *names, int n);
+
 /* Case-insensitive, '_'-insensitive name match ("adamw" == "AdamW"). */
 bool descent_name_eq(const char *a, const char *b);
 
