@@ -35,5 +35,6 @@ int cli_parse_double(const char *cmd, const char *flag, const char *text, double
 void cli_print_value(FILE *out, double v, descent_dtype dtype);
 
 extern const cli_command cli_replay;
+extern const cli_command cli_bench;
 
 #endif

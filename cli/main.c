@@ -9,6 +9,7 @@
 
 static const cli_command *const commands[] = {
     &cli_replay,
+    &cli_bench,
 };
 static const int ncommands = (int)(sizeof commands / sizeof commands[0]);
 

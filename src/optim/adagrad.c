@@ -55,24 +55,38 @@ static void adagrad_prepare(const descent_hparams *hp, descent_tensor_scalars *t
     c->eps_root = hp->eps_root;
 }
 
-#define ADAGRAD_KERNEL(T, SFX, SQRT)                                                   \
-    static void adagrad_kernel_##SFX(const descent_kernel_args *args)                  \
-    {                                                                                  \
-        const adagrad_coeffs *c = args->coeffs;                                        \
-        T *restrict p = args->param;                                                   \
-        const T *restrict g = args->grad;                                              \
-        T *restrict sum = args->state[0];                                              \
-        const T sign = (T)c->sign, wd = (T)c->weight_decay, nclr = (T)c->neg_clr;      \
-        const T eps = (T)c->eps, epsr = (T)c->eps_root;                                \
-        for (size_t i = args->begin; i < args->end; i++) {                             \
-            T d = sign * g[i];                                                         \
-            if (c->weight_decay != 0)                                                  \
-                d = d + wd * p[i];                                                     \
-            T s = sum[i] + d * d;                                                      \
-            sum[i] = s;                                                                \
-            p[i] = p[i] + nclr * d / (SQRT(s + epsr) + eps);                           \
-        }                                                                              \
-    }
+/* The element loop, instantiated for each setting of its flags as
+ * compile-time constants, so every variant is branch-free and vectorizes. */
+#define ADAGRAD_KERNEL(T, SFX, SQRT)                                                               \
+    DESCENT_INLINE void adagrad_loop_##SFX(const descent_kernel_args *args,                        \
+        const int decay)                                                                           \
+    {                                                                                              \
+        const adagrad_coeffs *c = args->coeffs;                                                    \
+        T *restrict p = args->param;                                                               \
+        const T *restrict g = args->grad;                                                          \
+        T *restrict sum = args->state[0];                                                          \
+        const T sign = (T)c->sign, wd = (T)c->weight_decay, nclr = (T)c->neg_clr;                  \
+        const T eps = (T)c->eps, epsr = (T)c->eps_root;                                            \
+        const size_t begin = args->begin, end = args->end;                                         \
+        for (size_t i = begin; i < end; i++) {                                                     \
+            T d = sign * g[i];                                                                     \
+            if (decay)                                                                             \
+                d = d + wd * p[i];                                                                 \
+            T s = sum[i] + d * d;                                                                  \
+            sum[i] = s;                                                                            \
+            p[i] = p[i] + nclr * d / (SQRT(s + epsr) + eps);                                       \
+        }                                                                                          \
+    }                                                                                              \
+    DESCENT_INLINE void adagrad_body_##SFX(const descent_kernel_args *args)                        \
+    {                                                                                              \
+        const adagrad_coeffs *c = args->coeffs;                                                    \
+        if (c->weight_decay != 0) {                                                                \
+            adagrad_loop_##SFX(args, 1);                                                           \
+        } else {                                                                                   \
+            adagrad_loop_##SFX(args, 0);                                                           \
+        }                                                                                          \
+    }                                                                                              \
+    DESCENT_DISPATCH(adagrad_kernel_##SFX, adagrad_body_##SFX)
 
 ADAGRAD_KERNEL(float, f32, sqrtf)
 ADAGRAD_KERNEL(double, f64, sqrt)

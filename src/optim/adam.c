@@ -87,8 +87,16 @@ static void adamw_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
     prepare(hp, ts, coeffs, 1);
 }
 
+/* How weight decay enters: not at all, as L2 in the gradient (Adam), or
+ * decoupled on the parameter (AdamW; p * 1 with weight_decay = 0 is exact). */
+enum { WD_NONE, WD_L2, WD_DECOUPLED };
+
+/* The element loop, instantiated for each (weight decay, amsgrad) pair as
+ * compile-time constants, so every variant is a branch-free loop the
+ * compiler vectorizes. */
 #define ADAM_KERNEL(T, SFX, SQRT)                                                                     \
-    static void adam_kernel_##SFX(const descent_kernel_args *args)                                    \
+    DESCENT_INLINE void adam_loop_##SFX(const descent_kernel_args *args, const int wd_mode,           \
+                                        const int amsgrad)                                            \
     {                                                                                                 \
         const adam_coeffs *c = args->coeffs;                                                          \
         T *restrict p = args->param;                                                                  \
@@ -101,19 +109,19 @@ static void adamw_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
         const T b2 = (T)c->beta2, omb2 = (T)c->one_minus_beta2;                                       \
         const T nss = (T)c->neg_step_size, bc2s = (T)c->bias_correction2_sqrt;                        \
         const T eps = (T)c->eps, epsr = (T)c->eps_root_scaled;                                        \
-        const size_t end = args->end;                                                                 \
-        for (size_t i = args->begin; i < end; i++) {                                                  \
+        const size_t begin = args->begin, end = args->end;                                            \
+        for (size_t i = begin; i < end; i++) {                                                        \
             T pi = p[i];                                                                              \
             T d = sign * g[i];                                                                        \
-            if (c->decoupled)                                                                         \
+            if (wd_mode == WD_DECOUPLED)                                                              \
                 pi = pi * decay;                                                                      \
-            else if (c->weight_decay != 0)                                                            \
+            else if (wd_mode == WD_L2)                                                                \
                 d = d + wd * pi;                                                                      \
             T mi = m[i] * b1 + omb1 * d;                                                              \
             T vi = v[i] * b2 + omb2 * d * d;                                                          \
             m[i] = mi;                                                                                \
             v[i] = vi;                                                                                \
-            if (c->amsgrad) {                                                                         \
+            if (amsgrad) {                                                                            \
                 T mx = vmax[i] > vi ? vmax[i] : vi;                                                   \
                 vmax[i] = mx;                                                                         \
                 vi = mx;                                                                              \
@@ -121,7 +129,28 @@ static void adamw_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
             T denom = SQRT(vi + epsr) / bc2s + eps;                                                   \
             p[i] = pi + nss * mi / denom;                                                             \
         }                                                                                             \
-    }
+    }                                                                                                 \
+    DESCENT_INLINE void adam_body_##SFX(const descent_kernel_args *args)                              \
+    {                                                                                                 \
+        const adam_coeffs *c = args->coeffs;                                                          \
+        int mode = c->decoupled ? WD_DECOUPLED : c->weight_decay != 0 ? WD_L2 : WD_NONE;              \
+        if (c->amsgrad) {                                                                             \
+            if (mode == WD_DECOUPLED)                                                                 \
+                adam_loop_##SFX(args, WD_DECOUPLED, 1);                                               \
+            else if (mode == WD_L2)                                                                   \
+                adam_loop_##SFX(args, WD_L2, 1);                                                      \
+            else                                                                                      \
+                adam_loop_##SFX(args, WD_NONE, 1);                                                    \
+        } else {                                                                                      \
+            if (mode == WD_DECOUPLED)                                                                 \
+                adam_loop_##SFX(args, WD_DECOUPLED, 0);                                               \
+            else if (mode == WD_L2)                                                                   \
+                adam_loop_##SFX(args, WD_L2, 0);                                                      \
+            else                                                                                      \
+                adam_loop_##SFX(args, WD_NONE, 0);                                                    \
+        }                                                                                             \
+    }                                                                                                 \
+    DESCENT_DISPATCH(adam_kernel_##SFX, adam_body_##SFX)
 
 ADAM_KERNEL(float, f32, sqrtf)
 ADAM_KERNEL(double, f64, sqrt)

@@ -51,29 +51,43 @@ static void adamax_prepare(const descent_hparams *hp, descent_tensor_scalars *ts
     c->neg_clr = -(hp->lr / (1.0 - pow(hp->betas[0], (double)ts->step)));
 }
 
-#define ADAMAX_KERNEL(T, SFX, FABS)                                                         \
-    static void adamax_kernel_##SFX(const descent_kernel_args *args)                        \
-    {                                                                                       \
-        const adamax_coeffs *c = args->coeffs;                                              \
-        T *restrict p = args->param;                                                        \
-        const T *restrict g = args->grad;                                                   \
-        T *restrict m = args->state[0];                                                     \
-        T *restrict u = args->state[1];                                                     \
-        const T sign = (T)c->sign, wd = (T)c->weight_decay;                                 \
-        const T b1 = (T)c->beta1, omb1 = (T)c->one_minus_beta1, b2 = (T)c->beta2;           \
-        const T eps = (T)c->eps, nclr = (T)c->neg_clr;                                      \
-        for (size_t i = args->begin; i < args->end; i++) {                                  \
-            T d = sign * g[i];                                                              \
-            if (c->weight_decay != 0)                                                       \
-                d = d + wd * p[i];                                                          \
-            T mi = m[i] * b1 + omb1 * d;                                                    \
-            T decayed = u[i] * b2, fresh = FABS(d) + eps;                                   \
-            T ui = decayed > fresh ? decayed : fresh;                                       \
-            m[i] = mi;                                                                      \
-            u[i] = ui;                                                                      \
-            p[i] = p[i] + nclr * mi / ui;                                                   \
-        }                                                                                   \
-    }
+/* The element loop, instantiated for each setting of its flags as
+ * compile-time constants, so every variant is branch-free and vectorizes. */
+#define ADAMAX_KERNEL(T, SFX, FABS)                                                                \
+    DESCENT_INLINE void adamax_loop_##SFX(const descent_kernel_args *args,                         \
+        const int decay)                                                                           \
+    {                                                                                              \
+        const adamax_coeffs *c = args->coeffs;                                                     \
+        T *restrict p = args->param;                                                               \
+        const T *restrict g = args->grad;                                                          \
+        T *restrict m = args->state[0];                                                            \
+        T *restrict u = args->state[1];                                                            \
+        const T sign = (T)c->sign, wd = (T)c->weight_decay;                                        \
+        const T b1 = (T)c->beta1, omb1 = (T)c->one_minus_beta1, b2 = (T)c->beta2;                  \
+        const T eps = (T)c->eps, nclr = (T)c->neg_clr;                                             \
+        const size_t begin = args->begin, end = args->end;                                         \
+        for (size_t i = begin; i < end; i++) {                                                     \
+            T d = sign * g[i];                                                                     \
+            if (decay)                                                                             \
+                d = d + wd * p[i];                                                                 \
+            T mi = m[i] * b1 + omb1 * d;                                                           \
+            T decayed = u[i] * b2, fresh = FABS(d) + eps;                                          \
+            T ui = decayed > fresh ? decayed : fresh;                                              \
+            m[i] = mi;                                                                             \
+            u[i] = ui;                                                                             \
+            p[i] = p[i] + nclr * mi / ui;                                                          \
+        }                                                                                          \
+    }                                                                                              \
+    DESCENT_INLINE void adamax_body_##SFX(const descent_kernel_args *args)                         \
+    {                                                                                              \
+        const adamax_coeffs *c = args->coeffs;                                                     \
+        if (c->weight_decay != 0) {                                                                \
+            adamax_loop_##SFX(args, 1);                                                            \
+        } else {                                                                                   \
+            adamax_loop_##SFX(args, 0);                                                            \
+        }                                                                                          \
+    }                                                                                              \
+    DESCENT_DISPATCH(adamax_kernel_##SFX, adamax_body_##SFX)
 
 ADAMAX_KERNEL(float, f32, fabsf)
 ADAMAX_KERNEL(double, f64, fabs)

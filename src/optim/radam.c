@@ -68,36 +68,58 @@ static void radam_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
     c->rect = c->rectify ? sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) : 0;
 }
 
-#define RADAM_KERNEL(T, SFX, SQRT)                                                          \
-    static void radam_kernel_##SFX(const descent_kernel_args *args)                         \
-    {                                                                                       \
-        const radam_coeffs *c = args->coeffs;                                               \
-        T *restrict p = args->param;                                                        \
-        const T *restrict g = args->grad;                                                   \
-        T *restrict m = args->state[0];                                                     \
-        T *restrict v = args->state[1];                                                     \
-        const T sign = (T)c->sign, wd = (T)c->weight_decay;                                 \
-        const T b1 = (T)c->beta1, omb1 = (T)c->one_minus_beta1;                             \
-        const T b2 = (T)c->beta2, omb2 = (T)c->one_minus_beta2;                             \
-        const T bc1 = (T)c->bias_correction1, lr = (T)c->lr, eps = (T)c->eps;               \
-        const T epsr = (T)c->eps_root_scaled, bc2s = (T)c->bias_correction2_sqrt;           \
-        const T rect = (T)c->rect;                                                          \
-        for (size_t i = args->begin; i < args->end; i++) {                                  \
-            T d = sign * g[i];                                                              \
-            if (c->weight_decay != 0)                                                       \
-                d = d + wd * p[i];                                                          \
-            T mi = m[i] * b1 + omb1 * d;                                                    \
-            T vi = v[i] * b2 + omb2 * d * d;                                                \
-            m[i] = mi;                                                                      \
-            v[i] = vi;                                                                      \
-            T step = mi / bc1 * lr;                                                         \
-            if (c->rectify) {                                                               \
-                T adaptive_lr = (T)1 / (SQRT(vi + epsr) + eps) * bc2s;                      \
-                step = step * adaptive_lr * rect;                                           \
-            }                                                                               \
-            p[i] = p[i] - step;                                                             \
-        }                                                                                   \
-    }
+/* The element loop, instantiated for each setting of its flags as
+ * compile-time constants, so every variant is branch-free and vectorizes. */
+#define RADAM_KERNEL(T, SFX, SQRT)                                                                 \
+    DESCENT_INLINE void radam_loop_##SFX(const descent_kernel_args *args,                          \
+        const int decay, const int rectify)                                                        \
+    {                                                                                              \
+        const radam_coeffs *c = args->coeffs;                                                      \
+        T *restrict p = args->param;                                                               \
+        const T *restrict g = args->grad;                                                          \
+        T *restrict m = args->state[0];                                                            \
+        T *restrict v = args->state[1];                                                            \
+        const T sign = (T)c->sign, wd = (T)c->weight_decay;                                        \
+        const T b1 = (T)c->beta1, omb1 = (T)c->one_minus_beta1;                                    \
+        const T b2 = (T)c->beta2, omb2 = (T)c->one_minus_beta2;                                    \
+        const T bc1 = (T)c->bias_correction1, lr = (T)c->lr, eps = (T)c->eps;                      \
+        const T epsr = (T)c->eps_root_scaled, bc2s = (T)c->bias_correction2_sqrt;                  \
+        const T rect = (T)c->rect;                                                                 \
+        const size_t begin = args->begin, end = args->end;                                         \
+        for (size_t i = begin; i < end; i++) {                                                     \
+            T d = sign * g[i];                                                                     \
+            if (decay)                                                                             \
+                d = d + wd * p[i];                                                                 \
+            T mi = m[i] * b1 + omb1 * d;                                                           \
+            T vi = v[i] * b2 + omb2 * d * d;                                                       \
+            m[i] = mi;                                                                             \
+            v[i] = vi;                                                                             \
+            T step = mi / bc1 * lr;                                                                \
+            if (rectify) {                                                                         \
+                T adaptive_lr = (T)1 / (SQRT(vi + epsr) + eps) * bc2s;                             \
+                step = step * adaptive_lr * rect;                                                  \
+            }                                                                                      \
+            p[i] = p[i] - step;                                                                    \
+        }                                                                                          \
+    }                                                                                              \
+    DESCENT_INLINE void radam_body_##SFX(const descent_kernel_args *args)                          \
+    {                                                                                              \
+        const radam_coeffs *c = args->coeffs;                                                      \
+        if (c->weight_decay != 0) {                                                                \
+            if (c->rectify) {                                                                      \
+                radam_loop_##SFX(args, 1, 1);                                                      \
+            } else {                                                                               \
+                radam_loop_##SFX(args, 1, 0);                                                      \
+            }                                                                                      \
+        } else {                                                                                   \
+            if (c->rectify) {                                                                      \
+                radam_loop_##SFX(args, 0, 1);                                                      \
+            } else {                                                                               \
+                radam_loop_##SFX(args, 0, 0);                                                      \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    DESCENT_DISPATCH(radam_kernel_##SFX, radam_body_##SFX)
 
 RADAM_KERNEL(float, f32, sqrtf)
 RADAM_KERNEL(double, f64, sqrt)

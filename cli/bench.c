@@ -1,0 +1,540 @@
+/* descent bench: time optimizer steps against the memory-bandwidth limit.
+ *
+ * A step reads p, g and every state buffer once and writes p and the state
+ * back, so it is bound by memory bandwidth. For each optimizer the bench
+ * times descent_step() and, in the same run with the same sizes and
+ * threads, a plain kernel that reads and writes the same arrays with
+ * trivial arithmetic (x = a x + g for p and each state buffer): the limit.
+ * The ratio of the two is how close the step sits to the bound. */
+#include "cli.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* The standard set: every optimizer in its default form, plus SGD with momentum. */
+static const char *const standard_set[] = {
+    "SGD", "SGD(momentum=0.9)", "Adagrad", "RMSprop", "Adadelta", "Adam",
+    "AdamW", "AMSGrad", "NAdam", "Adamax", "RAdam",
+};
+#define NSTANDARD ((int)(sizeof standard_set / sizeof standard_set[0]))
+#define MAX_OPTS 64
+#define MAX_THREADS 16
+#define LIMIT_CHUNK ((size_t)1 << 16) /* as the library's step splits work */
+
+static void bench_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: descent bench [--opt SPEC ...] [--n N] [--tensors K] [--threads T[,T...]]\n"
+            "                     [--dtype f32|bf16|f64] [--reps R] [--json]\n\n"
+            "  --opt SPEC    optimizer to time (repeatable); default: the standard set\n"
+            "                (SGD, SGD momentum, Adagrad, RMSprop, Adadelta, Adam, AdamW,\n"
+            "                AMSGrad, NAdam, Adamax, RAdam)\n"
+            "  --n N         parameters in total (default 16777216)\n"
+            "  --tensors K   split them into K tensors of equal size (default 1)\n"
+            "  --threads T   threads for the step and the limit kernel; a comma list\n"
+            "                runs each count in turn (default 1)\n"
+            "  --dtype T     storage of parameters and gradients (default f32)\n"
+            "  --reps R      timed repetitions; the median is reported (default 7)\n"
+            "  --json        one JSON object per line instead of a table\n\n"
+            "Per optimizer: seconds per step, parameters/s, bytes/s (reads + writes of p,\n"
+            "g and each state buffer), the bandwidth of a plain kernel that reads and\n"
+            "writes the same arrays (the limit), their ratio, the state bytes and the\n"
+            "process's peak resident memory while the optimizer ran.\n");
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Peak resident set since the last reset, in bytes. Linux lets a process
+ * reset its own high-water mark (clear_refs 5), so each optimizer's peak is
+ * its own; elsewhere the figure is the peak of the whole run. */
+static void reset_peak_rss(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f) {
+        fputs("5", f);
+        fclose(f);
+    }
+}
+
+static double peak_rss_bytes(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return NAN;
+    return (double)ru.ru_maxrss * 1024.0;
+}
+
+/* ---- the limit: x_j = a x_j + g for k arrays x_j, plus g read ---------- */
+
+#define LIMIT_BODY(T)                                                                       \
+    for (size_t i = b; i < e; i++) {                                                        \
+        T gi = g[i];                                                                        \
+        for (int j = 0; j < K; j++)                                                         \
+            x[j][i] = x[j][i] * a + gi;                                                     \
+    }
+
+/* One function per array count so each loop is a plain unrolled stream. */
+#define LIMIT_FN(T, SFX, KK, ATTR)                                                          \
+    ATTR static void limit_##SFX##_##KK(T *const *xs, const T *restrict g, T a, size_t b,   \
+                                        size_t e)                                           \
+    {                                                                                       \
+        enum { K = KK };                                                                    \
+        T *restrict x[KK];                                                                  \
+        for (int j = 0; j < K; j++)                                                         \
+            x[j] = xs[j];                                                                   \
+        LIMIT_BODY(T)                                                                       \
+    }
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define HAVE_X86_DISPATCH 1
+#define ATTR_AVX512 __attribute__((target("avx512f,prefer-vector-width=512")))
+#define ATTR_AVX2 __attribute__((target("avx2")))
+#else
+#define HAVE_X86_DISPATCH 0
+#endif
+
+#define LIMIT_FNS(T, SFX)                                                                   \
+    LIMIT_FN(T, SFX, 1, ) LIMIT_FN(T, SFX, 2, ) LIMIT_FN(T, SFX, 3, ) LIMIT_FN(T, SFX, 4, ) \
+    LIMIT_FN(T, SFX, 5, )
+#define LIMIT_FNS_ISA(T, SFX, ATTR)                                                         \
+    LIMIT_FN(T, SFX, 1, ATTR) LIMIT_FN(T, SFX, 2, ATTR) LIMIT_FN(T, SFX, 3, ATTR)           \
+    LIMIT_FN(T, SFX, 4, ATTR) LIMIT_FN(T, SFX, 5, ATTR)
+
+LIMIT_FNS(float, f32)
+LIMIT_FNS(double, f64)
+#if HAVE_X86_DISPATCH
+LIMIT_FNS_ISA(float, f32_avx512, ATTR_AVX512)
+LIMIT_FNS_ISA(double, f64_avx512, ATTR_AVX512)
+LIMIT_FNS_ISA(float, f32_avx2, ATTR_AVX2)
+LIMIT_FNS_ISA(double, f64_avx2, ATTR_AVX2)
+#endif
+
+typedef void (*limit_f32_fn)(float *const *, const float *restrict, float, size_t, size_t);
+typedef void (*limit_f64_fn)(double *const *, const double *restrict, double, size_t, size_t);
+
+#define LIMIT_TABLE(SFX) {limit_##SFX##_1, limit_##SFX##_2, limit_##SFX##_3, limit_##SFX##_4, limit_##SFX##_5}
+
+static const limit_f32_fn limit_f32_tab[] = LIMIT_TABLE(f32);
+static const limit_f64_fn limit_f64_tab[] = LIMIT_TABLE(f64);
+#if HAVE_X86_DISPATCH
+static const limit_f32_fn limit_f32_avx512_tab[] = LIMIT_TABLE(f32_avx512);
+static const limit_f64_fn limit_f64_avx512_tab[] = LIMIT_TABLE(f64_avx512);
+static const limit_f32_fn limit_f32_avx2_tab[] = LIMIT_TABLE(f32_avx2);
+static const limit_f64_fn limit_f64_avx2_tab[] = LIMIT_TABLE(f64_avx2);
+#endif
+
+typedef struct limit_job {
+    int k;             /* arrays read and written (p and each state buffer) */
+    int wide;          /* 8-byte elements */
+    void *x[5];
+    void *g;
+    size_t n;
+    int threads;
+} limit_job;
+
+static void limit_range(const limit_job *L, size_t b, size_t e)
+{
+    int i = L->k - 1;
+    if (L->wide) {
+        const limit_f64_fn *tab = limit_f64_tab;
+#if HAVE_X86_DISPATCH
+        if (__builtin_cpu_supports("avx512f"))
+            tab = limit_f64_avx512_tab;
+        else if (__builtin_cpu_supports("avx2"))
+            tab = limit_f64_avx2_tab;
+#endif
+        tab[i]((double *const *)L->x, L->g, 0.999, b, e);
+    } else {
+        const limit_f32_fn *tab = limit_f32_tab;
+#if HAVE_X86_DISPATCH
+        if (__builtin_cpu_supports("avx512f"))
+            tab = limit_f32_avx512_tab;
+        else if (__builtin_cpu_supports("avx2"))
+            tab = limit_f32_avx2_tab;
+#endif
+        tab[i]((float *const *)L->x, L->g, 0.999f, b, e);
+    }
+}
+
+static void limit_pass(const limit_job *L)
+{
+    size_t nchunks = (L->n + LIMIT_CHUNK - 1) / LIMIT_CHUNK;
+#ifdef _OPENMP
+    if (L->threads > 1 && nchunks > 1) {
+        long nc = (long)nchunks;
+#pragma omp parallel for num_threads(L->threads) schedule(static)
+        for (long c = 0; c < nc; c++) {
+            size_t b = (size_t)c * LIMIT_CHUNK, e = b + LIMIT_CHUNK < L->n ? b + LIMIT_CHUNK : L->n;
+            limit_range(L, b, e);
+        }
+        return;
+    }
+#endif
+    for (size_t c = 0; c < nchunks; c++) {
+        size_t b = c * LIMIT_CHUNK, e = b + LIMIT_CHUNK < L->n ? b + LIMIT_CHUNK : L->n;
+        limit_range(L, b, e);
+    }
+}
+
+/* ---- timing ------------------------------------------------------------ */
+
+typedef int (*pass_fn)(void *ctx);
+
+static int step_pass(void *ctx) { return descent_step(ctx); }
+
+static int limit_pass_cb(void *ctx)
+{
+    limit_pass(ctx);
+    return 0;
+}
+
+/* Passes per timed repetition: enough to last about 20 ms, so small sizes
+ * are not lost in the clock's resolution. The pass that measures it also
+ * warms caches and page tables. */
+static long calibrate(pass_fn fn, void *ctx, int *failed)
+{
+    double t0 = now_seconds();
+    *failed = fn(ctx) < 0;
+    double once = now_seconds() - t0;
+    long inner = once > 0 ? (long)(0.02 / once) : 1000;
+    return inner < 1 ? 1 : inner > 1000 ? 1000 : inner;
+}
+
+static double time_rep(pass_fn fn, void *ctx, long inner, int *failed)
+{
+    double t0 = now_seconds();
+    for (long k = 0; k < inner; k++)
+        if (fn(ctx) < 0) {
+            *failed = 1;
+            break;
+        }
+    return (now_seconds() - t0) / (double)inner;
+}
+
+/* ---- one measurement --------------------------------------------------- */
+
+typedef struct bench_cfg {
+    size_t n;
+    long tensors;
+    int threads;
+    descent_dtype dtype;
+    const char *dtype_name;
+    int reps;
+    int json;
+} bench_cfg;
+
+typedef struct bench_result {
+    const char *name;
+    double seconds, limit_seconds; /* medians */
+    double fraction;               /* median of limit / step per repetition */
+    double bytes_per_param;
+    size_t state_bytes;
+    double peak_rss;
+    int nstate;
+} bench_result;
+
+static size_t elem_size(descent_dtype t) { return t == DESCENT_F64 ? 8 : t == DESCENT_F32 ? 4 : 2; }
+
+static void *alloc_array(size_t n, size_t elem)
+{
+    size_t bytes = (n ? n : 1) * elem;
+    bytes = (bytes + 63) / 64 * 64;
+    return aligned_alloc(64, bytes);
+}
+
+static void fill_array(void *x, size_t n, descent_dtype dtype, double scale)
+{
+    /* Small, varied, normal values: no denormals, no zeros. */
+    for (size_t i = 0; i < n; i++) {
+        double v = scale * (double)((int)(i % 29) - 14 + 0.5);
+        if (dtype == DESCENT_F64)
+            ((double *)x)[i] = v;
+        else
+            ((float *)x)[i] = (float)v;
+    }
+}
+
+/* The limit's arrays: p and each state buffer (read and written) and g. */
+static void free_limit(limit_job *L)
+{
+    for (int j = 0; j < L->k; j++)
+        free(L->x[j]);
+    free(L->g);
+}
+
+static int alloc_limit(limit_job *L)
+{
+    size_t les = L->wide ? 8 : 4;
+    descent_dtype t = L->wide ? DESCENT_F64 : DESCENT_F32;
+    int ok = 1;
+    for (int j = 0; j < L->k; j++) {
+        L->x[j] = alloc_array(L->n, les);
+        if (L->x[j])
+            fill_array(L->x[j], L->n, t, 0.01);
+        ok = ok && L->x[j];
+    }
+    L->g = alloc_array(L->n, les);
+    if (L->g)
+        fill_array(L->g, L->n, t, 0.001);
+    return ok && L->g;
+}
+
+/* Time one optimizer and its limit. The repetitions alternate step and
+ * limit, so load from elsewhere on the machine hits both alike; the
+ * fraction of the limit is the median of the per-repetition ratios. */
+static int bench_one(const char *spec, const bench_cfg *cfg, bench_result *res)
+{
+    const char *cmd = "bench";
+    memset(res, 0, sizeof *res);
+    reset_peak_rss();
+    descent_error err;
+    descent_optimizer *opt = NULL;
+    if (descent_create_from_spec(&opt, spec, NULL, &err) < 0)
+        return cli_usage_error(cmd, "--opt: %s", err.message);
+    res->name = descent_name(opt);
+    size_t es = elem_size(cfg->dtype), n = cfg->n;
+    void *p = alloc_array(n, es), *g = alloc_array(n, es);
+    limit_job L;
+    memset(&L, 0, sizeof L);
+    int rc = CLI_OK, failed = 0;
+    if (!p || !g) {
+        fprintf(stderr, "descent bench: out of memory for %zu parameters\n", n);
+        rc = CLI_FAIL;
+    }
+    if (rc == CLI_OK) {
+        fill_array(p, n, cfg->dtype, 0.01);
+        fill_array(g, n, cfg->dtype, 0.001);
+        int grp = descent_add_group(opt, NULL);
+        size_t per = n / (size_t)cfg->tensors, off = 0;
+        for (long k = 0; grp >= 0 && k < cfg->tensors; k++) {
+            size_t len = k == cfg->tensors - 1 ? n - off : per;
+            if (descent_add_tensor(opt, grp, (char *)p + off * es, (const char *)g + off * es, len,
+                                   cfg->dtype) < 0) {
+                grp = -1;
+                break;
+            }
+            off += len;
+        }
+        if (grp < 0 || descent_set_threads(opt, cfg->threads) < 0)
+            failed = 1;
+    }
+    long inner = 1, limit_inner = 1;
+    if (rc == CLI_OK && !failed) {
+        inner = calibrate(step_pass, opt, &failed);
+        /* Memory is measured here, before the limit's arrays exist. */
+        res->state_bytes = descent_state_bytes(opt);
+        res->peak_rss = peak_rss_bytes();
+        /* State is f32 for bf16 parameters, else the parameters' dtype. */
+        size_t state_es = cfg->dtype == DESCENT_F64 ? 8 : 4;
+        res->nstate = n ? (int)(res->state_bytes / (n * state_es)) : 0;
+        /* p read and written, g read, each state buffer read and written. */
+        res->bytes_per_param = 3.0 * (double)es + 2.0 * (double)state_es * res->nstate;
+        L.k = res->nstate + 1;
+        L.wide = cfg->dtype == DESCENT_F64;
+        L.n = n;
+        L.threads = cfg->threads;
+        if (cfg->dtype != DESCENT_F64 && cfg->dtype != DESCENT_F32) {
+            /* Mixed widths (bf16 p and g, f32 state): an f32 limit over about
+             * the same bytes per parameter, scaled to exactly the same. */
+            L.k = (int)lround((res->bytes_per_param - 4.0) / 8.0);
+            L.k = L.k < 1 ? 1 : L.k > 5 ? 5 : L.k;
+        }
+        if (!alloc_limit(&L)) {
+            fprintf(stderr, "descent bench: out of memory for the limit kernel\n");
+            rc = CLI_FAIL;
+        }
+    }
+    if (failed && rc == CLI_OK) {
+        fprintf(stderr, "descent bench: %s: %s\n", spec, descent_errmsg(opt));
+        rc = CLI_FAIL;
+    }
+    if (rc == CLI_OK) {
+        double scale = L.wide || cfg->dtype == DESCENT_F32 ? 1.0 : res->bytes_per_param / (4.0 + 8.0 * L.k);
+        limit_inner = calibrate(limit_pass_cb, &L, &failed);
+        double st[256], lt[256], ratio[256];
+        for (int r = 0; r < cfg->reps && !failed; r++) {
+            st[r] = time_rep(step_pass, opt, inner, &failed);
+            lt[r] = time_rep(limit_pass_cb, &L, limit_inner, &failed) * scale;
+            ratio[r] = lt[r] / st[r];
+        }
+        if (failed) {
+            fprintf(stderr, "descent bench: %s: %s\n", spec, descent_errmsg(opt));
+            rc = CLI_FAIL;
+        } else {
+            res->seconds = median(st, cfg->reps);
+            res->limit_seconds = median(lt, cfg->reps);
+            res->fraction = median(ratio, cfg->reps);
+        }
+    }
+    free_limit(&L);
+    descent_destroy(opt);
+    free(p);
+    free(g);
+    return rc;
+}
+
+static void json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fprintf(out, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            fprintf(out, "\\u%04x", (unsigned)(unsigned char)*s);
+        else
+            fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+static void report(const char *spec, const bench_cfg *cfg, const bench_result *r)
+{
+    double n = (double)cfg->n;
+    double params_per_s = n / r->seconds;
+    double gbytes = params_per_s * r->bytes_per_param / 1e9;
+    double limit_gbytes = n * r->bytes_per_param / r->limit_seconds / 1e9;
+    double fraction = r->fraction;
+    if (cfg->json) {
+        printf("{\"opt\": ");
+        json_string(stdout, spec);
+        printf(", \"name\": ");
+        json_string(stdout, r->name);
+        printf(", \"n\": %zu, \"tensors\": %ld, \"threads\": %d, \"dtype\": \"%s\", \"reps\": %d, "
+               "\"seconds_per_step\": %.6e, \"params_per_s\": %.6e, \"bytes_per_param\": %g, "
+               "\"gbytes_per_s\": %.4f, \"limit_gbytes_per_s\": %.4f, \"fraction_of_limit\": %.4f, "
+               "\"state_bytes\": %zu, \"state_bytes_per_param\": %g, \"peak_rss_bytes\": %.0f}\n",
+               cfg->n, cfg->tensors, cfg->threads, cfg->dtype_name, cfg->reps, r->seconds, params_per_s,
+               r->bytes_per_param, gbytes, limit_gbytes, fraction, r->state_bytes,
+               cfg->n ? (double)r->state_bytes / n : 0.0, r->peak_rss);
+    } else {
+        printf("%-22.22s %3d %10.3f %9.3f %8.2f %8.2f %6.3f %7.2f %9.1f\n", spec, cfg->threads,
+               r->seconds * 1e3, params_per_s / 1e9, gbytes, limit_gbytes, fraction,
+               cfg->n ? (double)r->state_bytes / n : 0.0, r->peak_rss / 1048576.0);
+    }
+    fflush(stdout);
+}
+
+static int bench_run(int argc, char **argv)
+{
+    const char *cmd = "bench";
+    const char *specs[MAX_OPTS];
+    int nspecs = 0;
+    int threads[MAX_THREADS], nthreads = 0;
+    bench_cfg cfg = {.n = (size_t)1 << 24, .tensors = 1, .threads = 1, .dtype = DESCENT_F32,
+                     .dtype_name = "f32", .reps = 7, .json = 0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        long x;
+        if (strcmp(a, "--json") == 0) {
+            cfg.json = 1;
+            continue;
+        }
+        if (strcmp(a, "--opt") != 0 && strcmp(a, "--n") != 0 && strcmp(a, "--tensors") != 0 &&
+            strcmp(a, "--threads") != 0 && strcmp(a, "--dtype") != 0 && strcmp(a, "--reps") != 0)
+            return cli_usage_error(cmd, "unknown option '%s' (see descent bench --help)", a);
+        if (!(v = cli_flag_value(cmd, argc, argv, &i)))
+            return CLI_USAGE;
+        if (strcmp(a, "--opt") == 0) {
+            if (nspecs == MAX_OPTS)
+                return cli_usage_error(cmd, "at most %d --opt", MAX_OPTS);
+            specs[nspecs++] = v;
+        } else if (strcmp(a, "--n") == 0) {
+            if (cli_parse_long(cmd, a, v, 1, &x))
+                return CLI_USAGE;
+            cfg.n = (size_t)x;
+        } else if (strcmp(a, "--tensors") == 0) {
+            if (cli_parse_long(cmd, a, v, 1, &x))
+                return CLI_USAGE;
+            cfg.tensors = x;
+        } else if (strcmp(a, "--reps") == 0) {
+            if (cli_parse_long(cmd, a, v, 1, &x))
+                return CLI_USAGE;
+            if (x > 256)
+                return cli_usage_error(cmd, "--reps must be at most 256, got %ld", x);
+            cfg.reps = (int)x;
+        } else if (strcmp(a, "--dtype") == 0) {
+            if (strcmp(v, "f32") == 0)
+                cfg.dtype = DESCENT_F32;
+            else if (strcmp(v, "f64") == 0)
+                cfg.dtype = DESCENT_F64;
+#ifdef DESCENT_HAVE_BF16
+            else if (strcmp(v, "bf16") == 0)
+                cfg.dtype = DESCENT_BF16;
+#endif
+            else
+                return cli_usage_error(cmd, "--dtype must be f32, bf16 or f64, got '%s'", v);
+            cfg.dtype_name = v;
+        } else { /* --threads */
+            const char *s = v;
+            for (;;) {
+                char *end;
+                long t = strtol(s, &end, 10);
+                if (end == s || t < 1 || t > 1024 || (*end && *end != ','))
+                    return cli_usage_error(cmd, "--threads must be integers in [1, 1024], got '%s'", v);
+                if (nthreads == MAX_THREADS)
+                    return cli_usage_error(cmd, "at most %d thread counts", MAX_THREADS);
+                threads[nthreads++] = (int)t;
+                if (!*end)
+                    break;
+                s = end + 1;
+            }
+        }
+    }
+    if ((size_t)cfg.tensors > cfg.n)
+        return cli_usage_error(cmd, "--tensors (%ld) must not exceed --n (%zu)", cfg.tensors, cfg.n);
+#if defined(__GLIBC__) && defined(M_MMAP_THRESHOLD)
+    /* A fixed threshold: buffers of 1 MiB and more are mapped and unmapped
+     * on free, so each optimizer's peak RSS is its own (glibc otherwise
+     * raises the threshold after the first free and keeps freed memory). */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
+    if (!nspecs)
+        for (int k = 0; k < NSTANDARD; k++)
+            specs[nspecs++] = standard_set[k];
+    if (!nthreads)
+        threads[nthreads++] = 1;
+    if (!cfg.json)
+        printf("%-22s %3s %10s %9s %8s %8s %6s %7s %9s\n", "optimizer", "thr", "ms/step", "Gparam/s", "GB/s",
+               "limit", "ratio", "state/p", "peakMiB");
+    for (int t = 0; t < nthreads; t++) {
+        cfg.threads = threads[t];
+        for (int k = 0; k < nspecs; k++) {
+            bench_result r;
+            int rc = bench_one(specs[k], &cfg, &r);
+            if (rc != CLI_OK)
+                return rc;
+            report(specs[k], &cfg, &r);
+        }
+    }
+    return CLI_OK;
+}
+
+const cli_command cli_bench = {"bench", "time optimizer steps against the memory-bandwidth limit", bench_run,
+                               bench_usage};
