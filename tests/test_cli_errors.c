@@ -64,7 +64,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s TESTS_DIR DESCENT_CLI\n", argv[0]);
         return 2;
     }
+    /* Commands run from the temporary directory: make the path absolute. */
+    static char cli_abs[4096];
+    char cwd[2048];
     cli = argv[2];
+    if (cli[0] != '/' && getcwd(cwd, sizeof cwd)) {
+        snprintf(cli_abs, sizeof cli_abs, "%s/%s", cwd, argv[2]);
+        cli = cli_abs;
+    }
     snprintf(dir, sizeof dir, "/tmp/descent_cli_XXXXXX");
     if (!mkdtemp(dir)) {
         fprintf(stderr, "mkdtemp failed\n");
