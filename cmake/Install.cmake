@@ -1,0 +1,50 @@
+# Shared library, installation, pkg-config and the CMake package.
+#
+# The static target `descent` is what the tree's own programs link; the shared
+# library is built from the same sources with the same settings (read from
+# `descent`'s properties, so options added there apply here too).
+include(GNUInstallDirs)
+include(CMakePackageConfigHelpers)
+
+add_library(descent_shared SHARED ${DESCENT_SOURCES})
+set_target_properties(descent_shared PROPERTIES
+  OUTPUT_NAME descent
+  VERSION ${PROJECT_VERSION}
+  SOVERSION ${PROJECT_VERSION_MAJOR}
+  C_VISIBILITY_PRESET default)
+target_compile_options(descent_shared PRIVATE $<TARGET_PROPERTY:descent,COMPILE_OPTIONS>)
+target_compile_definitions(descent_shared PRIVATE $<TARGET_PROPERTY:descent,COMPILE_DEFINITIONS>)
+target_include_directories(descent_shared PRIVATE $<TARGET_PROPERTY:descent,INCLUDE_DIRECTORIES>)
+target_include_directories(descent_shared PUBLIC
+  $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include> $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+target_link_libraries(descent_shared PRIVATE $<TARGET_PROPERTY:descent,LINK_LIBRARIES>)
+set_target_properties(descent PROPERTIES EXPORT_NAME descent_static)
+set_target_properties(descent_shared PROPERTIES EXPORT_NAME descent)
+
+# add_subdirectory / FetchContent users get the same name as find_package users.
+add_library(descent::descent ALIAS descent_shared)
+add_library(descent::descent_static ALIAS descent)
+
+install(TARGETS descent descent_shared EXPORT descentTargets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS descent_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(DIRECTORY include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.h")
+install(EXPORT descentTargets NAMESPACE descent:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/descent)
+
+configure_package_config_file(cmake/descentConfig.cmake.in
+  ${CMAKE_CURRENT_BINARY_DIR}/descentConfig.cmake
+  INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/descent)
+write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/descentConfigVersion.cmake
+  VERSION ${PROJECT_VERSION} COMPATIBILITY SameMajorVersion)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/descentConfig.cmake ${CMAKE_CURRENT_BINARY_DIR}/descentConfigVersion.cmake
+  DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/descent)
+
+# pkg-config: the libraries the static archive needs go in Libs.private.
+set(DESCENT_PC_PRIVATE "-lm")
+if(OpenMP_C_FOUND)
+  string(APPEND DESCENT_PC_PRIVATE " ${OpenMP_C_FLAGS}")
+endif()
+configure_file(cmake/descent.pc.in ${CMAKE_CURRENT_BINARY_DIR}/descent.pc @ONLY)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/descent.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
