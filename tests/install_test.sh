@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Install into a fresh prefix, then build and run every example against the
+# installed package twice: through pkg-config and through find_package.
+# usage: install_test.sh SOURCE_DIR BUILD_DIR
+set -euo pipefail
+src=$1
+build=$2
+work=$(mktemp -d /tmp/descent-install-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cmake --install "$build" --prefix "$work/prefix" >/dev/null
+libdir=$(ls -d "$work"/prefix/lib*/ | head -n1)
+export PKG_CONFIG_PATH="$libdir/pkgconfig"
+export LD_LIBRARY_PATH="$libdir"
+test -x "$work/prefix/bin/descent"
+"$work/prefix/bin/descent" --version
+pass=0
+fail=0
+shopt -s nullglob
+examples=("$src"/examples/*.c)
+if [ ${#examples[@]} -eq 0 ]; then
+  echo "no examples found under $src/examples"
+  exit 1
+fi
+for ex in "${examples[@]}"; do
+  name=$(basename "$ex" .c)
+  # pkg-config, shared library
+  if cc -std=c11 -D_POSIX_C_SOURCE=200809L -o "$work/$name-pc" "$ex" $(pkg-config --cflags --libs descent) -lm &&
+     (cd "$src/examples" && "$work/$name-pc" >"$work/$name-pc.out"); then
+    pass=$((pass + 1))
+  else
+    echo "FAILED: $name via pkg-config"; fail=$((fail + 1))
+  fi
+  # find_package, in a consumer project of its own
+  mkdir -p "$work/cm-$name"
+  cat >"$work/cm-$name/CMakeLists.txt" <<CM
+cmake_minimum_required(VERSION 3.16)
+project(consumer C)
+find_package(descent 0.1 REQUIRED)
+add_executable(app "$ex")
+target_compile_definitions(app PRIVATE _POSIX_C_SOURCE=200809L)
+target_link_libraries(app PRIVATE descent::descent m)
+CM
+  if cmake -S "$work/cm-$name" -B "$work/cm-$name/b" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null &&
+     cmake --build "$work/cm-$name/b" >/dev/null &&
+     (cd "$src/examples" && "$work/cm-$name/b/app" >"$work/$name-cm.out"); then
+    pass=$((pass + 1))
+  else
+    echo "FAILED: $name via find_package"; fail=$((fail + 1))
+  fi
+done
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
