@@ -3,9 +3,11 @@
 #include "kinds.h"
 
 extern const minimizer_kind descent_minimizer_nag, descent_minimizer_first_order;
+extern const minimizer_kind descent_minimizer_lbfgs;
 
 const minimizer_kind *const descent_minimizer_kinds[] = {
     &descent_minimizer_nag,
+    &descent_minimizer_lbfgs,
     &descent_minimizer_first_order,
 };
 

@@ -1,0 +1,2 @@
+/* Placeholder: filled in below. */
+int main(void) { return 0; }
