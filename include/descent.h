@@ -217,6 +217,36 @@ int descent_set_threads(descent_optimizer *opt, int threads);
 size_t descent_state_bytes(const descent_optimizer *opt);
 
 /* ------------------------------------------------------------------------ */
+/* Gradient clipping                                                         */
+
+/* Clip the gradients of every registered tensor before descent_step(), as
+ * torch.nn.utils.clip_grad_value_ / clip_grad_norm_ do. These calls WRITE
+ * INTO THE CALLER'S GRADIENT BUFFERS (the grad pointers given to
+ * descent_add_tensor / descent_set_tensor_data), which must therefore be
+ * writable memory even though the optimizer otherwise only reads them.
+ *
+ * norm_type is p >= 1 for the p-norm (2.0 is the usual choice) or INFINITY
+ * for the largest |g|. Norms are accumulated in double for both dtypes. */
+
+/* g = clamp(g, -clip_value, clip_value) elementwise (clip_value >= 0;
+ * NaN stays NaN). */
+int descent_clip_grad_value(descent_optimizer *opt, double clip_value);
+
+/* The global norm of all gradients together, as if concatenated into one
+ * vector; when clip_coef = max_norm / (total_norm + 1e-6) is below 1, every
+ * gradient is multiplied by clip_coef (PyTorch's clip_grad_norm_, with its
+ * 1e-6). *total_norm_out (may be NULL) receives the norm before clipping.
+ * A non-finite total norm leaves the gradients untouched and returns
+ * DESCENT_ERR_NONFINITE (PyTorch would scale them all to NaN). */
+int descent_clip_grad_norm(descent_optimizer *opt, double max_norm, double norm_type, double *total_norm_out);
+
+/* The same rule applied to each tensor on its own norm. norms_out (may be
+ * NULL) receives descent_num_tensors(opt) norms before clipping. A tensor
+ * whose norm is not finite is left untouched and the call returns
+ * DESCENT_ERR_NONFINITE after processing the others. */
+int descent_clip_grad_norm_per_tensor(descent_optimizer *opt, double max_norm, double norm_type, double *norms_out);
+
+/* ------------------------------------------------------------------------ */
 /* Checkpoints                                                               */
 
 /* A versioned, self-describing binary image of an optimizer: kind,

@@ -1,0 +1,149 @@
+/* Gradient clipping by value and by norm (torch.nn.utils.clip_grad_value_
+ * and clip_grad_norm_ semantics), over the tensors registered with an
+ * optimizer. The optimizer holds the caller's gradient buffers as const
+ * pointers because step() only reads them; clipping is the one place that
+ * writes into them, as PyTorch's in-place clipping does, and the header says
+ * so. */
+#include "internal.h"
+
+#include <math.h>
+
+/* Accumulate the pieces of a p-norm: sum |g|^p (p finite) or max |g|. */
+static double tensor_norm_sum(const descent_tensor *t, double p)
+{
+    double acc = 0.0;
+    for (size_t i = 0; i < t->n; i++) {
+        double a = t->dtype == DESCENT_F64 ? fabs(((const double *)t->grad)[i])
+                                           : fabs((double)((const float *)t->grad)[i]);
+        if (isinf(p)) {
+            if (a > acc || isnan(a))
+                acc = isnan(acc) ? acc : a;
+        } else if (p == 2.0) {
+            acc += a * a;
+        } else if (p == 1.0) {
+            acc += a;
+        } else {
+            acc += pow(a, p);
+        }
+    }
+    return acc;
+}
+
+static double finish_norm(double acc, double p)
+{
+    if (isinf(p) || p == 1.0)
+        return acc;
+    if (p == 2.0)
+        return sqrt(acc);
+    return pow(acc, 1.0 / p);
+}
+
+static void scale_grad(descent_tensor *t, double coef)
+{
+    if (t->dtype == DESCENT_F64) {
+        double *g = (double *)t->grad;
+        for (size_t i = 0; i < t->n; i++)
+            g[i] = g[i] * coef;
+    } else {
+        float *g = (float *)t->grad;
+        const float c = (float)coef;
+        for (size_t i = 0; i < t->n; i++)
+            g[i] = g[i] * c;
+    }
+}
+
+static int check_norm_args(descent_optimizer *opt, double max_norm, double norm_type)
+{
+    if (!(max_norm >= 0) || isinf(max_norm))
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "max_norm must be finite and >= 0, got %g", max_norm);
+    if (!(norm_type >= 1.0) || (isinf(norm_type) && norm_type < 0))
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "norm_type must be >= 1 or INFINITY, got %g", norm_type);
+    return 0;
+}
+
+/* PyTorch: clip_coef = max_norm / (total_norm + 1e-6), applied when < 1. */
+static double clip_coef(double max_norm, double norm) { return max_norm / (norm + 1e-6); }
+
+int descent_clip_grad_value(descent_optimizer *opt, double clip_value)
+{
+    if (!opt)
+        return DESCENT_ERR_INVALID;
+    if (!(clip_value >= 0) || isinf(clip_value))
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "clip_value must be finite and >= 0, got %g", clip_value);
+    for (int k = 0; k < opt->ntensors; k++) {
+        descent_tensor *t = &opt->tensors[k];
+        if (t->dtype == DESCENT_F64) {
+            double *g = (double *)t->grad;
+            const double hi = clip_value, lo = -clip_value;
+            for (size_t i = 0; i < t->n; i++)
+                g[i] = g[i] < lo ? lo : g[i] > hi ? hi : g[i];
+        } else {
+            float *g = (float *)t->grad;
+            const float hi = (float)clip_value, lo = -(float)clip_value;
+            for (size_t i = 0; i < t->n; i++)
+                g[i] = g[i] < lo ? lo : g[i] > hi ? hi : g[i];
+        }
+    }
+    return 0;
+}
+
+int descent_clip_grad_norm(descent_optimizer *opt, double max_norm, double norm_type, double *total_norm_out)
+{
+    if (!opt)
+        return DESCENT_ERR_INVALID;
+    int rc = check_norm_args(opt, max_norm, norm_type);
+    if (rc < 0)
+        return rc;
+    /* As PyTorch: the norm of the vector of per-tensor norms. */
+    double acc = 0.0;
+    for (int k = 0; k < opt->ntensors; k++) {
+        double nk = finish_norm(tensor_norm_sum(&opt->tensors[k], norm_type), norm_type);
+        if (isinf(norm_type))
+            acc = (nk > acc || isnan(nk)) && !isnan(acc) ? nk : acc;
+        else if (norm_type == 2.0)
+            acc += nk * nk;
+        else if (norm_type == 1.0)
+            acc += nk;
+        else
+            acc += pow(nk, norm_type);
+    }
+    double total = finish_norm(acc, norm_type);
+    if (total_norm_out)
+        *total_norm_out = total;
+    if (!isfinite(total))
+        return descent_opt_fail(opt, DESCENT_ERR_NONFINITE,
+                                "the total gradient norm is %g; gradients left unclipped", total);
+    double coef = clip_coef(max_norm, total);
+    if (coef < 1.0)
+        for (int k = 0; k < opt->ntensors; k++)
+            scale_grad(&opt->tensors[k], coef);
+    return 0;
+}
+
+int descent_clip_grad_norm_per_tensor(descent_optimizer *opt, double max_norm, double norm_type, double *norms_out)
+{
+    if (!opt)
+        return DESCENT_ERR_INVALID;
+    int rc = check_norm_args(opt, max_norm, norm_type);
+    if (rc < 0)
+        return rc;
+    int bad = -1;
+    for (int k = 0; k < opt->ntensors; k++) {
+        descent_tensor *t = &opt->tensors[k];
+        double norm = finish_norm(tensor_norm_sum(t, norm_type), norm_type);
+        if (norms_out)
+            norms_out[k] = norm;
+        if (!isfinite(norm)) {
+            if (bad < 0)
+                bad = k;
+            continue;
+        }
+        double coef = clip_coef(max_norm, norm);
+        if (coef < 1.0)
+            scale_grad(t, coef);
+    }
+    if (bad >= 0)
+        return descent_opt_fail(opt, DESCENT_ERR_NONFINITE,
+                                "the gradient norm of tensor %d is not finite; that tensor was left unclipped", bad);
+    return 0;
+}
