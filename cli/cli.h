@@ -36,5 +36,7 @@ void cli_print_value(FILE *out, double v, descent_dtype dtype);
 
 extern const cli_command cli_replay;
 extern const cli_command cli_bench;
+extern const cli_command cli_minimize;
+extern const cli_command cli_train;
 
 #endif

@@ -10,6 +10,8 @@
 static const cli_command *const commands[] = {
     &cli_replay,
     &cli_bench,
+    &cli_minimize,
+    &cli_train,
 };
 static const int ncommands = (int)(sizeof commands / sizeof commands[0]);
 

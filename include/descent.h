@@ -356,7 +356,8 @@ typedef struct descent_minimize_settings {
     double xtol_rel;
     double f_target;
     double max_seconds;
-    /* Called after each iteration; a non-zero return cancels the run. */
+    /* Called at the starting point (iteration 0) and after each iteration;
+     * a non-zero return cancels the run. */
     int (*progress)(void *ctx, const descent_minimize_progress *p);
     void *progress_ctx;
 } descent_minimize_settings;

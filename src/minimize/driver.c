@@ -273,9 +273,9 @@ int descent_minimizer_run(descent_minimizer *m, descent_objective_fn fn, void *c
             rc = DESCENT_STOP_F_TARGET;
         else if (gnorm <= s.gtol)
             rc = DESCENT_STOP_GTOL;
-        else if (s.progress) {
+        if (s.progress) {
             descent_minimize_progress p = {0, m->evaluations, f, gnorm, NAN, now_seconds() - t0, x, m->n};
-            if (s.progress(s.progress_ctx, &p))
+            if (s.progress(s.progress_ctx, &p) && rc == 0)
                 rc = DESCENT_STOP_CANCELLED;
         }
     }
@@ -289,7 +289,7 @@ int descent_minimizer_run(descent_minimizer *m, descent_objective_fn fn, void *c
         iter++;
         gnorm = inf_norm(m->grad, m->n);
         double elapsed = now_seconds() - t0;
-        if (s.gtol > 0 && gnorm <= s.gtol)
+        if (gnorm <= s.gtol)
             rc = DESCENT_STOP_GTOL;
         else if (s.ftol_rel > 0 && fabs(f - f_prev) <= s.ftol_rel * fabs(f))
             rc = DESCENT_STOP_FTOL;

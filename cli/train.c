@@ -1,0 +1,256 @@
+/* descent train: train a model on a CSV data set with any optimizer and
+ * schedule, with a progress bar on a terminal, a CSV log, JSON output and
+ * bit-identical save/resume. */
+#include "cli.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void train_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: descent train --data FILE.csv --target COLUMN --model SPEC --opt SPEC --epochs N\n"
+            "                     [--batch-size B|full] [--sched SPEC] [--seed S] [--val FRACTION]\n"
+            "                     [--log FILE.csv] [--save FILE] [--resume FILE] [--json]\n"
+            "                     [--dtype f32|f64] [--blas on|off]\n\n"
+            "  --data FILE      CSV with a header row; every column but the target is a feature\n"
+            "  --target COLUMN  the column to predict; integer labels 0..255 make it classification\n"
+            "  --model SPEC     linear(), logistic(), softmax(), mlp(hidden=(64, 32), activation='relu'),\n"
+            "                   each with an optional l2=\n"
+            "  --opt SPEC       optimizer, e.g. 'AdamW(lr=1e-3, weight_decay=0.01)'\n"
+            "  --sched SPEC     learning-rate schedule, stepped after every optimizer step\n"
+            "  --epochs N       train until N epochs are done in total (a resumed run counts its own)\n"
+            "  --batch-size B   1: stochastic GD, B: mini-batch, full: batch GD (default 32)\n"
+            "  --seed S         split, initialization and shuffling (default 0)\n"
+            "  --val FRACTION   validation share in [0, 1) (default 0.2)\n"
+            "  --log FILE       CSV, one row per epoch: epoch,train_loss,val_loss,val_accuracy,lr,seconds\n"
+            "  --save FILE      write model, optimizer, schedule, generator and epoch at the end\n"
+            "  --resume FILE    continue from a --save file (same data, model, optimizer and seed)\n"
+            "  --json           last line of output: a JSON object with the final figures\n"
+            "  --dtype T        parameters in f32 (default) or f64\n"
+            "  --blas on|off    matrix products through CBLAS or the built-in kernel (default: the faster)\n");
+}
+
+typedef struct bar_ctx {
+    int epochs;
+    double run_t0;          /* when this invocation's training started */
+    int first_epoch;        /* epochs done before it */
+    size_t batches;
+} bar_ctx;
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int draw_bar(void *ctx, const descent_train_progress *p)
+{
+    bar_ctx *b = ctx;
+    /* Redraw at most every batch of a few; always the last. */
+    double elapsed = now_seconds() - b->run_t0;
+    double done = (double)(p->epoch - 1 - b->first_epoch) + (double)p->batch / (double)p->batches;
+    double total = (double)(b->epochs - b->first_epoch);
+    double left = done > 0 ? elapsed * (total - done) / done : 0;
+    int width = 24, fill = (int)((double)width * (double)p->batch / (double)p->batches);
+    char bar[32];
+    for (int i = 0; i < width; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[width] = '\0';
+    fprintf(stderr, "\repoch %d/%d [%s] %zu/%zu loss %.4f lr %.3g left %.1fs   ", p->epoch, b->epochs, bar,
+            p->batch, p->batches, p->loss, p->lr, left);
+    fflush(stderr);
+    return 0;
+}
+
+static void print_num(FILE *f, double v)
+{
+    if (isnan(v))
+        return;
+    fprintf(f, "%.9g", v);
+}
+
+static void json_num(FILE *f, const char *key, double v, int comma)
+{
+    fprintf(f, "\"%s\": ", key);
+    if (isfinite(v))
+        fprintf(f, "%.9g", v);
+    else
+        fputs("null", f);
+    if (comma)
+        fputs(", ", f);
+}
+
+static int train_run(int argc, char **argv)
+{
+    const char *cmd = "train", *log_path = NULL, *save = NULL, *resume = NULL;
+    descent_train_config c;
+    descent_train_default_config(&c);
+    long epochs = -1;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], **dst = NULL, *v;
+        if (strcmp(a, "--data") == 0)
+            dst = &c.data;
+        else if (strcmp(a, "--target") == 0)
+            dst = &c.target;
+        else if (strcmp(a, "--model") == 0)
+            dst = &c.model;
+        else if (strcmp(a, "--opt") == 0)
+            dst = &c.optimizer;
+        else if (strcmp(a, "--sched") == 0)
+            dst = &c.schedule;
+        else if (strcmp(a, "--log") == 0)
+            dst = &log_path;
+        else if (strcmp(a, "--save") == 0)
+            dst = &save;
+        else if (strcmp(a, "--resume") == 0)
+            dst = &resume;
+        if (dst) {
+            if (!(*dst = cli_flag_value(cmd, argc, argv, &i)))
+                return CLI_USAGE;
+            continue;
+        }
+        if (strcmp(a, "--json") == 0) {
+            json = 1;
+            continue;
+        }
+        if (!(v = cli_flag_value(cmd, argc, argv, &i)))
+            return CLI_USAGE;
+        long l;
+        if (strcmp(a, "--epochs") == 0) {
+            if (cli_parse_long(cmd, a, v, 1, &epochs))
+                return CLI_USAGE;
+            if (epochs > 1000000)
+                return cli_usage_error(cmd, "--epochs must be at most 1000000, got %s", v);
+        } else if (strcmp(a, "--batch-size") == 0) {
+            if (strcmp(v, "full") == 0)
+                c.batch_size = 0;
+            else if (cli_parse_long(cmd, a, v, 1, &l))
+                return cli_usage_error(cmd, "--batch-size must be 'full' or an integer >= 1");
+            else
+                c.batch_size = (size_t)l;
+        } else if (strcmp(a, "--seed") == 0) {
+            if (cli_parse_long(cmd, a, v, 0, &l))
+                return CLI_USAGE;
+            c.seed = (uint64_t)l;
+        } else if (strcmp(a, "--val") == 0) {
+            if (cli_parse_double(cmd, a, v, &c.val_fraction))
+                return CLI_USAGE;
+            if (!(c.val_fraction >= 0 && c.val_fraction < 1))
+                return cli_usage_error(cmd, "--val must be in [0, 1), got %s", v);
+        } else if (strcmp(a, "--dtype") == 0) {
+            if (strcmp(v, "f32") == 0)
+                c.dtype = DESCENT_F32;
+            else if (strcmp(v, "f64") == 0)
+                c.dtype = DESCENT_F64;
+            else
+                return cli_usage_error(cmd, "--dtype must be f32 or f64, got '%s'", v);
+        } else if (strcmp(a, "--blas") == 0) {
+            if (strcmp(v, "on") == 0)
+                c.blas = 1;
+            else if (strcmp(v, "off") == 0)
+                c.blas = 0;
+            else
+                return cli_usage_error(cmd, "--blas must be on or off, got '%s'", v);
+            if (c.blas == 1 && !descent_blas_available())
+                return cli_usage_error(cmd, "--blas on: this build has no CBLAS");
+        } else {
+            return cli_usage_error(cmd, "unknown option '%s' (see descent train --help)", a);
+        }
+    }
+    if (!c.data || !c.target || !c.model || !c.optimizer || epochs < 0)
+        return cli_usage_error(cmd, "--data, --target, --model, --opt and --epochs are required (see descent train "
+                               "--help)");
+
+    descent_error err;
+    descent_trainer *t;
+    if (descent_trainer_create(&t, &c, &err) < 0)
+        return cli_usage_error(cmd, "%s", err.message);
+    if (resume && descent_trainer_load(t, resume) < 0) {
+        int rc = cli_usage_error(cmd, "--resume: %s", descent_trainer_errmsg(t));
+        descent_trainer_destroy(t);
+        return rc;
+    }
+    FILE *log = NULL;
+    if (log_path) {
+        log = fopen(log_path, resume ? "a" : "w");
+        if (!log) {
+            descent_trainer_destroy(t);
+            return cli_usage_error(cmd, "--log: cannot write '%s'", log_path);
+        }
+        if (!resume || ftell(log) == 0)
+            fputs("epoch,train_loss,val_loss,val_accuracy,lr,seconds\n", log);
+    }
+    size_t ntrain, nval, features, classes, batches;
+    descent_trainer_info(t, &ntrain, &nval, &features, &classes, &batches);
+    printf("train %s on %s: %zu rows for training, %zu for validation, %zu features, %s%zu%s; %zu parameters, "
+           "%zu batches per epoch\n", c.model, c.data, ntrain, nval, features, classes ? "" : "continuous target",
+           classes, classes ? " classes" : "", descent_model_num_params(descent_trainer_model(t)), batches);
+    fflush(stdout);
+    int tty = isatty(fileno(stderr));
+    bar_ctx bc = {(int)epochs, now_seconds(), descent_trainer_epochs_done(t), batches};
+    descent_epoch_result r = {0, NAN, NAN, NAN, NAN, 0};
+    double total_seconds = 0;
+    int rc = CLI_OK;
+    while (descent_trainer_epochs_done(t) < epochs) {
+        int st = descent_trainer_epoch(t, tty ? draw_bar : NULL, &bc, &r);
+        if (tty)
+            fputs("\r\033[K", stderr);
+        if (st < 0) {
+            fprintf(stderr, "descent train: %s\n", descent_trainer_errmsg(t));
+            rc = CLI_FAIL;
+            break;
+        }
+        total_seconds += r.seconds;
+        printf("epoch %d/%ld train_loss %.6f val_loss %.6f", r.epoch, epochs, r.train_loss, r.val_loss);
+        if (!isnan(r.val_accuracy))
+            printf(" val_accuracy %.4f", r.val_accuracy);
+        printf(" lr %.4g %.3fs\n", r.lr, r.seconds);
+        fflush(stdout);
+        if (log) {
+            fprintf(log, "%d,%.9g,", r.epoch, r.train_loss);
+            print_num(log, r.val_loss);
+            fputc(',', log);
+            print_num(log, r.val_accuracy);
+            fprintf(log, ",%.9g,%.6f\n", r.lr, r.seconds);
+        }
+    }
+    if (log && fclose(log) != 0 && rc == CLI_OK) {
+        fprintf(stderr, "descent train: error writing %s\n", log_path);
+        rc = CLI_FAIL;
+    }
+    if (rc == CLI_OK && save && descent_trainer_save(t, save) < 0) {
+        fprintf(stderr, "descent train: --save: %s\n", descent_trainer_errmsg(t));
+        rc = CLI_FAIL;
+    }
+    if (rc == CLI_OK) {
+        int done = descent_trainer_epochs_done(t);
+        if (json) {
+            fputc('{', stdout);
+            json_num(stdout, "train_loss", r.train_loss, 1);
+            json_num(stdout, "val_loss", r.val_loss, 1);
+            if (classes)
+                json_num(stdout, "val_accuracy", r.val_accuracy, 1);
+            fprintf(stdout, "\"epochs\": %d, ", done);
+            json_num(stdout, "seconds", total_seconds, 1);
+            json_num(stdout, "seconds_per_epoch", done > bc.first_epoch ? total_seconds / (done - bc.first_epoch)
+                     : NAN, 1);
+            fprintf(stdout, "\"parameters\": %zu}\n", descent_model_num_params(descent_trainer_model(t)));
+        } else {
+            printf("train_loss=%.9g val_loss=%.9g", r.train_loss, r.val_loss);
+            if (classes)
+                printf(" val_accuracy=%.4f", r.val_accuracy);
+            printf(" epochs=%d seconds=%.3f\n", done, total_seconds);
+        }
+    }
+    descent_trainer_destroy(t);
+    return rc;
+}
+
+const cli_command cli_train = {"train", "train a model on a CSV data set (progress, log, save/resume)", train_run,
+                               train_usage};
