@@ -35,6 +35,7 @@ int cli_parse_double(const char *cmd, const char *flag, const char *text, double
 void cli_print_value(FILE *out, double v, descent_dtype dtype);
 
 extern const cli_command cli_replay;
+extern const cli_command cli_schedule;
 extern const cli_command cli_bench;
 extern const cli_command cli_minimize;
 extern const cli_command cli_train;

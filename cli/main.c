@@ -9,6 +9,7 @@
 
 static const cli_command *const commands[] = {
     &cli_replay,
+    &cli_schedule,
     &cli_bench,
     &cli_minimize,
     &cli_train,

@@ -9,7 +9,7 @@
  *     u32 tensors; per tensor: u32 group, u8 dtype, u64 n, i64 step,
  *         f64 mu_product, f64 eta, f64 mu, u8 states, per state: str name,
  *         raw values
- *     u64 schedule_len, schedule bytes (see schedule.c)
+ *     u64 schedule_len, schedule bytes (see schedule/driver.c)
  *   u32 crc32 of everything before it
  * str = u16 length + bytes. Loading checks everything before changing the
  * optimizer, so a rejected file leaves it untouched. */
@@ -27,10 +27,6 @@
 #define CKPT_MAGIC "DESCENT\x1a"
 #define CKPT_VERSION 1u
 #define CKPT_HEADER 24
-
-size_t descent_schedule_save(const descent_optimizer *opt, unsigned char *buf, size_t cap);
-int descent_schedule_load(descent_optimizer *opt, const unsigned char *buf, size_t len, int apply,
-                          descent_error *err);
 
 typedef struct writer {
     unsigned char *buf;

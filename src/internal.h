@@ -270,6 +270,20 @@ const char *descent_closest_name(const char *word, const char *const *names, int
 /* Case-insensitive, '_'-insensitive name match ("adamw" == "AdamW"). */
 bool descent_name_eq(const char *a, const char *b);
 
+/* ---- schedule hooks (src/schedule/driver.c) ------------------------------ */
+
+/* Release the attached schedule (descent_destroy). */
+void descent_schedule_free(descent_optimizer *opt);
+/* Restart the schedule as if newly attached (descent_reset). */
+void descent_schedule_restart(descent_optimizer *opt);
+/* Write the schedule's section of a checkpoint into buf; returns its size
+ * (with buf = NULL or cap too small, only the size). 0: no schedule. */
+size_t descent_schedule_save(const descent_optimizer *opt, unsigned char *buf, size_t cap);
+/* Check (apply = 0) or load (apply = 1, only after a successful check) a
+ * checkpoint's schedule section; it must match the attached schedule. */
+int descent_schedule_load(descent_optimizer *opt, const unsigned char *buf, size_t len, int apply,
+                          descent_error *err);
+
 /* ---- checksums --------------------------------------------------------- */
 uint32_t descent_crc32(uint32_t crc, const void *data, size_t len);
 

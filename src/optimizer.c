@@ -14,9 +14,6 @@
  * scheduling cost vanishes against the bytes moved, small enough to balance. */
 #define CHUNK_ELEMS ((size_t)1 << 16)
 
-void descent_schedule_free(descent_optimizer *opt);
-void descent_schedule_restart(descent_optimizer *opt);
-
 static size_t dtype_size(descent_dtype t) { return t == DESCENT_F64 ? sizeof(double) : sizeof(float); }
 
 int descent_create(descent_optimizer **out, const descent_hparams *hp, const descent_allocator *alloc,

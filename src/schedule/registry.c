@@ -1,0 +1,32 @@
+/* The list of schedules: adding one means adding its table and a line here. */
+#include "schedule.h"
+
+extern const sched_kind sched_kind_steplr, sched_kind_multisteplr, sched_kind_exponentiallr,
+    sched_kind_polynomiallr, sched_kind_linearlr, sched_kind_constantlr, sched_kind_cycliclr,
+    sched_kind_onecyclelr, sched_kind_cosineannealinglr, sched_kind_cosineannealingwarmrestarts,
+    sched_kind_reducelronplateau, sched_kind_sequentiallr, sched_kind_chainedscheduler,
+    sched_kind_linearwarmup, sched_kind_exponentialwarmup, sched_kind_untunedlinearwarmup,
+    sched_kind_untunedexponentialwarmup, sched_kind_gradualwarmup;
+
+const sched_kind *const sched_kinds[] = {
+    &sched_kind_steplr,
+    &sched_kind_multisteplr,
+    &sched_kind_exponentiallr,
+    &sched_kind_polynomiallr,
+    &sched_kind_cycliclr,
+    &sched_kind_onecyclelr,
+    &sched_kind_cosineannealinglr,
+    &sched_kind_cosineannealingwarmrestarts,
+    &sched_kind_reducelronplateau,
+    &sched_kind_linearlr,
+    &sched_kind_constantlr,
+    &sched_kind_sequentiallr,
+    &sched_kind_chainedscheduler,
+    &sched_kind_linearwarmup,
+    &sched_kind_exponentialwarmup,
+    &sched_kind_untunedlinearwarmup,
+    &sched_kind_untunedexponentialwarmup,
+    &sched_kind_gradualwarmup,
+};
+
+const int sched_kind_count = (int)(sizeof sched_kinds / sizeof sched_kinds[0]);

@@ -1,0 +1,148 @@
+/* The schedule module's own definitions: a schedule is a tree of nodes, one
+ * per call in the spec ("SequentialLR(schedulers=[LinearLR(...), ...])").
+ * Each family file exports constant sched_kind tables; the generic driver
+ * (driver.c) parses specs against their argument descriptors, binds the tree
+ * to an optimizer, runs it and saves it. Nothing outside this directory
+ * knows any particular schedule. */
+#ifndef DESCENT_SCHEDULE_H
+#define DESCENT_SCHEDULE_H
+
+#include "../internal.h"
+
+#include <math.h>
+
+/* A lane is what PyTorch calls the param_groups a scheduler writes: per
+ * group the current lr, the momentum (or beta1) and 'initial_lr'. The root
+ * lane mirrors the optimizer's groups; warmups, GradualWarmup and a
+ * ChainedScheduler holding a plateau give their children a private lane. */
+typedef struct sched_lane {
+    double *lr;          /* group['lr'] */
+    double *momentum;    /* group['momentum'] / group['betas'][0], NULL if the optimizer has none */
+    double *initial_lr;  /* group['initial_lr'] */
+    double *initial_set; /* one value: 0 until some constructor did setdefault('initial_lr', lr) */
+} sched_lane;
+
+/* Argument types of a schedule's constructor. */
+typedef enum sched_arg_type {
+    SA_REAL,      /* a number */
+    SA_INT,       /* an integer */
+    SA_BOOL,      /* True / False */
+    SA_CHOICE,    /* a quoted string among choices; value = index */
+    SA_INTLIST,   /* a list of integers (milestones) */
+    SA_REALS,     /* a number, or a list of one number per parameter group */
+    SA_SCHED,     /* a nested schedule (or None) */
+    SA_SCHEDS     /* a list of nested schedules */
+} sched_arg_type;
+
+enum { SA_REQUIRED = 1, SA_NONE_OK = 2 };
+
+typedef struct sched_arg {
+    const char *name;
+    sched_arg_type type;
+    unsigned flags;          /* SA_REQUIRED, SA_NONE_OK */
+    double def;              /* default value; NAN means None */
+    double lo, hi;           /* range, with hp_desc's HP_LO_OPEN / HP_HI_OPEN / HP_NO_HI */
+    unsigned bounds;
+    const char *const *choices;
+} sched_arg;
+
+struct sched_node;
+
+/* What a kind's hooks see besides the node. */
+typedef struct sched_ctx {
+    int ng;                       /* parameter groups */
+    descent_optimizer *opt;       /* NULL when evaluating a pure function */
+    descent_error *err;
+} sched_ctx;
+
+/* What the argument checks see (spec text available for pointing). */
+typedef struct sched_check {
+    const spec_doc *doc;
+    const spec_node *call;        /* the schedule's call */
+    const spec_node *const *at;   /* per argument: its value's node, or NULL if defaulted */
+    descent_optimizer *opt;       /* NULL for descent_schedule_lr_at */
+    descent_error *err;
+} sched_check;
+
+/* One schedule: PyTorch's class, as a type table (GSL style). */
+typedef struct sched_kind {
+    const char *name;             /* PyTorch's class name */
+    const sched_arg *args;        /* in positional order, NULL-name terminated */
+    int reads_metric;             /* ReduceLROnPlateau */
+    int private_lane;             /* the node owns a lane for its children (or itself) */
+    /* Doubles of saved state the node needs for ng groups. */
+    size_t (*state_size)(const struct sched_node *n, int ng);
+    /* Checks across arguments, after each was range-checked; optional. */
+    int (*check)(const struct sched_node *n, const sched_check *c);
+    /* Point the children at their lanes (default: the node's own lane). */
+    void (*bind)(struct sched_node *n);
+    /* The constructor: PyTorch's __init__, including its step at t = 0. */
+    int (*init)(struct sched_node *n, sched_ctx *c);
+    /* One sched.step() (metric for ReduceLROnPlateau). */
+    int (*step)(struct sched_node *n, sched_ctx *c, double metric);
+    /* SequentialLR's "_initial_step()" of its first child after resetting
+     * the lr; NULL: run init again. */
+    int (*restart)(struct sched_node *n, sched_ctx *c);
+    /* SequentialLR's "step(0)" at the milestone where this child takes
+     * over; NULL: reset the lr to initial_lr and run init. */
+    int (*enter)(struct sched_node *n, sched_ctx *c);
+    /* The lr at step t as a pure function of base_lr, or NULL. */
+    int (*lr_at)(const struct sched_node *n, double base_lr, int64_t t, double *lr, descent_error *err);
+    /* Set when the kind acts inside ChainedScheduler as a multiplicative
+     * factor on the other members (ReduceLROnPlateau): the factor for group
+     * g. Such a member keeps its own lr on its private lane. */
+    double (*chain_factor)(const struct sched_node *n, int g);
+} sched_kind;
+
+typedef struct sched_node {
+    const sched_kind *kind;
+    int nargs;
+    double *arg;              /* per argument: value (NaN: None); SA_SCHEDS: index of first child */
+    double **list;            /* per argument: list values (SA_INTLIST, SA_REALS given as a list) */
+    int *list_len;            /* per argument: list length (-1: a scalar was given) */
+    struct sched_node **child;/* nested schedules in argument order */
+    int nchild;
+    double *st;               /* the kind's state (inside the schedule's state block) */
+    size_t nst;
+    sched_lane lane;          /* the lane this node writes */
+    sched_lane priv;          /* its private lane, when kind->private_lane */
+    int factor_mode;          /* ReduceLROnPlateau inside ChainedScheduler */
+} sched_node;
+
+/* Every kind, from the family files (list in registry.c). */
+extern const sched_kind *const sched_kinds[];
+extern const int sched_kind_count;
+
+/* Argument access. */
+static inline double sched_arg_val(const sched_node *n, int i) { return n->arg[i]; }
+static inline int sched_arg_none(const sched_node *n, int i) { return isnan(n->arg[i]); }
+/* SA_REALS: the value for group g (a scalar applies to every group). */
+static inline double sched_group_val(const sched_node *n, int i, int g)
+{
+    return n->list_len[i] >= 0 ? n->list[i][g < n->list_len[i] ? g : 0] : n->arg[i];
+}
+
+/* Helpers shared by the kinds (driver.c). */
+int sched_init(sched_node *n, sched_ctx *c);
+int sched_step(sched_node *n, sched_ctx *c, double metric);
+int sched_restart(sched_node *n, sched_ctx *c);
+int sched_enter(sched_node *n, sched_ctx *c);
+int sched_lr_at(const sched_node *n, double base_lr, int64_t t, double *lr, descent_error *err);
+/* PyTorch's group.setdefault('initial_lr', group['lr']) on every group. */
+void sched_setdefault_initial(sched_lane *l, int ng);
+/* Copy every group's values of one lane into another. */
+void sched_lane_copy(sched_lane *dst, const sched_lane *src, int ng);
+/* Python's max(a, b) and min(a, b): the first argument unless the second
+ * is strictly greater / smaller. */
+static inline double py_max(double a, double b) { return b > a ? b : a; }
+static inline double py_min(double a, double b) { return b < a ? b : a; }
+/* Python's a % b for integers (the result has b's sign). */
+static inline int64_t py_mod(int64_t a, int64_t b)
+{
+    int64_t r = a % b;
+    return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+}
+
+#define SCHED_PI 3.141592653589793 /* Python's math.pi */
+
+#endif
