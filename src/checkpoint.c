@@ -265,10 +265,14 @@ static int walk(descent_optimizer *opt, reader *r, int apply, descent_error *err
         if (opt->algo->validate && opt->algo->validate(&hp, &e) < 0)
             return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint group %d: %s", g, e.message);
         for (int i = 0; i < opt->ntensors; i++)
-            if (opt->tensors[i].group == g && opt->algo->state_count(&hp) != opt->tensors[i].nstate)
+            /* The rule descent_set applies: hyperparameters may need less
+             * state than was registered (momentum set to 0 after
+             * registration), never more. The buffer counts are compared
+             * exactly per tensor below. */
+            if (opt->tensors[i].group == g && opt->algo->state_count(&hp) > opt->tensors[i].nstate)
                 return descent_fail(err, DESCENT_ERR_CHECKPOINT,
-                                    "checkpoint group %d needs a different state layout than the optimizer's "
-                                    "(e.g. momentum or amsgrad differs)", g);
+                                    "checkpoint group %d needs state its tensors were registered without "
+                                    "(e.g. momentum, amsgrad or centered differs)", g);
         if (apply) {
             opt->groups[g].hp = hp;
             opt->groups[g].initial_lr = initial_lr;
