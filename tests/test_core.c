@@ -314,6 +314,25 @@ static void test_momentum_forms(void)
         descent_destroy(b);
     }
 
+    /* torch with dampening = 0 is accumulate: the first-step copy of g is
+     * beta * 0 + g. */
+    {
+        double p1[N], p2[N], g[N];
+        for (int i = 0; i < N; i++)
+            p1[i] = p2[i] = 0.5 * i - 1;
+        descent_optimizer *a = make1("SGD(lr=0.2, momentum=0.9)", p1, g, N);
+        descent_optimizer *b = make1("SGD(lr=0.2, momentum=0.9, momentum_form='accumulate')", p2, g, N);
+        for (int t = 1; a && b && t <= STEPS; t++) {
+            for (int i = 0; i < N; i++)
+                g[i] = grad_at(t, i);
+            descent_step(a);
+            descent_step(b);
+        }
+        CHECK(memcmp(p1, p2, sizeof p1) == 0, "torch(dampening=0) should equal accumulate bit for bit");
+        descent_destroy(a);
+        descent_destroy(b);
+    }
+
     /* PyTorch's form: b = g on the first step, b = mu b + (1 - dampening) g
      * after; nesterov uses g + mu b. */
     for (int nesterov = 0; nesterov < 2; nesterov++) {
@@ -1168,6 +1187,39 @@ static void test_checkpoint_mismatch(void)
         free(c9);
         rig_free(&sgd0);
         rig_free(&sgd9);
+    }
+    /* Hyperparameters that need less state than was registered (a permitted
+     * descent_set after registration) still save, load and resume. */
+    {
+        static const struct {
+            const char *spec, *name;
+        } lower[] = {
+            {"SGD(lr=0.05, momentum=0.9)", "momentum"},
+            {"RMSprop(lr=0.01, centered=True)", "centered"},
+            {"Adam(lr=0.01, amsgrad=True)", "amsgrad"},
+        };
+        for (size_t c = 0; c < sizeof lower / sizeof lower[0]; c++) {
+            rig a, b;
+            rig_make(&a, lower[c].spec, 1, NULL, NULL);
+            rig_make(&b, lower[c].spec, 1, NULL, NULL);
+            rig_run(&a, 0, 3);
+            CHECK(descent_set(a.opt, -1, lower[c].name, 0) == 0, "%s: set %s 0: %s", lower[c].spec, lower[c].name,
+                  descent_errmsg(a.opt));
+            rig_run(&a, 3, 2);
+            size_t l;
+            unsigned char *c1 = snapshot(a.opt, &l);
+            CHECK(descent_load_mem(a.opt, c1, l) == 0, "%s: reloading its own checkpoint: %s", lower[c].spec,
+                  descent_errmsg(a.opt));
+            rig_copy_params(&b, &a);
+            CHECK(descent_load_mem(b.opt, c1, l) == 0, "%s: loading into a fresh registration: %s", lower[c].spec,
+                  descent_errmsg(b.opt));
+            rig_run(&a, 5, 4);
+            rig_run(&b, 5, 4);
+            CHECK(rig_params_equal(&a, &b), "%s: resumed run differs after %s=0", lower[c].spec, lower[c].name);
+            free(c1);
+            rig_free(&a);
+            rig_free(&b);
+        }
     }
     /* A checkpoint with the same layout but other hyperparameters loads them. */
     rig_make(&other, "Adam(lr=0.5, betas=(0.5, 0.5))", 1, NULL, NULL);
