@@ -1,0 +1,377 @@
+/* Rprop, ASGD, Lion, Yogi and AdaBelief beyond their golden trajectories:
+ *  - ASGD's running average ax against torch 1.13 (optim_more_ax_*.txt);
+ *  - checkpoints continue bit for bit (ASGD's eta and mu, Rprop's step
+ *    sizes), threads equal one thread, reset equals a fresh optimizer;
+ *  - lazily created state takes the lr of the first step, as in PyTorch;
+ *  - every argument is bounded, through spec strings and descent_set. */
+#include "descent.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAXN 64
+#define MAXSTEPS 64
+
+static const char *const CONFIGS[] = {
+    "Rprop(lr=0.05)",
+    "Rprop(lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-3, 0.2), maximize=True)",
+    "ASGD(lr=0.05, lambd=0.1, t0=3)",
+    "ASGD(lr=0.05, weight_decay=0.01, alpha=0.5, t0=0, maximize=True)",
+    "Lion(lr=0.01, weight_decay=0.1)",
+    "Lion(lr=0.01, betas=(0.5, 0.9), maximize=True)",
+    "Yogi(lr=0.05)",
+    "Yogi(lr=0.05, initial_accumulator_value=0.3, eps=1e-6, maximize=True)",
+    "AdaBelief(lr=0.01)",
+    "AdaBelief(lr=0.01, weight_decay=0.1, eps=1e-8, maximize=True)",
+};
+#define NCONFIGS ((int)(sizeof CONFIGS / sizeof CONFIGS[0]))
+
+/* ---- ASGD's average against torch -------------------------------------- */
+
+typedef struct golden_case {
+    char id[128], spec[512];
+    int n, steps;
+    double params[MAXN], grads[MAXSTEPS][MAXN], expect[MAXSTEPS][MAXN];
+} golden_case;
+
+static int next_case(char **cursor, golden_case *c)
+{
+    char *p = *cursor;
+    int expects = 0;
+    memset(c, 0, sizeof *c);
+    while (*p) {
+        char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        char line[8192];
+        if (len >= sizeof line)
+            len = sizeof line - 1;
+        memcpy(line, p, len);
+        line[len] = '\0';
+        p = eol ? eol + 1 : p + len;
+        if (line[0] == '#' || !line[0])
+            continue;
+        if (strncmp(line, "case ", 5) == 0)
+            snprintf(c->id, sizeof c->id, "%.120s", line + 5);
+        else if (strncmp(line, "spec ", 5) == 0)
+            snprintf(c->spec, sizeof c->spec, "%.500s", line + 5);
+        else if (strncmp(line, "params ", 7) == 0)
+            c->n = t_parse_csv(line + 7, c->params, MAXN);
+        else if (strncmp(line, "grad ", 5) == 0 && c->steps < MAXSTEPS)
+            t_parse_csv(line + 5, c->grads[c->steps++], MAXN);
+        else if (strncmp(line, "expect ", 7) == 0 && expects < MAXSTEPS)
+            t_parse_csv(line + 7, c->expect[expects++], MAXN);
+        else if (strcmp(line, "end") == 0) {
+            *cursor = p;
+            return expects == c->steps && c->n > 0;
+        }
+    }
+    *cursor = p;
+    return 0;
+}
+
+/* The average is optimizer state: read it from the checkpoint image, where
+ * the single state buffer "ax" is the last n values before the schedule
+ * length and checksum (u64 + u32). */
+static double ax_from_image(const unsigned char *img, size_t len, int n, int j, descent_dtype dt)
+{
+    size_t elem = dt == DESCENT_F64 ? 8 : 4;
+    size_t at = len - 4 - 8 - (size_t)n * elem + (size_t)j * elem;
+    if (dt == DESCENT_F64) {
+        double v;
+        memcpy(&v, img + at, 8);
+        return v;
+    }
+    float f;
+    memcpy(&f, img + at, 4);
+    return f;
+}
+
+static void asgd_average(const char *dir, const char *name, descent_dtype dt)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/golden/%s", dir, name);
+    char *text = t_read_file(path, NULL);
+    CHECK(text != NULL, "cannot read %s", path);
+    if (!text)
+        return;
+    double rtol = dt == DESCENT_F64 ? 1e-12 : 1e-5, atol = dt == DESCENT_F64 ? 1e-14 : 1e-6;
+    golden_case *c = malloc(sizeof *c);
+    char *cursor = text;
+    int cases = 0;
+    while (next_case(&cursor, c)) {
+        descent_error err;
+        descent_optimizer *opt;
+        CHECK(descent_create_from_spec(&opt, c->spec, NULL, &err) == 0, "%s: %s", c->id, err.message);
+        double p64[MAXN], g64[MAXN];
+        float p32[MAXN], g32[MAXN];
+        for (int j = 0; j < c->n; j++) {
+            p64[j] = c->params[j];
+            p32[j] = (float)c->params[j];
+        }
+        descent_add_group(opt, NULL);
+        descent_add_tensor(opt, 0, dt == DESCENT_F64 ? (void *)p64 : (void *)p32,
+                           dt == DESCENT_F64 ? (void *)g64 : (void *)g32, (size_t)c->n, dt);
+        int bad = 0;
+        for (int s = 0; s < c->steps; s++) {
+            for (int j = 0; j < c->n; j++) {
+                g64[j] = c->grads[s][j];
+                g32[j] = (float)c->grads[s][j];
+            }
+            descent_step(opt);
+            size_t len;
+            descent_save_mem(opt, NULL, 0, &len);
+            unsigned char *img = malloc(len);
+            descent_save_mem(opt, img, len, &len);
+            for (int j = 0; j < c->n; j++)
+                if (!t_close(ax_from_image(img, len, c->n, j, dt), c->expect[s][j], rtol, atol))
+                    bad++;
+            free(img);
+        }
+        CHECK(bad == 0, "%s (%s): %d values of ax differ from torch", c->id, name, bad);
+        descent_destroy(opt);
+        cases++;
+    }
+    CHECK(cases >= 10, "%s: only %d cases", name, cases);
+    printf("%s: %d cases\n", name, cases);
+    free(c);
+    free(text);
+}
+
+/* ---- contracts over every configuration -------------------------------- */
+
+#define NT 3
+typedef struct rig {
+    descent_optimizer *opt;
+    size_t n[NT];
+    descent_dtype dt[NT];
+    void *param[NT], *grad[NT];
+} rig;
+
+static size_t dsize(descent_dtype t) { return t == DESCENT_F64 ? 8 : 4; }
+
+static double get_elem(const void *a, descent_dtype t, size_t i)
+{
+    return t == DESCENT_F64 ? ((const double *)a)[i] : (double)((const float *)a)[i];
+}
+
+static void set_elem(void *a, descent_dtype t, size_t i, double v)
+{
+    if (t == DESCENT_F64)
+        ((double *)a)[i] = v;
+    else
+        ((float *)a)[i] = (float)v;
+}
+
+static void rig_make(rig *r, const char *spec, size_t big)
+{
+    memset(r, 0, sizeof *r);
+    descent_error err;
+    int rc = descent_create_from_spec(&r->opt, spec, NULL, &err);
+    CHECK(rc == 0, "%s: %s", spec, err.message);
+    descent_add_group(r->opt, NULL);
+    descent_add_group_spec(r->opt, "lr=0.003");
+    const size_t sizes[NT] = {7, big, 33};
+    for (int t = 0; t < NT; t++) {
+        r->n[t] = sizes[t];
+        r->dt[t] = t == 1 ? DESCENT_F64 : DESCENT_F32;
+        r->param[t] = calloc(r->n[t], dsize(r->dt[t]));
+        r->grad[t] = calloc(r->n[t], dsize(r->dt[t]));
+        for (size_t i = 0; i < r->n[t]; i++)
+            set_elem(r->param[t], r->dt[t], i, cos(0.3 * (double)i + t));
+        CHECK(descent_add_tensor(r->opt, t == 2 ? 1 : 0, r->param[t], r->grad[t], r->n[t], r->dt[t]) == t, "%s: %s",
+              spec, descent_errmsg(r->opt));
+    }
+}
+
+static void rig_free(rig *r)
+{
+    descent_destroy(r->opt);
+    for (int t = 0; t < NT; t++) {
+        free(r->param[t]);
+        free(r->grad[t]);
+    }
+}
+
+static void rig_run(rig *r, int from, int steps)
+{
+    for (int s = from; s < from + steps; s++) {
+        for (int t = 0; t < NT; t++)
+            for (size_t i = 0; i < r->n[t]; i++) {
+                double p = get_elem(r->param[t], r->dt[t], i);
+                set_elem(r->grad[t], r->dt[t], i, 0.3 * p + sin(0.7 * s + 0.37 * (double)i + t) * (1 + (double)(i % 3)));
+            }
+        CHECK(descent_step(r->opt) == 0, "step: %s", descent_errmsg(r->opt));
+    }
+}
+
+static int rig_equal(const rig *a, const rig *b)
+{
+    for (int t = 0; t < NT; t++)
+        if (memcmp(a->param[t], b->param[t], a->n[t] * dsize(a->dt[t])) != 0)
+            return 0;
+    return 1;
+}
+
+static void rig_copy(rig *dst, const rig *src)
+{
+    for (int t = 0; t < NT; t++)
+        memcpy(dst->param[t], src->param[t], src->n[t] * dsize(src->dt[t]));
+}
+
+static void contracts(const char *spec)
+{
+    /* Checkpoint mid-run, continue; a fresh optimizer loading it continues alike. */
+    rig a, b;
+    rig_make(&a, spec, 40);
+    rig_make(&b, spec, 40);
+    rig_run(&a, 0, 7);
+    size_t len;
+    descent_save_mem(a.opt, NULL, 0, &len);
+    unsigned char *img = malloc(len);
+    CHECK(descent_save_mem(a.opt, img, len, &len) == 0, "%s: save", spec);
+    rig_copy(&b, &a);
+    CHECK(descent_load_mem(b.opt, img, len) == 0, "%s: load: %s", spec, descent_errmsg(b.opt));
+    rig_run(&a, 7, 9);
+    rig_run(&b, 7, 9);
+    CHECK(rig_equal(&a, &b), "%s: checkpoint continuation differs", spec);
+    /* Reset equals fresh. */
+    rig c;
+    rig_make(&c, spec, 40);
+    CHECK(descent_reset(b.opt) == 0, "reset");
+    rig_copy(&b, &c);
+    rig_run(&b, 0, 6);
+    rig_run(&c, 0, 6);
+    CHECK(rig_equal(&b, &c), "%s: reset differs from a fresh optimizer", spec);
+    free(img);
+    rig_free(&a);
+    rig_free(&b);
+    rig_free(&c);
+    /* Threads equal one thread (a tensor large enough to be split). */
+    rig one, many;
+    rig_make(&one, spec, 200000);
+    rig_make(&many, spec, 200000);
+    descent_set_threads(many.opt, 4);
+    rig_run(&one, 0, 4);
+    rig_run(&many, 0, 4);
+    CHECK(rig_equal(&one, &many), "%s: 4 threads differ from 1", spec);
+    rig_free(&one);
+    rig_free(&many);
+}
+
+/* ---- first-step semantics ----------------------------------------------- */
+
+static void lazy_state(void)
+{
+    /* PyTorch creates Rprop's step sizes and ASGD's eta at the first step,
+     * from the lr of that moment: set the lr after registration. */
+    descent_error err;
+    descent_optimizer *opt;
+    double p[2] = {1, 1}, g[2] = {1, -1};
+    CHECK(descent_create_from_spec(&opt, "Rprop(lr=0.5)", NULL, &err) == 0, "%s", err.message);
+    descent_add_group(opt, NULL);
+    descent_add_tensor(opt, 0, p, g, 2, DESCENT_F64);
+    descent_set_lr(opt, 0, 0.25);
+    descent_step(opt); /* prev = 0: factor 1, step 0.25 */
+    CHECK(p[0] == 0.75 && p[1] == 1.25, "Rprop first step %g %g", p[0], p[1]);
+    descent_step(opt); /* same sign: 0.25 * 1.2 */
+    CHECK(t_close(p[0], 0.75 - 0.3, 1e-15, 0), "Rprop second step %.17g", p[0]);
+    g[0] = -1;
+    descent_step(opt); /* sign change: step halves, no move, prev = 0 */
+    CHECK(t_close(p[0], 0.45, 1e-15, 0), "Rprop sign change moved: %.17g", p[0]);
+    descent_step(opt); /* prev = 0: step 0.15 in the new direction */
+    CHECK(t_close(p[0], 0.6, 1e-15, 0), "Rprop after sign change %.17g", p[0]);
+    descent_destroy(opt);
+
+    CHECK(descent_create_from_spec(&opt, "ASGD(lr=0.5, lambd=0, t0=0)", NULL, &err) == 0, "%s", err.message);
+    p[0] = 1, p[1] = 1, g[0] = 1, g[1] = 2;
+    descent_add_group(opt, NULL);
+    descent_add_tensor(opt, 0, p, g, 2, DESCENT_F64);
+    descent_set_lr(opt, 0, 0.25);
+    descent_step(opt); /* eta = 0.25 */
+    CHECK(p[0] == 0.75 && p[1] == 0.5, "ASGD first step %g %g", p[0], p[1]);
+    descent_destroy(opt);
+}
+
+/* ---- argument bounds ---------------------------------------------------- */
+
+static void bounds(void)
+{
+    static const char *const bad[] = {
+        "Rprop(lr=-1)",
+        "Rprop(etas=(0, 1.2))",
+        "Rprop(etas=(1.0, 1.2))",
+        "Rprop(etas=(0.5, 1.0))",
+        "Rprop(etas=(0.5, 0.9))",
+        "Rprop(step_sizes=(-1e-6, 50))",
+        "Rprop(step_sizes=(1, 0.5))",
+        "Rprop(step_sizes=(1e-6, inf))",
+        "Rprop(weight_decay=0.1)",
+        "ASGD(lr=-0.1)",
+        "ASGD(lambd=-1e-4)",
+        "ASGD(alpha=-0.75)",
+        "ASGD(t0=-1)",
+        "ASGD(weight_decay=-0.1)",
+        "ASGD(lambd=nan)",
+        "Lion(lr=-1e-4)",
+        "Lion(betas=(1.0, 0.99))",
+        "Lion(betas=(0.9, -0.1))",
+        "Lion(weight_decay=-1)",
+        "Lion(eps=1e-8)",
+        "Yogi(eps=-1e-3)",
+        "Yogi(initial_accumulator_value=-1e-6)",
+        "Yogi(betas=(0.9, 1.0))",
+        "Yogi(weight_decay=0.1)",
+        "AdaBelief(eps=-1)",
+        "AdaBelief(betas=(-0.1, 0.999))",
+        "AdaBelief(weight_decay=-0.1)",
+        "AdaBelief(lr=inf)",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        descent_error err;
+        descent_optimizer *opt = NULL;
+        int rc = descent_create_from_spec(&opt, bad[i], NULL, &err);
+        CHECK(rc < 0 && opt == NULL, "%s accepted", bad[i]);
+        descent_destroy(opt);
+    }
+    descent_error err;
+    descent_optimizer *opt;
+    CHECK(descent_create_from_spec(&opt, "Rprop", NULL, &err) == 0, "%s", err.message);
+    descent_add_group(opt, NULL);
+    CHECK(descent_set(opt, 0, "etas[0]", 1.5) == DESCENT_ERR_INVALID, "etas[0] = 1.5 accepted");
+    CHECK(strstr(descent_errmsg(opt), "etas") != NULL, "message: %s", descent_errmsg(opt));
+    CHECK(descent_set(opt, 0, "step_sizes[1]", 1e-9) == DESCENT_ERR_INVALID, "step_sizes[1] < [0] accepted");
+    CHECK(descent_set(opt, 0, "etas[1]", 2.0) == 0, "etas[1] = 2: %s", descent_errmsg(opt));
+    double v;
+    CHECK(descent_get(opt, 0, "etas[1]", &v) == 0 && v == 2.0, "etas[1] read %g", v);
+    CHECK(descent_get(opt, 0, "step_sizes[0]", &v) == 0 && v == 1e-6, "step_sizes[0] read %g", v);
+    descent_destroy(opt);
+    CHECK(descent_create_from_spec(&opt, "ASGD", NULL, &err) == 0, "%s", err.message);
+    descent_add_group(opt, NULL);
+    CHECK(descent_set(opt, 0, "t0", -5) == DESCENT_ERR_INVALID, "t0 = -5 accepted");
+    CHECK(descent_get(opt, 0, "lambd", &v) == 0 && v == 1e-4, "lambd default %g", v);
+    CHECK(descent_get(opt, 0, "t0", &v) == 0 && v == 1e6, "t0 default %g", v);
+    descent_destroy(opt);
+
+    /* Defaults as documented. */
+    descent_hparams hp;
+    CHECK(descent_hparams_init(&hp, "lion", &err) == 0 && hp.lr == 1e-4 && hp.betas[1] == 0.99, "Lion defaults");
+    CHECK(descent_hparams_init(&hp, "Yogi", &err) == 0 && hp.lr == 1e-2 && hp.eps == 1e-3 &&
+              hp.initial_accumulator_value == 1e-6, "Yogi defaults");
+    CHECK(descent_hparams_init(&hp, "AdaBelief", &err) == 0 && hp.lr == 1e-3 && hp.eps == 1e-16, "AdaBelief defaults");
+    CHECK(descent_hparams_init(&hp, "Rprop", &err) == 0 && hp.etas[0] == 0.5 && hp.step_sizes[1] == 50, "Rprop defaults");
+    CHECK(descent_hparams_init(&hp, "ASGD", &err) == 0 && hp.alpha == 0.75 && hp.t0 == 1e6, "ASGD defaults");
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = argc > 1 ? argv[1] : "tests";
+    asgd_average(dir, "optim_more_ax_f64.txt", DESCENT_F64);
+    asgd_average(dir, "optim_more_ax_f32.txt", DESCENT_F32);
+    for (int i = 0; i < NCONFIGS; i++)
+        contracts(CONFIGS[i]);
+    lazy_state();
+    bounds();
+    return t_done();
+}
