@@ -379,7 +379,22 @@ typedef struct descent_minimize_result {
  *    (one f64 tensor over x; one gradient evaluation per iteration);
  *  - "NAG(lr=1e-3, momentum=0.9)": Sutskever's look-ahead Nesterov,
  *    v = momentum v + lr grad f(x - momentum v), x -= v (two evaluations
- *    per iteration: the look-ahead gradient, then f and grad at the new x). */
+ *    per iteration: the look-ahead gradient, then f and grad at the new x);
+ *  - "LBFGS(history_size=6, line_search_fn='strong_wolfe', lr=1,
+ *    max_linesearch=20, c1=1e-4, c2=0.9)": limited-memory BFGS with a
+ *    More-Thuente strong Wolfe line search (or 'backtracking', Armijo); one
+ *    iteration is one line search. line_search_fn=None means 'strong_wolfe'.
+ *    When no step decreases f any more (rounding), the iteration fails with
+ *    DESCENT_ERR_STATE and x left at the best point;
+ *  - "HessianFree(cg_max_iter=..., cg_tol=..., damping=...)": truncated
+ *    Newton, conjugate gradient on finite-difference Hessian-vector products
+ *    with Levenberg-Marquardt damping;
+ *  - the population methods "CMAES(...)", "DE(...)", "PSO(...)", "GA(...)"
+ *    (see "Population methods"): an iteration is one generation, each
+ *    candidate one evaluation with grad = NULL; the iterate is the best point
+ *    seen and the reported gradient norm is infinite (there is none), so
+ *    gtol never stops them: use f_target, max_evals or max_iter.
+ * docs/global.md gives the algorithms, arguments and measured figures. */
 typedef struct descent_minimizer descent_minimizer;
 
 int descent_minimizer_create(descent_minimizer **out, const char *spec, size_t n, descent_error *err);
@@ -449,6 +464,82 @@ void descent_objective_minimum(const descent_objective *o, double *f_min, double
 
 /* The default starting point (dim values). */
 void descent_objective_start(const descent_objective *o, double *x0);
+
+/* ------------------------------------------------------------------------ */
+/* Population methods                                                        */
+
+/* Derivative-free methods that evolve a population, step by step in
+ * ask/tell form (the caller evaluates the candidates, in any way it likes):
+ *
+ *     descent_population *p;
+ *     descent_population_create(&p, "CMAES(sigma0=0.5, seed=1)", n, &err);
+ *     descent_population_set_x0(p, x0);
+ *     size_t lambda;
+ *     descent_population_ask(p, NULL, &lambda);       // how many
+ *     double *cand = malloc(lambda * n * sizeof *cand), *f = ...;
+ *     for (;;) {
+ *         descent_population_ask(p, cand, &lambda);   // lambda rows of n
+ *         for (k = 0; k < lambda; k++) f[k] = objective(cand + k * n);
+ *         descent_population_tell(p, f);
+ *         if (descent_population_best(p, NULL) < 1e-8) break;
+ *     }
+ *
+ * The spec strings (every argument optional; docs/global.md has details):
+ *   "CMAES(sigma0=0.3, popsize=None, seed=0, restarts=0, lower=, upper=)"
+ *       Hansen's (mu/mu_w, lambda)-CMA-ES; popsize None: 4 + floor(3 ln n);
+ *       restarts > 0: IPOP restarts with a doubled population on stagnation.
+ *   "DE(F=0.8, CR=0.9, popsize=None, strategy='rand1bin', seed=0, ...)"
+ *       differential evolution, 'rand1bin' or 'best1bin'; popsize None: 10 n.
+ *   "PSO(popsize=40, inertia=0.7298, c1=1.49618, c2=1.49618,
+ *        constriction=False, seed=0, ...)"  global-best particle swarm.
+ *   "GA(popsize=100, tournament=2, crossover_eta=15, mutation_eta=20,
+ *       crossover_prob=0.9, mutation_prob=None, elitism=1, seed=0, ...)"
+ *       real-coded GA with SBX crossover and polynomial mutation;
+ *       mutation_prob None: 1/n.
+ * DE, PSO and GA also take init_range=1 and all four lower=, upper= (a
+ * number for every variable or a list of n). The initial population is
+ * drawn from the bounds when set, else from x0 +- init_range (CMA-ES: from
+ * N(x0, sigma0^2 I)). Candidates always lie inside the bounds.
+ *
+ * Each instance owns its random generator (xoshiro256** seeded from seed by
+ * splitmix64): the same spec, n, x0, bounds and told values give the same
+ * candidates on every platform. A non-finite told value ranks last. */
+typedef struct descent_population descent_population;
+
+int descent_population_create(descent_population **out, const char *spec, size_t n, descent_error *err);
+void descent_population_destroy(descent_population *p);
+const char *descent_population_name(const descent_population *p);
+const char *descent_population_errmsg(const descent_population *p);
+
+/* The starting point (default: zeros) and box bounds (lo and hi, n finite
+ * values each with lo <= hi; NULL, NULL removes them). Both must be set
+ * before the first ask or after a restart. */
+int descent_population_set_x0(descent_population *p, const double *x0);
+int descent_population_set_bounds(descent_population *p, const double *lo, const double *hi);
+
+/* Start over: reseed the generator and forget the population and the best
+ * point (x0, bounds and settings are kept). */
+int descent_population_restart(descent_population *p);
+
+/* The number of candidates the next ask produces (it may grow at an IPOP
+ * restart), 0 on error. */
+size_t descent_population_size(descent_population *p);
+
+/* Write the next generation's candidates into candidates (size() rows of n
+ * values) and their count into *lambda. With candidates = NULL only *lambda
+ * is set. Asking again before telling is DESCENT_ERR_STATE. */
+int descent_population_ask(descent_population *p, double *candidates, size_t *lambda);
+
+/* The objective's values of the candidates of the last ask, in order. */
+int descent_population_tell(descent_population *p, const double *f_values);
+
+/* The best value told so far (INFINITY before any), and its point into
+ * x_best (n values) when not NULL. */
+double descent_population_best(const descent_population *p, double *x_best);
+
+/* Generations told, and candidates told (evaluations). */
+int64_t descent_population_generation(const descent_population *p);
+int64_t descent_population_evaluations(const descent_population *p);
 
 /* ------------------------------------------------------------------------ */
 /* Models and training                                                       */

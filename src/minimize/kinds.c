@@ -3,11 +3,13 @@
 #include "kinds.h"
 
 extern const minimizer_kind descent_minimizer_nag, descent_minimizer_first_order;
-extern const minimizer_kind descent_minimizer_lbfgs;
+extern const minimizer_kind descent_minimizer_lbfgs, descent_minimizer_hessian_free, descent_minimizer_population;
 
 const minimizer_kind *const descent_minimizer_kinds[] = {
     &descent_minimizer_nag,
     &descent_minimizer_lbfgs,
+    &descent_minimizer_hessian_free,
+    &descent_minimizer_population,
     &descent_minimizer_first_order,
 };
 

@@ -1,0 +1,393 @@
+/* CMA-ES: Hansen's (mu/mu_w, lambda) evolution strategy with cumulative
+ * step-size adaptation and rank-one + rank-mu covariance updates, following
+ * "The CMA Evolution Strategy: A Tutorial" (Hansen, arXiv:1604.00772,
+ * 2016), with its default parameters (table 1, positive weights only):
+ *
+ *   lambda = 4 + floor(3 ln n), mu = floor(lambda / 2)
+ *   w_i ∝ ln((lambda + 1) / 2) - ln i (i = 1..mu), sum w_i = 1, mu_eff = 1 / sum w_i^2
+ *   c_sigma = (mu_eff + 2) / (n + mu_eff + 5)
+ *   d_sigma = 1 + 2 max(0, sqrt((mu_eff - 1) / (n + 1)) - 1) + c_sigma
+ *   c_c = (4 + mu_eff / n) / (n + 4 + 2 mu_eff / n)
+ *   c_1 = 2 / ((n + 1.3)^2 + mu_eff)
+ *   c_mu = min(1 - c_1, 2 (mu_eff - 2 + 1 / mu_eff) / ((n + 2)^2 + mu_eff))
+ *
+ * Sampling: y_k = B D z_k, z_k ~ N(0, I), x_k = m + sigma y_k. Update:
+ *   y_w = sum w_i y_{i:lambda},  m += sigma y_w
+ *   p_sigma = (1 - c_sigma) p_sigma + sqrt(c_sigma (2 - c_sigma) mu_eff) C^{-1/2} y_w
+ *   h_sigma = [ |p_sigma| / sqrt(1 - (1 - c_sigma)^(2 (g + 1))) < (1.4 + 2 / (n + 1)) E|N(0, I)| ]
+ *   p_c = (1 - c_c) p_c + h_sigma sqrt(c_c (2 - c_c) mu_eff) y_w
+ *   C = (1 - c_1 - c_mu) C + c_1 (p_c p_c' + (1 - h_sigma) c_c (2 - c_c) C) + c_mu sum w_i y_i y_i'
+ *   sigma *= exp(c_sigma / d_sigma (|p_sigma| / E|N(0, I)| - 1))
+ * with E|N(0, I)| ≈ sqrt(n) (1 - 1/(4n) + 1/(21 n^2)). C = B D^2 B' is
+ * decomposed (Jacobi) lazily, once every lambda / (10 n (c_1 + c_mu))
+ * generations.
+ *
+ * Bounds: a candidate outside the box is projected onto it and the update
+ * uses the projected point (y = (x - m) / sigma).
+ *
+ * IPOP (Auger & Hansen, CEC 2005): with restarts = K > 0, a run that
+ * stagnates restarts from x0 (a uniform point of the box when bounded) with
+ * sigma0 and twice the population, up to K times. Stagnation: the best
+ * values of the last 10 + ceil(30 n / lambda) generations and the current
+ * generation's values span less than 1e-12; or sigma max(sqrt(C_ii)) and
+ * sigma |p_c| below 1e-12 sigma0; or cond(C) > 1e14; or adding
+ * 0.2 sigma sqrt(C_ii) leaves some m_i unchanged. */
+#include "args.h"
+#include "population.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct cmaes {
+    size_t n;
+    double sigma0;
+    size_t popsize;     /* 0: the default lambda */
+    size_t max_restarts;
+    /* the current run */
+    size_t lambda, mu, restarts;
+    double *w, mueff, cs, ds, cc, c1, cmu, chin;
+    double *mean, *ps, *pc, *C, *B, *D, *tmp, *tmp2, *Y, *A;
+    size_t *order;
+    double sigma;
+    int64_t gen, eigen_gen;
+    double *hist;       /* best value of each generation, a ring */
+    size_t hist_cap, hist_len, hist_next;
+    bool alloc_failed;
+} cmaes;
+
+static void cm_free_run(cmaes *s)
+{
+    free(s->w);
+    free(s->Y);
+    free(s->order);
+    free(s->hist);
+    s->w = s->Y = s->hist = NULL;
+    s->order = NULL;
+}
+
+static void cm_destroy(void *state)
+{
+    cmaes *s = state;
+    if (!s)
+        return;
+    cm_free_run(s);
+    free(s->mean);
+    free(s->ps);
+    free(s->pc);
+    free(s->C);
+    free(s->B);
+    free(s->D);
+    free(s->tmp);
+    free(s->tmp2);
+    free(s->A);
+    free(s);
+}
+
+static const char *const cm_names[] = {"sigma0", "popsize", "seed", "restarts", "lower", "upper", NULL};
+
+static int cm_create(void **state, const spec_doc *doc, const spec_node *const *a, size_t n, descent_error *err)
+{
+    double sigma0 = 0.3;
+    size_t popsize = 0, restarts = 0;
+    int rc = descent_args_real(doc, a[0], "sigma0", 0, true, INFINITY, &sigma0, err);
+    if (rc == 0 && a[1] && a[1]->kind != SPEC_NONE)
+        rc = descent_args_size(doc, a[1], "popsize", 2, 1000000, &popsize, err);
+    if (rc == 0)
+        rc = descent_args_size(doc, a[3], "restarts", 0, 100, &restarts, err);
+    if (rc < 0)
+        return rc;
+    if (n > 20000)
+        return descent_fail(err, DESCENT_ERR_INVALID,
+                            "CMAES keeps an n x n covariance matrix: n = %zu is too large (at most 20000)", n);
+    cmaes *s = calloc(1, sizeof *s);
+    if (!s)
+        return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory");
+    s->n = n;
+    s->sigma0 = sigma0;
+    s->popsize = popsize;
+    s->max_restarts = restarts;
+    s->mean = malloc(n * sizeof(double));
+    s->ps = malloc(n * sizeof(double));
+    s->pc = malloc(n * sizeof(double));
+    s->C = malloc(n * n * sizeof(double));
+    s->B = malloc(n * n * sizeof(double));
+    s->A = malloc(n * n * sizeof(double));
+    s->D = malloc(n * sizeof(double));
+    s->tmp = malloc(n * sizeof(double));
+    s->tmp2 = malloc(n * sizeof(double));
+    if (!s->mean || !s->ps || !s->pc || !s->C || !s->B || !s->A || !s->D || !s->tmp || !s->tmp2) {
+        cm_destroy(s);
+        return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory for CMAES over %zu variables", n);
+    }
+    *state = s;
+    return 0;
+}
+
+/* Set the strategy parameters for population lambda and start the
+ * distribution at mean with sigma0 and C = I. */
+static int cm_start(cmaes *s, size_t lambda, const double *mean)
+{
+    const size_t n = s->n;
+    const double dn = (double)n;
+    cm_free_run(s);
+    s->lambda = lambda;
+    s->mu = lambda / 2;
+    s->w = malloc(s->mu * sizeof(double));
+    s->Y = malloc(lambda * n * sizeof(double));
+    s->order = malloc(lambda * sizeof(size_t));
+    s->hist_cap = 10 + (size_t)ceil(30.0 * dn / (double)lambda);
+    s->hist = malloc(s->hist_cap * sizeof(double));
+    if (!s->w || !s->Y || !s->order || !s->hist)
+        return DESCENT_ERR_NOMEM;
+    double sum = 0, sum2 = 0;
+    for (size_t i = 0; i < s->mu; i++) {
+        s->w[i] = log(((double)lambda + 1) / 2) - log((double)i + 1);
+        sum += s->w[i];
+    }
+    for (size_t i = 0; i < s->mu; i++) {
+        s->w[i] /= sum;
+        sum2 += s->w[i] * s->w[i];
+    }
+    const double mueff = 1 / sum2;
+    s->mueff = mueff;
+    s->cs = (mueff + 2) / (dn + mueff + 5);
+    s->ds = 1 + 2 * fmax(0, sqrt((mueff - 1) / (dn + 1)) - 1) + s->cs;
+    s->cc = (4 + mueff / dn) / (dn + 4 + 2 * mueff / dn);
+    s->c1 = 2 / ((dn + 1.3) * (dn + 1.3) + mueff);
+    s->cmu = fmin(1 - s->c1, 2 * (mueff - 2 + 1 / mueff) / ((dn + 2) * (dn + 2) + mueff));
+    s->chin = sqrt(dn) * (1 - 1 / (4 * dn) + 1 / (21 * dn * dn));
+    memcpy(s->mean, mean, n * sizeof *mean);
+    memset(s->ps, 0, n * sizeof(double));
+    memset(s->pc, 0, n * sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < n; j++)
+            s->C[i * n + j] = s->B[i * n + j] = i == j;
+        s->D[i] = 1;
+    }
+    s->sigma = s->sigma0;
+    s->gen = s->eigen_gen = 0;
+    s->hist_len = s->hist_next = 0;
+    return 0;
+}
+
+static size_t default_lambda(size_t n) { return 4 + (size_t)floor(3 * log((double)n)); }
+
+static int cm_init(void *state, pop_ctx *c, descent_error *err)
+{
+    cmaes *s = state;
+    s->restarts = 0;
+    double *m = s->tmp2;
+    memcpy(m, c->x0, s->n * sizeof *m);
+    pop_clip(c, m);
+    if (cm_start(s, s->popsize ? s->popsize : default_lambda(s->n), m) < 0)
+        return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory for the CMAES population");
+    return 0;
+}
+
+static size_t cm_size(const void *state) { return ((const cmaes *)state)->lambda; }
+
+static void cm_ask(void *state, pop_ctx *c, double *cand)
+{
+    cmaes *s = state;
+    const size_t n = s->n;
+    for (size_t k = 0; k < s->lambda; k++) {
+        double *x = cand + k * n, *y = s->Y + k * n;
+        for (size_t j = 0; j < n; j++)
+            s->tmp[j] = s->D[j] * descent_rng_normal(&c->rng);
+        for (size_t i = 0; i < n; i++) {
+            double v = 0;
+            for (size_t j = 0; j < n; j++)
+                v += s->B[i * n + j] * s->tmp[j];
+            x[i] = s->mean[i] + s->sigma * v;
+        }
+        pop_clip(c, x);
+        for (size_t i = 0; i < n; i++)
+            y[i] = (x[i] - s->mean[i]) / s->sigma;
+    }
+}
+
+/* Sort order[] by f, ties by index (insertion sort: lambda is small). */
+static void sort_order(size_t *order, const double *f, size_t l)
+{
+    for (size_t i = 0; i < l; i++)
+        order[i] = i;
+    for (size_t i = 1; i < l; i++) {
+        size_t v = order[i], j = i;
+        while (j > 0 && f[order[j - 1]] > f[v]) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = v;
+    }
+}
+
+static void cm_decompose(cmaes *s)
+{
+    const size_t n = s->n;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++)
+            s->A[i * n + j] = 0.5 * (s->C[i * n + j] + s->C[j * n + i]);
+    descent_jacobi_eigen(s->A, s->B, s->D, n);
+    for (size_t i = 0; i < n; i++)
+        s->D[i] = sqrt(fmax(s->D[i], 1e-300));
+    s->eigen_gen = s->gen;
+}
+
+static bool cm_stagnated(cmaes *s, const double *f)
+{
+    const size_t n = s->n;
+    if (s->hist_len >= s->hist_cap) {
+        double lo = INFINITY, hi = -INFINITY;
+        for (size_t i = 0; i < s->hist_len; i++) {
+            lo = fmin(lo, s->hist[i]);
+            hi = fmax(hi, s->hist[i]);
+        }
+        for (size_t k = 0; k < s->lambda; k++) {
+            lo = fmin(lo, f[k]);
+            hi = fmax(hi, f[k]);
+        }
+        if (hi - lo < 1e-12)
+            return true;
+    }
+    bool tolx = true;
+    double dmax = 0, dmin = INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        if (s->sigma * sqrt(s->C[i * n + i]) >= 1e-12 * s->sigma0 || s->sigma * fabs(s->pc[i]) >= 1e-12 * s->sigma0)
+            tolx = false;
+        dmax = fmax(dmax, s->D[i]);
+        dmin = fmin(dmin, s->D[i]);
+        if (s->mean[i] == s->mean[i] + 0.2 * s->sigma * sqrt(s->C[i * n + i]))
+            return true;
+    }
+    return tolx || dmax * dmax > 1e14 * dmin * dmin || !isfinite(s->sigma);
+}
+
+static void cm_tell(void *state, pop_ctx *c, const double *cand, const double *f)
+{
+    (void)cand;
+    cmaes *s = state;
+    const size_t n = s->n, mu = s->mu;
+    sort_order(s->order, f, s->lambda);
+    /* y_w and the new mean. */
+    double *yw = s->tmp;
+    for (size_t i = 0; i < n; i++)
+        yw[i] = 0;
+    for (size_t k = 0; k < mu; k++) {
+        const double *y = s->Y + s->order[k] * n;
+        for (size_t i = 0; i < n; i++)
+            yw[i] += s->w[k] * y[i];
+    }
+    for (size_t i = 0; i < n; i++)
+        s->mean[i] += s->sigma * yw[i];
+    /* C^{-1/2} y_w = B D^{-1} B' y_w. */
+    double *z = s->tmp2;
+    for (size_t j = 0; j < n; j++) {
+        double v = 0;
+        for (size_t i = 0; i < n; i++)
+            v += s->B[i * n + j] * yw[i];
+        z[j] = v / s->D[j];
+    }
+    const double kps = sqrt(s->cs * (2 - s->cs) * s->mueff);
+    double psn = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v = 0;
+        for (size_t j = 0; j < n; j++)
+            v += s->B[i * n + j] * z[j];
+        s->ps[i] = (1 - s->cs) * s->ps[i] + kps * v;
+        psn += s->ps[i] * s->ps[i];
+    }
+    psn = sqrt(psn);
+    const double dn = (double)n;
+    const bool hsig = psn / sqrt(1 - pow(1 - s->cs, 2.0 * (double)(s->gen + 1))) < (1.4 + 2 / (dn + 1)) * s->chin;
+    const double kpc = hsig ? sqrt(s->cc * (2 - s->cc) * s->mueff) : 0;
+    for (size_t i = 0; i < n; i++)
+        s->pc[i] = (1 - s->cc) * s->pc[i] + kpc * yw[i];
+    const double delta = hsig ? 0 : s->cc * (2 - s->cc);
+    const double keep = 1 - s->c1 - s->cmu + s->c1 * delta;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j <= i; j++) {
+            double rmu = 0;
+            for (size_t k = 0; k < mu; k++) {
+                const double *y = s->Y + s->order[k] * n;
+                rmu += s->w[k] * y[i] * y[j];
+            }
+            double v = keep * s->C[i * n + j] + s->c1 * s->pc[i] * s->pc[j] + s->cmu * rmu;
+            s->C[i * n + j] = s->C[j * n + i] = v;
+        }
+    s->sigma *= exp(s->cs / s->ds * (psn / s->chin - 1));
+    s->gen++;
+    if ((double)(s->gen - s->eigen_gen) > (double)s->lambda / ((s->c1 + s->cmu) * dn * 10))
+        cm_decompose(s);
+    /* The stagnation record and IPOP. */
+    s->hist[s->hist_next] = f[s->order[0]];
+    s->hist_next = (s->hist_next + 1) % s->hist_cap;
+    if (s->hist_len < s->hist_cap)
+        s->hist_len++;
+    if (s->restarts < s->max_restarts && cm_stagnated(s, f)) {
+        double *m = s->tmp2;
+        for (size_t i = 0; i < n; i++) {
+            if (c->lo)
+                m[i] = c->lo[i] + descent_rng_uniform(&c->rng) * (c->hi[i] - c->lo[i]);
+            else
+                m[i] = c->x0[i];
+        }
+        size_t lambda = s->lambda * 2;
+        s->restarts++;
+        if (cm_start(s, lambda, m) < 0) {
+            /* Out of memory: carry on with the old population size. */
+            cm_start(s, lambda / 2, m);
+        }
+    }
+}
+
+/* ---- symmetric eigen decomposition ------------------------------------- */
+
+void descent_jacobi_eigen(double *a, double *v, double *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++)
+            v[i * n + j] = i == j;
+    for (int sweep = 0; sweep < 100; sweep++) {
+        double off = 0, diag = 0;
+        for (size_t p = 0; p < n; p++) {
+            diag += a[p * n + p] * a[p * n + p];
+            for (size_t q = p + 1; q < n; q++)
+                off += a[p * n + q] * a[p * n + q];
+        }
+        if (off <= 1e-30 * diag || off == 0)
+            break;
+        for (size_t p = 0; p < n; p++)
+            for (size_t q = p + 1; q < n; q++) {
+                double apq = a[p * n + q];
+                if (apq == 0)
+                    continue;
+                /* The rotation that zeroes a_pq: t = tan(phi) is the smaller
+                 * root of t^2 + 2 theta t - 1 = 0, theta = (a_qq - a_pp) / (2 a_pq). */
+                double theta = (a[q * n + q] - a[p * n + p]) / (2 * apq);
+                double t = (theta >= 0 ? 1 : -1) / (fabs(theta) + sqrt(theta * theta + 1));
+                double cs = 1 / sqrt(t * t + 1), sn = t * cs;
+                for (size_t k = 0; k < n; k++) {
+                    double akp = a[k * n + p], akq = a[k * n + q];
+                    a[k * n + p] = cs * akp - sn * akq;
+                    a[k * n + q] = sn * akp + cs * akq;
+                }
+                for (size_t k = 0; k < n; k++) {
+                    double apk = a[p * n + k], aqk = a[q * n + k];
+                    a[p * n + k] = cs * apk - sn * aqk;
+                    a[q * n + k] = sn * apk + cs * aqk;
+                }
+                for (size_t k = 0; k < n; k++) {
+                    double vkp = v[k * n + p], vkq = v[k * n + q];
+                    v[k * n + p] = cs * vkp - sn * vkq;
+                    v[k * n + q] = sn * vkp + cs * vkq;
+                }
+            }
+    }
+    for (size_t i = 0; i < n; i++)
+        w[i] = a[i * n + i];
+}
+
+const pop_method descent_pop_cmaes = {
+    "CMAES", cm_names, cm_create, cm_destroy, cm_init, cm_size, cm_ask, cm_tell,
+};

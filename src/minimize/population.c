@@ -1,0 +1,450 @@
+/* Population methods in ask/tell form (descent_population) and the
+ * minimizer kind that drives them: an iteration asks for one generation,
+ * evaluates every candidate through descent_minimizer_eval (f only) and
+ * tells the values back, so the same seed gives the same run either way. */
+#include "population.h"
+
+#include "args.h"
+#include "kinds.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const pop_method *const methods[] = {&descent_pop_cmaes, &descent_pop_de, &descent_pop_pso, &descent_pop_ga};
+#define NMETHODS (sizeof methods / sizeof methods[0])
+
+struct descent_population {
+    const pop_method *method;
+    void *state;
+    pop_ctx ctx;
+    size_t n;
+    uint64_t seed;
+    double *x0, *lo, *hi;
+    bool bounded;
+    bool initialized;
+    double *cand;           /* the candidates of the outstanding ask */
+    double *fvals;
+    size_t cap, asked;      /* capacity in candidates; lambda asked, 0 if none */
+    double best_f;
+    double *best_x;
+    int64_t generation, evaluations;
+    char errmsg[512];
+};
+
+int descent_pop_arg_index(const char *const *names, const char *name)
+{
+    for (int k = 0; names[k]; k++)
+        if (strcmp(names[k], name) == 0)
+            return k;
+    return -1;
+}
+
+static const pop_method *find_method(const char *name)
+{
+    for (size_t i = 0; i < NMETHODS; i++)
+        if (descent_name_eq(name, methods[i]->name))
+            return methods[i];
+    if (descent_name_eq(name, "CMA-ES"))
+        return &descent_pop_cmaes;
+    return NULL;
+}
+
+static int pop_fail(descent_population *p, int status, const char *msg)
+{
+    snprintf(p->errmsg, sizeof p->errmsg, "%s", msg);
+    return status;
+}
+
+/* A bound argument: one number for every coordinate, or a list of n. */
+static int parse_bound(const spec_doc *doc, const spec_node *v, const char *name, size_t n, double *out,
+                       descent_error *err)
+{
+    if (v->kind == SPEC_NUM) {
+        if (!isfinite(v->num))
+            return descent_spec_fail(doc, v, err, DESCENT_ERR_INVALID, "%s must be finite, got %g", name, v->num);
+        for (size_t i = 0; i < n; i++)
+            out[i] = v->num;
+        return 0;
+    }
+    if (v->kind != SPEC_LIST && v->kind != SPEC_TUPLE)
+        return descent_spec_fail(doc, v, err, DESCENT_ERR_SPEC, "%s must be a number or a list of %zu numbers, got %s",
+                                 name, n, descent_spec_kind_name(v->kind));
+    if ((size_t)v->n != n)
+        return descent_spec_fail(doc, v, err, DESCENT_ERR_INVALID, "%s must have %zu values (one per variable), got %d",
+                                 name, n, v->n);
+    for (size_t i = 0; i < n; i++) {
+        const spec_node *e = &v->items[i];
+        if (e->kind != SPEC_NUM || !isfinite(e->num))
+            return descent_spec_fail(doc, e, err, DESCENT_ERR_INVALID, "%s[%zu] must be a finite number", name, i);
+        out[i] = e->num;
+    }
+    return 0;
+}
+
+static bool accepts_name(const char *name) { return find_method(name) != NULL; }
+
+void descent_population_destroy(descent_population *p)
+{
+    if (!p)
+        return;
+    if (p->method && p->state)
+        p->method->destroy(p->state);
+    free(p->x0);
+    free(p->lo);
+    free(p->hi);
+    free(p->cand);
+    free(p->fvals);
+    free(p->best_x);
+    free(p);
+}
+
+static void pop_reset(descent_population *p)
+{
+    p->initialized = false;
+    p->asked = 0;
+    p->best_f = INFINITY;
+    p->generation = p->evaluations = 0;
+    for (size_t i = 0; i < p->n; i++)
+        p->best_x[i] = NAN;
+}
+
+static int create_from_call(descent_population **out, const spec_doc *doc, const spec_node *call, size_t n,
+                            descent_error *err)
+{
+    const pop_method *method = find_method(call->str);
+    if (!method) {
+        spec_node at = *call;
+        at.end = at.pos + strlen(call->str);
+        return descent_spec_fail(doc, &at, err, DESCENT_ERR_SPEC, "unknown population method '%s' (known: CMAES, DE, PSO, GA)",
+                                 call->str);
+    }
+    if (n == 0)
+        return descent_fail(err, DESCENT_ERR_INVALID, "n must be at least 1");
+    if (n > ((size_t)1 << 26))
+        return descent_fail(err, DESCENT_ERR_INVALID, "n = %zu is too large for a population method", n);
+    const spec_node *args[24];
+    int nargs = 0;
+    while (method->arg_names[nargs])
+        nargs++;
+    int rc = descent_args_bind(doc, call, method->name, method->arg_names, args, err);
+    if (rc < 0)
+        return rc;
+    descent_population *p = calloc(1, sizeof *p);
+    if (!p)
+        return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory");
+    p->method = method;
+    p->n = n;
+    p->x0 = calloc(n, sizeof *p->x0);
+    p->lo = malloc(n * sizeof *p->lo);
+    p->hi = malloc(n * sizeof *p->hi);
+    p->best_x = malloc(n * sizeof *p->best_x);
+    if (!p->x0 || !p->lo || !p->hi || !p->best_x) {
+        descent_population_destroy(p);
+        return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory");
+    }
+    p->ctx.n = n;
+    p->ctx.init_range = 1;
+    int k;
+    double seed = 0;
+    if ((k = descent_pop_arg_index(method->arg_names, "seed")) >= 0 && args[k]) {
+        if (args[k]->kind != SPEC_NUM || !args[k]->is_int || args[k]->num < 0 || args[k]->num > 9007199254740992.0)
+            rc = descent_spec_fail(doc, args[k], err, DESCENT_ERR_INVALID,
+                                   "seed must be an integer in [0, 2^53]");
+        else
+            seed = args[k]->num;
+    }
+    if (rc == 0 && (k = descent_pop_arg_index(method->arg_names, "init_range")) >= 0)
+        rc = descent_args_real(doc, args[k], "init_range", 0, true, INFINITY, &p->ctx.init_range, err);
+    int klo = descent_pop_arg_index(method->arg_names, "lower"), khi = descent_pop_arg_index(method->arg_names, "upper");
+    if (rc == 0 && klo >= 0 && khi >= 0 && (args[klo] || args[khi])) {
+        if (!args[klo] || !args[khi])
+            rc = descent_spec_fail(doc, args[klo] ? args[klo] : args[khi], err, DESCENT_ERR_INVALID,
+                                   "give both lower and upper bounds");
+        if (rc == 0)
+            rc = parse_bound(doc, args[klo], "lower", n, p->lo, err);
+        if (rc == 0)
+            rc = parse_bound(doc, args[khi], "upper", n, p->hi, err);
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            if (!(p->lo[i] <= p->hi[i]))
+                rc = descent_spec_fail(doc, args[khi], err, DESCENT_ERR_INVALID,
+                                       "lower[%zu] = %g exceeds upper[%zu] = %g", i, p->lo[i], i, p->hi[i]);
+        p->bounded = rc == 0;
+    }
+    if (rc == 0)
+        rc = method->create(&p->state, doc, args, n, err);
+    if (rc < 0) {
+        descent_population_destroy(p);
+        return rc;
+    }
+    p->seed = (uint64_t)seed;
+    pop_reset(p);
+    *out = p;
+    return 0;
+}
+
+int descent_population_create(descent_population **out, const char *spec, size_t n, descent_error *err)
+{
+    if (!out)
+        return descent_fail(err, DESCENT_ERR_INVALID, "out must not be NULL");
+    *out = NULL;
+    spec_doc doc;
+    int rc = descent_spec_parse(&doc, spec, NULL, err);
+    if (rc < 0)
+        return rc;
+    if (doc.root->kind != SPEC_CALL && doc.root->kind != SPEC_NAME)
+        rc = descent_spec_fail(&doc, doc.root, err, DESCENT_ERR_SPEC,
+                               "expected a population method such as CMAES(sigma0=0.5), got %s",
+                               descent_spec_kind_name(doc.root->kind));
+    else
+        rc = create_from_call(out, &doc, doc.root, n, err);
+    descent_spec_free(&doc);
+    return rc;
+}
+
+const char *descent_population_name(const descent_population *p) { return p ? p->method->name : NULL; }
+
+const char *descent_population_errmsg(const descent_population *p) { return p ? p->errmsg : "no population"; }
+
+int descent_population_set_x0(descent_population *p, const double *x0)
+{
+    if (!p)
+        return DESCENT_ERR_INVALID;
+    if (!x0)
+        return pop_fail(p, DESCENT_ERR_INVALID, "x0 must not be NULL");
+    if (p->initialized)
+        return pop_fail(p, DESCENT_ERR_STATE, "set x0 before the first ask (or after descent_population_restart)");
+    for (size_t i = 0; i < p->n; i++)
+        if (!isfinite(x0[i])) {
+            snprintf(p->errmsg, sizeof p->errmsg, "x0[%zu] = %g is not finite", i, x0[i]);
+            return DESCENT_ERR_INVALID;
+        }
+    memcpy(p->x0, x0, p->n * sizeof *x0);
+    return 0;
+}
+
+int descent_population_set_bounds(descent_population *p, const double *lo, const double *hi)
+{
+    if (!p)
+        return DESCENT_ERR_INVALID;
+    if (p->initialized)
+        return pop_fail(p, DESCENT_ERR_STATE, "set bounds before the first ask (or after descent_population_restart)");
+    if (!lo && !hi) {
+        p->bounded = false;
+        return 0;
+    }
+    if (!lo || !hi)
+        return pop_fail(p, DESCENT_ERR_INVALID, "give both lo and hi, or neither");
+    for (size_t i = 0; i < p->n; i++)
+        if (!isfinite(lo[i]) || !isfinite(hi[i]) || !(lo[i] <= hi[i])) {
+            snprintf(p->errmsg, sizeof p->errmsg, "bounds [%g, %g] of variable %zu: need finite lo <= hi", lo[i], hi[i],
+                     i);
+            return DESCENT_ERR_INVALID;
+        }
+    memcpy(p->lo, lo, p->n * sizeof *lo);
+    memcpy(p->hi, hi, p->n * sizeof *hi);
+    p->bounded = true;
+    return 0;
+}
+
+int descent_population_restart(descent_population *p)
+{
+    if (!p)
+        return DESCENT_ERR_INVALID;
+    pop_reset(p);
+    return 0;
+}
+
+static int ensure_init(descent_population *p)
+{
+    if (p->initialized)
+        return 0;
+    descent_rng_seed(&p->ctx.rng, p->seed);
+    p->ctx.x0 = p->x0;
+    p->ctx.lo = p->bounded ? p->lo : NULL;
+    p->ctx.hi = p->bounded ? p->hi : NULL;
+    descent_error e;
+    int rc = p->method->init(p->state, &p->ctx, &e);
+    if (rc < 0)
+        return pop_fail(p, rc, e.message);
+    p->initialized = true;
+    return 0;
+}
+
+size_t descent_population_size(descent_population *p)
+{
+    if (!p || ensure_init(p) < 0)
+        return 0;
+    return p->asked ? p->asked : p->method->size(p->state);
+}
+
+int descent_population_ask(descent_population *p, double *candidates, size_t *lambda)
+{
+    if (!p)
+        return DESCENT_ERR_INVALID;
+    if (!lambda)
+        return pop_fail(p, DESCENT_ERR_INVALID, "lambda must not be NULL");
+    int rc = ensure_init(p);
+    if (rc < 0)
+        return rc;
+    if (!candidates) {
+        *lambda = p->asked ? p->asked : p->method->size(p->state);
+        return 0;
+    }
+    if (p->asked)
+        return pop_fail(p, DESCENT_ERR_STATE, "tell the values of the last ask before asking again");
+    size_t l = p->method->size(p->state);
+    if (l > p->cap) {
+        double *c = realloc(p->cand, l * p->n * sizeof *c), *f = c ? realloc(p->fvals, l * sizeof *f) : NULL;
+        if (c)
+            p->cand = c;
+        if (f)
+            p->fvals = f;
+        if (!c || !f)
+            return pop_fail(p, DESCENT_ERR_NOMEM, "out of memory for the population");
+        p->cap = l;
+    }
+    p->method->ask(p->state, &p->ctx, p->cand);
+    memcpy(candidates, p->cand, l * p->n * sizeof *candidates);
+    p->asked = l;
+    *lambda = l;
+    return 0;
+}
+
+int descent_population_tell(descent_population *p, const double *f_values)
+{
+    if (!p)
+        return DESCENT_ERR_INVALID;
+    if (!p->asked)
+        return pop_fail(p, DESCENT_ERR_STATE, "ask for candidates before telling their values");
+    if (!f_values)
+        return pop_fail(p, DESCENT_ERR_INVALID, "f_values must not be NULL");
+    const size_t l = p->asked, n = p->n;
+    size_t best = l;
+    for (size_t k = 0; k < l; k++) {
+        double v = f_values[k];
+        p->fvals[k] = isnan(v) ? INFINITY : v;
+        if (p->fvals[k] < p->best_f && (best == l || p->fvals[k] < p->fvals[best]))
+            best = k;
+    }
+    if (best < l) {
+        p->best_f = p->fvals[best];
+        memcpy(p->best_x, p->cand + best * n, n * sizeof *p->best_x);
+    }
+    p->method->tell(p->state, &p->ctx, p->cand, p->fvals);
+    p->asked = 0;
+    p->generation++;
+    p->evaluations += (int64_t)l;
+    return 0;
+}
+
+double descent_population_best(const descent_population *p, double *x_best)
+{
+    if (!p)
+        return NAN;
+    if (x_best)
+        memcpy(x_best, p->best_x, p->n * sizeof *x_best);
+    return p->best_f;
+}
+
+int64_t descent_population_generation(const descent_population *p) { return p ? p->generation : 0; }
+
+int64_t descent_population_evaluations(const descent_population *p) { return p ? p->evaluations : 0; }
+
+/* ---- the minimizer kind ------------------------------------------------ */
+
+typedef struct pop_kind {
+    descent_population *p;
+    size_t n;
+    bool fresh;
+    double *cand, *f;
+    size_t cap;
+} pop_kind;
+
+static void pk_destroy(void *state)
+{
+    pop_kind *s = state;
+    if (!s)
+        return;
+    descent_population_destroy(s->p);
+    free(s->cand);
+    free(s->f);
+    free(s);
+}
+
+static int pk_create(void **state, const spec_doc *doc, const spec_node *call, size_t n, descent_error *err)
+{
+    pop_kind *s = calloc(1, sizeof *s);
+    if (!s)
+        return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory");
+    int rc = create_from_call(&s->p, doc, call, n, err);
+    if (rc < 0) {
+        free(s);
+        return rc;
+    }
+    s->n = n;
+    s->fresh = true;
+    *state = s;
+    return 0;
+}
+
+static const char *pk_name(const void *state) { return ((const pop_kind *)state)->p->method->name; }
+
+static int pk_restart(void *state, descent_error *err)
+{
+    (void)err;
+    pop_kind *s = state;
+    descent_population_restart(s->p);
+    s->fresh = true;
+    return 0;
+}
+
+static int pk_iterate(void *state, descent_minimizer *m, double *x, double *f, double *grad, descent_error *err)
+{
+    pop_kind *s = state;
+    const size_t n = s->n;
+    descent_population *p = s->p;
+    int rc;
+    if (s->fresh) {
+        if ((rc = descent_population_set_x0(p, x)) < 0)
+            return descent_fail(err, rc, "%s", p->errmsg);
+        s->fresh = false;
+    }
+    size_t l;
+    if ((rc = descent_population_ask(p, NULL, &l)) < 0)
+        return descent_fail(err, rc, "%s", p->errmsg);
+    if (l > s->cap) {
+        double *c = realloc(s->cand, l * n * sizeof *c), *fv = c ? realloc(s->f, l * sizeof *fv) : NULL;
+        if (c)
+            s->cand = c;
+        if (fv)
+            s->f = fv;
+        if (!c || !fv)
+            return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory for the population");
+        s->cap = l;
+    }
+    if ((rc = descent_population_ask(p, s->cand, &l)) < 0)
+        return descent_fail(err, rc, "%s", p->errmsg);
+    for (size_t k = 0; k < l; k++) {
+        /* A non-finite value ranks last, as in the ask/tell form. */
+        rc = descent_minimizer_eval(m, s->cand + k * n, &s->f[k], NULL);
+        if (rc < 0 && rc != DESCENT_ERR_NONFINITE)
+            return descent_fail(err, rc, "%s", descent_minimizer_errmsg(m));
+    }
+    if ((rc = descent_population_tell(p, s->f)) < 0)
+        return descent_fail(err, rc, "%s", p->errmsg);
+    /* The iterate is the best point seen, the start included. */
+    if (p->best_f < *f) {
+        *f = p->best_f;
+        memcpy(x, p->best_x, n * sizeof *x);
+    }
+    /* No gradient: an infinite norm keeps the gtol test off. */
+    for (size_t i = 0; i < n; i++)
+        grad[i] = INFINITY;
+    return 0;
+}
+
+const minimizer_kind descent_minimizer_population = {
+    "population", accepts_name, pk_create, pk_destroy, pk_name, NULL, pk_restart, pk_iterate, NULL, NULL,
+};

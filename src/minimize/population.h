@@ -1,0 +1,68 @@
+/* Population methods (CMA-ES, DE, PSO, GA) behind the ask/tell API of
+ * descent_population and the minimizer kind that wraps it. Each method is a
+ * file with a pop_method table and a line in population.c's list. */
+#ifndef DESCENT_MINIMIZE_POPULATION_H
+#define DESCENT_MINIMIZE_POPULATION_H
+
+#include "../internal.h"
+#include "rng.h"
+
+/* What a method sees of its population object. */
+typedef struct pop_ctx {
+    size_t n;
+    descent_rng rng;         /* seeded from the spec's seed at each (re)start */
+    const double *x0;        /* n values: the starting point (default 0) */
+    const double *lo, *hi;   /* NULL, or n finite bounds with lo <= hi */
+    double init_range;       /* without bounds: the initial region is x0 +- init_range */
+} pop_ctx;
+
+/* The initial region of coordinate i: the bounds if set, else x0 +- init_range. */
+static inline void pop_region(const pop_ctx *c, size_t i, double *a, double *b)
+{
+    if (c->lo) {
+        *a = c->lo[i];
+        *b = c->hi[i];
+    } else {
+        *a = c->x0[i] - c->init_range;
+        *b = c->x0[i] + c->init_range;
+    }
+}
+
+/* Clip x into the bounds (no-op without bounds). */
+static inline void pop_clip(const pop_ctx *c, double *x)
+{
+    if (!c->lo)
+        return;
+    for (size_t i = 0; i < c->n; i++)
+        x[i] = x[i] < c->lo[i] ? c->lo[i] : x[i] > c->hi[i] ? c->hi[i] : x[i];
+}
+
+typedef struct pop_method {
+    const char *name;
+    /* Argument names, NULL-terminated. "seed", "init_range", "lower" and
+     * "upper" among them are handled by population.c. */
+    const char *const *arg_names;
+    /* Parse the method's own arguments (args[k] is for arg_names[k]). */
+    int (*create)(void **state, const spec_doc *doc, const spec_node *const *args, size_t n, descent_error *err);
+    void (*destroy)(void *state);
+    /* Start afresh from c (x0, bounds, a freshly seeded rng). */
+    int (*init)(void *state, pop_ctx *c, descent_error *err);
+    /* Candidates the next ask() produces. */
+    size_t (*size)(const void *state);
+    /* Write size() candidates, row after row, into cand. */
+    void (*ask)(void *state, pop_ctx *c, double *cand);
+    /* Their values (non-finite values arrive as +INFINITY). */
+    void (*tell)(void *state, pop_ctx *c, const double *cand, const double *f);
+} pop_method;
+
+extern const pop_method descent_pop_cmaes, descent_pop_de, descent_pop_pso, descent_pop_ga;
+
+/* Index of name in a NULL-terminated list, or -1. */
+int descent_pop_arg_index(const char *const *names, const char *name);
+
+/* The symmetric eigen decomposition A = V diag(w) V' of an n x n row-major
+ * matrix by cyclic Jacobi rotations; A is destroyed, V's columns are the
+ * eigenvectors. work: nothing extra needed. */
+void descent_jacobi_eigen(double *a, double *v, double *w, size_t n);
+
+#endif
