@@ -1,0 +1,2 @@
+#include "descent_mpi.h"
+int main(void) { return 0; }

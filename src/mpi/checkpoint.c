@@ -1,0 +1,502 @@
+/* Checkpoints of sharded state: rank r of R writes "<prefix>.rank<r>of<R>":
+ *
+ *   "DSHARD\x1a\0"  u32 version  u32 rank  u32 world  i64 steps
+ *   u32 tensors; per tensor: u32 group, u8 dtype, u64 n
+ *   u32 segments; per segment: u32 group, u8 dtype, u64 total, u64 begin, u64 end
+ *   u64 image_len  u32 crc32 of all the above
+ *   image: descent_save_mem of the shard optimizer (its own magic and crc)
+ *
+ * little-endian. Loading with the same R hands each rank's image to
+ * descent_load_mem. With another R, a rank rebuilds the shard optimizers of
+ * the old ranks whose ranges overlap its new one, loads their images into
+ * them (which checks everything), and copies the overlapping elements. */
+#include "mpi_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SHARD_MAGIC "DSHARD\x1a"
+#define SHARD_VERSION 1u
+
+size_t descent_schedule_save(const descent_optimizer *opt, unsigned char *buf, size_t cap);
+int descent_schedule_load(descent_optimizer *opt, const unsigned char *buf, size_t len, int apply,
+                          descent_error *err);
+
+/* ---- bytes -------------------------------------------------------------- */
+
+typedef struct wbuf {
+    unsigned char *buf;
+    size_t cap, pos;
+} wbuf;
+
+static void put_u(wbuf *w, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++, w->pos++)
+        if (w->buf && w->pos < w->cap)
+            w->buf[w->pos] = (unsigned char)(v >> (8 * i));
+}
+
+typedef struct rbuf {
+    const unsigned char *buf;
+    size_t len, pos;
+    int bad;
+} rbuf;
+
+static uint64_t get_u(rbuf *r, int bytes)
+{
+    if (r->bad || r->len - r->pos < (size_t)bytes) {
+        r->bad = 1;
+        return 0;
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; i++)
+        v |= (uint64_t)r->buf[r->pos + (size_t)i] << (8 * i);
+    r->pos += (size_t)bytes;
+    return v;
+}
+
+/* Header fields, in the order written. */
+static size_t write_header(const descent_mpi_sharded *s, unsigned char *buf, size_t cap, size_t image_len)
+{
+    wbuf w = {buf, cap, 0};
+    for (int i = 0; i < 8; i++)
+        put_u(&w, (unsigned char)SHARD_MAGIC[i], 1);
+    put_u(&w, SHARD_VERSION, 4);
+    put_u(&w, (uint64_t)s->rank, 4);
+    put_u(&w, (uint64_t)s->size, 4);
+    put_u(&w, (uint64_t)s->steps, 8);
+    put_u(&w, (uint64_t)s->ntensors, 4);
+    for (int i = 0; i < s->ntensors; i++) {
+        put_u(&w, (uint64_t)s->tensors[i].group, 4);
+        put_u(&w, (uint64_t)s->tensors[i].dtype, 1);
+        put_u(&w, (uint64_t)s->tensors[i].n, 8);
+    }
+    put_u(&w, (uint64_t)s->nsegs, 4);
+    for (int k = 0; k < s->nsegs; k++) {
+        put_u(&w, (uint64_t)s->segs[k].group, 4);
+        put_u(&w, (uint64_t)s->segs[k].dtype, 1);
+        put_u(&w, (uint64_t)s->segs[k].total, 8);
+        put_u(&w, (uint64_t)s->segs[k].begin, 8);
+        put_u(&w, (uint64_t)s->segs[k].end, 8);
+    }
+    put_u(&w, (uint64_t)image_len, 8);
+    if (buf && w.pos + 4 <= cap)
+        put_u(&w, descent_crc32(0, buf, w.pos), 4);
+    else
+        w.pos += 4;
+    return w.pos;
+}
+
+static void shard_path(char *out, size_t cap, const char *prefix, int rank, int world)
+{
+    snprintf(out, cap, "%s.rank%dof%d", prefix, rank, world);
+}
+
+/* ---- save --------------------------------------------------------------- */
+
+static int write_file(const descent_mpi_sharded *s, const char *path, const unsigned char *buf, size_t len)
+{
+    char tmp[4096 + 16];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f)
+        return descent_mpi_fail(s, DESCENT_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+    int ok = fwrite(buf, 1, len, f) == len && fflush(f) == 0;
+    ok = ok && fsync(fileno(f)) == 0;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int status = descent_mpi_fail(s, DESCENT_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+        remove(tmp);
+        return status;
+    }
+    return 0;
+}
+
+int descent_mpi_sharded_save(const descent_mpi_sharded *s, const char *prefix)
+{
+    if (!s)
+        return DESCENT_ERR_INVALID;
+    int rc = s->broken || !s->committed
+                 ? descent_mpi_fail(s, DESCENT_ERR_STATE, "save needs a committed, healthy handle")
+                 : 0;
+    char path[4096];
+    if (rc == 0 && (!prefix || strlen(prefix) > sizeof path - 40))
+        rc = descent_mpi_fail(s, DESCENT_ERR_INVALID, "prefix must be a path of at most %zu bytes", sizeof path - 40);
+    unsigned char *buf = NULL;
+    if (rc == 0) {
+        size_t image_len = 0;
+        descent_save_mem(s->opt, NULL, 0, &image_len);
+        size_t head = write_header(s, NULL, 0, image_len);
+        buf = descent_mem_alloc(&s->mem, head + image_len);
+        if (!buf)
+            rc = descent_mpi_fail(s, DESCENT_ERR_NOMEM, "out of memory for a checkpoint of %zu bytes", head + image_len);
+        else if ((rc = descent_save_mem(s->opt, buf + head, image_len, &image_len)) < 0)
+            descent_mpi_fail(s, rc, "%s", descent_errmsg(s->opt));
+        else {
+            write_header(s, buf, head, image_len);
+            shard_path(path, sizeof path, prefix, s->rank, s->size);
+            rc = write_file(s, path, buf, head + image_len);
+        }
+    }
+    descent_mem_free(&s->mem, buf);
+    return descent_mpi_collective((descent_mpi_sharded *)s, rc);
+}
+
+/* ---- load --------------------------------------------------------------- */
+
+typedef struct shard_file {
+    unsigned char *data;
+    size_t len;
+    int rank, world;
+    int64_t steps;
+    const unsigned char *image;
+    size_t image_len;
+} shard_file;
+
+static int read_file(const descent_mpi_sharded *s, const char *path, shard_file *f)
+{
+    memset(f, 0, sizeof *f);
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return descent_mpi_fail(s, DESCENT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    long size = -1;
+    if (fseek(fp, 0, SEEK_END) == 0)
+        size = ftell(fp);
+    if (size < 0 || fseek(fp, 0, SEEK_SET) != 0) {
+        fclose(fp);
+        return descent_mpi_fail(s, DESCENT_ERR_IO, "cannot read %s", path);
+    }
+    f->data = descent_mem_alloc(&s->mem, (size_t)size + 1);
+    if (!f->data) {
+        fclose(fp);
+        return descent_mpi_fail(s, DESCENT_ERR_NOMEM, "out of memory reading %s (%ld bytes)", path, size);
+    }
+    f->len = (size_t)size;
+    int ok = fread(f->data, 1, f->len, fp) == f->len;
+    fclose(fp);
+    if (!ok)
+        return descent_mpi_fail(s, DESCENT_ERR_IO, "cannot read %s", path);
+    return 0;
+}
+
+/* Check the header against this handle's tensors; fill rank, world, steps
+ * and the image. The segments' ranges must be those of the file's rank. */
+static int parse_header(const descent_mpi_sharded *s, const char *path, shard_file *f)
+{
+    rbuf r = {f->data, f->len, 0, 0};
+    if (f->len < 8 || memcmp(f->data, SHARD_MAGIC, 8) != 0)
+        return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s is not a descent shard checkpoint (bad magic)", path);
+    r.pos = 8;
+    uint64_t version = get_u(&r, 4), rank = get_u(&r, 4), world = get_u(&r, 4);
+    int64_t steps = (int64_t)get_u(&r, 8);
+    if (!r.bad && version != SHARD_VERSION)
+        return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s: format version %llu, this library reads %u", path,
+                                (unsigned long long)version, SHARD_VERSION);
+    if (!r.bad && (world == 0 || world > INT_MAX || rank >= world || steps < 0))
+        return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s: rank %llu of %llu is impossible", path,
+                                (unsigned long long)rank, (unsigned long long)world);
+    uint64_t ntensors = get_u(&r, 4);
+    if (!r.bad && ntensors != (uint64_t)s->ntensors)
+        return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s has %llu tensors, this handle %d", path,
+                                (unsigned long long)ntensors, s->ntensors);
+    for (int i = 0; !r.bad && i < s->ntensors; i++) {
+        uint64_t g = get_u(&r, 4), d = get_u(&r, 1), n = get_u(&r, 8);
+        const shard_tensor *t = &s->tensors[i];
+        if (!r.bad && (g != (uint64_t)t->group || d != (uint64_t)t->dtype || n != (uint64_t)t->n))
+            return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT,
+                                    "%s: tensor %d is group %llu, %s, %llu elements; this handle's is group %d, %s, "
+                                    "%zu elements",
+                                    path, i, (unsigned long long)g, d == DESCENT_F64 ? "f64" : "f32",
+                                    (unsigned long long)n, t->group, t->dtype == DESCENT_F64 ? "f64" : "f32", t->n);
+    }
+    uint64_t nsegs = get_u(&r, 4);
+    if (!r.bad && nsegs != (uint64_t)s->nsegs)
+        return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s has %llu segments, this handle %d", path,
+                                (unsigned long long)nsegs, s->nsegs);
+    for (int k = 0; !r.bad && k < s->nsegs; k++) {
+        uint64_t g = get_u(&r, 4), d = get_u(&r, 1), total = get_u(&r, 8), b = get_u(&r, 8), e = get_u(&r, 8);
+        const shard_segment *seg = &s->segs[k];
+        if (!r.bad && (g != (uint64_t)seg->group || d != (uint64_t)seg->dtype || total != (uint64_t)seg->total ||
+                       b != descent_mpi_split(seg->total, (int)rank, (int)world) ||
+                       e != descent_mpi_split(seg->total, (int)rank + 1, (int)world)))
+            return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s: segment %d does not match this layout", path, k);
+    }
+    uint64_t image_len = get_u(&r, 8);
+    size_t head = r.pos;
+    uint32_t crc = (uint32_t)get_u(&r, 4);
+    if (r.bad)
+        return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s is truncated (in the header)", path);
+    if (descent_crc32(0, f->data, head) != crc)
+        return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s: header checksum mismatch: the file is corrupt", path);
+    if (image_len != f->len - r.pos)
+        return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s is truncated or padded: image of %zu bytes, header says %llu",
+                                path, f->len - r.pos, (unsigned long long)image_len);
+    f->rank = (int)rank;
+    f->world = (int)world;
+    f->steps = steps;
+    f->image = f->data + r.pos;
+    f->image_len = (size_t)image_len;
+    return 0;
+}
+
+/* The number of ranks the checkpoint was written with: this R when rank 0's
+ * file for it exists, else the single R' with a "<prefix>.rank0of<R'>". */
+static int find_world(const descent_mpi_sharded *s, const char *prefix, int *world)
+{
+    char path[4096 + 40];
+    shard_path(path, sizeof path, prefix, 0, s->size);
+    if (access(path, R_OK) == 0) {
+        *world = s->size;
+        return 0;
+    }
+    const char *slash = strrchr(prefix, '/');
+    char dir[4096];
+    const char *base = prefix;
+    if (slash) {
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - prefix) ? (int)(slash - prefix) : 1, prefix);
+        base = slash + 1;
+    } else {
+        snprintf(dir, sizeof dir, ".");
+    }
+    DIR *d = opendir(dir);
+    if (!d)
+        return descent_mpi_fail(s, DESCENT_ERR_IO, "cannot list %s: %s", dir, strerror(errno));
+    size_t blen = strlen(base);
+    int found = 0, count = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        const char *name = e->d_name;
+        if (strncmp(name, base, blen) != 0 || strncmp(name + blen, ".rank0of", 8) != 0)
+            continue;
+        char *end;
+        long w = strtol(name + blen + 8, &end, 10);
+        if (*end != '\0' || w < 1 || w > INT_MAX)
+            continue;
+        if (count++ == 0 || w < found)
+            found = (int)w;
+    }
+    closedir(d);
+    if (count == 0)
+        return descent_mpi_fail(s, DESCENT_ERR_IO, "no shard checkpoint %s.rank0of<R> found", prefix);
+    if (count > 1)
+        return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT,
+                                "%d shard checkpoints %s.rank0of<R> with different R and none with R = %d; remove "
+                                "the stale ones",
+                                count, prefix, s->size);
+    *world = found;
+    return 0;
+}
+
+/* Rank q's piece [*lo, *hi) of tensor t (tensor coordinates) among R ranks. */
+static void piece(const descent_mpi_sharded *s, const shard_tensor *t, int q, int R, size_t *lo, size_t *hi)
+{
+    size_t total = s->segs[t->segment].total;
+    size_t a = descent_mpi_split(total, q, R), b = descent_mpi_split(total, q + 1, R);
+    a = a > t->offset ? a : t->offset;
+    b = b < t->offset + t->n ? b : t->offset + t->n;
+    *lo = a - t->offset;
+    *hi = b > a ? b - t->offset : a - t->offset;
+}
+
+/* The shard optimizer rank q of R had: same groups and schedule as ours,
+ * tensors pointing at the caller's parameters (never stepped). */
+static int old_optimizer(const descent_mpi_sharded *s, int q, int R, descent_optimizer **out)
+{
+    descent_error e;
+    descent_optimizer *opt = NULL;
+    int rc = descent_create(&opt, &s->opt->defaults, &s->mem.a, &e);
+    if (rc < 0)
+        return descent_mpi_fail(s, rc, "%s", e.message);
+    for (int g = 0; rc >= 0 && g < s->opt->ngroups; g++)
+        rc = descent_add_group(opt, &s->opt->groups[g].hp);
+    size_t slen = descent_schedule_save(s->opt, NULL, 0);
+    if (rc >= 0 && slen > 0) {
+        /* The schedule section starts with magic, format, the length of the
+         * canonical spec and the spec itself: attach the same spec. */
+        unsigned char *sb = descent_mem_alloc(&s->mem, slen + 1);
+        if (!sb)
+            rc = DESCENT_ERR_NOMEM;
+        else {
+            descent_schedule_save(s->opt, sb, slen);
+            size_t clen = (size_t)sb[8] | (size_t)sb[9] << 8 | (size_t)sb[10] << 16 | (size_t)sb[11] << 24;
+            if (clen <= slen - 12) {
+                memmove(sb, sb + 12, clen);
+                sb[clen] = '\0';
+                rc = descent_set_schedule(opt, (const char *)sb);
+            }
+            descent_mem_free(&s->mem, sb);
+        }
+    }
+    for (int i = 0; rc >= 0 && i < s->ntensors; i++) {
+        const shard_tensor *t = &s->tensors[i];
+        size_t lo, hi;
+        piece(s, t, q, R, &lo, &hi);
+        if (hi > lo) {
+            unsigned char *p = (unsigned char *)t->param + lo * descent_mpi_elem(t->dtype);
+            rc = descent_add_tensor(opt, t->group, p, p, hi - lo, t->dtype);
+        }
+    }
+    if (rc < 0) {
+        int status = descent_mpi_fail(s, rc, "rebuilding rank %d of %d's shard: %s", q, R, descent_errmsg(opt));
+        descent_destroy(opt);
+        return status;
+    }
+    *out = opt;
+    return 0;
+}
+
+static int load_same_world(descent_mpi_sharded *s, const char *prefix)
+{
+    char path[4096 + 40];
+    shard_path(path, sizeof path, prefix, s->rank, s->size);
+    shard_file f;
+    int rc = read_file(s, path, &f);
+    if (rc == 0)
+        rc = parse_header(s, path, &f);
+    if (rc == 0 && (f.rank != s->rank || f.world != s->size))
+        rc = descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s says rank %d of %d", path, f.rank, f.world);
+    int agreed = descent_mpi_collective(s, rc);
+    if (agreed == 0) {
+        rc = descent_load_mem(s->opt, f.image, f.image_len);
+        if (rc < 0)
+            descent_mpi_fail(s, rc, "%s: %s", path, descent_errmsg(s->opt));
+        else
+            s->steps = f.steps;
+        agreed = descent_mpi_collective(s, rc);
+        if (agreed < 0)
+            s->broken = 1; /* some ranks loaded, some did not */
+    }
+    descent_mem_free(&s->mem, f.data);
+    return agreed;
+}
+
+/* Copy the state of the old shard optimizer `old` (rank q of R) into ours
+ * where their pieces overlap. */
+static void copy_overlap(descent_mpi_sharded *s, const descent_optimizer *old, int q, int R)
+{
+    int jo = 0, jn = 0;
+    for (int i = 0; i < s->ntensors; i++) {
+        const shard_tensor *t = &s->tensors[i];
+        size_t olo, ohi, nlo, nhi;
+        piece(s, t, q, R, &olo, &ohi);
+        piece(s, t, s->rank, s->size, &nlo, &nhi);
+        int has_old = ohi > olo, has_new = nhi > nlo;
+        if (has_old && has_new) {
+            const descent_tensor *to = &old->tensors[jo];
+            descent_tensor *tn = &s->opt->tensors[jn];
+            tn->scalars = to->scalars;
+            size_t a = olo > nlo ? olo : nlo, b = ohi < nhi ? ohi : nhi;
+            size_t es = descent_mpi_elem(t->dtype);
+            for (int k = 0; b > a && k < tn->nstate && k < to->nstate; k++)
+                memcpy((unsigned char *)tn->state[k] + (a - nlo) * es,
+                       (const unsigned char *)to->state[k] + (a - olo) * es, (b - a) * es);
+        }
+        jo += has_old;
+        jn += has_new;
+    }
+}
+
+static int overlaps(const descent_mpi_sharded *s, int q, int R)
+{
+    for (int i = 0; i < s->ntensors; i++) {
+        size_t olo, ohi, nlo, nhi;
+        piece(s, &s->tensors[i], q, R, &olo, &ohi);
+        piece(s, &s->tensors[i], s->rank, s->size, &nlo, &nhi);
+        size_t a = olo > nlo ? olo : nlo, b = ohi < nhi ? ohi : nhi;
+        if (b > a)
+            return 1;
+    }
+    return 0;
+}
+
+static int load_reshard(descent_mpi_sharded *s, const char *prefix, int R)
+{
+    descent_optimizer **old = descent_mem_alloc(&s->mem, (size_t)R * sizeof *old);
+    int rc = old ? 0 : descent_mpi_fail(s, DESCENT_ERR_NOMEM, "out of memory");
+    int64_t steps = 0;
+    int any = 0, first = -1;
+    /* Check phase: every needed old shard rebuilt and loaded into a scratch
+     * optimizer; nothing of ours changes yet. Rank 0's file is always read:
+     * it carries the hyperparameters and schedule when we own nothing. */
+    for (int q = 0; rc == 0 && q < R; q++) {
+        if (q != 0 && !overlaps(s, q, R))
+            continue;
+        char path[4096 + 40];
+        shard_path(path, sizeof path, prefix, q, R);
+        shard_file f;
+        rc = read_file(s, path, &f);
+        if (rc == 0)
+            rc = parse_header(s, path, &f);
+        if (rc == 0 && (f.rank != q || f.world != R))
+            rc = descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s says rank %d of %d", path, f.rank, f.world);
+        if (rc == 0)
+            rc = old_optimizer(s, q, R, &old[q]);
+        if (rc == 0 && (rc = descent_load_mem(old[q], f.image, f.image_len)) < 0)
+            descent_mpi_fail(s, rc, "%s: %s", path, descent_errmsg(old[q]));
+        if (rc == 0 && any && f.steps != steps)
+            rc = descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s is at step %lld, rank %d's file at %lld", path,
+                                  (long long)f.steps, first, (long long)steps);
+        if (rc == 0 && !any) {
+            any = 1;
+            first = q;
+            steps = f.steps;
+        }
+        descent_mem_free(&s->mem, f.data);
+    }
+    /* The schedule section of the old shard is applied to ours. */
+    unsigned char *sched = NULL;
+    size_t slen = 0;
+    if (rc == 0) {
+        slen = descent_schedule_save(old[0], NULL, 0);
+        sched = descent_mem_alloc(&s->mem, slen + 1);
+        if (!sched)
+            rc = descent_mpi_fail(s, DESCENT_ERR_NOMEM, "out of memory");
+        else {
+            descent_schedule_save(old[0], sched, slen);
+            descent_error e;
+            if ((rc = descent_schedule_load(s->opt, sched, slen, 0, &e)) < 0)
+                descent_mpi_fail(s, rc, "%s", e.message);
+        }
+    }
+    int agreed = descent_mpi_collective(s, rc);
+    if (agreed == 0) {
+        for (int g = 0; g < s->opt->ngroups; g++)
+            s->opt->groups[g] = old[0]->groups[g];
+        for (int q = 0; q < R; q++)
+            if (old[q])
+                copy_overlap(s, old[q], q, R);
+        descent_error e;
+        descent_schedule_load(s->opt, sched, slen, 1, &e);
+        s->steps = steps;
+    }
+    descent_mem_free(&s->mem, sched);
+    for (int q = 0; old && q < R; q++)
+        descent_destroy(old[q]);
+    descent_mem_free(&s->mem, old);
+    return agreed;
+}
+
+int descent_mpi_sharded_load(descent_mpi_sharded *s, const char *prefix)
+{
+    if (!s)
+        return DESCENT_ERR_INVALID;
+    int rc = s->broken || !s->committed
+                 ? descent_mpi_fail(s, DESCENT_ERR_STATE, "load needs a committed, healthy handle")
+                 : 0;
+    if (rc == 0 && (!prefix || strlen(prefix) > 4000))
+        rc = descent_mpi_fail(s, DESCENT_ERR_INVALID, "prefix must be a path of at most 4000 bytes");
+    /* Rank 0 decides which R the files were written with. */
+    int world = 0;
+    if (rc == 0 && s->rank == 0)
+        rc = find_world(s, prefix, &world);
+    int agreed = descent_mpi_collective(s, rc);
+    if (agreed < 0)
+        return agreed;
+    if (MPI_Bcast(&world, 1, MPI_INT, 0, s->comm) != MPI_SUCCESS)
+        return descent_mpi_fail(s, DESCENT_ERR_IO, "MPI_Bcast failed");
+    return world == s->size ? load_same_world(s, prefix) : load_reshard(s, prefix, world);
+}

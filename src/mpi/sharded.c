@@ -1,0 +1,431 @@
+/* Sharded optimizer state (ZeRO stage 1/2; Rajbhandari et al., "ZeRO:
+ * Memory Optimizations Toward Training Trillion Parameter Models", 2020).
+ *
+ * Each (group, dtype) of registered tensors is one flattened vector of N
+ * elements; rank r owns [floor(r N/R), floor((r+1) N/R)). The pieces of the
+ * caller's tensors that fall in this rank's range are registered, by pointer
+ * arithmetic into the caller's parameters and a private gradient buffer, as
+ * the tensors of an ordinary descent_optimizer, which allocates state for
+ * them alone. A step is
+ *
+ *   g_shard = (sum over ranks of g)[shard] / R     MPI_Reduce_scatter per tensor
+ *   p_shard = update(p_shard, g_shard, state)      descent_step on the shard
+ *   p = concat over ranks of p_shard               MPI_Allgatherv in place
+ *
+ * Per tensor, rank q's piece is contiguous and the pieces follow rank order,
+ * which is exactly the block layout MPI_Reduce_scatter and MPI_Allgatherv
+ * use, so no gradient or parameter is ever copied into a staging buffer. */
+#include "mpi_internal.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+int descent_mpi_fail(const descent_mpi_sharded *s, int status, const char *fmt, ...)
+{
+    char *msg = ((descent_mpi_sharded *)s)->errmsg;
+    va_list ap;
+    va_start(ap, fmt);
+    descent_vformat(msg, sizeof s->errmsg, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+int descent_mpi_check(const descent_mpi_sharded *s, int mpi_rc, const char *call)
+{
+    if (mpi_rc == MPI_SUCCESS)
+        return 0;
+    char msg[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    if (MPI_Error_string(mpi_rc, msg, &len) != MPI_SUCCESS)
+        snprintf(msg, sizeof msg, "error code %d", mpi_rc);
+    return descent_mpi_fail(s, DESCENT_ERR_IO, "%s failed: %s", call, msg);
+}
+
+int descent_mpi_collective(descent_mpi_sharded *s, int rc)
+{
+    int failed = 0;
+    int agreed = descent_mpi_agree(s->comm, rc, &failed);
+    if (agreed == DESCENT_ERR_IO && rc == 0 && failed == 0)
+        return descent_mpi_fail(s, DESCENT_ERR_IO, "MPI_Allreduce failed while agreeing on a status");
+    if (agreed < 0 && failed >= 0 && failed < s->size) {
+        char msg[sizeof s->errmsg];
+        memcpy(msg, s->errmsg, sizeof msg);
+        if (MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, failed, s->comm) == MPI_SUCCESS && s->rank != failed) {
+            msg[sizeof msg - 1] = '\0';
+            descent_mpi_fail(s, agreed, "rank %d: %.480s", failed, msg);
+        }
+    }
+    return agreed;
+}
+
+const char *descent_mpi_sharded_errmsg(const descent_mpi_sharded *s) { return s ? s->errmsg : "no handle"; }
+
+descent_optimizer *descent_mpi_sharded_optimizer(descent_mpi_sharded *s) { return s ? s->opt : NULL; }
+
+int64_t descent_mpi_sharded_step_count(const descent_mpi_sharded *s) { return s ? s->steps : 0; }
+
+size_t descent_mpi_sharded_state_bytes(const descent_mpi_sharded *s) { return s ? descent_state_bytes(s->opt) : 0; }
+
+/* A spec that is not an optimizer may be a minimizer method: say so rather
+ * than "unknown optimizer". */
+static int refuse_spec(const char *spec, const descent_error *parse_err, descent_error *err)
+{
+    descent_minimizer *m = NULL;
+    descent_error e;
+    if (spec && descent_minimizer_create(&m, spec, 1, &e) == 0) {
+        int first_order = descent_minimizer_optimizer(m) != NULL;
+        const char *name = descent_minimizer_name(m);
+        char copy[64];
+        snprintf(copy, sizeof copy, "%s", name ? name : "?");
+        descent_minimizer_destroy(m);
+        if (!first_order)
+            return descent_fail(err, DESCENT_ERR_INVALID,
+                                "%s is a minimizer method, not an optimizer: its update couples all variables, so "
+                                "its state cannot be sharded; the sharded API accepts optimizer specs only "
+                                "(descent_optimizer_name)",
+                                copy);
+    }
+    return descent_fail(err, parse_err->status, "%s", parse_err->message);
+}
+
+int descent_mpi_sharded_create(descent_mpi_sharded **out, const char *spec, MPI_Comm comm,
+                               const descent_allocator *alloc, descent_error *err)
+{
+    if (!out)
+        return descent_fail(err, DESCENT_ERR_INVALID, "out must not be NULL");
+    *out = NULL;
+    int R = 0, rank = 0;
+    if (comm == MPI_COMM_NULL || MPI_Comm_size(comm, &R) != MPI_SUCCESS || MPI_Comm_rank(comm, &rank) != MPI_SUCCESS)
+        return descent_fail(err, DESCENT_ERR_INVALID, "invalid communicator");
+    descent_error e;
+    descent_optimizer *opt = NULL;
+    int rc = descent_create_from_spec(&opt, spec, alloc, &e);
+    if (rc < 0)
+        rc = refuse_spec(spec, &e, err);
+    /* Creation is collective: a spec refused on one rank fails everywhere. */
+    int failed = 0;
+    int agreed = descent_mpi_agree(comm, rc, &failed);
+    if (agreed < 0) {
+        descent_destroy(opt);
+        if (rc < 0)
+            return rc;
+        return descent_fail(err, agreed, "rank %d failed to create its sharded optimizer", failed);
+    }
+    descent_mpi_sharded *s = descent_mem_alloc(&opt->mem, sizeof *s);
+    if (!s) {
+        descent_destroy(opt);
+        return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory");
+    }
+    s->mem = opt->mem;
+    s->opt = opt;
+    s->rank = rank;
+    s->size = R;
+    if (MPI_Comm_dup(comm, &s->comm) != MPI_SUCCESS) {
+        descent_mem_free(&s->mem, s);
+        descent_destroy(opt);
+        return descent_fail(err, DESCENT_ERR_IO, "MPI_Comm_dup failed");
+    }
+    MPI_Comm_set_errhandler(s->comm, MPI_ERRORS_RETURN);
+    *out = s;
+    return 0;
+}
+
+void descent_mpi_sharded_destroy(descent_mpi_sharded *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < s->ntensors; i++) {
+        descent_mem_free(&s->mem, s->tensors[i].counts);
+        descent_mem_free(&s->mem, s->tensors[i].displs);
+    }
+    for (int k = 0; k < s->nsegs; k++)
+        descent_mem_free(&s->mem, s->segs[k].grad);
+    descent_mem_free(&s->mem, s->tensors);
+    descent_mem_free(&s->mem, s->segs);
+    MPI_Comm_free(&s->comm);
+    descent_optimizer *opt = s->opt;
+    descent_mem_free(&s->mem, s);
+    descent_destroy(opt);
+}
+
+static int usable(const descent_mpi_sharded *s, int want_committed)
+{
+    if (s->broken)
+        return descent_mpi_fail(s, DESCENT_ERR_STATE,
+                                "an earlier collective call failed on some rank; destroy this handle");
+    if (want_committed && !s->committed)
+        return descent_mpi_fail(s, DESCENT_ERR_STATE, "call descent_mpi_sharded_commit() first");
+    if (!want_committed && s->committed)
+        return descent_mpi_fail(s, DESCENT_ERR_STATE, "the layout is committed: register every tensor before commit");
+    return 0;
+}
+
+static int from_opt(descent_mpi_sharded *s, int rc)
+{
+    if (rc < 0)
+        descent_mpi_fail(s, rc, "%s", descent_errmsg(s->opt));
+    return rc;
+}
+
+int descent_mpi_sharded_add_group(descent_mpi_sharded *s, const descent_hparams *hp)
+{
+    if (!s)
+        return DESCENT_ERR_INVALID;
+    int rc = usable(s, 0);
+    return rc < 0 ? rc : from_opt(s, descent_add_group(s->opt, hp));
+}
+
+int descent_mpi_sharded_add_group_spec(descent_mpi_sharded *s, const char *overrides)
+{
+    if (!s)
+        return DESCENT_ERR_INVALID;
+    int rc = usable(s, 0);
+    return rc < 0 ? rc : from_opt(s, descent_add_group_spec(s->opt, overrides));
+}
+
+int descent_mpi_sharded_add_tensor(descent_mpi_sharded *s, int group, void *param, const void *grad, size_t n,
+                                   descent_dtype dtype)
+{
+    if (!s)
+        return DESCENT_ERR_INVALID;
+    int rc = usable(s, 0);
+    if (rc < 0)
+        return rc;
+    if (group < 0 || group >= s->opt->ngroups)
+        return descent_mpi_fail(s, DESCENT_ERR_INVALID, "group must be in [0, %d), got %d", s->opt->ngroups, group);
+    if (dtype != DESCENT_F32 && dtype != DESCENT_F64)
+        return descent_mpi_fail(s, DESCENT_ERR_INVALID, "dtype must be DESCENT_F32 or DESCENT_F64, got %d", (int)dtype);
+    if (n > 0 && (!param || !grad))
+        return descent_mpi_fail(s, DESCENT_ERR_INVALID, "param and grad must not be NULL for a tensor of %zu elements",
+                                n);
+    if (n > (size_t)INT_MAX)
+        return descent_mpi_fail(s, DESCENT_ERR_INVALID,
+                                "a sharded tensor may have at most INT_MAX = %d elements (MPI counts), got %zu; "
+                                "split it into several tensors",
+                                INT_MAX, n);
+    if (s->ntensors == s->tensors_cap) {
+        int cap = s->tensors_cap ? 2 * s->tensors_cap : 8;
+        shard_tensor *fresh = descent_mem_alloc(&s->mem, (size_t)cap * sizeof *fresh);
+        if (!fresh)
+            return descent_mpi_fail(s, DESCENT_ERR_NOMEM, "out of memory registering a tensor");
+        if (s->ntensors)
+            memcpy(fresh, s->tensors, (size_t)s->ntensors * sizeof *fresh);
+        descent_mem_free(&s->mem, s->tensors);
+        s->tensors = fresh;
+        s->tensors_cap = cap;
+    }
+    shard_tensor *t = &s->tensors[s->ntensors];
+    memset(t, 0, sizeof *t);
+    t->group = group;
+    t->dtype = dtype;
+    t->n = n;
+    t->param = param;
+    t->grad = grad;
+    return s->ntensors++;
+}
+
+/* FNV-1a over the layout, so commit can check every rank registered the same. */
+static uint64_t fnv(uint64_t h, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        h ^= (v >> (8 * i)) & 0xff;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static uint64_t layout_hash(const descent_mpi_sharded *s)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (const char *c = s->opt->algo->name; *c; c++)
+        h = fnv(h, (unsigned char)*c);
+    h = fnv(h, (uint64_t)s->opt->ngroups);
+    h = fnv(h, (uint64_t)s->ntensors);
+    for (int i = 0; i < s->ntensors; i++) {
+        h = fnv(h, (uint64_t)s->tensors[i].group);
+        h = fnv(h, (uint64_t)s->tensors[i].dtype);
+        h = fnv(h, (uint64_t)s->tensors[i].n);
+    }
+    return h;
+}
+
+/* Segments, offsets and per-rank counts of every tensor; allocations only. */
+static int build_layout(descent_mpi_sharded *s)
+{
+    const int R = s->size;
+    int nsegs = 0;
+    s->segs = descent_mem_alloc(&s->mem, (size_t)(2 * s->opt->ngroups + 1) * sizeof *s->segs);
+    if (!s->segs)
+        return descent_mpi_fail(s, DESCENT_ERR_NOMEM, "out of memory");
+    for (int g = 0; g < s->opt->ngroups; g++)
+        for (int d = DESCENT_F32; d <= DESCENT_F64; d++) {
+            size_t total = 0;
+            for (int i = 0; i < s->ntensors; i++) {
+                shard_tensor *t = &s->tensors[i];
+                if (t->group != g || (int)t->dtype != d)
+                    continue;
+                t->segment = nsegs;
+                t->offset = total;
+                total += t->n;
+            }
+            if (total == 0)
+                continue;
+            shard_segment *seg = &s->segs[nsegs++];
+            seg->group = g;
+            seg->dtype = (descent_dtype)d;
+            seg->total = total;
+            seg->begin = descent_mpi_split(total, s->rank, R);
+            seg->end = descent_mpi_split(total, s->rank + 1, R);
+        }
+    s->nsegs = nsegs;
+    for (int k = 0; k < nsegs; k++) {
+        shard_segment *seg = &s->segs[k];
+        seg->grad = descent_mem_alloc(&s->mem, (seg->end - seg->begin + 1) * descent_mpi_elem(seg->dtype));
+        if (!seg->grad)
+            return descent_mpi_fail(s, DESCENT_ERR_NOMEM, "out of memory for a shard gradient of %zu elements",
+                                    seg->end - seg->begin);
+    }
+    for (int i = 0; i < s->ntensors; i++) {
+        shard_tensor *t = &s->tensors[i];
+        if (t->n == 0)
+            continue;
+        t->counts = descent_mem_alloc(&s->mem, (size_t)R * sizeof(int));
+        t->displs = descent_mem_alloc(&s->mem, (size_t)R * sizeof(int));
+        if (!t->counts || !t->displs)
+            return descent_mpi_fail(s, DESCENT_ERR_NOMEM, "out of memory");
+        size_t total = s->segs[t->segment].total;
+        for (int q = 0; q < R; q++) {
+            size_t lo = descent_mpi_split(total, q, R), hi = descent_mpi_split(total, q + 1, R);
+            lo = lo > t->offset ? lo : t->offset;
+            hi = hi < t->offset + t->n ? hi : t->offset + t->n;
+            t->counts[q] = hi > lo ? (int)(hi - lo) : 0;
+            t->displs[q] = hi > lo ? (int)(lo - t->offset) : 0;
+        }
+    }
+    return 0;
+}
+
+/* Register this rank's piece of every tensor on the shard optimizer. */
+static int register_pieces(descent_mpi_sharded *s)
+{
+    for (int i = 0; i < s->ntensors; i++) {
+        shard_tensor *t = &s->tensors[i];
+        if (t->n == 0 || t->counts[s->rank] == 0)
+            continue;
+        const shard_segment *seg = &s->segs[t->segment];
+        size_t es = descent_mpi_elem(t->dtype), first = t->offset + (size_t)t->displs[s->rank];
+        int rc = descent_add_tensor(s->opt, t->group, (unsigned char *)t->param + (size_t)t->displs[s->rank] * es,
+                                    (unsigned char *)seg->grad + (first - seg->begin) * es,
+                                    (size_t)t->counts[s->rank], t->dtype);
+        if (rc < 0)
+            return from_opt(s, rc);
+    }
+    return 0;
+}
+
+int descent_mpi_sharded_commit(descent_mpi_sharded *s)
+{
+    if (!s)
+        return DESCENT_ERR_INVALID;
+    int rc = usable(s, 0);
+    if (rc < 0)
+        return rc;
+    uint64_t h = layout_hash(s), lo = 0, hi = 0;
+    if (MPI_Allreduce(&h, &lo, 1, MPI_UINT64_T, MPI_MIN, s->comm) != MPI_SUCCESS ||
+        MPI_Allreduce(&h, &hi, 1, MPI_UINT64_T, MPI_MAX, s->comm) != MPI_SUCCESS) {
+        s->broken = 1;
+        return descent_mpi_fail(s, DESCENT_ERR_IO, "MPI_Allreduce failed while checking the layout");
+    }
+    if (lo != hi)
+        return descent_mpi_fail(s, DESCENT_ERR_INVALID,
+                                "the ranks registered different groups or tensors (this rank: %d groups, %d tensors); "
+                                "every rank must register the same in the same order",
+                                s->opt->ngroups, s->ntensors);
+    rc = build_layout(s);
+    if (rc == 0)
+        rc = register_pieces(s);
+    if (descent_mpi_collective(s, rc) < 0) {
+        /* Tensors cannot be unregistered from the shard optimizer. */
+        s->broken = 1;
+        return rc < 0 ? rc : DESCENT_ERR_STATE;
+    }
+    s->committed = 1;
+    return 0;
+}
+
+int descent_mpi_sharded_shard(const descent_mpi_sharded *s, int group, descent_dtype dtype, size_t *begin,
+                              size_t *end, size_t *total)
+{
+    if (!s)
+        return DESCENT_ERR_INVALID;
+    int rc = usable(s, 1);
+    if (rc < 0)
+        return rc;
+    if (group < 0 || group >= s->opt->ngroups)
+        return descent_mpi_fail(s, DESCENT_ERR_INVALID, "group must be in [0, %d), got %d", s->opt->ngroups, group);
+    size_t b = 0, e = 0, n = 0;
+    for (int k = 0; k < s->nsegs; k++)
+        if (s->segs[k].group == group && s->segs[k].dtype == dtype) {
+            b = s->segs[k].begin;
+            e = s->segs[k].end;
+            n = s->segs[k].total;
+        }
+    if (begin)
+        *begin = b;
+    if (end)
+        *end = e;
+    if (total)
+        *total = n;
+    return 0;
+}
+
+int descent_mpi_sharded_step(descent_mpi_sharded *s)
+{
+    if (!s)
+        return DESCENT_ERR_INVALID;
+    int rc = usable(s, 1);
+    if (rc < 0)
+        return rc;
+    const int me = s->rank;
+    /* Sum of the gradients, each rank receiving its own piece of each tensor. */
+    for (int i = 0; i < s->ntensors; i++) {
+        const shard_tensor *t = &s->tensors[i];
+        if (t->n == 0)
+            continue;
+        const shard_segment *seg = &s->segs[t->segment];
+        size_t es = descent_mpi_elem(t->dtype);
+        size_t first = t->offset + (size_t)t->displs[me];
+        void *recv = (unsigned char *)seg->grad + (t->counts[me] ? (first - seg->begin) * es : 0);
+        rc = descent_mpi_check(s, MPI_Reduce_scatter(t->grad, recv, t->counts, descent_mpi_type(t->dtype), MPI_SUM,
+                                                     s->comm),
+                               "MPI_Reduce_scatter");
+        if (rc < 0) {
+            s->broken = 1;
+            return rc;
+        }
+    }
+    for (int k = 0; k < s->nsegs; k++)
+        descent_mpi_divide(s->segs[k].grad, s->segs[k].end - s->segs[k].begin, s->segs[k].dtype, s->size);
+    rc = from_opt(s, descent_step(s->opt));
+    int agreed = descent_mpi_collective(s, rc);
+    if (agreed < 0) {
+        /* Ranks that stepped hold updated shards the others do not see. */
+        s->broken = 1;
+        return agreed;
+    }
+    for (int i = 0; i < s->ntensors; i++) {
+        const shard_tensor *t = &s->tensors[i];
+        if (t->n == 0)
+            continue;
+        rc = descent_mpi_check(s, MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, t->param, t->counts, t->displs,
+                                                 descent_mpi_type(t->dtype), s->comm),
+                               "MPI_Allgatherv");
+        if (rc < 0) {
+            s->broken = 1;
+            return rc;
+        }
+    }
+    s->steps++;
+    return 0;
+}
