@@ -254,6 +254,8 @@ typedef struct bench_result {
     const char *name;
     double seconds, limit_seconds; /* medians */
     double fraction;               /* median of limit / step per repetition */
+    double one_tensor_seconds;     /* the same n in one tensor (tensors > 1) */
+    double overhead_per_tensor;    /* median of (step - one-tensor step) / tensors */
     double bytes_per_param;
     size_t state_bytes;
     double peak_rss;
@@ -306,45 +308,58 @@ static int alloc_limit(limit_job *L)
     return ok && L->g;
 }
 
+/* An optimizer of spec over p and g (n elements) split into k tensors. */
+static descent_optimizer *make_opt(const char *spec, const bench_cfg *cfg, void *p, void *g, long k)
+{
+    descent_error err;
+    descent_optimizer *opt = NULL;
+    if (descent_create_from_spec(&opt, spec, NULL, &err) < 0) {
+        fprintf(stderr, "descent bench: --opt: %s\n", err.message);
+        return NULL;
+    }
+    size_t es = elem_size(cfg->dtype), per = cfg->n / (size_t)k, off = 0;
+    int grp = descent_add_group(opt, NULL);
+    for (long t = 0; grp >= 0 && t < k; t++) {
+        size_t len = t == k - 1 ? cfg->n - off : per;
+        if (descent_add_tensor(opt, grp, (char *)p + off * es, (const char *)g + off * es, len, cfg->dtype) < 0)
+            grp = -1;
+        off += len;
+    }
+    if (grp < 0 || descent_set_threads(opt, cfg->threads) < 0) {
+        fprintf(stderr, "descent bench: %s: %s\n", spec, descent_errmsg(opt));
+        descent_destroy(opt);
+        return NULL;
+    }
+    return opt;
+}
+
 /* Time one optimizer and its limit. The repetitions alternate step and
  * limit, so load from elsewhere on the machine hits both alike; the
  * fraction of the limit is the median of the per-repetition ratios. */
 static int bench_one(const char *spec, const bench_cfg *cfg, bench_result *res)
 {
-    const char *cmd = "bench";
     memset(res, 0, sizeof *res);
     reset_peak_rss();
-    descent_error err;
-    descent_optimizer *opt = NULL;
-    if (descent_create_from_spec(&opt, spec, NULL, &err) < 0)
-        return cli_usage_error(cmd, "--opt: %s", err.message);
-    res->name = descent_name(opt);
     size_t es = elem_size(cfg->dtype), n = cfg->n;
-    void *p = alloc_array(n, es), *g = alloc_array(n, es);
+    void *p = alloc_array(n, es), *g = alloc_array(n, es), *p1 = NULL;
+    descent_optimizer *opt = NULL, *one = NULL;
     limit_job L;
     memset(&L, 0, sizeof L);
     int rc = CLI_OK, failed = 0;
     if (!p || !g) {
         fprintf(stderr, "descent bench: out of memory for %zu parameters\n", n);
-        rc = CLI_FAIL;
+        free(p);
+        free(g);
+        return CLI_FAIL;
     }
-    if (rc == CLI_OK) {
-        fill_array(p, n, cfg->dtype, 0.01);
-        fill_array(g, n, cfg->dtype, 0.001);
-        int grp = descent_add_group(opt, NULL);
-        size_t per = n / (size_t)cfg->tensors, off = 0;
-        for (long k = 0; grp >= 0 && k < cfg->tensors; k++) {
-            size_t len = k == cfg->tensors - 1 ? n - off : per;
-            if (descent_add_tensor(opt, grp, (char *)p + off * es, (const char *)g + off * es, len,
-                                   cfg->dtype) < 0) {
-                grp = -1;
-                break;
-            }
-            off += len;
-        }
-        if (grp < 0 || descent_set_threads(opt, cfg->threads) < 0)
-            failed = 1;
+    fill_array(p, n, cfg->dtype, 0.01);
+    fill_array(g, n, cfg->dtype, 0.001);
+    if (!(opt = make_opt(spec, cfg, p, g, cfg->tensors))) {
+        free(p);
+        free(g);
+        return CLI_USAGE;
     }
+    res->name = descent_name(opt);
     long inner = 1, limit_inner = 1;
     if (rc == CLI_OK && !failed) {
         inner = calibrate(step_pass, opt, &failed);
@@ -371,6 +386,18 @@ static int bench_one(const char *spec, const bench_cfg *cfg, bench_result *res)
             rc = CLI_FAIL;
         }
     }
+    long one_inner = 1;
+    if (rc == CLI_OK && !failed && cfg->tensors > 1) {
+        /* The same parameters in one tensor, to isolate the per-tensor cost. */
+        p1 = alloc_array(n, es);
+        if (!p1 || !(one = make_opt(spec, cfg, p1, g, 1))) {
+            fprintf(stderr, "descent bench: out of memory for the one-tensor twin\n");
+            rc = CLI_FAIL;
+        } else {
+            fill_array(p1, n, cfg->dtype, 0.01);
+            one_inner = calibrate(step_pass, one, &failed);
+        }
+    }
     if (failed && rc == CLI_OK) {
         fprintf(stderr, "descent bench: %s: %s\n", spec, descent_errmsg(opt));
         rc = CLI_FAIL;
@@ -378,11 +405,15 @@ static int bench_one(const char *spec, const bench_cfg *cfg, bench_result *res)
     if (rc == CLI_OK) {
         double scale = L.wide || cfg->dtype == DESCENT_F32 ? 1.0 : res->bytes_per_param / (4.0 + 8.0 * L.k);
         limit_inner = calibrate(limit_pass_cb, &L, &failed);
-        double st[256], lt[256], ratio[256];
+        double st[256], lt[256], ratio[256], ot[256], over[256];
         for (int r = 0; r < cfg->reps && !failed; r++) {
             st[r] = time_rep(step_pass, opt, inner, &failed);
             lt[r] = time_rep(limit_pass_cb, &L, limit_inner, &failed) * scale;
             ratio[r] = lt[r] / st[r];
+            if (one) {
+                ot[r] = time_rep(step_pass, one, one_inner, &failed);
+                over[r] = (st[r] - ot[r]) / (double)cfg->tensors;
+            }
         }
         if (failed) {
             fprintf(stderr, "descent bench: %s: %s\n", spec, descent_errmsg(opt));
@@ -391,11 +422,17 @@ static int bench_one(const char *spec, const bench_cfg *cfg, bench_result *res)
             res->seconds = median(st, cfg->reps);
             res->limit_seconds = median(lt, cfg->reps);
             res->fraction = median(ratio, cfg->reps);
+            if (one) {
+                res->one_tensor_seconds = median(ot, cfg->reps);
+                res->overhead_per_tensor = median(over, cfg->reps);
+            }
         }
     }
     free_limit(&L);
     descent_destroy(opt);
+    descent_destroy(one);
     free(p);
+    free(p1);
     free(g);
     return rc;
 }
@@ -429,14 +466,22 @@ static void report(const char *spec, const bench_cfg *cfg, const bench_result *r
         printf(", \"n\": %zu, \"tensors\": %ld, \"threads\": %d, \"dtype\": \"%s\", \"reps\": %d, "
                "\"seconds_per_step\": %.6e, \"params_per_s\": %.6e, \"bytes_per_param\": %g, "
                "\"gbytes_per_s\": %.4f, \"limit_gbytes_per_s\": %.4f, \"fraction_of_limit\": %.4f, "
-               "\"state_bytes\": %zu, \"state_bytes_per_param\": %g, \"peak_rss_bytes\": %.0f}\n",
+               "\"state_bytes\": %zu, \"state_bytes_per_param\": %g, \"peak_rss_bytes\": %.0f",
                cfg->n, cfg->tensors, cfg->threads, cfg->dtype_name, cfg->reps, r->seconds, params_per_s,
                r->bytes_per_param, gbytes, limit_gbytes, fraction, r->state_bytes,
                cfg->n ? (double)r->state_bytes / n : 0.0, r->peak_rss);
+        if (cfg->tensors > 1)
+            printf(", \"one_tensor_seconds_per_step\": %.6e, \"overhead_ns_per_tensor\": %.1f}\n",
+                   r->one_tensor_seconds, r->overhead_per_tensor * 1e9);
+        else
+            printf("}\n");
     } else {
-        printf("%-22.22s %3d %10.3f %9.3f %8.2f %8.2f %6.3f %7.2f %9.1f\n", spec, cfg->threads,
+        printf("%-22.22s %3d %10.3f %9.3f %8.2f %8.2f %6.3f %7.2f %9.1f", spec, cfg->threads,
                r->seconds * 1e3, params_per_s / 1e9, gbytes, limit_gbytes, fraction,
                cfg->n ? (double)r->state_bytes / n : 0.0, r->peak_rss / 1048576.0);
+        if (cfg->tensors > 1)
+            printf("  %+.0f ns/tensor vs one tensor", r->overhead_per_tensor * 1e9);
+        printf("\n");
     }
     fflush(stdout);
 }
