@@ -23,8 +23,10 @@ asan:
 demo: all
 	./$(BUILD)/descent replay --opt 'Adam(lr=0.1)' --params examples/data/params.csv --grads examples/data/grads.csv
 
+# The standard set at 16M fp32 parameters on 1 and 2 threads (docs/performance.md).
+BENCH_FLAGS ?= --n 16777216 --threads 1,2 --reps 5
 bench: all
-	./$(BUILD)/descent bench
+	./$(BUILD)/descent bench $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(BUILD) build-asan
