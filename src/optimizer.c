@@ -393,7 +393,7 @@ int descent_get(const descent_optimizer *opt, int group, const char *name, doubl
 
 /* A change is refused when it would change the state layout of tensors
  * already registered in the group (e.g. momentum 0 -> 0.9 for SGD). */
-static int set_one(descent_optimizer *opt, int group, const hp_desc *d, int index, double value)
+static int set_one(descent_optimizer *opt, int group, const hp_desc *d, int index, double value, int apply)
 {
     descent_hparams h = opt->groups[group].hp;
     descent_hp_write(&h, d, index, value);
@@ -408,7 +408,8 @@ static int set_one(descent_optimizer *opt, int group, const hp_desc *d, int inde
                                         "cannot set %s to %g in group %d: its tensors were registered without the "
                                         "state this needs; set it before adding tensors",
                                         d->name, value, group);
-    opt->groups[group].hp = h;
+    if (apply)
+        opt->groups[group].hp = h;
     return 0;
 }
 
@@ -427,26 +428,17 @@ int descent_set(descent_optimizer *opt, int group, const char *name, double valu
     if (descent_hp_check(d, index, value, &e) < 0)
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "%s", e.message);
     int first = group == -1 ? 0 : group, last = group == -1 ? opt->ngroups - 1 : group;
-    /* All groups or none: check every group before changing any. */
-    descent_group *saved = NULL;
-    if (group == -1 && opt->ngroups > 1) {
-        saved = descent_mem_alloc(&opt->mem, sizeof *saved * (size_t)opt->ngroups);
-        if (!saved)
-            return descent_opt_fail(opt, DESCENT_ERR_NOMEM, "out of memory");
-        memcpy(saved, opt->groups, sizeof *saved * (size_t)opt->ngroups);
-    }
-    for (int g = first; g <= last; g++) {
-        rc = set_one(opt, g, d, index, value);
-        if (rc < 0) {
-            if (saved)
-                memcpy(opt->groups, saved, sizeof *saved * (size_t)opt->ngroups);
-            break;
-        }
-    }
-    if (group == -1 && rc == 0)
+    /* All groups or none: check every group, then change them all. Two
+     * passes rather than a backup copy, so that setting (which schedules do
+     * every step) allocates nothing and cannot fail for lack of memory. */
+    for (int g = first; g <= last; g++)
+        if ((rc = set_one(opt, g, d, index, value, 0)) < 0)
+            return rc;
+    for (int g = first; g <= last; g++)
+        set_one(opt, g, d, index, value, 1);
+    if (group == -1)
         descent_hp_write(&opt->defaults, d, index, value);
-    descent_mem_free(&opt->mem, saved);
-    return rc;
+    return 0;
 }
 
 double descent_get_lr(const descent_optimizer *opt, int group)

@@ -1377,6 +1377,9 @@ static void test_allocation(void)
         rig_run(&r, 3, 50);
         descent_set_lr(r.opt, 0, 0.001);
         descent_set(r.opt, 1, "weight_decay", 0.0);
+        CHECK(descent_set(r.opt, -1, "lr", 0.002) == 0, "%s: set all lr", CONFIGS[c]);
+        descent_set(r.opt, -1, "lr", -1.0); /* rejected: no group changes */
+        CHECK(descent_get_lr(r.opt, 0) == 0.002 && descent_get_lr(r.opt, 1) == 0.002, "%s: set all", CONFIGS[c]);
         rig_run(&r, 53, 5);
         size_t len;
         descent_save_mem(r.opt, NULL, 0, &len);
