@@ -347,7 +347,9 @@ typedef struct descent_minimize_progress {
  * -INFINITY for f_target) is off. Obtain the defaults from
  * descent_minimize_default_settings(): max_iter = 1000, gtol = 1e-5, the rest
  * off. Criteria are checked after every iteration in the order of
- * descent_stop; gtol and f_target also at the starting point. */
+ * descent_stop; gtol and f_target also at the starting point. A method that
+ * evaluates f more than once per iteration (NAG: twice) may pass max_evals
+ * by the evaluations of its last iteration. */
 typedef struct descent_minimize_settings {
     int64_t max_iter;
     int64_t max_evals;
