@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+extern const minimizer_kind descent_minimizer_population;
+
 struct descent_minimizer {
     const minimizer_kind *kind;
     void *state;
@@ -181,7 +183,14 @@ int descent_minimizer_start(descent_minimizer *m, descent_objective_fn fn, void 
     m->ctx = ctx;
     m->evaluations = 0;
     m->started = false;
-    rc = descent_minimizer_eval(m, x, &m->f, m->grad);
+    /* The population methods (population.c) use f only: the start point
+     * too is evaluated with grad = NULL, and the gradient norm reads as
+     * infinite so that gtol never stops them. */
+    const bool f_only = m->kind == &descent_minimizer_population;
+    if (f_only)
+        for (size_t i = 0; i < m->n; i++)
+            m->grad[i] = INFINITY;
+    rc = descent_minimizer_eval(m, x, &m->f, f_only ? NULL : m->grad);
     if (rc < 0)
         return rc;
     m->started = true;

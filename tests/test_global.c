@@ -1,0 +1,539 @@
+/* The methods beyond first order: LBFGS, HessianFree and the population
+ * methods (CMAES, DE, PSO, GA).
+ *  - each method on the objective matrix, with asserted accuracy and
+ *    evaluation counts;
+ *  - L-BFGS's counts on extended Rosenbrock under liblbfgs's stopping rule
+ *    (liblbfgs 1.10 needs 37 iterations and 45 evaluations at n = 2);
+ *  - ask/tell and the minimizer wrapper give identical runs for one seed;
+ *  - the same seed reproduces a run bit for bit, another seed differs;
+ *  - candidates stay inside the bounds;
+ *  - IPOP restarts double the population;
+ *  - the Jacobi eigensolver;
+ *  - invalid settings and call orders rejected with their message. */
+#include "descent.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+void descent_jacobi_eigen(double *a, double *v, double *w, size_t n);
+
+/* ---- helpers ----------------------------------------------------------- */
+
+typedef struct counted {
+    descent_objective *obj;
+    long calls, grad_calls;
+    const double *lo, *hi;  /* when set, every point must lie in the box */
+    long outside;
+    double shift;           /* shifted sphere: sum (x_i - shift)^2 */
+} counted;
+
+static double counted_eval(void *ctx, const double *x, double *g, size_t n)
+{
+    counted *c = ctx;
+    c->calls++;
+    if (g)
+        c->grad_calls++;
+    if (c->lo)
+        for (size_t i = 0; i < n; i++)
+            if (x[i] < c->lo[i] || x[i] > c->hi[i])
+                c->outside++;
+    if (!c->obj) {
+        double f = 0;
+        for (size_t i = 0; i < n; i++) {
+            f += (x[i] - c->shift) * (x[i] - c->shift);
+            if (g)
+                g[i] = 2 * (x[i] - c->shift);
+        }
+        return f;
+    }
+    return descent_objective_eval(c->obj, x, g, n);
+}
+
+/* Minimize a built-in objective from its default start (or x0); returns
+ * the stop reason and fills *r. */
+static int solve(const char *spec, const char *fn, const double *x0, const descent_minimize_settings *s,
+                 descent_minimize_result *r, double *x_out, double *f_min)
+{
+    descent_error err;
+    descent_objective *o;
+    if (descent_objective_create(&o, fn, &err) < 0) {
+        fprintf(stderr, "%s\n", err.message);
+        return -100;
+    }
+    size_t n = descent_objective_dim(o);
+    double x[64];
+    if (x0)
+        memcpy(x, x0, n * sizeof *x);
+    else
+        descent_objective_start(o, x);
+    counted c = {o, 0, 0, NULL, NULL, 0, 0};
+    int rc = descent_minimize(spec, NULL, counted_eval, &c, x, n, s, r, &err);
+    if (rc < 0)
+        fprintf(stderr, "%s on %s: %s\n", spec, fn, err.message);
+    if (x_out)
+        memcpy(x_out, x, n * sizeof *x);
+    if (f_min)
+        descent_objective_minimum(o, f_min, NULL);
+    if (c.calls != r->evaluations)
+        rc = -200;
+    descent_objective_destroy(o);
+    return rc;
+}
+
+/* ---- LBFGS ------------------------------------------------------------- */
+
+static double ext_rosen(void *ctx, const double *x, double *g, size_t n)
+{
+    long *calls = ctx;
+    ++*calls;
+    double f = 0;
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        double t1 = 1 - x[i], t2 = 10 * (x[i + 1] - x[i] * x[i]);
+        g[i + 1] = 20 * t2;
+        g[i] = -2 * (x[i] * g[i + 1] + t1);
+        f += t1 * t1 + t2 * t2;
+    }
+    return f;
+}
+
+typedef struct eps_stop {
+    const double *g;
+    size_t n;
+} eps_stop;
+
+static int liblbfgs_rule(void *ctx, const descent_minimize_progress *p)
+{
+    (void)ctx;
+    /* ||g||_2 <= 1e-5 max(1, ||x||_2); the gradient of the iterate is
+     * recomputed here from x (extended Rosenbrock). */
+    double g[1000], xn = 0, gn = 0;
+    long dummy = 0;
+    ext_rosen(&dummy, p->x, g, p->n);
+    for (size_t i = 0; i < p->n; i++) {
+        xn += p->x[i] * p->x[i];
+        gn += g[i] * g[i];
+    }
+    return sqrt(gn) <= 1e-5 * fmax(1, sqrt(xn));
+}
+
+static void test_lbfgs_liblbfgs_counts(void)
+{
+    static const size_t dims[] = {2, 100, 1000};
+    static const int max_iter[] = {37, 37, 40}, max_evals[] = {45, 48, 53}; /* liblbfgs 1.10's own counts */
+    for (int k = 0; k < 3; k++) {
+        size_t n = dims[k];
+        double *x = malloc(n * sizeof *x);
+        for (size_t i = 0; i < n; i++)
+            x[i] = i % 2 == 0 ? -1.2 : 1.0;
+        long calls = 0;
+        descent_minimize_settings s;
+        descent_minimize_default_settings(&s);
+        s.gtol = 0;
+        s.progress = liblbfgs_rule;
+        descent_minimize_result r;
+        descent_error err;
+        int rc = descent_minimize("LBFGS", NULL, ext_rosen, &calls, x, n, &s, &r, &err);
+        CHECK(rc == DESCENT_STOP_CANCELLED, "n=%zu: rc %d", n, rc);
+        CHECK(r.iterations <= max_iter[k] && r.evaluations <= max_evals[k],
+              "n=%zu: %lld iterations, %lld evaluations (liblbfgs: %d, %d)", n, (long long)r.iterations,
+              (long long)r.evaluations, max_iter[k], max_evals[k]);
+        CHECK(r.f < 1e-10 && calls == r.evaluations, "n=%zu: f %g", n, r.f);
+        free(x);
+    }
+}
+
+static void test_lbfgs_matrix(void)
+{
+    static const struct {
+        const char *fn;
+        long max_evals[2]; /* strong_wolfe, backtracking */
+    } cases[] = {
+        {"sphere(dim=10)", {10, 10}},        {"rosenbrock(dim=2)", {60, 60}},
+        {"rosenbrock(dim=10)", {120, 150}},  {"quadratic(dim=10, cond=100)", {80, 80}},
+        {"booth()", {20, 20}},               {"beale()", {40, 40}},
+        {"himmelblau()", {40, 40}},
+    };
+    const char *specs[2] = {"LBFGS", "LBFGS(history_size=8, line_search_fn='backtracking')"};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+        for (int ls = 0; ls < 2; ls++) {
+            descent_minimize_settings s;
+            descent_minimize_default_settings(&s);
+            s.gtol = 1e-7;
+            descent_minimize_result r;
+            double fmin;
+            int rc = solve(specs[ls], cases[k].fn, NULL, &s, &r, NULL, &fmin);
+            CHECK(rc == DESCENT_STOP_GTOL, "%s on %s: rc %d", specs[ls], cases[k].fn, rc);
+            CHECK(r.f - fmin < 1e-10, "%s on %s: f %g", specs[ls], cases[k].fn, r.f);
+            CHECK(r.evaluations <= cases[k].max_evals[ls], "%s on %s: %lld evaluations > %ld", specs[ls],
+                  cases[k].fn, (long long)r.evaluations, cases[k].max_evals[ls]);
+        }
+}
+
+/* ---- HessianFree ------------------------------------------------------- */
+
+static void test_hessian_free(void)
+{
+    /* scipy's Newton-CG example: 19 iterations with the exact Hessian. */
+    const double x0[5] = {1.3, 0.7, 0.8, 1.9, 1.2};
+    descent_minimize_settings s;
+    descent_minimize_default_settings(&s);
+    descent_minimize_result r;
+    double x[5];
+    int rc = solve("HessianFree", "rosenbrock(dim=5)", x0, &s, &r, x, NULL);
+    CHECK(rc == DESCENT_STOP_GTOL && r.iterations <= 20 && r.evaluations <= 80 && r.f < 1e-12,
+          "rosenbrock(dim=5): rc %d, %lld iterations, %lld evaluations, f %g", rc, (long long)r.iterations,
+          (long long)r.evaluations, r.f);
+    for (int i = 0; i < 5; i++)
+        CHECK(fabs(x[i] - 1) < 1e-6, "x[%d] = %g", i, x[i]);
+    static const struct {
+        const char *fn;
+        long max_evals;
+    } cases[] = {{"sphere(dim=10)", 30},       {"quadratic(dim=10, cond=100)", 60}, {"booth()", 20},
+                 {"beale()", 120},             {"himmelblau()", 80},               {"rosenbrock(dim=2)", 150}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        s.gtol = 1e-7;
+        double fmin;
+        rc = solve("HessianFree(cg_tol=1e-4)", cases[k].fn, NULL, &s, &r, NULL, &fmin);
+        CHECK(rc == DESCENT_STOP_GTOL && r.f - fmin < 1e-10 && r.evaluations <= cases[k].max_evals,
+              "HessianFree on %s: rc %d, f %g, %lld evaluations", cases[k].fn, rc, r.f, (long long)r.evaluations);
+    }
+}
+
+/* ---- population methods through the driver ----------------------------- */
+
+static void test_population_matrix(void)
+{
+    static const struct {
+        const char *spec, *fn;
+        double start;       /* every x0_i, or NAN for the objective's start */
+        double target;
+        long budget;
+    } cases[] = {
+        {"CMAES(sigma0=0.3)", "sphere(dim=10)", 0.5, 1e-8, 2000},
+        {"CMAES(sigma0=0.3, seed=3)", "rosenbrock(dim=6)", 0.5, 1e-8, 6000},
+        {"CMAES(sigma0=0.5)", "quadratic(dim=10, cond=1000)", 1, 1e-8, 4000},
+        {"CMAES(sigma0=1)", "booth()", NAN, 1e-10, 600},
+        {"CMAES(sigma0=0.5)", "beale()", NAN, 1e-10, 1500},
+        {"CMAES(sigma0=1)", "himmelblau()", NAN, 1e-10, 600},
+        {"DE(lower=-5, upper=5)", "sphere(dim=5)", NAN, 1e-6, 20000},
+        {"DE(strategy='best1bin', lower=-5, upper=5)", "booth()", NAN, 1e-8, 3000},
+        {"DE(lower=-5, upper=5)", "himmelblau()", NAN, 1e-8, 3000},
+        {"PSO(lower=-5, upper=5)", "sphere(dim=5)", NAN, 1e-6, 6000},
+        {"PSO(constriction=True, lower=-5, upper=5)", "booth()", NAN, 1e-8, 4000},
+        {"PSO(lower=-4.5, upper=4.5)", "beale()", NAN, 1e-8, 6000},
+        {"GA(lower=-5, upper=5)", "sphere(dim=5)", NAN, 1e-6, 40000},
+        {"GA(lower=-5, upper=5)", "booth()", NAN, 1e-6, 10000},
+        {"GA(lower=-5, upper=5)", "himmelblau()", NAN, 1e-5, 20000},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        descent_minimize_settings s;
+        descent_minimize_default_settings(&s);
+        s.max_iter = 0;
+        s.max_evals = cases[k].budget;
+        s.f_target = cases[k].target;
+        descent_minimize_result r;
+        double x0[64];
+        for (int i = 0; i < 64; i++)
+            x0[i] = cases[k].start;
+        double fmin;
+        int rc = solve(cases[k].spec, cases[k].fn, isnan(cases[k].start) ? NULL : x0, &s, &r, NULL, &fmin);
+        CHECK(rc == DESCENT_STOP_F_TARGET && r.f <= cases[k].target,
+              "%s on %s: rc %d (%s), f %g after %lld evaluations", cases[k].spec, cases[k].fn, rc,
+              descent_stop_name(rc), r.f, (long long)r.evaluations);
+        CHECK(isinf(r.grad_norm), "%s: grad_norm %g", cases[k].spec, r.grad_norm);
+    }
+}
+
+/* ---- ask/tell against the wrapper; reproducibility; bounds -------------- */
+
+#define NV 4
+
+static double rosen4(const double *x)
+{
+    double f = 0;
+    for (int i = 0; i + 1 < NV; i++)
+        f += 100 * (x[i + 1] - x[i] * x[i]) * (x[i + 1] - x[i] * x[i]) + (1 - x[i]) * (1 - x[i]);
+    return f;
+}
+
+static double rosen4_fn(void *ctx, const double *x, double *g, size_t n)
+{
+    (void)ctx, (void)n;
+    if (g) /* population methods never ask for a gradient */
+        abort();
+    return rosen4(x);
+}
+
+/* G generations by ask/tell; the best f and x, the evaluations. */
+static int ask_tell_run(const char *spec, const double *x0, int generations, double *best_x, double *best_f,
+                        int64_t *evals)
+{
+    descent_population *p;
+    descent_error err;
+    int rc = descent_population_create(&p, spec, NV, &err);
+    if (rc < 0) {
+        fprintf(stderr, "%s\n", err.message);
+        return rc;
+    }
+    descent_population_set_x0(p, x0);
+    double cand[400 * NV], f[400];
+    for (int g = 0; g < generations; g++) {
+        size_t l;
+        if (descent_population_ask(p, cand, &l) < 0 || l > 400)
+            return -1;
+        for (size_t k = 0; k < l; k++)
+            f[k] = rosen4(cand + k * NV);
+        if (descent_population_tell(p, f) < 0)
+            return -1;
+    }
+    *best_f = descent_population_best(p, best_x);
+    *evals = descent_population_evaluations(p);
+    descent_population_destroy(p);
+    return 0;
+}
+
+static void test_ask_tell_equals_wrapper(void)
+{
+    static const struct {
+        const char *method, *args;
+    } cases[] = {
+        {"CMAES", "sigma0=0.5"},
+        {"CMAES", "sigma0=0.2, popsize=12, restarts=2"},
+        {"DE", ""},
+        {"DE", "strategy='best1bin', lower=-3, upper=3"},
+        {"PSO", ""},
+        {"PSO", "constriction=True, init_range=2"},
+        {"GA", ""},
+        {"GA", "elitism=3, popsize=31, lower=-2, upper=3"},
+    };
+    const double x0[NV] = {-2.5, 2.5, -2.5, 2.5};
+    const int G = 25;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char spec[200], other[200];
+        snprintf(spec, sizeof spec, "%s(seed=7%s%s)", cases[k].method, *cases[k].args ? ", " : "", cases[k].args);
+        snprintf(other, sizeof other, "%s(seed=99%s%s)", cases[k].method, *cases[k].args ? ", " : "",
+                 cases[k].args);
+        double xa[NV], fa;
+        int64_t ea;
+        CHECK(ask_tell_run(spec, x0, G, xa, &fa, &ea) == 0, "%s", spec);
+        double xw[NV];
+        memcpy(xw, x0, sizeof xw);
+        descent_minimize_settings s;
+        descent_minimize_default_settings(&s);
+        s.max_iter = G;
+        descent_minimize_result r;
+        descent_error err;
+        int rc = descent_minimize(spec, NULL, rosen4_fn, NULL, xw, NV, &s, &r, &err);
+        CHECK(rc == DESCENT_STOP_MAX_ITER, "%s: rc %d", spec, rc);
+        CHECK(r.f == fa && memcmp(xw, xa, sizeof xa) == 0, "%s: wrapper f %.17g, ask/tell f %.17g", spec, r.f, fa);
+        CHECK(r.evaluations == ea + 1, "%s: wrapper %lld evaluations, ask/tell %lld (+1 for x0)", spec,
+              (long long)r.evaluations, (long long)ea);
+        /* The same seed again: bit for bit; another seed: a different run. */
+        double xb[NV], fb;
+        int64_t eb;
+        ask_tell_run(spec, x0, G, xb, &fb, &eb);
+        CHECK(fb == fa && memcmp(xb, xa, sizeof xa) == 0 && eb == ea, "%s: not reproducible", spec);
+        double xc[NV], fc;
+        int64_t ec;
+        CHECK(ask_tell_run(other, x0, G, xc, &fc, &ec) == 0, "%s", other);
+        CHECK(fc != fa, "%s and %s gave the same f %g", spec, other, fc);
+    }
+}
+
+static void test_bounds(void)
+{
+    /* The minimum of sum (x_i - 2)^2 lies outside [-1, 0.5]^n: the best
+     * point sits on the upper face and nothing is ever evaluated outside. */
+    const char *specs[] = {"CMAES(sigma0=1, lower=-1, upper=0.5)", "CMAES(sigma0=0.3, restarts=3, lower=-1, upper=0.5)",
+                           "DE(lower=-1, upper=0.5)", "DE(strategy='best1bin', lower=-1, upper=0.5)",
+                           "PSO(lower=-1, upper=0.5)", "GA(lower=-1, upper=0.5)",
+                           "GA(lower=[-1, -1, -1], upper=[0.5, 0.5, 0.5], mutation_prob=0.9)"};
+    const double lo[3] = {-1, -1, -1}, hi[3] = {0.5, 0.5, 0.5};
+    for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+        counted c = {NULL, 0, 0, lo, hi, 0, 2};
+        double x[3] = {0, 0, 0};
+        descent_minimize_settings s;
+        descent_minimize_default_settings(&s);
+        s.max_iter = 0;
+        s.max_evals = 4000;
+        descent_minimize_result r;
+        descent_error err;
+        int rc = descent_minimize(specs[k], NULL, counted_eval, &c, x, 3, &s, &r, &err);
+        CHECK(rc == DESCENT_STOP_MAX_EVALS, "%s: rc %d", specs[k], rc);
+        CHECK(c.outside == 0, "%s: %ld coordinates outside the bounds", specs[k], c.outside);
+        CHECK(fabs(r.f - 3 * 1.5 * 1.5) < 1e-3, "%s: f %g, want %g", specs[k], r.f, 3 * 1.5 * 1.5);
+        CHECK(c.grad_calls == 0, "%s: %ld evaluations asked for a gradient", specs[k], c.grad_calls);
+    }
+    /* Through the API: set_bounds. */
+    descent_population *p;
+    descent_error err;
+    CHECK(descent_population_create(&p, "PSO(seed=4)", 3, &err) == 0, "%s", err.message);
+    CHECK(descent_population_set_bounds(p, lo, hi) == 0, "%s", descent_population_errmsg(p));
+    double cand[40 * 3], f[40];
+    long outside = 0;
+    for (int g = 0; g < 30; g++) {
+        size_t l;
+        descent_population_ask(p, cand, &l);
+        for (size_t k = 0; k < l; k++) {
+            f[k] = 0;
+            for (int i = 0; i < 3; i++) {
+                double v = cand[k * 3 + i];
+                outside += v < lo[i] || v > hi[i];
+                f[k] += (v - 2) * (v - 2);
+            }
+        }
+        descent_population_tell(p, f);
+    }
+    CHECK(outside == 0, "set_bounds: %ld coordinates outside", outside);
+    descent_population_destroy(p);
+}
+
+static double flat(void) { return 1.0; }
+
+static void test_ipop_restarts(void)
+{
+    /* A flat function stagnates at once: each restart doubles lambda. */
+    descent_population *p;
+    descent_error err;
+    CHECK(descent_population_create(&p, "CMAES(restarts=2)", 5, &err) == 0, "%s", err.message);
+    size_t l0 = descent_population_size(p), l;
+    CHECK(l0 == 4 + (size_t)floor(3 * log(5.0)), "lambda %zu", l0);
+    double cand[64 * 5], f[64];
+    size_t max_l = 0;
+    for (int g = 0; g < 200; g++) {
+        descent_population_ask(p, cand, &l);
+        for (size_t k = 0; k < l; k++)
+            f[k] = flat();
+        descent_population_tell(p, f);
+        if (l > max_l)
+            max_l = l;
+    }
+    CHECK(max_l == 4 * l0 && descent_population_size(p) == 4 * l0, "lambda grew to %zu (want %zu after 2 restarts)",
+          max_l, 4 * l0);
+    descent_population_destroy(p);
+}
+
+static void test_jacobi(void)
+{
+    enum { n = 7 };
+    double a[n * n], a0[n * n], v[n * n], w[n];
+    uint64_t state = 12345;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j <= i; j++) {
+            state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+            double r = (double)(state >> 11) * 0x1.0p-53 - 0.5;
+            a[i * n + j] = a[j * n + i] = r + (i == j ? 2 : 0);
+        }
+    memcpy(a0, a, sizeof a);
+    descent_jacobi_eigen(a, v, w, n);
+    double worst = 0, orth = 0;
+    for (int k = 0; k < n; k++)
+        for (int i = 0; i < n; i++) {
+            double av = 0;
+            for (int j = 0; j < n; j++)
+                av += a0[i * n + j] * v[j * n + k];
+            worst = fmax(worst, fabs(av - w[k] * v[i * n + k]));
+            double vv = 0;
+            for (int j = 0; j < n; j++)
+                vv += v[j * n + k] * v[j * n + i];
+            orth = fmax(orth, fabs(vv - (i == k)));
+        }
+    CHECK(worst < 1e-12 && orth < 1e-12, "A v - w v = %g, V'V - I = %g", worst, orth);
+}
+
+/* ---- errors ------------------------------------------------------------ */
+
+static void expect_error(const char *spec, size_t n, int status, const char *needle)
+{
+    descent_minimizer *m = NULL;
+    descent_error err = {0, ""};
+    int rc = descent_minimizer_create(&m, spec, n, &err);
+    CHECK(rc == status && strstr(err.message, needle), "%s: rc %d, message \"%s\", want %d and \"%s\"", spec, rc,
+          err.message, status, needle);
+    descent_minimizer_destroy(m);
+}
+
+static void test_errors(void)
+{
+    expect_error("LBFGS(history_size=0)", 2, DESCENT_ERR_INVALID, "history_size must be in [1, 100000], got 0");
+    expect_error("LBFGS(line_search_fn='wolfe')", 2, DESCENT_ERR_INVALID,
+                 "line_search_fn must be one of 'strong_wolfe', 'backtracking', got 'wolfe'");
+    expect_error("LBFGS(lr=0)", 2, DESCENT_ERR_INVALID, "lr must be > 0");
+    expect_error("LBFGS(c1=0.1, c2=0.05)", 2, DESCENT_ERR_INVALID, "c2 must be in (c1, 1)");
+    expect_error("LBFGS(tolerance=1)", 2, DESCENT_ERR_SPEC, "LBFGS has no argument 'tolerance'");
+    expect_error("HessianFree(cg_tol=2)", 2, DESCENT_ERR_INVALID, "cg_tol must be in (0, 1], got 2");
+    expect_error("HessianFree(damping=-1)", 2, DESCENT_ERR_INVALID, "damping must be >= 0");
+    expect_error("HessianFree(cg_max_iter=0)", 2, DESCENT_ERR_INVALID, "cg_max_iter must be in [1,");
+    expect_error("CMAES(sigma0=0)", 2, DESCENT_ERR_INVALID, "sigma0 must be > 0");
+    expect_error("CMAES(popsize=1)", 2, DESCENT_ERR_INVALID, "popsize must be in [2,");
+    expect_error("CMAES(restarts=-1)", 2, DESCENT_ERR_INVALID, "restarts must be in [0, 100]");
+    expect_error("CMAES(seed=-1)", 2, DESCENT_ERR_INVALID, "seed must be an integer in [0, 2^53]");
+    expect_error("CMAES(seed=1.5)", 2, DESCENT_ERR_INVALID, "seed must be an integer");
+    expect_error("CMAES(lower=0)", 2, DESCENT_ERR_INVALID, "give both lower and upper bounds");
+    expect_error("CMAES(init_range=1)", 2, DESCENT_ERR_SPEC, "CMAES has no argument 'init_range'");
+    expect_error("DE(F=3)", 2, DESCENT_ERR_INVALID, "F must be in (0, 2], got 3");
+    expect_error("DE(CR=1.5)", 2, DESCENT_ERR_INVALID, "CR must be in [0, 1], got 1.5");
+    expect_error("DE(strategy='rand2bin')", 2, DESCENT_ERR_INVALID,
+                 "strategy must be one of 'rand1bin', 'best1bin', got 'rand2bin'");
+    expect_error("DE(popsize=3)", 2, DESCENT_ERR_INVALID, "popsize must be in [4,");
+    expect_error("DE(lower=[0, 0], upper=[1])", 2, DESCENT_ERR_INVALID, "upper must have 2 values");
+    expect_error("DE(lower=[0, 2], upper=[1, 1])", 2, DESCENT_ERR_INVALID, "lower[1] = 2 exceeds upper[1] = 1");
+    expect_error("DE(init_range=0)", 2, DESCENT_ERR_INVALID, "init_range must be > 0");
+    expect_error("PSO(constriction=True, c1=1, c2=1)", 2, DESCENT_ERR_INVALID, "constriction needs c1 + c2 > 4, got 2");
+    expect_error("PSO(constriction=True, inertia=0.5)", 2, DESCENT_ERR_INVALID,
+                 "inertia and constriction=True exclude each other");
+    expect_error("PSO(inertia=1.5)", 2, DESCENT_ERR_INVALID, "inertia must be in [0, 1], got 1.5");
+    expect_error("PSO(constriction=1)", 2, DESCENT_ERR_SPEC, "constriction must be True or False");
+    expect_error("GA(elitism=100)", 2, DESCENT_ERR_INVALID, "elitism must be below popsize = 100, got 100");
+    expect_error("GA(tournament=0)", 2, DESCENT_ERR_INVALID, "tournament must be in [1, 1000], got 0");
+    expect_error("GA(popsize=10, tournament=11)", 2, DESCENT_ERR_INVALID, "tournament must be at most popsize = 10");
+    expect_error("GA(mutation_prob=2)", 2, DESCENT_ERR_INVALID, "mutation_prob must be in [0, 1], got 2");
+    expect_error("GA(crossover_eta=-1)", 2, DESCENT_ERR_INVALID, "crossover_eta must be in [0, 1000]");
+
+    descent_population *p = NULL;
+    descent_error err;
+    CHECK(descent_population_create(&p, "Adam(lr=0.1)", 2, &err) == DESCENT_ERR_SPEC &&
+              strstr(err.message, "unknown population method 'Adam'"),
+          "%s", err.message);
+    CHECK(descent_population_create(&p, "GA", 0, &err) == DESCENT_ERR_INVALID, "n = 0 accepted");
+    CHECK(descent_population_create(&p, "DE(seed=1)", 2, &err) == 0, "%s", err.message);
+    double f[20] = {0}, cand[40];
+    size_t l;
+    CHECK(descent_population_tell(p, f) == DESCENT_ERR_STATE &&
+              strstr(descent_population_errmsg(p), "ask for candidates before telling"),
+          "%s", descent_population_errmsg(p));
+    double lo[2] = {0, 1}, hi[2] = {1, 0};
+    CHECK(descent_population_set_bounds(p, lo, hi) == DESCENT_ERR_INVALID &&
+              strstr(descent_population_errmsg(p), "of variable 1"),
+          "%s", descent_population_errmsg(p));
+    CHECK(descent_population_ask(p, cand, &l) == 0 && l == 20, "ask: %s", descent_population_errmsg(p));
+    CHECK(descent_population_ask(p, cand, &l) == DESCENT_ERR_STATE, "asked twice");
+    const double x0[2] = {1, 1};
+    CHECK(descent_population_set_x0(p, x0) == DESCENT_ERR_STATE, "x0 set after ask");
+    f[3] = NAN;
+    CHECK(descent_population_tell(p, f) == 0, "tell: %s", descent_population_errmsg(p));
+    CHECK(descent_population_best(p, NULL) == 0 && descent_population_evaluations(p) == 20 &&
+              descent_population_generation(p) == 1,
+          "best %g", descent_population_best(p, NULL));
+    CHECK(descent_population_restart(p) == 0 && descent_population_set_x0(p, x0) == 0 &&
+              descent_population_best(p, NULL) == INFINITY,
+          "restart");
+    descent_population_destroy(p);
+}
+
+int main(void)
+{
+    test_lbfgs_liblbfgs_counts();
+    test_lbfgs_matrix();
+    test_hessian_free();
+    test_population_matrix();
+    test_ask_tell_equals_wrapper();
+    test_bounds();
+    test_ipop_restarts();
+    test_jacobi();
+    test_errors();
+    return t_done();
+}
