@@ -73,7 +73,7 @@ static int refuse_spec(const char *spec, const descent_error *parse_err, descent
 {
     descent_minimizer *m = NULL;
     descent_error e;
-    if (spec && descent_minimizer_create(&m, spec, 1, &e) == 0) {
+    if (spec && descent_minimizer_create(&m, spec, 2, &e) == 0) {
         int first_order = descent_minimizer_optimizer(m) != NULL;
         const char *name = descent_minimizer_name(m);
         char copy[64];
