@@ -136,6 +136,44 @@ LIMIT_FNS_ISA(float, f32_avx2, ATTR_AVX2)
 LIMIT_FNS_ISA(double, f64_avx2, ATTR_AVX2)
 #endif
 
+/* bf16 parameters and gradients with f32 state: p = p + g on the raw bits
+ * (p read and written, g read, 2 bytes each) and x_j = a x_j + g for the
+ * f32 state buffers. */
+#define LIMIT_BF16_FN(SFX, KK, ATTR)                                                       \
+    ATTR static void limit_bf16##SFX##_##KK(float *const *xs, uint16_t *restrict p,         \
+                                            const uint16_t *restrict g, float a, size_t b,  \
+                                            size_t e)                                       \
+    {                                                                                       \
+        enum { K = KK };                                                                    \
+        float *restrict x[KK + 1];                                                          \
+        for (int j = 0; j < K; j++)                                                         \
+            x[j] = xs[j];                                                                   \
+        for (size_t i = b; i < e; i++) {                                                    \
+            uint32_t bits = (uint32_t)g[i] << 16;                                           \
+            float gi;                                                                       \
+            memcpy(&gi, &bits, sizeof gi);                                                  \
+            p[i] = (uint16_t)(p[i] + g[i]);                                                 \
+            for (int j = 0; j < K; j++)                                                     \
+                x[j][i] = x[j][i] * a + gi;                                                 \
+        }                                                                                   \
+    }
+#define LIMIT_BF16_FNS(SFX, ATTR)                                                           \
+    LIMIT_BF16_FN(SFX, 0, ATTR) LIMIT_BF16_FN(SFX, 1, ATTR) LIMIT_BF16_FN(SFX, 2, ATTR)     \
+    LIMIT_BF16_FN(SFX, 3, ATTR) LIMIT_BF16_FN(SFX, 4, ATTR)
+LIMIT_BF16_FNS(, )
+#if HAVE_X86_DISPATCH
+LIMIT_BF16_FNS(_avx512, ATTR_AVX512)
+LIMIT_BF16_FNS(_avx2, ATTR_AVX2)
+#endif
+typedef void (*limit_bf16_fn)(float *const *, uint16_t *restrict, const uint16_t *restrict, float, size_t, size_t);
+#define LIMIT_BF16_TABLE(SFX)                                                               \
+    {limit_bf16##SFX##_0, limit_bf16##SFX##_1, limit_bf16##SFX##_2, limit_bf16##SFX##_3, limit_bf16##SFX##_4}
+static const limit_bf16_fn limit_bf16_tab[] = LIMIT_BF16_TABLE();
+#if HAVE_X86_DISPATCH
+static const limit_bf16_fn limit_bf16_avx512_tab[] = LIMIT_BF16_TABLE(_avx512);
+static const limit_bf16_fn limit_bf16_avx2_tab[] = LIMIT_BF16_TABLE(_avx2);
+#endif
+
 typedef void (*limit_f32_fn)(float *const *, const float *restrict, float, size_t, size_t);
 typedef void (*limit_f64_fn)(double *const *, const double *restrict, double, size_t, size_t);
 
@@ -153,6 +191,7 @@ static const limit_f64_fn limit_f64_avx2_tab[] = LIMIT_TABLE(f64_avx2);
 typedef struct limit_job {
     int k;             /* arrays read and written (p and each state buffer) */
     int wide;          /* 8-byte elements */
+    int bf16;          /* x[0] and g are bf16; x[1..k) are f32 */
     void *x[5];
     void *g;
     size_t n;
@@ -162,7 +201,16 @@ typedef struct limit_job {
 static void limit_range(const limit_job *L, size_t b, size_t e)
 {
     int i = L->k - 1;
-    if (L->wide) {
+    if (L->bf16) {
+        const limit_bf16_fn *tab = limit_bf16_tab;
+#if HAVE_X86_DISPATCH
+        if (__builtin_cpu_supports("avx512f"))
+            tab = limit_bf16_avx512_tab;
+        else if (__builtin_cpu_supports("avx2"))
+            tab = limit_bf16_avx2_tab;
+#endif
+        tab[i]((float *const *)L->x + 1, L->x[0], L->g, 0.999f, b, e);
+    } else if (L->wide) {
         const limit_f64_fn *tab = limit_f64_tab;
 #if HAVE_X86_DISPATCH
         if (__builtin_cpu_supports("avx512f"))
@@ -278,8 +326,14 @@ static void fill_array(void *x, size_t n, descent_dtype dtype, double scale)
         double v = scale * (double)((int)(i % 29) - 14 + 0.5);
         if (dtype == DESCENT_F64)
             ((double *)x)[i] = v;
-        else
+        else if (dtype == DESCENT_F32)
             ((float *)x)[i] = (float)v;
+        else { /* bf16: the upper half of the f32, rounded to nearest even */
+            float f = (float)v;
+            uint32_t u;
+            memcpy(&u, &f, sizeof u);
+            ((uint16_t *)x)[i] = (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+        }
     }
 }
 
@@ -293,18 +347,19 @@ static void free_limit(limit_job *L)
 
 static int alloc_limit(limit_job *L)
 {
-    size_t les = L->wide ? 8 : 4;
     descent_dtype t = L->wide ? DESCENT_F64 : DESCENT_F32;
     int ok = 1;
     for (int j = 0; j < L->k; j++) {
-        L->x[j] = alloc_array(L->n, les);
+        descent_dtype tj = L->bf16 && j == 0 ? DESCENT_BF16 : t;
+        L->x[j] = alloc_array(L->n, elem_size(tj));
         if (L->x[j])
-            fill_array(L->x[j], L->n, t, 0.01);
+            fill_array(L->x[j], L->n, tj, 0.01);
         ok = ok && L->x[j];
     }
-    L->g = alloc_array(L->n, les);
+    descent_dtype tg = L->bf16 ? DESCENT_BF16 : t;
+    L->g = alloc_array(L->n, elem_size(tg));
     if (L->g)
-        fill_array(L->g, L->n, t, 0.001);
+        fill_array(L->g, L->n, tg, 0.001);
     return ok && L->g;
 }
 
@@ -373,14 +428,9 @@ static int bench_one(const char *spec, const bench_cfg *cfg, bench_result *res)
         res->bytes_per_param = 3.0 * (double)es + 2.0 * (double)state_es * res->nstate;
         L.k = res->nstate + 1;
         L.wide = cfg->dtype == DESCENT_F64;
+        L.bf16 = cfg->dtype == DESCENT_BF16;
         L.n = n;
         L.threads = cfg->threads;
-        if (cfg->dtype != DESCENT_F64 && cfg->dtype != DESCENT_F32) {
-            /* Mixed widths (bf16 p and g, f32 state): an f32 limit over about
-             * the same bytes per parameter, scaled to exactly the same. */
-            L.k = (int)lround((res->bytes_per_param - 4.0) / 8.0);
-            L.k = L.k < 1 ? 1 : L.k > 5 ? 5 : L.k;
-        }
         if (!alloc_limit(&L)) {
             fprintf(stderr, "descent bench: out of memory for the limit kernel\n");
             rc = CLI_FAIL;
@@ -403,12 +453,11 @@ static int bench_one(const char *spec, const bench_cfg *cfg, bench_result *res)
         rc = CLI_FAIL;
     }
     if (rc == CLI_OK) {
-        double scale = L.wide || cfg->dtype == DESCENT_F32 ? 1.0 : res->bytes_per_param / (4.0 + 8.0 * L.k);
         limit_inner = calibrate(limit_pass_cb, &L, &failed);
         double st[256], lt[256], ratio[256], ot[256], over[256];
         for (int r = 0; r < cfg->reps && !failed; r++) {
             st[r] = time_rep(step_pass, opt, inner, &failed);
-            lt[r] = time_rep(limit_pass_cb, &L, limit_inner, &failed) * scale;
+            lt[r] = time_rep(limit_pass_cb, &L, limit_inner, &failed);
             ratio[r] = lt[r] / st[r];
             if (one) {
                 ot[r] = time_rep(step_pass, one, one_inner, &failed);
@@ -529,10 +578,8 @@ static int bench_run(int argc, char **argv)
                 cfg.dtype = DESCENT_F32;
             else if (strcmp(v, "f64") == 0)
                 cfg.dtype = DESCENT_F64;
-#ifdef DESCENT_HAVE_BF16
             else if (strcmp(v, "bf16") == 0)
                 cfg.dtype = DESCENT_BF16;
-#endif
             else
                 return cli_usage_error(cmd, "--dtype must be f32, bf16 or f64, got '%s'", v);
             cfg.dtype_name = v;

@@ -82,9 +82,15 @@ typedef struct descent_allocator {
     void *ctx;
 } descent_allocator;
 
+/* Element types of parameters and gradients. DESCENT_BF16 arrays hold
+ * bfloat16 values (the upper 16 bits of an IEEE binary32, as uint16_t);
+ * their optimizer state is f32 and the update is computed in f32 (see
+ * descent_set_bf16_options). Optimizer state is f64 for f64 tensors, f32
+ * otherwise. */
 typedef enum descent_dtype {
     DESCENT_F32 = 0,
-    DESCENT_F64 = 1
+    DESCENT_F64 = 1,
+    DESCENT_BF16 = 2
 } descent_dtype;
 
 /* ------------------------------------------------------------------------ */
@@ -178,7 +184,8 @@ int descent_num_groups(const descent_optimizer *opt);
 
 /* Register a parameter tensor of n elements in a group. The optimizer keeps
  * the two pointers: step() reads grad[0..n) and updates param[0..n) in place.
- * State for the tensor is allocated here. Returns the tensor index. */
+ * State for the tensor is allocated here. Returns the tensor index.
+ * dtype is DESCENT_F32, DESCENT_F64 or DESCENT_BF16. */
 int descent_add_tensor(descent_optimizer *opt, int group, void *param,
                        const void *grad, size_t n, descent_dtype dtype);
 
@@ -213,8 +220,28 @@ int descent_get_hparams(const descent_optimizer *opt, int group, descent_hparams
 /* Threads used by step() (default 1). Results are bit-identical for any count. */
 int descent_set_threads(descent_optimizer *opt, int threads);
 
-/* Bytes of optimizer state allocated for registered tensors. */
+/* Bytes of optimizer state allocated for registered tensors (with the f32
+ * master copies of bf16 parameters). fp32 Adam: 8 bytes per parameter. */
 size_t descent_state_bytes(const descent_optimizer *opt);
+
+/* How a step writes DESCENT_BF16 parameters. The update is computed in f32
+ * exactly as for an f32 tensor, then rounded to bf16:
+ *  - by default to nearest, ties to even;
+ *  - with DESCENT_BF16_STOCHASTIC, up with probability equal to the
+ *    fraction rounded away (unbiased), drawing bits from a hash of seed, the
+ *    tensor index, the step and the element index, so results do not depend
+ *    on the thread count;
+ *  - with DESCENT_BF16_MASTER, the optimizer keeps an f32 master copy of each
+ *    bf16 parameter (4 bytes per parameter, seeded from the parameter at
+ *    registration), updates it, and writes its rounding to the parameter, so
+ *    updates smaller than a bf16 step are not lost. The master copy is not
+ *    part of checkpoints: descent_set_tensor_data() and descent_reset()
+ *    re-seed it from the bf16 parameters.
+ * Flags are a bitwise or; MASTER must be chosen before bf16 tensors are
+ * registered (DESCENT_ERR_STATE otherwise). Non-finite values stay
+ * non-finite (NaN stays NaN). */
+enum { DESCENT_BF16_STOCHASTIC = 1, DESCENT_BF16_MASTER = 2 };
+int descent_set_bf16_options(descent_optimizer *opt, unsigned flags, uint64_t seed);
 
 /* ------------------------------------------------------------------------ */
 /* Gradient clipping                                                         */

@@ -184,6 +184,7 @@ typedef struct descent_tensor {
     void *state[DESCENT_MAX_STATE];
     descent_tensor_scalars scalars;
     void *coeffs;
+    float *master;          /* bf16 tensors with DESCENT_BF16_MASTER: f32 copy of param */
 } descent_tensor;
 
 typedef struct descent_chunk {
@@ -205,6 +206,8 @@ struct descent_optimizer {
     int nchunks;
     int threads;
     int isa;                 /* descent_isa the kernels may use */
+    unsigned bf16_flags;     /* DESCENT_BF16_STOCHASTIC | DESCENT_BF16_MASTER */
+    uint64_t bf16_seed;
     char errmsg[512];
     struct descent_schedule *schedule; /* attached learning-rate schedule or NULL */
 };
@@ -286,5 +289,17 @@ int descent_schedule_load(descent_optimizer *opt, const unsigned char *buf, size
 
 /* ---- checksums --------------------------------------------------------- */
 uint32_t descent_crc32(uint32_t crc, const void *data, size_t len);
+
+/* ---- bf16 storage (bf16.c) --------------------------------------------- */
+
+/* bf16 <-> f32: widening is exact; narrowing rounds to nearest even, or
+ * stochastically with bits from a hash of key and the element's index
+ * (first + i). NaN stays NaN. */
+void descent_bf16_widen(float *dst, const uint16_t *src, size_t n);
+void descent_bf16_narrow(uint16_t *dst, const float *src, size_t n);
+void descent_bf16_narrow_stochastic(uint16_t *dst, const float *src, size_t n, uint64_t key, uint64_t first);
+/* One chunk of a bf16 tensor: widen p and g block by block, run the f32
+ * kernel against the f32 state, narrow p back. */
+void descent_run_chunk_bf16(const descent_optimizer *opt, const descent_chunk *c);
 
 #endif

@@ -63,6 +63,7 @@ static void free_tensor(descent_optimizer *opt, descent_tensor *t)
     for (int k = 0; k < t->nstate; k++)
         descent_mem_free(&opt->mem, t->state[k]);
     descent_mem_free(&opt->mem, t->coeffs);
+    descent_mem_free(&opt->mem, t->master);
 }
 
 void descent_destroy(descent_optimizer *opt)
@@ -94,6 +95,8 @@ static void init_state(const descent_optimizer *opt, descent_tensor *t)
                 s[i] = (float)v;
         }
     }
+    if (t->master)
+        descent_bf16_widen(t->master, t->param, t->n);
     memset(&t->scalars, 0, sizeof t->scalars);
 }
 
@@ -213,8 +216,9 @@ int descent_add_tensor(descent_optimizer *opt, int group, void *param, const voi
         return DESCENT_ERR_INVALID;
     if (group < 0 || group >= opt->ngroups)
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "group must be in [0, %d), got %d", opt->ngroups, group);
-    if (dtype != DESCENT_F32 && dtype != DESCENT_F64)
-        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "dtype must be DESCENT_F32 or DESCENT_F64, got %d", (int)dtype);
+    if (dtype != DESCENT_F32 && dtype != DESCENT_F64 && dtype != DESCENT_BF16)
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "dtype must be DESCENT_F32, DESCENT_F64 or DESCENT_BF16, got %d",
+                                (int)dtype);
     if (n > 0 && (!param || !grad))
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "param and grad must not be NULL for a tensor of %zu elements", n);
     if (n > SIZE_MAX / 8 / DESCENT_MAX_STATE)
@@ -234,6 +238,10 @@ int descent_add_tensor(descent_optimizer *opt, int group, void *param, const voi
     for (int k = 0; ok && k < t->nstate; k++) {
         t->state[k] = descent_mem_alloc(&opt->mem, n * dtype_size(dtype));
         ok = t->state[k] != NULL;
+    }
+    if (ok && dtype == DESCENT_BF16 && (opt->bf16_flags & DESCENT_BF16_MASTER)) {
+        t->master = descent_mem_alloc(&opt->mem, n * sizeof(float));
+        ok = t->master != NULL;
     }
     opt->ntensors++;
     if (!ok || rebuild_chunks(opt) < 0) {
@@ -256,12 +264,18 @@ int descent_set_tensor_data(descent_optimizer *opt, int tensor, void *param, con
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "param and grad must not be NULL");
     opt->tensors[tensor].param = param;
     opt->tensors[tensor].grad = grad;
+    if (opt->tensors[tensor].master)
+        descent_bf16_widen(opt->tensors[tensor].master, param, opt->tensors[tensor].n);
     return 0;
 }
 
 static void run_chunk(const descent_optimizer *opt, const descent_chunk *c)
 {
     const descent_tensor *t = &opt->tensors[c->tensor];
+    if (t->dtype == DESCENT_BF16) {
+        descent_run_chunk_bf16(opt, c);
+        return;
+    }
     descent_kernel_args a;
     a.coeffs = t->coeffs;
     a.begin = c->begin;
@@ -356,11 +370,29 @@ int descent_set_isa(descent_optimizer *opt, int isa)
     return opt->isa;
 }
 
+int descent_set_bf16_options(descent_optimizer *opt, unsigned flags, uint64_t seed)
+{
+    if (!opt)
+        return DESCENT_ERR_INVALID;
+    if (flags & ~(unsigned)(DESCENT_BF16_STOCHASTIC | DESCENT_BF16_MASTER))
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID,
+                                "bf16 flags must be DESCENT_BF16_STOCHASTIC and/or DESCENT_BF16_MASTER, got 0x%x", flags);
+    if ((flags ^ opt->bf16_flags) & DESCENT_BF16_MASTER)
+        for (int i = 0; i < opt->ntensors; i++)
+            if (opt->tensors[i].dtype == DESCENT_BF16)
+                return descent_opt_fail(opt, DESCENT_ERR_STATE,
+                                        "DESCENT_BF16_MASTER must be chosen before bf16 tensors are registered");
+    opt->bf16_flags = flags;
+    opt->bf16_seed = seed;
+    return 0;
+}
+
 size_t descent_state_bytes(const descent_optimizer *opt)
 {
     size_t bytes = 0;
     for (int i = 0; opt && i < opt->ntensors; i++)
-        bytes += (size_t)opt->tensors[i].nstate * opt->tensors[i].n * dtype_size(opt->tensors[i].dtype);
+        bytes += ((size_t)opt->tensors[i].nstate + (opt->tensors[i].master != NULL)) * opt->tensors[i].n *
+                 dtype_size(opt->tensors[i].dtype);
     return bytes;
 }
 

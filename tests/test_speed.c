@@ -1,5 +1,5 @@
 /* The fast paths give the same bits as the plain one: every optimizer and
- * every flag variant, in f32 and f64, on each SIMD path the CPU runs and
+ * every flag variant, in f32, f64 and bf16, on each SIMD path the CPU runs and
  * with 1, 2 and 3 threads, against the portable single-threaded step;
  * per-step scalars shared between tensors only when they are equal; state
  * memory exactly what each algorithm needs; and `descent bench --json`
@@ -48,7 +48,21 @@ typedef struct run {
     size_t image_len;
 } run;
 
-static size_t elem(descent_dtype t) { return t == DESCENT_F64 ? 8 : 4; }
+static size_t elem(descent_dtype t) { return t == DESCENT_F64 ? 8 : t == DESCENT_F32 ? 4 : 2; }
+
+static uint16_t to_bf16(float f)
+{
+    uint16_t h;
+    descent_bf16_narrow(&h, &f, 1);
+    return h;
+}
+
+static float from_bf16(uint16_t h)
+{
+    float f;
+    descent_bf16_widen(&f, &h, 1);
+    return f;
+}
 
 /* A gradient that changes sign, size and sparsity with the step. */
 static double grad_value(size_t i, int step, int tensor)
@@ -63,8 +77,10 @@ static void set(void *x, descent_dtype t, size_t i, double v)
 {
     if (t == DESCENT_F64)
         ((double *)x)[i] = v;
-    else
+    else if (t == DESCENT_F32)
         ((float *)x)[i] = (float)v;
+    else
+        ((uint16_t *)x)[i] = to_bf16((float)v);
 }
 
 static void free_run(run *r)
@@ -117,11 +133,13 @@ static int same(const run *a, const run *b, descent_dtype t)
     return a->image_len == b->image_len && memcmp(a->image, b->image, a->image_len) == 0;
 }
 
+static const char *dtype_name(descent_dtype t) { return t == DESCENT_F64 ? "f64" : t == DESCENT_F32 ? "f32" : "bf16"; }
+
 static void check_paths(const char *spec)
 {
-    static const descent_dtype dtypes[] = {DESCENT_F32, DESCENT_F64};
+    static const descent_dtype dtypes[] = {DESCENT_F32, DESCENT_F64, DESCENT_BF16};
     int best = descent_isa_detect();
-    for (int d = 0; d < 2; d++) {
+    for (int d = 0; d < 3; d++) {
         run ref;
         if (do_run(spec, dtypes[d], DESCENT_ISA_PORTABLE, 1, &ref) < 0) {
             CHECK(0, "%s: cannot create", spec);
@@ -133,7 +151,7 @@ static void check_paths(const char *spec)
             run r;
             do_run(spec, dtypes[d], isa, threads, &r);
             CHECK(same(&ref, &r, dtypes[d]), "%s %s: isa %d, %d threads differ from the portable path", spec,
-                  dtypes[d] == DESCENT_F64 ? "f64" : "f32", isa, threads);
+                  dtype_name(dtypes[d]), isa, threads);
             free_run(&r);
         }
         free_run(&ref);
@@ -199,6 +217,133 @@ static void check_state_bytes(void)
     }
 }
 
+/* Rounding to nearest even, and the special values. */
+static void check_bf16_rounding(void)
+{
+    static const struct {
+        uint32_t in;
+        uint16_t out;
+    } cases[] = {
+        {0x3F800000u, 0x3F80}, /* 1 */
+        {0x3F808000u, 0x3F80}, /* a tie, kept even */
+        {0x3F818000u, 0x3F82}, /* a tie, rounded up to even */
+        {0x3F808001u, 0x3F81}, /* above the tie */
+        {0x3F807FFFu, 0x3F80}, /* below the tie */
+        {0x80000000u, 0x8000}, /* -0 */
+        {0x7F800000u, 0x7F80}, /* inf */
+        {0xFF800000u, 0xFF80}, /* -inf */
+        {0x7F7FFFFFu, 0x7F80}, /* the largest f32 rounds to inf */
+        {0x00000001u, 0x0000}, /* the smallest denormal rounds to 0 */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        float f;
+        memcpy(&f, &cases[k].in, sizeof f);
+        CHECK(to_bf16(f) == cases[k].out, "bf16(0x%08x) = 0x%04x, want 0x%04x", (unsigned)cases[k].in,
+              (unsigned)to_bf16(f), (unsigned)cases[k].out);
+    }
+    uint32_t nan_bits = 0x7FC00001u, snan_bits = 0x7F800001u;
+    float qn, sn;
+    memcpy(&qn, &nan_bits, sizeof qn);
+    memcpy(&sn, &snan_bits, sizeof sn);
+    CHECK(isnan(from_bf16(to_bf16(qn))) && isnan(from_bf16(to_bf16(sn))), "NaN stays NaN");
+    /* Stochastic: 1 + ulp/4 rounds up a quarter of the time, any value
+     * already in bf16 never moves, and the bits depend on the index only. */
+    enum { N = 1 << 16 };
+    static float src[N];
+    static uint16_t dst[N], again[N];
+    uint32_t quarter = 0x3F804000u;
+    for (int i = 0; i < N; i++)
+        memcpy(&src[i], &quarter, sizeof quarter);
+    descent_bf16_narrow_stochastic(dst, src, N, 12345, 0);
+    int up = 0;
+    for (int i = 0; i < N; i++)
+        up += dst[i] == 0x3F81;
+    CHECK(fabs((double)up / N - 0.25) < 0.01, "stochastic rounding up %.4f of the time, want 0.25", (double)up / N);
+    descent_bf16_narrow_stochastic(again, src, N / 2, 12345, 0);
+    descent_bf16_narrow_stochastic(again + N / 2, src + N / 2, N / 2, 12345, N / 2);
+    CHECK(memcmp(dst, again, sizeof dst) == 0, "stochastic bits depend on the element index, not the split");
+    for (int i = 0; i < N; i++)
+        src[i] = (float)(i - N / 2) * 0.5f;
+    descent_bf16_narrow_stochastic(dst, src, N, 99, 7);
+    int moved = 0;
+    for (int i = 0; i < N; i++)
+        moved += from_bf16(dst[i]) != src[i] && from_bf16(to_bf16(src[i])) == src[i];
+    CHECK(moved == 0, "%d exact values moved under stochastic rounding", moved);
+}
+
+/* A bf16 step is the f32 step on the widened values, rounded: without a
+ * master copy from the bf16 parameters each step, with one from the f32
+ * copy. Checked against an f32 optimizer driven by hand. */
+static void check_bf16_step(int master)
+{
+    enum { N = 3001 };
+    static uint16_t p16[N], g16[N], ref16[N];
+    static float pf[N], gf[N];
+    descent_optimizer *b, *f;
+    descent_error err;
+    descent_create_from_spec(&b, "AdamW(lr=0.01, weight_decay=0.1)", NULL, &err);
+    descent_create_from_spec(&f, "AdamW(lr=0.01, weight_decay=0.1)", NULL, &err);
+    CHECK(descent_set_bf16_options(b, master ? DESCENT_BF16_MASTER : 0, 0) == 0, "set bf16 options");
+    for (int i = 0; i < N; i++) {
+        p16[i] = ref16[i] = to_bf16(0.5f - (float)(i % 23) * 0.03125f);
+        pf[i] = from_bf16(p16[i]);
+    }
+    descent_add_tensor(b, descent_add_group(b, NULL), p16, g16, N, DESCENT_BF16);
+    descent_add_tensor(f, descent_add_group(f, NULL), pf, gf, N, DESCENT_F32);
+    CHECK(descent_state_bytes(b) == (size_t)N * (master ? 12 : 8), "bf16 state bytes %zu", descent_state_bytes(b));
+    int mismatches = 0;
+    for (int s = 0; s < 5; s++) {
+        for (int i = 0; i < N; i++) {
+            g16[i] = to_bf16((float)grad_value((size_t)i, s, 0));
+            gf[i] = from_bf16(g16[i]);
+            if (!master)
+                pf[i] = from_bf16(ref16[i]);
+        }
+        descent_step(b);
+        descent_step(f);
+        for (int i = 0; i < N; i++) {
+            ref16[i] = to_bf16(pf[i]);
+            mismatches += ref16[i] != p16[i];
+        }
+    }
+    CHECK(mismatches == 0, "bf16 %s master: %d values differ from the rounded f32 step", master ? "with" : "without",
+          mismatches);
+    if (master)
+        CHECK(descent_set_bf16_options(b, 0, 0) == DESCENT_ERR_STATE, "MASTER cannot change after registration");
+    CHECK(descent_set_bf16_options(b, 8, 0) == DESCENT_ERR_INVALID, "unknown bf16 flags are refused");
+    descent_destroy(b);
+    descent_destroy(f);
+}
+
+/* Stochastic rounding gives the same bits for any thread count and ISA. */
+static void check_bf16_stochastic_threads(void)
+{
+    enum { N = 200003 };
+    uint16_t *p[3], *g = malloc(N * sizeof *g);
+    for (int i = 0; i < N; i++)
+        g[i] = to_bf16((float)grad_value((size_t)i, 1, 2));
+    for (int k = 0; k < 3; k++) {
+        descent_optimizer *opt;
+        descent_error err;
+        descent_create_from_spec(&opt, "SGD(lr=0.001, momentum=0.9)", NULL, &err);
+        descent_set_bf16_options(opt, DESCENT_BF16_STOCHASTIC, 42);
+        descent_set_threads(opt, k + 1);
+        descent_set_isa(opt, k == 2 ? DESCENT_ISA_PORTABLE : descent_isa_detect());
+        p[k] = malloc(N * sizeof *p[k]);
+        for (int i = 0; i < N; i++)
+            p[k][i] = to_bf16(1.0f + (float)(i % 7) * 0.125f);
+        descent_add_tensor(opt, descent_add_group(opt, NULL), p[k], g, N, DESCENT_BF16);
+        for (int s = 0; s < 3; s++)
+            descent_step(opt);
+        descent_destroy(opt);
+    }
+    CHECK(memcmp(p[0], p[1], N * sizeof *p[0]) == 0 && memcmp(p[0], p[2], N * sizeof *p[0]) == 0,
+          "stochastic rounding is independent of threads and ISA");
+    for (int k = 0; k < 3; k++)
+        free(p[k]);
+    free(g);
+}
+
 static const char *const bench_keys[] = {
     "\"opt\"", "\"n\"", "\"tensors\"", "\"threads\"", "\"dtype\"", "\"seconds_per_step\"", "\"params_per_s\"",
     "\"gbytes_per_s\"", "\"limit_gbytes_per_s\"", "\"fraction_of_limit\"", "\"state_bytes\"", "\"peak_rss_bytes\"",
@@ -241,6 +386,11 @@ static void check_bench(const char *cli)
     rc = t_run(cmd, &out);
     CHECK(rc == 0 && out && json_number(out, "\"state_bytes\"") == 8000, "Adam f32 state: %s", out ? out : "");
     free(out);
+    snprintf(cmd, sizeof cmd, "'%s' bench --opt 'Adam' --n 1000 --dtype bf16 --reps 1 --json", cli);
+    rc = t_run(cmd, &out);
+    CHECK(rc == 0 && out && json_number(out, "\"bytes_per_param\"") == 22 && strstr(out, "\"bf16\""),
+          "Adam bf16: %s", out ? out : "");
+    free(out);
     snprintf(cmd, sizeof cmd, "'%s' bench --opt 'Nope' --n 10 2>/dev/null", cli);
     rc = t_run(cmd, &out);
     CHECK(rc != 0, "an unknown optimizer is an error");
@@ -257,6 +407,10 @@ int main(int argc, char **argv)
         check_paths(descent_optimizer_name(k));
     check_shared_scalars();
     check_state_bytes();
+    check_bf16_rounding();
+    check_bf16_step(0);
+    check_bf16_step(1);
+    check_bf16_stochastic_threads();
     if (argc > 2)
         check_bench(argv[2]);
     return t_done();
