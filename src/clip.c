@@ -61,6 +61,18 @@ static int check_norm_args(descent_optimizer *opt, double max_norm, double norm_
     return 0;
 }
 
+/* Element types clipping knows; any other is refused before anything is
+ * written (a gradient of another width must never be read as float). */
+static int check_dtypes(descent_optimizer *opt)
+{
+    for (int k = 0; k < opt->ntensors; k++)
+        if (opt->tensors[k].dtype != DESCENT_F32 && opt->tensors[k].dtype != DESCENT_F64)
+            return descent_opt_fail(opt, DESCENT_ERR_INVALID,
+                                    "gradient clipping supports f32 and f64 tensors; tensor %d has dtype %d", k,
+                                    (int)opt->tensors[k].dtype);
+    return 0;
+}
+
 /* PyTorch: clip_coef = max_norm / (total_norm + 1e-6), applied when < 1. */
 static double clip_coef(double max_norm, double norm) { return max_norm / (norm + 1e-6); }
 
@@ -70,6 +82,9 @@ int descent_clip_grad_value(descent_optimizer *opt, double clip_value)
         return DESCENT_ERR_INVALID;
     if (!(clip_value >= 0) || isinf(clip_value))
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "clip_value must be finite and >= 0, got %g", clip_value);
+    int rc = check_dtypes(opt);
+    if (rc < 0)
+        return rc;
     for (int k = 0; k < opt->ntensors; k++) {
         descent_tensor *t = &opt->tensors[k];
         if (t->dtype == DESCENT_F64) {
@@ -92,6 +107,8 @@ int descent_clip_grad_norm(descent_optimizer *opt, double max_norm, double norm_
     if (!opt)
         return DESCENT_ERR_INVALID;
     int rc = check_norm_args(opt, max_norm, norm_type);
+    if (rc == 0)
+        rc = check_dtypes(opt);
     if (rc < 0)
         return rc;
     /* As PyTorch: the norm of the vector of per-tensor norms. */
@@ -125,6 +142,8 @@ int descent_clip_grad_norm_per_tensor(descent_optimizer *opt, double max_norm, d
     if (!opt)
         return DESCENT_ERR_INVALID;
     int rc = check_norm_args(opt, max_norm, norm_type);
+    if (rc == 0)
+        rc = check_dtypes(opt);
     if (rc < 0)
         return rc;
     int bad = -1;
