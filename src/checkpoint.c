@@ -21,6 +21,7 @@
 #include <string.h>
 #ifdef __unix__
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #endif
 
@@ -427,6 +428,15 @@ int descent_load(descent_optimizer *opt, const char *path)
     if (!f)
         return descent_opt_fail(opt, DESCENT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     int rc = 0;
+#ifdef __unix__
+    /* fopen succeeds on a directory and ftell then reports LONG_MAX: only
+     * read regular files, so a bad path cannot ask for 2^63 bytes. */
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return descent_opt_fail(opt, DESCENT_ERR_IO, "cannot read %s: not a regular file", path);
+    }
+#endif
     long size = -1;
     if (fseek(f, 0, SEEK_END) == 0)
         size = ftell(f);
