@@ -172,6 +172,41 @@ static void test_lbfgs_matrix(void)
         }
 }
 
+/* OWL-QN on the lasso-like F = 1/2 |x - b|^2 + c |x|_1, whose minimizer is
+ * the soft threshold x_i = sign(b_i) max(|b_i| - c, 0), zeros exact. */
+static double half_sq(void *ctx, const double *x, double *g, size_t n)
+{
+    const double *b = ctx;
+    double f = 0;
+    for (size_t i = 0; i < n; i++) {
+        f += 0.5 * (x[i] - b[i]) * (x[i] - b[i]);
+        if (g)
+            g[i] = x[i] - b[i];
+    }
+    return f;
+}
+
+static void test_owlqn(void)
+{
+    double b[6] = {3, -0.5, 0.2, -2, 0.7, 0.9}, x[6] = {0.1, 0.1, 0.1, 0.1, 0.1, 0.1};
+    const double want[6] = {2, 0, 0, -1, 0, 0};
+    descent_minimize_settings s;
+    descent_minimize_default_settings(&s);
+    s.gtol = 1e-10;
+    descent_minimize_result r;
+    descent_error err;
+    int rc = descent_minimize("LBFGS(l1=1)", NULL, half_sq, b, x, 6, &s, &r, &err);
+    CHECK(rc == DESCENT_STOP_GTOL, "rc %d: %s", rc, rc < 0 ? err.message : "");
+    for (int i = 0; i < 6; i++)
+        CHECK(want[i] == 0 ? x[i] == 0 : fabs(x[i] - want[i]) < 1e-9, "x[%d] = %.17g, want %g", i, x[i], want[i]);
+    /* f = 1/2 |x - b|^2 + |x|_1 at the soft threshold. */
+    double F = 0;
+    for (int i = 0; i < 6; i++)
+        F += 0.5 * (want[i] - b[i]) * (want[i] - b[i]) + fabs(want[i]);
+    CHECK(fabs(r.f - F) < 1e-12 && r.evaluations <= 30, "F %.17g, want %.17g; %lld evaluations", r.f, F,
+          (long long)r.evaluations);
+}
+
 /* ---- HessianFree ------------------------------------------------------- */
 
 static void test_hessian_free(void)
@@ -463,6 +498,9 @@ static void test_errors(void)
                  "line_search_fn must be one of 'strong_wolfe', 'backtracking', got 'wolfe'");
     expect_error("LBFGS(lr=0)", 2, DESCENT_ERR_INVALID, "lr must be > 0");
     expect_error("LBFGS(c1=0.1, c2=0.05)", 2, DESCENT_ERR_INVALID, "c2 must be in (c1, 1)");
+    expect_error("LBFGS(l1=-1)", 2, DESCENT_ERR_INVALID, "l1 must be >= 0, got -1");
+    expect_error("LBFGS(l1=1, line_search_fn='strong_wolfe')", 2, DESCENT_ERR_INVALID,
+                 "l1 > 0 (OWL-QN) uses its own projected backtracking");
     expect_error("LBFGS(tolerance=1)", 2, DESCENT_ERR_SPEC, "LBFGS has no argument 'tolerance'");
     expect_error("HessianFree(cg_tol=2)", 2, DESCENT_ERR_INVALID, "cg_tol must be in (0, 1], got 2");
     expect_error("HessianFree(damping=-1)", 2, DESCENT_ERR_INVALID, "damping must be >= 0");
@@ -528,6 +566,7 @@ int main(void)
 {
     test_lbfgs_liblbfgs_counts();
     test_lbfgs_matrix();
+    test_owlqn();
     test_hessian_free();
     test_population_matrix();
     test_ask_tell_equals_wrapper();

@@ -11,7 +11,10 @@
  * search finds no acceptable point, the history is dropped and the
  * iteration retried along -g; if that fails too, f cannot be decreased at
  * this precision and the iteration reports an error with x left at the best
- * point. */
+ * point.
+ *
+ * l1 > 0 minimizes f + l1 |x|_1 by OWL-QN (Andrew & Gao 2007; see
+ * owlqn_iterate), with its own projected backtracking search. */
 #include "args.h"
 #include "kinds.h"
 #include "line_search.h"
@@ -34,6 +37,11 @@ typedef struct lbfgs {
     double gamma;       /* s'y / y'y of the newest pair: H0 = gamma I */
     double *d, *xp, *g0;
     int64_t iterations;
+    /* OWL-QN */
+    double l1;
+    bool fresh;         /* the next iteration is the first since restart */
+    double fs;          /* smooth f at the iterate */
+    double *gs, *pg;    /* smooth gradient and pseudo-gradient at the iterate */
     double last_step;
 } lbfgs;
 
@@ -51,17 +59,19 @@ static void lbfgs_destroy(void *state)
     free(s->d);
     free(s->xp);
     free(s->g0);
+    free(s->gs);
+    free(s->pg);
     free(s);
 }
 
 static int lbfgs_create(void **state, const spec_doc *doc, const spec_node *call, size_t n, descent_error *err)
 {
     static const char *const names[] = {"history_size", "line_search_fn", "lr",  "max_linesearch",
-                                        "c1",           "c2",             NULL};
+                                        "c1",           "c2",             "l1", NULL};
     static const char *const searches[] = {"strong_wolfe", "backtracking", NULL};
-    const spec_node *a[6];
+    const spec_node *a[7];
     size_t m = 6, max_ls = 20;
-    double lr = 1, c1 = 1e-4, c2 = 0.9;
+    double lr = 1, c1 = 1e-4, c2 = 0.9, l1 = 0;
     int search = LS_STRONG_WOLFE;
     int rc = descent_args_bind(doc, call, "LBFGS", names, a, err);
     if (rc == 0)
@@ -81,6 +91,12 @@ static int lbfgs_create(void **state, const spec_doc *doc, const spec_node *call
     if (rc == 0 && (c2 <= c1 || c2 >= 1))
         rc = descent_spec_fail(doc, a[5] ? a[5] : a[4], err, DESCENT_ERR_INVALID,
                                "c2 must be in (c1, 1) = (%g, 1), got %g", c1, c2);
+    if (rc == 0)
+        rc = descent_args_real(doc, a[6], "l1", 0, false, INFINITY, &l1, err);
+    if (rc == 0 && l1 > 0 && a[1] && a[1]->kind == SPEC_STR && search == LS_STRONG_WOLFE)
+        rc = descent_spec_fail(doc, a[1], err, DESCENT_ERR_INVALID,
+                               "l1 > 0 (OWL-QN) uses its own projected backtracking: leave line_search_fn None or "
+                               "'backtracking'");
     if (rc < 0)
         return rc;
     if (m > SIZE_MAX / sizeof(double) / 2 / n)
@@ -94,8 +110,13 @@ static int lbfgs_create(void **state, const spec_doc *doc, const spec_node *call
         s->d = malloc(n * sizeof *s->d);
         s->xp = malloc(n * sizeof *s->xp);
         s->g0 = malloc(n * sizeof *s->g0);
+        if (l1 > 0) {
+            s->gs = malloc(n * sizeof *s->gs);
+            s->pg = malloc(n * sizeof *s->pg);
+        }
     }
-    if (!s || !s->s || !s->y || !s->rho || !s->alpha || !s->d || !s->xp || !s->g0) {
+    if (!s || !s->s || !s->y || !s->rho || !s->alpha || !s->d || !s->xp || !s->g0 ||
+        (l1 > 0 && (!s->gs || !s->pg))) {
         lbfgs_destroy(s);
         return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory for LBFGS(history_size=%zu) over %zu variables", m,
                             n);
@@ -106,6 +127,8 @@ static int lbfgs_create(void **state, const spec_doc *doc, const spec_node *call
     s->lr = lr;
     s->ls = (line_search_params){c1, c2, 1e-16, 1e-20, 1e20, max_ls};
     s->last_step = NAN;
+    s->l1 = l1;
+    s->fresh = true;
     *state = s;
     return 0;
 }
@@ -123,6 +146,7 @@ static int lbfgs_restart(void *state, descent_error *err)
     s->count = s->next = 0;
     s->iterations = 0;
     s->last_step = NAN;
+    s->fresh = true;
     return 0;
 }
 
@@ -201,9 +225,139 @@ static double dot(const double *a, const double *b, size_t n)
     return r;
 }
 
+/* The pair s = x - xp, y = g - g0 into the oldest slot (kept when y's > 0). */
+static void store_pair(lbfgs *s, const double *x, const double *g)
+{
+    const size_t n = s->n;
+    double *sn = s->s + s->next * n, *yn = s->y + s->next * n;
+    double ys = 0, yy = 0;
+    for (size_t i = 0; i < n; i++) {
+        double si = x[i] - s->xp[i], yi = g[i] - s->g0[i];
+        sn[i] = si;
+        yn[i] = yi;
+        ys += yi * si;
+        yy += yi * yi;
+    }
+    if (ys > 0) {
+        s->rho[s->next] = 1 / ys;
+        s->gamma = ys / yy;
+        s->next = (s->next + 1) % s->m;
+        if (s->count < s->m)
+            s->count++;
+    }
+}
+
+/* OWL-QN's pseudo-gradient of f + l1 |x|_1 (Andrew & Gao 2007, eq. 4):
+ * the one-sided derivative that decreases F, or 0 when neither does. */
+static void pseudo_gradient(double *pg, const double *x, const double *g, double c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (x[i] < 0)
+            pg[i] = g[i] - c;
+        else if (x[i] > 0)
+            pg[i] = g[i] + c;
+        else if (g[i] + c < 0)
+            pg[i] = g[i] + c;
+        else if (g[i] - c > 0)
+            pg[i] = g[i] - c;
+        else
+            pg[i] = 0;
+    }
+}
+
+static double l1_norm(const double *x, size_t n)
+{
+    double r = 0;
+    for (size_t i = 0; i < n; i++)
+        r += fabs(x[i]);
+    return r;
+}
+
+/* One OWL-QN iteration (Andrew & Gao, ICML 2007) on F = f + l1 |x|_1: the
+ * two-loop direction from the pseudo-gradient, with components that
+ * disagree in sign with -pg zeroed; the orthant xi_i = sign(x_i), or
+ * sign(-pg_i) where x_i = 0; backtracking over the projected points
+ * pi(xp + stp d) (coordinates leaving the orthant set to 0) until
+ * F(x) <= F(xp) + c1 pg'(x - xp). Pairs use the smooth gradient. The
+ * driver sees F as f and the pseudo-gradient as the gradient, so gtol
+ * tests the optimality of F. */
+static int owlqn_iterate(lbfgs *s, descent_minimizer *m, double *x, double *f, double *g, descent_error *err)
+{
+    const size_t n = s->n;
+    const double c = s->l1;
+    if (s->fresh) {
+        memcpy(s->gs, g, n * sizeof *g);
+        s->fs = *f;
+        s->fresh = false;
+    }
+    const double F0 = s->fs + c * l1_norm(x, n), fs0 = s->fs;
+    pseudo_gradient(s->pg, x, s->gs, c, n);
+    memcpy(s->xp, x, n * sizeof *x);
+    memcpy(s->g0, s->gs, n * sizeof *g);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        two_loop(s, s->pg);
+        double dg0 = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (s->d[i] * s->pg[i] >= 0)
+                s->d[i] = 0;
+            dg0 += s->d[i] * s->pg[i];
+        }
+        if (!(dg0 < 0)) {
+            if (s->count == 0) {
+                /* pg = 0: x minimizes F; report it through the gradient. */
+                *f = F0;
+                memcpy(g, s->pg, n * sizeof *g);
+                return 0;
+            }
+            s->count = s->next = 0;
+            continue;
+        }
+        double stp = s->count == 0 ? s->lr / sqrt(dot(s->d, s->d, n)) : s->lr;
+        for (size_t ev = 0; ev < s->ls.max_evals; ev++, stp *= 0.5) {
+            double dgtest = 0;
+            for (size_t i = 0; i < n; i++) {
+                double xi = s->xp[i] + stp * s->d[i];
+                double orthant = s->xp[i] != 0 ? s->xp[i] : -s->pg[i];
+                if (xi * orthant <= 0)
+                    xi = 0;
+                x[i] = xi;
+                dgtest += s->pg[i] * (xi - s->xp[i]);
+            }
+            double fv;
+            int rc = descent_minimizer_eval(m, x, &fv, s->gs);
+            if (rc < 0) {
+                memcpy(x, s->xp, n * sizeof *x);
+                return descent_fail(err, rc, "%s", descent_minimizer_errmsg(m));
+            }
+            double Fv = fv + c * l1_norm(x, n);
+            if (Fv <= F0 + s->ls.c1 * dgtest) {
+                store_pair(s, x, s->gs);
+                s->fs = fv;
+                *f = Fv;
+                pseudo_gradient(g, x, s->gs, c, n);
+                s->last_step = stp;
+                s->iterations++;
+                return 0;
+            }
+        }
+        memcpy(x, s->xp, n * sizeof *x);
+        memcpy(s->gs, s->g0, n * sizeof *x);
+        s->fs = fs0;
+        if (s->count == 0)
+            break;
+        s->count = s->next = 0;
+    }
+    return descent_fail(err, DESCENT_ERR_STATE,
+                        "LBFGS (OWL-QN): the line search found no point with f + l1 |x|_1 below %.17g (rounding "
+                        "errors prevent progress)",
+                        F0);
+}
+
 static int lbfgs_iterate(void *state, descent_minimizer *m, double *x, double *f, double *g, descent_error *err)
 {
     lbfgs *s = state;
+    if (s->l1 > 0)
+        return owlqn_iterate(s, m, x, f, g, err);
     const size_t n = s->n;
     const double f0 = *f;
     memcpy(s->xp, x, n * sizeof *x);
@@ -233,23 +387,7 @@ static int lbfgs_iterate(void *state, descent_minimizer *m, double *x, double *f
             return descent_fail(err, rc, "%s", descent_minimizer_errmsg(m));
         }
         if (status != LS_FAILED) {
-            /* The new pair, into the oldest slot: s = x - xp, y = g - g0. */
-            double *sn = s->s + s->next * n, *yn = s->y + s->next * n;
-            double ys = 0, yy = 0;
-            for (size_t i = 0; i < n; i++) {
-                double si = x[i] - s->xp[i], yi = g[i] - s->g0[i];
-                sn[i] = si;
-                yn[i] = yi;
-                ys += yi * si;
-                yy += yi * yi;
-            }
-            if (ys > 0) {
-                s->rho[s->next] = 1 / ys;
-                s->gamma = ys / yy;
-                s->next = (s->next + 1) % s->m;
-                if (s->count < s->m)
-                    s->count++;
-            }
+            store_pair(s, x, g);
             s->last_step = stp;
             s->iterations++;
             return 0;
