@@ -410,9 +410,11 @@ typedef struct descent_minimize_result {
  *    v = momentum v + lr grad f(x - momentum v), x -= v (two evaluations
  *    per iteration: the look-ahead gradient, then f and grad at the new x);
  *  - "LBFGS(history_size=6, line_search_fn='strong_wolfe', lr=1,
- *    max_linesearch=20, c1=1e-4, c2=0.9)": limited-memory BFGS with a
- *    More-Thuente strong Wolfe line search (or 'backtracking', Armijo); one
+ *    max_linesearch=20, c1=1e-4, c2=0.9, l1=0)": limited-memory BFGS with
+ *    a More-Thuente strong Wolfe line search (or 'backtracking', Armijo); one
  *    iteration is one line search. line_search_fn=None means 'strong_wolfe'.
+ *    l1 > 0 minimizes f + l1 |x|_1 by OWL-QN (f and the gradient the driver
+ *    reports after iteration 0 are those of the sum: its pseudo-gradient).
  *    When no step decreases f any more (rounding), the iteration fails with
  *    DESCENT_ERR_STATE and x left at the best point;
  *  - "HessianFree(cg_max_iter=..., cg_tol=..., damping=...)": truncated
