@@ -547,7 +547,11 @@ static void test_errors(void)
     CHECK(descent_population_set_bounds(p, lo, hi) == DESCENT_ERR_INVALID &&
               strstr(descent_population_errmsg(p), "of variable 1"),
           "%s", descent_population_errmsg(p));
+    CHECK(descent_population_size(p) == 20, "size %zu", descent_population_size(p));
+    const double x0a[2] = {5, 5};
+    CHECK(descent_population_set_x0(p, x0a) == 0, "x0 after size(): %s", descent_population_errmsg(p));
     CHECK(descent_population_ask(p, cand, &l) == 0 && l == 20, "ask: %s", descent_population_errmsg(p));
+    CHECK(cand[0] >= 4 && cand[0] <= 6 && cand[1] >= 4 && cand[1] <= 6, "x0 ignored: %g %g", cand[0], cand[1]);
     CHECK(descent_population_ask(p, cand, &l) == DESCENT_ERR_STATE, "asked twice");
     const double x0[2] = {1, 1};
     CHECK(descent_population_set_x0(p, x0) == DESCENT_ERR_STATE, "x0 set after ask");

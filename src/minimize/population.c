@@ -213,7 +213,7 @@ int descent_population_set_x0(descent_population *p, const double *x0)
         return DESCENT_ERR_INVALID;
     if (!x0)
         return pop_fail(p, DESCENT_ERR_INVALID, "x0 must not be NULL");
-    if (p->initialized)
+    if (p->generation > 0 || p->asked)
         return pop_fail(p, DESCENT_ERR_STATE, "set x0 before the first ask (or after descent_population_restart)");
     for (size_t i = 0; i < p->n; i++)
         if (!isfinite(x0[i])) {
@@ -221,6 +221,7 @@ int descent_population_set_x0(descent_population *p, const double *x0)
             return DESCENT_ERR_INVALID;
         }
     memcpy(p->x0, x0, p->n * sizeof *x0);
+    p->initialized = false; /* size() may have started the method already */
     return 0;
 }
 
@@ -228,8 +229,9 @@ int descent_population_set_bounds(descent_population *p, const double *lo, const
 {
     if (!p)
         return DESCENT_ERR_INVALID;
-    if (p->initialized)
+    if (p->generation > 0 || p->asked)
         return pop_fail(p, DESCENT_ERR_STATE, "set bounds before the first ask (or after descent_population_restart)");
+    p->initialized = false;
     if (!lo && !hi) {
         p->bounded = false;
         return 0;
