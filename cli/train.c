@@ -2,19 +2,24 @@
  * schedule, with a progress bar on a terminal, a CSV log, JSON output and
  * bit-identical save/resume. */
 #include "cli.h"
+#include "train_plot.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef DESCENT_HAVE_MPI
+#include "descent_mpi.h"
+#endif
 
 static void train_usage(FILE *out)
 {
     fprintf(out,
             "usage: descent train --data FILE.csv --target COLUMN --model SPEC --opt SPEC --epochs N\n"
             "                     [--batch-size B|full] [--sched SPEC] [--seed S] [--val FRACTION]\n"
-            "                     [--log FILE.csv] [--save FILE] [--resume FILE] [--json]\n"
+            "                     [--log FILE.csv] [--plot FILE.svg] [--save FILE] [--resume FILE] [--json]\n"
             "                     [--dtype f32|f64] [--blas on|off]\n\n"
             "  --data FILE      CSV with a header row; every column but the target is a feature\n"
             "  --target COLUMN  the column to predict; integer labels 0..255 make it classification\n"
@@ -27,6 +32,7 @@ static void train_usage(FILE *out)
             "  --seed S         split, initialization and shuffling (default 0)\n"
             "  --val FRACTION   validation share in [0, 1) (default 0.2)\n"
             "  --log FILE       CSV, one row per epoch: epoch,train_loss,val_loss,val_accuracy,lr,seconds\n"
+            "  --plot FILE      SVG: training and validation loss against epoch (this run's epochs)\n"
             "  --save FILE      write model, optimizer, schedule, generator and epoch at the end\n"
             "  --resume FILE    continue from a --save file (same data, model, optimizer and seed)\n"
             "  --json           last line of output: a JSON object with the final figures\n"
@@ -85,9 +91,37 @@ static void json_num(FILE *f, const char *key, double v, int comma)
         fputs(", ", f);
 }
 
-static int train_run(int argc, char **argv)
+#ifdef DESCENT_HAVE_MPI
+/* Started by mpirun or srun (their environment), rather than by hand? */
+static int under_mpi_launcher(void)
 {
-    const char *cmd = "train", *log_path = NULL, *save = NULL, *resume = NULL;
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK");
+}
+
+/* The trainer's reduce(): this rank's mean over `mine` rows to the batch's
+ * mean over `rows`, weighting each rank by its rows. */
+static int mpi_reduce(void *ctx, descent_optimizer *opt, size_t mine, size_t rows, double *loss)
+{
+    (void)ctx;
+    int rc = descent_mpi_allreduce_grads_weighted(opt, MPI_COMM_WORLD, (double)mine);
+    if (rc < 0)
+        return rc;
+    double part = *loss * (double)mine, sum = 0;
+    if (MPI_Allreduce(&part, &sum, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return DESCENT_ERR_IO;
+    *loss = sum / (double)rows;
+    return 0;
+}
+#endif
+
+/* Under `mpirun -np R` (a build with descent_mpi), every batch is split
+ * across the R ranks and the gradients averaged, which gives the
+ * single-process run with the same global batch up to rounding; rank 0
+ * alone prints and writes the log and the --save file. */
+static int train_inner(int argc, char **argv, int *mpi_started)
+{
+    const char *cmd = "train", *log_path = NULL, *save = NULL, *resume = NULL,
+               *plot_path = NULL;
     descent_train_config c;
     descent_train_default_config(&c);
     long epochs = -1;
@@ -106,6 +140,8 @@ static int train_run(int argc, char **argv)
             dst = &c.schedule;
         else if (strcmp(a, "--log") == 0)
             dst = &log_path;
+        else if (strcmp(a, "--plot") == 0)
+            dst = &plot_path;
         else if (strcmp(a, "--save") == 0)
             dst = &save;
         else if (strcmp(a, "--resume") == 0)
@@ -166,6 +202,27 @@ static int train_run(int argc, char **argv)
     if (!c.data || !c.target || !c.model || !c.optimizer || epochs < 0)
         return cli_usage_error(cmd, "--data, --target, --model, --opt and --epochs are required (see descent train "
                                "--help)");
+    int leader = 1;
+#ifdef DESCENT_HAVE_MPI
+    if (under_mpi_launcher()) {
+        int inited = 0, rank = 0, ranks = 1;
+        MPI_Initialized(&inited);
+        if (!inited) {
+            MPI_Init(NULL, NULL);
+            *mpi_started = 1;
+        }
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+        MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+        if (ranks > 1) {
+            c.rank = rank;
+            c.ranks = ranks;
+            c.reduce = mpi_reduce;
+        }
+        leader = rank == 0;
+    }
+#else
+    (void)mpi_started;
+#endif
 
     descent_error err;
     descent_trainer *t;
@@ -177,7 +234,7 @@ static int train_run(int argc, char **argv)
         return rc;
     }
     FILE *log = NULL;
-    if (log_path) {
+    if (log_path && leader) {
         log = fopen(log_path, resume ? "a" : "w");
         if (!log) {
             descent_trainer_destroy(t);
@@ -188,15 +245,19 @@ static int train_run(int argc, char **argv)
     }
     size_t ntrain, nval, features, classes, batches;
     descent_trainer_info(t, &ntrain, &nval, &features, &classes, &batches);
-    printf("train %s on %s: %zu rows for training, %zu for validation, %zu features, %s%zu%s; %zu parameters, "
-           "%zu batches per epoch\n", c.model, c.data, ntrain, nval, features, classes ? "" : "continuous target",
-           classes, classes ? " classes" : "", descent_model_num_params(descent_trainer_model(t)), batches);
+    if (leader && c.ranks > 1)
+        printf("data parallel over %d ranks: each batch split across them\n", c.ranks);
+    if (leader)
+        printf("train %s on %s: %zu rows for training, %zu for validation, %zu features, %s%zu%s; %zu parameters, "
+               "%zu batches per epoch\n", c.model, c.data, ntrain, nval, features, classes ? "" : "continuous target",
+               classes, classes ? " classes" : "", descent_model_num_params(descent_trainer_model(t)), batches);
     fflush(stdout);
-    int tty = isatty(fileno(stderr));
+    int tty = leader && isatty(fileno(stderr));
     bar_ctx bc = {(int)epochs, now_seconds(), descent_trainer_epochs_done(t), batches};
     descent_epoch_result r = {0, NAN, NAN, NAN, NAN, 0};
     double total_seconds = 0;
     int rc = CLI_OK;
+    train_plot *plot = plot_path ? train_plot_begin() : NULL;
     while (descent_trainer_epochs_done(t) < epochs) {
         int st = descent_trainer_epoch(t, tty ? draw_bar : NULL, &bc, &r);
         if (tty)
@@ -207,6 +268,8 @@ static int train_run(int argc, char **argv)
             break;
         }
         total_seconds += r.seconds;
+        if (!leader)
+            continue;
         printf("epoch %d/%ld train_loss %.6f val_loss %.6f", r.epoch, epochs, r.train_loss, r.val_loss);
         if (!isnan(r.val_accuracy))
             printf(" val_accuracy %.4f", r.val_accuracy);
@@ -219,16 +282,25 @@ static int train_run(int argc, char **argv)
             print_num(log, r.val_accuracy);
             fprintf(log, ",%.9g,%.6f\n", r.lr, r.seconds);
         }
+        if (plot_path && train_plot_add(plot, &r) < 0) {
+            fprintf(stderr, "descent train: --plot: out of memory\n");
+            rc = CLI_FAIL;
+            break;
+        }
+    }
+    if (plot_path && train_plot_end(plot, c.model, c.optimizer, rc == CLI_OK ? plot_path : NULL) < 0 && rc == CLI_OK) {
+        fprintf(stderr, "descent train: --plot: cannot write %s: %s\n", plot_path, strerror(errno));
+        rc = CLI_FAIL;
     }
     if (log && fclose(log) != 0 && rc == CLI_OK) {
         fprintf(stderr, "descent train: error writing %s\n", log_path);
         rc = CLI_FAIL;
     }
-    if (rc == CLI_OK && save && descent_trainer_save(t, save) < 0) {
+    if (rc == CLI_OK && save && leader && descent_trainer_save(t, save) < 0) {
         fprintf(stderr, "descent train: --save: %s\n", descent_trainer_errmsg(t));
         rc = CLI_FAIL;
     }
-    if (rc == CLI_OK) {
+    if (rc == CLI_OK && leader) {
         int done = descent_trainer_epochs_done(t);
         if (json) {
             fputc('{', stdout);
@@ -249,6 +321,17 @@ static int train_run(int argc, char **argv)
         }
     }
     descent_trainer_destroy(t);
+    return rc;
+}
+
+static int train_run(int argc, char **argv)
+{
+    int mpi_started = 0;
+    int rc = train_inner(argc, argv, &mpi_started);
+#ifdef DESCENT_HAVE_MPI
+    if (mpi_started)
+        MPI_Finalize();
+#endif
     return rc;
 }
 

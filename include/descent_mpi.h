@@ -72,8 +72,17 @@ extern "C" {
  * Every rank then steps on identical gradients. The parameters stay
  * identical on all ranks as long as MPI returns the same sum to every rank,
  * which Open MPI and MPICH do for their built-in reductions (the MPI
- * standard only advises it); the sharded API does not depend on it. */
+ * standard only advises it); the sharded API does not depend on it.
+ * f32 and f64 tensors only (DESCENT_ERR_INVALID otherwise). */
 int descent_mpi_allreduce_grads(descent_optimizer *opt, MPI_Comm comm);
+
+/* Collective. The weighted mean: grad := (sum over ranks of weight_r grad_r)
+ * / (sum over ranks of weight_r), in place as above. For batches split
+ * unevenly: a rank whose gradient is the mean over its b_r rows passes
+ * weight = b_r, and every rank ends with the mean over all rows. A rank
+ * with no rows passes 0 and must have a finite gradient (zero). The weights
+ * must be finite, >= 0 and not all zero. f32 and f64 tensors only. */
+int descent_mpi_allreduce_grads_weighted(descent_optimizer *opt, MPI_Comm comm, double weight);
 
 /* ------------------------------------------------------------------------ */
 /* Sharded state                                                             */

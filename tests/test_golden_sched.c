@@ -580,6 +580,7 @@ static void test_invalid(const char *cli)
         {"StepLR(step_size=3, gama=0.5)", "gama", "no argument 'gama'"},
         {"StepLR(gamma=0.5)", "StepLR", "missing required argument 'step_size'"},
         {"StepLR(step_size=2.5)", "2.5", "integer"},
+        {"MultiStepLR(milestones=[2, 3.5])", "3.5", "integer"},
         {"StepLR(step_size=0)", "0", "step_size must be >= 1"},
         {"StepLR(step_size='3')", "'3'", "integer"},
         {"MultiStepLR(milestones=5)", "5", "list of integers"},
@@ -687,6 +688,56 @@ static void test_cli_extras(const char *cli, const char *tmp)
     free(s2);
 }
 
+/* descent_reset restarts the schedule as if newly attached; a failed step
+ * changes nothing. */
+static void test_reset_and_failure(void)
+{
+    enum { N = 12 };
+    static const char *const specs[] = {
+        "OneCycleLR(max_lr=0.1, total_steps=11)",
+        "CyclicLR(base_lr=0.01, max_lr=0.1, step_size_up=3)",
+        "SequentialLR(schedulers=[LinearLR(start_factor=0.1, total_iters=3), ExponentialLR(gamma=0.9)], milestones=[3])",
+        "GradualWarmup(multiplier=2, total_epoch=3, after=ReduceLROnPlateau(patience=0))",
+    };
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        rig r;
+        if (rig_open(&r, "SGD(lr=0.1, momentum=0.9)", specs[i]) < 0) {
+            CHECK(0, "attach %s", specs[i]);
+            continue;
+        }
+        double lr[N], mom[N];
+        for (int t = 0; t < N; t++) {
+            lr[t] = descent_get_lr(r.opt, 0);
+            mom[t] = momentum_of(r.opt);
+            descent_step(r.opt);
+            if (t + 1 < N)
+                descent_schedule_step(r.opt, 1.0);
+        }
+        if (i == 0) {
+            unsigned char *before, *after;
+            size_t lb, la;
+            save(r.opt, &before, &lb);
+            CHECK(descent_schedule_step(r.opt, NAN) < 0 && strstr(descent_errmsg(r.opt), "total steps"),
+                  "OneCycleLR past total_steps: %s", descent_errmsg(r.opt));
+            save(r.opt, &after, &la);
+            CHECK(la == lb && memcmp(before, after, la) == 0, "failed step changed the optimizer or schedule");
+            free(before);
+            free(after);
+        }
+        CHECK(descent_reset(r.opt) == 0, "reset");
+        int bad = -1;
+        for (int t = 0; t < N && bad < 0; t++) {
+            if (descent_get_lr(r.opt, 0) != lr[t] || momentum_of(r.opt) != mom[t])
+                bad = t;
+            descent_step(r.opt);
+            if (t + 1 < N)
+                descent_schedule_step(r.opt, 1.0);
+        }
+        CHECK(bad < 0, "after descent_reset, %s differs at step %d", specs[i], bad);
+        descent_destroy(r.opt);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -715,6 +766,7 @@ int main(int argc, char **argv)
     test_lr_at();
     test_resume();
     test_mismatch();
+    test_reset_and_failure();
     test_invalid(argv[2]);
     test_cli_extras(argv[2], tmp);
     char cmd[256];

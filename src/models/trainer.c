@@ -31,6 +31,9 @@ struct descent_trainer {
     double *Xb, *yb;                       /* the batch being processed */
     descent_rng rng;                       /* shuffling */
     int epochs_done;
+    int rank, ranks;                       /* data parallelism: this rank's share of each batch */
+    int (*reduce)(void *ctx, descent_optimizer *opt, size_t mine, size_t rows, double *loss);
+    void *reduce_ctx;
     char errmsg[512];
 };
 
@@ -214,11 +217,20 @@ int descent_trainer_create(descent_trainer **out, const descent_train_config *c,
         descent_table_free(&tab);
         return rc;
     }
+    if (c->ranks > 1 && (c->rank < 0 || c->rank >= c->ranks || !c->reduce)) {
+        descent_table_free(&tab);
+        return descent_fail(err, DESCENT_ERR_INVALID, "rank %d of %d: needs 0 <= rank < ranks and a reduce function",
+                            c->rank, c->ranks);
+    }
     descent_trainer *t = calloc(1, sizeof *t);
     if (!t) {
         descent_table_free(&tab);
         return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory");
     }
+    t->rank = c->ranks > 1 ? c->rank : 0;
+    t->ranks = c->ranks > 1 ? c->ranks : 1;
+    t->reduce = c->reduce;
+    t->reduce_ctx = c->reduce_ctx;
     t->classes = classes;
     rc = load_data(t, &tab, target, c->val_fraction, c->seed);
     descent_table_free(&tab);
@@ -290,6 +302,18 @@ descent_model *descent_trainer_model(descent_trainer *t) { return t ? t->model :
 
 descent_optimizer *descent_trainer_optimizer(descent_trainer *t) { return t ? t->opt : NULL; }
 
+/* A rank without rows in a batch contributes a zero gradient. */
+static void zero_grads(descent_model *m)
+{
+    size_t es = descent_model_dtype(m) == DESCENT_F64 ? sizeof(double) : sizeof(float);
+    for (int i = 0; i < descent_model_num_tensors(m); i++) {
+        void *p, *g;
+        size_t n;
+        if (descent_model_tensor(m, i, &p, &g, &n, NULL) == 0 && g)
+            memset(g, 0, n * es);
+    }
+}
+
 int descent_trainer_epoch(descent_trainer *t, int (*progress)(void *ctx, const descent_train_progress *p), void *ctx,
                           descent_epoch_result *r)
 {
@@ -309,8 +333,24 @@ int descent_trainer_epoch(descent_trainer *t, int (*progress)(void *ctx, const d
             memcpy(t->Xb + i * f, t->Xtrain + src * f, f * sizeof *t->Xb);
             t->yb[i] = t->ytrain[src];
         }
-        double loss;
-        int rc = descent_model_loss_grad(t->model, t->Xb, t->yb, rows, &loss);
+        double loss = 0;
+        int rc = 0;
+        if (t->ranks == 1) {
+            rc = descent_model_loss_grad(t->model, t->Xb, t->yb, rows, &loss);
+        } else {
+            /* This rank's contiguous share of the batch, then the mean over
+             * all of it from reduce(). */
+            size_t lo = (size_t)t->rank * (rows / (size_t)t->ranks) +
+                        (size_t)t->rank * (rows % (size_t)t->ranks) / (size_t)t->ranks;
+            size_t hi = (size_t)(t->rank + 1) * (rows / (size_t)t->ranks) +
+                        (size_t)(t->rank + 1) * (rows % (size_t)t->ranks) / (size_t)t->ranks;
+            if (hi > lo)
+                rc = descent_model_loss_grad(t->model, t->Xb + lo * f, t->yb + lo, hi - lo, &loss);
+            else
+                zero_grads(t->model);
+            if (rc == 0 && (rc = t->reduce(t->reduce_ctx, t->opt, hi - lo, rows, &loss)) < 0)
+                return tfail(t, rc, "reducing the gradients over %d ranks: %s", t->ranks, descent_errmsg(t->opt));
+        }
         if (rc < 0)
             return tfail(t, rc, "%s", descent_model_errmsg(t->model));
         if (!isfinite(loss))

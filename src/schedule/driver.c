@@ -157,7 +157,8 @@ static int check_number(const sched_node *n, const sched_arg *a, const spec_doc 
     if (v->kind != SPEC_NUM)
         return descent_spec_fail(doc, v, err, DESCENT_ERR_SPEC, "%s: %s must be %s, got %s", n->kind->name, a->name,
                                  integer ? "an integer" : "a number", descent_spec_kind_name(v->kind));
-    if (integer && (!v->is_int || fabs(v->num) > 9007199254740992.0))
+    /* An integer may be written 10 or 10.0 (Python accepts both for most). */
+    if (integer && (v->num != floor(v->num) || fabs(v->num) > 9007199254740992.0))
         return descent_spec_fail(doc, v, err, DESCENT_ERR_SPEC, "%s: %s must be an integer, got %.17g", n->kind->name,
                                  a->name, v->num);
     if (!range_ok(a, v->num)) {
@@ -300,6 +301,14 @@ static int parse_node(sched_node **out, const spec_doc *doc, const spec_node *ca
             snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", sched_kinds[i]->name);
         }
         spec_node at = name_at(call);
+        const char *list[64];
+        int nl = 0;
+        for (int i = 0; i < sched_kind_count && nl < 64; i++)
+            list[nl++] = sched_kinds[i]->name;
+        const char *hint = descent_closest_name(call->str, list, nl);
+        if (hint)
+            return descent_spec_fail(doc, &at, err, DESCENT_ERR_SPEC, "unknown schedule '%s'; did you mean '%s'? (known: %s)",
+                                     call->str, hint, names);
         return descent_spec_fail(doc, &at, err, DESCENT_ERR_SPEC, "unknown schedule '%s' (known: %s)", call->str, names);
     }
     int nargs = 0;
@@ -347,8 +356,18 @@ static int parse_node(sched_node **out, const spec_doc *doc, const spec_node *ca
                     snprintf(names + used, sizeof names - used, "%s%s", j ? ", " : "", kind->args[j].name);
                 }
                 spec_node kat = keyword_at(doc, v, key);
-                rc = descent_spec_fail(doc, &kat, err, DESCENT_ERR_SPEC, "%s has no argument '%s' (it takes %s)",
-                                       kind->name, key, nargs ? names : "none");
+                const char *list[32];
+                int nl = 0;
+                for (int j = 0; j < nargs && nl < 32; j++)
+                    list[nl++] = kind->args[j].name;
+                const char *hint = descent_closest_name(key, list, nl);
+                if (hint)
+                    rc = descent_spec_fail(doc, &kat, err, DESCENT_ERR_SPEC,
+                                           "%s has no argument '%s'; did you mean '%s'? (it takes %s)", kind->name, key,
+                                           hint, names);
+                else
+                    rc = descent_spec_fail(doc, &kat, err, DESCENT_ERR_SPEC, "%s has no argument '%s' (it takes %s)",
+                                           kind->name, key, nargs ? names : "none");
                 break;
             }
         }
