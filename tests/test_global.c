@@ -207,6 +207,38 @@ static void test_owlqn(void)
           (long long)r.evaluations);
 }
 
+/* f = sum (x_i - 0.5)^2 - log(1 - x_i) is finite only for x_i < 1: the
+ * first trial steps of the line search overshoot into NaN territory. */
+static double barrier(void *ctx, const double *x, double *g, size_t n)
+{
+    (void)ctx;
+    double f = 0;
+    for (size_t i = 0; i < n; i++) {
+        f += (x[i] - 0.5) * (x[i] - 0.5) - log(1 - x[i]);
+        if (g)
+            g[i] = 2 * (x[i] - 0.5) + 1 / (1 - x[i]);
+    }
+    return f;
+}
+
+static void test_lbfgs_nonfinite_trials(void)
+{
+    /* f' = 0 where 2 (x - 0.5) (1 - x) + 1 = x (3 - 2x) = 0: x = 0. */
+    const double xs = 0;
+    const char *specs[] = {"LBFGS(lr=100)", "LBFGS(lr=100, line_search_fn='backtracking')"};
+    for (int k = 0; k < 2; k++) {
+        double x[3] = {-40, -30, -50};
+        descent_minimize_settings s;
+        descent_minimize_default_settings(&s);
+        s.gtol = 1e-7;
+        descent_minimize_result r;
+        descent_error err;
+        int rc = descent_minimize(specs[k], NULL, barrier, NULL, x, 3, &s, &r, &err);
+        CHECK(rc == DESCENT_STOP_GTOL && fabs(x[0] - xs) < 1e-7 && fabs(x[2] - xs) < 1e-7, "%s: rc %d (%s), x0 %g",
+              specs[k], rc, rc < 0 ? err.message : "", x[0]);
+    }
+}
+
 /* ---- HessianFree ------------------------------------------------------- */
 
 static void test_hessian_free(void)
@@ -571,6 +603,7 @@ int main(void)
     test_lbfgs_liblbfgs_counts();
     test_lbfgs_matrix();
     test_owlqn();
+    test_lbfgs_nonfinite_trials();
     test_hessian_free();
     test_population_matrix();
     test_ask_tell_equals_wrapper();

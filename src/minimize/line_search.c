@@ -135,13 +135,23 @@ int descent_line_search_more_thuente(descent_minimizer *m, size_t n, const doubl
     double stmin = 0, stmax = *stp + 4 * *stp;
     bool brackt = false;
     int stage = 1;
+    double stpmax = p->stpmax; /* lowered below a step where f was not finite */
     *evals = 0;
     *status = LS_FAILED;
-    *stp = fmax(p->stpmin, fmin(p->stpmax, *stp));
+    *stp = fmax(p->stpmin, fmin(stpmax, *stp));
     for (;;) {
         double fv, dg = 0;
         int rc = trial(m, n, xp, d, *stp, x, &fv, g, &dg);
         ++*evals;
+        if (rc == DESCENT_ERR_NONFINITE) {
+            /* Too far (overflow, or outside f's domain): never go this far
+             * again; halve the way back towards the best step. */
+            if (*evals >= p->max_evals || *stp <= p->stpmin)
+                return 0;
+            stpmax = *stp;
+            *stp = stx + 0.5 * (*stp - stx);
+            continue;
+        }
         if (rc < 0)
             return rc;
         *f = fv;
@@ -153,7 +163,7 @@ int descent_line_search_more_thuente(descent_minimizer *m, size_t n, const doubl
             return 0;
         }
         bool warn = (brackt && (*stp <= stmin || *stp >= stmax)) || (brackt && stmax - stmin <= p->xtol * stmax) ||
-                    (*stp == p->stpmax && fv <= ftest && dg <= gtest) ||
+                    (*stp == stpmax && fv <= ftest && dg <= gtest) ||
                     (*stp == p->stpmin && (fv > ftest || dg >= gtest)) || *evals >= p->max_evals;
         if (warn) {
             *status = fv <= ftest && fv < finit ? LS_ACCEPTED : LS_FAILED;
@@ -186,7 +196,7 @@ int descent_line_search_more_thuente(descent_minimizer *m, size_t n, const doubl
             stmin = *stp + 1.1 * (*stp - stx);
             stmax = *stp + 4 * (*stp - stx);
         }
-        *stp = fmax(p->stpmin, fmin(p->stpmax, *stp));
+        *stp = fmax(p->stpmin, fmin(stpmax, *stp));
         /* If no further progress is possible, let stp be the best point. */
         if ((brackt && (*stp <= stmin || *stp >= stmax)) || (brackt && stmax - stmin <= p->xtol * stmax))
             *stp = stx;
@@ -204,10 +214,10 @@ int descent_line_search_backtracking(descent_minimizer *m, size_t n, const doubl
         double fv;
         int rc = trial(m, n, xp, d, *stp, x, &fv, g, NULL);
         ++*evals;
-        if (rc < 0)
+        if (rc < 0 && rc != DESCENT_ERR_NONFINITE)
             return rc;
         *f = fv;
-        if (fv <= finit + p->c1 * *stp * dg0) {
+        if (rc == 0 && fv <= finit + p->c1 * *stp * dg0) {
             *status = LS_CONVERGED;
             return 0;
         }

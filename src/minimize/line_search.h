@@ -26,8 +26,9 @@ typedef enum line_search_status {
  * g = grad f(xp), dg0 = g'd < 0, *stp the first trial step. On exit x, f, g
  * hold the last trial (LS_CONVERGED / LS_ACCEPTED) and *stp its step; with
  * LS_FAILED they hold a trial that does not decrease f enough (the caller
- * restores xp). *evals counts the evaluations. A negative return is an
- * evaluation error (non-finite f or gradient). */
+ * restores xp). *evals counts the evaluations. A trial where f or the
+ * gradient is not finite counts as too long a step: the search steps back
+ * and never goes that far again. */
 int descent_line_search_more_thuente(descent_minimizer *m, size_t n, const double *xp, const double *d, double *x,
                                      double *f, double *g, double dg0, double *stp,
                                      const line_search_params *p, size_t *evals, line_search_status *status);
