@@ -93,6 +93,9 @@ static int cm_create(void **state, const spec_doc *doc, const spec_node *const *
     int rc = descent_args_real(doc, a[0], "sigma0", 0, true, INFINITY, &sigma0, err);
     if (rc == 0 && a[1] && a[1]->kind != SPEC_NONE)
         rc = descent_args_size(doc, a[1], "popsize", 2, 1000000, &popsize, err);
+    if (rc == 0 && popsize * n > ((size_t)1 << 26))
+        rc = descent_spec_fail(doc, a[1], err, DESCENT_ERR_INVALID, "popsize %zu times n = %zu is too large", popsize,
+                               n);
     if (rc == 0)
         rc = descent_args_size(doc, a[3], "restarts", 0, 100, &restarts, err);
     if (rc < 0)
@@ -125,21 +128,37 @@ static int cm_create(void **state, const spec_doc *doc, const spec_node *const *
 }
 
 /* Set the strategy parameters for population lambda and start the
- * distribution at mean with sigma0 and C = I. */
+ * distribution at mean with sigma0 and C = I. When the buffers for a new
+ * lambda cannot be allocated, the old population size is kept (an error
+ * only when there is none). */
 static int cm_start(cmaes *s, size_t lambda, const double *mean)
 {
     const size_t n = s->n;
     const double dn = (double)n;
-    cm_free_run(s);
-    s->lambda = lambda;
+    if (lambda != s->lambda || !s->w) {
+        size_t cap = 10 + (size_t)ceil(30.0 * dn / (double)lambda);
+        double *w = malloc(lambda / 2 * sizeof(double)), *Y = malloc(lambda * n * sizeof(double));
+        size_t *order = malloc(lambda * sizeof(size_t));
+        double *hist = malloc(cap * sizeof(double));
+        if (w && Y && order && hist) {
+            cm_free_run(s);
+            s->w = w;
+            s->Y = Y;
+            s->order = order;
+            s->hist = hist;
+            s->hist_cap = cap;
+            s->lambda = lambda;
+        } else {
+            free(w);
+            free(Y);
+            free(order);
+            free(hist);
+            if (!s->w)
+                return DESCENT_ERR_NOMEM;
+        }
+    }
+    lambda = s->lambda;
     s->mu = lambda / 2;
-    s->w = malloc(s->mu * sizeof(double));
-    s->Y = malloc(lambda * n * sizeof(double));
-    s->order = malloc(lambda * sizeof(size_t));
-    s->hist_cap = 10 + (size_t)ceil(30.0 * dn / (double)lambda);
-    s->hist = malloc(s->hist_cap * sizeof(double));
-    if (!s->w || !s->Y || !s->order || !s->hist)
-        return DESCENT_ERR_NOMEM;
     double sum = 0, sum2 = 0;
     for (size_t i = 0; i < s->mu; i++) {
         s->w[i] = log(((double)lambda + 1) / 2) - log((double)i + 1);
@@ -332,12 +351,10 @@ static void cm_tell(void *state, pop_ctx *c, const double *cand, const double *f
             else
                 m[i] = c->x0[i];
         }
-        size_t lambda = s->lambda * 2;
+        /* Double lambda, up to 2^24 / n candidates per generation. */
+        size_t lambda = s->lambda * 2 <= ((size_t)1 << 24) / n ? s->lambda * 2 : s->lambda;
         s->restarts++;
-        if (cm_start(s, lambda, m) < 0) {
-            /* Out of memory: carry on with the old population size. */
-            cm_start(s, lambda / 2, m);
-        }
+        cm_start(s, lambda, m); /* keeps the old buffers if new ones fail */
     }
 }
 

@@ -124,10 +124,7 @@ static int create_from_call(descent_population **out, const spec_doc *doc, const
         return descent_fail(err, DESCENT_ERR_INVALID, "n must be at least 1");
     if (n > ((size_t)1 << 26))
         return descent_fail(err, DESCENT_ERR_INVALID, "n = %zu is too large for a population method", n);
-    const spec_node *args[24];
-    int nargs = 0;
-    while (method->arg_names[nargs])
-        nargs++;
+    const spec_node *args[16]; /* every method has fewer arguments */
     int rc = descent_args_bind(doc, call, method->name, method->arg_names, args, err);
     if (rc < 0)
         return rc;
@@ -326,7 +323,7 @@ int descent_population_tell(descent_population *p, const double *f_values)
     size_t best = l;
     for (size_t k = 0; k < l; k++) {
         double v = f_values[k];
-        p->fvals[k] = isnan(v) ? INFINITY : v;
+        p->fvals[k] = isfinite(v) ? v : INFINITY;
         if (p->fvals[k] < p->best_f && (best == l || p->fvals[k] < p->fvals[best]))
             best = k;
     }
