@@ -660,6 +660,18 @@ typedef struct descent_train_config {
     double val_fraction;    /* in [0, 1) */
     descent_dtype dtype;
     int blas;               /* -1 default, 0 own kernel, 1 CBLAS */
+    /* Data parallelism (docs/distributed.md). With ranks > 1 this process,
+     * rank `rank` of `ranks`, computes the gradient and loss of its share of
+     * each batch only: rows [floor(rank B/ranks), floor((rank+1) B/ranks))
+     * of the batch's B rows, every rank shuffling alike (same seed). Then
+     * reduce(), which must be set, turns this rank's figures (the mean over
+     * its `mine` rows; zero gradient and loss when it has none) into the
+     * batch's: the mean over all `rows`, on every rank (the descent_mpi
+     * train command passes descent_mpi_allreduce_grads_weighted). Defaults:
+     * rank 0 of 1, no reduce. */
+    int rank, ranks;
+    int (*reduce)(void *ctx, descent_optimizer *opt, size_t mine, size_t rows, double *loss);
+    void *reduce_ctx;
 } descent_train_config;
 
 void descent_train_default_config(descent_train_config *c);
