@@ -39,5 +39,7 @@ extern const cli_command cli_schedule;
 extern const cli_command cli_bench;
 extern const cli_command cli_minimize;
 extern const cli_command cli_train;
+extern const cli_command cli_plot_paths;
+extern const cli_command cli_compare;
 
 #endif

@@ -13,6 +13,8 @@ static const cli_command *const commands[] = {
     &cli_bench,
     &cli_minimize,
     &cli_train,
+    &cli_plot_paths,
+    &cli_compare,
 };
 static const int ncommands = (int)(sizeof commands / sizeof commands[0]);
 

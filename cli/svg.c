@@ -18,12 +18,12 @@ typedef struct svg_series {
     char *name;
     size_t n;
     double *x, *y;
-    int colour, axis;
+    int colour, axis, dashed;
 } svg_series;
 
 struct svg_chart {
     char *title, *xlabel, *ylabel[2];
-    int log_y[2], has_y2;
+    int log_y[2], has_y2, legend_below;
     svg_series *series;
     int nseries, cap;
 };
@@ -117,6 +117,7 @@ static int add(svg_chart *c, const char *name, size_t n, const double *x, const 
     s->n = n;
     s->colour = ((colour % SVG_PALETTE_SIZE) + SVG_PALETTE_SIZE) % SVG_PALETTE_SIZE;
     s->axis = axis;
+    s->dashed = axis;
     c->nseries++;
     return 0;
 }
@@ -124,6 +125,26 @@ static int add(svg_chart *c, const char *name, size_t n, const double *x, const 
 int svg_chart_add_series(svg_chart *c, const char *name, size_t n, const double *x, const double *y, int colour)
 {
     return add(c, name, n, x, y, colour, 0);
+}
+
+int svg_chart_add_series_dashed(svg_chart *c, const char *name, size_t n, const double *x, const double *y,
+                                int colour)
+{
+    if (add(c, name, n, x, y, colour, 0) < 0)
+        return -1;
+    c->series[c->nseries - 1].dashed = 1;
+    return 0;
+}
+
+void svg_chart_legend_below(svg_chart *c)
+{
+    if (c)
+        c->legend_below = 1;
+}
+
+const char *svg_palette_colour(int colour)
+{
+    return palette[((colour % SVG_PALETTE_SIZE) + SVG_PALETTE_SIZE) % SVG_PALETTE_SIZE];
 }
 
 int svg_chart_add_series_y2(svg_chart *c, const char *name, size_t n, const double *x, const double *y, int colour)
@@ -233,9 +254,10 @@ static void write_chart(FILE *f, const svg_chart *c)
     make_scale(&sy[0], c, 0, 0, c->log_y[0]);
     if (c->has_y2)
         make_scale(&sy[1], c, 1, 0, c->log_y[1]);
+    const int HT = H + (c->legend_below ? 14 + 18 * c->nseries : 0);
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-               "font-family=\"sans-serif\" font-size=\"12\">\n", W, H, W, H);
-    fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, H);
+               "font-family=\"sans-serif\" font-size=\"12\">\n", W, HT, W, HT);
+    fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, HT);
     fprintf(f, "<text x=\"%d\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">", W / 2);
     put_text(f, c->title);
     fputs("</text>\n", f);
@@ -290,22 +312,32 @@ static void write_chart(FILE *f, const svg_chart *c)
             }
             if (!open)
                 fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.8\"%s points=\"",
-                        palette[se->colour], se->axis ? " stroke-dasharray=\"6 3\"" : "");
+                        palette[se->colour], se->dashed ? " stroke-dasharray=\"6 3\"" : "");
             fprintf(f, "%s%.2f,%.2f", open ? " " : "", map(&sx, se->x[k], x0, x1), map(s, se->y[k], y0, y1));
             open = 1;
         }
         if (open)
             fputs("\"/>\n", f);
     }
-    /* legend, top right inside the plot */
-    double lx = x1 - 170, ly = y1 + 10;
-    fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"160\" height=\"%d\" fill=\"white\" fill-opacity=\"0.85\" "
-               "stroke=\"#999999\"/>\n", lx, ly, 8 + 18 * c->nseries);
+    /* legend, top right inside the plot, as wide as its longest name
+     * (about 7 px a character at 12 px sans-serif) */
+    size_t longest = 0;
+    for (int i = 0; i < c->nseries; i++) {
+        size_t len = strlen(c->series[i].name) + (c->has_y2 ? 8 : 0);
+        longest = len > longest ? len : longest;
+    }
+    double lw = 52 + 7.0 * (double)longest;
+    lw = lw < 160 ? 160 : lw > x1 - x0 - 20 ? x1 - x0 - 20 : lw;
+    double lx = x1 - lw - 10, ly = y1 + 10;
+    if (c->legend_below)
+        lx = x0, ly = H;
+    fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%d\" fill=\"white\" fill-opacity=\"0.85\" "
+               "stroke=\"#999999\"/>\n", lx, ly, lw, 8 + 18 * c->nseries);
     for (int i = 0; i < c->nseries; i++) {
         const svg_series *se = &c->series[i];
         double yy = ly + 16 + 18 * i;
         fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"%s\" stroke-width=\"2\"%s/>\n",
-                lx + 8, yy - 4, lx + 36, yy - 4, palette[se->colour], se->axis ? " stroke-dasharray=\"6 3\"" : "");
+                lx + 8, yy - 4, lx + 36, yy - 4, palette[se->colour], se->dashed ? " stroke-dasharray=\"6 3\"" : "");
         fprintf(f, "<text x=\"%.2f\" y=\"%.2f\">", lx + 42, yy);
         put_text(f, se->name);
         if (c->has_y2)

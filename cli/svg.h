@@ -26,6 +26,17 @@ svg_chart *svg_chart_begin(const char *title, const char *xlabel, const char *yl
 /* Add a series on the left axis (the data is copied). Returns 0 or -1. */
 int svg_chart_add_series(svg_chart *c, const char *name, size_t n, const double *x, const double *y, int colour);
 
+/* Add a dashed series on the left axis (e.g. validation beside training). */
+int svg_chart_add_series_dashed(svg_chart *c, const char *name, size_t n, const double *x, const double *y,
+                                int colour);
+
+/* Put the legend under the plot (the canvas grows) instead of over its
+ * top right corner: for charts with many or long-named series. */
+void svg_chart_legend_below(svg_chart *c);
+
+/* The palette colour of index colour (wrapping), as "#RRGGBB". */
+const char *svg_palette_colour(int colour);
+
 /* Give the chart a right-hand axis, and add series on it. */
 void svg_chart_set_y2(svg_chart *c, const char *label, int log_y);
 int svg_chart_add_series_y2(svg_chart *c, const char *name, size_t n, const double *x, const double *y, int colour);
@@ -36,5 +47,37 @@ int svg_chart_end(svg_chart *c, const char *path);
 
 /* Free a chart without writing it. */
 void svg_chart_free(svg_chart *c);
+
+/* ---- contour maps with paths (svg_contour.c) ----------------------------- */
+
+/* A map of a function of two variables over [xlo, xhi] x [ylo, yhi]:
+ * iso-lines of f at log-spaced levels above its minimum on the grid (so
+ * narrow valleys show), found by marching squares; optional paths (one
+ * palette colour each, named in a legend beside the plot), marked points
+ * (minima as stars, starts as rings), axes with ticks and labels.
+ *
+ *     svg_contour *c = svg_contour_begin("rosenbrock", "x", "y", -2, 2, -1, 3);
+ *     svg_contour_set_grid(c, nx, ny, f);     f[j * nx + i] at (x_i, y_j)
+ *     svg_contour_add_path(c, "Adam(lr=0.1)", n, xs, ys, 0);
+ *     svg_contour_add_marker(c, 1, 1, SVG_MARK_MINIMUM);
+ *     if (svg_contour_end(c, "out.svg") < 0) ...   (writes the file, frees c)
+ *
+ * x_i = xlo + i (xhi - xlo) / (nx - 1), likewise y_j. Paths are drawn
+ * clipped to the plot area; a non-finite point breaks a path. The same input
+ * always gives the same bytes. */
+typedef struct svg_contour svg_contour;
+
+enum { SVG_MARK_MINIMUM = 0, SVG_MARK_START = 1 };
+
+svg_contour *svg_contour_begin(const char *title, const char *xlabel, const char *ylabel, double xlo, double xhi,
+                               double ylo, double yhi);
+/* The grid (copied); nx, ny >= 2. Returns 0 or -1. */
+int svg_contour_set_grid(svg_contour *c, int nx, int ny, const double *f);
+int svg_contour_add_path(svg_contour *c, const char *name, size_t n, const double *x, const double *y, int colour);
+int svg_contour_add_marker(svg_contour *c, double x, double y, int kind);
+/* A line of small print under the title (e.g. the level spacing). */
+int svg_contour_set_note(svg_contour *c, const char *note);
+int svg_contour_end(svg_contour *c, const char *path);
+void svg_contour_free(svg_contour *c);
 
 #endif
