@@ -48,11 +48,20 @@ static const char *const CONFIGS[] = {
     "Adamax(lr=0.01, weight_decay=0.01)",
     "RAdam(lr=0.01, weight_decay=0.01)",
     "RAdam(lr=0.01, betas=(0.9, 0.9))",
+    /* The optimizers beyond torch's core set (their own files document them). */
+    "Rprop(lr=0.01)",
+    "Rprop(lr=0.01, etas=(0.4, 1.3), step_sizes=(1e-4, 1), maximize=True)",
+    "ASGD(lr=0.01, t0=3)",
+    "ASGD(lr=0.01, lambd=0.01, alpha=0.5, weight_decay=0.01)",
+    "Lion(lr=0.001, weight_decay=0.1)",
+    "Yogi(lr=0.01)",
+    "AdaBelief(lr=0.01, weight_decay=0.01)",
 };
 #define NCONFIGS ((int)(sizeof CONFIGS / sizeof CONFIGS[0]))
 
-/* The second group's overrides: every optimizer takes these two. */
+/* The second group's overrides (weight_decay where the optimizer has it). */
 #define GROUP1_OVERRIDES "lr=0.003, weight_decay=0.02"
+#define GROUP1_OVERRIDES_LR "lr=0.003"
 
 #define MAXT 4
 
@@ -92,7 +101,9 @@ static int rig_make(rig *r, const char *spec, int dtype_mode, const size_t *size
         return -1;
     }
     int g0 = descent_add_group(r->opt, NULL);
-    int g1 = descent_add_group_spec(r->opt, GROUP1_OVERRIDES);
+    double wd;
+    int has_wd = descent_get(r->opt, 0, "weight_decay", &wd) == 0;
+    int g1 = descent_add_group_spec(r->opt, has_wd ? GROUP1_OVERRIDES : GROUP1_OVERRIDES_LR);
     CHECK(g0 == 0 && g1 == 1, "%s: groups %d %d: %s", spec, g0, g1, descent_errmsg(r->opt));
     r->ntensors = MAXT;
     for (int t = 0; t < MAXT; t++) {
