@@ -62,7 +62,7 @@ static void adabelief_prepare(const descent_hparams *hp, descent_tensor_scalars 
 }
 
 #define ADABELIEF_KERNEL(T, SFX, SQRT)                                                        \
-    static void adabelief_kernel_##SFX(const descent_kernel_args *args)                       \
+    DESCENT_INLINE void adabelief_body_##SFX(const descent_kernel_args *args)                       \
     {                                                                                         \
         const adabelief_coeffs *c = args->coeffs;                                             \
         T *restrict p = args->param;                                                          \
@@ -87,7 +87,8 @@ static void adabelief_prepare(const descent_hparams *hp, descent_tensor_scalars 
             T denom = SQRT(si) / bc2s + eps;                                                  \
             p[i] = pi + nss * (mi / denom);                                                   \
         }                                                                                     \
-    }
+    }                                                                                         \
+    DESCENT_DISPATCH(adabelief_kernel_##SFX, adabelief_body_##SFX)
 
 ADABELIEF_KERNEL(float, f32, sqrtf)
 ADABELIEF_KERNEL(double, f64, sqrt)

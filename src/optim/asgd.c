@@ -66,7 +66,7 @@ static void asgd_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
 }
 
 #define ASGD_KERNEL(T, SFX)                                                                   \
-    static void asgd_kernel_##SFX(const descent_kernel_args *args)                            \
+    DESCENT_INLINE void asgd_body_##SFX(const descent_kernel_args *args)                            \
     {                                                                                         \
         const asgd_coeffs *c = args->coeffs;                                                  \
         T *restrict p = args->param;                                                          \
@@ -85,7 +85,8 @@ static void asgd_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
             p[i] = pi;                                                                        \
             ax[i] = average ? ax[i] + (pi - ax[i]) * mu : pi;                                 \
         }                                                                                     \
-    }
+    }                                                                                         \
+    DESCENT_DISPATCH(asgd_kernel_##SFX, asgd_body_##SFX)
 
 ASGD_KERNEL(float, f32)
 ASGD_KERNEL(double, f64)

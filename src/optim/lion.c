@@ -50,7 +50,7 @@ static void lion_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
 }
 
 #define LION_KERNEL(T, SFX)                                                                   \
-    static void lion_kernel_##SFX(const descent_kernel_args *args)                            \
+    DESCENT_INLINE void lion_body_##SFX(const descent_kernel_args *args)                            \
     {                                                                                         \
         const lion_coeffs *c = args->coeffs;                                                  \
         T *restrict p = args->param;                                                          \
@@ -64,11 +64,12 @@ static void lion_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
             T d = sign * g[i];                                                                \
             T pi = p[i] * decay;                                                              \
             T ci = m[i] * b1 + omb1 * d;                                                      \
-            T u = ci > 0 ? (T)1 : ci < 0 ? (T)-1 : (T)0;                                      \
+            T u = (T)(ci > 0) - (T)(ci < 0); /* sign(ci), 0 for 0 and NaN */                \
             p[i] = pi + neg_lr * u;                                                           \
             m[i] = m[i] * b2 + omb2 * d;                                                      \
         }                                                                                     \
-    }
+    }                                                                                         \
+    DESCENT_DISPATCH(lion_kernel_##SFX, lion_body_##SFX)
 
 LION_KERNEL(float, f32)
 LION_KERNEL(double, f64)

@@ -64,7 +64,7 @@ static void yogi_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
 }
 
 #define YOGI_KERNEL(T, SFX, SQRT)                                                             \
-    static void yogi_kernel_##SFX(const descent_kernel_args *args)                            \
+    DESCENT_INLINE void yogi_body_##SFX(const descent_kernel_args *args)                            \
     {                                                                                         \
         const yogi_coeffs *c = args->coeffs;                                                  \
         T *restrict p = args->param;                                                          \
@@ -80,14 +80,15 @@ static void yogi_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
             T mi = m[i] * b1 + omb1 * d;                                                      \
             T d2 = d * d;                                                                     \
             T diff = v[i] - d2;                                                               \
-            T s = diff > 0 ? (T)1 : diff < 0 ? (T)-1 : (T)0;                                  \
+            T s = (T)(diff > 0) - (T)(diff < 0); /* sign(diff), 0 for 0 and NaN */          \
             T vi = v[i] - omb2 * s * d2;                                                      \
             m[i] = mi;                                                                        \
             v[i] = vi;                                                                        \
             T update = (mi / bc1) / (SQRT(vi / bc2) + eps);                                   \
             p[i] = p[i] + neg_lr * update;                                                    \
         }                                                                                     \
-    }
+    }                                                                                         \
+    DESCENT_DISPATCH(yogi_kernel_##SFX, yogi_body_##SFX)
 
 YOGI_KERNEL(float, f32, sqrtf)
 YOGI_KERNEL(double, f64, sqrt)
