@@ -113,14 +113,14 @@ typedef struct descent_hparams {
     double lr;
     double momentum;        /* SGD, RMSprop */
     double dampening;       /* SGD */
-    double weight_decay;    /* L2 added to the gradient; decoupled for AdamW */
+    double weight_decay;    /* L2 added to the gradient; decoupled for AdamW, Lion, AdaBelief */
     double betas[2];        /* Adam family */
     double eps;             /* added outside the square root (PyTorch) */
     double eps_root;        /* added inside the square root (optax; the seed's formulas) */
-    double alpha;           /* RMSprop smoothing constant */
+    double alpha;           /* RMSprop smoothing constant; ASGD's power for eta */
     double rho;             /* Adadelta */
     double lr_decay;        /* Adagrad */
-    double initial_accumulator_value; /* Adagrad */
+    double initial_accumulator_value; /* Adagrad; Yogi (both moments start there) */
     double momentum_decay;  /* NAdam */
     int nesterov;           /* SGD */
     int maximize;
