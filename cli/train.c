@@ -45,6 +45,7 @@ typedef struct bar_ctx {
     double run_t0;          /* when this invocation's training started */
     int first_epoch;        /* epochs done before it */
     size_t batches;
+    double last_draw;       /* when the bar was last drawn */
 } bar_ctx;
 
 static double now_seconds(void)
@@ -57,8 +58,11 @@ static double now_seconds(void)
 static int draw_bar(void *ctx, const descent_train_progress *p)
 {
     bar_ctx *b = ctx;
-    /* Redraw at most every batch of a few; always the last. */
-    double elapsed = now_seconds() - b->run_t0;
+    /* Redraw at most 20 times a second, and at the end of each epoch. */
+    double now = now_seconds(), elapsed = now - b->run_t0;
+    if (p->batch < p->batches && now - b->last_draw < 0.05)
+        return 0;
+    b->last_draw = now;
     double done = (double)(p->epoch - 1 - b->first_epoch) + (double)p->batch / (double)p->batches;
     double total = (double)(b->epochs - b->first_epoch);
     double left = done > 0 ? elapsed * (total - done) / done : 0;
@@ -223,6 +227,8 @@ static int train_inner(int argc, char **argv, int *mpi_started)
 #else
     (void)mpi_started;
 #endif
+    if (!leader)
+        plot_path = NULL; /* rank 0 alone writes the picture */
 
     descent_error err;
     descent_trainer *t;
