@@ -15,8 +15,16 @@
 #define KB 64   /* rows of the packed panel */
 #define NB 256  /* its columns: a KB x NB panel (128 KiB in f64) stays in L2 */
 
+/* Compiled for AVX-512, AVX2 and the baseline, picked at load time: the
+ * element-wise loop gives the same bits on each (no FMA: -ffp-contract=off). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define GEMM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define GEMM_CLONES
+#endif
+
 #define DEFINE_GEMM(REAL, SFX)                                                                                   \
-    static void own_gemm_##SFX(bool ta, bool tb, size_t M, size_t N, size_t K, const REAL *A, size_t lda,      \
+    GEMM_CLONES static void own_gemm_##SFX(bool ta, bool tb, size_t M, size_t N, size_t K, const REAL *A, size_t lda,      \
                                const REAL *B, size_t ldb, REAL beta, REAL *C, size_t ldc)                      \
     {                                                                                                          \
         for (size_t i = 0; i < M; i++) {                                                                       \
