@@ -227,6 +227,8 @@ static int train_inner(int argc, char **argv, int *mpi_started)
 #else
     (void)mpi_started;
 #endif
+    if (!leader)
+        plot_path = NULL; /* rank 0 alone writes the picture */
 
     descent_error err;
     descent_trainer *t;
