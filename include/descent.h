@@ -497,6 +497,33 @@ void descent_objective_minimum(const descent_objective *o, double *f_min, double
 void descent_objective_start(const descent_objective *o, double *x0);
 
 /* ------------------------------------------------------------------------ */
+/* L-BFGS stepped with a closure (torch.optim.LBFGS)                         */
+
+/* PyTorch's LBFGS for a training loop: each descent_lbfgs_step() is one
+ * `optimizer.step(closure)` of torch 1.13 over one f64 vector x, with its
+ * arguments and defaults:
+ *   "LBFGS(lr=1, max_iter=20, max_eval=None, tolerance_grad=1e-7,
+ *          tolerance_change=1e-9, history_size=100, line_search_fn=None)"
+ * max_eval None is max_iter * 5 / 4; line_search_fn None or 'strong_wolfe'
+ * (PyTorch's own search). closure(ctx, x, grad, n) returns the loss and
+ * writes the gradient (grad is never NULL). For minimizing a fixed function
+ * to a tolerance, the minimizer "LBFGS" (liblbfgs-like defaults, More-Thuente
+ * search) is the better tool. */
+typedef struct descent_lbfgs descent_lbfgs;
+
+int descent_lbfgs_create(descent_lbfgs **out, const char *spec, size_t n, descent_error *err);
+void descent_lbfgs_destroy(descent_lbfgs *o);
+const char *descent_lbfgs_errmsg(const descent_lbfgs *o);
+
+/* One step: up to max_iter iterations from x (updated in place). *loss
+ * receives the loss at the start of the step, as PyTorch returns it. */
+int descent_lbfgs_step(descent_lbfgs *o, descent_objective_fn closure, void *ctx, double *x, double *loss);
+
+/* PyTorch's state['func_evals'] and state['n_iter'] (over all steps). */
+int64_t descent_lbfgs_func_evals(const descent_lbfgs *o);
+int64_t descent_lbfgs_n_iter(const descent_lbfgs *o);
+
+/* ------------------------------------------------------------------------ */
 /* Population methods                                                        */
 
 /* Derivative-free methods that evolve a population, step by step in

@@ -239,6 +239,81 @@ static void test_lbfgs_nonfinite_trials(void)
     }
 }
 
+/* ---- torch.optim.LBFGS stepped with a closure ---------------------------- */
+
+static double ext_rosen4(void *ctx, const double *x, double *g, size_t n)
+{
+    (void)ctx;
+    double f = 0;
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        double t1 = 1 - x[i], t2 = 10 * (x[i + 1] - x[i] * x[i]);
+        g[i + 1] = 20 * t2;
+        g[i] = -2 * (x[i] * g[i + 1] + t1);
+        f += t1 * t1 + t2 * t2;
+    }
+    return f;
+}
+
+/* tests/golden/torch_lbfgs.txt, from gen_torch_lbfgs.py: per step the loss
+ * returned, state func_evals and n_iter (exactly), and x. The gradient here
+ * is rounded differently from autograd's (about 1e-16 relative), which the
+ * trajectories amplify to about 2e-12 after one step and 2e-9 after six; the
+ * tolerance is 1e-7. */
+static void test_torch_lbfgs(const char *dir)
+{
+    static const char *const specs[] = {
+        "LBFGS()",
+        "LBFGS(line_search_fn='strong_wolfe')",
+        "LBFGS(lr=0.5, max_iter=5, history_size=3)",
+        "LBFGS(max_iter=7, max_eval=9, history_size=2, line_search_fn='strong_wolfe')",
+        "LBFGS(lr=0.1, tolerance_change=1e-3)",
+    };
+    char path[1024];
+    snprintf(path, sizeof path, "%s/golden/torch_lbfgs.txt", dir);
+    char *text = t_read_file(path, NULL);
+    CHECK(text != NULL, "cannot read %s", path);
+    if (!text)
+        return;
+    descent_lbfgs *o = NULL;
+    double x[4];
+    int current = -1, rows = 0;
+    double worst = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] == '#')
+            continue;
+        int k, step;
+        double loss, xs[4];
+        long long evals, iters;
+        if (sscanf(line, "%d %d %lf %lld %lld %lf %lf %lf %lf", &k, &step, &loss, &evals, &iters, &xs[0], &xs[1],
+                   &xs[2], &xs[3]) != 9)
+            continue;
+        if (k != current) {
+            descent_lbfgs_destroy(o);
+            descent_error err;
+            CHECK(descent_lbfgs_create(&o, specs[k], 4, &err) == 0, "%s: %s", specs[k], err.message);
+            const double x0[4] = {-1.2, 1, -1.2, 1};
+            memcpy(x, x0, sizeof x);
+            current = k;
+        }
+        double got;
+        CHECK(descent_lbfgs_step(o, ext_rosen4, NULL, x, &got) == 0, "%s step %d", specs[k], step);
+        CHECK(descent_lbfgs_func_evals(o) == evals && descent_lbfgs_n_iter(o) == iters,
+              "%s step %d: func_evals %lld n_iter %lld, torch %lld %lld", specs[k], step,
+              (long long)descent_lbfgs_func_evals(o), (long long)descent_lbfgs_n_iter(o), evals, iters);
+        CHECK(t_close(got, loss, 1e-7, 1e-14), "%s step %d: loss %.17g, torch %.17g", specs[k], step, got, loss);
+        for (int i = 0; i < 4; i++) {
+            CHECK(t_close(x[i], xs[i], 1e-7, 1e-14), "%s step %d: x[%d] %.17g, torch %.17g", specs[k], step, i, x[i],
+                  xs[i]);
+            worst = fmax(worst, fabs(x[i] - xs[i]) / fmax(fabs(xs[i]), 1e-300));
+        }
+        rows++;
+    }
+    descent_lbfgs_destroy(o);
+    free(text);
+    CHECK(rows == 30, "%d golden rows", rows);
+    printf("torch LBFGS goldens: %d steps, largest relative difference in x %.3g\n", rows, worst);
+}
+
 /* ---- HessianFree ------------------------------------------------------- */
 
 static void test_hessian_free(void)
@@ -533,6 +608,18 @@ static void test_errors(void)
     expect_error("LBFGS(l1=-1)", 2, DESCENT_ERR_INVALID, "l1 must be >= 0, got -1");
     expect_error("LBFGS(l1=1, line_search_fn='strong_wolfe')", 2, DESCENT_ERR_INVALID,
                  "l1 > 0 (OWL-QN) uses its own projected backtracking");
+    {
+        descent_lbfgs *o = NULL;
+        descent_error e;
+        CHECK(descent_lbfgs_create(&o, "LBFGS(line_search_fn='more_thuente')", 2, &e) == DESCENT_ERR_INVALID &&
+                  strstr(e.message, "line_search_fn must be one of 'strong_wolfe'"),
+              "%s", e.message);
+        CHECK(descent_lbfgs_create(&o, "LBFGS(max_iter=0)", 2, &e) == DESCENT_ERR_INVALID &&
+                  strstr(e.message, "max_iter must be in [1,"),
+              "%s", e.message);
+        CHECK(descent_lbfgs_create(&o, "Adam()", 2, &e) == DESCENT_ERR_SPEC && strstr(e.message, "expected LBFGS"),
+              "%s", e.message);
+    }
     expect_error("LBFGS(tolerance=1)", 2, DESCENT_ERR_SPEC, "LBFGS has no argument 'tolerance'");
     expect_error("HessianFree(cg_tol=2)", 2, DESCENT_ERR_INVALID, "cg_tol must be in (0, 1], got 2");
     expect_error("HessianFree(damping=-1)", 2, DESCENT_ERR_INVALID, "damping must be >= 0");
@@ -598,8 +685,9 @@ static void test_errors(void)
     descent_population_destroy(p);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    test_torch_lbfgs(argc > 1 ? argv[1] : "tests");
     test_lbfgs_liblbfgs_counts();
     test_lbfgs_matrix();
     test_owlqn();
