@@ -259,7 +259,7 @@ static int train_inner(int argc, char **argv, int *mpi_started)
                classes, classes ? " classes" : "", descent_model_num_params(descent_trainer_model(t)), batches);
     fflush(stdout);
     int tty = leader && isatty(fileno(stderr));
-    bar_ctx bc = {(int)epochs, now_seconds(), descent_trainer_epochs_done(t), batches};
+    bar_ctx bc = {(int)epochs, now_seconds(), descent_trainer_epochs_done(t), batches, 0};
     descent_epoch_result r = {0, NAN, NAN, NAN, NAN, 0};
     double total_seconds = 0;
     int rc = CLI_OK;
