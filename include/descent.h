@@ -253,7 +253,9 @@ int descent_set_bf16_options(descent_optimizer *opt, unsigned flags, uint64_t se
  * writable memory even though the optimizer otherwise only reads them.
  *
  * norm_type is p >= 1 for the p-norm (2.0 is the usual choice) or INFINITY
- * for the largest |g|. Norms are accumulated in double for both dtypes. */
+ * for the largest |g|. Norms are accumulated in double for every dtype;
+ * bf16 gradients are scaled or clamped in f32 and rounded back to nearest
+ * even. */
 
 /* g = clamp(g, -clip_value, clip_value) elementwise (clip_value >= 0;
  * NaN stays NaN). */

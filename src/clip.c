@@ -8,22 +8,47 @@
 
 #include <math.h>
 
-/* Accumulate the pieces of a p-norm: sum |g|^p (p finite) or max |g|. */
+/* bf16 gradients are widened to f32 (exactly) in blocks of this many
+ * elements and, when written, rounded back to nearest even. */
+#define BF16_BLOCK 256
+
+/* Add |x|^p (p finite) into *acc, or take the max of |x| (p = INFINITY;
+ * a NaN sticks). */
+static void accumulate(double *acc, double x, double p)
+{
+    double a = fabs(x);
+    if (isinf(p)) {
+        if ((a > *acc || isnan(a)) && !isnan(*acc))
+            *acc = a;
+    } else if (p == 2.0) {
+        *acc += a * a;
+    } else if (p == 1.0) {
+        *acc += a;
+    } else {
+        *acc += pow(a, p);
+    }
+}
+
+/* The pieces of a tensor's gradient p-norm, accumulated in double. */
 static double tensor_norm_sum(const descent_tensor *t, double p)
 {
     double acc = 0.0;
-    for (size_t i = 0; i < t->n; i++) {
-        double a = t->dtype == DESCENT_F64 ? fabs(((const double *)t->grad)[i])
-                                           : fabs((double)((const float *)t->grad)[i]);
-        if (isinf(p)) {
-            if (a > acc || isnan(a))
-                acc = isnan(acc) ? acc : a;
-        } else if (p == 2.0) {
-            acc += a * a;
-        } else if (p == 1.0) {
-            acc += a;
-        } else {
-            acc += pow(a, p);
+    if (t->dtype == DESCENT_F64) {
+        const double *g = t->grad;
+        for (size_t i = 0; i < t->n; i++)
+            accumulate(&acc, g[i], p);
+    } else if (t->dtype == DESCENT_F32) {
+        const float *g = t->grad;
+        for (size_t i = 0; i < t->n; i++)
+            accumulate(&acc, g[i], p);
+    } else {
+        const uint16_t *g = t->grad;
+        float buf[BF16_BLOCK];
+        for (size_t b = 0; b < t->n; b += BF16_BLOCK) {
+            size_t m = t->n - b < BF16_BLOCK ? t->n - b : BF16_BLOCK;
+            descent_bf16_widen(buf, g + b, m);
+            for (size_t i = 0; i < m; i++)
+                accumulate(&acc, buf[i], p);
         }
     }
     return acc;
@@ -38,17 +63,32 @@ static double finish_norm(double acc, double p)
     return pow(acc, 1.0 / p);
 }
 
-static void scale_grad(descent_tensor *t, double coef)
+/* g = g * coef (coef_or_clip > 0), or g = clamp(g, -clip, clip) when clamp
+ * is set, in the tensor's precision; bf16 through f32 and back. */
+static void rewrite_grad(descent_tensor *t, double coef_or_clip, int clamp)
 {
     if (t->dtype == DESCENT_F64) {
         double *g = (double *)t->grad;
+        const double c = coef_or_clip;
         for (size_t i = 0; i < t->n; i++)
-            g[i] = g[i] * coef;
-    } else {
+            g[i] = clamp ? (g[i] < -c ? -c : g[i] > c ? c : g[i]) : g[i] * c;
+        return;
+    }
+    const float c = (float)coef_or_clip;
+    if (t->dtype == DESCENT_F32) {
         float *g = (float *)t->grad;
-        const float c = (float)coef;
         for (size_t i = 0; i < t->n; i++)
-            g[i] = g[i] * c;
+            g[i] = clamp ? (g[i] < -c ? -c : g[i] > c ? c : g[i]) : g[i] * c;
+        return;
+    }
+    uint16_t *g = (uint16_t *)t->grad;
+    float buf[BF16_BLOCK];
+    for (size_t b = 0; b < t->n; b += BF16_BLOCK) {
+        size_t m = t->n - b < BF16_BLOCK ? t->n - b : BF16_BLOCK;
+        descent_bf16_widen(buf, g + b, m);
+        for (size_t i = 0; i < m; i++)
+            buf[i] = clamp ? (buf[i] < -c ? -c : buf[i] > c ? c : buf[i]) : buf[i] * c;
+        descent_bf16_narrow(g + b, buf, m);
     }
 }
 
@@ -66,9 +106,10 @@ static int check_norm_args(descent_optimizer *opt, double max_norm, double norm_
 static int check_dtypes(descent_optimizer *opt)
 {
     for (int k = 0; k < opt->ntensors; k++)
-        if (opt->tensors[k].dtype != DESCENT_F32 && opt->tensors[k].dtype != DESCENT_F64)
+        if (opt->tensors[k].dtype != DESCENT_F32 && opt->tensors[k].dtype != DESCENT_F64 &&
+            opt->tensors[k].dtype != DESCENT_BF16)
             return descent_opt_fail(opt, DESCENT_ERR_INVALID,
-                                    "gradient clipping supports f32 and f64 tensors; tensor %d has dtype %d", k,
+                                    "gradient clipping supports f32, f64 and bf16 tensors; tensor %d has dtype %d", k,
                                     (int)opt->tensors[k].dtype);
     return 0;
 }
@@ -85,20 +126,8 @@ int descent_clip_grad_value(descent_optimizer *opt, double clip_value)
     int rc = check_dtypes(opt);
     if (rc < 0)
         return rc;
-    for (int k = 0; k < opt->ntensors; k++) {
-        descent_tensor *t = &opt->tensors[k];
-        if (t->dtype == DESCENT_F64) {
-            double *g = (double *)t->grad;
-            const double hi = clip_value, lo = -clip_value;
-            for (size_t i = 0; i < t->n; i++)
-                g[i] = g[i] < lo ? lo : g[i] > hi ? hi : g[i];
-        } else {
-            float *g = (float *)t->grad;
-            const float hi = (float)clip_value, lo = -(float)clip_value;
-            for (size_t i = 0; i < t->n; i++)
-                g[i] = g[i] < lo ? lo : g[i] > hi ? hi : g[i];
-        }
-    }
+    for (int k = 0; k < opt->ntensors; k++)
+        rewrite_grad(&opt->tensors[k], clip_value, 1);
     return 0;
 }
 
@@ -114,15 +143,7 @@ int descent_clip_grad_norm(descent_optimizer *opt, double max_norm, double norm_
     /* As PyTorch: the norm of the vector of per-tensor norms. */
     double acc = 0.0;
     for (int k = 0; k < opt->ntensors; k++) {
-        double nk = finish_norm(tensor_norm_sum(&opt->tensors[k], norm_type), norm_type);
-        if (isinf(norm_type))
-            acc = (nk > acc || isnan(nk)) && !isnan(acc) ? nk : acc;
-        else if (norm_type == 2.0)
-            acc += nk * nk;
-        else if (norm_type == 1.0)
-            acc += nk;
-        else
-            acc += pow(nk, norm_type);
+        accumulate(&acc, finish_norm(tensor_norm_sum(&opt->tensors[k], norm_type), norm_type), norm_type);
     }
     double total = finish_norm(acc, norm_type);
     if (total_norm_out)
@@ -133,7 +154,7 @@ int descent_clip_grad_norm(descent_optimizer *opt, double max_norm, double norm_
     double coef = clip_coef(max_norm, total);
     if (coef < 1.0)
         for (int k = 0; k < opt->ntensors; k++)
-            scale_grad(&opt->tensors[k], coef);
+            rewrite_grad(&opt->tensors[k], coef, 0);
     return 0;
 }
 
@@ -159,7 +180,7 @@ int descent_clip_grad_norm_per_tensor(descent_optimizer *opt, double max_norm, d
         }
         double coef = clip_coef(max_norm, norm);
         if (coef < 1.0)
-            scale_grad(t, coef);
+            rewrite_grad(t, coef, 0);
     }
     if (bad >= 0)
         return descent_opt_fail(opt, DESCENT_ERR_NONFINITE,

@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,6 +159,21 @@ static void hand_derived(void)
     CHECK(descent_clip_grad_value(opt, -0.1) == DESCENT_ERR_INVALID, "clip_value < 0");
     CHECK(descent_clip_grad_value(opt, NAN) == DESCENT_ERR_INVALID, "clip_value NaN");
     CHECK(descent_clip_grad_value(NULL, 1.0) == DESCENT_ERR_INVALID, "NULL opt");
+    descent_destroy(opt);
+
+    /* bf16 gradients (the upper half of a binary32): norms from the exact
+     * values, results rounded to nearest even. 3 and 4 are exact in bf16. */
+    CHECK(descent_create_from_spec(&opt, "SGD(lr=0.1)", NULL, &err) == 0, "%s", err.message);
+    descent_add_group(opt, NULL);
+    uint16_t pbf[3] = {0, 0, 0}, gbf[3] = {0x4040, 0x4080, 0xC120}; /* 3, 4, -10 */
+    CHECK(descent_add_tensor(opt, 0, pbf, gbf, 2, DESCENT_BF16) == 0, "%s", descent_errmsg(opt));
+    CHECK(descent_clip_grad_norm(opt, 1.0, 2.0, &total) == 0 && total == 5.0, "bf16 total %g", total);
+    /* 3/(5+1e-6) = 0.59999988 and 4/(5+1e-6) = 0.79999984 round to the bf16
+     * values 0.6001 (0x3F1A) and 0.8003 (0x3F4D), nearest even. */
+    CHECK(gbf[0] == 0x3F1A && gbf[1] == 0x3F4D, "bf16 clipped %#x %#x", gbf[0], gbf[1]);
+    CHECK(descent_add_tensor(opt, 0, pbf + 2, gbf + 2, 1, DESCENT_BF16) == 1, "%s", descent_errmsg(opt));
+    CHECK(descent_clip_grad_value(opt, 2.0) == 0 && gbf[2] == 0xC000, "bf16 clamp %#x", gbf[2]); /* -2 */
+    CHECK(descent_clip_grad_norm(opt, 1.0, INFINITY, &total) == 0 && total == 2.0, "bf16 inf %g", total);
     descent_destroy(opt);
 
     /* No tensors: a zero norm, nothing to do. */
