@@ -245,6 +245,10 @@ static int write_training_report(const options *o, train_run *runs, size_t class
     svg_chart *c = svg_chart_begin(title, "epoch", nv ? "loss: training (solid), validation (dashed)" : "training loss",
                                    logy);
     svg_chart_legend_below(c);
+    if (!logy) {
+        svg_chart_include_y(c, 0);
+        svg_chart_include_y(c, 1.05 * lh[1]);
+    }
     int ok = c != NULL;
     char name[600];
     for (int i = 0; i < o->nopts && ok; i++) {
@@ -274,6 +278,10 @@ static int write_training_report(const options *o, train_run *runs, size_t class
     c = svg_chart_begin(loglr ? "learning rate against step (log scale)" : "learning rate against step",
                         "optimizer step", "learning rate", loglr);
     svg_chart_legend_below(c);
+    if (!loglr) {
+        svg_chart_include_y(c, 0);
+        svg_chart_include_y(c, 1.08 * peaks[1]);
+    }
     ok = c != NULL;
     for (int i = 0; i < o->nopts && ok; i++) {
         size_t n = runs[i].nlr;
@@ -528,6 +536,12 @@ static int write_fn_report(const options *o, descent_objective *obj, const doubl
     if (any_lr) {
         c = svg_chart_begin("learning rate against iteration", "iteration", "learning rate", 0);
         svg_chart_legend_below(c);
+        svg_chart_include_y(c, 0);
+        double top = 0;
+        for (int i = 0; i < o->nopts; i++)
+            for (size_t k = 0; k < tr[i].n; k++)
+                top = tr[i].lr[k] > top ? tr[i].lr[k] : top;
+        svg_chart_include_y(c, 1.08 * top);
         ok = c != NULL;
         for (int i = 0; i < o->nopts && ok; i++) {
             double *it = malloc(sizeof *it * (tr[i].n ? tr[i].n : 1));

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { MAX_RUNS = 8, GRID = 161, SEARCH = 201, MAX_CANDIDATES = 24, MAX_MINIMA = 16 };
+enum { MAX_RUNS = 8, GRID = 201, SEARCH = 201, MAX_CANDIDATES = 24, MAX_MINIMA = 16 };
 
 static void plot_paths_usage(FILE *out)
 {

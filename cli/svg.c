@@ -24,6 +24,8 @@ typedef struct svg_series {
 struct svg_chart {
     char *title, *xlabel, *ylabel[2];
     int log_y[2], has_y2, legend_below;
+    double include_y[4]; /* values the left axis must cover */
+    int ninclude;
     svg_series *series;
     int nseries, cap;
 };
@@ -136,6 +138,12 @@ int svg_chart_add_series_dashed(svg_chart *c, const char *name, size_t n, const 
     return 0;
 }
 
+void svg_chart_include_y(svg_chart *c, double v)
+{
+    if (c && isfinite(v) && c->ninclude < 4)
+        c->include_y[c->ninclude++] = v;
+}
+
 void svg_chart_legend_below(svg_chart *c)
 {
     if (c)
@@ -186,6 +194,14 @@ static void make_scale(scale *s, const svg_chart *c, int axis, int use_x, int lo
             lo = v < lo ? v : lo;
             hi = v > hi ? v : hi;
         }
+    }
+    for (int k = 0; !use_x && axis == 0 && lo <= hi && k < c->ninclude; k++) {
+        double v = c->include_y[k];
+        if (!usable(v, log))
+            continue;
+        v = log ? log10(v) : v;
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
     }
     if (lo > hi)
         lo = 0, hi = 1;

@@ -30,6 +30,10 @@ int svg_chart_add_series(svg_chart *c, const char *name, size_t n, const double 
 int svg_chart_add_series_dashed(svg_chart *c, const char *name, size_t n, const double *x, const double *y,
                                 int colour);
 
+/* Make the left axis cover v as well as the data (once there is data; up
+ * to 4 values): 0 for a rate or a loss, or headroom above the largest. */
+void svg_chart_include_y(svg_chart *c, double v);
+
 /* Put the legend under the plot (the canvas grows) instead of over its
  * top right corner: for charts with many or long-named series. */
 void svg_chart_legend_below(svg_chart *c);

@@ -348,7 +348,7 @@ static int write_level(FILE *f, iso_ctx *k, const char *stroke)
     return 0;
 }
 
-/* Levels f_min + {1, 2, 5} x 10^e over the grid's range of f: four decades
+/* Levels f_min + {1, 2, 5} x 10^e over the grid's range of f: three decades
  * below the range up to the range, so the flat floor of a valley gets lines
  * as well as its steep walls. */
 static int write_isolines(FILE *f, const svg_contour *c)
@@ -366,7 +366,7 @@ static int write_isolines(FILE *f, const svg_contour *c)
         return 0;
     double range = hi - lo, levels[64];
     int nlev = 0, top = (int)floor(log10(range));
-    for (int e = top - 4; e <= top && nlev < 64; e++)
+    for (int e = top - 3; e <= top && nlev < 64; e++)
         for (int m = 0; m < 3; m++) {
             double d = (m == 0 ? 1 : m == 1 ? 2 : 5) * pow(10, e);
             if (d < range && nlev < 64)
@@ -421,7 +421,7 @@ static int write_map(FILE *f, const svg_contour *c)
         size_t len = strlen(c->paths[i].name);
         longest = len > longest ? len : longest;
     }
-    int lw = 52 + 7 * (int)longest, lx = LEFT + PW + GAP;
+    int lw = 60 + 15 * (int)longest / 2, lx = LEFT + PW + GAP;
     int W = lx + lw + 16, H = TOP + PH + BOTTOM;
     const double x0 = LEFT, x1 = LEFT + PW, y0 = TOP + PH, y1 = TOP;
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "

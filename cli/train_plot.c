@@ -72,6 +72,10 @@ int train_plot_end(train_plot *p, const char *model, const char *optimizer, cons
     char title[512];
     snprintf(title, sizeof title, "%s trained with %s", model, optimizer);
     svg_chart *c = svg_chart_begin(title, "epoch", logy ? "loss (log scale)" : "loss", logy);
+    if (!logy) {
+        svg_chart_include_y(c, 0);
+        svg_chart_include_y(c, 1.05 * hi);
+    }
     int ok = c && svg_chart_add_series(c, "training loss", p->n, p->epoch, p->train, 0) == 0;
     if (ok && has_val)
         ok = svg_chart_add_series(c, "validation loss", p->n, p->epoch, p->val, 1) == 0;
