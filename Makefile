@@ -30,6 +30,20 @@ demo: all
 	  --opt 'AdamW(lr=3e-3, weight_decay=0.01)' \
 	  --sched 'LinearWarmup(warmup_period=50, schedule=CosineAnnealingLR(T_max=900))' \
 	  --epochs $(DEMO_EPOCHS) --batch-size 32 --seed 0
+	@mkdir -p $(BUILD)/demo
+	./$(BUILD)/descent compare --data data/digits.csv --target label \
+	  --model "mlp(hidden=(64, 32), activation='relu')" \
+	  --opt 'SGD(lr=0.05, momentum=0.9)' --sched none \
+	  --opt 'Adam(lr=1e-3)' --sched none \
+	  --opt 'AdamW(lr=3e-3, weight_decay=0.01)' \
+	  --sched 'LinearWarmup(warmup_period=45, schedule=CosineAnnealingLR(T_max=450))' \
+	  --epochs 10 --batch-size 32 --seed 0 --out $(BUILD)/demo/compare
+	./$(BUILD)/descent plot-paths --fn 'rosenbrock()' --steps 300 \
+	  --opt 'SGD(lr=1e-3, momentum=0.9)' --opt 'Adam(lr=0.2)' --opt 'RMSprop(lr=0.03)' \
+	  --opt 'NAG(lr=1e-3, momentum=0.9)' --out $(BUILD)/demo/paths-rosenbrock.svg
+	@echo
+	@echo "comparison report (open in a browser): $(BUILD)/demo/compare/index.html"
+	@echo "optimizer paths on Rosenbrock:         $(BUILD)/demo/paths-rosenbrock.svg"
 
 # The standard set at 16M fp32 parameters on 1 and 2 threads (docs/performance.md).
 BENCH_FLAGS ?= --n 16777216 --threads 1,2 --reps 5
