@@ -86,7 +86,7 @@ int descent_minimizer_create(descent_minimizer **out, const char *spec, size_t n
         if (descent_minimizer_kinds[i]->accepts(call->str))
             kind = descent_minimizer_kinds[i];
     if (!kind) {
-        char names[700] = "NAG";
+        char names[800] = "NAG, LBFGS, HessianFree, CMAES, DE, PSO, GA";
         for (int i = 0; i < descent_optimizer_count(); i++) {
             size_t used = strlen(names);
             snprintf(names + used, sizeof names - used, ", %s", descent_optimizer_name(i));
