@@ -625,11 +625,16 @@ static int lane_to_opt(descent_schedule *s, descent_optimizer *opt, descent_erro
 {
     for (int g = 0; g < s->ng; g++) {
         double v;
-        if (s->root_lane.lr[g] != opt->groups[g].hp.lr && descent_set(opt, g, "lr", s->root_lane.lr[g]) < 0)
-            return descent_fail(err, DESCENT_ERR_INVALID, "schedule set group %d's %s", g, descent_errmsg(opt));
+        /* Written directly: like PyTorch's schedulers, a schedule may take
+         * the lr below 0 (eta_min above the base lr, chained decays). */
+        if (!isfinite(s->root_lane.lr[g]))
+            return descent_fail(err, DESCENT_ERR_INVALID, "schedule gave group %d a non-finite lr (%g)", g,
+                                s->root_lane.lr[g]);
+        opt->groups[g].hp.lr = s->root_lane.lr[g];
         if (s->mom_name && descent_get(opt, g, s->mom_name, &v) == 0 && v != s->root_lane.momentum[g] &&
             descent_set(opt, g, s->mom_name, s->root_lane.momentum[g]) < 0)
-            return descent_fail(err, DESCENT_ERR_INVALID, "schedule set group %d's %s", g, descent_errmsg(opt));
+            return descent_fail(err, DESCENT_ERR_INVALID, "schedule cannot set group %d's %s: %s", g, s->mom_name,
+                                descent_errmsg(opt));
         if (*s->root_lane.initial_set != 0)
             opt->groups[g].initial_lr = s->root_lane.initial_lr[g];
     }
