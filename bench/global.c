@@ -141,6 +141,20 @@ static double fd_objective(void *ctx, const double *x, double *g, size_t n)
     return descent_objective_eval(ctx, x, g, n);
 }
 
+static int rosen_hvp(void *ctx, const double *x, const double *v, double *hv, size_t n)
+{
+    ++*(long *)ctx;
+    for (size_t i = 0; i < n; i++) {
+        double hii = (i + 1 < n ? 1200 * x[i] * x[i] - 400 * x[i + 1] + 2 : 0) + (i > 0 ? 200 : 0);
+        hv[i] = hii * v[i];
+        if (i + 1 < n)
+            hv[i] += -400 * x[i] * v[i + 1];
+        if (i > 0)
+            hv[i] += -400 * x[i - 1] * v[i - 1];
+    }
+    return 0;
+}
+
 static void newton(void)
 {
     printf("\n5-D Rosenbrock from (1.3, 0.7, 0.8, 1.9, 1.2), gtol = 1e-5 (max |g_i|)\n\n");
@@ -159,6 +173,18 @@ static void newton(void)
         descent_minimize(specs[k], NULL, fd_objective, o, x, 5, &s, &r, &err);
         printf("| %-40s | %5lld | %5lld | %9.3g |\n", specs[k], (long long)r.iterations, (long long)r.evaluations, r.f);
     }
+    /* The exact product instead of differences of gradients. */
+    descent_minimizer *m;
+    descent_minimizer_create(&m, "HessianFree", 5, &err);
+    long products = 0;
+    descent_minimizer_set_hessian_vector(m, rosen_hvp, &products);
+    double x[5] = {1.3, 0.7, 0.8, 1.9, 1.2};
+    descent_minimize_result r;
+    descent_minimizer_run(m, fd_objective, o, x, NULL, &r);
+    char label[64];
+    snprintf(label, sizeof label, "HessianFree, exact H v (%ld products)", products);
+    printf("| %-40s | %5lld | %5lld | %9.3g |\n", label, (long long)r.iterations, (long long)r.evaluations, r.f);
+    descent_minimizer_destroy(m);
     descent_objective_destroy(o);
 }
 

@@ -445,6 +445,15 @@ int descent_minimizer_set_schedule(descent_minimizer *m, const char *spec);
  * set threads, groups' hyperparameters or save its state. */
 descent_optimizer *descent_minimizer_optimizer(descent_minimizer *m);
 
+/* A Hessian-vector product for HessianFree: write H(x) v into hv (n
+ * values); return 0, or non-zero to stop the run with an error. */
+typedef int (*descent_hessian_vector_fn)(void *ctx, const double *x, const double *v, double *hv, size_t n);
+
+/* Give a HessianFree minimizer the exact product instead of forward
+ * differences of gradients (fn = NULL: back to differences). Products are
+ * not counted as evaluations. DESCENT_ERR_INVALID for other methods. */
+int descent_minimizer_set_hessian_vector(descent_minimizer *m, descent_hessian_vector_fn fn, void *ctx);
+
 /* Evaluate f and its gradient at x and make x the current iterate (the
  * method's state, such as momentum, restarts). Fills *f and grad (n values)
  * when not NULL. Counts one evaluation. */

@@ -316,6 +316,57 @@ static void test_torch_lbfgs(const char *dir)
 
 /* ---- HessianFree ------------------------------------------------------- */
 
+/* The exact Hessian-vector product of chained Rosenbrock. */
+static int rosen_hvp(void *ctx, const double *x, const double *v, double *hv, size_t n)
+{
+    int *calls = ctx;
+    ++*calls;
+    for (size_t i = 0; i < n; i++) {
+        double hii = (i + 1 < n ? 1200 * x[i] * x[i] - 400 * x[i + 1] + 2 : 0) + (i > 0 ? 200 : 0);
+        hv[i] = hii * v[i];
+        if (i + 1 < n)
+            hv[i] += -400 * x[i] * v[i + 1];
+        if (i > 0)
+            hv[i] += -400 * x[i - 1] * v[i - 1];
+    }
+    return 0;
+}
+
+static int failing_hvp(void *ctx, const double *x, const double *v, double *hv, size_t n)
+{
+    (void)ctx, (void)x, (void)v, (void)hv, (void)n;
+    return 1;
+}
+
+static void test_hessian_free_exact_product(void)
+{
+    descent_error err;
+    descent_objective *o;
+    descent_objective_create(&o, "rosenbrock(dim=5)", &err);
+    descent_minimizer *m;
+    CHECK(descent_minimizer_create(&m, "HessianFree", 5, &err) == 0, "%s", err.message);
+    int calls = 0;
+    CHECK(descent_minimizer_set_hessian_vector(m, rosen_hvp, &calls) == 0, "%s", descent_minimizer_errmsg(m));
+    double x[5] = {1.3, 0.7, 0.8, 1.9, 1.2};
+    descent_minimize_result r;
+    int rc = descent_minimizer_run(m, descent_objective_eval, o, x, NULL, &r);
+    CHECK(rc == DESCENT_STOP_GTOL && r.iterations <= 20 && r.evaluations <= 30 && r.f < 1e-12 && calls > 0,
+          "exact product: rc %d, %lld iterations, %lld evaluations, %d products, f %g", rc, (long long)r.iterations,
+          (long long)r.evaluations, calls, r.f);
+    CHECK(descent_minimizer_set_hessian_vector(m, failing_hvp, NULL) == 0, "set");
+    double y[5] = {1.3, 0.7, 0.8, 1.9, 1.2};
+    rc = descent_minimizer_run(m, descent_objective_eval, o, y, NULL, &r);
+    CHECK(rc == DESCENT_ERR_INVALID && strstr(descent_minimizer_errmsg(m), "Hessian-vector product callback failed"),
+          "rc %d: %s", rc, descent_minimizer_errmsg(m));
+    descent_minimizer_destroy(m);
+    CHECK(descent_minimizer_create(&m, "LBFGS", 5, &err) == 0, "%s", err.message);
+    CHECK(descent_minimizer_set_hessian_vector(m, rosen_hvp, &calls) == DESCENT_ERR_INVALID &&
+              strstr(descent_minimizer_errmsg(m), "only HessianFree"),
+          "%s", descent_minimizer_errmsg(m));
+    descent_minimizer_destroy(m);
+    descent_objective_destroy(o);
+}
+
 static void test_hessian_free(void)
 {
     /* scipy's Newton-CG example: 19 iterations with the exact Hessian. */
@@ -693,6 +744,7 @@ int main(int argc, char **argv)
     test_owlqn();
     test_lbfgs_nonfinite_trials();
     test_hessian_free();
+    test_hessian_free_exact_product();
     test_population_matrix();
     test_ask_tell_equals_wrapper();
     test_bounds();

@@ -38,6 +38,13 @@ static int fail(descent_minimizer *m, int status, const char *msg)
     return status;
 }
 
+void *descent_minimizer_state_of(descent_minimizer *m, const minimizer_kind *kind)
+{
+    return m && m->kind == kind ? m->state : NULL;
+}
+
+int descent_minimizer_fail(descent_minimizer *m, int status, const char *msg) { return fail(m, status, msg); }
+
 const char *descent_stop_name(int reason)
 {
     switch (reason) {

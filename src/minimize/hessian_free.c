@@ -5,7 +5,8 @@
  * difference of gradients,
  *     H v ≈ (grad f(x + eps v) - grad f(x)) / eps,
  *     eps = sqrt(DBL_EPSILON) (1 + ||x||) / ||v||,
- * one evaluation per CG iteration. CG stops when ||r|| <= eta ||g|| (eta =
+ * one evaluation per CG iteration, or the caller's exact product
+ * (descent_minimizer_set_hessian_vector), which costs no evaluation. CG stops when ||r|| <= eta ||g|| (eta =
  * cg_tol, or by default the forcing term min(0.5, sqrt(||g||))), after
  * cg_max_iter iterations, or at a direction of non-positive curvature
  * (then the last iterate, or -g on the first). The step is accepted by
@@ -29,6 +30,8 @@ typedef struct hf {
     double *p, *r, *d, *Ad, *xe, *ge, *xp, *g0;
     double last_step;
     int64_t cg_iterations;
+    descent_hessian_vector_fn hvp;  /* NULL: finite differences */
+    void *hvp_ctx;
 } hf;
 
 static bool hf_accepts(const char *name)
@@ -113,6 +116,15 @@ static double dot(const double *a, const double *b, size_t n)
 static int hess_vec(hf *s, descent_minimizer *m, const double *x, const double *g, const double *v, double *out)
 {
     const size_t n = s->n;
+    if (s->hvp) {
+        if (s->hvp(s->hvp_ctx, x, v, out, n) != 0)
+            return descent_minimizer_fail(m, DESCENT_ERR_INVALID, "the Hessian-vector product callback failed");
+        for (size_t i = 0; i < n; i++)
+            if (!isfinite(out[i]))
+                return descent_minimizer_fail(m, DESCENT_ERR_NONFINITE,
+                                              "the Hessian-vector product callback returned a non-finite value");
+        return 0;
+    }
     double vn = sqrt(dot(v, v, n)), xn = sqrt(dot(x, x, n));
     if (vn == 0) {
         memset(out, 0, n * sizeof *out);
@@ -218,3 +230,15 @@ static double hf_lr(const void *state) { return ((const hf *)state)->last_step; 
 const minimizer_kind descent_minimizer_hessian_free = {
     "HessianFree", hf_accepts, hf_create, hf_destroy, hf_name, NULL, hf_restart, hf_iterate, hf_lr, NULL,
 };
+
+int descent_minimizer_set_hessian_vector(descent_minimizer *m, descent_hessian_vector_fn fn, void *ctx)
+{
+    if (!m)
+        return DESCENT_ERR_INVALID;
+    hf *s = descent_minimizer_state_of(m, &descent_minimizer_hessian_free);
+    if (!s)
+        return descent_minimizer_fail(m, DESCENT_ERR_INVALID, "only HessianFree takes a Hessian-vector product");
+    s->hvp = fn;
+    s->hvp_ctx = ctx;
+    return 0;
+}

@@ -32,6 +32,13 @@ typedef struct minimizer_kind {
     descent_optimizer *(*optimizer)(void *state);
 } minimizer_kind;
 
+/* The state of m when its kind is `kind`, else NULL (for method-specific
+ * public calls such as descent_minimizer_set_hessian_vector). */
+void *descent_minimizer_state_of(descent_minimizer *m, const minimizer_kind *kind);
+
+/* Record msg as m's error message and return status. */
+int descent_minimizer_fail(descent_minimizer *m, int status, const char *msg);
+
 extern const minimizer_kind *const descent_minimizer_kinds[];
 extern const int descent_minimizer_kind_count;
 
