@@ -736,8 +736,36 @@ static void test_errors(void)
     descent_population_destroy(p);
 }
 
+/* Through the command line: descent minimize --opt SPEC with these methods,
+ * --f-target and the summary line. */
+static void test_cli(const char *cli)
+{
+    static const struct {
+        const char *args, *want;
+    } cases[] = {
+        {"--fn 'sphere(dim=4)' --x0 0.5,0.5,0.5,0.5 --opt 'CMAES(seed=1)' --f-target 1e-8 --max-iter 0",
+         "stop=f_target"},
+        {"--fn 'booth()' --opt 'DE(seed=2, lower=-10, upper=10)' --f-target 1e-6 --max-iter 0", "stop=f_target"},
+        {"--fn 'rosenbrock(dim=5)' --x0 1.3,0.7,0.8,1.9,1.2 --opt HessianFree", "iterations=18 evaluations=62 stop=gtol"},
+        {"--fn 'rosenbrock()' --opt LBFGS --gtol 1e-8", "stop=gtol"},
+        {"--fn 'himmelblau()' --opt 'PSO(seed=3)' --max-iter 5", "iterations=5 evaluations=201 stop=max_iter"},
+        {"--fn 'sphere(dim=3)' --opt 'GA(seed=1, popsize=20)' --max-evals 100 --max-iter 0", "iterations=6 evaluations=116 stop=max_evals"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd, "%s minimize %s 2>&1", cli, cases[k].args);
+        char *out = NULL;
+        int st = t_run(cmd, &out);
+        CHECK(st == 0 && out && strstr(out, cases[k].want), "%s: exit %d, want '%s' in:\n%s", cases[k].args, st,
+              cases[k].want, out ? out : "");
+        free(out);
+    }
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 2)
+        test_cli(argv[2]);
     test_torch_lbfgs(argc > 1 ? argv[1] : "tests");
     test_lbfgs_liblbfgs_counts();
     test_lbfgs_matrix();
