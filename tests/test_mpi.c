@@ -10,6 +10,7 @@
 #include "descent_mpi.h"
 #include "testutil.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -218,6 +219,57 @@ static void compare_optimizer(const char *name, const layout *L)
     free_tensors(L, &ref);
     free_tensors(L, &sh);
     free_tensors(L, &rep);
+}
+
+/* ---- clipping by the global norm ----------------------------------------- */
+
+/* Sharded clipping against descent_clip_grad_norm on the mean gradient.
+ * Squares of multiples of 1/256 add exactly in double, so the norms agree
+ * to the bit and so do the parameters. */
+static void compare_clipping(const char *spec, const layout *L, double norm_type)
+{
+    tensors ref, sh;
+    alloc_tensors(L, &ref);
+    alloc_tensors(L, &sh);
+    set_values(L, ref.p, 0, 0, 0, 0);
+    set_values(L, sh.p, 0, 0, 0, 0);
+    descent_optimizer *opt = make_plain(spec, L, &ref);
+    descent_mpi_sharded *s = make_sharded(spec, L, &sh, MPI_COMM_WORLD);
+    CHECK(opt && s && descent_mpi_sharded_set_clip_grad_norm(s, 0.05, norm_type) == 0, "%s: clipping setup", spec);
+    int same = 1, norms_same = 1, ok = 1;
+    for (int k = 0; opt && s && k < 5; k++) {
+        double norm = 0;
+        set_mean_grad(L, ref.g, world, k, 0);
+        set_values(L, sh.g, 1, rank, k, 0);
+        ok &= descent_clip_grad_norm(opt, 0.05, norm_type, &norm) == 0 && descent_step(opt) == 0;
+        ok &= descent_mpi_sharded_step(s) == 0;
+        norms_same &= norm == descent_mpi_sharded_grad_norm(s) && norm > 0.05;
+        same &= same_params(L, &ref, &sh);
+    }
+    CHECK(ok, "%s: a clipped step failed: %s", spec, s ? descent_mpi_sharded_errmsg(s) : "");
+    CHECK(norms_same, "%s layout %s p=%g: norms differ (or did not clip)", spec, L->name, norm_type);
+    CHECK(same, "%s layout %s p=%g: clipped sharded parameters differ from the reference", spec, L->name, norm_type);
+
+    /* A NaN on one rank: every rank refuses the step and changes nothing. */
+    if (opt && s) {
+        tensors before;
+        alloc_tensors(L, &before);
+        copy_params(L, &before, &sh);
+        set_values(L, sh.g, 1, rank, 7, 0);
+        if (rank == world - 1)
+            ((float *)sh.g[0])[0] = (float)NAN;
+        int rc = descent_mpi_sharded_step(s);
+        CHECK(rc == DESCENT_ERR_NONFINITE, "NaN gradient gave %d: %s", rc, descent_mpi_sharded_errmsg(s));
+        CHECK(same_params(L, &before, &sh) && descent_mpi_sharded_step_count(s) == 5,
+              "a refused step changed the parameters or the step count");
+        set_values(L, sh.g, 1, rank, 7, 0);
+        CHECK(descent_mpi_sharded_step(s) == 0, "step after a refused one: %s", descent_mpi_sharded_errmsg(s));
+        free_tensors(L, &before);
+    }
+    descent_destroy(opt);
+    descent_mpi_sharded_destroy(s);
+    free_tensors(L, &ref);
+    free_tensors(L, &sh);
 }
 
 /* ---- checkpoints -------------------------------------------------------- */
@@ -436,6 +488,12 @@ int main(int argc, char **argv)
     for (int i = 0; i < descent_optimizer_count(); i++) {
         compare_optimizer(descent_optimizer_name(i), &layout_a);
         compare_optimizer(descent_optimizer_name(i), &layout_b);
+    }
+    const char *clip_specs[] = {"Adam(lr=0.01)", "SGD(lr=0.1, momentum=0.9)"};
+    for (int i = 0; i < 2; i++) {
+        compare_clipping(clip_specs[i], &layout_a, 2.0);
+        compare_clipping(clip_specs[i], &layout_b, 2.0);
+        compare_clipping(clip_specs[i], &layout_b, INFINITY);
     }
     if (dir[0]) {
         test_checkpoints(&layout_a);

@@ -39,6 +39,10 @@ struct descent_mpi_sharded {
     int committed;
     int broken;           /* a collective failed half-way: only destroy is safe */
     int64_t steps;
+    double clip_max_norm;  /* INFINITY: no clipping */
+    double clip_norm_type;
+    double grad_norm;      /* total norm of the last step's mean gradient, NAN if not clipping */
+    double *norm_sums;     /* [ntensors]: per-tensor sums of |g|^p, reduced over ranks */
     char errmsg[512];
 };
 

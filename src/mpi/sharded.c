@@ -18,6 +18,7 @@
 #include "mpi_internal.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -127,6 +128,9 @@ int descent_mpi_sharded_create(descent_mpi_sharded **out, const char *spec, MPI_
         return descent_fail(err, DESCENT_ERR_IO, "MPI_Comm_dup failed");
     }
     MPI_Comm_set_errhandler(s->comm, MPI_ERRORS_RETURN);
+    s->clip_max_norm = INFINITY;
+    s->clip_norm_type = 2.0;
+    s->grad_norm = NAN;
     *out = s;
     return 0;
 }
@@ -143,6 +147,7 @@ void descent_mpi_sharded_destroy(descent_mpi_sharded *s)
         descent_mem_free(&s->mem, s->segs[k].grad);
     descent_mem_free(&s->mem, s->tensors);
     descent_mem_free(&s->mem, s->segs);
+    descent_mem_free(&s->mem, s->norm_sums);
     MPI_Comm_free(&s->comm);
     descent_optimizer *opt = s->opt;
     descent_mem_free(&s->mem, s);
@@ -279,6 +284,9 @@ static int build_layout(descent_mpi_sharded *s)
             seg->end = descent_mpi_split(total, s->rank + 1, R);
         }
     s->nsegs = nsegs;
+    s->norm_sums = descent_mem_alloc(&s->mem, (size_t)(s->ntensors + 1) * sizeof *s->norm_sums);
+    if (!s->norm_sums)
+        return descent_mpi_fail(s, DESCENT_ERR_NOMEM, "out of memory");
     for (int k = 0; k < nsegs; k++) {
         shard_segment *seg = &s->segs[k];
         seg->grad = descent_mem_alloc(&s->mem, (seg->end - seg->begin + 1) * descent_mpi_elem(seg->dtype));
@@ -380,6 +388,100 @@ int descent_mpi_sharded_shard(const descent_mpi_sharded *s, int group, descent_d
     return 0;
 }
 
+int descent_mpi_sharded_set_clip_grad_norm(descent_mpi_sharded *s, double max_norm, double norm_type)
+{
+    if (!s)
+        return DESCENT_ERR_INVALID;
+    if (!(max_norm >= 0))
+        return descent_mpi_fail(s, DESCENT_ERR_INVALID, "max_norm must be >= 0 (INFINITY: off), got %g", max_norm);
+    if (!(norm_type >= 1.0))
+        return descent_mpi_fail(s, DESCENT_ERR_INVALID, "norm_type must be >= 1 or INFINITY, got %g", norm_type);
+    s->clip_max_norm = max_norm;
+    s->clip_norm_type = norm_type;
+    return 0;
+}
+
+double descent_mpi_sharded_grad_norm(const descent_mpi_sharded *s) { return s ? s->grad_norm : NAN; }
+
+/* Add |x|^p into *acc, or the max of |x| for p = INFINITY (a NaN sticks), as
+ * descent_clip_grad_norm accumulates. */
+static void accumulate(double *acc, double x, double p)
+{
+    double a = fabs(x);
+    if (isinf(p)) {
+        if ((a > *acc || isnan(a)) && !isnan(*acc))
+            *acc = a;
+    } else if (p == 2.0) {
+        *acc += a * a;
+    } else if (p == 1.0) {
+        *acc += a;
+    } else {
+        *acc += pow(a, p);
+    }
+}
+
+static double finish_norm(double acc, double p)
+{
+    if (isinf(p) || p == 1.0)
+        return acc;
+    if (p == 2.0)
+        return sqrt(acc);
+    return pow(acc, 1.0 / p);
+}
+
+/* The norm of the mean gradient, from this rank's pieces and every other
+ * rank's; then, when it exceeds max_norm, the shard scaled. */
+static int clip_shard(descent_mpi_sharded *s)
+{
+    const double p = s->clip_norm_type;
+    const int me = s->rank;
+    for (int i = 0; i < s->ntensors; i++) {
+        const shard_tensor *t = &s->tensors[i];
+        double acc = 0.0;
+        if (t->n > 0 && t->counts[me] > 0) {
+            const shard_segment *seg = &s->segs[t->segment];
+            size_t first = t->offset + (size_t)t->displs[me] - seg->begin, n = (size_t)t->counts[me];
+            if (t->dtype == DESCENT_F64)
+                for (size_t k = 0; k < n; k++)
+                    accumulate(&acc, ((const double *)seg->grad)[first + k], p);
+            else
+                for (size_t k = 0; k < n; k++)
+                    accumulate(&acc, ((const float *)seg->grad)[first + k], p);
+        }
+        /* MPI_MAX need not keep a NaN; an infinity it keeps. */
+        s->norm_sums[i] = isinf(p) && isnan(acc) ? INFINITY : acc;
+    }
+    int rc = descent_mpi_check(s, MPI_Allreduce(MPI_IN_PLACE, s->norm_sums, s->ntensors, MPI_DOUBLE,
+                                                isinf(p) ? MPI_MAX : MPI_SUM, s->comm),
+                               "MPI_Allreduce of the gradient norms");
+    if (rc < 0)
+        return rc;
+    double acc = 0.0;
+    for (int i = 0; i < s->ntensors; i++)
+        accumulate(&acc, finish_norm(s->norm_sums[i], p), p);
+    double total = finish_norm(acc, p);
+    s->grad_norm = total;
+    if (!isfinite(total))
+        return descent_mpi_fail(s, DESCENT_ERR_NONFINITE,
+                                "step %lld: the gradient norm is %g; nothing was updated",
+                                (long long)s->steps + 1, total);
+    double coef = s->clip_max_norm / (total + 1e-6);
+    if (coef < 1.0)
+        for (int k = 0; k < s->nsegs; k++) {
+            size_t n = s->segs[k].end - s->segs[k].begin;
+            if (s->segs[k].dtype == DESCENT_F64) {
+                double *g = s->segs[k].grad;
+                for (size_t i = 0; i < n; i++)
+                    g[i] = g[i] * coef;
+            } else {
+                float *g = s->segs[k].grad, c = (float)coef;
+                for (size_t i = 0; i < n; i++)
+                    g[i] = g[i] * c;
+            }
+        }
+    return 0;
+}
+
 int descent_mpi_sharded_step(descent_mpi_sharded *s)
 {
     if (!s)
@@ -407,6 +509,15 @@ int descent_mpi_sharded_step(descent_mpi_sharded *s)
     }
     for (int k = 0; k < s->nsegs; k++)
         descent_mpi_divide(s->segs[k].grad, s->segs[k].end - s->segs[k].begin, s->segs[k].dtype, s->size);
+    if (!isinf(s->clip_max_norm)) {
+        /* Every rank reaches the same norm, so a refusal is unanimous and
+         * leaves all of them as they were. */
+        rc = clip_shard(s);
+        if (rc == DESCENT_ERR_IO)
+            s->broken = 1;
+        if (rc < 0)
+            return rc;
+    }
     rc = from_opt(s, descent_step(s->opt));
     int agreed = descent_mpi_collective(s, rc);
     if (agreed < 0) {
