@@ -151,7 +151,7 @@ static int hf_iterate(void *state, descent_minimizer *m, double *x, double *f, d
     memset(s->p, 0, n * sizeof *s->p);
     for (size_t i = 0; i < n; i++)
         s->r[i] = s->d[i] = -g[i];
-    double rr = dot(s->r, s->r, n), pHp = 0;
+    double rr = dot(s->r, s->r, n), pHp = 0, first_dHd = NAN;
     int rc;
     for (size_t it = 0; it < s->cg_max_iter; it++) {
         if ((rc = hess_vec(s, m, x, g, s->d, s->Ad)) < 0)
@@ -160,9 +160,13 @@ static int hf_iterate(void *state, descent_minimizer *m, double *x, double *f, d
         double dHd = dot(s->d, s->Ad, n), dd = dot(s->d, s->d, n);
         double dAd = dHd + s->lambda * dd;
         if (!(dAd > 0)) {
-            if (it == 0)
+            if (it == 0) {
+                /* Negative curvature along -g itself: step along -g, whose
+                 * curvature d'Hd is known. */
                 for (size_t i = 0; i < n; i++)
                     s->p[i] = -g[i];
+                first_dHd = dHd;
+            }
             break;
         }
         double alpha = rr / dAd;
@@ -181,7 +185,7 @@ static int hf_iterate(void *state, descent_minimizer *m, double *x, double *f, d
     /* p'(H + lambda I)p = p'(-g - r) for the CG iterate; the undamped
      * model's curvature removes lambda ||p||^2. */
     double gp = dot(g, s->p, n), pp = dot(s->p, s->p, n);
-    pHp = -gp - dot(s->p, s->r, n) - s->lambda * pp;
+    pHp = isnan(first_dHd) ? -gp - dot(s->p, s->r, n) - s->lambda * pp : first_dHd;
     if (!(gp < 0)) {
         for (size_t i = 0; i < n; i++)
             s->p[i] = -g[i];
