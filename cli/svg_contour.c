@@ -382,7 +382,7 @@ static int write_isolines(FILE *f, const svg_contour *c)
     for (int l = 0; l < nlev && rc == 0; l++) {
         /* low levels dark, high levels light */
         int grey = nlev > 1 ? 96 + (200 - 96) * l / (nlev - 1) : 128;
-        char stroke[16];
+        char stroke[32];
         snprintf(stroke, sizeof stroke, "#%02x%02x%02x", grey, grey, grey);
         k.level = levels[l];
         k.nseg = 0;
