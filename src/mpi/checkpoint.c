@@ -22,6 +22,9 @@
 
 #define SHARD_MAGIC "DSHARD\x1a"
 #define SHARD_VERSION 1u
+/* More ranks than any checkpoint this library writes in practice; a larger
+ * count in a header or file name is refused rather than allocated for. */
+#define SHARD_MAX_WORLD (1 << 20)
 
 size_t descent_schedule_save(const descent_optimizer *opt, unsigned char *buf, size_t cap);
 int descent_schedule_load(descent_optimizer *opt, const unsigned char *buf, size_t len, int apply,
@@ -197,7 +200,7 @@ static int parse_header(const descent_mpi_sharded *s, const char *path, shard_fi
     if (!r.bad && version != SHARD_VERSION)
         return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s: format version %llu, this library reads %u", path,
                                 (unsigned long long)version, SHARD_VERSION);
-    if (!r.bad && (world == 0 || world > INT_MAX || rank >= world || steps < 0))
+    if (!r.bad && (world == 0 || world > SHARD_MAX_WORLD || rank >= world || steps < 0))
         return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s: rank %llu of %llu is impossible", path,
                                 (unsigned long long)rank, (unsigned long long)world);
     uint64_t ntensors = get_u(&r, 4);
@@ -274,7 +277,7 @@ static int find_world(const descent_mpi_sharded *s, const char *prefix, int *wor
             continue;
         char *end;
         long w = strtol(name + blen + 8, &end, 10);
-        if (*end != '\0' || w < 1 || w > INT_MAX)
+        if (*end != '\0' || w < 1 || w > SHARD_MAX_WORLD)
             continue;
         if (count++ == 0 || w < found)
             found = (int)w;
