@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static double json_field(const char *out, const char *key)
 {
@@ -55,6 +56,36 @@ static void compare(const char *dir, const char *cli, const char *mpirun, int np
     free(multi);
 }
 
+/* --save under mpirun (rank 0 writes), --resume under mpirun (every rank
+ * reads): 1 + 1 epochs on 2 ranks against 2 epochs in one process. */
+static void save_resume(const char *dir, const char *cli, const char *mpirun)
+{
+    char ckpt[256], args[1024], cmd[2048];
+    snprintf(ckpt, sizeof ckpt, "%s/descent_mpi_train_%d.ckpt", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+             (int)getpid());
+    snprintf(args, sizeof args,
+             "train --data %s/../data/digits.csv --target label --model 'softmax()' --opt 'Adam(lr=1e-2)' "
+             "--batch-size 50 --dtype f64 --json",
+             dir);
+    char *single = NULL, *first = NULL, *second = NULL;
+    snprintf(cmd, sizeof cmd, "%s %s --epochs 2 2>&1", cli, args);
+    int rc0 = t_run(cmd, &single);
+    snprintf(cmd, sizeof cmd, "%s --allow-run-as-root --oversubscribe --mca btl self,vader -np 2 %s %s --epochs 1 --save %s 2>&1",
+             mpirun, cli, args, ckpt);
+    int rc1 = t_run(cmd, &first);
+    snprintf(cmd, sizeof cmd, "%s --allow-run-as-root --oversubscribe --mca btl self,vader -np 2 %s %s --epochs 2 --resume %s 2>&1",
+             mpirun, cli, args, ckpt);
+    int rc2 = t_run(cmd, &second);
+    CHECK(rc0 == 0 && rc1 == 0 && rc2 == 0, "exit %d %d %d:\n%s\n%s", rc0, rc1, rc2, first ? first : "",
+          second ? second : "");
+    double a = json_field(single, "val_loss"), b = json_field(second, "val_loss");
+    CHECK(t_close(a, b, 1e-9, 0), "resumed distributed run: val_loss %.12g, single process %.12g", b, a);
+    remove(ckpt);
+    free(single);
+    free(first);
+    free(second);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 4) {
@@ -68,5 +99,6 @@ int main(int argc, char **argv)
     compare(argv[1], argv[2], argv[3], 3, "32", "f64", 1e-9);
     compare(argv[1], argv[2], argv[3], 4, "3", "f64", 1e-9); /* one rank without rows in every batch */
     compare(argv[1], argv[2], argv[3], 2, "full", "f32", 1e-4);
+    save_resume(argv[1], argv[2], argv[3]);
     return t_done();
 }
