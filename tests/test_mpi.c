@@ -44,6 +44,13 @@ static const layout layout_b = {"B", 3, 7,
                                  {1, DESCENT_F64, 1}, {2, DESCENT_F64, 0}, {2, DESCENT_F32, 5}},
                                 0};
 
+/* C: a tensor large enough to be communicated on its own (directly from
+ * the caller's buffers) between small ones that share staged buckets. */
+static const layout layout_c = {"C", 2, 5,
+                                {{0, DESCENT_F32, 5}, {0, DESCENT_F32, 300001}, {1, DESCENT_F64, 3},
+                                 {0, DESCENT_F32, 7}, {0, DESCENT_F64, 270000}},
+                                0};
+
 static const char *const group_overrides[] = {"", "lr=0.005", "lr=0.02"};
 
 /* Buffers for one copy of a layout's tensors, as doubles or floats. */
@@ -174,7 +181,10 @@ static size_t sum_over_ranks(size_t v, MPI_Comm comm)
 static void compare_optimizer(const char *name, const layout *L)
 {
     char spec[128];
-    snprintf(spec, sizeof spec, "%s(lr=0.01)", name);
+    if (strchr(name, '('))
+        snprintf(spec, sizeof spec, "%s", name);
+    else
+        snprintf(spec, sizeof spec, "%s(lr=0.01)", name);
     tensors ref, sh, rep;
     alloc_tensors(L, &ref);
     alloc_tensors(L, &sh);
@@ -491,6 +501,8 @@ int main(int argc, char **argv)
     }
     const char *clip_specs[] = {"Adam(lr=0.01)", "SGD(lr=0.1, momentum=0.9)"};
     for (int i = 0; i < 2; i++) {
+        compare_optimizer(clip_specs[i], &layout_c);
+        compare_clipping(clip_specs[i], &layout_c, 2.0);
         compare_clipping(clip_specs[i], &layout_a, 2.0);
         compare_clipping(clip_specs[i], &layout_b, 2.0);
         compare_clipping(clip_specs[i], &layout_b, INFINITY);

@@ -14,6 +14,7 @@ typedef struct shard_tensor {
     const void *grad;
     int segment;          /* index into the handle's segments */
     size_t offset;        /* of element 0 in its segment's flattened vector */
+    int next_in_segment;  /* the segment's next tensor, -1 after the last */
     int *counts;          /* [R]: elements of this tensor rank q owns */
     int *displs;          /* [R]: where rank q's elements start in the tensor */
 } shard_tensor;
@@ -26,6 +27,18 @@ typedef struct shard_segment {
     size_t total, begin, end;
     void *grad;
 } shard_segment;
+
+/* A unit of communication: a contiguous range [begin, begin + n) of one
+ * segment's vector. Either one tensor, sent from and gathered into the
+ * caller's buffers directly, or a run of consecutive small tensors packed
+ * into the staging buffer, so that they cost one collective, not one each. */
+typedef struct shard_bucket {
+    int segment;
+    int first, count;     /* the first tensor and how many, following next_in_segment */
+    size_t begin, n;      /* in the segment's vector */
+    int staged;
+    int *counts, *displs; /* [R]: rank q's part, relative to begin */
+} shard_bucket;
 
 struct descent_mpi_sharded {
     descent_mem mem;
@@ -43,6 +56,9 @@ struct descent_mpi_sharded {
     double clip_norm_type;
     double grad_norm;      /* total norm of the last step's mean gradient, NAN if not clipping */
     double *norm_sums;     /* [ntensors]: per-tensor sums of |g|^p, reduced over ranks */
+    shard_bucket *buckets;
+    int nbuckets;
+    void *staging;         /* the largest staged bucket's bytes */
     char errmsg[512];
 };
 

@@ -14,13 +14,20 @@
  *
  * Per tensor, rank q's piece is contiguous and the pieces follow rank order,
  * which is exactly the block layout MPI_Reduce_scatter and MPI_Allgatherv
- * use, so no gradient or parameter is ever copied into a staging buffer. */
+ * use, so a large tensor is communicated straight from and into the
+ * caller's buffers. Runs of consecutive small tensors (of one group and
+ * dtype) are packed into one staging buffer of at most BUCKET_ELEMS
+ * elements and communicated together: one collective per bucket instead of
+ * one per tensor, as DDP's gradient buckets do. */
 #include "mpi_internal.h"
 
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+
+/* Tensors below this many elements share buckets of at most this many. */
+#define BUCKET_ELEMS ((size_t)1 << 18)
 
 int descent_mpi_fail(const descent_mpi_sharded *s, int status, const char *fmt, ...)
 {
@@ -148,6 +155,12 @@ void descent_mpi_sharded_destroy(descent_mpi_sharded *s)
     descent_mem_free(&s->mem, s->tensors);
     descent_mem_free(&s->mem, s->segs);
     descent_mem_free(&s->mem, s->norm_sums);
+    for (int b = 0; b < s->nbuckets; b++) {
+        descent_mem_free(&s->mem, s->buckets[b].counts);
+        descent_mem_free(&s->mem, s->buckets[b].displs);
+    }
+    descent_mem_free(&s->mem, s->buckets);
+    descent_mem_free(&s->mem, s->staging);
     MPI_Comm_free(&s->comm);
     descent_optimizer *opt = s->opt;
     descent_mem_free(&s->mem, s);
@@ -255,6 +268,103 @@ static uint64_t layout_hash(const descent_mpi_sharded *s)
     return h;
 }
 
+/* Group each segment's tensors, in the segment's order, into buckets: a
+ * tensor of BUCKET_ELEMS or more alone (direct), runs of smaller ones while
+ * they fit (staged). Empty tensors take no part. */
+static int build_buckets(descent_mpi_sharded *s)
+{
+    const int R = s->size;
+    s->buckets = descent_mem_alloc(&s->mem, (size_t)(s->ntensors + 1) * sizeof *s->buckets);
+    if (!s->buckets)
+        return descent_mpi_fail(s, DESCENT_ERR_NOMEM, "out of memory");
+    int *last = descent_mem_alloc(&s->mem, (size_t)(s->nsegs + 1) * sizeof *last);
+    if (!last)
+        return descent_mpi_fail(s, DESCENT_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < s->nsegs; k++)
+        last[k] = -1;
+    int *heads = descent_mem_alloc(&s->mem, (size_t)(s->nsegs + 1) * sizeof *heads);
+    if (!heads) {
+        descent_mem_free(&s->mem, last);
+        return descent_mpi_fail(s, DESCENT_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < s->ntensors; i++) {
+        shard_tensor *t = &s->tensors[i];
+        t->next_in_segment = -1;
+        if (t->n == 0)
+            continue;
+        if (last[t->segment] < 0)
+            heads[t->segment] = i;
+        else
+            s->tensors[last[t->segment]].next_in_segment = i;
+        last[t->segment] = i;
+    }
+    size_t staging = 0;
+    int nb = 0, rc = 0;
+    for (int k = 0; rc == 0 && k < s->nsegs; k++) {
+        size_t es = descent_mpi_elem(s->segs[k].dtype);
+        for (int i = last[k] < 0 ? -1 : heads[k]; rc == 0 && i >= 0;) {
+            const shard_tensor *t = &s->tensors[i];
+            shard_bucket *b = &s->buckets[nb];
+            b->segment = k;
+            b->first = i;
+            b->count = 1;
+            b->begin = t->offset;
+            b->n = t->n;
+            b->staged = t->n < BUCKET_ELEMS;
+            int j = t->next_in_segment;
+            if (b->staged)
+                while (j >= 0 && s->tensors[j].n < BUCKET_ELEMS && b->n + s->tensors[j].n <= BUCKET_ELEMS) {
+                    b->n += s->tensors[j].n;
+                    b->count++;
+                    j = s->tensors[j].next_in_segment;
+                }
+            if (b->staged && b->n * es > staging)
+                staging = b->n * es;
+            b->counts = descent_mem_alloc(&s->mem, (size_t)R * sizeof(int));
+            b->displs = descent_mem_alloc(&s->mem, (size_t)R * sizeof(int));
+            s->nbuckets = ++nb;
+            if (!b->counts || !b->displs) {
+                rc = descent_mpi_fail(s, DESCENT_ERR_NOMEM, "out of memory");
+                break;
+            }
+            size_t total = s->segs[k].total;
+            for (int q = 0; q < R; q++) {
+                size_t lo = descent_mpi_split(total, q, R), hi = descent_mpi_split(total, q + 1, R);
+                lo = lo > b->begin ? lo : b->begin;
+                hi = hi < b->begin + b->n ? hi : b->begin + b->n;
+                b->counts[q] = hi > lo ? (int)(hi - lo) : 0;
+                b->displs[q] = hi > lo ? (int)(lo - b->begin) : 0;
+            }
+            i = j;
+        }
+    }
+    descent_mem_free(&s->mem, last);
+    descent_mem_free(&s->mem, heads);
+    if (rc == 0 && staging) {
+        s->staging = descent_mem_alloc(&s->mem, staging);
+        if (!s->staging)
+            rc = descent_mpi_fail(s, DESCENT_ERR_NOMEM, "out of memory for a staging buffer of %zu bytes", staging);
+    }
+    return rc;
+}
+
+/* Copy a staged bucket's tensors' gradients (what = 0) or parameters
+ * (what = 1) into the staging buffer, or the parameters back (what = 2). */
+static void pack(descent_mpi_sharded *s, const shard_bucket *b, int what)
+{
+    unsigned char *stage = s->staging;
+    for (int i = b->first, c = 0; c < b->count; c++, i = s->tensors[i].next_in_segment) {
+        const shard_tensor *t = &s->tensors[i];
+        size_t es = descent_mpi_elem(t->dtype), at = (t->offset - b->begin) * es, bytes = t->n * es;
+        if (what == 0)
+            memcpy(stage + at, t->grad, bytes);
+        else if (what == 1)
+            memcpy(stage + at, t->param, bytes);
+        else
+            memcpy(t->param, stage + at, bytes);
+    }
+}
+
 /* Segments, offsets and per-rank counts of every tensor; allocations only. */
 static int build_layout(descent_mpi_sharded *s)
 {
@@ -311,7 +421,7 @@ static int build_layout(descent_mpi_sharded *s)
             t->displs[q] = hi > lo ? (int)(lo - t->offset) : 0;
         }
     }
-    return 0;
+    return build_buckets(s);
 }
 
 /* Register this rank's piece of every tensor on the shard optimizer. */
@@ -490,16 +600,19 @@ int descent_mpi_sharded_step(descent_mpi_sharded *s)
     if (rc < 0)
         return rc;
     const int me = s->rank;
-    /* Sum of the gradients, each rank receiving its own piece of each tensor. */
-    for (int i = 0; i < s->ntensors; i++) {
-        const shard_tensor *t = &s->tensors[i];
-        if (t->n == 0)
-            continue;
-        const shard_segment *seg = &s->segs[t->segment];
-        size_t es = descent_mpi_elem(t->dtype);
-        size_t first = t->offset + (size_t)t->displs[me];
-        void *recv = (unsigned char *)seg->grad + (t->counts[me] ? (first - seg->begin) * es : 0);
-        rc = descent_mpi_check(s, MPI_Reduce_scatter(t->grad, recv, t->counts, descent_mpi_type(t->dtype), MPI_SUM,
+    /* Sum of the gradients, each rank receiving its own part of each bucket. */
+    for (int k = 0; k < s->nbuckets; k++) {
+        const shard_bucket *b = &s->buckets[k];
+        const shard_segment *seg = &s->segs[b->segment];
+        size_t es = descent_mpi_elem(seg->dtype);
+        size_t first = b->begin + (size_t)b->displs[me];
+        void *recv = (unsigned char *)seg->grad + (b->counts[me] ? (first - seg->begin) * es : 0);
+        const void *send = s->tensors[b->first].grad;
+        if (b->staged) {
+            pack(s, b, 0);
+            send = s->staging;
+        }
+        rc = descent_mpi_check(s, MPI_Reduce_scatter(send, recv, b->counts, descent_mpi_type(seg->dtype), MPI_SUM,
                                                      s->comm),
                                "MPI_Reduce_scatter");
         if (rc < 0) {
@@ -525,17 +638,22 @@ int descent_mpi_sharded_step(descent_mpi_sharded *s)
         s->broken = 1;
         return agreed;
     }
-    for (int i = 0; i < s->ntensors; i++) {
-        const shard_tensor *t = &s->tensors[i];
-        if (t->n == 0)
-            continue;
-        rc = descent_mpi_check(s, MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, t->param, t->counts, t->displs,
-                                                 descent_mpi_type(t->dtype), s->comm),
+    for (int k = 0; k < s->nbuckets; k++) {
+        const shard_bucket *b = &s->buckets[k];
+        void *buf = s->tensors[b->first].param;
+        if (b->staged) {
+            pack(s, b, 1);
+            buf = s->staging;
+        }
+        rc = descent_mpi_check(s, MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, b->counts, b->displs,
+                                                 descent_mpi_type(s->segs[b->segment].dtype), s->comm),
                                "MPI_Allgatherv");
         if (rc < 0) {
             s->broken = 1;
             return rc;
         }
+        if (b->staged)
+            pack(s, b, 2);
     }
     s->steps++;
     return 0;
