@@ -1,0 +1,15 @@
+# Fails when the README's C example differs from examples/quickstart.c.
+# usage: cmake -DREADME=... -DEXAMPLE=... -P readme_sync.cmake
+file(READ "${README}" readme)
+file(READ "${EXAMPLE}" example)
+string(FIND "${readme}" "```c\n" start)
+if(start EQUAL -1)
+  message(FATAL_ERROR "README.md has no ```c block")
+endif()
+math(EXPR start "${start} + 5")
+string(SUBSTRING "${readme}" ${start} -1 rest)
+string(FIND "${rest}" "```" stop)
+string(SUBSTRING "${rest}" 0 ${stop} block)
+if(NOT block STREQUAL example)
+  message(FATAL_ERROR "README.md's C example differs from examples/quickstart.c: keep them identical")
+endif()
