@@ -245,6 +245,7 @@ static int write_training_report(const options *o, train_run *runs, size_t class
     svg_chart *c = svg_chart_begin(title, "epoch", nv ? "loss: training (solid), validation (dashed)" : "training loss",
                                    logy);
     svg_chart_legend_below(c);
+    svg_chart_integer_x(c);
     if (!logy) {
         svg_chart_include_y(c, 0);
         svg_chart_include_y(c, 1.05 * lh[1]);
@@ -419,6 +420,17 @@ static int compare_training(const options *o)
     memset(runs, 0, sizeof runs);
     int rc = CLI_OK;
     size_t classes = 0;
+    /* every optimizer and schedule spec is checked before any training */
+    for (int i = 0; i < o->nopts && rc == CLI_OK; i++) {
+        descent_error err;
+        descent_optimizer *opt = NULL;
+        if (descent_create_from_spec(&opt, o->opts[i], NULL, &err) < 0)
+            rc = cli_usage_error(cmd, "--opt '%s': %s", o->opts[i], err.message);
+        else if (sched_of(o, i) &&
+                 (descent_add_group(opt, NULL) < 0 || descent_set_schedule(opt, sched_of(o, i)) < 0))
+            rc = cli_usage_error(cmd, "--sched '%s' with '%s': %s", sched_of(o, i), o->opts[i], descent_errmsg(opt));
+        descent_destroy(opt);
+    }
     for (int i = 0; i < o->nopts && rc == CLI_OK; i++) {
         descent_train_config c = o->cfg;
         c.optimizer = o->opts[i];

@@ -23,7 +23,7 @@ typedef struct svg_series {
 
 struct svg_chart {
     char *title, *xlabel, *ylabel[2];
-    int log_y[2], has_y2, legend_below;
+    int log_y[2], has_y2, legend_below, integer_x;
     double include_y[4]; /* values the left axis must cover */
     int ninclude;
     svg_series *series;
@@ -144,6 +144,12 @@ void svg_chart_include_y(svg_chart *c, double v)
         c->include_y[c->ninclude++] = v;
 }
 
+void svg_chart_integer_x(svg_chart *c)
+{
+    if (c)
+        c->integer_x = 1;
+}
+
 void svg_chart_legend_below(svg_chart *c)
 {
     if (c)
@@ -220,6 +226,8 @@ static void make_scale(scale *s, const svg_chart *c, int axis, int use_x, int lo
             s->ticks[s->nticks++] = e;
     } else {
         double step = nice_step(hi - lo, 6);
+        if (use_x && c->integer_x && step < 1)
+            step = 1;
         lo = floor(lo / step) * step;
         hi = ceil(hi / step) * step;
         for (int k = 0; k < 32; k++) {

@@ -34,6 +34,9 @@ int svg_chart_add_series_dashed(svg_chart *c, const char *name, size_t n, const 
  * to 4 values): 0 for a rate or a loss, or headroom above the largest. */
 void svg_chart_include_y(svg_chart *c, double v);
 
+/* Ticks on the x axis at whole numbers only (epochs, steps). */
+void svg_chart_integer_x(svg_chart *c);
+
 /* Put the legend under the plot (the canvas grows) instead of over its
  * top right corner: for charts with many or long-named series. */
 void svg_chart_legend_below(svg_chart *c);

@@ -72,6 +72,7 @@ int train_plot_end(train_plot *p, const char *model, const char *optimizer, cons
     char title[512];
     snprintf(title, sizeof title, "%s trained with %s", model, optimizer);
     svg_chart *c = svg_chart_begin(title, "epoch", logy ? "loss (log scale)" : "loss", logy);
+    svg_chart_integer_x(c);
     if (!logy) {
         svg_chart_include_y(c, 0);
         svg_chart_include_y(c, 1.05 * hi);

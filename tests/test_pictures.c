@@ -136,6 +136,8 @@ static void test_errors(void)
         "compare --data nosuch.csv --target label --model 'softmax()' --opt 'Adam()' --epochs 1 --out D",
         "compare --data DATA --target label --model 'softmax()' --opt 'Adam(lr=-1)' --epochs 1 --out D",
         "train --data DATA --target label --model 'softmax()' --opt 'Adam()' --epochs 1 --plot",
+        "compare --data DATA --target label --model 'softmax()' --opt 'Adam()' --opt 'SGD(lr=0.1)' --sched none "
+        "--sched 'Nope()' --epochs 1 --out D",
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         char args[1024];
