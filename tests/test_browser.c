@@ -151,12 +151,21 @@ static int screenshot(const char *file, const char *png, const char *size)
     char cmd[3000], *out = NULL;
     snprintf(cmd, sizeof cmd,
              "p=$(mktemp -d) && timeout 120 '%s' --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
-             "--disable-background-networking --disable-component-update --disable-sync --user-data-dir=\"$p\" "
+             "--disable-background-networking --disable-component-update --disable-sync --disable-dev-shm-usage "
+             "--user-data-dir=\"$p\" "
              "--hide-scrollbars --screenshot='%s' --window-size=%s 'file://%s' >/dev/null 2>&1; st=$?; rm -rf \"$p\"; "
              "exit $st",
              browser, png, size, file);
-    int st = t_run(cmd, &out);
-    free(out);
+    /* a second try if the first start of the browser fails (slow machines) */
+    int st = 1;
+    for (int attempt = 0; attempt < 2 && st != 0; attempt++) {
+        remove(png);
+        st = t_run(cmd, &out);
+        free(out);
+        out = NULL;
+        if (st == 0 && access(png, R_OK) != 0)
+            st = 1;
+    }
     return st;
 }
 
