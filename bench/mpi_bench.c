@@ -7,7 +7,7 @@
  *
  * (N parameters of e bytes, S state buffers per parameter, R ranks).
  *
- *   mpirun -np R --mca btl self,tcp build/mpi_bench [N] [steps] [spec]
+ *   mpirun -np R --mca btl self,tcp build/mpi_bench [N] [steps] [spec] [tensors]
  *
  * Bytes sent are measured, not modelled: on Linux the growth of this
  * process's write counter (/proc/self/io, wchar) over the timed steps. With
@@ -21,7 +21,7 @@
 #include <string.h>
 #include <time.h>
 
-#define NTENSORS 8
+static int ntensors = 8;
 
 static long long written_bytes(void)
 {
@@ -52,7 +52,7 @@ typedef struct result {
 
 static void fill_grads(float **g, size_t per, int rank, int step)
 {
-    for (int j = 0; j < NTENSORS; j++)
+    for (int j = 0; j < ntensors; j++)
         for (size_t i = 0; i < per; i++)
             g[j][i] = (float)((int)((i + (size_t)j * 7 + (size_t)step * 3 + (size_t)rank) % 17) - 8) / 64.0f;
 }
@@ -62,9 +62,11 @@ static int run(int sharded, size_t n, int steps, const char *spec, result *out)
     int rank, R;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &R);
-    size_t per = n / NTENSORS;
-    float *p[NTENSORS], *g[NTENSORS];
-    for (int j = 0; j < NTENSORS; j++) {
+    size_t per = n / (size_t)ntensors;
+    float **p = calloc((size_t)ntensors, sizeof *p), **g = calloc((size_t)ntensors, sizeof *g);
+    if (!p || !g)
+        return -1;
+    for (int j = 0; j < ntensors; j++) {
         p[j] = calloc(per, sizeof(float));
         g[j] = calloc(per, sizeof(float));
         if (!p[j] || !g[j])
@@ -78,7 +80,7 @@ static int run(int sharded, size_t n, int steps, const char *spec, result *out)
         rc = descent_mpi_sharded_create(&s, spec, MPI_COMM_WORLD, NULL, &err);
         if (rc == 0) {
             int grp = descent_mpi_sharded_add_group(s, NULL);
-            for (int j = 0; j < NTENSORS; j++)
+            for (int j = 0; j < ntensors; j++)
                 descent_mpi_sharded_add_tensor(s, grp, p[j], g[j], per, DESCENT_F32);
             rc = descent_mpi_sharded_commit(s);
         }
@@ -86,7 +88,7 @@ static int run(int sharded, size_t n, int steps, const char *spec, result *out)
         rc = descent_create_from_spec(&opt, spec, NULL, &err);
         if (rc == 0) {
             int grp = descent_add_group(opt, NULL);
-            for (int j = 0; j < NTENSORS; j++)
+            for (int j = 0; j < ntensors; j++)
                 descent_add_tensor(opt, grp, p[j], g[j], per, DESCENT_F32);
         }
     }
@@ -124,10 +126,12 @@ static int run(int sharded, size_t n, int steps, const char *spec, result *out)
     out->ms_per_step = max_ms;
     descent_destroy(opt);
     descent_mpi_sharded_destroy(s);
-    for (int j = 0; j < NTENSORS; j++) {
+    for (int j = 0; j < ntensors; j++) {
         free(p[j]);
         free(g[j]);
     }
+    free(p);
+    free(g);
     return 0;
 }
 
@@ -140,10 +144,12 @@ int main(int argc, char **argv)
     size_t n = argc > 1 ? (size_t)strtoull(argv[1], NULL, 10) : (size_t)1 << 22;
     int steps = argc > 2 ? atoi(argv[2]) : 10;
     const char *spec = argc > 3 ? argv[3] : "Adam(lr=1e-3)";
-    n -= n % NTENSORS;
-    if (n == 0 || steps < 1) {
+    ntensors = argc > 4 ? atoi(argv[4]) : 8;
+    if (ntensors >= 1)
+        n -= n % (size_t)ntensors;
+    if (n == 0 || steps < 1 || ntensors < 1) {
         if (rank == 0)
-            fprintf(stderr, "usage: mpi_bench [N elements] [steps] [optimizer spec]\n");
+            fprintf(stderr, "usage: mpi_bench [N elements] [steps] [optimizer spec] [tensors]\n");
         MPI_Finalize();
         return 2;
     }
@@ -165,7 +171,7 @@ int main(int argc, char **argv)
     const double e = sizeof(float), N = (double)n;
     double comm_formula = 2.0 * (R - 1) / R * N * e;
     if (rank == 0) {
-        printf("%s, N = %zu f32 parameters in %d tensors, R = %d, %d timed steps\n", spec, n, NTENSORS, R, steps);
+        printf("%s, N = %zu f32 parameters in %d tensors, R = %d, %d timed steps\n", spec, n, ntensors, R, steps);
         printf("%-10s %16s %16s %18s %18s %10s\n", "mode", "state B/rank", "formula", "sent B/step/rank",
                "formula", "ms/step");
     }

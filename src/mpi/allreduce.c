@@ -1,10 +1,16 @@
 /* Replicated-state data parallelism: average every registered gradient over
  * the ranks, as torch.nn.parallel.DistributedDataParallel does (all-reduce
- * with SUM, then divide by the world size). */
+ * with SUM, then divide by the world size), small tensors bucketed. */
 #include "mpi_internal.h"
 
 #include <limits.h>
 #include <stdio.h>
+#include <string.h>
+
+/* Tensors below BUCKET_ELEMS elements are all-reduced together in buckets
+ * of at most BUCKET_BYTES, as DDP's gradient buckets. */
+#define BUCKET_ELEMS ((size_t)1 << 18)
+#define BUCKET_BYTES ((size_t)1 << 21)
 
 void descent_mpi_divide(void *x, size_t n, descent_dtype dtype, int R)
 {
@@ -82,27 +88,59 @@ static int reduce_grads(descent_optimizer *opt, MPI_Comm comm, int weighted, dou
         if (!(W > 0))
             return descent_opt_fail(opt, DESCENT_ERR_INVALID, "the weights of all ranks add up to %g", W);
     }
-    for (int i = 0; i < opt->ntensors; i++) {
-        descent_tensor *t = &opt->tensors[i];
-        /* The optimizer only reads grad; the caller owns the buffer and
-         * asked for it to be overwritten with the mean. */
-        unsigned char *g = (unsigned char *)(uintptr_t)t->grad;
+    /* The optimizer only reads grad; the caller owns the buffers and asked
+     * for them to be overwritten with the mean. */
+    if (weighted)
+        for (int i = 0; i < opt->ntensors; i++)
+            scale((void *)(uintptr_t)opt->tensors[i].grad, opt->tensors[i].n, opt->tensors[i].dtype, weight);
+    /* Runs of small tensors of one dtype share one all-reduce through a
+     * staging buffer (without one, each goes alone); large ones go alone,
+     * in pieces of at most INT_MAX elements. */
+    size_t small = 0;
+    for (int i = 0; i < opt->ntensors; i++)
+        if (opt->tensors[i].n < BUCKET_ELEMS)
+            small += opt->tensors[i].n * sizeof(double);
+    unsigned char *stage = small ? descent_mem_alloc(&opt->mem, small < BUCKET_BYTES ? small : BUCKET_BYTES) : NULL;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < opt->ntensors;) {
+        const descent_tensor *t = &opt->tensors[i];
         size_t es = t->dtype == DESCENT_F64 ? sizeof(double) : sizeof(float);
-        if (weighted)
-            scale(g, t->n, t->dtype, weight);
-        for (size_t done = 0; done < t->n;) {
-            size_t count = t->n - done < (size_t)INT_MAX ? t->n - done : (size_t)INT_MAX;
-            int rc = MPI_Allreduce(MPI_IN_PLACE, g + done * es, (int)count,
-                                   t->dtype == DESCENT_F64 ? MPI_DOUBLE : MPI_FLOAT, MPI_SUM, comm);
-            if (rc != MPI_SUCCESS) {
-                char msg[MPI_MAX_ERROR_STRING];
-                int len = 0;
-                MPI_Error_string(rc, msg, &len);
-                return descent_opt_fail(opt, DESCENT_ERR_IO, "MPI_Allreduce of tensor %d's gradient failed: %s", i,
-                                        msg);
+        MPI_Datatype type = t->dtype == DESCENT_F64 ? MPI_DOUBLE : MPI_FLOAT;
+        int j = i + 1;
+        if (stage && t->n < BUCKET_ELEMS) {
+            size_t n = t->n;
+            while (j < opt->ntensors && opt->tensors[j].dtype == t->dtype && opt->tensors[j].n < BUCKET_ELEMS &&
+                   (n + opt->tensors[j].n) * es <= BUCKET_BYTES)
+                n += opt->tensors[j++].n;
+            for (int k = i, at = 0; k < j; at += (int)opt->tensors[k].n, k++)
+                if (opt->tensors[k].n)
+                    memcpy(stage + (size_t)at * es, opt->tensors[k].grad, opt->tensors[k].n * es);
+            rc = n ? MPI_Allreduce(MPI_IN_PLACE, stage, (int)n, type, MPI_SUM, comm) : MPI_SUCCESS;
+            for (int k = i, at = 0; rc == MPI_SUCCESS && k < j; at += (int)opt->tensors[k].n, k++)
+                if (opt->tensors[k].n)
+                    memcpy((void *)(uintptr_t)opt->tensors[k].grad, stage + (size_t)at * es, opt->tensors[k].n * es);
+        } else {
+            unsigned char *g = (unsigned char *)(uintptr_t)t->grad;
+            for (size_t done = 0; rc == MPI_SUCCESS && done < t->n;) {
+                size_t count = t->n - done < (size_t)INT_MAX ? t->n - done : (size_t)INT_MAX;
+                rc = MPI_Allreduce(MPI_IN_PLACE, g + done * es, (int)count, type, MPI_SUM, comm);
+                done += count;
             }
-            done += count;
         }
+        if (rc != MPI_SUCCESS) {
+            char msg[MPI_MAX_ERROR_STRING];
+            int len = 0;
+            MPI_Error_string(rc, msg, &len);
+            rc = descent_opt_fail(opt, DESCENT_ERR_IO, "MPI_Allreduce of tensor %d's gradient failed: %s", i, msg);
+        }
+        i = j;
+    }
+    descent_mem_free(&opt->mem, stage);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < opt->ntensors; i++) {
+        const descent_tensor *t = &opt->tensors[i];
+        void *g = (void *)(uintptr_t)t->grad;
         if (weighted)
             divide_by(g, t->n, t->dtype, W);
         else
