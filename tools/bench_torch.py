@@ -67,18 +67,23 @@ def peak_rss_bytes():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def time_steps(opt, reps):
-    """Median seconds per step; each repetition lasts about 20 ms."""
-    t0 = time.perf_counter()
+CLOCK = {"cpu": False, "now": time.perf_counter}
+
+
+def time_steps(opt, reps, threads):
+    """Median seconds per step; each repetition lasts about 20 ms. With
+    --clock cpu: process CPU time / threads, as descent bench --clock cpu."""
+    now = CLOCK["now"]
+    t0 = now()
     opt.step()
-    once = time.perf_counter() - t0
+    once = (now() - t0) / (threads if CLOCK["cpu"] else 1)
     inner = max(1, min(1000, int(0.02 / once))) if once > 0 else 1000
     times = []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0 = now()
         for _ in range(inner):
             opt.step()
-        times.append((time.perf_counter() - t0) / inner)
+        times.append((now() - t0) / inner / (threads if CLOCK["cpu"] else 1))
     return statistics.median(times)
 
 
@@ -99,7 +104,7 @@ def bench_torch(spec, n, tensors, threads, reps, foreach):
     state_bytes = sum(v.numel() * v.element_size() for p in params for v in opt.state[p].values()
                       if torch.is_tensor(v) and v.numel() == p.numel())
     rss = peak_rss_bytes()
-    seconds = time_steps(opt, reps)
+    seconds = time_steps(opt, reps, threads)
     bytes_per_param = 3 * 4 + 2 * 4 * nstate
     return {
         "opt": spec, "impl": "torch-foreach" if foreach else "torch-single",
@@ -108,13 +113,14 @@ def bench_torch(spec, n, tensors, threads, reps, foreach):
         "gbytes_per_s": n * bytes_per_param / seconds / 1e9,
         "limit_gbytes_per_s": None, "fraction_of_limit": None,
         "state_bytes": state_bytes, "state_bytes_per_param": state_bytes / n, "peak_rss_bytes": rss,
-        "torch_version": torch.__version__,
+        "clock": "cpu" if CLOCK["cpu"] else "wall", "torch_version": torch.__version__,
     }
 
 
 def bench_descent(path, spec, n, tensors, threads, reps):
     out = subprocess.run([path, "bench", "--opt", spec, "--n", str(n), "--tensors", str(tensors),
-                          "--threads", str(threads), "--reps", str(reps), "--json"],
+                          "--threads", str(threads), "--reps", str(reps), "--json",
+                          "--clock", "cpu" if CLOCK["cpu"] else "wall"],
                          check=True, capture_output=True, text=True).stdout
     row = json.loads(out.strip().splitlines()[-1])
     row["impl"] = "descent"
@@ -154,10 +160,14 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--modes", default="single,foreach", help="comma list: single, foreach")
     ap.add_argument("--descent", help="path of the descent binary to run beside torch")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="cpu: process CPU time / threads (stable on a shared machine)")
     ap.add_argument("--json", action="store_true", help="JSON lines (default when --table is absent)")
     ap.add_argument("--table", action="store_true", help="print a Markdown table of the run")
     args = ap.parse_args()
     specs = args.opt or STANDARD
+    CLOCK["cpu"] = args.clock == "cpu"
+    CLOCK["now"] = time.process_time if CLOCK["cpu"] else time.perf_counter
     rows = []
     for threads in [int(t) for t in args.threads.split(",")]:
         for spec in specs:
