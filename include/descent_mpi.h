@@ -127,7 +127,9 @@ int descent_mpi_sharded_add_tensor(descent_mpi_sharded *s, int group, void *para
  * group, the tensors of one dtype are taken as one flattened vector of N
  * elements in registration order (f32 then f64); rank r owns its elements
  * [floor(r N / R), floor((r+1) N / R)). The library allocates optimizer
- * state for those elements only, and a gradient buffer of the same size.
+ * state for those elements only, a gradient buffer of the same size, and
+ * a staging buffer (at most 2^18 elements) through which runs of small
+ * tensors are communicated together.
  * Checks that every rank registered the same tensors. After commit no
  * tensor can be added; groups' hyperparameters may still change. */
 int descent_mpi_sharded_commit(descent_mpi_sharded *s);
