@@ -101,11 +101,14 @@ static int parse_items(parser *p, spec_node *node, char close, bool keyed)
 {
     int cap = 0;
     bool seen_keyword = false;
-    p->i++; /* the opening bracket */
+    size_t open = p->i; /* the opening bracket, where an unclosed error points */
+    char unclosed[48];
+    snprintf(unclosed, sizeof unclosed, "unclosed bracket: '%c' has no matching '%c'", p->s[open], close);
+    p->i++;
     for (;;) {
         skip_ws(p);
         if (p->i >= p->len)
-            return perr(p, node->pos, p->len, "unclosed bracket");
+            return perr(p, open, p->len, unclosed);
         if (p->s[p->i] == close) {
             p->i++;
             node->end = p->i;
@@ -169,7 +172,7 @@ static int parse_items(parser *p, spec_node *node, char close, bool keyed)
         if (p->i < p->len && p->s[p->i] == close)
             continue;
         if (p->i >= p->len)
-            return perr(p, node->pos, p->len, "unclosed bracket");
+            return perr(p, open, p->len, unclosed);
         char msg[64];
         snprintf(msg, sizeof msg, "expected ',' or '%c'", close);
         return perr(p, p->i, p->i + 1, msg);

@@ -940,8 +940,11 @@ static void test_spec_errors(void)
         const char *spec, *want;
         int col;
     } cases[] = {
-        {"Adam(lr=0.1", "unclosed", 0},
-        {"Adam(betas=(0.9, 0.99)", "unclosed", 0},
+        {"Adam(lr=0.1", "'(' has no matching ')'", 4},
+        {"Adam(betas=(0.9, 0.99)", "'(' has no matching ')'", 4},
+        {"Adam(betas=(0.9, 0.99, eps=1)", "expected ',' or ')'", 26},
+        {"SequentialLR(schedulers=[LinearLR(total_iters=5), milestones=[5])", "expected ',' or ']'", 60},
+        {"Adam(betas=[0.9, 0.99", "'[' has no matching ']'", 11},
         {"Adam(betas=(0.9, 0.99)))", "unexpected text after the spec", 23},
         {"Adam(lr=0.1) garbage", "unexpected text after the spec", 13},
         {"Adam(lr=1e)", "malformed exponent", 8},
