@@ -367,6 +367,24 @@ static void test_resume_and_cli(void)
     char *c = run_cli("--epochs 4 --resume tm_b.ckpt --save tm_c.ckpt --json", &st);
     CHECK(st == 0, "resume to 4: exit %d", st);
     char *d = run_cli("--epochs 4 --save tm_d.ckpt --json", &st);
+    /* With a schedule, whose state travels in the optimizer image. */
+    const char *sched = "--sched 'LinearWarmup(warmup_period=20, schedule=CosineAnnealingLR(T_max=92))'";
+    char args[512];
+    snprintf(args, sizeof args, "%s --epochs 4 --save tm_e.ckpt", sched);
+    free(run_cli(args, &st));
+    CHECK(st == 0, "4 epochs with a schedule: exit %d", st);
+    snprintf(args, sizeof args, "%s --epochs 1 --save tm_f.ckpt", sched);
+    free(run_cli(args, &st));
+    snprintf(args, sizeof args, "%s --epochs 4 --resume tm_f.ckpt --save tm_f.ckpt", sched);
+    free(run_cli(args, &st));
+    CHECK(st == 0, "resume with a schedule: exit %d", st);
+    size_t le, lf;
+    char *ce = t_read_file("tm_e.ckpt", &le), *cf = t_read_file("tm_f.ckpt", &lf);
+    CHECK(ce && cf && le == lf && memcmp(ce, cf, le) == 0, "resumed run with a schedule differs");
+    free(ce);
+    free(cf);
+    remove("tm_e.ckpt");
+    remove("tm_f.ckpt");
     size_t la, lc, ld;
     char *ca = t_read_file("tm_a.ckpt", &la), *cc = t_read_file("tm_c.ckpt", &lc), *cd = t_read_file("tm_d.ckpt", &ld);
     CHECK(ca && cc && la == lc && memcmp(ca, cc, la) == 0, "resumed checkpoint differs from the uninterrupted one");
@@ -440,7 +458,6 @@ static void test_resume_and_cli(void)
         "--epochs 2 --log /nonexistent/dir/x.csv",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char args[512];
         snprintf(args, sizeof args, "%s 2>/dev/null", bad[i]);
         out = run_cli(args, &st);
         CHECK(st == 2, "train %s: exit %d, want 2", bad[i], st);
