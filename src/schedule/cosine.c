@@ -53,6 +53,14 @@ static int cosine_step(sched_node *n, sched_ctx *c, double metric)
     return 0;
 }
 
+/* _initial_step(): t = 0 again, the lr as it is, base_lrs kept. */
+static int cosine_restart(sched_node *n, sched_ctx *c)
+{
+    (void)c;
+    n->st[0] = 0;
+    return 0;
+}
+
 static int cosine_enter(sched_node *n, sched_ctx *c)
 {
     n->st[0] = 0;
@@ -70,7 +78,7 @@ static int cosine_lr_at(const sched_node *n, double base, int64_t t, double *lr,
 
 const sched_kind sched_kind_cosineannealinglr = {
     "CosineAnnealingLR", cosine_args, 0, 0, cosine_state, NULL, NULL,
-    cosine_init, cosine_step, NULL, cosine_enter, cosine_lr_at, NULL,
+    cosine_init, cosine_step, cosine_restart, cosine_enter, cosine_lr_at, NULL,
 };
 
 /* ---- CosineAnnealingWarmRestarts(T_0, T_mult=1, eta_min=0) ------------------

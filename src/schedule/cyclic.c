@@ -143,7 +143,8 @@ const sched_kind sched_kind_cycliclr = {
  * lr: initial -> max -> min (three_phase: initial -> max -> initial -> min);
  * momentum: max_m -> base_m -> max_m (three_phase: ... -> max_m).
  * Stepping past t = total_steps is an error, as in PyTorch.
- * State: st[0] = last_epoch, per group st[1 + 5g ..]: initial, max, min, max_m, base_m. */
+ * State: st[0] = last_epoch; the per-group values are PyTorch group keys,
+ * kept on the lane (initial_lr, onecycle[]). */
 enum { OC_MAX_LR, OC_TOTAL, OC_EPOCHS, OC_SPE, OC_PCT, OC_ANNEAL, OC_CYCLE_M, OC_BASE_M, OC_MAX_M, OC_DIV, OC_FINAL_DIV,
        OC_THREE };
 static const char *const anneal_strategies[] = {"cos", "linear", NULL};
@@ -184,7 +185,8 @@ static int onecycle_check(const sched_node *n, const sched_check *c)
 static size_t onecycle_state(const sched_node *n, int ng)
 {
     (void)n;
-    return 1 + 5 * (size_t)ng;
+    (void)ng;
+    return 1;
 }
 
 static double anneal(const sched_node *n, double start, double end, double pct)
@@ -247,11 +249,20 @@ static void onecycle_group_values(const sched_node *n, int g, double *v)
     v[4] = sched_group_val(n, OC_BASE_M, g);
 }
 
+/* PyTorch reads initial_lr, max_lr, min_lr and the momentum bounds from the
+ * group at every step, so a later OneCycleLR on the same optimizer changes
+ * them for an earlier one too: they live on the lane. */
 static int onecycle_write(sched_node *n, sched_ctx *c)
 {
     for (int g = 0; g < c->ng; g++) {
-        double lr, mom;
-        int rc = onecycle_value(n, &n->st[1 + 5 * g], (int64_t)n->st[0], &lr, &mom, c->err);
+        double lr, mom, v[5];
+        const double *keys = &n->lane.onecycle[4 * g];
+        v[0] = n->lane.initial_lr[g];
+        v[1] = keys[0];
+        v[2] = keys[1];
+        v[3] = keys[2];
+        v[4] = keys[3];
+        int rc = onecycle_value(n, v, (int64_t)n->st[0], &lr, &mom, c->err);
         if (rc < 0)
             return rc;
         n->lane.lr[g] = lr;
@@ -264,10 +275,17 @@ static int onecycle_write(sched_node *n, sched_ctx *c)
 static int onecycle_init(sched_node *n, sched_ctx *c)
 {
     for (int g = 0; g < c->ng; g++) {
-        onecycle_group_values(n, g, &n->st[1 + 5 * g]);
-        n->lane.initial_lr[g] = n->st[1 + 5 * g];
-        if (n->arg[OC_CYCLE_M] != 0 && n->lane.momentum)
-            n->lane.momentum[g] = n->st[1 + 5 * g + 3];
+        double v[5], *keys = &n->lane.onecycle[4 * g];
+        onecycle_group_values(n, g, v);
+        n->lane.initial_lr[g] = v[0];
+        keys[0] = v[1];
+        keys[1] = v[2];
+        if (n->arg[OC_CYCLE_M] != 0) {
+            keys[2] = v[3];
+            keys[3] = v[4];
+            if (n->lane.momentum)
+                n->lane.momentum[g] = v[3];
+        }
     }
     *n->lane.initial_set = 1;
     n->st[0] = 0;

@@ -37,6 +37,13 @@ static size_t decay_state(const sched_node *n, int ng)
             n->lane.lr[g] = APPLY(n, n->lane.lr[g], (int64_t)n->st[0]);                             \
         return 0;                                                                                   \
     }                                                                                               \
+    static int sym##_restart(sched_node *n, sched_ctx *c)                                           \
+    {                                                                                               \
+        n->st[0] = 0;                                                                               \
+        for (int g = 0; g < c->ng; g++)                                                             \
+            n->lane.lr[g] = APPLY(n, n->lane.lr[g], 0);                                             \
+        return 0;                                                                                   \
+    }                                                                                               \
     static int sym##_enter(sched_node *n, sched_ctx *c)                                             \
     {                                                                                               \
         n->st[0] = 0;                                                                               \
@@ -51,7 +58,7 @@ static size_t decay_state(const sched_node *n, int ng)
         return 0;                                                                                   \
     }                                                                                               \
     const sched_kind sym = {NAME,       ARGS,      0,           0,         decay_state, CHECK, NULL, \
-                            sym##_init, sym##_step, NULL,       sym##_enter, sym##_lr_at, NULL}
+                            sym##_init, sym##_step, sym##_restart, sym##_enter, sym##_lr_at, NULL}
 
 /* ---- StepLR(step_size, gamma=0.1) ------------------------------------------
  * recursive: lr *= gamma when t > 0 and t % step_size == 0

@@ -79,6 +79,8 @@ void sched_lane_copy(sched_lane *dst, const sched_lane *src, int ng)
         dst->initial_lr[g] = src->initial_lr[g];
         if (dst->momentum && src->momentum)
             dst->momentum[g] = src->momentum[g];
+        for (int k = 0; k < 4; k++)
+            dst->onecycle[4 * g + k] = src->onecycle[4 * g + k];
     }
     *dst->initial_set = *src->initial_set;
 }
@@ -491,7 +493,7 @@ static void canon_node(strbuf *b, const sched_node *n)
 
 /* ---- binding ------------------------------------------------------------- */
 
-static size_t lane_size(int ng) { return 3 * (size_t)ng + 1; }
+static size_t lane_size(int ng) { return 7 * (size_t)ng + 1; }
 
 static size_t count_block(sched_node *n, int ng)
 {
@@ -509,6 +511,7 @@ static void carve_lane(sched_lane *l, double **cursor, int ng, int has_mom)
     l->momentum = has_mom ? p + ng : NULL;
     l->initial_lr = p + 2 * (size_t)ng;
     l->initial_set = p + 3 * (size_t)ng;
+    l->onecycle = p + 3 * (size_t)ng + 1;
     *cursor = p + lane_size(ng);
 }
 

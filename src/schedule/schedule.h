@@ -20,6 +20,8 @@ typedef struct sched_lane {
     double *momentum;    /* group['momentum'] / group['betas'][0], NULL if the optimizer has none */
     double *initial_lr;  /* group['initial_lr'] */
     double *initial_set; /* one value: 0 until some constructor did setdefault('initial_lr', lr) */
+    double *onecycle;    /* 4 per group: OneCycleLR's group keys max_lr, min_lr, max_momentum,
+                          * base_momentum (shared by every OneCycleLR on the lane, as in PyTorch) */
 } sched_lane;
 
 /* Argument types of a schedule's constructor. */
