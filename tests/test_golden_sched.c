@@ -738,6 +738,39 @@ static void test_reset_and_failure(void)
     }
 }
 
+/* Several groups: each follows its own base lr; per-group lists. */
+static void test_groups(void)
+{
+    descent_optimizer *opt;
+    descent_error err;
+    descent_create_from_spec(&opt, "SGD(lr=0.1, momentum=0.9)", NULL, &err);
+    descent_add_group(opt, NULL);
+    descent_add_group_spec(opt, "lr=0.02");
+    CHECK(descent_set_schedule(opt, "StepLR(step_size=2, gamma=0.5)") == 0, "%s", descent_errmsg(opt));
+    for (int t = 0; t < 6; t++) {
+        double f = pow(0.5, t / 2);
+        CHECK(descent_get_lr(opt, 0) == 0.1 * f && descent_get_lr(opt, 1) == 0.02 * f, "StepLR groups at %d", t);
+        descent_schedule_step(opt, NAN);
+    }
+    CHECK(descent_set_schedule(opt, "CyclicLR(base_lr=[0.01, 0.001], max_lr=[0.1, 0.01], step_size_up=2, "
+                                    "base_momentum=[0.8, 0.7], max_momentum=0.9)") == 0,
+          "%s", descent_errmsg(opt));
+    double m0, m1;
+    descent_schedule_step(opt, NAN);
+    descent_get(opt, 0, "momentum", &m0);
+    descent_get(opt, 1, "momentum", &m1);
+    CHECK(t_close(descent_get_lr(opt, 0), 0.055, 1e-12, 0) && t_close(descent_get_lr(opt, 1), 0.0055, 1e-12, 0) &&
+              t_close(m0, 0.85, 1e-12, 0) && t_close(m1, 0.8, 1e-12, 0),
+          "CyclicLR per-group lists: %g %g %g %g", descent_get_lr(opt, 0), descent_get_lr(opt, 1), m0, m1);
+    CHECK(descent_set_schedule(opt, "ReduceLROnPlateau(patience=0, min_lr=[0.05, 0.0])") == 0, "%s", descent_errmsg(opt));
+    descent_schedule_step(opt, 1.0);
+    descent_schedule_step(opt, 1.0);
+    CHECK(descent_get_lr(opt, 0) == 0.05 && t_close(descent_get_lr(opt, 1), 0.00055, 1e-12, 0), "plateau min_lr list");
+    descent_add_group(opt, NULL);
+    CHECK(descent_schedule_step(opt, 1.0) == DESCENT_ERR_STATE, "group added after attaching");
+    descent_destroy(opt);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -767,6 +800,7 @@ int main(int argc, char **argv)
     test_resume();
     test_mismatch();
     test_reset_and_failure();
+    test_groups();
     test_invalid(argv[2]);
     test_cli_extras(argv[2], tmp);
     char cmd[256];
