@@ -48,8 +48,8 @@ static int schedule_run(int argc, char **argv)
     long steps;
     if (cli_parse_long(cmd, "--steps", steps_text, 1, &steps) != 0)
         return CLI_USAGE;
-    if (steps > 100000000L)
-        return cli_usage_error(cmd, "--steps must be at most 100000000, got %ld", steps);
+    if (steps > 10000000L)
+        return cli_usage_error(cmd, "--steps must be at most 10000000, got %ld", steps);
 
     descent_error err;
     descent_optimizer *opt = NULL;
