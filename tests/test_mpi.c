@@ -169,6 +169,21 @@ static descent_mpi_sharded *make_sharded(const char *spec, const layout *L, tens
     return s;
 }
 
+/* Does R divide the length of every (group, dtype) vector? */
+static int divides_every_vector(const layout *L, int R)
+{
+    for (int g = 0; g < L->ngroups; g++)
+        for (int d = DESCENT_F32; d <= DESCENT_F64; d++) {
+            size_t total = 0;
+            for (int j = 0; j < L->ntensors; j++)
+                if (L->t[j].group == g && (int)L->t[j].dtype == d)
+                    total += L->t[j].n;
+            if (total % (size_t)R != 0)
+                return 0;
+        }
+    return 1;
+}
+
 static size_t sum_over_ranks(size_t v, MPI_Comm comm)
 {
     unsigned long long mine = v, all = 0;
@@ -219,7 +234,7 @@ static void compare_optimizer(const char *name, const layout *L)
         size_t full = descent_state_bytes(opt_ref), mine = descent_mpi_sharded_state_bytes(s);
         CHECK(sum_over_ranks(mine, MPI_COMM_WORLD) == full, "%s layout %s: shards hold %zu bytes in all, unsharded %zu",
               spec, L->name, sum_over_ranks(mine, MPI_COMM_WORLD), full);
-        if (L->divisible)
+        if (divides_every_vector(L, world))
             CHECK(mine * (size_t)world == full, "%s layout %s: rank %d holds %zu state bytes, 1/%d of %zu is %zu", spec,
                   L->name, rank, mine, world, full, full / (size_t)world);
     }
@@ -233,9 +248,32 @@ static void compare_optimizer(const char *name, const layout *L)
 
 /* ---- clipping by the global norm ----------------------------------------- */
 
+/* Within rtol of each other, element by element. */
+static int close_params(const layout *L, const tensors *a, const tensors *b, double rtol)
+{
+    for (int j = 0; j < L->ntensors; j++)
+        for (size_t i = 0; i < L->t[j].n; i++) {
+            double x, y;
+            if (L->t[j].dtype == DESCENT_F64) {
+                x = ((double *)a->p[j])[i];
+                y = ((double *)b->p[j])[i];
+            } else {
+                x = ((float *)a->p[j])[i];
+                y = ((float *)b->p[j])[i];
+            }
+            if (!t_close(x, y, rtol, 1e-12))
+                return 0;
+        }
+    return 1;
+}
+
 /* Sharded clipping against descent_clip_grad_norm on the mean gradient.
- * Squares of multiples of 1/256 add exactly in double, so the norms agree
- * to the bit and so do the parameters. */
+ * With R a power of two the mean gradients are multiples of 2^-14, whose
+ * squares add exactly in double in any order, so the norms agree to the bit
+ * and so do the parameters. With R = 3 the mean is rounded, the per-tensor
+ * sums depend on their order, and the norms agree to a few ulps: the
+ * parameters then to rounding of f32 (Adam divides by sqrt(v) and so
+ * carries a relative change of the gradient's scale almost unchanged). */
 static void compare_clipping(const char *spec, const layout *L, double norm_type)
 {
     tensors ref, sh;
@@ -245,16 +283,20 @@ static void compare_clipping(const char *spec, const layout *L, double norm_type
     set_values(L, sh.p, 0, 0, 0, 0);
     descent_optimizer *opt = make_plain(spec, L, &ref);
     descent_mpi_sharded *s = make_sharded(spec, L, &sh, MPI_COMM_WORLD);
-    CHECK(opt && s && descent_mpi_sharded_set_clip_grad_norm(s, 0.05, norm_type) == 0, "%s: clipping setup", spec);
+    const double max_norm = 0.01;
+    const int exact = (world & (world - 1)) == 0;
+    CHECK(opt && s && descent_mpi_sharded_set_clip_grad_norm(s, max_norm, norm_type) == 0, "%s: clipping setup",
+          spec);
     int same = 1, norms_same = 1, ok = 1;
     for (int k = 0; opt && s && k < 5; k++) {
         double norm = 0;
         set_mean_grad(L, ref.g, world, k, 0);
         set_values(L, sh.g, 1, rank, k, 0);
-        ok &= descent_clip_grad_norm(opt, 0.05, norm_type, &norm) == 0 && descent_step(opt) == 0;
+        ok &= descent_clip_grad_norm(opt, max_norm, norm_type, &norm) == 0 && descent_step(opt) == 0;
         ok &= descent_mpi_sharded_step(s) == 0;
-        norms_same &= norm == descent_mpi_sharded_grad_norm(s) && norm > 0.05;
-        same &= same_params(L, &ref, &sh);
+        double mine = descent_mpi_sharded_grad_norm(s);
+        norms_same &= (exact ? norm == mine : t_close(norm, mine, 1e-12, 0)) && norm > max_norm;
+        same &= exact ? same_params(L, &ref, &sh) : close_params(L, &ref, &sh, 1e-5);
     }
     CHECK(ok, "%s: a clipped step failed: %s", spec, s ? descent_mpi_sharded_errmsg(s) : "");
     CHECK(norms_same, "%s layout %s p=%g: norms differ (or did not clip)", spec, L->name, norm_type);
