@@ -14,7 +14,8 @@ static void minimize_usage(FILE *out)
             "                        [--max-time S] [--trace FILE.csv]\n\n"
             "  --fn SPEC        objective: rosenbrock(dim=2), beale(), booth(), himmelblau(), rastrigin(dim=2),\n"
             "                   ackley(dim=2), styblinski_tang(dim=2), sphere(dim=2), quadratic(dim=2, cond=10)\n"
-            "  --opt SPEC       method: any optimizer ('Adam(lr=0.01)') or 'NAG(lr=1e-3, momentum=0.9)'\n"
+            "  --opt SPEC       method: any optimizer ('Adam(lr=0.01)'), 'NAG(lr=1e-3, momentum=0.9)', or\n"
+            "                   another minimizer of docs/global.md ('LBFGS()')\n"
             "  --x0 LIST        starting point, dim comma-separated numbers (default: the objective's\n"
             "                   standard start, e.g. (-1.2, 1, -1.2, ...) for rosenbrock)\n"
             "  --sched SPEC     learning-rate schedule, stepped once per iteration\n"
@@ -185,5 +186,5 @@ static int minimize_run(int argc, char **argv)
     return rc;
 }
 
-const cli_command cli_minimize = {"minimize", "minimize a built-in objective with any optimizer or NAG",
+const cli_command cli_minimize = {"minimize", "minimize a built-in objective with any optimizer or minimizer",
                                   minimize_run, minimize_usage};
