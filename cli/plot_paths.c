@@ -250,7 +250,7 @@ int paths_picture(descent_objective *obj, const double *x, const paths_trace *tr
         most = tr[i].n > most ? tr[i].n : most;
         same = same && tr[i].n == tr[0].n;
     }
-    snprintf(note, sizeof note, "%s%zu iterations each from %s; iso-lines at f = min f + {1, 2, 5} x 10^k; "
+    snprintf(note, sizeof note, "%s%zu iterations each from %s; log-spaced iso-lines of f - min f; "
              "global minimum f* = %s", same ? "" : "up to ", most ? most - 1 : 0, start, fs);
     svg_contour *c = svg_contour_begin(title, "x0", "x1", reg.xlo, reg.xhi, reg.ylo, reg.yhi);
     double *g = malloc(sizeof *g * GRID * GRID);

@@ -348,9 +348,10 @@ static int write_level(FILE *f, iso_ctx *k, const char *stroke)
     return 0;
 }
 
-/* Levels f_min + {1, 2, 5} x 10^e over the grid's range of f: three decades
- * below the range up to the range, so the flat floor of a valley gets lines
- * as well as its steep walls. */
+/* Levels f_min + {1, 2, 5} x 10^e over the grid's range of f, from three
+ * decades below the range, so the flat floor of a valley gets lines as well
+ * as its steep walls; in the top decade every 1..9 x 10^e, so that an
+ * objective whose range is small (Ackley, Rastrigin) shows its bumps. */
 static int write_isolines(FILE *f, const svg_contour *c)
 {
     if (!c->f)
@@ -366,12 +367,15 @@ static int write_isolines(FILE *f, const svg_contour *c)
         return 0;
     double range = hi - lo, levels[64];
     int nlev = 0, top = (int)floor(log10(range));
-    for (int e = top - 3; e <= top && nlev < 64; e++)
-        for (int m = 0; m < 3; m++) {
-            double d = (m == 0 ? 1 : m == 1 ? 2 : 5) * pow(10, e);
+    static const double coarse[] = {1, 2, 5}, fine[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    for (int e = top - 3; e <= top && nlev < 64; e++) {
+        int nm = e == top ? 9 : 3;
+        for (int m = 0; m < nm; m++) {
+            double d = (e == top ? fine : coarse)[m] * pow(10, e);
             if (d < range && nlev < 64)
                 levels[nlev++] = lo + d;
         }
+    }
     iso_ctx k = {c, 0, NULL, 0, 0, NULL, 0};
     k.nedges = (c->nx - 1) * c->ny + c->nx * (c->ny - 1);
     k.edge_seg = malloc(sizeof *k.edge_seg * 2 * (size_t)k.nedges);
