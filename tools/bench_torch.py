@@ -89,7 +89,6 @@ def time_steps(opt, reps, threads):
 
 def bench_torch(spec, n, tensors, threads, reps, foreach):
     torch.set_num_threads(threads)
-    reset_peak_rss()
     per = n // tensors
     sizes = [per] * (tensors - 1) + [n - per * (tensors - 1)]
     idx = [torch.arange(s, dtype=torch.float32) for s in sizes]
@@ -97,6 +96,7 @@ def bench_torch(spec, n, tensors, threads, reps, foreach):
     for p, i in zip(params, idx):
         p.grad = ((i % 29) - 13.5) * 0.001
     del idx
+    reset_peak_rss()  # from here: p and g resident, then the state and the step's temporaries
     opt = make_optimizer(spec, params, foreach)
     opt.step()  # allocates the state
     nstate = sum(1 for v in opt.state[params[0]].values()
