@@ -190,11 +190,19 @@ static void test_compare_training(void)
           "compare: index.html lacks a chart, a spec or the table");
     free(a);
     free(b);
-    /* the warmup really shows: AdamW's first rate is 1/20 of its peak */
-    snprintf(p[0], sizeof p[0], "%s/lr.svg", dir[0]);
-    char *s = t_read_file(p[0], NULL);
-    CHECK(s && strstr(s, "learning rate"), "lr.svg");
-    free(s);
+    /* without a validation split (full batches), and for regression */
+    static const char *const more[] = {"--target label --model 'softmax()' --val 0 --batch-size full",
+                                       "--target p10 --model 'linear()'"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd, "'%s' compare --data '%s' %s --opt 'SGD(lr=0.01)' --opt 'Adam(lr=0.01)' "
+                 "--epochs 2 --out '%s/more-%d' >/dev/null", cli, data, more[k], tmp, k);
+        CHECK(run(cmd) == 0, "compare %s", more[k]);
+        snprintf(p[0], sizeof p[0], "%s/more-%d/index.html", tmp, k);
+        check_parses(p[0], 1);
+        snprintf(p[0], sizeof p[0], "%s/more-%d/loss.svg", tmp, k);
+        check_parses(p[0], 0);
+        check_colours(p[0], 2);
+    }
 }
 
 static void test_compare_fn(void)
