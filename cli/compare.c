@@ -279,6 +279,7 @@ static int write_training_report(const options *o, train_run *runs, size_t class
     c = svg_chart_begin(loglr ? "learning rate against step (log scale)" : "learning rate against step",
                         "optimizer step", "learning rate", loglr);
     svg_chart_legend_below(c);
+    svg_chart_integer_x(c);
     if (!loglr) {
         svg_chart_include_y(c, 0);
         svg_chart_include_y(c, 1.08 * peaks[1]);
@@ -525,6 +526,7 @@ static int write_fn_report(const options *o, descent_objective *obj, const doubl
     svg_chart *c = svg_chart_begin(gap ? "f - f* against iteration (log scale)" : "f against iteration", "iteration",
                                    gap ? "f - f*" : "f", gap);
     svg_chart_legend_below(c);
+    svg_chart_integer_x(c);
     int ok = c != NULL, any_lr = 0;
     for (int i = 0; i < o->nopts && ok; i++) {
         double *it = malloc(sizeof *it * (tr[i].n ? tr[i].n : 1)), *y = malloc(sizeof *y * (tr[i].n ? tr[i].n : 1));
@@ -548,6 +550,8 @@ static int write_fn_report(const options *o, descent_objective *obj, const doubl
     if (any_lr) {
         c = svg_chart_begin("learning rate against iteration", "iteration", "learning rate", 0);
         svg_chart_legend_below(c);
+        svg_chart_integer_x(c);
+        svg_chart_integer_x(c);
         svg_chart_include_y(c, 0);
         double top = 0;
         for (int i = 0; i < o->nopts; i++)
