@@ -551,7 +551,6 @@ static int write_fn_report(const options *o, descent_objective *obj, const doubl
         c = svg_chart_begin("learning rate against iteration", "iteration", "learning rate", 0);
         svg_chart_legend_below(c);
         svg_chart_integer_x(c);
-        svg_chart_integer_x(c);
         svg_chart_include_y(c, 0);
         double top = 0;
         for (int i = 0; i < o->nopts; i++)
