@@ -319,6 +319,7 @@ static void test_bad_input(void)
     expect_csv_error("a,b,y\n1,2,0\n3,x4,1\n", "tm_bad.csv:3:3: not a number");
     expect_csv_error("a,b,y\n1,2,0\n3,,1\n", "tm_bad.csv:3:3: missing value");
     expect_csv_error("a,b,z\n1,2,0\n3,4,1\n", "no column named 'y'");
+    expect_csv_error("a,b,y\n1,2,0\n3,inf,1\n", "data row 2, column 'b': inf is not a finite number");
     descent_train_config c = digits_config();
     descent_trainer *t;
     descent_error err;

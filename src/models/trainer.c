@@ -204,6 +204,16 @@ int descent_trainer_create(descent_trainer **out, const descent_train_config *c,
         descent_table_free(&tab);
         return rc;
     }
+    /* nan and inf parse as numbers; as data they would only surface later
+     * as a non-finite loss, so name them here. Data rows are numbered from
+     * 1 after the header. */
+    for (size_t i = 0; i < tab.rows * tab.cols; i++)
+        if (!isfinite(tab.values[i])) {
+            rc = descent_fail(err, DESCENT_ERR_INVALID, "%s: data row %zu, column '%s': %g is not a finite number",
+                              c->data, i / tab.cols + 1, tab.names[i % tab.cols], tab.values[i]);
+            descent_table_free(&tab);
+            return rc;
+        }
     if (tab.cols < 2 || tab.rows < 2) {
         rc = descent_fail(err, DESCENT_ERR_INVALID, "%s: needs at least one feature column and two rows, has %zu "
                           "columns and %zu rows", c->data, tab.cols, tab.rows);
