@@ -73,6 +73,48 @@ static void usage(FILE *out)
         fprintf(out, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
 }
 
+/* Copy text into a roff document: escape backslashes, and keep lines that
+ * start with '.' or '\'' from being read as requests. */
+static void roff_copy(FILE *in, FILE *out)
+{
+    int c, bol = 1;
+    while ((c = fgetc(in)) != EOF) {
+        if (bol && (c == '.' || c == '\''))
+            fputs("\\&", out);
+        if (c == '\\')
+            fputs("\\e", out);
+        else
+            fputc(c, out);
+        bol = c == '\n';
+    }
+}
+
+/* The man page, made from the same usage texts as --help, so the two
+ * cannot disagree: `descent --man > descent.1`. */
+static int man_page(FILE *out)
+{
+    fprintf(out, ".TH DESCENT 1 \"\" \"descent %s\" \"User Commands\"\n", descent_version());
+    fprintf(out, ".SH NAME\ndescent \\- gradient-descent optimizers and learning-rate schedules\n");
+    fprintf(out, ".SH SYNOPSIS\n.B descent\n.I COMMAND\n[options]\n");
+    fprintf(out, ".SH DESCRIPTION\nThe command-line front end of the descent C library. Optimizer and schedule "
+                 "specs use PyTorch's names and arguments, e.g. \\(aqAdamW(lr=3e-4, betas=(0.9, 0.95))\\(aq.\n");
+    fprintf(out, ".SH COMMANDS\n");
+    for (int i = 0; i < ncommands; i++) {
+        FILE *tmp = tmpfile();
+        if (!tmp)
+            return CLI_FAIL;
+        commands[i]->usage(tmp);
+        rewind(tmp);
+        fprintf(out, ".SS %s\n%s.\n.PP\n.nf\n", commands[i]->name, commands[i]->summary);
+        roff_copy(tmp, out);
+        fprintf(out, ".fi\n");
+        fclose(tmp);
+    }
+    fprintf(out, ".SH EXIT STATUS\n0 on success, 1 on a runtime failure, 2 on bad usage or bad input.\n");
+    fprintf(out, ".SH SEE ALSO\nThe header descent.h and the pages under docs/ in the source tree.\n");
+    return CLI_OK;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -82,6 +124,18 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         usage(stdout);
         return CLI_OK;
+    }
+    if (strcmp(argv[1], "--man") == 0) {
+        /* descent --man [FILE]: the roff page on stdout or into FILE. */
+        if (argc < 3)
+            return man_page(stdout);
+        FILE *f = fopen(argv[2], "w");
+        if (!f) {
+            fprintf(stderr, "descent: cannot write %s\n", argv[2]);
+            return CLI_FAIL;
+        }
+        int rc = man_page(f);
+        return fclose(f) == 0 ? rc : CLI_FAIL;
     }
     if (strcmp(argv[1], "--version") == 0) {
         printf("descent %s\n", descent_version());

@@ -49,3 +49,11 @@ endif()
 file(RELATIVE_PATH DESCENT_PC_UP "/p/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/p")
 configure_file(cmake/descent.pc.in ${CMAKE_CURRENT_BINARY_DIR}/descent.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/descent.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+# The man page is generated from the same usage texts as `descent --help`.
+add_custom_command(OUTPUT ${CMAKE_CURRENT_BINARY_DIR}/descent.1
+  COMMAND descent_cli --man ${CMAKE_CURRENT_BINARY_DIR}/descent.1
+  DEPENDS descent_cli VERBATIM
+  COMMENT "Generating the descent(1) man page")
+add_custom_target(descent_man ALL DEPENDS ${CMAKE_CURRENT_BINARY_DIR}/descent.1)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/descent.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)

@@ -13,6 +13,12 @@ export PKG_CONFIG_PATH="$libdir/pkgconfig"
 export LD_LIBRARY_PATH="$libdir"
 test -x "$work/prefix/bin/descent"
 "$work/prefix/bin/descent" --version
+# The man page is installed and documents every command --help lists.
+man1="$work/prefix/share/man/man1/descent.1"
+test -f "$man1"
+for cmd in $("$work/prefix/bin/descent" --help | awk '/^commands:/{on=1; next} on && NF {print $1}'); do
+  grep -q "^\.SS $cmd\$" "$man1" || { echo "man page lacks $cmd"; exit 1; }
+done
 pass=0
 fail=0
 shopt -s nullglob
