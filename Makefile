@@ -1,9 +1,11 @@
-# Thin wrapper over CMake: `make`, `make test`, `make demo`, `make bench`.
+# Thin wrapper over CMake: `make`, `make test`, `make demo`, `make bench`,
+# `make install PREFIX=P`.
 BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
+PREFIX ?= /usr/local
 
-.PHONY: all configure test demo bench clean asan
+.PHONY: all configure test demo bench clean asan install
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -49,6 +51,11 @@ demo: all
 BENCH_FLAGS ?= --n 16777216 --threads 1,2 --reps 5
 bench: all
 	./$(BUILD)/descent bench $(BENCH_FLAGS)
+
+# Headers, the shared and static libraries, descent.pc, the CMake package,
+# the descent command and its man page under $(PREFIX).
+install: all
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
 	rm -rf $(BUILD) build-asan
