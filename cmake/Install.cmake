@@ -43,6 +43,13 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/descentConfig.cmake ${CMAKE_CURRENT_BI
 
 # pkg-config: the libraries the static archive needs go in Libs.private.
 set(DESCENT_PC_PRIVATE "-lm")
+if(DESCENT_CBLAS AND DESCENT_CBLAS_INCLUDE_DIR AND DESCENT_CBLAS_LIBRARY)
+  # the models' CBLAS (libopenblas.so -> -lopenblas), which libdescent.a needs
+  get_filename_component(DESCENT_CBLAS_DIR ${DESCENT_CBLAS_LIBRARY} DIRECTORY)
+  get_filename_component(DESCENT_CBLAS_NAME ${DESCENT_CBLAS_LIBRARY} NAME_WE)
+  string(REGEX REPLACE "^lib" "" DESCENT_CBLAS_NAME ${DESCENT_CBLAS_NAME})
+  string(APPEND DESCENT_PC_PRIVATE " -L${DESCENT_CBLAS_DIR} -l${DESCENT_CBLAS_NAME}")
+endif()
 if(OpenMP_C_FOUND)
   string(APPEND DESCENT_PC_PRIVATE " ${OpenMP_C_FLAGS}")
 endif()
