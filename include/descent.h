@@ -26,8 +26,10 @@
  *    never inside descent_step().
  *
  * Stability: everything declared here is the 0.x API. Within a major version
- * the handles stay opaque and calls keep their signatures; descent_hparams
- * only grows at its end.
+ * the handles stay opaque and calls keep their signatures; status codes, enum
+ * values and the names and arguments of spec strings keep their meaning;
+ * descent_hparams only grows at its end. The shared library's soname is libdescent.so.MAJOR.
+ * docs/getting-started.md states the promise in full.
  */
 #ifndef DESCENT_H
 #define DESCENT_H
