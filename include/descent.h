@@ -28,8 +28,8 @@
  * Stability: everything declared here is the 0.x API. Within a major version
  * the handles stay opaque and calls keep their signatures; status codes, enum
  * values and the names and arguments of spec strings keep their meaning;
- * descent_hparams only grows at its end. The shared library's soname is libdescent.so.MAJOR.
- * docs/getting-started.md states the promise in full.
+ * descent_hparams only grows at its end. The shared library's soname is
+ * libdescent.so.MAJOR. docs/getting-started.md states the promise in full.
  */
 #ifndef DESCENT_H
 #define DESCENT_H
