@@ -66,7 +66,7 @@ static int point_at(const char *text, size_t pos, size_t end, descent_error *err
 int descent_spec_fail(const spec_doc *doc, const spec_node *node, descent_error *err, int status,
                       const char *fmt, ...)
 {
-    char msg[300];
+    char msg[400]; /* room for a "(known: ...)" list of every schedule */
     va_list ap;
     va_start(ap, fmt);
     descent_vformat(msg, sizeof msg, fmt, ap);

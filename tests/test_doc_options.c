@@ -270,7 +270,17 @@ int main(int argc, char **argv)
         need("optimizer", descent_optimizer_name(i));
         check_args("optimizer", descent_optimizer_name(i), make_optimizer);
     }
-    /* Schedules: names, arguments and the strings an argument accepts. */
+    /* Schedules: names, arguments and the strings an argument accepts. The
+     * error for an unknown schedule lists them all. */
+    {
+        descent_error err;
+        char names[64][64];
+        double lr;
+        CHECK(descent_schedule_lr_at("zz_no_such_schedule()", 0.1, 0, &lr, &err) < 0, "an unknown schedule was accepted");
+        int k = names_after(err.message, "(known: ", names, 64);
+        CHECK(k == sched_kind_count, "the unknown-schedule error lists %d of %d schedules: %s", k, sched_kind_count,
+              err.message);
+    }
     for (int i = 0; i < sched_kind_count; i++) {
         const sched_kind *k = sched_kinds[i];
         need("schedule", k->name);
