@@ -110,6 +110,13 @@ DESCENT_INLINE void run_chunk(const descent_optimizer *opt, const descent_chunk 
     a.isa = opt->isa;
     for (size_t b = c->begin; b < c->end; b += BF16_BLOCK) {
         size_t len = c->end - b < BF16_BLOCK ? c->end - b : BF16_BLOCK;
+        /* p and g are read in short bursts between the kernel's state
+         * streams; fetch the next block's ahead so the bursts do not wait. */
+        if (b + 2 * BF16_BLOCK <= c->end)
+            for (size_t l = 0; l < BF16_BLOCK * sizeof(uint16_t); l += 64) {
+                __builtin_prefetch((const char *)(p16 + b + BF16_BLOCK) + l, 1);
+                __builtin_prefetch((const char *)(g16 + b + BF16_BLOCK) + l, 0);
+            }
         float *pf = t->master ? t->master + b : pbuf;
         if (!t->master)
             widen(pbuf, p16 + b, len);
