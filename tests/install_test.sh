@@ -3,8 +3,8 @@
 # installed package twice: through pkg-config and through find_package.
 # usage: install_test.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
-src=$1
-build=$2
+src=$(cd "$1" && pwd)
+build=$(cd "$2" && pwd)
 work=$(mktemp -d /tmp/descent-install-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cmake --install "$build" --prefix "$work/prefix" >/dev/null
@@ -19,6 +19,13 @@ test -f "$man1"
 for cmd in $("$work/prefix/bin/descent" --help | awk '/^commands:/{on=1; next} on && NF {print $1}'); do
   grep -q "^\.SS $cmd\$" "$man1" || { echo "man page lacks $cmd"; exit 1; }
 done
+# The static library with the libraries descent.pc lists for it: every
+# object of the archive is linked in, so a dependency missing from
+# Libs.private (the models' CBLAS, OpenMP) fails here.
+static_libs=$(pkg-config --static --libs descent | sed 's/-ldescent//')
+cc -std=c11 -o "$work/quickstart-static" "$src/examples/quickstart.c" $(pkg-config --cflags descent) \
+  -Wl,--whole-archive "$libdir/libdescent.a" -Wl,--no-whole-archive $static_libs
+"$work/quickstart-static" >/dev/null
 pass=0
 fail=0
 shopt -s nullglob
