@@ -142,7 +142,11 @@ static double peak_rss_bytes(void)
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define HAVE_X86_DISPATCH 1
+#if defined(__clang__)
+#define ATTR_AVX512 __attribute__((target("avx512f")))
+#else
 #define ATTR_AVX512 __attribute__((target("avx512f,prefer-vector-width=512")))
+#endif
 #define ATTR_AVX2 __attribute__((target("avx2")))
 #else
 #define HAVE_X86_DISPATCH 0

@@ -97,7 +97,13 @@ int descent_set_isa(descent_optimizer *opt, int isa);
 
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(DESCENT_NO_DISPATCH)
 #define DESCENT_HAVE_DISPATCH 1
+#if defined(__clang__)
+/* clang has no prefer-vector-width target option (it would drop the whole
+ * attribute); it uses 512-bit vectors for avx512f code by default. */
+#define DESCENT_TARGET_AVX512 __attribute__((target("avx512f")))
+#else
 #define DESCENT_TARGET_AVX512 __attribute__((target("avx512f,prefer-vector-width=512")))
+#endif
 #define DESCENT_TARGET_AVX2 __attribute__((target("avx2")))
 /* Define `static void NAME(const descent_kernel_args *)` running
  * BODY(args), itself an always-inline function, on the widest allowed ISA. */
