@@ -18,6 +18,23 @@ target_include_directories(descent_shared PRIVATE $<TARGET_PROPERTY:descent,INCL
 target_include_directories(descent_shared PUBLIC
   $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include> $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
 target_link_libraries(descent_shared PRIVATE $<TARGET_PROPERTY:descent,LINK_LIBRARIES>)
+# The shared library exports exactly the functions include/descent.h
+# declares; the library's internal functions (also named descent_*) stay
+# local, so they are not part of the ABI.
+file(READ ${CMAKE_CURRENT_SOURCE_DIR}/include/descent.h DESCENT_PUBLIC_HEADER)
+string(REGEX MATCHALL "descent_[a-z0-9_]+[ \t\r\n]*\\(" DESCENT_PUBLIC_CALLS "${DESCENT_PUBLIC_HEADER}")
+set(DESCENT_EXPORTS "")
+foreach(call ${DESCENT_PUBLIC_CALLS})
+  string(REGEX REPLACE "[ \t\r\n]*\\($" "" call "${call}")
+  list(APPEND DESCENT_EXPORTS ${call})
+endforeach()
+list(REMOVE_DUPLICATES DESCENT_EXPORTS)
+list(SORT DESCENT_EXPORTS)
+string(REPLACE ";" ";\n    " DESCENT_EXPORT_LINES "${DESCENT_EXPORTS}")
+file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/descent.map "{\n  global:\n    ${DESCENT_EXPORT_LINES};\n  local: *;\n};\n")
+target_link_options(descent_shared PRIVATE "LINKER:--version-script=${CMAKE_CURRENT_BINARY_DIR}/descent.map")
+set_target_properties(descent_shared PROPERTIES LINK_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/include/descent.h)
+
 set_target_properties(descent PROPERTIES EXPORT_NAME descent_static)
 set_target_properties(descent_shared PROPERTIES EXPORT_NAME descent)
 

@@ -13,6 +13,11 @@ export PKG_CONFIG_PATH="$libdir/pkgconfig"
 export LD_LIBRARY_PATH="$libdir"
 test -x "$work/prefix/bin/descent"
 "$work/prefix/bin/descent" --version
+# The shared library exports the header's functions and nothing else.
+hdr="$work/prefix/include/descent.h"
+for sym in $(nm -D --defined-only "$libdir"/libdescent.so | awk '$2 == "T" || $2 == "D" || $2 == "B" {print $3}'); do
+  grep -q "\b$sym\b" "$hdr" || { echo "libdescent.so exports $sym, which descent.h does not declare"; exit 1; }
+done
 # The man page is installed and documents every command --help lists.
 man1="$work/prefix/share/man/man1/descent.1"
 test -f "$man1"
