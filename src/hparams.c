@@ -6,14 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Descriptors used by several algorithms; the bounds are PyTorch's checks. */
-const hp_desc descent_hp_lr = {"lr", HP_REAL, HP_FIELD(lr), 0, 0, HP_NO_HI, NULL};
-const hp_desc descent_hp_weight_decay = {"weight_decay", HP_REAL, HP_FIELD(weight_decay), 0, 0, HP_NO_HI, NULL};
-const hp_desc descent_hp_maximize = {"maximize", HP_BOOL, HP_FIELD(maximize), 0, 1, 0, NULL};
-const hp_desc descent_hp_eps = {"eps", HP_REAL, HP_FIELD(eps), 0, 0, HP_NO_HI, NULL};
-const hp_desc descent_hp_eps_root = {"eps_root", HP_REAL, HP_FIELD(eps_root), 0, 0, HP_NO_HI, NULL};
-const hp_desc descent_hp_betas = {"betas", HP_PAIR, HP_FIELD(betas), 0, 1, HP_HI_OPEN, NULL};
-
 int descent_optimizer_count(void) { return descent_algo_count; }
 
 const char *descent_optimizer_name(int i)

@@ -169,9 +169,15 @@ int descent_hparams_validate(const descent_algo *algo, const descent_hparams *hp
 /* Initial value 0 for every state buffer (most algorithms). */
 double descent_state_zero(const descent_hparams *hp, int i);
 
-/* Descriptor helpers shared by the algorithm tables. */
-extern const hp_desc descent_hp_lr, descent_hp_weight_decay, descent_hp_maximize,
-    descent_hp_eps, descent_hp_eps_root, descent_hp_betas;
+/* Descriptors shared by the algorithm tables; the bounds are PyTorch's
+ * checks (lr, weight_decay, eps >= 0; betas in [0, 1)). */
+#define HP_LR {"lr", HP_REAL, HP_FIELD(lr), 0, 0, HP_NO_HI, NULL}
+#define HP_WEIGHT_DECAY {"weight_decay", HP_REAL, HP_FIELD(weight_decay), 0, 0, HP_NO_HI, NULL}
+#define HP_MAXIMIZE {"maximize", HP_BOOL, HP_FIELD(maximize), 0, 1, 0, NULL}
+#define HP_EPS {"eps", HP_REAL, HP_FIELD(eps), 0, 0, HP_NO_HI, NULL}
+#define HP_EPS_ROOT {"eps_root", HP_REAL, HP_FIELD(eps_root), 0, 0, HP_NO_HI, NULL}
+#define HP_BETAS {"betas", HP_PAIR, HP_FIELD(betas), 0, 1, HP_HI_OPEN, NULL}
+#define HP_END {NULL, HP_REAL, 0, 0, 0, 0, NULL}
 
 /* ---- optimizer --------------------------------------------------------- */
 

@@ -16,12 +16,12 @@
 #include <math.h>
 
 static const hp_desc adabelief_hparams[] = {
-    {"lr", HP_REAL, HP_FIELD(lr), 0, 0, HP_NO_HI, NULL},
-    {"betas", HP_PAIR, HP_FIELD(betas), 0, 1, HP_HI_OPEN, NULL},
-    {"eps", HP_REAL, HP_FIELD(eps), 0, 0, HP_NO_HI, NULL},
-    {"weight_decay", HP_REAL, HP_FIELD(weight_decay), 0, 0, HP_NO_HI, NULL},
-    {"maximize", HP_BOOL, HP_FIELD(maximize), 0, 1, 0, NULL},
-    {NULL, HP_REAL, 0, 0, 0, 0, NULL},
+    HP_LR,
+    HP_BETAS,
+    HP_EPS,
+    HP_WEIGHT_DECAY,
+    HP_MAXIMIZE,
+    HP_END,
 };
 
 static void adabelief_defaults(descent_hparams *hp)

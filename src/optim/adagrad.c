@@ -10,14 +10,14 @@
 #include <math.h>
 
 static const hp_desc adagrad_hparams[] = {
-    {"lr", HP_REAL, HP_FIELD(lr), 0, 0, HP_NO_HI, NULL},
+    HP_LR,
     {"lr_decay", HP_REAL, HP_FIELD(lr_decay), 0, 0, HP_NO_HI, NULL},
-    {"weight_decay", HP_REAL, HP_FIELD(weight_decay), 0, 0, HP_NO_HI, NULL},
+    HP_WEIGHT_DECAY,
     {"initial_accumulator_value", HP_REAL, HP_FIELD(initial_accumulator_value), 0, 0, HP_NO_HI, NULL},
-    {"eps", HP_REAL, HP_FIELD(eps), 0, 0, HP_NO_HI, NULL},
-    {"maximize", HP_BOOL, HP_FIELD(maximize), 0, 1, 0, NULL},
-    {"eps_root", HP_REAL, HP_FIELD(eps_root), 0, 0, HP_NO_HI, NULL},
-    {NULL, HP_REAL, 0, 0, 0, 0, NULL},
+    HP_EPS,
+    HP_MAXIMIZE,
+    HP_EPS_ROOT,
+    HP_END,
 };
 
 static void adagrad_defaults(descent_hparams *hp)

@@ -17,13 +17,13 @@
 #include <math.h>
 
 static const hp_desc asgd_hparams[] = {
-    {"lr", HP_REAL, HP_FIELD(lr), 0, 0, HP_NO_HI, NULL},
+    HP_LR,
     {"lambd", HP_REAL, HP_FIELD(lambd), 0, 0, HP_NO_HI, NULL},
     {"alpha", HP_REAL, HP_FIELD(alpha), 0, 0, HP_NO_HI, NULL},
     {"t0", HP_REAL, HP_FIELD(t0), 0, 0, HP_NO_HI, NULL},
-    {"weight_decay", HP_REAL, HP_FIELD(weight_decay), 0, 0, HP_NO_HI, NULL},
-    {"maximize", HP_BOOL, HP_FIELD(maximize), 0, 1, 0, NULL},
-    {NULL, HP_REAL, 0, 0, 0, 0, NULL},
+    HP_WEIGHT_DECAY,
+    HP_MAXIMIZE,
+    HP_END,
 };
 
 static void asgd_defaults(descent_hparams *hp)

@@ -12,15 +12,15 @@
 #include <math.h>
 
 static const hp_desc rmsprop_hparams[] = {
-    {"lr", HP_REAL, HP_FIELD(lr), 0, 0, HP_NO_HI, NULL},
+    HP_LR,
     {"alpha", HP_REAL, HP_FIELD(alpha), 0, 0, HP_NO_HI, NULL},
-    {"eps", HP_REAL, HP_FIELD(eps), 0, 0, HP_NO_HI, NULL},
-    {"weight_decay", HP_REAL, HP_FIELD(weight_decay), 0, 0, HP_NO_HI, NULL},
+    HP_EPS,
+    HP_WEIGHT_DECAY,
     {"momentum", HP_REAL, HP_FIELD(momentum), 0, 0, HP_NO_HI, NULL},
     {"centered", HP_BOOL, HP_FIELD(centered), 0, 1, 0, NULL},
-    {"maximize", HP_BOOL, HP_FIELD(maximize), 0, 1, 0, NULL},
-    {"eps_root", HP_REAL, HP_FIELD(eps_root), 0, 0, HP_NO_HI, NULL},
-    {NULL, HP_REAL, 0, 0, 0, 0, NULL},
+    HP_MAXIMIZE,
+    HP_EPS_ROOT,
+    HP_END,
 };
 
 static void rmsprop_defaults(descent_hparams *hp)

@@ -13,11 +13,11 @@
 #include "../internal.h"
 
 static const hp_desc rprop_hparams[] = {
-    {"lr", HP_REAL, HP_FIELD(lr), 0, 0, HP_NO_HI, NULL},
+    HP_LR,
     {"etas", HP_PAIR, HP_FIELD(etas), 0, 0, HP_LO_OPEN | HP_NO_HI, NULL},
     {"step_sizes", HP_PAIR, HP_FIELD(step_sizes), 0, 0, HP_NO_HI, NULL},
-    {"maximize", HP_BOOL, HP_FIELD(maximize), 0, 1, 0, NULL},
-    {NULL, HP_REAL, 0, 0, 0, 0, NULL},
+    HP_MAXIMIZE,
+    HP_END,
 };
 
 static void rprop_defaults(descent_hparams *hp)

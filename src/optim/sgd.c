@@ -19,14 +19,14 @@
 static const char *const momentum_forms[] = {"torch", "ewma", "accumulate", "direct", NULL};
 
 static const hp_desc sgd_hparams[] = {
-    {"lr", HP_REAL, HP_FIELD(lr), 0, 0, HP_NO_HI, NULL},
+    HP_LR,
     {"momentum", HP_REAL, HP_FIELD(momentum), 0, 0, HP_NO_HI, NULL},
     {"dampening", HP_REAL, HP_FIELD(dampening), 0, 0, HP_NO_HI, NULL},
-    {"weight_decay", HP_REAL, HP_FIELD(weight_decay), 0, 0, HP_NO_HI, NULL},
+    HP_WEIGHT_DECAY,
     {"nesterov", HP_BOOL, HP_FIELD(nesterov), 0, 1, 0, NULL},
-    {"maximize", HP_BOOL, HP_FIELD(maximize), 0, 1, 0, NULL},
+    HP_MAXIMIZE,
     {"momentum_form", HP_CHOICE, HP_FIELD(momentum_form), 0, 0, 0, momentum_forms},
-    {NULL, HP_REAL, 0, 0, 0, 0, NULL},
+    HP_END,
 };
 
 static void sgd_defaults(descent_hparams *hp)
