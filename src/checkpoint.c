@@ -29,10 +29,7 @@
 #define CKPT_VERSION 1u
 #define CKPT_HEADER 24
 
-typedef struct writer {
-    unsigned char *buf;
-    size_t cap, pos;
-} writer;
+typedef descent_writer writer;
 
 static void put_bytes(writer *w, const void *p, size_t n)
 {
@@ -41,7 +38,7 @@ static void put_bytes(writer *w, const void *p, size_t n)
     w->pos += n;
 }
 
-static void put_u(writer *w, uint64_t v, int bytes)
+void descent_put_u(descent_writer *w, uint64_t v, int bytes)
 {
     unsigned char b[8];
     for (int i = 0; i < bytes; i++)
@@ -53,13 +50,13 @@ static void put_f64(writer *w, double d)
 {
     uint64_t u;
     memcpy(&u, &d, sizeof u);
-    put_u(w, u, 8);
+    descent_put_u(w, u, 8);
 }
 
 static void put_str(writer *w, const char *s)
 {
     size_t n = strlen(s);
-    put_u(w, n, 2);
+    descent_put_u(w, n, 2);
     put_bytes(w, s, n);
 }
 
@@ -75,7 +72,7 @@ static void put_array(writer *w, const void *data, size_t n, descent_dtype dtype
         for (size_t i = 0; i < n; i++) {
             uint32_t u;
             memcpy(&u, &f[i], sizeof u);
-            put_u(w, u, 4);
+            descent_put_u(w, u, 4);
         }
     }
 }
@@ -86,44 +83,44 @@ int descent_save_mem(const descent_optimizer *opt, void *buf, size_t cap, size_t
         return DESCENT_ERR_INVALID;
     writer w = {buf, cap, 0};
     put_bytes(&w, CKPT_MAGIC, 8);
-    put_u(&w, CKPT_VERSION, 4);
-    put_u(&w, 0, 4);
-    put_u(&w, 0, 8); /* payload length, patched below */
+    descent_put_u(&w, CKPT_VERSION, 4);
+    descent_put_u(&w, 0, 4);
+    descent_put_u(&w, 0, 8); /* payload length, patched below */
     put_str(&w, opt->algo->name);
-    put_u(&w, (uint64_t)opt->ngroups, 4);
+    descent_put_u(&w, (uint64_t)opt->ngroups, 4);
     for (int g = 0; g < opt->ngroups; g++) {
         const descent_hparams *hp = &opt->groups[g].hp;
         put_f64(&w, opt->groups[g].initial_lr);
         uint32_t fields = 0;
         for (const hp_desc *d = opt->algo->hparams; d->name; d++)
             fields++;
-        put_u(&w, fields, 4);
+        descent_put_u(&w, fields, 4);
         for (const hp_desc *d = opt->algo->hparams; d->name; d++) {
             int count = d->type == HP_PAIR ? 2 : 1;
             put_str(&w, d->name);
-            put_u(&w, (uint64_t)count, 1);
+            descent_put_u(&w, (uint64_t)count, 1);
             for (int k = 0; k < count; k++)
                 put_f64(&w, descent_hp_read(hp, d, k));
         }
     }
-    put_u(&w, (uint64_t)opt->ntensors, 4);
+    descent_put_u(&w, (uint64_t)opt->ntensors, 4);
     for (int i = 0; i < opt->ntensors; i++) {
         const descent_tensor *t = &opt->tensors[i];
-        put_u(&w, (uint64_t)t->group, 4);
-        put_u(&w, (uint64_t)t->dtype, 1);
-        put_u(&w, (uint64_t)t->n, 8);
-        put_u(&w, (uint64_t)t->scalars.step, 8);
+        descent_put_u(&w, (uint64_t)t->group, 4);
+        descent_put_u(&w, (uint64_t)t->dtype, 1);
+        descent_put_u(&w, (uint64_t)t->n, 8);
+        descent_put_u(&w, (uint64_t)t->scalars.step, 8);
         put_f64(&w, t->scalars.mu_product);
         put_f64(&w, t->scalars.eta);
         put_f64(&w, t->scalars.mu);
-        put_u(&w, (uint64_t)t->nstate, 1);
+        descent_put_u(&w, (uint64_t)t->nstate, 1);
         for (int k = 0; k < t->nstate; k++) {
             put_str(&w, opt->algo->state_names[k]);
             put_array(&w, t->state[k], t->n, t->dtype);
         }
     }
     size_t sched_len = descent_schedule_save(opt, NULL, 0);
-    put_u(&w, sched_len, 8);
+    descent_put_u(&w, sched_len, 8);
     if (w.buf && w.pos + sched_len <= w.cap)
         descent_schedule_save(opt, w.buf + w.pos, sched_len);
     w.pos += sched_len;
@@ -134,21 +131,17 @@ int descent_save_mem(const descent_optimizer *opt, void *buf, size_t cap, size_t
     if (cap < total)
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "checkpoint needs %zu bytes, buffer has %zu", total, cap);
     writer patch = {buf, cap, 16};
-    put_u(&patch, (uint64_t)(w.pos - CKPT_HEADER), 8);
+    descent_put_u(&patch, (uint64_t)(w.pos - CKPT_HEADER), 8);
     uint32_t crc = descent_crc32(0, buf, w.pos);
-    put_u(&w, crc, 4);
+    descent_put_u(&w, crc, 4);
     return 0;
 }
 
 /* ---- reading ------------------------------------------------------------ */
 
-typedef struct reader {
-    const unsigned char *buf;
-    size_t len, pos;
-    int bad;
-} reader;
+typedef descent_reader reader;
 
-static uint64_t get_u(reader *r, int bytes)
+uint64_t descent_get_u(descent_reader *r, int bytes)
 {
     if (r->bad || r->len - r->pos < (size_t)bytes) {
         r->bad = 1;
@@ -163,7 +156,7 @@ static uint64_t get_u(reader *r, int bytes)
 
 static double get_f64(reader *r)
 {
-    uint64_t u = get_u(r, 8);
+    uint64_t u = descent_get_u(r, 8);
     double d;
     memcpy(&d, &u, sizeof d);
     return d;
@@ -172,7 +165,7 @@ static double get_f64(reader *r)
 /* Returns a pointer into the buffer (not NUL-terminated) and its length. */
 static const char *get_str(reader *r, size_t *n)
 {
-    *n = (size_t)get_u(r, 2);
+    *n = (size_t)descent_get_u(r, 2);
     if (r->bad || r->len - r->pos < *n) {
         r->bad = 1;
         *n = 0;
@@ -194,7 +187,7 @@ static void get_array(reader *r, void *out, size_t n, descent_dtype dtype)
     } else {
         float *f = out;
         for (size_t i = 0; i < n; i++) {
-            uint32_t u = (uint32_t)get_u(r, 4);
+            uint32_t u = (uint32_t)descent_get_u(r, 4);
             memcpy(&f[i], &u, sizeof u);
         }
     }
@@ -214,7 +207,7 @@ static int walk(descent_optimizer *opt, reader *r, int apply, descent_error *err
     if (!str_is(name, n, opt->algo->name))
         return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint is for optimizer '%.*s', this one is %s",
                             (int)(n > 64 ? 64 : n), name, opt->algo->name);
-    uint64_t ngroups = get_u(r, 4);
+    uint64_t ngroups = descent_get_u(r, 4);
     if (r->bad)
         goto truncated;
     if (ngroups != (uint64_t)opt->ngroups)
@@ -224,7 +217,7 @@ static int walk(descent_optimizer *opt, reader *r, int apply, descent_error *err
         where = "group hyperparameters";
         descent_hparams hp = opt->groups[g].hp;
         double initial_lr = get_f64(r);
-        uint64_t fields = get_u(r, 4);
+        uint64_t fields = descent_get_u(r, 4);
         if (r->bad)
             goto truncated;
         /* Fields are the optimizer's descriptors, all of them, in order. */
@@ -236,7 +229,7 @@ static int walk(descent_optimizer *opt, reader *r, int apply, descent_error *err
                                 g, (unsigned long long)fields, opt->algo->name, (unsigned long long)expected);
         for (uint64_t f = 0; f < fields; f++) {
             const char *fname = get_str(r, &n);
-            int count = (int)get_u(r, 1);
+            int count = (int)descent_get_u(r, 1);
             if (r->bad)
                 goto truncated;
             char key[64];
@@ -279,7 +272,7 @@ static int walk(descent_optimizer *opt, reader *r, int apply, descent_error *err
             opt->groups[g].initial_lr = initial_lr;
         }
     }
-    uint64_t ntensors = get_u(r, 4);
+    uint64_t ntensors = descent_get_u(r, 4);
     if (r->bad)
         goto truncated;
     if (ntensors != (uint64_t)opt->ntensors)
@@ -288,11 +281,11 @@ static int walk(descent_optimizer *opt, reader *r, int apply, descent_error *err
     for (int i = 0; i < opt->ntensors; i++) {
         descent_tensor *t = &opt->tensors[i];
         where = "tensor state";
-        uint64_t group = get_u(r, 4), dtype = get_u(r, 1), count = get_u(r, 8);
-        int64_t step = (int64_t)get_u(r, 8);
+        uint64_t group = descent_get_u(r, 4), dtype = descent_get_u(r, 1), count = descent_get_u(r, 8);
+        int64_t step = (int64_t)descent_get_u(r, 8);
         double mu_product = get_f64(r);
         double eta = get_f64(r), mu = get_f64(r);
-        uint64_t nstate = get_u(r, 1);
+        uint64_t nstate = descent_get_u(r, 1);
         if (r->bad)
             goto truncated;
         if (group != (uint64_t)t->group || dtype != (uint64_t)t->dtype || count != (uint64_t)t->n)
@@ -329,7 +322,7 @@ static int walk(descent_optimizer *opt, reader *r, int apply, descent_error *err
         }
     }
     where = "schedule";
-    uint64_t sched_len = get_u(r, 8);
+    uint64_t sched_len = descent_get_u(r, 8);
     if (r->bad || r->len - r->pos < sched_len)
         goto truncated;
     int rc = descent_schedule_load(opt, r->buf + r->pos, (size_t)sched_len, apply, err);
@@ -354,9 +347,9 @@ int descent_load_mem(descent_optimizer *opt, const void *buf, size_t len)
         return descent_opt_fail(opt, DESCENT_ERR_CHECKPOINT, "not a descent checkpoint (%s)",
                                 len < 8 || memcmp(b, CKPT_MAGIC, 8) != 0 ? "bad magic" : "too short");
     reader h = {b, len, 8, 0};
-    uint64_t version = get_u(&h, 4);
-    uint64_t flags = get_u(&h, 4);
-    uint64_t payload = get_u(&h, 8);
+    uint64_t version = descent_get_u(&h, 4);
+    uint64_t flags = descent_get_u(&h, 4);
+    uint64_t payload = descent_get_u(&h, 8);
     if (version != CKPT_VERSION)
         return descent_opt_fail(opt, DESCENT_ERR_CHECKPOINT, "checkpoint format version %llu, this library reads %u",
                                 (unsigned long long)version, CKPT_VERSION);

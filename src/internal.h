@@ -299,6 +299,25 @@ size_t descent_schedule_save(const descent_optimizer *opt, unsigned char *buf, s
 int descent_schedule_load(descent_optimizer *opt, const unsigned char *buf, size_t len, int apply,
                           descent_error *err);
 
+/* ---- binary formats ----------------------------------------------------- */
+
+/* Little-endian byte streams for checkpoints. A writer with buf == NULL
+ * only counts bytes (and never writes past cap); a reader sets bad, and
+ * returns 0, on any read past its end. */
+typedef struct descent_writer {
+    unsigned char *buf;
+    size_t cap, pos;
+} descent_writer;
+
+typedef struct descent_reader {
+    const unsigned char *buf;
+    size_t len, pos;
+    int bad;
+} descent_reader;
+
+void descent_put_u(descent_writer *w, uint64_t v, int bytes);
+uint64_t descent_get_u(descent_reader *r, int bytes);
+
 /* ---- checksums --------------------------------------------------------- */
 uint32_t descent_crc32(uint32_t crc, const void *data, size_t len);
 

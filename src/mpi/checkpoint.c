@@ -30,66 +30,33 @@ size_t descent_schedule_save(const descent_optimizer *opt, unsigned char *buf, s
 int descent_schedule_load(descent_optimizer *opt, const unsigned char *buf, size_t len, int apply,
                           descent_error *err);
 
-/* ---- bytes -------------------------------------------------------------- */
-
-typedef struct wbuf {
-    unsigned char *buf;
-    size_t cap, pos;
-} wbuf;
-
-static void put_u(wbuf *w, uint64_t v, int bytes)
-{
-    for (int i = 0; i < bytes; i++, w->pos++)
-        if (w->buf && w->pos < w->cap)
-            w->buf[w->pos] = (unsigned char)(v >> (8 * i));
-}
-
-typedef struct rbuf {
-    const unsigned char *buf;
-    size_t len, pos;
-    int bad;
-} rbuf;
-
-static uint64_t get_u(rbuf *r, int bytes)
-{
-    if (r->bad || r->len - r->pos < (size_t)bytes) {
-        r->bad = 1;
-        return 0;
-    }
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; i++)
-        v |= (uint64_t)r->buf[r->pos + (size_t)i] << (8 * i);
-    r->pos += (size_t)bytes;
-    return v;
-}
-
 /* Header fields, in the order written. */
 static size_t write_header(const descent_mpi_sharded *s, unsigned char *buf, size_t cap, size_t image_len)
 {
-    wbuf w = {buf, cap, 0};
+    descent_writer w = {buf, cap, 0};
     for (int i = 0; i < 8; i++)
-        put_u(&w, (unsigned char)SHARD_MAGIC[i], 1);
-    put_u(&w, SHARD_VERSION, 4);
-    put_u(&w, (uint64_t)s->rank, 4);
-    put_u(&w, (uint64_t)s->size, 4);
-    put_u(&w, (uint64_t)s->steps, 8);
-    put_u(&w, (uint64_t)s->ntensors, 4);
+        descent_put_u(&w, (unsigned char)SHARD_MAGIC[i], 1);
+    descent_put_u(&w, SHARD_VERSION, 4);
+    descent_put_u(&w, (uint64_t)s->rank, 4);
+    descent_put_u(&w, (uint64_t)s->size, 4);
+    descent_put_u(&w, (uint64_t)s->steps, 8);
+    descent_put_u(&w, (uint64_t)s->ntensors, 4);
     for (int i = 0; i < s->ntensors; i++) {
-        put_u(&w, (uint64_t)s->tensors[i].group, 4);
-        put_u(&w, (uint64_t)s->tensors[i].dtype, 1);
-        put_u(&w, (uint64_t)s->tensors[i].n, 8);
+        descent_put_u(&w, (uint64_t)s->tensors[i].group, 4);
+        descent_put_u(&w, (uint64_t)s->tensors[i].dtype, 1);
+        descent_put_u(&w, (uint64_t)s->tensors[i].n, 8);
     }
-    put_u(&w, (uint64_t)s->nsegs, 4);
+    descent_put_u(&w, (uint64_t)s->nsegs, 4);
     for (int k = 0; k < s->nsegs; k++) {
-        put_u(&w, (uint64_t)s->segs[k].group, 4);
-        put_u(&w, (uint64_t)s->segs[k].dtype, 1);
-        put_u(&w, (uint64_t)s->segs[k].total, 8);
-        put_u(&w, (uint64_t)s->segs[k].begin, 8);
-        put_u(&w, (uint64_t)s->segs[k].end, 8);
+        descent_put_u(&w, (uint64_t)s->segs[k].group, 4);
+        descent_put_u(&w, (uint64_t)s->segs[k].dtype, 1);
+        descent_put_u(&w, (uint64_t)s->segs[k].total, 8);
+        descent_put_u(&w, (uint64_t)s->segs[k].begin, 8);
+        descent_put_u(&w, (uint64_t)s->segs[k].end, 8);
     }
-    put_u(&w, (uint64_t)image_len, 8);
+    descent_put_u(&w, (uint64_t)image_len, 8);
     if (buf && w.pos + 4 <= cap)
-        put_u(&w, descent_crc32(0, buf, w.pos), 4);
+        descent_put_u(&w, descent_crc32(0, buf, w.pos), 4);
     else
         w.pos += 4;
     return w.pos;
@@ -191,24 +158,24 @@ static int read_file(const descent_mpi_sharded *s, const char *path, shard_file 
  * and the image. The segments' ranges must be those of the file's rank. */
 static int parse_header(const descent_mpi_sharded *s, const char *path, shard_file *f)
 {
-    rbuf r = {f->data, f->len, 0, 0};
+    descent_reader r = {f->data, f->len, 0, 0};
     if (f->len < 8 || memcmp(f->data, SHARD_MAGIC, 8) != 0)
         return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s is not a descent shard checkpoint (bad magic)", path);
     r.pos = 8;
-    uint64_t version = get_u(&r, 4), rank = get_u(&r, 4), world = get_u(&r, 4);
-    int64_t steps = (int64_t)get_u(&r, 8);
+    uint64_t version = descent_get_u(&r, 4), rank = descent_get_u(&r, 4), world = descent_get_u(&r, 4);
+    int64_t steps = (int64_t)descent_get_u(&r, 8);
     if (!r.bad && version != SHARD_VERSION)
         return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s: format version %llu, this library reads %u", path,
                                 (unsigned long long)version, SHARD_VERSION);
     if (!r.bad && (world == 0 || world > SHARD_MAX_WORLD || rank >= world || steps < 0))
         return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s: rank %llu of %llu is impossible", path,
                                 (unsigned long long)rank, (unsigned long long)world);
-    uint64_t ntensors = get_u(&r, 4);
+    uint64_t ntensors = descent_get_u(&r, 4);
     if (!r.bad && ntensors != (uint64_t)s->ntensors)
         return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s has %llu tensors, this handle %d", path,
                                 (unsigned long long)ntensors, s->ntensors);
     for (int i = 0; !r.bad && i < s->ntensors; i++) {
-        uint64_t g = get_u(&r, 4), d = get_u(&r, 1), n = get_u(&r, 8);
+        uint64_t g = descent_get_u(&r, 4), d = descent_get_u(&r, 1), n = descent_get_u(&r, 8);
         const shard_tensor *t = &s->tensors[i];
         if (!r.bad && (g != (uint64_t)t->group || d != (uint64_t)t->dtype || n != (uint64_t)t->n))
             return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT,
@@ -217,21 +184,21 @@ static int parse_header(const descent_mpi_sharded *s, const char *path, shard_fi
                                     path, i, (unsigned long long)g, d == DESCENT_F64 ? "f64" : "f32",
                                     (unsigned long long)n, t->group, t->dtype == DESCENT_F64 ? "f64" : "f32", t->n);
     }
-    uint64_t nsegs = get_u(&r, 4);
+    uint64_t nsegs = descent_get_u(&r, 4);
     if (!r.bad && nsegs != (uint64_t)s->nsegs)
         return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s has %llu segments, this handle %d", path,
                                 (unsigned long long)nsegs, s->nsegs);
     for (int k = 0; !r.bad && k < s->nsegs; k++) {
-        uint64_t g = get_u(&r, 4), d = get_u(&r, 1), total = get_u(&r, 8), b = get_u(&r, 8), e = get_u(&r, 8);
+        uint64_t g = descent_get_u(&r, 4), d = descent_get_u(&r, 1), total = descent_get_u(&r, 8), b = descent_get_u(&r, 8), e = descent_get_u(&r, 8);
         const shard_segment *seg = &s->segs[k];
         if (!r.bad && (g != (uint64_t)seg->group || d != (uint64_t)seg->dtype || total != (uint64_t)seg->total ||
                        b != descent_mpi_split(seg->total, (int)rank, (int)world) ||
                        e != descent_mpi_split(seg->total, (int)rank + 1, (int)world)))
             return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s: segment %d does not match this layout", path, k);
     }
-    uint64_t image_len = get_u(&r, 8);
+    uint64_t image_len = descent_get_u(&r, 8);
     size_t head = r.pos;
-    uint32_t crc = (uint32_t)get_u(&r, 4);
+    uint32_t crc = (uint32_t)descent_get_u(&r, 4);
     if (r.bad)
         return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s is truncated (in the header)", path);
     if (descent_crc32(0, f->data, head) != crc)
