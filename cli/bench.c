@@ -35,7 +35,8 @@ static void bench_usage(FILE *out)
 {
     fprintf(out,
             "usage: descent bench [--opt SPEC ...] [--n N] [--tensors K] [--threads T[,T...]]\n"
-            "                     [--dtype f32|bf16|f64] [--reps R] [--clock wall|cpu] [--json]\n\n"
+            "                     [--dtype f32|bf16|f64] [--reps R] [--clock wall|cpu]\n"
+            "                     [--nonfinite propagate|skip|error] [--json]\n\n"
             "  --opt SPEC    optimizer to time (repeatable); default: the standard set\n"
             "                (SGD, SGD momentum, Adagrad, RMSprop, Adadelta, Adam, AdamW,\n"
             "                AMSGrad, NAdam, Adamax, RAdam)\n"
@@ -47,6 +48,8 @@ static void bench_usage(FILE *out)
             "  --reps R      timed repetitions; the median is reported (default 7)\n"
             "  --clock C     wall (default) or cpu: process CPU time / threads, which\n"
             "                leaves out time other processes hold the cores\n"
+            "  --nonfinite P the optimizers' non-finite-gradient policy (default\n"
+            "                propagate); skip and error add the gradient check to the step\n"
             "  --json        one JSON object per line instead of a table\n\n"
             "Per optimizer: seconds per step, parameters/s, bytes/s (reads + writes of p,\n"
             "g and each state buffer), the bandwidth of a plain kernel that reads and\n"
@@ -328,6 +331,7 @@ typedef struct bench_cfg {
     const char *dtype_name;
     int reps;
     int json;
+    int nonfinite; /* a descent_nonfinite_policy */
 } bench_cfg;
 
 typedef struct bench_result {
@@ -412,7 +416,8 @@ static descent_optimizer *make_opt(const char *spec, const bench_cfg *cfg, void 
             grp = -1;
         off += len;
     }
-    if (grp < 0 || descent_set_threads(opt, cfg->threads) < 0) {
+    if (grp < 0 || descent_set_threads(opt, cfg->threads) < 0 ||
+        descent_set_nonfinite_policy(opt, cfg->nonfinite) < 0) {
         fprintf(stderr, "descent bench: %s: %s\n", spec, descent_errmsg(opt));
         descent_destroy(opt);
         return NULL;
@@ -584,7 +589,7 @@ static int bench_run(int argc, char **argv)
         }
         if (strcmp(a, "--opt") != 0 && strcmp(a, "--n") != 0 && strcmp(a, "--tensors") != 0 &&
             strcmp(a, "--threads") != 0 && strcmp(a, "--dtype") != 0 && strcmp(a, "--reps") != 0 &&
-            strcmp(a, "--clock") != 0)
+            strcmp(a, "--clock") != 0 && strcmp(a, "--nonfinite") != 0)
             return cli_usage_error(cmd, "unknown option '%s' (see descent bench --help)", a);
         if (!(v = cli_flag_value(cmd, argc, argv, &i)))
             return CLI_USAGE;
@@ -606,6 +611,15 @@ static int bench_run(int argc, char **argv)
             if (x > 256)
                 return cli_usage_error(cmd, "--reps must be at most 256, got %ld", x);
             cfg.reps = (int)x;
+        } else if (strcmp(a, "--nonfinite") == 0) {
+            if (strcmp(v, "propagate") == 0)
+                cfg.nonfinite = DESCENT_NONFINITE_PROPAGATE;
+            else if (strcmp(v, "skip") == 0)
+                cfg.nonfinite = DESCENT_NONFINITE_SKIP;
+            else if (strcmp(v, "error") == 0)
+                cfg.nonfinite = DESCENT_NONFINITE_ERROR;
+            else
+                return cli_usage_error(cmd, "--nonfinite must be propagate, skip or error, got '%s'", v);
         } else if (strcmp(a, "--clock") == 0) {
             if (strcmp(v, "wall") != 0 && strcmp(v, "cpu") != 0)
                 return cli_usage_error(cmd, "--clock must be wall or cpu, got '%s'", v);

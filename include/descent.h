@@ -202,6 +202,31 @@ int descent_step(descent_optimizer *opt);
 /* Number of steps taken (of the first tensor; all tensors step together). */
 int64_t descent_step_count(const descent_optimizer *opt);
 
+/* What descent_step does with a NaN or infinite gradient value:
+ *  - DESCENT_NONFINITE_PROPAGATE (default, PyTorch's behaviour): nothing
+ *    special; the value flows into the state and the parameters.
+ *  - DESCENT_NONFINITE_SKIP: the whole step is skipped (no parameter, state
+ *    or step count changes) and descent_step returns DESCENT_STEP_SKIPPED,
+ *    as PyTorch's GradScaler skips optimizer.step(); the message names the
+ *    first offending tensor and element.
+ *  - DESCENT_NONFINITE_ERROR: the same, but descent_step returns
+ *    DESCENT_ERR_NONFINITE.
+ * SKIP and ERROR read every gradient once before updating anything (the
+ * check must precede the first update); `descent bench` measures the cost. */
+typedef enum descent_nonfinite_policy {
+    DESCENT_NONFINITE_PROPAGATE = 0,
+    DESCENT_NONFINITE_SKIP = 1,
+    DESCENT_NONFINITE_ERROR = 2
+} descent_nonfinite_policy;
+
+/* descent_step's positive status when a step was skipped. */
+#define DESCENT_STEP_SKIPPED 1
+
+int descent_set_nonfinite_policy(descent_optimizer *opt, int policy);
+
+/* Steps skipped under DESCENT_NONFINITE_SKIP since creation or reset. */
+int64_t descent_skipped_steps(const descent_optimizer *opt);
+
 /* Read or set a hyperparameter of a group by its name: "lr", "momentum",
  * "betas[0]", "betas[1]", "eps", "weight_decay", ... Setting validates the
  * value at once. group = -1 sets every group. Booleans read as 0/1. */

@@ -222,7 +222,13 @@ struct descent_optimizer {
     uint64_t bf16_seed;
     char errmsg[512];
     struct descent_schedule *schedule; /* attached learning-rate schedule or NULL */
+    int nonfinite_policy;    /* a descent_nonfinite_policy */
+    int64_t skipped_steps;
 };
+
+/* Under the SKIP and ERROR policies: the first non-finite gradient value,
+ * as its tensor and element; returns 1 if there is one, 0 otherwise. */
+int descent_find_nonfinite(const descent_optimizer *opt, int *tensor, size_t *index);
 
 int descent_opt_fail(const descent_optimizer *opt, int status, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -106,6 +106,7 @@ int descent_reset(descent_optimizer *opt)
         return DESCENT_ERR_INVALID;
     for (int i = 0; i < opt->ntensors; i++)
         init_state(opt, &opt->tensors[i]);
+    opt->skipped_steps = 0;
     descent_schedule_restart(opt);
     return 0;
 }
@@ -296,6 +297,20 @@ int descent_step(descent_optimizer *opt)
 {
     if (!opt)
         return DESCENT_ERR_INVALID;
+    if (opt->nonfinite_policy != DESCENT_NONFINITE_PROPAGATE) {
+        int bad_tensor;
+        size_t bad_index;
+        if (descent_find_nonfinite(opt, &bad_tensor, &bad_index)) {
+            const descent_tensor *t = &opt->tensors[bad_tensor];
+            int skip = opt->nonfinite_policy == DESCENT_NONFINITE_SKIP;
+            if (skip)
+                opt->skipped_steps++;
+            descent_opt_fail(opt, skip ? DESCENT_STEP_SKIPPED : DESCENT_ERR_NONFINITE,
+                             "non-finite gradient in tensor %d (group %d) at element %zu; step %s", bad_tensor,
+                             t->group, bad_index, skip ? "skipped" : "not taken");
+            return skip ? DESCENT_STEP_SKIPPED : DESCENT_ERR_NONFINITE;
+        }
+    }
     /* Per-step scalars once per tensor, outside every element loop. prepare()
      * is a function of the group's hyperparameters and the tensor's scalars
      * alone, so a tensor whose group and scalars equal its predecessor's
