@@ -23,17 +23,8 @@ static int next_case(char **cursor, clip_case *c)
     char *p = *cursor;
     int after = 0;
     memset(c, 0, sizeof *c);
-    while (*p) {
-        char *eol = strchr(p, '\n');
-        size_t len = eol ? (size_t)(eol - p) : strlen(p);
-        char line[8192];
-        if (len >= sizeof line)
-            len = sizeof line - 1;
-        memcpy(line, p, len);
-        line[len] = '\0';
-        p = eol ? eol + 1 : p + len;
-        if (line[0] == '#' || !line[0])
-            continue;
+    char line[8192];
+    while (t_next_line(&p, line, sizeof line)) {
         if (strncmp(line, "case ", 5) == 0)
             snprintf(c->id, sizeof c->id, "%.120s", line + 5);
         else if (strncmp(line, "op ", 3) == 0)

@@ -95,3 +95,23 @@ int t_run(const char *cmd, char **out)
         free(buf);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
+
+int t_next_line(char **cursor, char *line, size_t cap)
+{
+    char *p = *cursor;
+    while (*p) {
+        char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        if (len >= cap)
+            len = cap - 1;
+        memcpy(line, p, len);
+        line[len] = '\0';
+        p = eol ? eol + 1 : p + len;
+        if (line[0] != '#' && line[0] != '\0') {
+            *cursor = p;
+            return 1;
+        }
+    }
+    *cursor = p;
+    return 0;
+}

@@ -29,6 +29,11 @@ int t_close(double a, double b, double rtol, double atol);
 /* Read a whole file (NUL-terminated); NULL on failure. */
 char *t_read_file(const char *path, size_t *len);
 
+/* The next line of a golden file at *cursor that is neither blank nor a
+ * '#' comment, copied into line (truncated to cap - 1); advances *cursor.
+ * Returns 0 at the end of the text. */
+int t_next_line(char **cursor, char *line, size_t cap);
+
 /* Split s on sep into at most max doubles; returns the count or -1. */
 int t_parse_csv(const char *s, double *out, int max);
 
