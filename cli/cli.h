@@ -31,6 +31,9 @@ const char *cli_flag_value(const char *cmd, int argc, char **argv, int *i);
 int cli_parse_long(const char *cmd, const char *flag, const char *text, long min, long *out);
 int cli_parse_double(const char *cmd, const char *flag, const char *text, double *out);
 
+/* Parse --x0 text "a,b,c" into exactly n finite doubles, with an error printed. */
+int cli_parse_x0(const char *cmd, const char *text, double *x, size_t n);
+
 /* Print a value with enough digits to round-trip its dtype. */
 void cli_print_value(FILE *out, double v, descent_dtype dtype);
 

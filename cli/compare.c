@@ -165,6 +165,20 @@ static void swatch(FILE *f, int colour)
     fprintf(f, "<span class=\"swatch\" style=\"background: %s\"></span>", svg_palette_colour(colour));
 }
 
+/* The first cells of a results row: colour swatch, spec, and schedule when
+ * any run has one. */
+static void row_head(FILE *f, const options *o, int i, int show_sched)
+{
+    fputs("<tr><td>", f);
+    swatch(f, i);
+    fputs("</td><td class=\"spec\">", f);
+    put_html(f, o->opts[i]);
+    if (show_sched) {
+        fputs("</td><td class=\"spec\">", f);
+        put_html(f, sched_of(o, i) ? sched_of(o, i) : "none");
+    }
+}
+
 static void img(FILE *f, const char *file, const char *alt)
 {
     fprintf(f, "<p><img src=\"%s\" alt=\"", file);
@@ -363,14 +377,7 @@ static int write_training_report(const options *o, train_run *runs, size_t class
     }
     fputs("<th>epochs to target</th><th>time (s)</th></tr>\n", f);
     for (int i = 0; i < o->nopts; i++) {
-        fputs("<tr><td>", f);
-        swatch(f, i);
-        fputs("</td><td class=\"spec\">", f);
-        put_html(f, o->opts[i]);
-        if (show_sched) {
-            fputs("</td><td class=\"spec\">", f);
-            put_html(f, sched_of(o, i) ? sched_of(o, i) : "none");
-        }
+        row_head(f, o, i, show_sched);
         fputs("</td><td>", f);
         put_num(f, "%.4g", runs[i].train[E - 1]);
         if (nv) {
@@ -495,26 +502,6 @@ static int compare_training(const options *o)
 
 /* ---- objectives ----------------------------------------------------------------------- */
 
-static int parse_point(const char *cmd, const char *text, double *x, size_t n)
-{
-    const char *p = text;
-    for (size_t i = 0; i < n; i++) {
-        char *end;
-        double v = strtod(p, &end);
-        if (end == p || !isfinite(v))
-            return cli_usage_error(cmd, "--x0 needs %zu comma-separated finite numbers, got '%s'", n, text);
-        x[i] = v;
-        p = end;
-        while (*p == ' ')
-            p++;
-        if (i + 1 < n && *p++ != ',')
-            return cli_usage_error(cmd, "--x0 needs %zu comma-separated finite numbers, got '%s'", n, text);
-    }
-    if (*p)
-        return cli_usage_error(cmd, "--x0 needs %zu comma-separated finite numbers, got '%s'", n, text);
-    return 0;
-}
-
 static int write_fn_report(const options *o, descent_objective *obj, const double *x, paths_trace *tr)
 {
     const char *cmd = "compare";
@@ -612,14 +599,7 @@ static int write_fn_report(const options *o, descent_objective *obj, const doubl
     fputs("<th>final f</th><th>max |grad f|</th><th>evaluations</th><th>iterations to target</th>"
           "<th>stopped by</th></tr>\n", f);
     for (int i = 0; i < o->nopts; i++) {
-        fputs("<tr><td>", f);
-        swatch(f, i);
-        fputs("</td><td class=\"spec\">", f);
-        put_html(f, o->opts[i]);
-        if (show_sched) {
-            fputs("</td><td class=\"spec\">", f);
-            put_html(f, sched_of(o, i) ? sched_of(o, i) : "none");
-        }
+        row_head(f, o, i, show_sched);
         fputs("</td><td>", f);
         put_num(f, "%.6g", tr[i].n ? tr[i].f[tr[i].n - 1] : NAN);
         fputs("</td><td>", f);
@@ -674,7 +654,7 @@ static int compare_fn(const options *o)
     if (rc == CLI_OK) {
         descent_objective_start(obj, x);
         if (o->x0)
-            rc = parse_point(cmd, o->x0, x, n);
+            rc = cli_parse_x0(cmd, o->x0, x, n);
     }
     for (int i = 0; i < o->nopts && rc == CLI_OK; i++) {
         rc = paths_run(cmd, obj, o->opts[i], sched_of(o, i), x, o->steps, &tr[i]);

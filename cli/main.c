@@ -60,6 +60,31 @@ int cli_parse_double(const char *cmd, const char *flag, const char *text, double
     return 0;
 }
 
+/* Parse "a,b,c" into exactly n doubles. */
+int cli_parse_x0(const char *cmd, const char *text, double *x, size_t n)
+{
+    const char *p = text;
+    for (size_t i = 0; i < n; i++) {
+        char *end;
+        double v = strtod(p, &end);
+        if (end == p || !isfinite(v))
+            return cli_usage_error(cmd, "--x0: value %zu is not a finite number in '%s'", i + 1, text);
+        x[i] = v;
+        p = end;
+        while (*p == ' ')
+            p++;
+        if (i + 1 < n) {
+            if (*p != ',')
+                return cli_usage_error(cmd, "--x0 needs %zu comma-separated values (the objective's dimension), got %zu",
+                                       n, i + 1);
+            p++;
+        }
+    }
+    if (*p)
+        return cli_usage_error(cmd, "--x0 needs %zu values (the objective's dimension), got more: '%s'", n, text);
+    return 0;
+}
+
 void cli_print_value(FILE *out, double v, descent_dtype dtype)
 {
     fprintf(out, dtype == DESCENT_F64 ? "%.17g" : "%.9g", v);

@@ -49,31 +49,6 @@ static int trace_row(void *ctx, const descent_minimize_progress *p)
     return 0;
 }
 
-/* Parse "a,b,c" into exactly n doubles. */
-static int parse_x0(const char *cmd, const char *text, double *x, size_t n)
-{
-    const char *p = text;
-    for (size_t i = 0; i < n; i++) {
-        char *end;
-        double v = strtod(p, &end);
-        if (end == p || !isfinite(v))
-            return cli_usage_error(cmd, "--x0: value %zu is not a finite number in '%s'", i + 1, text);
-        x[i] = v;
-        p = end;
-        while (*p == ' ')
-            p++;
-        if (i + 1 < n) {
-            if (*p != ',')
-                return cli_usage_error(cmd, "--x0 needs %zu comma-separated values (the objective's dim), got %zu",
-                                       n, i + 1);
-            p++;
-        }
-    }
-    if (*p)
-        return cli_usage_error(cmd, "--x0 needs %zu values (the objective's dim), got more: '%s'", n, text);
-    return 0;
-}
-
 static int minimize_run(int argc, char **argv)
 {
     const char *cmd = "minimize", *fn_spec = NULL, *opt_spec = NULL, *sched = NULL, *x0 = NULL, *trace = NULL;
@@ -135,7 +110,7 @@ static int minimize_run(int argc, char **argv)
     int rc = CLI_OK;
     descent_minimizer *m = NULL;
     if (x0)
-        rc = parse_x0(cmd, x0, x, n);
+        rc = cli_parse_x0(cmd, x0, x, n);
     else
         descent_objective_start(obj, x);
     if (rc == CLI_OK && descent_minimizer_create(&m, opt_spec, n, &err) < 0)

@@ -279,27 +279,6 @@ int paths_picture(descent_objective *obj, const double *x, const paths_trace *tr
 
 /* ---- the command ------------------------------------------------------------------- */
 
-/* Parse "a,b" (exactly n numbers). */
-static int parse_point(const char *cmd, const char *text, double *x, size_t n)
-{
-    const char *p = text;
-    for (size_t i = 0; i < n; i++) {
-        char *end;
-        double v = strtod(p, &end);
-        if (end == p || !isfinite(v))
-            return cli_usage_error(cmd, "--x0 needs %zu comma-separated finite numbers, got '%s'", n, text);
-        x[i] = v;
-        p = end;
-        while (*p == ' ')
-            p++;
-        if (i + 1 < n && *p++ != ',')
-            return cli_usage_error(cmd, "--x0 needs %zu comma-separated finite numbers, got '%s'", n, text);
-    }
-    if (*p)
-        return cli_usage_error(cmd, "--x0 needs %zu comma-separated finite numbers, got '%s'", n, text);
-    return 0;
-}
-
 static int plot_paths_run(int argc, char **argv)
 {
     const char *cmd = "plot-paths", *fn = NULL, *x0 = NULL, *sched = NULL, *out = NULL, *opts[MAX_RUNS];
@@ -343,7 +322,7 @@ static int plot_paths_run(int argc, char **argv)
     }
     double x[2];
     descent_objective_start(obj, x);
-    int rc = x0 ? parse_point(cmd, x0, x, 2) : CLI_OK;
+    int rc = x0 ? cli_parse_x0(cmd, x0, x, 2) : CLI_OK;
     paths_trace tr[MAX_RUNS];
     memset(tr, 0, sizeof tr);
     for (int i = 0; i < nopts && rc == CLI_OK; i++)
