@@ -101,12 +101,7 @@ static int ga_init(void *state, pop_ctx *c, descent_error *err)
 {
     (void)err;
     ga *s = state;
-    for (size_t k = 0; k < s->np; k++)
-        for (size_t i = 0; i < s->n; i++) {
-            double a, b;
-            pop_region(c, i, &a, &b);
-            s->pop[k * s->n + i] = a + descent_rng_uniform(&c->rng) * (b - a);
-        }
+    pop_sample_uniform(c, s->pop, s->np);
     s->first = true;
     return 0;
 }

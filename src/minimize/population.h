@@ -28,6 +28,18 @@ static inline void pop_region(const pop_ctx *c, size_t i, double *a, double *b)
     }
 }
 
+/* np points drawn uniformly from the initial region, row-major into pop
+ * (np x n); the draws go coordinate by coordinate, point by point. */
+static inline void pop_sample_uniform(pop_ctx *c, double *pop, size_t np)
+{
+    for (size_t k = 0; k < np; k++)
+        for (size_t i = 0; i < c->n; i++) {
+            double a, b;
+            pop_region(c, i, &a, &b);
+            pop[k * c->n + i] = a + descent_rng_uniform(&c->rng) * (b - a);
+        }
+}
+
 /* Clip x into the bounds (no-op without bounds). */
 static inline void pop_clip(const pop_ctx *c, double *x)
 {
