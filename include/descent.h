@@ -191,6 +191,21 @@ int descent_num_groups(const descent_optimizer *opt);
 int descent_add_tensor(descent_optimizer *opt, int group, void *param,
                        const void *grad, size_t n, descent_dtype dtype);
 
+/* The same, for a tensor with a shape: ndim in [1, DESCENT_MAX_DIMS] sizes,
+ * row-major, n = their product (0-D scalars: ndim 1, shape {1}).
+ * descent_add_tensor(..., n, ...) is the 1-D case {n}. Optimizers that look
+ * at the shape (Adafactor factors the second moment of a tensor with two or
+ * more dimensions over its last two) and weight-decay rules ("no decay on
+ * 1-D tensors") read it. */
+#define DESCENT_MAX_DIMS 8
+int descent_add_tensor_shaped(descent_optimizer *opt, int group, void *param, const void *grad,
+                              int ndim, const size_t *shape, descent_dtype dtype);
+
+/* The shape a tensor was registered with: returns ndim and copies up to
+ * DESCENT_MAX_DIMS sizes into shape (may be NULL); a status if tensor is
+ * out of range. */
+int descent_tensor_shape(const descent_optimizer *opt, int tensor, size_t *shape);
+
 /* Change where a registered tensor's parameter and gradient live (same n). */
 int descent_set_tensor_data(descent_optimizer *opt, int tensor, void *param, const void *grad);
 

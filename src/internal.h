@@ -190,6 +190,8 @@ typedef struct descent_tensor {
     int group;
     descent_dtype dtype;
     size_t n;
+    int ndim;                       /* shape[0..ndim), row-major, product n */
+    size_t shape[DESCENT_MAX_DIMS];
     void *param;
     const void *grad;
     int nstate;

@@ -213,8 +213,33 @@ static int rebuild_chunks(descent_optimizer *opt)
 int descent_add_tensor(descent_optimizer *opt, int group, void *param, const void *grad, size_t n,
                        descent_dtype dtype)
 {
+    return descent_add_tensor_shaped(opt, group, param, grad, 1, &n, dtype);
+}
+
+int descent_tensor_shape(const descent_optimizer *opt, int tensor, size_t *shape)
+{
+    if (!opt || tensor < 0 || tensor >= opt->ntensors)
+        return DESCENT_ERR_INVALID;
+    const descent_tensor *t = &opt->tensors[tensor];
+    if (shape)
+        memcpy(shape, t->shape, (size_t)t->ndim * sizeof *shape);
+    return t->ndim;
+}
+
+int descent_add_tensor_shaped(descent_optimizer *opt, int group, void *param, const void *grad, int ndim,
+                              const size_t *shape, descent_dtype dtype)
+{
     if (!opt)
         return DESCENT_ERR_INVALID;
+    if (ndim < 1 || ndim > DESCENT_MAX_DIMS || !shape)
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "ndim must be in [1, %d] with a shape, got %d",
+                                DESCENT_MAX_DIMS, ndim);
+    size_t n = 1;
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] != 0 && n > SIZE_MAX / shape[d])
+            return descent_opt_fail(opt, DESCENT_ERR_INVALID, "shape overflows size_t at dimension %d", d);
+        n *= shape[d];
+    }
     if (group < 0 || group >= opt->ngroups)
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "group must be in [0, %d), got %d", opt->ngroups, group);
     if (dtype != DESCENT_F32 && dtype != DESCENT_F64 && dtype != DESCENT_BF16)
@@ -231,6 +256,8 @@ int descent_add_tensor(descent_optimizer *opt, int group, void *param, const voi
     t->group = group;
     t->dtype = dtype;
     t->n = n;
+    t->ndim = ndim;
+    memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
     t->param = param;
     t->grad = grad;
     t->nstate = opt->algo->state_count(&opt->groups[group].hp);

@@ -920,6 +920,23 @@ static void test_invalid_hparams(void)
               "bad dtype: %s", descent_errmsg(opt));
         CHECK(descent_add_tensor(opt, 0, NULL, g, 3, DESCENT_F64) == DESCENT_ERR_INVALID, "NULL param");
         CHECK(descent_set_tensor_data(opt, 4, p, g) == DESCENT_ERR_INVALID, "bad tensor");
+        size_t shape[DESCENT_MAX_DIMS + 1] = {3, 1, 1, 1, 1, 1, 1, 1, 1}, got[DESCENT_MAX_DIMS];
+        CHECK(descent_add_tensor_shaped(opt, 0, p, g, 0, shape, DESCENT_F64) == DESCENT_ERR_INVALID &&
+                  contains(descent_errmsg(opt), "got 0"),
+              "ndim 0: %s", descent_errmsg(opt));
+        CHECK(descent_add_tensor_shaped(opt, 0, p, g, DESCENT_MAX_DIMS + 1, shape, DESCENT_F64) == DESCENT_ERR_INVALID,
+              "ndim too large");
+        size_t huge[2] = {SIZE_MAX / 2, 4};
+        CHECK(descent_add_tensor_shaped(opt, 0, p, g, 2, huge, DESCENT_F64) == DESCENT_ERR_INVALID &&
+                  contains(descent_errmsg(opt), "overflows"),
+              "overflowing shape: %s", descent_errmsg(opt));
+        CHECK(descent_tensor_shape(opt, 0, got) == 1 && got[0] == 3, "1-D shape of descent_add_tensor");
+        size_t mat[2] = {1, 3};
+        int ti = descent_add_tensor_shaped(opt, 0, p, g, 2, mat, DESCENT_F64);
+        CHECK(ti == 1 && descent_tensor_shape(opt, ti, got) == 2 && got[0] == 1 && got[1] == 3, "2-D shape kept");
+        CHECK(descent_tensor_shape(opt, 7, got) == DESCENT_ERR_INVALID, "shape of a bad tensor");
+        descent_destroy(opt);
+        opt = make1("Adam", p, g, 3);
         CHECK(descent_set_threads(opt, 0) == DESCENT_ERR_INVALID && contains(descent_errmsg(opt), "0"), "threads 0");
         descent_hparams hp;
         descent_hparams_init(&hp, "SGD", &err);

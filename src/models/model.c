@@ -300,7 +300,10 @@ int descent_model_register(descent_model *m, descent_optimizer *opt, int group)
         void *p, *g;
         size_t n;
         descent_model_tensor(m, i, &p, &g, &n, NULL);
-        int rc = descent_add_tensor(opt, group, p, g, n, m->dtype);
+        /* W is stored inputs x outputs, b is 1-D. */
+        size_t shape[2] = {m->sizes[i / 2], m->sizes[i / 2 + 1]};
+        int rc = i % 2 == 0 ? descent_add_tensor_shaped(opt, group, p, g, 2, shape, m->dtype)
+                            : descent_add_tensor(opt, group, p, g, n, m->dtype);
         if (rc < 0) {
             snprintf(m->errmsg, sizeof m->errmsg, "registering %s: %s", m->names[i], descent_errmsg(opt));
             return rc;
