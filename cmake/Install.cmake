@@ -22,6 +22,8 @@ target_link_libraries(descent_shared PRIVATE $<TARGET_PROPERTY:descent,LINK_LIBR
 # declares; the library's internal functions (also named descent_*) stay
 # local, so they are not part of the ABI.
 file(READ ${CMAKE_CURRENT_SOURCE_DIR}/include/descent.h DESCENT_PUBLIC_HEADER)
+# Re-run this when the header changes, so a new call is exported at once.
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/include/descent.h)
 string(REGEX MATCHALL "descent_[a-z0-9_]+[ \t\r\n]*\\(" DESCENT_PUBLIC_CALLS "${DESCENT_PUBLIC_HEADER}")
 set(DESCENT_EXPORTS "")
 foreach(call ${DESCENT_PUBLIC_CALLS})
@@ -31,9 +33,11 @@ endforeach()
 list(REMOVE_DUPLICATES DESCENT_EXPORTS)
 list(SORT DESCENT_EXPORTS)
 string(REPLACE ";" ";\n    " DESCENT_EXPORT_LINES "${DESCENT_EXPORTS}")
-file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/descent.map "{\n  global:\n    ${DESCENT_EXPORT_LINES};\n  local: *;\n};\n")
+file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/descent.map.in "{\n  global:\n    ${DESCENT_EXPORT_LINES};\n  local: *;\n};\n")
+# Copied only when its content changes, so the library relinks exactly then.
+configure_file(${CMAKE_CURRENT_BINARY_DIR}/descent.map.in ${CMAKE_CURRENT_BINARY_DIR}/descent.map COPYONLY)
 target_link_options(descent_shared PRIVATE "LINKER:--version-script=${CMAKE_CURRENT_BINARY_DIR}/descent.map")
-set_target_properties(descent_shared PROPERTIES LINK_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/include/descent.h)
+set_target_properties(descent_shared PROPERTIES LINK_DEPENDS ${CMAKE_CURRENT_BINARY_DIR}/descent.map)
 
 set_target_properties(descent PROPERTIES EXPORT_NAME descent_static)
 set_target_properties(descent_shared PROPERTIES EXPORT_NAME descent)

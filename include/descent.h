@@ -28,7 +28,10 @@
  * Stability: everything declared here is the 0.x API. Within a major version
  * the handles stay opaque and calls keep their signatures; status codes, enum
  * values and the names and arguments of spec strings keep their meaning;
- * descent_hparams only grows at its end. The shared library's soname is
+ * the structs you pass in grow only at their end and carry their size
+ * (struct_size), and the structs the library fills for you
+ * (descent_minimize_result, descent_epoch_result, descent_table,
+ * descent_error) keep their layout. The shared library's soname is
  * libdescent.so.MAJOR. docs/getting-started.md states the promise in full.
  */
 #ifndef DESCENT_H
@@ -106,11 +109,20 @@ typedef enum descent_momentum_form {
     DESCENT_MOMENTUM_DIRECT = 3      /* v = mu v + lr g from v = 0;      p -= v   */
 } descent_momentum_form;
 
+/* Structs you pass in (descent_hparams, descent_minimize_settings,
+ * descent_train_config) begin with struct_size, the size of the struct your
+ * program was compiled with. Their init/default calls are macros that pass
+ * sizeof and set it; fields a later version appends are then left at their
+ * defaults when an older program calls a newer library, and a struct from a
+ * newer header than the library is refused with a message, never overrun.
+ * A struct_size of 0 (a struct filled by hand) is refused. */
+
 /* The hyperparameters of one parameter group. Every optimizer reads the
  * fields it knows and requires the others to keep their defaults; the spec
  * syntax and descent_set() use the field names. Obtain a struct holding an
  * optimizer's defaults from descent_hparams_init(), then change fields. */
 typedef struct descent_hparams {
+    size_t struct_size;     /* set by descent_hparams_init/_parse (sizeof) */
     const char *optimizer;  /* canonical name ("Adam", "SGD", ...), set by init */
     double lr;
     double momentum;        /* SGD, RMSprop */
@@ -137,11 +149,13 @@ typedef struct descent_hparams {
 
 /* Fill *hp with the defaults of the named optimizer (a PyTorch name such as
  * "AdamW", or its lowercase alias "adamw"). */
-int descent_hparams_init(descent_hparams *hp, const char *optimizer, descent_error *err);
+int descent_hparams_init_sized(descent_hparams *hp, size_t struct_size, const char *optimizer, descent_error *err);
+#define descent_hparams_init(hp, optimizer, err) descent_hparams_init_sized((hp), sizeof *(hp), (optimizer), (err))
 
 /* Parse a spec string such as "Adam(lr=1e-3, betas=(0.9, 0.99))" into *hp,
  * validating every value. */
-int descent_hparams_parse(descent_hparams *hp, const char *spec, descent_error *err);
+int descent_hparams_parse_sized(descent_hparams *hp, size_t struct_size, const char *spec, descent_error *err);
+#define descent_hparams_parse(hp, spec, err) descent_hparams_parse_sized((hp), sizeof *(hp), (spec), (err))
 
 /* Number of optimizers known, and the canonical name of the i-th. */
 int descent_optimizer_count(void);
@@ -257,7 +271,8 @@ int descent_set_lr(descent_optimizer *opt, int group, double lr);
 const char *descent_momentum_name(const descent_optimizer *opt);
 
 /* Copy a group's hyperparameters out. */
-int descent_get_hparams(const descent_optimizer *opt, int group, descent_hparams *hp);
+int descent_get_hparams_sized(const descent_optimizer *opt, int group, descent_hparams *hp, size_t struct_size);
+#define descent_get_hparams(opt, group, hp) descent_get_hparams_sized((opt), (group), (hp), sizeof *(hp))
 
 /* Threads used by step() (default 1). Results are bit-identical for any count. */
 int descent_set_threads(descent_optimizer *opt, int threads);
@@ -422,6 +437,7 @@ typedef struct descent_minimize_progress {
  * evaluates f more than once per iteration (NAG: twice) may pass max_evals
  * by the evaluations of its last iteration. */
 typedef struct descent_minimize_settings {
+    size_t struct_size;     /* set by descent_minimize_default_settings (sizeof) */
     int64_t max_iter;
     int64_t max_evals;
     double gtol;
@@ -435,7 +451,8 @@ typedef struct descent_minimize_settings {
     void *progress_ctx;
 } descent_minimize_settings;
 
-void descent_minimize_default_settings(descent_minimize_settings *s);
+void descent_minimize_default_settings_sized(descent_minimize_settings *s, size_t struct_size);
+#define descent_minimize_default_settings(s) descent_minimize_default_settings_sized((s), sizeof *(s))
 
 /* The outcome of a run. x itself is updated in place. */
 typedef struct descent_minimize_result {
@@ -730,6 +747,7 @@ int descent_model_get_blas(const descent_model *m);
  * class label when every value is an integer in [0, 255] and the model's
  * task is not regression (classes = max + 1); otherwise it is continuous. */
 typedef struct descent_train_config {
+    size_t struct_size;     /* set by descent_train_default_config (sizeof) */
     const char *data;
     const char *target;
     const char *model;
@@ -754,7 +772,8 @@ typedef struct descent_train_config {
     void *reduce_ctx;
 } descent_train_config;
 
-void descent_train_default_config(descent_train_config *c);
+void descent_train_default_config_sized(descent_train_config *c, size_t struct_size);
+#define descent_train_default_config(c) descent_train_default_config_sized((c), sizeof *(c))
 
 /* Seen by the progress callback after every batch. */
 typedef struct descent_train_progress {

@@ -194,3 +194,33 @@ uint32_t descent_crc32(uint32_t crc, const void *data, size_t len)
         crc = table[(crc ^ *p++) & 0xFFu] ^ (crc >> 8);
     return ~crc;
 }
+
+int descent_struct_size_check(size_t size, size_t min_size, size_t full_size, const char *type, const char *init,
+                              descent_error *err)
+{
+    if (size == 0)
+        return descent_fail(err, DESCENT_ERR_INVALID, "%s.struct_size is 0: fill the struct with %s()", type, init);
+    if (size < min_size)
+        return descent_fail(err, DESCENT_ERR_INVALID, "%s.struct_size is %zu, less than the %zu bytes of any version",
+                            type, size, min_size);
+    if (size > full_size)
+        return descent_fail(err, DESCENT_ERR_INVALID,
+                            "%s.struct_size is %zu: the program was built against a newer descent.h than this "
+                            "library %s (%zu bytes)",
+                            type, size, descent_version(), full_size);
+    return 0;
+}
+
+void descent_struct_in(void *full, size_t full_size, const void *user)
+{
+    size_t size;
+    memcpy(&size, user, sizeof size);
+    memcpy(full, user, size);
+    memcpy(full, &full_size, sizeof full_size);
+}
+
+void descent_struct_out(void *user, size_t size, const void *full)
+{
+    memcpy(user, full, size);
+    memcpy(user, &size, sizeof size);
+}

@@ -131,14 +131,47 @@ int descent_hparams_validate(const descent_algo *algo, const descent_hparams *hp
     return algo->validate ? algo->validate(hp, err) : 0;
 }
 
-int descent_hparams_init(descent_hparams *hp, const char *optimizer, descent_error *err)
+static int hparams_defaults(descent_hparams *hp, const char *optimizer, descent_error *err)
 {
     const descent_algo *algo = descent_find_algo(optimizer);
     if (!algo)
         return descent_fail(err, DESCENT_ERR_INVALID, "unknown optimizer '%s'", optimizer ? optimizer : "(null)");
     memset(hp, 0, sizeof *hp);
     algo->defaults(hp);
+    hp->struct_size = sizeof *hp;
     hp->optimizer = algo->name;
+    return 0;
+}
+
+static int hparams_size_check(const descent_hparams *hp, size_t size, descent_error *err)
+{
+    if (!hp)
+        return descent_fail(err, DESCENT_ERR_INVALID, "descent_hparams pointer is NULL");
+    return descent_struct_size_check(size, DESCENT_HPARAMS_MIN_SIZE, sizeof *hp, "descent_hparams",
+                                     "descent_hparams_init", err);
+}
+
+int descent_hparams_init_sized(descent_hparams *hp, size_t struct_size, const char *optimizer, descent_error *err)
+{
+    descent_hparams full;
+    int rc = hparams_size_check(hp, struct_size, err);
+    if (rc == 0 && (rc = hparams_defaults(&full, optimizer, err)) == 0)
+        descent_struct_out(hp, struct_size, &full);
+    return rc;
+}
+
+int descent_hparams_import(descent_hparams *full, const descent_hparams *user, descent_error *err)
+{
+    int rc = hparams_size_check(user, user ? user->struct_size : 0, err);
+    if (rc < 0)
+        return rc;
+    if (!user->optimizer)
+        return descent_fail(err, DESCENT_ERR_INVALID,
+                            "descent_hparams.optimizer is NULL; fill the struct with descent_hparams_init()");
+    if ((rc = hparams_defaults(full, user->optimizer, err)) < 0)
+        return rc;
+    descent_struct_in(full, sizeof *full, user);
+    full->optimizer = descent_find_algo(user->optimizer)->name;
     return 0;
 }
 
@@ -283,9 +316,7 @@ int descent_hparams_from_node(descent_hparams *hp, const spec_doc *doc, const sp
                                  names);
     }
     descent_hparams tmp;
-    memset(&tmp, 0, sizeof tmp);
-    algo->defaults(&tmp);
-    tmp.optimizer = algo->name;
+    hparams_defaults(&tmp, algo->name, err);
     if (call->kind == SPEC_CALL) {
         int rc = descent_hparams_apply_args(&tmp, algo, doc, call, err);
         if (rc < 0)
@@ -312,7 +343,11 @@ int descent_hparams_parse_with(descent_hparams *hp, const char *spec, const desc
     return rc;
 }
 
-int descent_hparams_parse(descent_hparams *hp, const char *spec, descent_error *err)
+int descent_hparams_parse_sized(descent_hparams *hp, size_t struct_size, const char *spec, descent_error *err)
 {
-    return descent_hparams_parse_with(hp, spec, NULL, err);
+    descent_hparams full;
+    int rc = hparams_size_check(hp, struct_size, err);
+    if (rc == 0 && (rc = descent_hparams_parse_with(&full, spec, NULL, err)) == 0)
+        descent_struct_out(hp, struct_size, &full);
+    return rc;
 }

@@ -166,6 +166,28 @@ double descent_hp_read(const descent_hparams *hp, const hp_desc *d, int index);
 void descent_hp_write(descent_hparams *hp, const hp_desc *d, int index, double v);
 int descent_hparams_validate(const descent_algo *algo, const descent_hparams *hp, descent_error *err);
 
+/* ---- Structs the caller passes in (descent.h: struct_size) --------------
+ * The smallest struct_size accepted is the size of each struct when
+ * struct_size was introduced (0.2.0): its last field then. */
+#define DESCENT_END_OF(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
+#define DESCENT_HPARAMS_MIN_SIZE DESCENT_END_OF(descent_hparams, t0)
+#define DESCENT_SETTINGS_MIN_SIZE DESCENT_END_OF(descent_minimize_settings, progress_ctx)
+#define DESCENT_TRAIN_CONFIG_MIN_SIZE DESCENT_END_OF(descent_train_config, reduce_ctx)
+
+/* Whether a caller's struct_size is one this library can read or fill;
+ * the message names the struct and how to fill it. */
+int descent_struct_size_check(size_t size, size_t min_size, size_t full_size, const char *type, const char *init,
+                              descent_error *err);
+/* Copy the caller's struct (its struct_size bytes, already checked) over
+ * *full, which holds the defaults; full->struct_size becomes full_size. */
+void descent_struct_in(void *full, size_t full_size, const void *user);
+/* Copy the first size bytes of *full out to the caller's struct, whose
+ * struct_size becomes size. */
+void descent_struct_out(void *user, size_t size, const void *full);
+/* A caller's descent_hparams as a full one: the named optimizer's
+ * defaults, overwritten by the caller's fields. */
+int descent_hparams_import(descent_hparams *full, const descent_hparams *user, descent_error *err);
+
 /* Initial value 0 for every state buffer (most algorithms). */
 double descent_state_zero(const descent_hparams *hp, int i);
 

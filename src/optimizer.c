@@ -24,12 +24,12 @@ int descent_create(descent_optimizer **out, const descent_hparams *hp, const des
     *out = NULL;
     if (!hp)
         return descent_fail(err, DESCENT_ERR_INVALID, "hp must not be NULL");
-    const descent_algo *algo = descent_find_algo(hp->optimizer);
-    if (!algo)
-        return descent_fail(err, DESCENT_ERR_INVALID, "unknown optimizer '%s'",
-                            hp->optimizer ? hp->optimizer : "(null); call descent_hparams_init first");
-    int rc = descent_hparams_validate(algo, hp, err);
+    descent_hparams full;
+    int rc = descent_hparams_import(&full, hp, err);
     if (rc < 0)
+        return rc;
+    const descent_algo *algo = descent_find_algo(full.optimizer);
+    if ((rc = descent_hparams_validate(algo, &full, err)) < 0)
         return rc;
     descent_mem mem;
     descent_mem_init(&mem, alloc);
@@ -38,8 +38,7 @@ int descent_create(descent_optimizer **out, const descent_hparams *hp, const des
         return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory creating %s", algo->name);
     opt->mem = mem;
     opt->algo = algo;
-    opt->defaults = *hp;
-    opt->defaults.optimizer = algo->name;
+    opt->defaults = full;
     opt->threads = 1;
     opt->isa = descent_isa_detect();
     *out = opt;
@@ -140,12 +139,14 @@ int descent_add_group(descent_optimizer *opt, const descent_hparams *hp)
 {
     if (!opt)
         return DESCENT_ERR_INVALID;
-    descent_hparams h = hp ? *hp : opt->defaults;
-    if (hp && (!hp->optimizer || !descent_name_eq(hp->optimizer, opt->algo->name)))
-        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "group hyperparameters are for '%s', the optimizer is %s",
-                                hp->optimizer ? hp->optimizer : "(null)", opt->algo->name);
-    h.optimizer = opt->algo->name;
+    descent_hparams h = opt->defaults;
     descent_error e;
+    if (hp && descent_hparams_import(&h, hp, &e) < 0)
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "%s", e.message);
+    if (hp && !descent_name_eq(h.optimizer, opt->algo->name))
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "group hyperparameters are for '%s', the optimizer is %s",
+                                h.optimizer, opt->algo->name);
+    h.optimizer = opt->algo->name;
     int rc = descent_hparams_validate(opt->algo, &h, &e);
     if (rc < 0)
         return descent_opt_fail(opt, rc, "%s", e.message);
@@ -526,13 +527,17 @@ int descent_set_lr(descent_optimizer *opt, int group, double lr) { return descen
 
 const char *descent_momentum_name(const descent_optimizer *opt) { return opt ? opt->algo->momentum_name : NULL; }
 
-int descent_get_hparams(const descent_optimizer *opt, int group, descent_hparams *hp)
+int descent_get_hparams_sized(const descent_optimizer *opt, int group, descent_hparams *hp, size_t struct_size)
 {
     if (!opt || !hp)
         return DESCENT_ERR_INVALID;
     int rc = check_group(opt, group, 0);
     if (rc < 0)
         return rc;
-    *hp = opt->groups[group].hp;
+    descent_error e;
+    if ((rc = descent_struct_size_check(struct_size, DESCENT_HPARAMS_MIN_SIZE, sizeof *hp, "descent_hparams",
+                                        "descent_hparams_init", &e)) < 0)
+        return descent_opt_fail((descent_optimizer *)opt, rc, "%s", e.message);
+    descent_struct_out(hp, struct_size, &opt->groups[group].hp);
     return 0;
 }

@@ -15,6 +15,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1589,6 +1590,97 @@ static void test_reset(void)
 }
 
 /* descent_set_tensor_data moves a tensor without touching its state. */
+/* struct_size (descent.h): a program compiled against an older, smaller
+ * struct gets the library's defaults for the fields it does not know and
+ * never has bytes written past its struct; a struct from a newer header, or
+ * one filled by hand, is refused with a message. The smallest layout is
+ * 0.2.0's, which ends at t0. */
+static double sum_bytes(const void *p, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += ((const unsigned char *)p)[i];
+    return s;
+}
+
+static void test_struct_size(void)
+{
+    descent_error err;
+    const size_t old_size = offsetof(descent_hparams, t0) + sizeof(double);
+    /* An "old program" buffer: old_size bytes of struct, then a guard. */
+    union {
+        descent_hparams hp;
+        unsigned char bytes[sizeof(descent_hparams) + 64];
+    } buf;
+    memset(&buf, 0xAB, sizeof buf);
+    CHECK(descent_hparams_init_sized(&buf.hp, old_size, "AdamW", &err) == 0, "init old size: %s", err.message);
+    CHECK(buf.hp.struct_size == old_size && buf.hp.lr == 1e-3 && buf.hp.weight_decay == 1e-2, "old-size init");
+    CHECK(sum_bytes(buf.bytes + old_size, sizeof buf - old_size) == 0xAB * (double)(sizeof buf - old_size),
+          "init wrote past an old program's struct");
+    buf.hp.lr = 0.5;
+    descent_optimizer *opt = NULL;
+    CHECK(descent_create(&opt, &buf.hp, NULL, &err) == 0, "create from an old-size struct: %s", err.message);
+    descent_hparams full;
+    descent_get_hparams(opt, 0, &full);
+    CHECK(descent_add_group(opt, &buf.hp) == 0 && descent_get_hparams(opt, 0, &full) == 0 && full.lr == 0.5 &&
+              full.struct_size == sizeof full,
+          "old-size struct read: lr %g", full.lr);
+    descent_hparams ref;
+    descent_hparams_init(&ref, "AdamW", &err);
+    ref.lr = 0.5;
+    CHECK(memcmp((const char *)&full + old_size, (const char *)&ref + old_size, sizeof full - old_size) == 0,
+          "fields after an old struct's end take the defaults");
+    memset(&buf, 0xCD, sizeof buf);
+    CHECK(descent_get_hparams_sized(opt, 0, &buf.hp, old_size) == 0 && buf.hp.lr == 0.5 &&
+              buf.hp.struct_size == old_size &&
+              sum_bytes(buf.bytes + old_size, sizeof buf - old_size) == 0xCD * (double)(sizeof buf - old_size),
+          "get_hparams into an old struct");
+    memset(&buf, 0xEF, sizeof buf);
+    CHECK(descent_hparams_parse_sized(&buf.hp, old_size, "SGD(lr=0.25)", &err) == 0 && buf.hp.lr == 0.25 &&
+              sum_bytes(buf.bytes + old_size, sizeof buf - old_size) == 0xEF * (double)(sizeof buf - old_size),
+          "parse into an old struct: %s", err.message);
+    /* Refused: a hand-filled struct, a struct from a newer header. */
+    descent_hparams bad = ref;
+    bad.struct_size = 0;
+    descent_optimizer *o2 = NULL;
+    CHECK(descent_create(&o2, &bad, NULL, &err) == DESCENT_ERR_INVALID && !o2 &&
+              contains(err.message, "descent_hparams_init"),
+          "struct_size 0: %s", err.message);
+    bad.struct_size = sizeof bad + 8;
+    CHECK(descent_create(&o2, &bad, NULL, &err) == DESCENT_ERR_INVALID && contains(err.message, "newer"),
+          "newer struct: %s", err.message);
+    CHECK(descent_add_group(opt, &bad) == DESCENT_ERR_INVALID && contains(descent_errmsg(opt), "newer") &&
+              descent_num_groups(opt) == 1,
+          "newer group struct refused: %s", descent_errmsg(opt));
+    CHECK(descent_hparams_init_sized(&bad, 4, "Adam", &err) == DESCENT_ERR_INVALID && contains(err.message, "4"),
+          "init into 4 bytes: %s", err.message);
+    CHECK(descent_get_hparams_sized(opt, 0, &bad, sizeof bad + 8) == DESCENT_ERR_INVALID, "get into a newer struct");
+    descent_destroy(opt);
+
+    /* The same rules for descent_minimize_settings. */
+    descent_minimize_settings s;
+    descent_minimize_default_settings(&s);
+    CHECK(s.struct_size == sizeof s && s.max_iter == 1000, "settings defaults");
+    double x[2] = {0, 0};
+    s.struct_size = 0;
+    CHECK(descent_minimize("SGD(lr=0.1)", NULL, descent_objective_eval, NULL, x, 2, &s, NULL, &err) ==
+                  DESCENT_ERR_INVALID &&
+              contains(err.message, "descent_minimize_default_settings"),
+          "settings struct_size 0: %s", err.message);
+    /* ... and descent_train_config. */
+    descent_train_config c;
+    descent_train_default_config(&c);
+    CHECK(c.struct_size == sizeof c && c.batch_size == 32, "train config defaults");
+    c.data = "data/digits.csv";
+    c.target = "label";
+    c.model = "linear";
+    c.optimizer = "SGD";
+    c.struct_size = sizeof c + 16;
+    descent_trainer *tr = NULL;
+    CHECK(descent_trainer_create(&tr, &c, &err) == DESCENT_ERR_INVALID && !tr && contains(err.message, "newer"),
+          "newer train config: %s", err.message);
+}
+
 static void test_tensor_data(void)
 {
     double p1[4] = {1, 2, 3, 4}, g1[4] = {0.5, -0.5, 0.25, 1};
@@ -1626,5 +1718,6 @@ int main(void)
     test_threads();
     test_reset();
     test_tensor_data();
+    test_struct_size();
     return t_done();
 }

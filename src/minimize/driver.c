@@ -60,12 +60,23 @@ const char *descent_stop_name(int reason)
     }
 }
 
-void descent_minimize_default_settings(descent_minimize_settings *s)
+static void default_settings(descent_minimize_settings *s)
 {
     memset(s, 0, sizeof *s);
+    s->struct_size = sizeof *s;
     s->max_iter = 1000;
     s->gtol = 1e-5;
     s->f_target = -INFINITY;
+}
+
+void descent_minimize_default_settings_sized(descent_minimize_settings *s, size_t struct_size)
+{
+    descent_minimize_settings full;
+    default_settings(&full);
+    if (s && struct_size >= sizeof s->struct_size)
+        descent_struct_out(s, struct_size < sizeof full ? struct_size : sizeof full, &full);
+    if (s && struct_size > sizeof full)
+        s->struct_size = struct_size; /* refused when used, with a message */
 }
 
 int descent_minimizer_create(descent_minimizer **out, const char *spec, size_t n, descent_error *err)
@@ -271,11 +282,17 @@ int descent_minimizer_run(descent_minimizer *m, descent_objective_fn fn, void *c
     if (!m)
         return DESCENT_ERR_INVALID;
     descent_minimize_settings s;
-    if (settings)
-        s = *settings;
-    else
-        descent_minimize_default_settings(&s);
-    int rc = check_settings(m, &s);
+    default_settings(&s);
+    descent_error e;
+    int rc = 0;
+    if (settings && (rc = descent_struct_size_check(settings->struct_size, DESCENT_SETTINGS_MIN_SIZE, sizeof s,
+                                                    "descent_minimize_settings", "descent_minimize_default_settings",
+                                                    &e)) < 0)
+        rc = fail(m, rc, e.message);
+    else if (settings)
+        descent_struct_in(&s, sizeof s, settings);
+    if (rc == 0)
+        rc = check_settings(m, &s);
     double *x_prev = NULL;
     double t0 = now_seconds(), f = NAN, gnorm = NAN;
     int64_t iter = 0;

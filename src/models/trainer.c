@@ -52,13 +52,24 @@ static int tfail(descent_trainer *t, int status, const char *fmt, ...)
     return status;
 }
 
-void descent_train_default_config(descent_train_config *c)
+static void default_config(descent_train_config *c)
 {
     memset(c, 0, sizeof *c);
+    c->struct_size = sizeof *c;
     c->batch_size = 32;
     c->val_fraction = 0.2;
     c->dtype = DESCENT_F32;
     c->blas = -1;
+}
+
+void descent_train_default_config_sized(descent_train_config *c, size_t struct_size)
+{
+    descent_train_config full;
+    default_config(&full);
+    if (c && struct_size >= sizeof c->struct_size)
+        descent_struct_out(c, struct_size < sizeof full ? struct_size : sizeof full, &full);
+    if (c && struct_size > sizeof full)
+        c->struct_size = struct_size; /* refused when used, with a message */
 }
 
 static double now_seconds(void)
@@ -165,11 +176,22 @@ static size_t detect_classes(const descent_table *tab, size_t target)
     return mx >= 1 ? (size_t)mx + 1 : 0;
 }
 
-int descent_trainer_create(descent_trainer **out, const descent_train_config *c, descent_error *err)
+int descent_trainer_create(descent_trainer **out, const descent_train_config *user, descent_error *err)
 {
     if (!out)
         return descent_fail(err, DESCENT_ERR_INVALID, "out must not be NULL");
     *out = NULL;
+    descent_train_config config;
+    const descent_train_config *c = NULL;
+    default_config(&config);
+    if (user) {
+        int rc = descent_struct_size_check(user->struct_size, DESCENT_TRAIN_CONFIG_MIN_SIZE, sizeof config,
+                                           "descent_train_config", "descent_train_default_config", err);
+        if (rc < 0)
+            return rc;
+        descent_struct_in(&config, sizeof config, user);
+        c = &config;
+    }
     if (!c || !c->data || !c->target || !c->model || !c->optimizer)
         return descent_fail(err, DESCENT_ERR_INVALID, "data, target, model and optimizer must be given");
     if (!(c->val_fraction >= 0 && c->val_fraction < 1))
