@@ -78,6 +78,27 @@ file(RELATIVE_PATH DESCENT_PC_UP "/p/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/p")
 configure_file(cmake/descent.pc.in ${CMAKE_CURRENT_BINARY_DIR}/descent.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/descent.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
+# descent_mpi (static, uses the library's internals, so it links the static
+# libdescent.a): a CMake export of its own, loaded by descentConfig.cmake
+# when installed, and descent_mpi.pc with the MPI flags CMake found.
+if(DESCENT_MPI_BUILT)
+  install(TARGETS descent_mpi EXPORT descentMPITargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  install(EXPORT descentMPITargets NAMESPACE descent:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/descent)
+  set(DESCENT_MPI_PC_CFLAGS "")
+  foreach(dir ${MPI_C_INCLUDE_DIRS})
+    string(APPEND DESCENT_MPI_PC_CFLAGS " -I${dir}")
+  endforeach()
+  foreach(flag ${MPI_C_COMPILE_OPTIONS})
+    string(APPEND DESCENT_MPI_PC_CFLAGS " ${flag}")
+  endforeach()
+  set(DESCENT_MPI_PC_LIBS "")
+  foreach(lib ${MPI_C_LIBRARIES})
+    string(APPEND DESCENT_MPI_PC_LIBS " ${lib}")
+  endforeach()
+  configure_file(cmake/descent_mpi.pc.in ${CMAKE_CURRENT_BINARY_DIR}/descent_mpi.pc @ONLY)
+  install(FILES ${CMAKE_CURRENT_BINARY_DIR}/descent_mpi.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+endif()
+
 # The man page is generated from the same usage texts as `descent --help`.
 add_custom_command(OUTPUT ${CMAKE_CURRENT_BINARY_DIR}/descent.1
   COMMAND descent_cli --man ${CMAKE_CURRENT_BINARY_DIR}/descent.1

@@ -66,5 +66,35 @@ CM
     echo "FAILED: $name via find_package"; fail=$((fail + 1))
   fi
 done
+# descent_mpi, when installed: the MPI example through descent_mpi.pc and
+# through find_package (descent::descent_mpi), run on 2 ranks.
+if [ -f "$libdir/libdescent_mpi.a" ]; then
+  ex="$src/examples/mpi/data_parallel.c"
+  mpirun_cmd=(mpirun --allow-run-as-root --oversubscribe --mca btl self,vader -np 2)
+  if cc -std=c11 -D_POSIX_C_SOURCE=200809L -o "$work/mpi-pc" "$ex" $(pkg-config --cflags --libs descent_mpi) -lm &&
+     "${mpirun_cmd[@]}" "$work/mpi-pc" >"$work/mpi-pc.out"; then
+    pass=$((pass + 1))
+  else
+    echo "FAILED: mpi/data_parallel via pkg-config"; fail=$((fail + 1))
+  fi
+  mkdir -p "$work/cm-mpi"
+  cat >"$work/cm-mpi/CMakeLists.txt" <<CM
+cmake_minimum_required(VERSION 3.16)
+project(consumer C)
+find_package(descent 0.1 REQUIRED)
+if(NOT TARGET descent::descent_mpi)
+  message(FATAL_ERROR "descent::descent_mpi missing")
+endif()
+add_executable(app "$ex")
+target_compile_definitions(app PRIVATE _POSIX_C_SOURCE=200809L)
+target_link_libraries(app PRIVATE descent::descent_mpi m)
+CM
+  if cmake -S "$work/cm-mpi" -B "$work/cm-mpi/b" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null &&
+     cmake --build "$work/cm-mpi/b" >/dev/null && "${mpirun_cmd[@]}" "$work/cm-mpi/b/app" >"$work/mpi-cm.out"; then
+    pass=$((pass + 1))
+  else
+    echo "FAILED: mpi/data_parallel via find_package"; fail=$((fail + 1))
+  fi
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
