@@ -669,6 +669,26 @@ double descent_population_best(const descent_population *p, double *x_best);
 int64_t descent_population_generation(const descent_population *p);
 int64_t descent_population_evaluations(const descent_population *p);
 
+/* Checkpoints of a population: everything that carries from one
+ * generation to the next (the method's state, the random generator, x0 and
+ * bounds, counts, the best point, and the candidates of an ask not yet
+ * told), in a CRC-protected file written atomically (path.tmp, fsync,
+ * rename). Load into a population created from the same spec and n: the
+ * run then continues exactly as if it had not stopped. A file for another
+ * method, n or population size, or a truncated or corrupt one, is refused
+ * with a message and the population is left as it was. The _mem forms
+ * work on a buffer (with buf = NULL, save_mem only reports the size). */
+int descent_population_save(const descent_population *p, const char *path);
+int descent_population_load(descent_population *p, const char *path);
+int descent_population_save_mem(const descent_population *p, void *buf, size_t cap, size_t *len);
+int descent_population_load_mem(descent_population *p, const void *buf, size_t len);
+
+/* The candidates of the outstanding ask, the one whose values tell() is
+ * waiting for (after loading a checkpoint saved between ask and tell, for
+ * instance): *lambda rows of n into candidates (may be NULL); *lambda = 0
+ * when no ask is outstanding. */
+int descent_population_pending(const descent_population *p, double *candidates, size_t *lambda);
+
 /* ------------------------------------------------------------------------ */
 /* Models and training                                                       */
 

@@ -609,6 +609,165 @@ static void test_ipop_restarts(void)
     descent_population_destroy(p);
 }
 
+/* ---- checkpoints of populations ---------------------------------------- */
+
+/* FNV-1a over the bytes of every candidate asked, so two runs compare
+ * generation by generation, bit for bit. */
+static uint64_t fnv(uint64_t h, const void *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ ((const unsigned char *)p)[i]) * 1099511628211ULL;
+    return h;
+}
+
+static double pop_value(const double *x, int flat_fn) { return flat_fn ? 1.0 : rosen4(x); }
+
+/* Generations [from, to) of p, hashing the candidates into *h. With
+ * tell_pending, first tell the values of an outstanding ask. */
+static int pop_generations(descent_population *p, int from, int to, uint64_t *h, int flat_fn, int stop_after_ask)
+{
+    static double cand[2000 * NV], f[2000];
+    size_t l;
+    descent_population_pending(p, cand, &l);
+    if (l) {
+        for (size_t k = 0; k < l; k++)
+            f[k] = pop_value(cand + k * NV, flat_fn);
+        if (descent_population_tell(p, f) < 0)
+            return -1;
+        from++;
+    }
+    for (int g = from; g < to; g++) {
+        if (descent_population_ask(p, cand, &l) < 0 || l > 2000)
+            return -1;
+        *h = fnv(*h, cand, l * NV * sizeof *cand);
+        if (stop_after_ask && g == to - 1)
+            return 0;
+        for (size_t k = 0; k < l; k++)
+            f[k] = pop_value(cand + k * NV, flat_fn);
+        if (descent_population_tell(p, f) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void test_population_checkpoint(void)
+{
+    static const struct {
+        const char *spec;
+        int flat;
+    } cases[] = {
+        {"CMAES(sigma0=0.5, seed=3)", 0},
+        {"CMAES(sigma0=0.3, restarts=3, seed=1)", 1}, /* flat: restarts double lambda */
+        {"DE(seed=2)", 0},
+        {"DE(strategy='best1bin', lower=-3, upper=3, seed=4)", 0},
+        {"PSO(seed=5)", 0},
+        {"PSO(constriction=True, lower=-2, upper=2)", 0},
+        {"GA(seed=7)", 0},
+        {"GA(popsize=11, elitism=2, seed=8)", 0},
+    };
+    const char *path = "test_global_pop.ckpt";
+    const double x0[NV] = {-1.2, 1, -0.5, 0.3};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (int mid_ask = 0; mid_ask <= 1; mid_ask++) {
+            const char *spec = cases[c].spec;
+            descent_error err;
+            descent_population *a, *b, *fresh;
+            CHECK(descent_population_create(&a, spec, NV, &err) == 0, "%s: %s", spec, err.message);
+            CHECK(descent_population_create(&b, spec, NV, &err) == 0, "%s: %s", spec, err.message);
+            descent_population_set_x0(a, x0);
+            descent_population_set_x0(b, x0);
+            uint64_t ha = 14695981039346656037ULL, hb = ha;
+            /* a: 60 generations straight. b: 25 (the 25th only asked when
+             * mid_ask), saved, loaded into a new population, 35 more. */
+            pop_generations(a, 0, 60, &ha, cases[c].flat, 0);
+            pop_generations(b, 0, 25, &hb, cases[c].flat, mid_ask);
+            CHECK(descent_population_save(b, path) == 0, "%s: save: %s", spec, descent_population_errmsg(b));
+            descent_population_destroy(b);
+            CHECK(descent_population_create(&fresh, spec, NV, &err) == 0, "%s", err.message);
+            CHECK(descent_population_load(fresh, path) == 0, "%s: load: %s", spec, descent_population_errmsg(fresh));
+            pop_generations(fresh, mid_ask ? 24 : 25, 60, &hb, cases[c].flat, 0);
+            double xa[NV], xb[NV];
+            double fa = descent_population_best(a, xa), fb = descent_population_best(fresh, xb);
+            CHECK(ha == hb && fa == fb && memcmp(xa, xb, sizeof xa) == 0 &&
+                      descent_population_evaluations(a) == descent_population_evaluations(fresh) &&
+                      descent_population_generation(a) == descent_population_generation(fresh) &&
+                      descent_population_size(a) == descent_population_size(fresh),
+                  "%s (saved %s): resumed run differs (f %.17g vs %.17g)", spec, mid_ask ? "after ask" : "after tell",
+                  fa, fb);
+            descent_population_destroy(a);
+            descent_population_destroy(fresh);
+        }
+
+    /* Refused files leave the population as it was: it continues exactly
+     * like an untouched twin. */
+    descent_error err;
+    descent_population *p, *twin, *other;
+    CHECK(descent_population_create(&p, "CMAES(seed=9)", NV, &err) == 0 &&
+              descent_population_create(&twin, "CMAES(seed=9)", NV, &err) == 0,
+          "%s", err.message);
+    uint64_t hp = 1, ht = 1;
+    pop_generations(p, 0, 10, &hp, 0, 0);
+    pop_generations(twin, 0, 10, &ht, 0, 0);
+    size_t len;
+    CHECK(descent_population_save_mem(p, NULL, 0, &len) == 0 && len > 28, "save size");
+    unsigned char *img = malloc(len), *bad = malloc(len);
+    descent_population_save_mem(p, img, len, &len);
+    pop_generations(p, 10, 12, &hp, 0, 0); /* move on, so a good load would show */
+    pop_generations(twin, 10, 12, &ht, 0, 0);
+    for (size_t cut = 0; cut < len; cut += 1 + cut / 3)
+        CHECK(descent_population_load_mem(p, img, cut) == DESCENT_ERR_CHECKPOINT, "truncated at %zu accepted", cut);
+    for (size_t bit = 0; bit < len * 8; bit += 37) {
+        memcpy(bad, img, len);
+        bad[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+        CHECK(descent_population_load_mem(p, bad, len) < 0, "bit %zu flipped accepted", bit);
+    }
+    CHECK(descent_population_create(&other, "DE(seed=9)", NV, &err) == 0, "%s", err.message);
+    CHECK(descent_population_load_mem(other, img, len) == DESCENT_ERR_CHECKPOINT &&
+              strstr(descent_population_errmsg(other), "CMAES") != NULL,
+          "CMAES checkpoint into DE: %s", descent_population_errmsg(other));
+    descent_population_destroy(other);
+    CHECK(descent_population_create(&other, "CMAES(seed=9)", NV + 1, &err) == 0, "%s", err.message);
+    CHECK(descent_population_load_mem(other, img, len) == DESCENT_ERR_CHECKPOINT &&
+              strstr(descent_population_errmsg(other), "n = 4") != NULL,
+          "n mismatch: %s", descent_population_errmsg(other));
+    descent_population_destroy(other);
+    CHECK(descent_population_load(p, "no/such/file.ckpt") == DESCENT_ERR_IO &&
+              strstr(descent_population_errmsg(p), "no/such/file.ckpt") != NULL,
+          "missing file: %s", descent_population_errmsg(p));
+    pop_generations(p, 12, 30, &hp, 0, 0);
+    pop_generations(twin, 12, 30, &ht, 0, 0);
+    CHECK(hp == ht, "a refused load changed the population");
+    /* DE with another popsize: refused after the header, state restored. */
+    descent_population *de1, *de2;
+    CHECK(descent_population_create(&de1, "DE(popsize=10, seed=1)", NV, &err) == 0 &&
+              descent_population_create(&de2, "DE(popsize=12, seed=1)", NV, &err) == 0,
+          "%s", err.message);
+    uint64_t h1 = 1, h2 = 1, h3 = 1;
+    pop_generations(de1, 0, 3, &h1, 0, 0);
+    pop_generations(de2, 0, 3, &h2, 0, 0);
+    descent_population_save_mem(de1, NULL, 0, &len);
+    unsigned char *img2 = malloc(len);
+    descent_population_save_mem(de1, img2, len, &len);
+    CHECK(descent_population_load_mem(de2, img2, len) == DESCENT_ERR_CHECKPOINT &&
+              strstr(descent_population_errmsg(de2), "popsize") != NULL,
+          "popsize mismatch: %s", descent_population_errmsg(de2));
+    descent_population *de3;
+    CHECK(descent_population_create(&de3, "DE(popsize=12, seed=1)", NV, &err) == 0, "%s", err.message);
+    pop_generations(de3, 0, 3, &h3, 0, 0);
+    pop_generations(de2, 3, 9, &h2, 0, 0);
+    pop_generations(de3, 3, 9, &h3, 0, 0);
+    CHECK(h2 == h3, "a refused DE load changed the population");
+    free(img2);
+    descent_population_destroy(de1);
+    descent_population_destroy(de2);
+    descent_population_destroy(de3);
+    free(img);
+    free(bad);
+    descent_population_destroy(p);
+    descent_population_destroy(twin);
+    remove(path);
+}
+
 static void test_jacobi(void)
 {
     enum { n = 7 };
@@ -777,6 +936,7 @@ int main(int argc, char **argv)
     test_ask_tell_equals_wrapper();
     test_bounds();
     test_ipop_restarts();
+    test_population_checkpoint();
     test_jacobi();
     test_errors();
     return t_done();

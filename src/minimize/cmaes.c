@@ -131,12 +131,11 @@ static int cm_create(void **state, const spec_doc *doc, const spec_node *const *
  * distribution at mean with sigma0 and C = I. When the buffers for a new
  * lambda cannot be allocated, the old population size is kept (an error
  * only when there is none). */
-static int cm_start(cmaes *s, size_t lambda, const double *mean)
+static int cm_alloc_run(cmaes *s, size_t lambda)
 {
     const size_t n = s->n;
-    const double dn = (double)n;
     if (lambda != s->lambda || !s->w) {
-        size_t cap = 10 + (size_t)ceil(30.0 * dn / (double)lambda);
+        size_t cap = 10 + (size_t)ceil(30.0 * (double)n / (double)lambda);
         double *w = malloc(lambda / 2 * sizeof(double)), *Y = malloc(lambda * n * sizeof(double));
         size_t *order = malloc(lambda * sizeof(size_t));
         double *hist = malloc(cap * sizeof(double));
@@ -157,6 +156,15 @@ static int cm_start(cmaes *s, size_t lambda, const double *mean)
                 return DESCENT_ERR_NOMEM;
         }
     }
+    return 0;
+}
+
+static int cm_start(cmaes *s, size_t lambda, const double *mean)
+{
+    const size_t n = s->n;
+    const double dn = (double)n;
+    if (cm_alloc_run(s, lambda) < 0)
+        return DESCENT_ERR_NOMEM;
     lambda = s->lambda;
     s->mu = lambda / 2;
     double sum = 0, sum2 = 0;
@@ -405,6 +413,56 @@ void descent_jacobi_eigen(double *a, double *v, double *w, size_t n)
         w[i] = a[i * n + i];
 }
 
+static int cm_io(void *state, pop_io *io, descent_error *err)
+{
+    cmaes *s = state;
+    const size_t n = s->n;
+    size_t lambda = s->lambda, restarts = s->restarts;
+    pop_io_size(io, &lambda);
+    pop_io_size(io, &restarts);
+    if (pop_io_bad(io))
+        return 0; /* the caller reports the truncation */
+    if (io->r) {
+        if (lambda != 0 && (lambda < 2 || lambda > ((size_t)1 << 26) / n))
+            return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint has CMAES lambda = %zu", lambda);
+        if (restarts > s->max_restarts)
+            return descent_fail(err, DESCENT_ERR_CHECKPOINT,
+                                "checkpoint has made %zu restarts, this CMAES allows %zu", restarts, s->max_restarts);
+        if (lambda != 0 && (cm_alloc_run(s, lambda) < 0 || s->lambda != lambda))
+            return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory for CMAES lambda = %zu", lambda);
+        s->restarts = restarts;
+        s->mu = lambda / 2;
+    }
+    if (lambda == 0)
+        return 0; /* saved before the first generation: nothing more */
+    pop_io_f64(io, s->w, s->mu);
+    double *scalars[] = {&s->mueff, &s->cs, &s->ds, &s->cc, &s->c1, &s->cmu, &s->chin, &s->sigma};
+    for (size_t i = 0; i < sizeof scalars / sizeof scalars[0]; i++)
+        pop_io_f64(io, scalars[i], 1);
+    pop_io_f64(io, s->mean, n);
+    pop_io_f64(io, s->ps, n);
+    pop_io_f64(io, s->pc, n);
+    pop_io_f64(io, s->C, n * n);
+    pop_io_f64(io, s->B, n * n);
+    pop_io_f64(io, s->D, n);
+    uint64_t gen = (uint64_t)s->gen, eigen_gen = (uint64_t)s->eigen_gen;
+    pop_io_u64(io, &gen);
+    pop_io_u64(io, &eigen_gen);
+    s->gen = (int64_t)(gen & INT64_MAX);
+    s->eigen_gen = (int64_t)(eigen_gen & INT64_MAX);
+    size_t hist_len = s->hist_len, hist_next = s->hist_next;
+    pop_io_size(io, &hist_len);
+    pop_io_size(io, &hist_next);
+    if (io->r && !pop_io_bad(io) && (hist_len > s->hist_cap || hist_next >= s->hist_cap))
+        return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint has a stagnation record of %zu/%zu of %zu",
+                            hist_len, hist_next, s->hist_cap);
+    s->hist_len = hist_len;
+    s->hist_next = hist_next;
+    pop_io_f64(io, s->hist, s->hist_cap);
+    pop_io_f64(io, s->Y, lambda * n); /* the samples of an outstanding ask */
+    return 0;
+}
+
 const pop_method descent_pop_cmaes = {
-    "CMAES", cm_names, cm_create, cm_destroy, cm_init, cm_size, cm_ask, cm_tell,
+    "CMAES", cm_names, cm_create, cm_destroy, cm_init, cm_size, cm_ask, cm_tell, cm_io,
 };

@@ -143,6 +143,23 @@ static void de_tell(void *state, pop_ctx *c, const double *cand, const double *f
             s->best = i;
 }
 
+static int de_io(void *state, pop_io *io, descent_error *err)
+{
+    de *s = state;
+    int rc = pop_io_expect(io, s->np, "popsize", err);
+    if (rc < 0)
+        return rc;
+    pop_io_f64(io, s->pop, s->np * s->n);
+    pop_io_f64(io, s->fit, s->np);
+    pop_io_bool(io, &s->first);
+    size_t best = s->best;
+    pop_io_size(io, &best);
+    if (!pop_io_bad(io) && best >= s->np)
+        return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint has best = %zu of %zu", best, s->np);
+    s->best = best;
+    return 0;
+}
+
 const pop_method descent_pop_de = {
-    "DE", de_names, de_create, de_destroy, de_init, de_size, de_ask, de_tell,
+    "DE", de_names, de_create, de_destroy, de_init, de_size, de_ask, de_tell, de_io,
 };

@@ -206,6 +206,20 @@ static void ga_tell(void *state, pop_ctx *c, const double *cand, const double *f
     s->nfit = t;
 }
 
+static int ga_io(void *state, pop_io *io, descent_error *err)
+{
+    ga *s = state;
+    int rc = pop_io_expect(io, s->np, "popsize", err);
+    if (rc == 0)
+        rc = pop_io_expect(io, s->elitism, "elitism", err);
+    if (rc < 0)
+        return rc;
+    pop_io_f64(io, s->pop, s->np * s->n);
+    pop_io_f64(io, s->fit, s->np);
+    pop_io_bool(io, &s->first);
+    return 0;
+}
+
 const pop_method descent_pop_ga = {
-    "GA", ga_names, ga_create, ga_destroy, ga_init, ga_size, ga_ask, ga_tell,
+    "GA", ga_names, ga_create, ga_destroy, ga_init, ga_size, ga_ask, ga_tell, ga_io,
 };

@@ -347,9 +347,245 @@ double descent_population_best(const descent_population *p, double *x_best)
     return p->best_f;
 }
 
+int descent_population_pending(const descent_population *p, double *candidates, size_t *lambda)
+{
+    if (!p || !lambda)
+        return DESCENT_ERR_INVALID;
+    *lambda = p->asked;
+    if (candidates && p->asked)
+        memcpy(candidates, p->cand, p->asked * p->n * sizeof *candidates);
+    return 0;
+}
+
 int64_t descent_population_generation(const descent_population *p) { return p ? p->generation : 0; }
 
 int64_t descent_population_evaluations(const descent_population *p) { return p ? p->evaluations : 0; }
+
+/* ---- checkpoints --------------------------------------------------------
+ *
+ *   frame "DESCENTP" version 1 (fileio.c: magic, version, flags, length,
+ *   payload, CRC-32), payload:
+ *     u16 + bytes method name, u64 n, u64 seed, u8 bounded, f64 x0[n],
+ *     f64 lo[n], hi[n] (if bounded), u8 initialized, u64 rng s[4],
+ *     u8 has_spare, f64 spare, u64 generation, u64 evaluations,
+ *     f64 best_f, f64 best_x[n], u64 asked, f64 candidates[asked n],
+ *     then the method's own section (its io function).
+ * Every value is little-endian; f64 as its IEEE bits. */
+
+#define POP_MAGIC "DESCENTP"
+#define POP_VERSION 1u
+
+void pop_io_u64(pop_io *io, uint64_t *v)
+{
+    if (io->w)
+        descent_put_u(io->w, *v, 8);
+    else
+        *v = descent_get_u(io->r, 8);
+}
+
+void pop_io_f64(pop_io *io, double *v, size_t count)
+{
+    for (size_t i = 0; i < count && !(io->r && io->r->bad); i++) {
+        uint64_t bits;
+        memcpy(&bits, &v[i], sizeof bits);
+        pop_io_u64(io, &bits);
+        memcpy(&v[i], &bits, sizeof bits);
+    }
+}
+
+void pop_io_size(pop_io *io, size_t *v)
+{
+    uint64_t u = *v;
+    pop_io_u64(io, &u);
+    *v = u > SIZE_MAX ? SIZE_MAX : (size_t)u;
+}
+
+void pop_io_bool(pop_io *io, bool *v)
+{
+    uint64_t u = *v;
+    if (io->w)
+        descent_put_u(io->w, u, 1);
+    else
+        *v = descent_get_u(io->r, 1) != 0;
+}
+
+int pop_io_bad(const pop_io *io) { return io->r && io->r->bad; }
+
+int pop_io_expect(pop_io *io, size_t have, const char *name, descent_error *err)
+{
+    size_t v = have;
+    pop_io_size(io, &v);
+    if (pop_io_bad(io))
+        return descent_fail(err, DESCENT_ERR_CHECKPOINT, "population checkpoint is truncated");
+    if (v != have)
+        return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint has %s = %zu, this population has %zu", name, v,
+                            have);
+    return 0;
+}
+
+static int pop_io_all(descent_population *p, pop_io *io, descent_error *err)
+{
+    const size_t n = p->n;
+    const char *name = p->method->name;
+    size_t len = strlen(name);
+    if (io->w) {
+        descent_put_u(io->w, len, 2);
+        for (size_t i = 0; i < len; i++)
+            descent_put_u(io->w, (unsigned char)name[i], 1);
+    } else {
+        size_t got = (size_t)descent_get_u(io->r, 2);
+        bool same = got == len && io->r->pos + got <= io->r->len && memcmp(io->r->buf + io->r->pos, name, len) == 0;
+        if (!io->r->bad && !same && io->r->pos + got <= io->r->len)
+            return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint is for population method '%.*s', this one is %s",
+                                (int)(got > 64 ? 64 : got), (const char *)io->r->buf + io->r->pos, name);
+        io->r->pos += got;
+        if (io->r->pos > io->r->len)
+            io->r->bad = 1;
+    }
+    int rc = pop_io_expect(io, n, "n", err);
+    if (rc < 0)
+        return rc;
+    pop_io_u64(io, &p->seed);
+    pop_io_bool(io, &p->bounded);
+    pop_io_f64(io, p->x0, n);
+    if (p->bounded) {
+        pop_io_f64(io, p->lo, n);
+        pop_io_f64(io, p->hi, n);
+    }
+    pop_io_bool(io, &p->initialized);
+    for (int i = 0; i < 4; i++)
+        pop_io_u64(io, &p->ctx.rng.s[i]);
+    pop_io_bool(io, &p->ctx.rng.has_spare);
+    pop_io_f64(io, &p->ctx.rng.spare, 1);
+    uint64_t gen = (uint64_t)p->generation, evals = (uint64_t)p->evaluations;
+    pop_io_u64(io, &gen);
+    pop_io_u64(io, &evals);
+    p->generation = (int64_t)(gen & INT64_MAX);
+    p->evaluations = (int64_t)(evals & INT64_MAX);
+    pop_io_f64(io, &p->best_f, 1);
+    pop_io_f64(io, p->best_x, n);
+    size_t asked = p->asked;
+    pop_io_size(io, &asked);
+    if (pop_io_bad(io))
+        return descent_fail(err, DESCENT_ERR_CHECKPOINT, "population checkpoint is truncated");
+    if (io->r) {
+        if (asked > ((size_t)1 << 26) / n)
+            return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint has %zu outstanding candidates", asked);
+        if (asked > p->cap) {
+            double *c = realloc(p->cand, asked * n * sizeof *c), *f = c ? realloc(p->fvals, asked * sizeof *f) : NULL;
+            if (c)
+                p->cand = c;
+            if (f)
+                p->fvals = f;
+            if (!c || !f)
+                return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory for the population");
+            p->cap = asked;
+        }
+        p->asked = asked;
+    }
+    pop_io_f64(io, p->cand, asked * n);
+    if ((rc = p->method->io(p->state, io, err)) < 0)
+        return rc;
+    if (pop_io_bad(io))
+        return descent_fail(err, DESCENT_ERR_CHECKPOINT, "population checkpoint is truncated");
+    if (io->r && io->r->pos != io->r->len)
+        return descent_fail(err, DESCENT_ERR_CHECKPOINT, "population checkpoint has %zu bytes after its end",
+                            io->r->len - io->r->pos);
+    /* What ensure_init() sets besides the method's state. */
+    p->ctx.x0 = p->x0;
+    p->ctx.lo = p->bounded ? p->lo : NULL;
+    p->ctx.hi = p->bounded ? p->hi : NULL;
+    return 0;
+}
+
+int descent_population_save_mem(const descent_population *p, void *buf, size_t cap, size_t *len)
+{
+    if (!p || !len)
+        return DESCENT_ERR_INVALID;
+    descent_writer w = {buf, buf ? cap : 0, 0};
+    size_t start = descent_frame_begin(&w, POP_MAGIC, POP_VERSION);
+    pop_io io = {&w, NULL};
+    descent_error e;
+    int rc = pop_io_all((descent_population *)p, &io, &e); /* saving only reads p */
+    descent_frame_end(&w, start);
+    *len = w.pos;
+    if (rc < 0)
+        return pop_fail((descent_population *)p, rc, e.message);
+    if (buf && w.pos > cap)
+        return pop_fail((descent_population *)p, DESCENT_ERR_INVALID, "checkpoint buffer too small");
+    return 0;
+}
+
+int descent_population_load_mem(descent_population *p, const void *buf, size_t len)
+{
+    if (!p)
+        return DESCENT_ERR_INVALID;
+    descent_error e;
+    descent_reader r;
+    int rc = descent_frame_open(&r, buf, len, POP_MAGIC, POP_VERSION, "population checkpoint", &e);
+    if (rc < 0)
+        return pop_fail(p, rc, e.message);
+    /* Keep the current state: a load that fails past the checks above
+     * (a mismatched size, no memory) puts it back. */
+    size_t slen;
+    descent_population_save_mem(p, NULL, 0, &slen);
+    unsigned char *snap = malloc(slen);
+    if (!snap)
+        return pop_fail(p, DESCENT_ERR_NOMEM, "out of memory");
+    descent_population_save_mem(p, snap, slen, &slen);
+    pop_io io = {NULL, &r};
+    rc = pop_io_all(p, &io, &e);
+    if (rc < 0) {
+        descent_reader back = {snap, slen - 4, 24, 0};
+        pop_io undo = {NULL, &back};
+        descent_error ignored;
+        pop_io_all(p, &undo, &ignored);
+        pop_fail(p, rc, e.message);
+    }
+    free(snap);
+    return rc;
+}
+
+int descent_population_save(const descent_population *p, const char *path)
+{
+    if (!p || !path)
+        return DESCENT_ERR_INVALID;
+    size_t len;
+    descent_population_save_mem(p, NULL, 0, &len);
+    descent_mem mem;
+    descent_mem_init(&mem, NULL);
+    void *buf = descent_mem_alloc(&mem, len);
+    if (!buf)
+        return pop_fail((descent_population *)p, DESCENT_ERR_NOMEM, "out of memory for a checkpoint");
+    int rc = descent_population_save_mem(p, buf, len, &len);
+    descent_error e;
+    if (rc == 0 && (rc = descent_file_write_atomic(&mem, path, buf, len, &e)) < 0)
+        pop_fail((descent_population *)p, rc, e.message);
+    descent_mem_free(&mem, buf);
+    return rc;
+}
+
+int descent_population_load(descent_population *p, const char *path)
+{
+    if (!p || !path)
+        return DESCENT_ERR_INVALID;
+    descent_mem mem;
+    descent_mem_init(&mem, NULL);
+    void *buf;
+    size_t len;
+    descent_error e;
+    int rc = descent_file_read(&mem, path, &buf, &len, &e);
+    if (rc < 0)
+        return pop_fail(p, rc, e.message);
+    rc = descent_population_load_mem(p, buf, len);
+    if (rc < 0) {
+        char msg[sizeof p->errmsg];
+        memcpy(msg, p->errmsg, sizeof msg);
+        snprintf(p->errmsg, sizeof p->errmsg, "%.200s: %.300s", path, msg);
+    }
+    descent_mem_free(&mem, buf);
+    return rc;
+}
 
 /* ---- the minimizer kind ------------------------------------------------ */
 

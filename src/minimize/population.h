@@ -49,6 +49,22 @@ static inline void pop_clip(const pop_ctx *c, double *x)
         x[i] = x[i] < c->lo[i] ? c->lo[i] : x[i] > c->hi[i] ? c->hi[i] : x[i];
 }
 
+/* One stream for saving and loading a population (checkpoints). */
+typedef struct pop_io {
+    descent_writer *w;  /* saving */
+    descent_reader *r;  /* loading */
+} pop_io;
+
+void pop_io_f64(pop_io *io, double *v, size_t count);
+void pop_io_u64(pop_io *io, uint64_t *v);
+void pop_io_size(pop_io *io, size_t *v);
+void pop_io_bool(pop_io *io, bool *v);
+/* A size the spec fixes (popsize, n): saved, and on load compared with
+ * have; a mismatch is an error naming it. */
+int pop_io_expect(pop_io *io, size_t have, const char *name, descent_error *err);
+/* On load: whether the stream ran out (truncated section). */
+int pop_io_bad(const pop_io *io);
+
 typedef struct pop_method {
     const char *name;
     /* Argument names, NULL-terminated. "seed", "init_range", "lower" and
@@ -65,6 +81,10 @@ typedef struct pop_method {
     void (*ask)(void *state, pop_ctx *c, double *cand);
     /* Their values (non-finite values arrive as +INFINITY). */
     void (*tell)(void *state, pop_ctx *c, const double *cand, const double *f);
+    /* Save (io->w set) or load (io->r set) the state that carries from one
+     * generation to the next, in the same order both ways. Loading may
+     * leave the state half written on error: the caller restores it. */
+    int (*io)(void *state, pop_io *io, descent_error *err);
 } pop_method;
 
 extern const pop_method descent_pop_cmaes, descent_pop_de, descent_pop_pso, descent_pop_ga;

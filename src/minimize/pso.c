@@ -168,6 +168,23 @@ static void pso_tell(void *state, pop_ctx *c, const double *cand, const double *
     s->first = false;
 }
 
+static int pso_io(void *state, pop_io *io, descent_error *err)
+{
+    pso *s = state;
+    int rc = pop_io_expect(io, s->np, "popsize", err);
+    if (rc < 0)
+        return rc;
+    const size_t len = s->np * s->n;
+    pop_io_f64(io, s->x, len);
+    pop_io_f64(io, s->v, len);
+    pop_io_f64(io, s->p, len);
+    pop_io_f64(io, s->pf, s->np);
+    pop_io_f64(io, s->g, s->n);
+    pop_io_f64(io, &s->gf, 1);
+    pop_io_bool(io, &s->first);
+    return 0;
+}
+
 const pop_method descent_pop_pso = {
-    "PSO", pso_names, pso_create, pso_destroy, pso_init, pso_size, pso_ask, pso_tell,
+    "PSO", pso_names, pso_create, pso_destroy, pso_init, pso_size, pso_ask, pso_tell, pso_io,
 };
