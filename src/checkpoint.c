@@ -382,33 +382,9 @@ int descent_save(const descent_optimizer *opt, const char *path)
     if (!buf)
         return descent_opt_fail(opt, DESCENT_ERR_NOMEM, "out of memory for a checkpoint of %zu bytes", len);
     int rc = descent_save_mem(opt, buf, len, &len);
-    if (rc == 0) {
-        /* Write to path.tmp, flush to disk, then rename over path: readers
-         * see the old file or the new one, never a torn one. */
-        size_t plen = strlen(path);
-        char *tmp = descent_mem_alloc(&opt->mem, plen + 5);
-        if (!tmp) {
-            rc = descent_opt_fail(opt, DESCENT_ERR_NOMEM, "out of memory");
-        } else {
-            memcpy(tmp, path, plen);
-            memcpy(tmp + plen, ".tmp", 5);
-            FILE *f = fopen(tmp, "wb");
-            if (!f) {
-                rc = descent_opt_fail(opt, DESCENT_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-            } else {
-                int ok = fwrite(buf, 1, len, f) == len && fflush(f) == 0;
-#ifdef __unix__
-                ok = ok && fsync(fileno(f)) == 0;
-#endif
-                ok = (fclose(f) == 0) && ok;
-                if (!ok || rename(tmp, path) != 0) {
-                    rc = descent_opt_fail(opt, DESCENT_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-                    remove(tmp);
-                }
-            }
-            descent_mem_free(&opt->mem, tmp);
-        }
-    }
+    descent_error e;
+    if (rc == 0 && (rc = descent_file_write_atomic(&opt->mem, path, buf, len, &e)) < 0)
+        descent_opt_fail(opt, rc, "%s", e.message);
     descent_mem_free(&opt->mem, buf);
     return rc;
 }
@@ -417,41 +393,17 @@ int descent_load(descent_optimizer *opt, const char *path)
 {
     if (!opt || !path)
         return DESCENT_ERR_INVALID;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return descent_opt_fail(opt, DESCENT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    int rc = 0;
-#ifdef __unix__
-    /* fopen succeeds on a directory and ftell then reports LONG_MAX: only
-     * read regular files, so a bad path cannot ask for 2^63 bytes. */
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return descent_opt_fail(opt, DESCENT_ERR_IO, "cannot read %s: not a regular file", path);
-    }
-#endif
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0)
-        size = ftell(f);
-    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return descent_opt_fail(opt, DESCENT_ERR_IO, "cannot read %s", path);
-    }
-    void *buf = descent_mem_alloc(&opt->mem, (size_t)size + 1);
-    if (!buf) {
-        fclose(f);
-        return descent_opt_fail(opt, DESCENT_ERR_NOMEM, "out of memory reading %s (%ld bytes)", path, size);
-    }
-    if (fread(buf, 1, (size_t)size, f) != (size_t)size)
-        rc = descent_opt_fail(opt, DESCENT_ERR_IO, "cannot read %s", path);
-    fclose(f);
-    if (rc == 0) {
-        rc = descent_load_mem(opt, buf, (size_t)size);
-        if (rc < 0) {
-            char msg[sizeof opt->errmsg];
-            snprintf(msg, sizeof msg, "%s", opt->errmsg);
-            descent_opt_fail(opt, rc, "%s: %s", path, msg);
-        }
+    void *buf;
+    size_t len;
+    descent_error e;
+    int rc = descent_file_read(&opt->mem, path, &buf, &len, &e);
+    if (rc < 0)
+        return descent_opt_fail(opt, rc, "%s", e.message);
+    rc = descent_load_mem(opt, buf, len);
+    if (rc < 0) {
+        char msg[sizeof opt->errmsg];
+        snprintf(msg, sizeof msg, "%s", opt->errmsg);
+        descent_opt_fail(opt, rc, "%s: %s", path, msg);
     }
     descent_mem_free(&opt->mem, buf);
     return rc;
