@@ -71,20 +71,9 @@ static void shard_path(char *out, size_t cap, const char *prefix, int rank, int 
 
 static int write_file(const descent_mpi_sharded *s, const char *path, const unsigned char *buf, size_t len)
 {
-    char tmp[4096 + 16];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return descent_mpi_fail(s, DESCENT_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-    int ok = fwrite(buf, 1, len, f) == len && fflush(f) == 0;
-    ok = ok && fsync(fileno(f)) == 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        int status = descent_mpi_fail(s, DESCENT_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-        remove(tmp);
-        return status;
-    }
-    return 0;
+    descent_error e;
+    int rc = descent_file_write_atomic(&s->mem, path, buf, len, &e);
+    return rc < 0 ? descent_mpi_fail(s, rc, "%s", e.message) : 0;
 }
 
 int descent_mpi_sharded_save(const descent_mpi_sharded *s, const char *prefix)
@@ -131,26 +120,12 @@ typedef struct shard_file {
 static int read_file(const descent_mpi_sharded *s, const char *path, shard_file *f)
 {
     memset(f, 0, sizeof *f);
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return descent_mpi_fail(s, DESCENT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    long size = -1;
-    if (fseek(fp, 0, SEEK_END) == 0)
-        size = ftell(fp);
-    if (size < 0 || fseek(fp, 0, SEEK_SET) != 0) {
-        fclose(fp);
-        return descent_mpi_fail(s, DESCENT_ERR_IO, "cannot read %s", path);
-    }
-    f->data = descent_mem_alloc(&s->mem, (size_t)size + 1);
-    if (!f->data) {
-        fclose(fp);
-        return descent_mpi_fail(s, DESCENT_ERR_NOMEM, "out of memory reading %s (%ld bytes)", path, size);
-    }
-    f->len = (size_t)size;
-    int ok = fread(f->data, 1, f->len, fp) == f->len;
-    fclose(fp);
-    if (!ok)
-        return descent_mpi_fail(s, DESCENT_ERR_IO, "cannot read %s", path);
+    void *data;
+    descent_error e;
+    int rc = descent_file_read(&s->mem, path, &data, &f->len, &e);
+    if (rc < 0)
+        return descent_mpi_fail(s, rc, "%s", e.message);
+    f->data = data;
     return 0;
 }
 
