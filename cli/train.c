@@ -203,12 +203,13 @@ static int train_inner(int argc, char **argv, int *mpi_started)
                 c.dtype = DESCENT_F64;
             else
                 return cli_usage_error(cmd, "--dtype must be f32 or f64, got '%s'", v);
-        } else if (strcmp(a, "--accumulate") == 0) {
+        } else if (strcmp(a, "--accumulate") == 0 || strcmp(a, "--swa-start") == 0) {
+            int *count = strcmp(a, "--accumulate") == 0 ? &c.accumulate : &c.swa_start;
             if (cli_parse_long(cmd, a, v, 1, &l))
                 return CLI_USAGE;
             if (l > 1000000)
-                return cli_usage_error(cmd, "--accumulate must be at most 1000000, got %s", v);
-            c.accumulate = (int)l;
+                return cli_usage_error(cmd, "%s must be at most 1000000, got %s", a, v);
+            *count = (int)l;
         } else if (strcmp(a, "--clip-norm") == 0 || strcmp(a, "--clip-value") == 0) {
             double *limit = strcmp(a, "--clip-norm") == 0 ? &c.clip_norm : &c.clip_value;
             if (cli_parse_double(cmd, a, v, limit))
@@ -220,12 +221,6 @@ static int train_inner(int argc, char **argv, int *mpi_started)
                 return CLI_USAGE;
             if (!(c.ema_decay > 0 && c.ema_decay < 1))
                 return cli_usage_error(cmd, "--ema must be in (0, 1), got %s", v);
-        } else if (strcmp(a, "--swa-start") == 0) {
-            if (cli_parse_long(cmd, a, v, 1, &l))
-                return CLI_USAGE;
-            if (l > 1000000)
-                return cli_usage_error(cmd, "--swa-start must be at most 1000000, got %s", v);
-            c.swa_start = (int)l;
         } else if (strcmp(a, "--blas") == 0) {
             if (strcmp(v, "on") == 0)
                 c.blas = 1;

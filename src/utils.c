@@ -506,8 +506,15 @@ int descent_utils_load(descent_optimizer *opt, descent_reader *r, int present, i
                             "alpha=%g; the optimizer has %d, %g, %d, k=%d alpha=%g",
                             s.accumulate, s.ema_decay, s.swa, s.lookahead_k, s.lookahead_alpha, u->accumulate,
                             u->ema_decay, u->swa, u->lookahead_k, u->lookahead_alpha);
+    if (!descent_utils_active(opt))
+        return descent_fail(err, DESCENT_ERR_CHECKPOINT,
+                            "checkpoint has a utilities section, but the optimizer uses no accumulation, EMA, SWA or "
+                            "Lookahead");
+    /* Counters are non-negative, below k for the sum, and 0 for a feature
+     * that is off (what saving writes). */
     if (s.accum_count < 0 || (s.accumulate > 1 ? s.accum_count >= s.accumulate : s.accum_count != 0) ||
-        s.ema_count < 0 || s.swa_count < 0 || s.lookahead_count < 0)
+        s.ema_count < 0 || s.swa_count < 0 || s.lookahead_count < 0 || (!(s.ema_decay > 0) && s.ema_count != 0) ||
+        (!s.swa && s.swa_count != 0) || (s.lookahead_k == 0 && s.lookahead_count != 0))
         return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint utilities have an impossible counter");
     for (int i = 0; i < opt->ntensors; i++)
         for (int k = 0; k < DESCENT_AUX_COUNT; k++) {
