@@ -427,6 +427,42 @@ static void test_checkpoint(void)
     descent_destroy(plain.opt);
 }
 
+/* The committed fuzz seeds: seed0 was written before the utilities existed
+ * (flags 0) and still loads, and saves back byte for byte; seed1 has a
+ * utilities section and loads into the same optimizer with them on. */
+static void test_old_checkpoint(const char *dir)
+{
+    for (int seed = 0; seed < 2; seed++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/fuzz/corpus/checkpoint/seed%d", dir, seed);
+        size_t len = 0;
+        char *img = t_read_file(path, &len);
+        CHECK(img != NULL, "cannot read %s", path);
+        if (!img)
+            continue;
+        static float p1[5], g1[5];
+        static double p2[3], g2[3];
+        descent_error err;
+        descent_optimizer *opt;
+        descent_create_from_spec(&opt, "Adam(lr=0.01, amsgrad=True)", NULL, &err);
+        int a = descent_add_group(opt, NULL), b = descent_add_group_spec(opt, "lr=0.5");
+        descent_add_tensor(opt, a, p1, g1, 5, DESCENT_F32);
+        descent_add_tensor(opt, b, p2, g2, 3, DESCENT_F64);
+        if (seed == 1)
+            CHECK(descent_set_accumulation(opt, 2) == 0 && descent_set_ema(opt, 0.9) == 0 &&
+                      descent_set_swa(opt, 1) == 0 && descent_set_lookahead(opt, 3, 0.5) == 0,
+                  "%s", descent_errmsg(opt));
+        CHECK(descent_load_mem(opt, img, len) == 0, "seed%d: %s", seed, descent_errmsg(opt));
+        CHECK((unsigned char)img[12] == seed, "seed%d has flags %d", seed, img[12]);
+        size_t back_len;
+        unsigned char *back = save(opt, &back_len);
+        CHECK(back_len == len && memcmp(back, img, len) == 0, "seed%d does not save back identically", seed);
+        free(back);
+        free(img);
+        descent_destroy(opt);
+    }
+}
+
 static void test_errors(void)
 {
     descent_error err;
@@ -702,6 +738,7 @@ int main(int argc, char **argv)
     test_masks();
     test_checkpoint();
     test_errors();
+    test_old_checkpoint(dir);
     test_cli();
     test_lookahead_spec(dir);
     return t_done();
