@@ -73,12 +73,13 @@ static int golden_setup(golden_run *r, const char *spec, const char *util)
     return rc;
 }
 
-/* Compare n values against expected; f64 to 1e-12 (the update rules are a
- * few roundings per step), f32 to 1e-5 relative (float rounding of a
- * different evaluation order in torch's vectorized kernels, over 8 steps). */
+/* Compare n values against expected, relative 1e-13 in f64 and 2e-6 in f32:
+ * the results differ from torch's in the last bits only (torch's vectorized
+ * kernels order some operations differently; 1e-15 and 1e-7 fail a few
+ * elements, 1e-14 and 1e-6 pass all), with a margin for 8 steps. */
 static void compare(golden_run *r, const char *what, int t, const void *have, const double *want, int n)
 {
-    double rtol = r->dt == DESCENT_F64 ? 1e-12 : 1e-5, atol = r->dt == DESCENT_F64 ? 1e-14 : 1e-6;
+    double rtol = r->dt == DESCENT_F64 ? 1e-13 : 2e-6, atol = r->dt == DESCENT_F64 ? 1e-15 : 1e-7;
     int bad = -1;
     for (int i = 0; i < n && bad < 0; i++)
         if (!t_close(value_at(r, have, (size_t)i), want[i], rtol, atol))
