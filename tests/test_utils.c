@@ -742,5 +742,9 @@ int main(int argc, char **argv)
     test_old_checkpoint(dir);
     test_cli();
     test_lookahead_spec(dir);
+    static const char *const scratch[] = {"tu_data.csv", "tu_full.ckpt", "tu_half.ckpt", "tu_resumed.ckpt",
+                                          "tu_params.csv", "tu_grads.csv"};
+    for (size_t i = 0; i < sizeof scratch / sizeof scratch[0]; i++)
+        remove(scratch[i]);
     return t_done();
 }
