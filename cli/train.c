@@ -20,7 +20,8 @@ static void train_usage(FILE *out)
             "usage: descent train --data FILE.csv --target COLUMN --model SPEC --opt SPEC --epochs N\n"
             "                     [--batch-size B|full] [--sched SPEC] [--seed S] [--val FRACTION]\n"
             "                     [--log FILE.csv] [--plot FILE.svg] [--save FILE] [--resume FILE] [--json]\n"
-            "                     [--dtype f32|f64] [--blas on|off]\n\n"
+            "                     [--dtype f32|f64] [--blas on|off] [--accumulate K] [--no-decay-1d]\n"
+            "                     [--clip-norm MAX] [--clip-value V] [--ema DECAY] [--swa-start EPOCH]\n\n"
             "  --data FILE      CSV with a header row; every column but the target is a feature\n"
             "  --target COLUMN  the column to predict; integer labels 0..255 make it classification\n"
             "  --model SPEC     linear(), logistic(), softmax(), mlp(hidden=(64, 32), activation='relu'),\n"
@@ -37,7 +38,15 @@ static void train_usage(FILE *out)
             "  --resume FILE    continue from a --save file (same data, model, optimizer and seed)\n"
             "  --json           last line of output: a JSON object with the final figures\n"
             "  --dtype T        parameters in f32 (default) or f64\n"
-            "  --blas on|off    matrix products through CBLAS or the built-in kernel (default: the faster)\n");
+            "  --blas on|off    matrix products through CBLAS or the built-in kernel (default: the faster)\n"
+            "  --accumulate K   each update averages the gradients of K batches; the schedule steps per\n"
+            "                   update (default 1: none)\n"
+            "  --no-decay-1d    no weight decay on 1-D tensors (the biases) (default: decay all)\n"
+            "  --clip-norm MAX  clip the global 2-norm of the gradients to MAX before each step (default: off)\n"
+            "  --clip-value V   clamp every gradient to [-V, V] before each step (default: off)\n"
+            "  --ema DECAY      keep an EMA of the parameters, DECAY in (0, 1); validation uses it (default: off)\n"
+            "  --swa-start E    SWA: average the parameters after every epoch from epoch E on; validation\n"
+            "                   uses the average (default: off)\n");
 }
 
 typedef struct bar_ctx {
@@ -159,6 +168,10 @@ static int train_inner(int argc, char **argv, int *mpi_started)
             json = 1;
             continue;
         }
+        if (strcmp(a, "--no-decay-1d") == 0) {
+            c.no_decay_1d = 1;
+            continue;
+        }
         if (!(v = cli_flag_value(cmd, argc, argv, &i)))
             return CLI_USAGE;
         long l;
@@ -190,6 +203,24 @@ static int train_inner(int argc, char **argv, int *mpi_started)
                 c.dtype = DESCENT_F64;
             else
                 return cli_usage_error(cmd, "--dtype must be f32 or f64, got '%s'", v);
+        } else if (strcmp(a, "--accumulate") == 0 || strcmp(a, "--swa-start") == 0) {
+            int *count = strcmp(a, "--accumulate") == 0 ? &c.accumulate : &c.swa_start;
+            if (cli_parse_long(cmd, a, v, 1, &l))
+                return CLI_USAGE;
+            if (l > 1000000)
+                return cli_usage_error(cmd, "%s must be at most 1000000, got %s", a, v);
+            *count = (int)l;
+        } else if (strcmp(a, "--clip-norm") == 0 || strcmp(a, "--clip-value") == 0) {
+            double *limit = strcmp(a, "--clip-norm") == 0 ? &c.clip_norm : &c.clip_value;
+            if (cli_parse_double(cmd, a, v, limit))
+                return CLI_USAGE;
+            if (!(*limit > 0 && isfinite(*limit)))
+                return cli_usage_error(cmd, "%s must be a finite number > 0, got %s", a, v);
+        } else if (strcmp(a, "--ema") == 0) {
+            if (cli_parse_double(cmd, a, v, &c.ema_decay))
+                return CLI_USAGE;
+            if (!(c.ema_decay > 0 && c.ema_decay < 1))
+                return cli_usage_error(cmd, "--ema must be in (0, 1), got %s", v);
         } else if (strcmp(a, "--blas") == 0) {
             if (strcmp(v, "on") == 0)
                 c.blas = 1;

@@ -333,6 +333,67 @@ int descent_clip_grad_norm(descent_optimizer *opt, double max_norm, double norm_
 int descent_clip_grad_norm_per_tensor(descent_optimizer *opt, double max_norm, double norm_type, double *norms_out);
 
 /* ------------------------------------------------------------------------ */
+/* Training utilities (docs/utilities.md)                                    */
+
+/* Every buffer these need is allocated when the feature is turned on or a
+ * tensor registered (never in descent_step), saved in checkpoints, re-seeded
+ * by descent_reset and freed by descent_destroy. Accumulation, EMA, SWA and
+ * Lookahead work on f32 and f64 tensors (bf16: DESCENT_ERR_INVALID). */
+
+/* Gradient accumulation over k micro-batches (k = 1: off, the default).
+ * Each descent_step call adds the current gradients into a sum; the first
+ * k - 1 calls of a cycle change nothing else and return
+ * DESCENT_STEP_ACCUMULATED; the k-th runs the update on the mean
+ * (sum + g) / k, clears the sum and returns 0. Step counts, EMA and
+ * Lookahead advance on updates only; step a schedule only when
+ * descent_step returned 0. k can change only between cycles
+ * (DESCENT_ERR_STATE otherwise). */
+#define DESCENT_STEP_ACCUMULATED 2
+int descent_set_accumulation(descent_optimizer *opt, int k);
+/* k (1 when off); *pending (may be NULL): micro-batches summed so far. */
+int descent_get_accumulation(const descent_optimizer *opt, int *pending);
+
+/* Weight-decay masks. A tensor whose decay is disabled steps as if its
+ * group's weight_decay were 0 (the same for L2 and decoupled decay), which is
+ * what PyTorch's two-group idiom (biases and norms at weight_decay=0) does.
+ * descent_set_no_decay_1d(opt, 1) is the rule "no decay on 1-D tensors"
+ * (biases, norm scales): it applies to the 1-D tensors registered so far and
+ * to those registered later; (opt, 0) turns decay back on for every 1-D
+ * tensor. Per-tensor calls made afterwards override the rule. Masks are
+ * configuration, not state: checkpoints do not hold them. */
+int descent_set_tensor_weight_decay(descent_optimizer *opt, int tensor, int enabled);
+/* 1 if the tensor is decayed, 0 if masked, or a negative status. */
+int descent_tensor_weight_decay(const descent_optimizer *opt, int tensor);
+int descent_set_no_decay_1d(descent_optimizer *opt, int enabled);
+
+/* Averages of the parameters, as torch.optim.swa_utils.AveragedModel keeps
+ * them: the average starts as a copy of the parameters, its first update
+ * copies them again, and each later update applies
+ *   EMA: avg = decay avg + (1 - decay) p   after every update step, when
+ *        decay is in (0, 1) (0 turns EMA off; no bias correction, as torch);
+ *   SWA: avg = avg + (p - avg) / (n + 1)   at each descent_swa_update call,
+ *        n being the updates so far (the equal average of the snapshots). */
+enum { DESCENT_AVERAGE_EMA = 0, DESCENT_AVERAGE_SWA = 1 };
+int descent_set_ema(descent_optimizer *opt, double decay);
+int descent_set_swa(descent_optimizer *opt, int enabled);
+int descent_swa_update(descent_optimizer *opt);
+/* Updates applied to an average (AveragedModel.n_averaged). */
+int64_t descent_averaged_count(const descent_optimizer *opt, int which);
+/* Copy tensor's average into out (n elements of the tensor's dtype). */
+int descent_copy_averaged(const descent_optimizer *opt, int which, int tensor, void *out);
+/* Exchange every parameter with its average in place, e.g. to evaluate with
+ * the average; a second call swaps back. Do not step in between. */
+int descent_swap_averaged(descent_optimizer *opt, int which);
+
+/* Lookahead (Zhang et al. 2019) around this optimizer: slow weights phi,
+ * seeded with the parameters, and after every k-th update
+ *   phi = phi + alpha (theta - phi);  theta = phi.
+ * The inner optimizer's state is kept. k = 0 turns it off; alpha in [0, 1].
+ * The spec "Lookahead(optimizer=AdamW(lr=1e-3), k=5, alpha=0.5)" given to
+ * descent_create_from_spec creates the inner optimizer and calls this. */
+int descent_set_lookahead(descent_optimizer *opt, int k, double alpha);
+
+/* ------------------------------------------------------------------------ */
 /* Checkpoints                                                               */
 
 /* A versioned, self-describing binary image of an optimizer: kind,
@@ -790,6 +851,18 @@ typedef struct descent_train_config {
     int rank, ranks;
     int (*reduce)(void *ctx, descent_optimizer *opt, size_t mine, size_t rows, double *loss);
     void *reduce_ctx;
+    /* Training utilities (docs/utilities.md), all off by default (0). */
+    int accumulate;         /* > 1: each update averages this many batches of
+                             * batch_size rows; the schedule steps per update */
+    int no_decay_1d;        /* 1: no weight decay on 1-D tensors (the biases) */
+    double clip_norm;       /* > 0: clip the global 2-norm of the gradients to
+                             * this before each step (descent_clip_grad_norm) */
+    double clip_value;      /* > 0: clamp every gradient to [-v, v] before each
+                             * step (descent_clip_grad_value) */
+    double ema_decay;       /* in (0, 1): keep an EMA of the parameters; the
+                             * validation figures are the EMA's */
+    int swa_start;          /* > 0: an SWA update after every epoch from this
+                             * one on; the validation figures are then SWA's */
 } descent_train_config;
 
 void descent_train_default_config_sized(descent_train_config *c, size_t struct_size);

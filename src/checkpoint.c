@@ -10,6 +10,8 @@
  *         f64 mu_product, f64 eta, f64 mu, u8 states, per state: str name,
  *         raw values
  *     u64 schedule_len, schedule bytes (see schedule/driver.c)
+ *     with flag 1 (DESCENT_CKPT_FLAG_UTILS): the training utilities'
+ *         section (see utils.c); flags 0 is the original version-1 image
  *   u32 crc32 of everything before it
  * str = u16 length + bytes. Loading checks everything before changing the
  * optimizer, so a rejected file leaves it untouched. */
@@ -84,7 +86,7 @@ int descent_save_mem(const descent_optimizer *opt, void *buf, size_t cap, size_t
     writer w = {buf, cap, 0};
     put_bytes(&w, CKPT_MAGIC, 8);
     descent_put_u(&w, CKPT_VERSION, 4);
-    descent_put_u(&w, 0, 4);
+    descent_put_u(&w, descent_utils_active(opt) ? DESCENT_CKPT_FLAG_UTILS : 0, 4);
     descent_put_u(&w, 0, 8); /* payload length, patched below */
     put_str(&w, opt->algo->name);
     descent_put_u(&w, (uint64_t)opt->ngroups, 4);
@@ -124,6 +126,8 @@ int descent_save_mem(const descent_optimizer *opt, void *buf, size_t cap, size_t
     if (w.buf && w.pos + sched_len <= w.cap)
         descent_schedule_save(opt, w.buf + w.pos, sched_len);
     w.pos += sched_len;
+    if (descent_utils_active(opt))
+        descent_utils_save(opt, &w);
     size_t total = w.pos + 4;
     *len = total;
     if (!buf)
@@ -195,9 +199,12 @@ static void get_array(reader *r, void *out, size_t n, descent_dtype dtype)
 
 static size_t dtype_size(descent_dtype t) { return t == DESCENT_F64 ? 8 : 4; }
 
+void descent_put_array(descent_writer *w, const void *data, size_t n, descent_dtype dtype) { put_array(w, data, n, dtype); }
+void descent_get_array(descent_reader *r, void *out, size_t n, descent_dtype dtype) { get_array(r, out, n, dtype); }
+
 /* One pass over the payload. With apply = 0 it only checks; with apply = 1
  * (run only after a successful check) it writes into the optimizer. */
-static int walk(descent_optimizer *opt, reader *r, int apply, descent_error *err)
+static int walk(descent_optimizer *opt, reader *r, int apply, unsigned flags, descent_error *err)
 {
     const char *where = "header";
     size_t n;
@@ -329,6 +336,8 @@ static int walk(descent_optimizer *opt, reader *r, int apply, descent_error *err
     if (rc < 0)
         return rc;
     r->pos += (size_t)sched_len;
+    if ((rc = descent_utils_load(opt, r, (flags & DESCENT_CKPT_FLAG_UTILS) != 0, apply, err)) < 0)
+        return rc;
     if (r->pos != r->len)
         return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint has %zu unexpected bytes at its end", r->len - r->pos);
     return 0;
@@ -353,7 +362,7 @@ int descent_load_mem(descent_optimizer *opt, const void *buf, size_t len)
     if (version != CKPT_VERSION)
         return descent_opt_fail(opt, DESCENT_ERR_CHECKPOINT, "checkpoint format version %llu, this library reads %u",
                                 (unsigned long long)version, CKPT_VERSION);
-    if (flags != 0)
+    if (flags & ~(uint64_t)DESCENT_CKPT_FLAG_UTILS)
         return descent_opt_fail(opt, DESCENT_ERR_CHECKPOINT, "checkpoint has unknown flags 0x%llx",
                                 (unsigned long long)flags);
     if (payload != len - CKPT_HEADER - 4)
@@ -365,11 +374,11 @@ int descent_load_mem(descent_optimizer *opt, const void *buf, size_t len)
         return descent_opt_fail(opt, DESCENT_ERR_CHECKPOINT, "checkpoint checksum mismatch: the file is corrupt");
     descent_error e;
     reader r = {b, len - 4, CKPT_HEADER, 0};
-    int rc = walk(opt, &r, 0, &e);
+    int rc = walk(opt, &r, 0, (unsigned)flags, &e);
     if (rc < 0)
         return descent_opt_fail(opt, rc, "%s", e.message);
     reader r2 = {b, len - 4, CKPT_HEADER, 0};
-    return walk(opt, &r2, 1, &e);
+    return walk(opt, &r2, 1, (unsigned)flags, &e);
 }
 
 int descent_save(const descent_optimizer *opt, const char *path)

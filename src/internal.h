@@ -11,6 +11,8 @@
 
 #define DESCENT_ALIGN 64
 #define DESCENT_MAX_STATE 4
+/* Kinds of auxiliary per-tensor buffers (src/utils.c). */
+enum { DESCENT_AUX_ACCUM, DESCENT_AUX_EMA, DESCENT_AUX_SWA, DESCENT_AUX_SLOW, DESCENT_AUX_COUNT };
 
 /* ---- messages ---------------------------------------------------------- */
 
@@ -221,7 +223,23 @@ typedef struct descent_tensor {
     descent_tensor_scalars scalars;
     void *coeffs;
     float *master;          /* bf16 tensors with DESCENT_BF16_MASTER: f32 copy of param */
+    void *aux[DESCENT_AUX_COUNT]; /* training utilities' buffers (src/utils.c), NULL when unused */
+    int no_decay;           /* weight decay masked off for this tensor */
 } descent_tensor;
+
+/* Settings and counters of the training utilities (src/utils.c). */
+typedef struct descent_utils {
+    int accumulate;          /* micro-batches per update; 0 or 1: off */
+    int64_t accum_count;     /* micro-batches summed since the last update */
+    double ema_decay;        /* 0: off */
+    int64_t ema_count;       /* AveragedModel's n_averaged */
+    int swa;
+    int64_t swa_count;
+    int lookahead_k;         /* 0: off */
+    double lookahead_alpha;
+    int64_t lookahead_count; /* inner steps since Lookahead was set */
+    int no_decay_1d;         /* rule: 1-D tensors registered get no weight decay */
+} descent_utils;
 
 typedef struct descent_chunk {
     int tensor;
@@ -248,6 +266,7 @@ struct descent_optimizer {
     struct descent_schedule *schedule; /* attached learning-rate schedule or NULL */
     int nonfinite_policy;    /* a descent_nonfinite_policy */
     int64_t skipped_steps;
+    descent_utils utils;     /* accumulation, masks, EMA/SWA, Lookahead */
 };
 
 /* Under the SKIP and ERROR policies: the first non-finite gradient value,
@@ -259,6 +278,32 @@ int descent_opt_fail(const descent_optimizer *opt, int status, const char *fmt, 
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* ---- training utilities (src/utils.c) ---------------------------------- */
+
+/* Register-time setup of a new tensor (masks, aux buffers); on error the
+ * caller frees the tensor. */
+int descent_utils_register(descent_optimizer *opt, descent_tensor *t);
+/* Seed a tensor's aux buffers (registration, descent_reset). */
+void descent_utils_init_tensor(const descent_optimizer *opt, descent_tensor *t);
+void descent_utils_free_tensor(descent_optimizer *opt, descent_tensor *t);
+/* Zero the counters (descent_reset). */
+void descent_utils_reset(descent_optimizer *opt);
+size_t descent_utils_bytes(const descent_optimizer *opt);
+/* Gradient accumulation: DESCENT_STEP_ACCUMULATED when this call only adds
+ * the gradients, 0 when the update is to run on their mean. */
+int descent_utils_before_step(descent_optimizer *opt);
+/* The gradient the kernels read: the accumulated mean or the caller's. */
+const void *descent_utils_grad(const descent_tensor *t);
+/* The hyperparameters prepare() sees for a tensor (weight decay masked). */
+const descent_hparams *descent_utils_hparams(const descent_optimizer *opt, const descent_tensor *t,
+                                             descent_hparams *scratch);
+/* After an update: clear the sum, Lookahead sync, EMA update. */
+void descent_utils_after_step(descent_optimizer *opt);
+/* Checkpoint section, present (header flag DESCENT_CKPT_FLAG_UTILS) when
+ * descent_utils_active(). */
+#define DESCENT_CKPT_FLAG_UTILS 1u
+int descent_utils_active(const descent_optimizer *opt);
 
 /* ---- spec strings ------------------------------------------------------ */
 
@@ -304,6 +349,12 @@ int descent_hparams_from_node(descent_hparams *hp, const spec_doc *doc, const sp
 int descent_hparams_apply_args(descent_hparams *hp, const descent_algo *algo, const spec_doc *doc,
                                const spec_node *call, descent_error *err);
 
+/* An optimizer spec that may be "Lookahead(optimizer=SPEC, k=, alpha=)"
+ * (src/lookahead.c): the inner optimizer's hyperparameters into hp, and k, alpha
+ * (k = 0 without Lookahead). */
+int descent_optimizer_spec_parse(const char *spec, const descent_allocator *alloc, descent_hparams *hp,
+                                 int *lookahead_k, double *lookahead_alpha, descent_error *err);
+
 /* descent_hparams_parse with the caller's allocator. */
 int descent_hparams_parse_with(descent_hparams *hp, const char *spec, const descent_allocator *alloc,
                                descent_error *err);
@@ -347,6 +398,11 @@ typedef struct descent_reader {
 
 void descent_put_u(descent_writer *w, uint64_t v, int bytes);
 uint64_t descent_get_u(descent_reader *r, int bytes);
+/* n values of a state buffer (f64, or f32 for other dtypes), raw LE bits. */
+void descent_put_array(descent_writer *w, const void *data, size_t n, descent_dtype dtype);
+void descent_get_array(descent_reader *r, void *out, size_t n, descent_dtype dtype);
+void descent_utils_save(const descent_optimizer *opt, descent_writer *w);
+int descent_utils_load(descent_optimizer *opt, descent_reader *r, int present, int apply, descent_error *err);
 
 /* ---- checkpoint files (fileio.c) ---------------------------------------- */
 

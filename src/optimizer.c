@@ -51,10 +51,18 @@ int descent_create_from_spec(descent_optimizer **out, const char *spec, const de
     if (out)
         *out = NULL;
     descent_hparams hp;
-    int rc = descent_hparams_parse_with(&hp, spec, alloc, err);
+    int k;
+    double alpha;
+    int rc = descent_optimizer_spec_parse(spec, alloc, &hp, &k, &alpha, err);
     if (rc < 0)
         return rc;
-    return descent_create(out, &hp, alloc, err);
+    rc = descent_create(out, &hp, alloc, err);
+    if (rc == 0 && k > 0 && (rc = descent_set_lookahead(*out, k, alpha)) < 0) {
+        descent_fail(err, rc, "%s", descent_errmsg(*out));
+        descent_destroy(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 static void free_tensor(descent_optimizer *opt, descent_tensor *t)
@@ -63,6 +71,7 @@ static void free_tensor(descent_optimizer *opt, descent_tensor *t)
         descent_mem_free(&opt->mem, t->state[k]);
     descent_mem_free(&opt->mem, t->coeffs);
     descent_mem_free(&opt->mem, t->master);
+    descent_utils_free_tensor(opt, t);
 }
 
 void descent_destroy(descent_optimizer *opt)
@@ -97,6 +106,7 @@ static void init_state(const descent_optimizer *opt, descent_tensor *t)
     if (t->master)
         descent_bf16_widen(t->master, t->param, t->n);
     memset(&t->scalars, 0, sizeof t->scalars);
+    descent_utils_init_tensor(opt, t);
 }
 
 int descent_reset(descent_optimizer *opt)
@@ -106,6 +116,7 @@ int descent_reset(descent_optimizer *opt)
     for (int i = 0; i < opt->ntensors; i++)
         init_state(opt, &opt->tensors[i]);
     opt->skipped_steps = 0;
+    descent_utils_reset(opt);
     descent_schedule_restart(opt);
     return 0;
 }
@@ -272,6 +283,11 @@ int descent_add_tensor_shaped(descent_optimizer *opt, int group, void *param, co
         t->master = descent_mem_alloc(&opt->mem, n * sizeof(float));
         ok = t->master != NULL;
     }
+    int urc = ok ? descent_utils_register(opt, t) : 0;
+    if (urc < 0) {
+        free_tensor(opt, t);
+        return urc;
+    }
     opt->ntensors++;
     if (!ok || rebuild_chunks(opt) < 0) {
         opt->ntensors--;
@@ -310,7 +326,7 @@ static void run_chunk(const descent_optimizer *opt, const descent_chunk *c)
     a.begin = c->begin;
     a.end = c->end;
     a.param = t->param;
-    a.grad = t->grad;
+    a.grad = descent_utils_grad(t);
     for (int k = 0; k < DESCENT_MAX_STATE; k++)
         a.state[k] = k < t->nstate ? t->state[k] : NULL;
     a.isa = opt->isa;
@@ -339,6 +355,9 @@ int descent_step(descent_optimizer *opt)
             return skip ? DESCENT_STEP_SKIPPED : DESCENT_ERR_NONFINITE;
         }
     }
+    int acc = descent_utils_before_step(opt);
+    if (acc != 0)
+        return acc;
     /* Per-step scalars once per tensor, outside every element loop. prepare()
      * is a function of the group's hyperparameters and the tensor's scalars
      * alone, so a tensor whose group and scalars equal its predecessor's
@@ -351,14 +370,15 @@ int descent_step(descent_optimizer *opt)
     for (int i = 0; i < opt->ntensors; i++) {
         descent_tensor *t = &opt->tensors[i];
         total += t->n;
-        if (prev && t->group == prev->group && t->scalars.step == prev_before.step &&
+        if (prev && t->group == prev->group && t->no_decay == prev->no_decay && t->scalars.step == prev_before.step &&
             memcmp(&t->scalars, &prev_before, sizeof prev_before) == 0) {
             t->scalars = prev->scalars;
             memcpy(t->coeffs, prev->coeffs, opt->algo->coeffs_size);
             continue;
         }
         prev_before = t->scalars;
-        opt->algo->prepare(&opt->groups[t->group].hp, &t->scalars, t->coeffs);
+        descent_hparams masked;
+        opt->algo->prepare(descent_utils_hparams(opt, t, &masked), &t->scalars, t->coeffs);
         prev = t;
     }
     int nchunks = opt->nchunks;
@@ -368,6 +388,7 @@ int descent_step(descent_optimizer *opt)
 #pragma omp parallel for num_threads(threads) schedule(static)
         for (int c = 0; c < nchunks; c++)
             run_chunk(opt, &opt->chunks[c]);
+        descent_utils_after_step(opt);
         return 0;
     }
 #else
@@ -375,6 +396,7 @@ int descent_step(descent_optimizer *opt)
 #endif
     for (int c = 0; c < nchunks; c++)
         run_chunk(opt, &opt->chunks[c]);
+    descent_utils_after_step(opt);
     return 0;
 }
 
@@ -436,7 +458,7 @@ size_t descent_state_bytes(const descent_optimizer *opt)
     for (int i = 0; opt && i < opt->ntensors; i++)
         bytes += ((size_t)opt->tensors[i].nstate + (opt->tensors[i].master != NULL)) * opt->tensors[i].n *
                  dtype_size(opt->tensors[i].dtype);
-    return bytes;
+    return bytes + (opt ? descent_utils_bytes(opt) : 0);
 }
 
 /* ---- hyperparameter access --------------------------------------------- */

@@ -40,6 +40,7 @@ static void f_free(void *ctx, void *ptr)
 typedef struct run {
     float p1[N1], g1[N1];
     double p2[N2], g2[N2];
+    float p3[10], g3[10];   /* registered while the training utilities are on */
     int nomem_seen, other_error;
 } run;
 
@@ -71,6 +72,10 @@ static void scenario(failing *f, run *r, const char *ckpt)
         r->p2[i] = (i % 3) - 1.0;
         r->g2[i] = (i % 11) * 0.01 - 0.05;
     }
+    for (int i = 0; i < 10; i++) {
+        r->p3[i] = 0.1f * (float)i;
+        r->g3[i] = 0.05f * (float)(i % 4) - 0.1f;
+    }
     int rc = descent_create_from_spec(&opt, "AdamW(lr=0.01, betas=(0.8, 0.99), amsgrad=True)", &a, &err);
     if (rc == DESCENT_ERR_NOMEM) {
         r->nomem_seen++;
@@ -88,8 +93,15 @@ static void scenario(failing *f, run *r, const char *ckpt)
     OP(f, r, descent_add_tensor(opt, 0, r->p1, r->g1, N1, DESCENT_F32));
     OP(f, r, descent_add_tensor(opt, 1, r->p2, r->g2, N2, DESCENT_F64));
     OP(f, r, descent_set(opt, -1, "eps", 1e-6));
+    /* The training utilities allocate their buffers here, not in step. */
+    OP(f, r, descent_set_accumulation(opt, 2));
+    OP(f, r, descent_set_ema(opt, 0.9));
+    OP(f, r, descent_set_swa(opt, 1));
+    OP(f, r, descent_set_lookahead(opt, 3, 0.5));
+    OP(f, r, descent_add_tensor(opt, 1, r->p3, r->g3, 10, DESCENT_F32));
     for (int s = 0; s < 3; s++)
         OP(f, r, descent_step(opt));
+    OP(f, r, descent_swa_update(opt));
     OP(f, r, descent_save(opt, ckpt));
     for (int s = 0; s < 2; s++)
         OP(f, r, descent_step(opt));
@@ -121,7 +133,8 @@ int main(int argc, char **argv)
         CHECK(r->nomem_seen == 1, "allocation %ld: failure not reported as DESCENT_ERR_NOMEM (%d seen)", k, r->nomem_seen);
         CHECK(r->other_error == 0, "allocation %ld: a retried call still failed", k);
         CHECK(f.live == 0, "allocation %ld: %ld blocks leaked", k, f.live);
-        CHECK(memcmp(r->p1, ref->p1, sizeof r->p1) == 0 && memcmp(r->p2, ref->p2, sizeof r->p2) == 0,
+        CHECK(memcmp(r->p1, ref->p1, sizeof r->p1) == 0 && memcmp(r->p2, ref->p2, sizeof r->p2) == 0 &&
+                  memcmp(r->p3, ref->p3, sizeof r->p3) == 0,
               "allocation %ld: parameters differ from the run that never failed", k);
         points++;
         free(r);

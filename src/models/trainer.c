@@ -34,6 +34,8 @@ struct descent_trainer {
     int rank, ranks;                       /* data parallelism: this rank's share of each batch */
     int (*reduce)(void *ctx, descent_optimizer *opt, size_t mine, size_t rows, double *loss);
     void *reduce_ctx;
+    double clip_norm, clip_value; /* 0: off */
+    int swa_start;                /* 0: off */
     char errmsg[512];
 };
 
@@ -200,13 +202,18 @@ int descent_trainer_create(descent_trainer **out, const descent_train_config *us
         return descent_fail(err, DESCENT_ERR_INVALID, "blas must be -1, 0 or 1, got %d", c->blas);
     if (c->blas == 1 && !descent_blas_available())
         return descent_fail(err, DESCENT_ERR_STATE, "this build has no CBLAS");
+    int rc = descent_train_check_utilities(c, err);
+    if (rc < 0)
+        return rc;
     int task;
-    int rc = descent_model_task(c->model, &task, err);
+    rc = descent_model_task(c->model, &task, err);
     if (rc < 0)
         return rc;
     /* Check the optimizer spec before reading data. */
     descent_hparams hp;
-    if ((rc = descent_hparams_parse(&hp, c->optimizer, err)) < 0)
+    int lookahead_k;
+    double lookahead_alpha;
+    if ((rc = descent_optimizer_spec_parse(c->optimizer, NULL, &hp, &lookahead_k, &lookahead_alpha, err)) < 0)
         return rc;
     descent_table tab;
     if ((rc = descent_table_read_csv(&tab, c->data, 1, err)) < 0)
@@ -287,9 +294,16 @@ int descent_trainer_create(descent_trainer **out, const descent_train_config *us
     if (rc == 0) {
         int g = descent_add_group(t->opt, NULL);
         rc = g < 0 ? g : descent_model_register(t->model, t->opt, g);
+        if (rc == 0 && lookahead_k > 0)
+            rc = descent_set_lookahead(t->opt, lookahead_k, lookahead_alpha);
+        if (rc == 0)
+            rc = descent_train_apply_utilities(c, t->opt);
         if (rc < 0)
             descent_fail(err, rc, "%s", descent_errmsg(t->opt));
     }
+    t->clip_norm = c->clip_norm;
+    t->clip_value = c->clip_value;
+    t->swa_start = c->swa_start;
     if (rc == 0 && c->schedule) {
         if (!descent_schedules_linked())
             rc = descent_fail(err, DESCENT_ERR_STATE, "learning-rate schedules are not available in this build");
@@ -388,9 +402,12 @@ int descent_trainer_epoch(descent_trainer *t, int (*progress)(void *ctx, const d
         if (!isfinite(loss))
             return tfail(t, DESCENT_ERR_NONFINITE, "epoch %d, batch %zu: the loss is %g (lower the learning rate?)",
                          t->epochs_done + 1, b + 1, loss);
+        if ((rc = descent_train_clip(t->opt, t->clip_norm, t->clip_value)) < 0)
+            return tfail(t, rc, "epoch %d, batch %zu: %s", t->epochs_done + 1, b + 1, descent_errmsg(t->opt));
         if ((rc = descent_step(t->opt)) < 0)
             return tfail(t, rc, "%s", descent_errmsg(t->opt));
-        if (t->has_schedule && (rc = descent_schedule_step(t->opt, t->schedule_metric ? loss : NAN)) < 0)
+        /* With accumulation the schedule steps per update, not per batch. */
+        if (rc != DESCENT_STEP_ACCUMULATED && t->has_schedule && (rc = descent_schedule_step(t->opt, t->schedule_metric ? loss : NAN)) < 0)
             return tfail(t, rc, "%s", descent_errmsg(t->opt));
         loss_sum += loss * (double)rows;
         if (progress) {
@@ -405,8 +422,23 @@ int descent_trainer_epoch(descent_trainer *t, int (*progress)(void *ctx, const d
     res.epoch = t->epochs_done;
     res.train_loss = loss_sum / (double)t->ntrain;
     res.val_loss = res.val_accuracy = NAN;
+    int which = -1;
+    if (t->swa_start > 0 && t->epochs_done >= t->swa_start) {
+        int rc = descent_swa_update(t->opt);
+        if (rc < 0)
+            return tfail(t, rc, "%s", descent_errmsg(t->opt));
+    }
+    if (t->swa_start > 0 && descent_averaged_count(t->opt, DESCENT_AVERAGE_SWA) > 0)
+        which = DESCENT_AVERAGE_SWA;
+    else if (descent_averaged_count(t->opt, DESCENT_AVERAGE_EMA) > 0)
+        which = DESCENT_AVERAGE_EMA;
     if (t->nval > 0) {
+        /* Validation with the average in place of the parameters. */
+        if (which >= 0)
+            descent_swap_averaged(t->opt, which);
         int rc = descent_model_evaluate(t->model, t->Xval, t->yval, t->nval, &res.val_loss, &res.val_accuracy);
+        if (which >= 0)
+            descent_swap_averaged(t->opt, which);
         if (rc < 0)
             return tfail(t, rc, "%s", descent_model_errmsg(t->model));
     }

@@ -9,7 +9,7 @@
 static float p1[5], g1[5];
 static double p2[3], g2[3];
 
-static void check(const uint8_t *data, size_t size);
+static void check(const uint8_t *data, size_t size, int utilities);
 
 /* The CRC stops random mutations at the door; a second pass repairs the
  * payload length and checksum so the fuzzer reaches the parser behind it. */
@@ -26,7 +26,8 @@ static uint32_t crc32(const uint8_t *p, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    check(data, size);
+    check(data, size, 0);
+    check(data, size, 1);
     if (size >= 28) {
         uint8_t *fixed = malloc(size);
         memcpy(fixed, data, size);
@@ -36,13 +37,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint32_t c = crc32(fixed, size - 4);
         for (int i = 0; i < 4; i++)
             fixed[size - 4 + (size_t)i] = (uint8_t)(c >> (8 * i));
-        check(fixed, size);
+        check(fixed, size, 0);
+        check(fixed, size, 1);
         free(fixed);
     }
     return 0;
 }
 
-static void check(const uint8_t *data, size_t size)
+/* utilities = 1: with gradient accumulation, EMA, SWA and Lookahead on,
+ * whose buffers make the image's utilities section (seed1). */
+static void check(const uint8_t *data, size_t size, int utilities)
 {
     descent_optimizer *opt;
     descent_error err;
@@ -51,6 +55,9 @@ static void check(const uint8_t *data, size_t size)
     int a = descent_add_group(opt, NULL), b = descent_add_group_spec(opt, "lr=0.5");
     descent_add_tensor(opt, a, p1, g1, 5, DESCENT_F32);
     descent_add_tensor(opt, b, p2, g2, 3, DESCENT_F64);
+    if (utilities && (descent_set_accumulation(opt, 2) < 0 || descent_set_ema(opt, 0.9) < 0 ||
+                      descent_set_swa(opt, 1) < 0 || descent_set_lookahead(opt, 3, 0.5) < 0))
+        abort();
     descent_step(opt);
     size_t before_len, after_len;
     descent_save_mem(opt, NULL, 0, &before_len);

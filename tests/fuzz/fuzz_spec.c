@@ -17,6 +17,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     descent_hparams hp;
     descent_hparams_parse(&hp, text, &err);
     descent_optimizer *opt = NULL;
+    /* Optimizer specs, Lookahead(optimizer=..., k=, alpha=) included. */
+    if (descent_create_from_spec(&opt, text, NULL, &err) == 0)
+        descent_destroy(opt);
+    opt = NULL;
     if (descent_create_from_spec(&opt, "SGD(lr=0.1, momentum=0.9)", NULL, &err) == 0) {
         descent_add_group_spec(opt, text);
         descent_set_schedule(opt, text);
