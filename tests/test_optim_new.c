@@ -28,6 +28,16 @@ static descent_optimizer *make(const char *spec)
     return opt;
 }
 
+/* The optimizer's checkpoint in a malloc'd buffer of *len bytes. */
+static unsigned char *checkpoint(const descent_optimizer *opt, size_t *len)
+{
+    descent_save_mem(opt, NULL, 0, len);
+    unsigned char *buf = malloc(*len);
+    if (buf)
+        descent_save_mem(opt, buf, *len, len);
+    return buf;
+}
+
 /* keras/src/optimizers/ftrl_test.py: test_single_step and
  * test_correctness_with_golden (float32 variables). */
 static void test_keras_ftrl(void)
@@ -223,9 +233,7 @@ static void test_eval_params(void)
     for (int s = 0; s < 4; s++)
         descent_step(opt);
     size_t len;
-    descent_save_mem(opt, NULL, 0, &len);
-    unsigned char *buf = malloc(len);
-    descent_save_mem(opt, buf, len, &len);
+    unsigned char *buf = checkpoint(opt, &len);
     memcpy(y2, y, sizeof y);
     CHECK(descent_load_mem(again, buf, len) == 0, "load: %s", descent_errmsg(again));
     descent_eval_params(opt, 0, x);
@@ -282,9 +290,7 @@ static unsigned char *run_big(const char *spec, descent_dtype dtype, int threads
     }
     for (int s = 0; s < 3; s++)
         descent_step(opt);
-    descent_save_mem(opt, NULL, 0, len);
-    unsigned char *ck = malloc(*len);
-    descent_save_mem(opt, ck, *len, len);
+    unsigned char *ck = checkpoint(opt, len);
     descent_destroy(opt);
     for (int k = 0; k < NBIG; k++)
         free(g[k]);
@@ -355,9 +361,7 @@ static void test_adafactor_shapes(void)
     for (int s = 0; s < 3; s++)
         descent_step(one);
     size_t len;
-    descent_save_mem(one, NULL, 0, &len);
-    unsigned char *buf = malloc(len);
-    descent_save_mem(one, buf, len, &len);
+    unsigned char *buf = checkpoint(one, &len);
     memcpy(a2, a, sizeof a);
     memcpy(b2, b, sizeof b);
     memcpy(c2, c, sizeof c);
