@@ -63,8 +63,11 @@ static void ftrl_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
     c->l1 = hp->l1_regularization_strength;
 }
 
-#define FTRL_KERNEL(T, SFX, POW)                                                              \
-    DESCENT_INLINE void ftrl_body_##SFX(const descent_kernel_args *args)                      \
+/* With the default learning_rate_power = -0.5 the powers are square roots:
+ * that loop uses SQRT (correctly rounded, where pow may be off by an ulp, and
+ * vectorizable); any other power calls POW. */
+#define FTRL_KERNEL(T, SFX, POW, SQRT)                                                        \
+    DESCENT_INLINE void ftrl_loop_##SFX(const descent_kernel_args *args, const int half)      \
     {                                                                                         \
         const ftrl_coeffs *c = args->coeffs;                                                  \
         T *restrict p = args->param;                                                          \
@@ -78,8 +81,9 @@ static void ftrl_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
             T pi = p[i], gi = g[i];                                                           \
             T shrunk = gi + two_shrinkage * pi;                                               \
             T ni = n[i] + gi * gi;                                                            \
-            T nk = POW(ni, k);                                                                \
-            T zi = z[i] + (shrunk - ((nk - POW(n[i], k)) / lr) * pi);                         \
+            T nk = half ? SQRT(ni) : POW(ni, k);                                              \
+            T ok = half ? SQRT(n[i]) : POW(n[i], k);                                          \
+            T zi = z[i] + (shrunk - ((nk - ok) / lr) * pi);                                   \
             T q = nk / lr + two_l2;                                                           \
             T clipped = zi < -l1 ? -l1 : zi > l1 ? l1 : zi;                                   \
             p[i] = (clipped - zi) / q;                                                        \
@@ -87,10 +91,17 @@ static void ftrl_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
             z[i] = zi;                                                                        \
         }                                                                                     \
     }                                                                                         \
+    DESCENT_INLINE void ftrl_body_##SFX(const descent_kernel_args *args)                      \
+    {                                                                                         \
+        if (((const ftrl_coeffs *)args->coeffs)->power == 0.5)                                \
+            ftrl_loop_##SFX(args, 1);                                                         \
+        else                                                                                  \
+            ftrl_loop_##SFX(args, 0);                                                         \
+    }                                                                                         \
     DESCENT_DISPATCH(ftrl_kernel_##SFX, ftrl_body_##SFX)
 
-FTRL_KERNEL(float, f32, powf)
-FTRL_KERNEL(double, f64, pow)
+FTRL_KERNEL(float, f32, powf, sqrtf)
+FTRL_KERNEL(double, f64, pow, sqrt)
 
 const descent_algo descent_algo_ftrl = {
     .name = "FTRL",
