@@ -278,7 +278,8 @@ const char *descent_momentum_name(const descent_optimizer *opt);
  * averaged sequence x = (y - (1 - b1) z) / b1 of optax's
  * schedule_free_eval_params (the registered parameters are y, where
  * gradients are taken); for every other optimizer, and before the first
- * step, a copy of the parameters. bf16 tensors: out holds bf16. */
+ * step, a copy of the parameters. bf16 tensors: out holds bf16. out may be
+ * the tensor's own parameter array (x then replaces y: save y first). */
 int descent_eval_params(const descent_optimizer *opt, int tensor, void *out);
 
 /* Copy a group's hyperparameters out. */

@@ -7,8 +7,8 @@
  *  - argument errors, with messages naming the value;
  *  - bit-identical results for 1, 2 and 3 threads (whole-tensor steps);
  *  - checkpoints of shaped Adafactor tensors, and shape mismatches;
- *  - descent_eval_params, and the refusal of bf16 tensors by whole-tensor
- *    optimizers. */
+ *  - descent_eval_params (also inside descent train), and the refusal of
+ *    bf16 tensors by whole-tensor optimizers. */
 #include "descent.h"
 #include "testutil.h"
 
@@ -422,6 +422,89 @@ static void test_lamb_zero_norm(void)
     descent_destroy(opt);
 }
 
+/* descent train with a schedule-free optimizer validates at x and trains on
+ * at y: at the end of an epoch the parameters are y again, as the last step
+ * left them. */
+typedef struct sf_snapshot {
+    descent_trainer *t;
+    double y[64], x[64];
+    size_t n;
+} sf_snapshot;
+
+static int snapshot_last_batch(void *ctx, const descent_train_progress *p)
+{
+    sf_snapshot *s = ctx;
+    if (p->batch != p->batches)
+        return 0;
+    descent_model *m = descent_trainer_model(s->t);
+    descent_optimizer *opt = descent_trainer_optimizer(s->t);
+    s->n = 0;
+    for (int i = 0; i < descent_model_num_tensors(m); i++) {
+        void *param, *grad;
+        size_t n;
+        descent_model_tensor(m, i, &param, &grad, &n, NULL);
+        if (s->n + n > 64)
+            return 0;
+        memcpy(s->y + s->n, param, n * sizeof(double));
+        descent_eval_params(opt, i, s->x + s->n);
+        s->n += n;
+    }
+    return 0;
+}
+
+static void test_trainer_eval_params(void)
+{
+    FILE *f = fopen("ton_plane.csv", "w");
+    if (!f) {
+        CHECK(0, "cannot write ton_plane.csv");
+        return;
+    }
+    fprintf(f, "a,b,y\n");
+    for (int i = 0; i < 100; i++) {
+        double a = sin(0.7 * i), b = cos(1.3 * i);
+        fprintf(f, "%.17g,%.17g,%.17g\n", a, b, 2 * a - 3 * b + 1 + 0.1 * sin(5.0 * i));
+    }
+    fclose(f);
+    descent_train_config c;
+    descent_train_default_config(&c);
+    c.data = "ton_plane.csv";
+    c.target = "y";
+    c.model = "linear()";
+    c.optimizer = "ScheduleFreeAdamW(lr=0.1)";
+    c.batch_size = 16;
+    c.dtype = DESCENT_F64;
+    descent_error err;
+    sf_snapshot s;
+    memset(&s, 0, sizeof s);
+    CHECK(descent_trainer_create(&s.t, &c, &err) == 0, "trainer: %s", err.message);
+    if (!s.t)
+        return;
+    descent_epoch_result res, first;
+    memset(&first, 0, sizeof first);
+    for (int e = 0; e < 10; e++) {
+        CHECK(descent_trainer_epoch(s.t, snapshot_last_batch, &s, &res) == 0, "epoch: %s", descent_trainer_errmsg(s.t));
+        if (e == 0)
+            first = res;
+    }
+    double now[64];
+    size_t at = 0;
+    descent_model *m = descent_trainer_model(s.t);
+    for (int i = 0; i < descent_model_num_tensors(m); i++) {
+        void *param, *grad;
+        size_t n;
+        descent_model_tensor(m, i, &param, &grad, &n, NULL);
+        memcpy(now + at, param, n * sizeof(double));
+        at += n;
+    }
+    CHECK(s.n > 0 && at == s.n && memcmp(now, s.y, at * sizeof(double)) == 0,
+          "after validation the parameters are not y (%zu of %zu)", at, s.n);
+    CHECK(memcmp(s.x, s.y, s.n * sizeof(double)) != 0, "x equals y: the test shows nothing");
+    CHECK(isfinite(res.val_loss) && res.val_loss < 0.5 * first.val_loss, "val loss %g after 10 epochs, %g after 1",
+          res.val_loss, first.val_loss);
+    descent_trainer_destroy(s.t);
+    remove("ton_plane.csv");
+}
+
 int main(void)
 {
     test_keras_ftrl();
@@ -432,5 +515,6 @@ int main(void)
     test_threads();
     test_adafactor_shapes();
     test_lamb_zero_norm();
+    test_trainer_eval_params();
     return t_done();
 }
