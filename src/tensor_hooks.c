@@ -68,7 +68,7 @@ int descent_eval_params(const descent_optimizer *opt, int tensor, void *out)
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "out must not be NULL for a tensor of %zu elements", t->n);
     size_t elem = t->dtype == DESCENT_F64 ? sizeof(double) : t->dtype == DESCENT_BF16 ? sizeof(uint16_t) : sizeof(float);
     if (!opt->algo->eval_params || t->scalars.step == 0) {
-        if (t->n > 0)
+        if (t->n > 0 && out != t->param)
             memcpy(out, t->param, t->n * elem);
         return 0;
     }
