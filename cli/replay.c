@@ -9,11 +9,16 @@
 static void replay_usage(FILE *out)
 {
     fprintf(out,
-            "usage: descent replay --opt SPEC --params P.csv --grads G.csv [--dtype f32|f64]\n\n"
+            "usage: descent replay --opt SPEC --params P.csv --grads G.csv [--dtype f32|f64]\n"
+            "                      [--shape D1,D2,...] [--eval]\n\n"
             "  --opt SPEC      optimizer, e.g. 'Adam(lr=0.01, betas=(0.9, 0.99))'\n"
             "  --params FILE   one line: the initial parameters, comma-separated\n"
             "  --grads FILE    one line per step: the gradient of that step\n"
-            "  --dtype T       f32 (default) or f64\n\n"
+            "  --dtype T       f32 (default) or f64\n"
+            "  --shape DIMS    the tensor's shape, row-major (default: one dimension);\n"
+            "                  Adafactor factors tensors of two or more dimensions\n"
+            "  --eval          print the evaluation parameters (descent_eval_params:\n"
+            "                  schedule-free's x) instead of the parameters\n\n"
             "Prints one line per step: the parameters after it (%%.9g for f32, %%.17g for f64).\n");
 }
 
@@ -21,9 +26,29 @@ static int replay_run(int argc, char **argv)
 {
     const char *cmd = "replay", *spec = NULL, *ppath = NULL, *gpath = NULL;
     descent_dtype dtype = DESCENT_F32;
+    int eval = 0, ndim = 0;
+    size_t shape[DESCENT_MAX_DIMS];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], **dst = NULL;
-        if (strcmp(a, "--opt") == 0)
+        if (strcmp(a, "--eval") == 0) {
+            eval = 1;
+            continue;
+        } else if (strcmp(a, "--shape") == 0) {
+            const char *v = cli_flag_value(cmd, argc, argv, &i);
+            if (!v)
+                return CLI_USAGE;
+            for (const char *p = v; *p;) {
+                char *end;
+                unsigned long long d = strtoull(p, &end, 10);
+                if (end == p || *p == '-' || ndim == DESCENT_MAX_DIMS || (*end && *end != ','))
+                    return cli_usage_error(cmd, "--shape must be 1 to %d sizes like 3,4; got '%s'", DESCENT_MAX_DIMS, v);
+                shape[ndim++] = (size_t)d;
+                p = *end ? end + 1 : end;
+            }
+            if (ndim == 0)
+                return cli_usage_error(cmd, "--shape must be 1 to %d sizes like 3,4; got '%s'", DESCENT_MAX_DIMS, v);
+            continue;
+        } else if (strcmp(a, "--opt") == 0)
             dst = &spec;
         else if (strcmp(a, "--params") == 0)
             dst = &ppath;
@@ -67,13 +92,24 @@ static int replay_run(int argc, char **argv)
         rc = cli_usage_error(cmd, "%s: expected one line of parameters, got %zu", ppath, P.rows);
     } else if (G.rows > 0 && G.cols != P.cols) {
         rc = cli_usage_error(cmd, "%s:1: gradient has %zu values, %s has %zu parameters", gpath, G.cols, ppath, P.cols);
+    } else if (ndim > 0) {
+        size_t prod = 1;
+        for (int k = 0; k < ndim; k++)
+            prod *= shape[k];
+        if (prod != P.cols)
+            rc = cli_usage_error(cmd, "--shape has %zu elements, %s has %zu parameters", prod, ppath, P.cols);
+    }
+    if (ndim == 0) {
+        ndim = 1;
+        shape[0] = P.cols;
     }
     size_t n = P.cols, elem = dtype == DESCENT_F64 ? sizeof(double) : sizeof(float);
-    void *param = NULL, *grad = NULL;
+    void *param = NULL, *grad = NULL, *shown = NULL;
     if (rc == CLI_OK) {
         param = calloc(n ? n : 1, elem);
         grad = calloc(n ? n : 1, elem);
-        if (!param || !grad) {
+        shown = eval ? calloc(n ? n : 1, elem) : param;
+        if (!param || !grad || !shown) {
             fprintf(stderr, "descent replay: out of memory\n");
             rc = CLI_FAIL;
         }
@@ -86,7 +122,7 @@ static int replay_run(int argc, char **argv)
                 ((float *)param)[j] = (float)P.values[j];
         }
         int g = descent_add_group(opt, NULL);
-        if (g < 0 || descent_add_tensor(opt, g, param, grad, n, dtype) < 0) {
+        if (g < 0 || descent_add_tensor_shaped(opt, g, param, grad, ndim, shape, dtype) < 0) {
             fprintf(stderr, "descent replay: %s\n", descent_errmsg(opt));
             rc = CLI_FAIL;
         }
@@ -104,13 +140,20 @@ static int replay_run(int argc, char **argv)
             rc = CLI_FAIL;
             break;
         }
+        if (eval && descent_eval_params(opt, 0, shown) < 0) {
+            fprintf(stderr, "descent replay: step %zu: %s\n", s + 1, descent_errmsg(opt));
+            rc = CLI_FAIL;
+            break;
+        }
         for (size_t j = 0; j < n; j++) {
             if (j)
                 putchar(',');
-            cli_print_value(stdout, dtype == DESCENT_F64 ? ((double *)param)[j] : ((float *)param)[j], dtype);
+            cli_print_value(stdout, dtype == DESCENT_F64 ? ((double *)shown)[j] : ((float *)shown)[j], dtype);
         }
         putchar('\n');
     }
+    if (shown != param)
+        free(shown);
     free(param);
     free(grad);
     descent_table_free(&P);

@@ -145,6 +145,23 @@ typedef struct descent_hparams {
     double step_sizes[2];   /* Rprop: (minimal, maximal) step size */
     double lambd;           /* ASGD decay term */
     double t0;              /* ASGD: step at which averaging starts */
+    /* FTRL (Keras tf.keras.optimizers.Ftrl); initial_accumulator_value above */
+    double learning_rate_power;
+    double l1_regularization_strength;
+    double l2_regularization_strength;
+    double l2_shrinkage_regularization_strength;
+    double beta;
+    /* Adafactor (torch.optim.Adafactor): eps = (eps1, eps2), eps1 NaN for
+     * None (the dtype's machine epsilon); beta2_decay; d, the clipping threshold */
+    double eps_pair[2];
+    double beta2_decay;
+    double d;
+    /* ScheduleFreeSGD / ScheduleFreeAdamW (optax.contrib); b1, b2 are betas */
+    double warmup_steps;    /* 0: optax's None, no warmup */
+    double weight_lr_power;
+    /* AdaBelief (adabelief-pytorch 0.2) */
+    int rectify;
+    int degenerated_to_sgd;
 } descent_hparams;
 
 /* Fill *hp with the defaults of the named optimizer (a PyTorch name such as
@@ -269,6 +286,15 @@ int descent_set_lr(descent_optimizer *opt, int group, double lr);
 /* The momentum-like hyperparameter that cyclical schedules drive: "momentum"
  * for SGD and RMSprop, "betas[0]" for the Adam family, NULL if none. */
 const char *descent_momentum_name(const descent_optimizer *opt);
+
+/* The parameters to evaluate a model at, into out (n elements of the
+ * tensor's dtype, f32 or f64): for ScheduleFreeSGD / ScheduleFreeAdamW the
+ * averaged sequence x = (y - (1 - b1) z) / b1 of optax's
+ * schedule_free_eval_params (the registered parameters are y, where
+ * gradients are taken); for every other optimizer, and before the first
+ * step, a copy of the parameters. bf16 tensors: out holds bf16. out may be
+ * the tensor's own parameter array (x then replaces y: save y first). */
+int descent_eval_params(const descent_optimizer *opt, int tensor, void *out);
 
 /* Copy a group's hyperparameters out. */
 int descent_get_hparams_sized(const descent_optimizer *opt, int group, descent_hparams *hp, size_t struct_size);

@@ -8,7 +8,8 @@
  *         str name, u8 count, f64 value[count]
  *     u32 tensors; per tensor: u32 group, u8 dtype, u64 n, i64 step,
  *         f64 mu_product, f64 eta, f64 mu, u8 states, per state: str name,
- *         raw values
+ *         [u64 elements, for optimizers whose state sizes depend on the
+ *         shape (Adafactor)], raw values
  *     u64 schedule_len, schedule bytes (see schedule/driver.c)
  *     with flag 1 (DESCENT_CKPT_FLAG_UTILS): the training utilities'
  *         section (see utils.c); flags 0 is the original version-1 image
@@ -118,7 +119,9 @@ int descent_save_mem(const descent_optimizer *opt, void *buf, size_t cap, size_t
         descent_put_u(&w, (uint64_t)t->nstate, 1);
         for (int k = 0; k < t->nstate; k++) {
             put_str(&w, opt->algo->state_names[k]);
-            put_array(&w, t->state[k], t->n, t->dtype);
+            if (opt->algo->state_size) /* shape-dependent sizes: stored, and checked on load */
+                descent_put_u(&w, (uint64_t)t->state_n[k], 8);
+            put_array(&w, t->state[k], t->state_n[k], t->dtype);
         }
     }
     size_t sched_len = descent_schedule_save(opt, NULL, 0);
@@ -319,11 +322,20 @@ static int walk(descent_optimizer *opt, reader *r, int apply, unsigned flags, de
             if (!str_is(sname, n, opt->algo->state_names[k]))
                 return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint tensor %d state %d is '%.*s', expected '%s'",
                                     i, k, (int)(n > 64 ? 64 : n), sname, opt->algo->state_names[k]);
-            size_t bytes = t->n * dtype_size(t->dtype);
+            if (opt->algo->state_size) {
+                uint64_t elems = descent_get_u(r, 8);
+                if (r->bad)
+                    goto truncated;
+                if (elems != (uint64_t)t->state_n[k])
+                    return descent_fail(err, DESCENT_ERR_CHECKPOINT,
+                                        "checkpoint tensor %d state '%s' has %llu elements, this tensor's shape needs %zu",
+                                        i, opt->algo->state_names[k], (unsigned long long)elems, t->state_n[k]);
+            }
+            size_t bytes = t->state_n[k] * dtype_size(t->dtype);
             if (r->len - r->pos < bytes)
                 goto truncated;
             if (apply)
-                get_array(r, t->state[k], t->n, t->dtype);
+                get_array(r, t->state[k], t->state_n[k], t->dtype);
             else
                 r->pos += bytes;
         }

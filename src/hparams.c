@@ -105,6 +105,8 @@ int descent_hp_check(const hp_desc *d, int index, double v, descent_error *err)
             return descent_fail(err, DESCENT_ERR_INVALID, "%s: no choice numbered %g", name, v);
         return 0;
     }
+    if (isnan(v) && (d->bounds & HP_NONE_OK))
+        return 0; /* None */
     bool ok = !isnan(v) && ((d->bounds & HP_LO_OPEN) ? v > d->lo : v >= d->lo);
     if (ok && !(d->bounds & HP_NO_HI))
         ok = (d->bounds & HP_HI_OPEN) ? v < d->hi : v <= d->hi;
@@ -186,6 +188,10 @@ static int apply_one(descent_hparams *hp, const hp_desc *d, const spec_doc *doc,
                                      d->name, descent_spec_kind_name(v->kind));
         for (int k = 0; k < 2; k++) {
             const spec_node *x = &v->items[k];
+            if (x->kind == SPEC_NONE && (d->bounds & HP_NONE_OK)) {
+                descent_hp_write(hp, d, k, NAN); /* None */
+                continue;
+            }
             if (x->kind != SPEC_NUM)
                 return descent_spec_fail(doc, x, err, DESCENT_ERR_SPEC, "%s[%d] must be a number, got %s",
                                          d->name, k, descent_spec_kind_name(x->kind));

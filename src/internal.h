@@ -39,6 +39,8 @@ typedef enum hp_type { HP_REAL, HP_PAIR, HP_BOOL, HP_CHOICE } hp_type;
 
 /* Bounds: lo <= x (or lo < x with HP_LO_OPEN), x <= hi (or < with HP_HI_OPEN). */
 enum { HP_LO_OPEN = 1, HP_HI_OPEN = 2, HP_NO_HI = 4 };
+/* HP_PAIR whose items may be None (stored as NaN): Adafactor's eps[0]. */
+enum { HP_NONE_OK = 8 };
 
 typedef struct hp_desc {
     const char *name;
@@ -56,8 +58,14 @@ typedef struct hp_desc {
 typedef struct descent_tensor_scalars {
     int64_t step;           /* PyTorch's state['step'], incremented before use */
     double mu_product;      /* NAdam's running product of mu_t */
-    double eta;             /* ASGD's state['eta'], the step size of the next step */
-    double mu;              /* ASGD's state['mu'], the averaging weight of the next step */
+    union {
+        double eta;         /* ASGD's state['eta'], the step size of the next step */
+        double max_lr;      /* schedule-free: optax's max_lr, the largest lr so far */
+    };
+    union {
+        double mu;          /* ASGD's state['mu'], the averaging weight of the next step */
+        double weight_sum;  /* schedule-free: optax's weight_sum, sum of max_lr^weight_lr_power */
+    };
 } descent_tensor_scalars;
 
 /* Everything a kernel call sees for one range [begin, end) of a tensor. */
@@ -138,6 +146,8 @@ int descent_set_isa(descent_optimizer *opt, int isa);
  * allocates state_count(hp) buffers of n elements and coeffs_size bytes per
  * tensor, calls prepare() once per tensor per step (outside the element
  * loop), then the kernel over ranges of the tensor. */
+struct descent_tensor_args;
+
 typedef struct descent_algo {
     const char *name;                  /* PyTorch's name: "AdamW" */
     const char *alias;                 /* lowercase alias: "adamw" */
@@ -155,7 +165,35 @@ typedef struct descent_algo {
     void (*prepare)(const descent_hparams *hp, descent_tensor_scalars *ts, void *coeffs);
     descent_kernel_fn kernel_f32;
     descent_kernel_fn kernel_f64;
+    /* Optional hooks; NULL for the element-wise optimizers. */
+    /* Elements of state buffer k for a tensor of this shape (Adafactor's
+     * row and column factors); NULL: n for every buffer. */
+    size_t (*state_size)(int ndim, const size_t *shape, int k);
+    /* A whole-tensor step used instead of the kernel over chunks, for
+     * updates with reductions over the tensor (LAMB's norms, Adafactor's
+     * row and column means). Its order of operations must be fixed: the
+     * driver runs each tensor on one thread, so results do not depend on
+     * the thread count. Such optimizers take f32 and f64 tensors only. */
+    void (*tensor_step)(const struct descent_tensor_args *a);
+    /* The evaluation parameters (schedule-free's x) into out, which has the
+     * tensor's dtype; NULL: a copy of the parameters. */
+    void (*eval_params)(const descent_hparams *hp, const descent_tensor_scalars *ts,
+                        const struct descent_tensor_args *a, void *out);
 } descent_algo;
+
+/* A whole tensor, as tensor_step and eval_params see it. */
+typedef struct descent_tensor_args {
+    const void *coeffs;     /* from prepare() */
+    descent_dtype dtype;
+    size_t n;
+    int ndim;
+    const size_t *shape;
+    void *param;
+    const void *grad;
+    void *state[DESCENT_MAX_STATE];
+    size_t state_n[DESCENT_MAX_STATE];
+    int isa;
+} descent_tensor_args;
 
 const descent_algo *descent_find_algo(const char *name);
 extern const descent_algo *const descent_algos[];
@@ -225,6 +263,7 @@ typedef struct descent_tensor {
     float *master;          /* bf16 tensors with DESCENT_BF16_MASTER: f32 copy of param */
     void *aux[DESCENT_AUX_COUNT]; /* training utilities' buffers (src/utils.c), NULL when unused */
     int no_decay;           /* weight decay masked off for this tensor */
+    size_t state_n[DESCENT_MAX_STATE]; /* elements of each state buffer (n unless algo->state_size) */
 } descent_tensor;
 
 /* Settings and counters of the training utilities (src/utils.c). */
@@ -304,6 +343,10 @@ void descent_utils_after_step(descent_optimizer *opt);
  * descent_utils_active(). */
 #define DESCENT_CKPT_FLAG_UTILS 1u
 int descent_utils_active(const descent_optimizer *opt);
+/* Whole-tensor hooks (src/tensor_hooks.c): run algo->tensor_step over every
+ * tensor, and describe one tensor as descent_tensor_args. */
+void descent_run_tensor_steps(const descent_optimizer *opt);
+void descent_tensor_args_of(const descent_optimizer *opt, int tensor, descent_tensor_args *a);
 
 /* ---- spec strings ------------------------------------------------------ */
 

@@ -95,11 +95,11 @@ static void init_state(const descent_optimizer *opt, descent_tensor *t)
         double v = opt->algo->state_init(hp, k);
         if (t->dtype == DESCENT_F64) {
             double *s = t->state[k];
-            for (size_t i = 0; i < t->n; i++)
+            for (size_t i = 0; i < t->state_n[k]; i++)
                 s[i] = v;
         } else {
             float *s = t->state[k];
-            for (size_t i = 0; i < t->n; i++)
+            for (size_t i = 0; i < t->state_n[k]; i++)
                 s[i] = (float)v;
         }
     }
@@ -259,6 +259,9 @@ int descent_add_tensor_shaped(descent_optimizer *opt, int group, void *param, co
                                 (int)dtype);
     if (n > 0 && (!param || !grad))
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "param and grad must not be NULL for a tensor of %zu elements", n);
+    if (dtype == DESCENT_BF16 && opt->algo->tensor_step)
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "%s takes f32 and f64 tensors only, not DESCENT_BF16",
+                                opt->algo->name);
     if (n > SIZE_MAX / 8 / DESCENT_MAX_STATE)
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "tensor of %zu elements is too large", n);
     if (grow(opt, (void **)&opt->tensors, &opt->tensors_cap, opt->ntensors + 1, sizeof *opt->tensors) < 0)
@@ -276,7 +279,8 @@ int descent_add_tensor_shaped(descent_optimizer *opt, int group, void *param, co
     t->coeffs = descent_mem_alloc(&opt->mem, opt->algo->coeffs_size);
     int ok = t->coeffs != NULL;
     for (int k = 0; ok && k < t->nstate; k++) {
-        t->state[k] = descent_mem_alloc(&opt->mem, n * dtype_size(dtype));
+        t->state_n[k] = opt->algo->state_size ? opt->algo->state_size(ndim, shape, k) : n;
+        t->state[k] = descent_mem_alloc(&opt->mem, t->state_n[k] * dtype_size(dtype));
         ok = t->state[k] != NULL;
     }
     if (ok && dtype == DESCENT_BF16 && (opt->bf16_flags & DESCENT_BF16_MASTER)) {
@@ -381,6 +385,11 @@ int descent_step(descent_optimizer *opt)
         opt->algo->prepare(descent_utils_hparams(opt, t, &masked), &t->scalars, t->coeffs);
         prev = t;
     }
+    if (opt->algo->tensor_step) {
+        descent_run_tensor_steps(opt);
+        descent_utils_after_step(opt);
+        return 0;
+    }
     int nchunks = opt->nchunks;
 #ifdef _OPENMP
     if (opt->threads > 1 && nchunks > 1 && total >= PARALLEL_MIN_ELEMS) {
@@ -455,9 +464,13 @@ int descent_set_bf16_options(descent_optimizer *opt, unsigned flags, uint64_t se
 size_t descent_state_bytes(const descent_optimizer *opt)
 {
     size_t bytes = 0;
-    for (int i = 0; opt && i < opt->ntensors; i++)
-        bytes += ((size_t)opt->tensors[i].nstate + (opt->tensors[i].master != NULL)) * opt->tensors[i].n *
-                 dtype_size(opt->tensors[i].dtype);
+    for (int i = 0; opt && i < opt->ntensors; i++) {
+        const descent_tensor *t = &opt->tensors[i];
+        size_t elems = t->master != NULL ? t->n : 0;
+        for (int k = 0; k < t->nstate; k++)
+            elems += t->state_n[k];
+        bytes += elems * dtype_size(t->dtype);
+    }
     return bytes + (opt ? descent_utils_bytes(opt) : 0);
 }
 

@@ -146,6 +146,10 @@ int main(int argc, char **argv)
     /* Bad usage. */
     expect_error("bad --dtype", "replay --opt 'Adam(lr=0.1)' --params p.csv --grads g.csv --dtype f16",
                  NEEDLES("--dtype", "f16"));
+    expect_error("bad --shape", "replay --opt 'Adafactor()' --params p.csv --grads g.csv --shape 3,x",
+                 NEEDLES("--shape", "3,x"));
+    expect_error("--shape of another size", "replay --opt 'Adafactor()' --params p.csv --grads g.csv --shape 5,7",
+                 NEEDLES("--shape has 35 elements", "p.csv"));
     expect_error("missing --opt", "replay --params p.csv --grads g.csv", NEEDLES("--opt"));
     expect_error("flag without value", "replay --opt 'Adam(lr=0.1)' --params p.csv --grads", NEEDLES("--grads"));
     expect_error("unknown option", "replay --opt 'Adam(lr=0.1)' --params p.csv --grads g.csv --bogus",

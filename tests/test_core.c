@@ -57,6 +57,15 @@ static const char *const CONFIGS[] = {
     "Lion(lr=0.001, weight_decay=0.1)",
     "Yogi(lr=0.01)",
     "AdaBelief(lr=0.01, weight_decay=0.01)",
+    "AdaBelief(lr=0.01, weight_decay=0.01, rectify=True)",
+    "AdaBelief(lr=0.01, betas=(0.9, 0.5), rectify=True, degenerated_to_sgd=False)",
+    "FTRL(lr=0.1, l1_regularization_strength=0.01, l2_regularization_strength=0.01, beta=0.1)",
+    "FTRL(lr=0.1, learning_rate_power=-0.3, l2_shrinkage_regularization_strength=0.05)",
+    "ScheduleFreeSGD(lr=0.05, warmup_steps=3, weight_decay=0.01)",
+    "ScheduleFreeAdamW(lr=0.01, warmup_steps=2, weight_decay=0.01)",
+    "LAMB(lr=0.01, weight_decay=0.01)",
+    "Adafactor(lr=0.01, weight_decay=0.01)",
+    "Adafactor(lr=0.05, eps=(1e-20, 1e-3), d=2, maximize=True)",
 };
 #define NCONFIGS ((int)(sizeof CONFIGS / sizeof CONFIGS[0]))
 

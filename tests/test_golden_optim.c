@@ -1,6 +1,9 @@
 /* Every optimizer against trajectories recorded from PyTorch 1.13
- * (tests/golden/gen_optim.py), through the library and through
- * `descent replay`, in f64 and f32. */
+ * (tests/golden/gen_optim.py) or computed by the numpy references
+ * (tools/reference_optim.py), through the library and through
+ * `descent replay`, in f64 and f32. Optional per-case lines: 'shape' (the
+ * tensor's shape, replay --shape) and 'eval' (descent_eval_params after each
+ * step, replay --eval). */
 #include "descent.h"
 #include "testutil.h"
 
@@ -16,9 +19,13 @@ typedef struct golden_case {
     char id[128];
     char spec[512];
     int n, steps;
+    int ndim;                  /* 0: no 'shape' line, a 1-D tensor of n */
+    size_t shape[8];
+    int nevals;                /* 'eval' lines: descent_eval_params after each step */
     double params[MAXN];
     double grads[MAXSTEPS][MAXN];
     double expect[MAXSTEPS][MAXN];
+    double evals[MAXSTEPS][MAXN];
 } golden_case;
 
 /* Reads the next case from *cursor; returns 1 if one was read. */
@@ -35,6 +42,13 @@ static int next_case(char **cursor, golden_case *c)
             in_case = 1;
         } else if (strncmp(line, "spec ", 5) == 0) {
             snprintf(c->spec, sizeof c->spec, "%.500s", line + 5);
+        } else if (strncmp(line, "shape ", 6) == 0) {
+            double dims[8];
+            c->ndim = t_parse_csv(line + 6, dims, 8);
+            for (int k = 0; k < c->ndim; k++)
+                c->shape[k] = (size_t)dims[k];
+        } else if (strncmp(line, "eval ", 5) == 0 && c->nevals < MAXSTEPS) {
+            t_parse_csv(line + 5, c->evals[c->nevals++], MAXN);
         } else if (strncmp(line, "params ", 7) == 0) {
             c->n = t_parse_csv(line + 7, c->params, MAXN);
         } else if (strncmp(line, "grad ", 5) == 0 && c->steps < MAXSTEPS) {
@@ -43,7 +57,7 @@ static int next_case(char **cursor, golden_case *c)
             t_parse_csv(line + 7, c->expect[expects++], MAXN);
         } else if (strcmp(line, "end") == 0 && in_case) {
             *cursor = p;
-            return expects == c->steps && c->n > 0;
+            return expects == c->steps && c->n > 0 && (c->nevals == 0 || c->nevals == c->steps);
         }
     }
     *cursor = p;
@@ -67,8 +81,10 @@ static void run_library(const golden_case *c, descent_dtype dtype, double rtol, 
     int g = descent_add_group(opt, NULL);
     void *param = dtype == DESCENT_F64 ? (void *)p64 : (void *)p32;
     void *grad = dtype == DESCENT_F64 ? (void *)g64 : (void *)g32;
-    CHECK(descent_add_tensor(opt, g, param, grad, (size_t)c->n, dtype) == 0, "%s", descent_errmsg(opt));
-    int worst_step = -1;
+    size_t n = (size_t)c->n;
+    CHECK(descent_add_tensor_shaped(opt, g, param, grad, c->ndim ? c->ndim : 1, c->ndim ? c->shape : &n, dtype) == 0,
+          "%s", descent_errmsg(opt));
+    int worst_step = -1, eval_bad = 0;
     double worst = 0;
     for (int s = 0; s < c->steps; s++) {
         for (int j = 0; j < c->n; j++) {
@@ -87,7 +103,17 @@ static void run_library(const golden_case *c, descent_dtype dtype, double rtol, 
                 }
             }
         }
+        if (c->nevals) {
+            double x64[MAXN];
+            float x32[MAXN];
+            CHECK(descent_eval_params(opt, 0, dtype == DESCENT_F64 ? (void *)x64 : (void *)x32) == 0, "%s: eval",
+                  c->id);
+            for (int j = 0; j < c->n; j++)
+                eval_bad += !t_close(dtype == DESCENT_F64 ? x64[j] : x32[j], c->evals[s][j], rtol, atol);
+        }
     }
+    CHECK(eval_bad == 0, "%s (%s): %d evaluation parameters differ", c->id, dtype == DESCENT_F64 ? "f64" : "f32",
+          eval_bad);
     CHECK(worst_step < 0, "%s (%s) %s: first disagreement at step %d, relative error %.3g", c->id,
           dtype == DESCENT_F64 ? "f64" : "f32", c->spec, worst_step + 1, worst);
     descent_destroy(opt);
@@ -112,28 +138,36 @@ static void run_cli(const golden_case *c, const char *cli, const char *dir, desc
         fputc('\n', f);
     }
     fclose(f);
-    snprintf(cmd, sizeof cmd, "%s replay --opt \"%s\" --params %s --grads %s --dtype %s", cli, c->spec, ppath, gpath,
-             dtype == DESCENT_F64 ? "f64" : "f32");
-    char *out = NULL;
-    int st = t_run(cmd, &out);
-    CHECK(st == 0, "%s: replay exited %d", c->id, st);
-    int bad = 0, lines = 0;
-    char *p = out;
-    while (p && *p && lines < c->steps) {
-        double row[MAXN];
-        int n = t_parse_csv(p, row, MAXN);
-        if (n != c->n)
-            bad++;
-        for (int j = 0; j < n && j < c->n; j++)
-            if (!t_close(row[j], c->expect[lines][j], rtol, atol))
-                bad++;
-        lines++;
-        char *eol = strchr(p, '\n');
-        p = eol ? eol + 1 : p + strlen(p);
+    char shape[128] = "";
+    for (int k = 0; k < c->ndim; k++) {
+        size_t used = strlen(shape);
+        snprintf(shape + used, sizeof shape - used, "%s%zu", k ? "," : " --shape ", c->shape[k]);
     }
-    CHECK(lines == c->steps && bad == 0, "%s: replay %s printed %d of %d lines, %d values off", c->id,
-          dtype == DESCENT_F64 ? "f64" : "f32", lines, c->steps, bad);
-    free(out);
+    /* The parameters, then (schedule-free) the evaluation parameters. */
+    for (int eval = 0; eval <= (c->nevals > 0); eval++) {
+        snprintf(cmd, sizeof cmd, "%s replay --opt \"%s\" --params %s --grads %s --dtype %s%s%s", cli, c->spec, ppath,
+                 gpath, dtype == DESCENT_F64 ? "f64" : "f32", shape, eval ? " --eval" : "");
+        char *out = NULL;
+        int st = t_run(cmd, &out);
+        CHECK(st == 0, "%s: replay exited %d", c->id, st);
+        int bad = 0, lines = 0;
+        char *p = out;
+        while (p && *p && lines < c->steps) {
+            double row[MAXN];
+            int n = t_parse_csv(p, row, MAXN);
+            if (n != c->n)
+                bad++;
+            for (int j = 0; j < n && j < c->n; j++)
+                if (!t_close(row[j], eval ? c->evals[lines][j] : c->expect[lines][j], rtol, atol))
+                    bad++;
+            lines++;
+            char *eol = strchr(p, '\n');
+            p = eol ? eol + 1 : p + strlen(p);
+        }
+        CHECK(lines == c->steps && bad == 0, "%s: replay %s%s printed %d of %d lines, %d values off", c->id,
+              dtype == DESCENT_F64 ? "f64" : "f32", eval ? " --eval" : "", lines, c->steps, bad);
+        free(out);
+    }
 }
 
 static void run_file(const char *dir, const char *name, descent_dtype dtype, const char *cli, const char *tmp,
@@ -176,9 +210,10 @@ int main(int argc, char **argv)
     /* Rprop and ASGD (tests/golden/gen_optim_more.py) */
     run_file(dir, "optim_more_f64.txt", DESCENT_F64, cli, tmp, 20);
     run_file(dir, "optim_more_f32.txt", DESCENT_F32, cli, tmp, 20);
-    /* Lion, Yogi, AdaBelief against the numpy references (tools/reference_optim.py) */
-    run_file(dir, "optim_ref_f64.txt", DESCENT_F64, cli, tmp, 30);
-    run_file(dir, "optim_ref_f32.txt", DESCENT_F32, cli, tmp, 30);
+    /* Lion, Yogi, AdaBelief, FTRL, ScheduleFreeSGD/AdamW, LAMB, Adafactor
+     * against the numpy references (tools/reference_optim.py) */
+    run_file(dir, "optim_ref_f64.txt", DESCENT_F64, cli, tmp, 86);
+    run_file(dir, "optim_ref_f32.txt", DESCENT_F32, cli, tmp, 86);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
     if (system(cmd) != 0)

@@ -360,6 +360,47 @@ static void zero_grads(descent_model *m)
     }
 }
 
+static size_t param_bytes(const descent_tensor *d)
+{
+    return d->n * (d->dtype == DESCENT_F64 ? sizeof(double) : d->dtype == DESCENT_BF16 ? sizeof(uint16_t) : sizeof(float));
+}
+
+/* The validation metrics at the parameters to evaluate: a schedule-free
+ * optimizer trains at y and is evaluated at x (descent_eval_params, optax's
+ * schedule_free_eval_params), so x is swapped in for the evaluation and y
+ * put back after it. Every other optimizer evaluates its parameters. */
+static int evaluate_validation(descent_trainer *t, double *loss, double *accuracy)
+{
+    const descent_optimizer *opt = t->opt;
+    if (!opt->algo->eval_params || descent_step_count(opt) == 0)
+        return descent_model_evaluate(t->model, t->Xval, t->yval, t->nval, loss, accuracy);
+    size_t total = 0;
+    for (int i = 0; i < opt->ntensors; i++)
+        total += param_bytes(&opt->tensors[i]);
+    unsigned char *saved = malloc(total ? total : 1);
+    if (!saved)
+        return DESCENT_ERR_NOMEM;
+    size_t at = 0;
+    for (int i = 0; i < opt->ntensors; i++) {
+        const descent_tensor *d = &opt->tensors[i];
+        memcpy(saved + at, d->param, param_bytes(d));
+        at += param_bytes(d);
+    }
+    int rc = 0;
+    for (int i = 0; i < opt->ntensors && rc == 0; i++)
+        rc = descent_eval_params(opt, i, opt->tensors[i].param); /* element-wise: x may overwrite y */
+    if (rc == 0)
+        rc = descent_model_evaluate(t->model, t->Xval, t->yval, t->nval, loss, accuracy);
+    at = 0;
+    for (int i = 0; i < opt->ntensors; i++) {
+        const descent_tensor *d = &opt->tensors[i];
+        memcpy(d->param, saved + at, param_bytes(d));
+        at += param_bytes(d);
+    }
+    free(saved);
+    return rc;
+}
+
 int descent_trainer_epoch(descent_trainer *t, int (*progress)(void *ctx, const descent_train_progress *p), void *ctx,
                           descent_epoch_result *r)
 {
@@ -433,14 +474,19 @@ int descent_trainer_epoch(descent_trainer *t, int (*progress)(void *ctx, const d
     else if (descent_averaged_count(t->opt, DESCENT_AVERAGE_EMA) > 0)
         which = DESCENT_AVERAGE_EMA;
     if (t->nval > 0) {
-        /* Validation with the average in place of the parameters. */
-        if (which >= 0)
+        /* Validation with the average in place of the parameters, or at
+         * the evaluation parameters (schedule-free) without one. */
+        int rc;
+        if (which >= 0) {
             descent_swap_averaged(t->opt, which);
-        int rc = descent_model_evaluate(t->model, t->Xval, t->yval, t->nval, &res.val_loss, &res.val_accuracy);
-        if (which >= 0)
+            rc = descent_model_evaluate(t->model, t->Xval, t->yval, t->nval, &res.val_loss, &res.val_accuracy);
             descent_swap_averaged(t->opt, which);
+        } else {
+            rc = evaluate_validation(t, &res.val_loss, &res.val_accuracy);
+        }
         if (rc < 0)
-            return tfail(t, rc, "%s", descent_model_errmsg(t->model));
+            return tfail(t, rc, "%s",
+                         rc == DESCENT_ERR_NOMEM ? "out of memory for the evaluation parameters" : descent_model_errmsg(t->model));
     }
     res.lr = descent_get_lr(t->opt, 0);
     res.seconds = now_seconds() - t0;

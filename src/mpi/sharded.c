@@ -111,6 +111,11 @@ int descent_mpi_sharded_create(descent_mpi_sharded **out, const char *spec, MPI_
     int rc = descent_create_from_spec(&opt, spec, alloc, &e);
     if (rc < 0)
         rc = refuse_spec(spec, &e, err);
+    else if (opt->algo->tensor_step)
+        rc = descent_fail(err, DESCENT_ERR_INVALID,
+                          "%s reduces over whole tensors (norms, row and column means), so its step cannot run on "
+                          "shards; use a replicated optimizer after descent_mpi_allreduce_grads",
+                          opt->algo->name);
     /* Creation is collective: a spec refused on one rank fails everywhere. */
     int failed = 0;
     int agreed = descent_mpi_agree(comm, rc, &failed);

@@ -10,7 +10,18 @@
  * writes it and as adabelief-pytorch (0.2) stores exp_avg_var; this is
  * adabelief_pytorch.AdaBelief(weight_decouple=True, fixed_decay=False,
  * rectify=False, amsgrad=False). optax.adabelief differs only in leaving
- * weight decay to a separate transform and eps_root for the inner eps. */
+ * weight decay to a separate transform and eps_root for the inner eps.
+ *
+ * rectify=True is the package's RAdam-style rectified update (its default;
+ * ours stays False, the update above). With rho_inf = 2 / (1 - beta2) - 1 and
+ * rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t):
+ *   rho_t >= 5:  r = sqrt((1 - beta2^t) (rho_t - 4) / (rho_inf - 4) (rho_t - 2) / rho_t
+ *                          rho_inf / (rho_inf - 2)) / (1 - beta1^t)
+ *                p -= lr r m / (sqrt(s) + eps)
+ *   otherwise, degenerated_to_sgd=True (default):  p -= lr / (1 - beta1^t) m
+ *              degenerated_to_sgd=False:           no parameter change
+ * The moments and the decoupled decay are updated as above in every case
+ * (s keeps its added eps). */
 #include "../internal.h"
 
 #include <math.h>
@@ -21,6 +32,8 @@ static const hp_desc adabelief_hparams[] = {
     HP_EPS,
     HP_WEIGHT_DECAY,
     HP_MAXIMIZE,
+    {"rectify", HP_BOOL, HP_FIELD(rectify), 0, 1, 0, NULL},
+    {"degenerated_to_sgd", HP_BOOL, HP_FIELD(degenerated_to_sgd), 0, 1, 0, NULL},
     HP_END,
 };
 
@@ -30,6 +43,7 @@ static void adabelief_defaults(descent_hparams *hp)
     hp->betas[0] = 0.9;
     hp->betas[1] = 0.999;
     hp->eps = 1e-16;
+    hp->degenerated_to_sgd = 1;
 }
 
 static int adabelief_state_count(const descent_hparams *hp)
@@ -43,7 +57,11 @@ static const char *const adabelief_state_names[] = {"exp_avg", "exp_avg_var", NU
 typedef struct adabelief_coeffs {
     double sign, decay, beta1, one_minus_beta1, beta2, one_minus_beta2;
     double eps, bias_correction2_sqrt, neg_step_size;
+    int mode; /* a rectify_mode */
 } adabelief_coeffs;
+
+/* rectify=False; rectified with rho_t >= 5; rectified SGD-like; no step. */
+enum rectify_mode { PLAIN, RECTIFIED, RECTIFIED_SGD, RECTIFIED_NONE };
 
 static void adabelief_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, void *coeffs)
 {
@@ -59,10 +77,27 @@ static void adabelief_prepare(const descent_hparams *hp, descent_tensor_scalars 
     c->eps = hp->eps;
     c->bias_correction2_sqrt = sqrt(1.0 - pow(hp->betas[1], t));
     c->neg_step_size = -(hp->lr / (1.0 - pow(hp->betas[0], t)));
+    c->mode = PLAIN;
+    if (hp->rectify) {
+        double beta2_t = pow(hp->betas[1], t);
+        double rho_inf = 2.0 / (1.0 - hp->betas[1]) - 1.0;
+        double rho_t = rho_inf - 2.0 * t * beta2_t / (1.0 - beta2_t);
+        double step_size;
+        if (rho_t >= 5) {
+            c->mode = RECTIFIED;
+            step_size = sqrt((1.0 - beta2_t) * (rho_t - 4.0) / (rho_inf - 4.0) * (rho_t - 2.0) / rho_t * rho_inf /
+                             (rho_inf - 2.0)) /
+                        (1.0 - pow(hp->betas[0], t));
+        } else {
+            c->mode = hp->degenerated_to_sgd ? RECTIFIED_SGD : RECTIFIED_NONE;
+            step_size = 1.0 / (1.0 - pow(hp->betas[0], t));
+        }
+        c->neg_step_size = -step_size * hp->lr;
+    }
 }
 
 #define ADABELIEF_KERNEL(T, SFX, SQRT)                                                        \
-    DESCENT_INLINE void adabelief_body_##SFX(const descent_kernel_args *args)                       \
+    DESCENT_INLINE void adabelief_loop_##SFX(const descent_kernel_args *args, const int mode)       \
     {                                                                                         \
         const adabelief_coeffs *c = args->coeffs;                                             \
         T *restrict p = args->param;                                                          \
@@ -84,9 +119,27 @@ static void adabelief_prepare(const descent_hparams *hp, descent_tensor_scalars 
             si = si + eps;                                                                    \
             m[i] = mi;                                                                        \
             s[i] = si;                                                                        \
-            T denom = SQRT(si) / bc2s + eps;                                                  \
-            p[i] = pi + nss * (mi / denom);                                                   \
+            if (mode == PLAIN)                                                                \
+                p[i] = pi + nss * (mi / (SQRT(si) / bc2s + eps));                             \
+            else if (mode == RECTIFIED)                                                       \
+                p[i] = pi + nss * (mi / (SQRT(si) + eps));                                    \
+            else if (mode == RECTIFIED_SGD)                                                   \
+                p[i] = pi + nss * mi;                                                         \
+            else                                                                              \
+                p[i] = pi;                                                                    \
         }                                                                                     \
+    }                                                                                         \
+    DESCENT_INLINE void adabelief_body_##SFX(const descent_kernel_args *args)                 \
+    {                                                                                         \
+        const int mode = ((const adabelief_coeffs *)args->coeffs)->mode;                      \
+        if (mode == PLAIN)                                                                    \
+            adabelief_loop_##SFX(args, PLAIN);                                                \
+        else if (mode == RECTIFIED)                                                           \
+            adabelief_loop_##SFX(args, RECTIFIED);                                            \
+        else if (mode == RECTIFIED_SGD)                                                       \
+            adabelief_loop_##SFX(args, RECTIFIED_SGD);                                        \
+        else                                                                                  \
+            adabelief_loop_##SFX(args, RECTIFIED_NONE);                                       \
     }                                                                                         \
     DESCENT_DISPATCH(adabelief_kernel_##SFX, adabelief_body_##SFX)
 

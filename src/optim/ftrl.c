@@ -1,0 +1,119 @@
+/* FTRL-Proximal (McMahan et al. 2013, "Ad Click Prediction: a View from the
+ * Trenches", Algorithm 1), with the arguments and the update of Keras's
+ * tf.keras.optimizers.Ftrl (keras/src/optimizers/ftrl.py, update_step):
+ *
+ *   k = -learning_rate_power                         (0.5: AdaGrad-style rates)
+ *   l2' = l2_regularization_strength + beta / (2 lr)
+ *   g~ = g + 2 l2_shrinkage_regularization_strength p   (shrinkage-type L2)
+ *   n' = n + g^2                                      accumulator (uses g, not g~)
+ *   z = z + g~ - (n'^k - n^k) / lr * p                linear
+ *   q = n'^k / lr + 2 l2'                             quadratic
+ *   p = (clip(z, -l1, l1) - z) / q                    closed-form proximal step
+ *   n = n'
+ * The accumulator starts at initial_accumulator_value, linear at 0. Keras has
+ * no maximize; lr must be > 0 (the update divides by it). */
+#include "../internal.h"
+
+#include <math.h>
+
+static const hp_desc ftrl_hparams[] = {
+    {"lr", HP_REAL, HP_FIELD(lr), 0, 0, HP_LO_OPEN | HP_NO_HI, NULL},
+    {"learning_rate_power", HP_REAL, HP_FIELD(learning_rate_power), -HUGE_VAL, 0, 0, NULL},
+    {"initial_accumulator_value", HP_REAL, HP_FIELD(initial_accumulator_value), 0, 0, HP_NO_HI, NULL},
+    {"l1_regularization_strength", HP_REAL, HP_FIELD(l1_regularization_strength), 0, 0, HP_NO_HI, NULL},
+    {"l2_regularization_strength", HP_REAL, HP_FIELD(l2_regularization_strength), 0, 0, HP_NO_HI, NULL},
+    {"l2_shrinkage_regularization_strength", HP_REAL, HP_FIELD(l2_shrinkage_regularization_strength), 0, 0,
+     HP_NO_HI, NULL},
+    {"beta", HP_REAL, HP_FIELD(beta), 0, 0, HP_NO_HI, NULL},
+    HP_END,
+};
+
+static void ftrl_defaults(descent_hparams *hp)
+{
+    hp->lr = 1e-3;
+    hp->learning_rate_power = -0.5;
+    hp->initial_accumulator_value = 0.1;
+}
+
+static int ftrl_state_count(const descent_hparams *hp)
+{
+    (void)hp;
+    return 2;
+}
+
+static const char *const ftrl_state_names[] = {"accumulator", "linear", NULL};
+
+static double ftrl_state_init(const descent_hparams *hp, int i)
+{
+    return i == 0 ? hp->initial_accumulator_value : 0.0;
+}
+
+typedef struct ftrl_coeffs {
+    double lr, power, two_shrinkage, two_l2, l1;
+} ftrl_coeffs;
+
+static void ftrl_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, void *coeffs)
+{
+    ftrl_coeffs *c = coeffs;
+    ts->step++;
+    c->lr = hp->lr;
+    c->power = -hp->learning_rate_power;
+    c->two_shrinkage = 2.0 * hp->l2_shrinkage_regularization_strength;
+    c->two_l2 = 2.0 * (hp->l2_regularization_strength + hp->beta / (2.0 * hp->lr));
+    c->l1 = hp->l1_regularization_strength;
+}
+
+/* With the default learning_rate_power = -0.5 the powers are square roots:
+ * that loop uses SQRT (correctly rounded, where pow may be off by an ulp, and
+ * vectorizable); any other power calls POW. */
+#define FTRL_KERNEL(T, SFX, POW, SQRT)                                                        \
+    DESCENT_INLINE void ftrl_loop_##SFX(const descent_kernel_args *args, const int half)      \
+    {                                                                                         \
+        const ftrl_coeffs *c = args->coeffs;                                                  \
+        T *restrict p = args->param;                                                          \
+        const T *restrict g = args->grad;                                                     \
+        T *restrict n = args->state[0];                                                       \
+        T *restrict z = args->state[1];                                                       \
+        const T lr = (T)c->lr, k = (T)c->power, two_shrinkage = (T)c->two_shrinkage;          \
+        const T two_l2 = (T)c->two_l2, l1 = (T)c->l1;                                         \
+        const size_t end = args->end;                                                         \
+        for (size_t i = args->begin; i < end; i++) {                                          \
+            T pi = p[i], gi = g[i];                                                           \
+            T shrunk = gi + two_shrinkage * pi;                                               \
+            T ni = n[i] + gi * gi;                                                            \
+            T nk = half ? SQRT(ni) : POW(ni, k);                                              \
+            T ok = half ? SQRT(n[i]) : POW(n[i], k);                                          \
+            T zi = z[i] + (shrunk - ((nk - ok) / lr) * pi);                                   \
+            T q = nk / lr + two_l2;                                                           \
+            T clipped = zi < -l1 ? -l1 : zi > l1 ? l1 : zi;                                   \
+            p[i] = (clipped - zi) / q;                                                        \
+            n[i] = ni;                                                                        \
+            z[i] = zi;                                                                        \
+        }                                                                                     \
+    }                                                                                         \
+    DESCENT_INLINE void ftrl_body_##SFX(const descent_kernel_args *args)                      \
+    {                                                                                         \
+        if (((const ftrl_coeffs *)args->coeffs)->power == 0.5)                                \
+            ftrl_loop_##SFX(args, 1);                                                         \
+        else                                                                                  \
+            ftrl_loop_##SFX(args, 0);                                                         \
+    }                                                                                         \
+    DESCENT_DISPATCH(ftrl_kernel_##SFX, ftrl_body_##SFX)
+
+FTRL_KERNEL(float, f32, powf, sqrtf)
+FTRL_KERNEL(double, f64, pow, sqrt)
+
+const descent_algo descent_algo_ftrl = {
+    .name = "FTRL",
+    .alias = "ftrl",
+    .momentum_name = NULL,
+    .defaults = ftrl_defaults,
+    .hparams = ftrl_hparams,
+    .state_count = ftrl_state_count,
+    .state_names = ftrl_state_names,
+    .state_init = ftrl_state_init,
+    .coeffs_size = sizeof(ftrl_coeffs),
+    .prepare = ftrl_prepare,
+    .kernel_f32 = ftrl_kernel_f32,
+    .kernel_f64 = ftrl_kernel_f64,
+};
