@@ -133,6 +133,7 @@ typedef struct descent_hparams {
     double step_sizes[2];   /* Rprop: (minimal, maximal) step size */
     double lambd;           /* ASGD decay term */
     double t0;              /* ASGD: step at which averaging starts */
+    int state_bits;         /* Adam family: 32 (state at the tensor's precision) or 8 (block-quantized) */
 } descent_hparams;
 
 /* Fill *hp with the defaults of the named optimizer (a PyTorch name such as

@@ -8,7 +8,8 @@
  *         str name, u8 count, f64 value[count]
  *     u32 tensors; per tensor: u32 group, u8 dtype, u64 n, i64 step,
  *         f64 mu_product, f64 eta, f64 mu, u8 states, per state: str name,
- *         raw values
+ *         raw values (state_bits=8: n code bytes, then one f32 absmax per
+ *         block of DESCENT_Q8_BLOCK elements; see q8state.c)
  *     u64 schedule_len, schedule bytes (see schedule/driver.c)
  *   u32 crc32 of everything before it
  * str = u16 length + bytes. Loading checks everything before changing the
@@ -116,7 +117,10 @@ int descent_save_mem(const descent_optimizer *opt, void *buf, size_t cap, size_t
         descent_put_u(&w, (uint64_t)t->nstate, 1);
         for (int k = 0; k < t->nstate; k++) {
             put_str(&w, opt->algo->state_names[k]);
-            put_array(&w, t->state[k], t->n, t->dtype);
+            if (t->state_bits == 8)
+                descent_q8_put(&w, t->state[k], t->n);
+            else
+                put_array(&w, t->state[k], t->n, t->dtype);
         }
     }
     size_t sched_len = descent_schedule_save(opt, NULL, 0);
@@ -248,7 +252,7 @@ static int walk(descent_optimizer *opt, reader *r, int apply, descent_error *err
                 descent_error e;
                 if (descent_hp_check(d, k, v, &e) < 0)
                     return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint group %d: %s", g, e.message);
-                double canonical = (d->type == HP_BOOL || d->type == HP_CHOICE) ? (double)(int)v : v;
+                double canonical = (d->type == HP_BOOL || d->type == HP_CHOICE || d->type == HP_INT) ? (double)(int)v : v;
                 if (memcmp(&canonical, &v, sizeof v) != 0)
                     return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint group %d: %s is not an integer code",
                                         g, d->name);
@@ -267,6 +271,10 @@ static int walk(descent_optimizer *opt, reader *r, int apply, descent_error *err
                 return descent_fail(err, DESCENT_ERR_CHECKPOINT,
                                     "checkpoint group %d needs state its tensors were registered without "
                                     "(e.g. momentum, amsgrad or centered differs)", g);
+            else if (opt->tensors[i].group == g && descent_q8_wanted(opt->algo, &hp) != (opt->tensors[i].state_bits == 8))
+                return descent_fail(err, DESCENT_ERR_CHECKPOINT,
+                                    "checkpoint group %d has state_bits=%d, its tensors were registered with %s state",
+                                    g, hp.state_bits, opt->tensors[i].state_bits == 8 ? "8-bit" : "full-precision");
         if (apply) {
             opt->groups[g].hp = hp;
             opt->groups[g].initial_lr = initial_lr;
@@ -312,10 +320,12 @@ static int walk(descent_optimizer *opt, reader *r, int apply, descent_error *err
             if (!str_is(sname, n, opt->algo->state_names[k]))
                 return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint tensor %d state %d is '%.*s', expected '%s'",
                                     i, k, (int)(n > 64 ? 64 : n), sname, opt->algo->state_names[k]);
-            size_t bytes = t->n * dtype_size(t->dtype);
+            size_t bytes = t->state_bits == 8 ? descent_q8_image_bytes(t->n) : t->n * dtype_size(t->dtype);
             if (r->len - r->pos < bytes)
                 goto truncated;
-            if (apply)
+            if (apply && t->state_bits == 8)
+                descent_q8_get(r, t->state[k], t->n);
+            else if (apply)
                 get_array(r, t->state[k], t->n, t->dtype);
             else
                 r->pos += bytes;

@@ -83,7 +83,9 @@ void descent_destroy(descent_optimizer *opt)
 static void init_state(const descent_optimizer *opt, descent_tensor *t)
 {
     const descent_hparams *hp = &opt->groups[t->group].hp;
-    for (int k = 0; k < t->nstate; k++) {
+    if (t->state_bits == 8)
+        descent_q8_init(opt, t);
+    for (int k = 0; t->state_bits != 8 && k < t->nstate; k++) {
         double v = opt->algo->state_init(hp, k);
         if (t->dtype == DESCENT_F64) {
             double *s = t->state[k];
@@ -249,6 +251,10 @@ int descent_add_tensor_shaped(descent_optimizer *opt, int group, void *param, co
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "param and grad must not be NULL for a tensor of %zu elements", n);
     if (n > SIZE_MAX / 8 / DESCENT_MAX_STATE)
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "tensor of %zu elements is too large", n);
+    int q8 = descent_q8_wanted(opt->algo, &opt->groups[group].hp);
+    if (q8 && dtype != DESCENT_F32)
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "state_bits=8 needs DESCENT_F32 tensors, got %s",
+                                dtype == DESCENT_F64 ? "DESCENT_F64" : "DESCENT_BF16");
     if (grow(opt, (void **)&opt->tensors, &opt->tensors_cap, opt->ntensors + 1, sizeof *opt->tensors) < 0)
         return descent_opt_fail(opt, DESCENT_ERR_NOMEM, "out of memory registering a tensor");
     descent_tensor *t = &opt->tensors[opt->ntensors];
@@ -261,10 +267,11 @@ int descent_add_tensor_shaped(descent_optimizer *opt, int group, void *param, co
     t->param = param;
     t->grad = grad;
     t->nstate = opt->algo->state_count(&opt->groups[group].hp);
+    t->state_bits = q8 ? 8 : 0;
     t->coeffs = descent_mem_alloc(&opt->mem, opt->algo->coeffs_size);
     int ok = t->coeffs != NULL;
     for (int k = 0; ok && k < t->nstate; k++) {
-        t->state[k] = descent_mem_alloc(&opt->mem, n * dtype_size(dtype));
+        t->state[k] = descent_mem_alloc(&opt->mem, q8 ? descent_q8_bytes(n) : n * dtype_size(dtype));
         ok = t->state[k] != NULL;
     }
     if (ok && dtype == DESCENT_BF16 && (opt->bf16_flags & DESCENT_BF16_MASTER)) {
@@ -302,6 +309,10 @@ static void run_chunk(const descent_optimizer *opt, const descent_chunk *c)
     const descent_tensor *t = &opt->tensors[c->tensor];
     if (t->dtype == DESCENT_BF16) {
         descent_run_chunk_bf16(opt, c);
+        return;
+    }
+    if (t->state_bits == 8) {
+        descent_run_chunk_q8(opt, c);
         return;
     }
     descent_kernel_args a;
@@ -433,8 +444,11 @@ size_t descent_state_bytes(const descent_optimizer *opt)
 {
     size_t bytes = 0;
     for (int i = 0; opt && i < opt->ntensors; i++)
-        bytes += ((size_t)opt->tensors[i].nstate + (opt->tensors[i].master != NULL)) * opt->tensors[i].n *
-                 dtype_size(opt->tensors[i].dtype);
+        if (opt->tensors[i].state_bits == 8)
+            bytes += (size_t)opt->tensors[i].nstate * descent_q8_bytes(opt->tensors[i].n);
+        else
+            bytes += ((size_t)opt->tensors[i].nstate + (opt->tensors[i].master != NULL)) * opt->tensors[i].n *
+                     dtype_size(opt->tensors[i].dtype);
     return bytes;
 }
 
@@ -482,6 +496,13 @@ static int set_one(descent_optimizer *opt, int group, const hp_desc *d, int inde
                                         "cannot set %s to %g in group %d: its tensors were registered without the "
                                         "state this needs; set it before adding tensors",
                                         d->name, value, group);
+    if (h.state_bits != opt->groups[group].hp.state_bits)
+        for (int i = 0; i < opt->ntensors; i++)
+            if (opt->tensors[i].group == group)
+                return descent_opt_fail(opt, DESCENT_ERR_STATE,
+                                        "cannot set state_bits to %g in group %d: its tensors' state is already "
+                                        "allocated; set it before adding tensors",
+                                        value, group);
     if (apply)
         opt->groups[group].hp = h;
     return 0;
