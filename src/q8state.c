@@ -145,24 +145,90 @@ DESCENT_TARGET_AVX2 static void dequant_avx2(float *x, size_t len, const unsigne
     dequant_portable(x + i, len - i, q + i, map, scale);
 }
 
+/* A table of up to 256 floats in 16-float registers, looked up by an index
+ * vector with vpermt2ps (32 entries per instruction) and blends on the
+ * higher index bits: the AVX-512 kernels need no gathers. */
+typedef struct lut512 {
+    __m512 r[16];
+} lut512;
+
+DESCENT_TARGET_AVX512 static void lut_load(lut512 *t, const float *v, int count)
+{
+    for (int k = 0; k < count / 16; k++)
+        t->r[k] = _mm512_loadu_ps(v + 16 * k);
+}
+
+/* t[idx] for idx < 32 << levels (levels = 0..3: 32, 64, 128, 256 entries). */
+DESCENT_TARGET_AVX512 static inline __m512 lut_get(const lut512 *t, __m512i idx, int levels)
+{
+    __m512 v[8];
+    int n = 1 << levels;
+    for (int k = 0; k < n; k++)
+        v[k] = _mm512_permutex2var_ps(t->r[2 * k], idx, t->r[2 * k + 1]);
+    for (int bit = 0; bit < levels; bit++) {
+        __mmask16 hi = _mm512_test_epi32_mask(idx, _mm512_set1_epi32(32 << bit));
+        for (int k = 0; k < n >> (bit + 1); k++)
+            v[k] = _mm512_mask_blend_ps(hi, v[2 * k], v[2 * k + 1]);
+    }
+    return v[0];
+}
+
+DESCENT_TARGET_AVX512 static float block_absmax_avx512(const float *x, size_t len)
+{
+    const uint32_t *xbits = (const uint32_t *)(const void *)x;
+    __m512i m = _mm512_setzero_si512();
+    const __m512i abs_mask = _mm512_set1_epi32(0x7FFFFFFF);
+    size_t i = 0;
+    for (; i + 16 <= len; i += 16)
+        m = _mm512_max_epu32(m, _mm512_and_si512(_mm512_loadu_si512((const void *)(xbits + i)), abs_mask));
+    uint32_t maxbits = _mm512_reduce_max_epu32(m);
+    for (; i < len; i++) {
+        uint32_t v = xbits[i] & 0x7FFFFFFFu;
+        maxbits = v > maxbits ? v : maxbits;
+    }
+    float amax;
+    memcpy(&amax, &maxbits, sizeof amax);
+    return amax;
+}
+
 DESCENT_TARGET_AVX512 static void quant_avx512(const float *x, size_t len, unsigned char *q, const float *mid,
                                                float div)
 {
+    /* The binary search probes mid[j + st] from j, a multiple of 2 st: the
+     * thresholds of step st are T_st[i] = mid[2 st i + st], i = j / (2 st). */
+    _Alignas(64) float tab[128];
+    __m512 small[5]; /* st = 128, 64, 32, 16, 8: at most 16 thresholds each */
+    for (int l = 0, st = 128; st >= 8; l++, st >>= 1) {
+        for (int i = 0; i < 16; i++)
+            tab[i] = mid[(2 * st * i + st) & 255];
+        small[l] = _mm512_load_ps(tab);
+    }
+    lut512 t4, t2, t1;
+    for (int i = 0; i < 32; i++)
+        tab[i] = mid[8 * i + 4];
+    lut_load(&t4, tab, 32);
+    for (int i = 0; i < 64; i++)
+        tab[i] = mid[4 * i + 2];
+    lut_load(&t2, tab, 64);
+    for (int i = 0; i < 128; i++)
+        tab[i] = mid[2 * i + 1];
+    lut_load(&t1, tab, 128);
     const __m512 d = _mm512_set1_ps(div);
     size_t i = 0;
     for (; i + 16 <= len; i += 16) {
         __m512 y = _mm512_div_ps(_mm512_loadu_ps(x + i), d);
         __m512i j = _mm512_setzero_si512();
-        for (int k = 1; k < 16; k++) {
-            __mmask16 ge = _mm512_cmp_ps_mask(y, _mm512_set1_ps(mid[16 * k]), _CMP_GE_OQ);
-            j = _mm512_mask_add_epi32(j, ge, j, _mm512_set1_epi32(16));
+        for (int l = 0, st = 128; st >= 8; l++, st >>= 1) {
+            __m512 thr = _mm512_permutexvar_ps(_mm512_srli_epi32(j, 8 - l), small[l]);
+            __mmask16 ge = _mm512_cmp_ps_mask(y, thr, _CMP_GE_OQ);
+            j = _mm512_mask_add_epi32(j, ge, j, _mm512_set1_epi32(st));
         }
-        for (int step = 8; step > 0; step >>= 1) {
-            __m512i probe = _mm512_add_epi32(j, _mm512_set1_epi32(step));
-            __m512 t = _mm512_i32gather_ps(probe, mid, 4);
-            __mmask16 ge = _mm512_cmp_ps_mask(y, t, _CMP_GE_OQ);
-            j = _mm512_mask_add_epi32(j, ge, j, _mm512_set1_epi32(step));
-        }
+        __mmask16 ge = _mm512_cmp_ps_mask(y, lut_get(&t4, _mm512_srli_epi32(j, 3), 0), _CMP_GE_OQ);
+        j = _mm512_mask_add_epi32(j, ge, j, _mm512_set1_epi32(4));
+        ge = _mm512_cmp_ps_mask(y, lut_get(&t2, _mm512_srli_epi32(j, 2), 1), _CMP_GE_OQ);
+        j = _mm512_mask_add_epi32(j, ge, j, _mm512_set1_epi32(2));
+        ge = _mm512_cmp_ps_mask(y, lut_get(&t1, _mm512_srli_epi32(j, 1), 2), _CMP_GE_OQ);
+        j = _mm512_mask_add_epi32(j, ge, j, _mm512_set1_epi32(1));
         _mm_storeu_si128((__m128i *)(void *)(q + i), _mm512_cvtepi32_epi8(j));
     }
     quant_portable(x + i, len - i, q + i, mid, div);
@@ -171,11 +237,13 @@ DESCENT_TARGET_AVX512 static void quant_avx512(const float *x, size_t len, unsig
 DESCENT_TARGET_AVX512 static void dequant_avx512(float *x, size_t len, const unsigned char *q, const float *map,
                                                  float scale)
 {
+    lut512 m;
+    lut_load(&m, map, 256);
     const __m512 s = _mm512_set1_ps(scale);
     size_t i = 0;
     for (; i + 16 <= len; i += 16) {
         __m512i idx = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(q + i)));
-        _mm512_storeu_ps(x + i, _mm512_mul_ps(_mm512_i32gather_ps(idx, map, 4), s));
+        _mm512_storeu_ps(x + i, _mm512_mul_ps(lut_get(&m, idx, 3), s));
     }
     dequant_portable(x + i, len - i, q + i, map, scale);
 }
@@ -206,7 +274,11 @@ void descent_q8_dequantize(char kind, float *x, size_t len, const unsigned char 
 void descent_q8_quantize(char kind, const float *x, size_t len, unsigned char *codes, float *absmax, int isa)
 {
     const float *mid = kind == 's' ? descent_q8_signed_mid : descent_q8_unsigned_mid;
+#if DESCENT_HAVE_DISPATCH
+    float amax = isa >= DESCENT_ISA_AVX512 ? block_absmax_avx512(x, len) : block_absmax(x, len);
+#else
     float amax = block_absmax(x, len);
+#endif
     float div = amax > 0.0f ? amax : 1.0f;
     *absmax = amax;
 #if DESCENT_HAVE_DISPATCH
