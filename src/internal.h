@@ -207,6 +207,10 @@ typedef struct descent_tensor {
     void *coeffs;
     float *master;          /* bf16 tensors with DESCENT_BF16_MASTER: f32 copy of param */
     int state_bits;         /* 8: every state buffer is block-quantized (q8state.c); else 0 */
+    /* The tensor's own coeffs_size bytes. `coeffs` is what the kernels read
+     * this step: this buffer, or an earlier tensor's with equal scalars. */
+    void *coeffs_buf;
+    int arena;              /* 1: state lives in the optimizer's arena (arena.c), not freed alone */
 } descent_tensor;
 
 typedef struct descent_chunk {
@@ -234,6 +238,7 @@ struct descent_optimizer {
     struct descent_schedule *schedule; /* attached learning-rate schedule or NULL */
     int nonfinite_policy;    /* a descent_nonfinite_policy */
     int64_t skipped_steps;
+    struct descent_arena_slab *arena; /* slabs holding small tensors' state (arena.c) */
 };
 
 /* Under the SKIP and ERROR policies: the first non-finite gradient value,
@@ -348,6 +353,22 @@ void descent_bf16_narrow_stochastic(uint16_t *dst, const float *src, size_t n, u
 /* One chunk of a bf16 tensor: widen p and g block by block, run the f32
  * kernel against the f32 state, narrow p back. */
 void descent_run_chunk_bf16(const descent_optimizer *opt, const descent_chunk *c);
+
+/* ---- the state arena (arena.c) ------------------------------------------- */
+
+/* A tensor whose state needs at most this many bytes in all gets it from
+ * the arena; larger tensors get one allocation per buffer. */
+#define DESCENT_ARENA_MAX ((size_t)64 << 10)
+
+typedef struct descent_arena_slab descent_arena_slab;
+/* bytes (<= DESCENT_ARENA_MAX, rounded up to DESCENT_ALIGN) of arena
+ * memory, DESCENT_ALIGN aligned, contents unspecified; NULL when out of
+ * memory. */
+void *descent_arena_take(descent_optimizer *opt, size_t bytes);
+/* Undo the takes since mark = descent_arena_mark(opt) with head = opt->arena. */
+size_t descent_arena_mark(const descent_optimizer *opt);
+void descent_arena_rollback(descent_optimizer *opt, size_t mark, const descent_arena_slab *head);
+void descent_arena_free(descent_optimizer *opt);
 
 /* ---- 8-bit block-quantized state (q8state.c) ----------------------------- */
 

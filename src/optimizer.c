@@ -60,9 +60,9 @@ int descent_create_from_spec(descent_optimizer **out, const char *spec, const de
 
 static void free_tensor(descent_optimizer *opt, descent_tensor *t)
 {
-    for (int k = 0; k < t->nstate; k++)
+    for (int k = 0; k < t->nstate && !t->arena; k++)
         descent_mem_free(&opt->mem, t->state[k]);
-    descent_mem_free(&opt->mem, t->coeffs);
+    descent_mem_free(&opt->mem, t->coeffs_buf);
     descent_mem_free(&opt->mem, t->master);
 }
 
@@ -76,6 +76,7 @@ void descent_destroy(descent_optimizer *opt)
     descent_mem_free(&opt->mem, opt->tensors);
     descent_mem_free(&opt->mem, opt->groups);
     descent_mem_free(&opt->mem, opt->chunks);
+    descent_arena_free(opt);
     descent_mem mem = opt->mem;
     descent_mem_free(&mem, opt);
 }
@@ -268,10 +269,22 @@ int descent_add_tensor_shaped(descent_optimizer *opt, int group, void *param, co
     t->grad = grad;
     t->nstate = opt->algo->state_count(&opt->groups[group].hp);
     t->state_bits = q8 ? 8 : 0;
-    t->coeffs = descent_mem_alloc(&opt->mem, opt->algo->coeffs_size);
+    t->coeffs = t->coeffs_buf = descent_mem_alloc(&opt->mem, opt->algo->coeffs_size);
     int ok = t->coeffs != NULL;
-    for (int k = 0; ok && k < t->nstate; k++) {
-        t->state[k] = descent_mem_alloc(&opt->mem, q8 ? descent_q8_bytes(n) : n * dtype_size(dtype));
+    /* Small tensors' state goes to the arena, one buffer after another. */
+    size_t state_size = q8 ? descent_q8_bytes(n) : n * dtype_size(dtype);
+    size_t state_stride = (state_size + DESCENT_ALIGN - 1) / DESCENT_ALIGN * DESCENT_ALIGN;
+    size_t arena_mark = descent_arena_mark(opt);
+    const descent_arena_slab *arena_head = opt->arena;
+    if (ok && t->nstate > 0 && state_stride * (size_t)t->nstate <= DESCENT_ARENA_MAX) {
+        unsigned char *base = descent_arena_take(opt, state_stride * (size_t)t->nstate);
+        ok = base != NULL;
+        t->arena = 1;
+        for (int k = 0; ok && k < t->nstate; k++)
+            t->state[k] = base + (size_t)k * state_stride;
+    }
+    for (int k = 0; ok && !t->arena && k < t->nstate; k++) {
+        t->state[k] = descent_mem_alloc(&opt->mem, state_size);
         ok = t->state[k] != NULL;
     }
     if (ok && dtype == DESCENT_BF16 && (opt->bf16_flags & DESCENT_BF16_MASTER)) {
@@ -282,6 +295,8 @@ int descent_add_tensor_shaped(descent_optimizer *opt, int group, void *param, co
     if (!ok || rebuild_chunks(opt) < 0) {
         opt->ntensors--;
         free_tensor(opt, t);
+        if (t->arena)
+            descent_arena_rollback(opt, arena_mark, arena_head);
         rebuild_chunks(opt); /* restores the previous list or keeps it */
         return descent_opt_fail(opt, DESCENT_ERR_NOMEM, "out of memory allocating state for %zu elements", n);
     }
@@ -352,7 +367,7 @@ int descent_step(descent_optimizer *opt)
     /* Per-step scalars once per tensor, outside every element loop. prepare()
      * is a function of the group's hyperparameters and the tensor's scalars
      * alone, so a tensor whose group and scalars equal its predecessor's
-     * before the step (the common case: tensors step together) copies the
+     * before the step (the common case: tensors step together) shares the
      * predecessor's results instead of recomputing its powers. */
     size_t total = 0;
     const descent_tensor *prev = NULL;
@@ -364,10 +379,11 @@ int descent_step(descent_optimizer *opt)
         if (prev && t->group == prev->group && t->scalars.step == prev_before.step &&
             memcmp(&t->scalars, &prev_before, sizeof prev_before) == 0) {
             t->scalars = prev->scalars;
-            memcpy(t->coeffs, prev->coeffs, opt->algo->coeffs_size);
+            t->coeffs = prev->coeffs; /* shared, not copied: read-only in the kernels */
             continue;
         }
         prev_before = t->scalars;
+        t->coeffs = t->coeffs_buf;
         opt->algo->prepare(&opt->groups[t->group].hp, &t->scalars, t->coeffs);
         prev = t;
     }
