@@ -276,7 +276,7 @@ int descent_add_tensor_shaped(descent_optimizer *opt, int group, void *param, co
     size_t state_stride = (state_size + DESCENT_ALIGN - 1) / DESCENT_ALIGN * DESCENT_ALIGN;
     size_t arena_mark = descent_arena_mark(opt);
     const descent_arena_slab *arena_head = opt->arena;
-    if (ok && t->nstate > 0 && state_stride * (size_t)t->nstate <= DESCENT_ARENA_MAX) {
+    if (ok && t->nstate > 0 && n > 0 && state_stride * (size_t)t->nstate <= DESCENT_ARENA_MAX) {
         unsigned char *base = descent_arena_take(opt, state_stride * (size_t)t->nstate);
         ok = base != NULL;
         t->arena = 1;
