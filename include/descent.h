@@ -162,6 +162,7 @@ typedef struct descent_hparams {
     /* AdaBelief (adabelief-pytorch 0.2) */
     int rectify;
     int degenerated_to_sgd;
+    int state_bits;         /* Adam family: 32 (state at the tensor's precision) or 8 (block-quantized) */
 } descent_hparams;
 
 /* Fill *hp with the defaults of the named optimizer (a PyTorch name such as

@@ -9,7 +9,8 @@
  *     u32 tensors; per tensor: u32 group, u8 dtype, u64 n, i64 step,
  *         f64 mu_product, f64 eta, f64 mu, u8 states, per state: str name,
  *         [u64 elements, for optimizers whose state sizes depend on the
- *         shape (Adafactor)], raw values
+ *         shape (Adafactor)], raw values (state_bits=8: n code bytes, then
+ *         one f32 absmax per block of DESCENT_Q8_BLOCK elements; see q8state.c)
  *     u64 schedule_len, schedule bytes (see schedule/driver.c)
  *     with flag 1 (DESCENT_CKPT_FLAG_UTILS): the training utilities'
  *         section (see utils.c); flags 0 is the original version-1 image
@@ -121,7 +122,10 @@ int descent_save_mem(const descent_optimizer *opt, void *buf, size_t cap, size_t
             put_str(&w, opt->algo->state_names[k]);
             if (opt->algo->state_size) /* shape-dependent sizes: stored, and checked on load */
                 descent_put_u(&w, (uint64_t)t->state_n[k], 8);
-            put_array(&w, t->state[k], t->state_n[k], t->dtype);
+            if (t->state_bits == 8)
+                descent_q8_put(&w, t->state[k], t->n);
+            else
+                put_array(&w, t->state[k], t->state_n[k], t->dtype);
         }
     }
     size_t sched_len = descent_schedule_save(opt, NULL, 0);
@@ -230,13 +234,23 @@ static int walk(descent_optimizer *opt, reader *r, int apply, unsigned flags, de
         uint64_t fields = descent_get_u(r, 4);
         if (r->bad)
             goto truncated;
-        /* Fields are the optimizer's descriptors, all of them, in order. */
+        /* Fields are named: each must be one of the optimizer's arguments,
+         * at most once. An argument the file lacks (written before it
+         * existed) takes its default, which is the behaviour the file was
+         * written with. */
         uint64_t expected = 0;
         for (const hp_desc *q = opt->algo->hparams; q->name; q++)
             expected++;
-        if (fields != expected)
+        if (fields > expected)
             return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint group %d has %llu hyperparameters, %s has %llu",
                                 g, (unsigned long long)fields, opt->algo->name, (unsigned long long)expected);
+        descent_hparams defaults;
+        memset(&defaults, 0, sizeof defaults);
+        opt->algo->defaults(&defaults);
+        unsigned char seen[64] = {0};
+        for (const hp_desc *q = opt->algo->hparams; q->name && q - opt->algo->hparams < 64; q++)
+            for (int k = 0; k < (q->type == HP_PAIR ? 2 : 1); k++)
+                descent_hp_write(&hp, q, k, descent_hp_read(&defaults, q, k));
         for (uint64_t f = 0; f < fields; f++) {
             const char *fname = get_str(r, &n);
             int count = (int)descent_get_u(r, 1);
@@ -247,10 +261,14 @@ static int walk(descent_optimizer *opt, reader *r, int apply, unsigned flags, de
                 return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint has a hyperparameter name of %zu bytes", n);
             memcpy(key, fname, n);
             key[n] = '\0';
-            const hp_desc *d = &opt->algo->hparams[f];
-            if (strcmp(d->name, key) != 0 || count != (d->type == HP_PAIR ? 2 : 1))
-                return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint group %d: hyperparameter %llu is '%s', expected '%s'",
-                                    g, (unsigned long long)f, key, d->name);
+            int index = -1;
+            const hp_desc *d = descent_hp_find(opt->algo, key, &index);
+            if (!d || d - opt->algo->hparams >= 64 || count != (d->type == HP_PAIR ? 2 : 1))
+                return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint group %d: %s has no hyperparameter '%s'%s", g,
+                                    opt->algo->name, key, d ? " of that size" : "");
+            if (seen[d - opt->algo->hparams]++)
+                return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint group %d: hyperparameter '%s' appears twice", g,
+                                    key);
             for (int k = 0; k < count; k++) {
                 double v = get_f64(r);
                 if (r->bad)
@@ -258,7 +276,7 @@ static int walk(descent_optimizer *opt, reader *r, int apply, unsigned flags, de
                 descent_error e;
                 if (descent_hp_check(d, k, v, &e) < 0)
                     return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint group %d: %s", g, e.message);
-                double canonical = (d->type == HP_BOOL || d->type == HP_CHOICE) ? (double)(int)v : v;
+                double canonical = (d->type == HP_BOOL || d->type == HP_CHOICE || d->type == HP_INT) ? (double)(int)v : v;
                 if (memcmp(&canonical, &v, sizeof v) != 0)
                     return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint group %d: %s is not an integer code",
                                         g, d->name);
@@ -277,6 +295,10 @@ static int walk(descent_optimizer *opt, reader *r, int apply, unsigned flags, de
                 return descent_fail(err, DESCENT_ERR_CHECKPOINT,
                                     "checkpoint group %d needs state its tensors were registered without "
                                     "(e.g. momentum, amsgrad or centered differs)", g);
+            else if (opt->tensors[i].group == g && descent_q8_wanted(opt->algo, &hp) != (opt->tensors[i].state_bits == 8))
+                return descent_fail(err, DESCENT_ERR_CHECKPOINT,
+                                    "checkpoint group %d has state_bits=%d, its tensors were registered with %s state",
+                                    g, hp.state_bits, opt->tensors[i].state_bits == 8 ? "8-bit" : "full-precision");
         if (apply) {
             opt->groups[g].hp = hp;
             opt->groups[g].initial_lr = initial_lr;
@@ -331,10 +353,12 @@ static int walk(descent_optimizer *opt, reader *r, int apply, unsigned flags, de
                                         "checkpoint tensor %d state '%s' has %llu elements, this tensor's shape needs %zu",
                                         i, opt->algo->state_names[k], (unsigned long long)elems, t->state_n[k]);
             }
-            size_t bytes = t->state_n[k] * dtype_size(t->dtype);
+            size_t bytes = t->state_bits == 8 ? descent_q8_image_bytes(t->n) : t->state_n[k] * dtype_size(t->dtype);
             if (r->len - r->pos < bytes)
                 goto truncated;
-            if (apply)
+            if (apply && t->state_bits == 8)
+                descent_q8_get(r, t->state[k], t->n);
+            else if (apply)
                 get_array(r, t->state[k], t->state_n[k], t->dtype);
             else
                 r->pos += bytes;

@@ -55,7 +55,7 @@ const hp_desc *descent_hp_find(const descent_algo *algo, const char *name, int *
 double descent_hp_read(const descent_hparams *hp, const hp_desc *d, int index)
 {
     const char *base = (const char *)hp + d->offset;
-    if (d->type == HP_BOOL || d->type == HP_CHOICE) {
+    if (d->type == HP_BOOL || d->type == HP_CHOICE || d->type == HP_INT) {
         int v;
         memcpy(&v, base, sizeof v);
         return v;
@@ -68,7 +68,7 @@ double descent_hp_read(const descent_hparams *hp, const hp_desc *d, int index)
 void descent_hp_write(descent_hparams *hp, const hp_desc *d, int index, double v)
 {
     char *base = (char *)hp + d->offset;
-    if (d->type == HP_BOOL || d->type == HP_CHOICE) {
+    if (d->type == HP_BOOL || d->type == HP_CHOICE || d->type == HP_INT) {
         int iv = (int)v;
         memcpy(base, &iv, sizeof iv);
     } else {
@@ -107,6 +107,13 @@ int descent_hp_check(const hp_desc *d, int index, double v, descent_error *err)
     }
     if (isnan(v) && (d->bounds & HP_NONE_OK))
         return 0; /* None */
+    if (d->type == HP_INT && (d->bounds & HP_ENDS_ONLY)) {
+        if (v != d->lo && v != d->hi)
+            return descent_fail(err, DESCENT_ERR_INVALID, "%s must be %g or %g, got %.17g", name, d->lo, d->hi, v);
+        return 0;
+    }
+    if (d->type == HP_INT && v != floor(v))
+        return descent_fail(err, DESCENT_ERR_INVALID, "%s must be an integer, got %.17g", name, v);
     bool ok = !isnan(v) && ((d->bounds & HP_LO_OPEN) ? v > d->lo : v >= d->lo);
     if (ok && !(d->bounds & HP_NO_HI))
         ok = (d->bounds & HP_HI_OPEN) ? v < d->hi : v <= d->hi;

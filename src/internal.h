@@ -35,12 +35,14 @@ void descent_mem_free(const descent_mem *m, void *ptr);
 
 /* ---- hyperparameter descriptors ---------------------------------------- */
 
-typedef enum hp_type { HP_REAL, HP_PAIR, HP_BOOL, HP_CHOICE } hp_type;
+typedef enum hp_type { HP_REAL, HP_PAIR, HP_BOOL, HP_CHOICE, HP_INT } hp_type;
 
 /* Bounds: lo <= x (or lo < x with HP_LO_OPEN), x <= hi (or < with HP_HI_OPEN). */
 enum { HP_LO_OPEN = 1, HP_HI_OPEN = 2, HP_NO_HI = 4 };
 /* HP_PAIR whose items may be None (stored as NaN): Adafactor's eps[0]. */
 enum { HP_NONE_OK = 8 };
+/* HP_INT only: the value must be lo or hi, nothing between (state_bits). */
+enum { HP_ENDS_ONLY = 16 };
 
 typedef struct hp_desc {
     const char *name;
@@ -179,6 +181,9 @@ typedef struct descent_algo {
      * tensor's dtype; NULL: a copy of the parameters. */
     void (*eval_params)(const descent_hparams *hp, const descent_tensor_scalars *ts,
                         const struct descent_tensor_args *a, void *out);
+    /* state_bits=8 support: one letter per state buffer, 's' for the signed
+     * 8-bit map, 'u' for the unsigned one (src/q8state.c); NULL: none. */
+    const char *state_q8;
 } descent_algo;
 
 /* A whole tensor, as tensor_step and eval_params see it. */
@@ -239,6 +244,8 @@ double descent_state_zero(const descent_hparams *hp, int i);
 #define HP_EPS {"eps", HP_REAL, HP_FIELD(eps), 0, 0, HP_NO_HI, NULL}
 #define HP_EPS_ROOT {"eps_root", HP_REAL, HP_FIELD(eps_root), 0, 0, HP_NO_HI, NULL}
 #define HP_BETAS {"betas", HP_PAIR, HP_FIELD(betas), 0, 1, HP_HI_OPEN, NULL}
+/* 32: state at the tensor's precision; 8: block-quantized (src/q8state.c). */
+#define HP_STATE_BITS {"state_bits", HP_INT, HP_FIELD(state_bits), 8, 32, HP_ENDS_ONLY, NULL}
 #define HP_END {NULL, HP_REAL, 0, 0, 0, 0, NULL}
 
 /* ---- optimizer --------------------------------------------------------- */
@@ -264,6 +271,11 @@ typedef struct descent_tensor {
     void *aux[DESCENT_AUX_COUNT]; /* training utilities' buffers (src/utils.c), NULL when unused */
     int no_decay;           /* weight decay masked off for this tensor */
     size_t state_n[DESCENT_MAX_STATE]; /* elements of each state buffer (n unless algo->state_size) */
+    int state_bits;         /* 8: every state buffer is block-quantized (q8state.c); else 0 */
+    /* The tensor's own coeffs_size bytes. `coeffs` is what the kernels read
+     * this step: this buffer, or an earlier tensor's with equal scalars. */
+    void *coeffs_buf;
+    int arena;              /* 1: state lives in the optimizer's arena (arena.c), not freed alone */
 } descent_tensor;
 
 /* Settings and counters of the training utilities (src/utils.c). */
@@ -306,6 +318,7 @@ struct descent_optimizer {
     int nonfinite_policy;    /* a descent_nonfinite_policy */
     int64_t skipped_steps;
     descent_utils utils;     /* accumulation, masks, EMA/SWA, Lookahead */
+    struct descent_arena_slab *arena; /* slabs holding small tensors' state (arena.c) */
 };
 
 /* Under the SKIP and ERROR policies: the first non-finite gradient value,
@@ -478,5 +491,51 @@ void descent_bf16_narrow_stochastic(uint16_t *dst, const float *src, size_t n, u
 /* One chunk of a bf16 tensor: widen p and g block by block, run the f32
  * kernel against the f32 state, narrow p back. */
 void descent_run_chunk_bf16(const descent_optimizer *opt, const descent_chunk *c);
+
+/* ---- the state arena (arena.c) ------------------------------------------- */
+
+/* A tensor whose state needs at most this many bytes in all gets it from
+ * the arena; larger tensors get one allocation per buffer. */
+#define DESCENT_ARENA_MAX ((size_t)64 << 10)
+
+typedef struct descent_arena_slab descent_arena_slab;
+/* bytes (<= DESCENT_ARENA_MAX, rounded up to DESCENT_ALIGN) of arena
+ * memory, DESCENT_ALIGN aligned, contents unspecified; NULL when out of
+ * memory. */
+void *descent_arena_take(descent_optimizer *opt, size_t bytes);
+/* Undo the takes since mark = descent_arena_mark(opt) with head = opt->arena. */
+size_t descent_arena_mark(const descent_optimizer *opt);
+void descent_arena_rollback(descent_optimizer *opt, size_t mark, const descent_arena_slab *head);
+void descent_arena_free(descent_optimizer *opt);
+
+/* ---- 8-bit block-quantized state (q8state.c) ----------------------------- */
+
+/* Elements per quantization block: one absmax scale each. Divides the
+ * step's chunk size, so blocks never straddle threads. */
+#define DESCENT_Q8_BLOCK 2048
+
+/* 1 when tensors of a group with these hyperparameters get 8-bit state. */
+int descent_q8_wanted(const descent_algo *algo, const descent_hparams *hp);
+/* Bytes of one quantized state buffer of n elements: the codes, padded to
+ * DESCENT_ALIGN, then one f32 absmax per block. */
+size_t descent_q8_bytes(size_t n);
+/* Set every quantized state buffer of t to 0. */
+void descent_q8_init(const descent_optimizer *opt, descent_tensor *t);
+/* One chunk of a tensor with 8-bit state: per block, dequantize the state,
+ * run the f32 kernel, quantize it back. */
+void descent_run_chunk_q8(const descent_optimizer *opt, const descent_chunk *c);
+/* Checkpoint image of one quantized buffer: n code bytes, then the block
+ * absmax values as little-endian f32 (descent_q8_image_bytes(n) bytes).
+ * descent_q8_get reads it back. */
+void descent_q8_put(descent_writer *w, const void *buf, size_t n);
+void descent_q8_get(descent_reader *r, void *buf, size_t n);
+size_t descent_q8_image_bytes(size_t n);
+/* The 256 codes of the signed ('s') or unsigned ('u') map, ascending. */
+const float *descent_q8_map(char kind);
+/* One block (len <= DESCENT_Q8_BLOCK) of x to codes and *absmax, and back;
+ * isa caps the instruction set, as for kernels. */
+void descent_q8_quantize(char kind, const float *x, size_t len, unsigned char *codes, float *absmax, int isa);
+void descent_q8_dequantize(char kind, float *x, size_t len, const unsigned char *codes, const float *absmax,
+                           int isa);
 
 #endif

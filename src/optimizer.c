@@ -67,9 +67,9 @@ int descent_create_from_spec(descent_optimizer **out, const char *spec, const de
 
 static void free_tensor(descent_optimizer *opt, descent_tensor *t)
 {
-    for (int k = 0; k < t->nstate; k++)
+    for (int k = 0; k < t->nstate && !t->arena; k++)
         descent_mem_free(&opt->mem, t->state[k]);
-    descent_mem_free(&opt->mem, t->coeffs);
+    descent_mem_free(&opt->mem, t->coeffs_buf);
     descent_mem_free(&opt->mem, t->master);
     descent_utils_free_tensor(opt, t);
 }
@@ -84,6 +84,7 @@ void descent_destroy(descent_optimizer *opt)
     descent_mem_free(&opt->mem, opt->tensors);
     descent_mem_free(&opt->mem, opt->groups);
     descent_mem_free(&opt->mem, opt->chunks);
+    descent_arena_free(opt);
     descent_mem mem = opt->mem;
     descent_mem_free(&mem, opt);
 }
@@ -91,7 +92,9 @@ void descent_destroy(descent_optimizer *opt)
 static void init_state(const descent_optimizer *opt, descent_tensor *t)
 {
     const descent_hparams *hp = &opt->groups[t->group].hp;
-    for (int k = 0; k < t->nstate; k++) {
+    if (t->state_bits == 8)
+        descent_q8_init(opt, t);
+    for (int k = 0; t->state_bits != 8 && k < t->nstate; k++) {
         double v = opt->algo->state_init(hp, k);
         if (t->dtype == DESCENT_F64) {
             double *s = t->state[k];
@@ -264,6 +267,10 @@ int descent_add_tensor_shaped(descent_optimizer *opt, int group, void *param, co
                                 opt->algo->name);
     if (n > SIZE_MAX / 8 / DESCENT_MAX_STATE)
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "tensor of %zu elements is too large", n);
+    int q8 = descent_q8_wanted(opt->algo, &opt->groups[group].hp);
+    if (q8 && dtype != DESCENT_F32)
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "state_bits=8 needs DESCENT_F32 tensors, got %s",
+                                dtype == DESCENT_F64 ? "DESCENT_F64" : "DESCENT_BF16");
     if (grow(opt, (void **)&opt->tensors, &opt->tensors_cap, opt->ntensors + 1, sizeof *opt->tensors) < 0)
         return descent_opt_fail(opt, DESCENT_ERR_NOMEM, "out of memory registering a tensor");
     descent_tensor *t = &opt->tensors[opt->ntensors];
@@ -276,11 +283,31 @@ int descent_add_tensor_shaped(descent_optimizer *opt, int group, void *param, co
     t->param = param;
     t->grad = grad;
     t->nstate = opt->algo->state_count(&opt->groups[group].hp);
-    t->coeffs = descent_mem_alloc(&opt->mem, opt->algo->coeffs_size);
+    t->state_bits = q8 ? 8 : 0;
+    t->coeffs = t->coeffs_buf = descent_mem_alloc(&opt->mem, opt->algo->coeffs_size);
     int ok = t->coeffs != NULL;
-    for (int k = 0; ok && k < t->nstate; k++) {
+    /* Small tensors' state goes to the arena, one buffer after another;
+     * buffer k holds state_n[k] elements (n unless the algorithm's sizes
+     * depend on the shape). */
+    size_t state_bytes[DESCENT_MAX_STATE], state_total = 0;
+    for (int k = 0; k < t->nstate; k++) {
         t->state_n[k] = opt->algo->state_size ? opt->algo->state_size(ndim, shape, k) : n;
-        t->state[k] = descent_mem_alloc(&opt->mem, t->state_n[k] * dtype_size(dtype));
+        state_bytes[k] = q8 ? descent_q8_bytes(t->state_n[k]) : t->state_n[k] * dtype_size(dtype);
+        state_total += (state_bytes[k] + DESCENT_ALIGN - 1) / DESCENT_ALIGN * DESCENT_ALIGN;
+    }
+    size_t arena_mark = descent_arena_mark(opt);
+    const descent_arena_slab *arena_head = opt->arena;
+    if (ok && t->nstate > 0 && n > 0 && state_total <= DESCENT_ARENA_MAX) {
+        unsigned char *base = descent_arena_take(opt, state_total);
+        ok = base != NULL;
+        t->arena = 1;
+        for (int k = 0; ok && k < t->nstate; k++) {
+            t->state[k] = base;
+            base += (state_bytes[k] + DESCENT_ALIGN - 1) / DESCENT_ALIGN * DESCENT_ALIGN;
+        }
+    }
+    for (int k = 0; ok && !t->arena && k < t->nstate; k++) {
+        t->state[k] = descent_mem_alloc(&opt->mem, state_bytes[k]);
         ok = t->state[k] != NULL;
     }
     if (ok && dtype == DESCENT_BF16 && (opt->bf16_flags & DESCENT_BF16_MASTER)) {
@@ -296,6 +323,8 @@ int descent_add_tensor_shaped(descent_optimizer *opt, int group, void *param, co
     if (!ok || rebuild_chunks(opt) < 0) {
         opt->ntensors--;
         free_tensor(opt, t);
+        if (t->arena)
+            descent_arena_rollback(opt, arena_mark, arena_head);
         rebuild_chunks(opt); /* restores the previous list or keeps it */
         return descent_opt_fail(opt, DESCENT_ERR_NOMEM, "out of memory allocating state for %zu elements", n);
     }
@@ -323,6 +352,10 @@ static void run_chunk(const descent_optimizer *opt, const descent_chunk *c)
     const descent_tensor *t = &opt->tensors[c->tensor];
     if (t->dtype == DESCENT_BF16) {
         descent_run_chunk_bf16(opt, c);
+        return;
+    }
+    if (t->state_bits == 8) {
+        descent_run_chunk_q8(opt, c);
         return;
     }
     descent_kernel_args a;
@@ -365,7 +398,7 @@ int descent_step(descent_optimizer *opt)
     /* Per-step scalars once per tensor, outside every element loop. prepare()
      * is a function of the group's hyperparameters and the tensor's scalars
      * alone, so a tensor whose group and scalars equal its predecessor's
-     * before the step (the common case: tensors step together) copies the
+     * before the step (the common case: tensors step together) shares the
      * predecessor's results instead of recomputing its powers. */
     size_t total = 0;
     const descent_tensor *prev = NULL;
@@ -377,10 +410,11 @@ int descent_step(descent_optimizer *opt)
         if (prev && t->group == prev->group && t->no_decay == prev->no_decay && t->scalars.step == prev_before.step &&
             memcmp(&t->scalars, &prev_before, sizeof prev_before) == 0) {
             t->scalars = prev->scalars;
-            memcpy(t->coeffs, prev->coeffs, opt->algo->coeffs_size);
+            t->coeffs = prev->coeffs; /* shared, not copied: read-only in the kernels */
             continue;
         }
         prev_before = t->scalars;
+        t->coeffs = t->coeffs_buf;
         descent_hparams masked;
         opt->algo->prepare(descent_utils_hparams(opt, t, &masked), &t->scalars, t->coeffs);
         prev = t;
@@ -466,6 +500,10 @@ size_t descent_state_bytes(const descent_optimizer *opt)
     size_t bytes = 0;
     for (int i = 0; opt && i < opt->ntensors; i++) {
         const descent_tensor *t = &opt->tensors[i];
+        if (t->state_bits == 8) {
+            bytes += (size_t)t->nstate * descent_q8_bytes(t->n);
+            continue;
+        }
         size_t elems = t->master != NULL ? t->n : 0;
         for (int k = 0; k < t->nstate; k++)
             elems += t->state_n[k];
@@ -518,6 +556,13 @@ static int set_one(descent_optimizer *opt, int group, const hp_desc *d, int inde
                                         "cannot set %s to %g in group %d: its tensors were registered without the "
                                         "state this needs; set it before adding tensors",
                                         d->name, value, group);
+    if (h.state_bits != opt->groups[group].hp.state_bits)
+        for (int i = 0; i < opt->ntensors; i++)
+            if (opt->tensors[i].group == group)
+                return descent_opt_fail(opt, DESCENT_ERR_STATE,
+                                        "cannot set state_bits to %g in group %d: its tensors' state is already "
+                                        "allocated; set it before adding tensors",
+                                        value, group);
     if (apply)
         opt->groups[group].hp = h;
     return 0;

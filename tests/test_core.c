@@ -803,7 +803,7 @@ static void test_invalid_hparams(void)
         {"SGD(momentum=0.9, momentum_form='ewma', dampening=0.5)", "dampening", "0.5"},
         {"SGD(momentum=0.9, momentum_form='direct', nesterov=True)", "nesterov", "torch"},
         {"Adam(lr=0.1, lr=0.2)", "given twice", "lr"},
-        {"Adam(0.1, (0.8, 0.9), 1e-8, 0, False, False, 0, 7)", "at most 7 positional", "Adam"},
+        {"Adam(0.1, (0.8, 0.9), 1e-8, 0, False, False, 0, 32, 7)", "at most 8 positional", "Adam"},
         {"Adam(lr=0.1, 0.2)", "positional argument follows keyword", ""},
         {"Adamm(lr=0.1)", "unknown optimizer 'Adamm'", "Adam"},
         {"Foo", "unknown optimizer 'Foo'", "SGD"},

@@ -116,6 +116,13 @@ int descent_mpi_sharded_create(descent_mpi_sharded **out, const char *spec, MPI_
                           "%s reduces over whole tensors (norms, row and column means), so its step cannot run on "
                           "shards; use a replicated optimizer after descent_mpi_allreduce_grads",
                           opt->algo->name);
+    /* 8-bit state is quantized in blocks of the registered piece, which
+     * resharding (checkpoint.c) would cut through. */
+    if (rc == 0 && opt && descent_q8_wanted(opt->algo, &opt->defaults)) {
+        rc = descent_fail(err, DESCENT_ERR_INVALID, "state_bits=8 is not supported with sharded optimizer state");
+        descent_destroy(opt);
+        opt = NULL;
+    }
     /* Creation is collective: a spec refused on one rank fails everywhere. */
     int failed = 0;
     int agreed = descent_mpi_agree(comm, rc, &failed);
@@ -436,6 +443,9 @@ static int register_pieces(descent_mpi_sharded *s)
         shard_tensor *t = &s->tensors[i];
         if (t->n == 0 || t->counts[s->rank] == 0)
             continue;
+        if (descent_q8_wanted(s->opt->algo, &s->opt->groups[t->group].hp))
+            return descent_mpi_fail(s, DESCENT_ERR_INVALID,
+                                    "group %d: state_bits=8 is not supported with sharded optimizer state", t->group);
         const shard_segment *seg = &s->segs[t->segment];
         size_t es = descent_mpi_elem(t->dtype), first = t->offset + (size_t)t->displs[s->rank];
         int rc = descent_add_tensor(s->opt, t->group, (unsigned char *)t->param + (size_t)t->displs[s->rank] * es,

@@ -22,6 +22,7 @@ static const hp_desc adam_hparams[] = {
     {"amsgrad", HP_BOOL, HP_FIELD(amsgrad), 0, 1, 0, NULL},
     HP_MAXIMIZE,
     HP_EPS_ROOT,
+    HP_STATE_BITS,
     HP_END,
 };
 
@@ -31,6 +32,7 @@ static void adam_defaults(descent_hparams *hp)
     hp->betas[0] = 0.9;
     hp->betas[1] = 0.999;
     hp->eps = 1e-8;
+    hp->state_bits = 32;
 }
 
 static void adamw_defaults(descent_hparams *hp)
@@ -161,6 +163,7 @@ const descent_algo descent_algo_adam = {
     .state_count = adam_state_count, .state_names = adam_state_names, .state_init = descent_state_zero,
     .coeffs_size = sizeof(adam_coeffs), .prepare = adam_prepare,
     .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64,
+    .state_q8 = "suu",
 };
 
 const descent_algo descent_algo_adamw = {
@@ -169,6 +172,7 @@ const descent_algo descent_algo_adamw = {
     .state_count = adam_state_count, .state_names = adam_state_names, .state_init = descent_state_zero,
     .coeffs_size = sizeof(adam_coeffs), .prepare = adamw_prepare,
     .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64,
+    .state_q8 = "suu",
 };
 
 /* Adam with amsgrad=True, named as the seed names it (Reddi et al. 2018). */
@@ -178,4 +182,5 @@ const descent_algo descent_algo_amsgrad = {
     .state_count = adam_state_count, .state_names = adam_state_names, .state_init = descent_state_zero,
     .coeffs_size = sizeof(adam_coeffs), .prepare = adam_prepare,
     .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64,
+    .state_q8 = "suu",
 };

@@ -15,6 +15,7 @@ static const hp_desc adamax_hparams[] = {
     HP_EPS,
     HP_WEIGHT_DECAY,
     HP_MAXIMIZE,
+    HP_STATE_BITS,
     HP_END,
 };
 
@@ -24,6 +25,7 @@ static void adamax_defaults(descent_hparams *hp)
     hp->betas[0] = 0.9;
     hp->betas[1] = 0.999;
     hp->eps = 1e-8;
+    hp->state_bits = 32;
 }
 
 static int adamax_state_count(const descent_hparams *hp)
@@ -99,4 +101,5 @@ const descent_algo descent_algo_adamax = {
     .state_init = descent_state_zero,
     .coeffs_size = sizeof(adamax_coeffs), .prepare = adamax_prepare,
     .kernel_f32 = adamax_kernel_f32, .kernel_f64 = adamax_kernel_f64,
+    .state_q8 = "su",
 };

@@ -23,6 +23,7 @@ static const hp_desc nadam_hparams[] = {
     {"momentum_decay", HP_REAL, HP_FIELD(momentum_decay), 0, 0, HP_NO_HI, NULL},
     HP_MAXIMIZE,
     HP_EPS_ROOT,
+    HP_STATE_BITS,
     HP_END,
 };
 
@@ -33,6 +34,7 @@ static void nadam_defaults(descent_hparams *hp)
     hp->betas[1] = 0.999;
     hp->eps = 1e-8;
     hp->momentum_decay = 4e-3;
+    hp->state_bits = 32;
 }
 
 static int nadam_state_count(const descent_hparams *hp)
@@ -124,4 +126,5 @@ const descent_algo descent_algo_nadam = {
     .state_init = descent_state_zero,
     .coeffs_size = sizeof(nadam_coeffs), .prepare = nadam_prepare,
     .kernel_f32 = nadam_kernel_f32, .kernel_f64 = nadam_kernel_f64,
+    .state_q8 = "su",
 };

@@ -19,6 +19,7 @@ static const hp_desc radam_hparams[] = {
     HP_WEIGHT_DECAY,
     HP_MAXIMIZE,
     HP_EPS_ROOT,
+    HP_STATE_BITS,
     HP_END,
 };
 
@@ -28,6 +29,7 @@ static void radam_defaults(descent_hparams *hp)
     hp->betas[0] = 0.9;
     hp->betas[1] = 0.999;
     hp->eps = 1e-8;
+    hp->state_bits = 32;
 }
 
 static int radam_state_count(const descent_hparams *hp)
@@ -131,4 +133,5 @@ const descent_algo descent_algo_radam = {
     .state_init = descent_state_zero,
     .coeffs_size = sizeof(radam_coeffs), .prepare = radam_prepare,
     .kernel_f32 = radam_kernel_f32, .kernel_f64 = radam_kernel_f64,
+    .state_q8 = "su",
 };
