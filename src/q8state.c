@@ -312,7 +312,7 @@ void descent_run_chunk_q8(const descent_optimizer *opt, const descent_chunk *c)
         a.begin = 0;
         a.end = len;
         a.param = (float *)t->param + b;
-        a.grad = (const float *)t->grad + b;
+        a.grad = (const float *)descent_utils_grad(t) + b; /* the accumulated mean under accumulation */
         for (int k = 0; k < DESCENT_MAX_STATE; k++)
             a.state[k] = k < t->nstate ? scratch[k] : NULL;
         a.isa = opt->isa;

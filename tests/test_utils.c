@@ -743,6 +743,46 @@ static void test_lookahead_spec(const char *dir)
     free(out);
 }
 
+/* Accumulation also feeds the optimizers with their own step paths: 8-bit
+ * state (q8state.c) and whole-tensor steps (LAMB, Adafactor). Two
+ * micro-batches g + 1 and g - 1 must update exactly as one step on g (their
+ * mean is exact in f32 here: small integers). */
+static void test_accumulation_paths(void)
+{
+    static const char *const specs[] = {"AdamW(lr=1e-2, state_bits=8)", "LAMB(lr=1e-2)", "Adafactor(lr=1e-2)"};
+    enum { N = 6000 };
+    static float pa[N], pb[N], ga[N], gb[N];
+    for (size_t s = 0; s < sizeof specs / sizeof specs[0]; s++) {
+        descent_error err;
+        descent_optimizer *a, *b;
+        CHECK(descent_create_from_spec(&a, specs[s], NULL, &err) == 0 &&
+                  descent_create_from_spec(&b, specs[s], NULL, &err) == 0,
+              "%s: %s", specs[s], err.message);
+        for (int i = 0; i < N; i++)
+            pa[i] = pb[i] = (float)(i % 17) * 0.1f - 0.8f;
+        size_t shape[2] = {60, 100};
+        descent_add_group(a, NULL);
+        descent_add_group(b, NULL);
+        descent_add_tensor_shaped(a, 0, pa, ga, 2, shape, DESCENT_F32);
+        descent_add_tensor_shaped(b, 0, pb, gb, 2, shape, DESCENT_F32);
+        CHECK(descent_set_accumulation(a, 2) == 0, "%s: %s", specs[s], descent_errmsg(a));
+        for (int step = 0; step < 6; step++) {
+            for (int i = 0; i < N; i++)
+                gb[i] = (float)((i * 7 + step) % 13) - 6;
+            for (int i = 0; i < N; i++)
+                ga[i] = gb[i] + 1;
+            CHECK(descent_step(a) == DESCENT_STEP_ACCUMULATED, "%s: first micro-batch", specs[s]);
+            for (int i = 0; i < N; i++)
+                ga[i] = gb[i] - 1;
+            CHECK(descent_step(a) == 0 && descent_step(b) == 0, "%s: step", specs[s]);
+        }
+        CHECK(memcmp(pa, pb, sizeof pa) == 0, "%s: two accumulated micro-batches differ from one step on their mean",
+              specs[s]);
+        descent_destroy(a);
+        descent_destroy(b);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "tests";
@@ -750,6 +790,7 @@ int main(int argc, char **argv)
         cli_path = argv[2];
     test_golden(dir);
     test_accumulation();
+    test_accumulation_paths();
     test_masks();
     test_checkpoint();
     test_errors();
