@@ -314,6 +314,11 @@ int descent_set_bf16_options(descent_optimizer *opt, unsigned flags, uint64_t se
  * INTO THE CALLER'S GRADIENT BUFFERS (the grad pointers given to
  * descent_add_tensor / descent_set_tensor_data), which must therefore be
  * writable memory even though the optimizer otherwise only reads them.
+ * Having read every gradient, each call records whether all are finite
+ * (a finite norm; for clipping by value, every value written finite):
+ * the next descent_step under the SKIP, ERROR or REPORT non-finite policy
+ * uses that verdict instead of reading the gradients again (see
+ * descent_set_nonfinite_policy and descent_grads_changed).
  *
  * norm_type is p >= 1 for the p-norm (2.0 is the usual choice) or INFINITY
  * for the largest |g|. Norms are accumulated in double for every dtype;
