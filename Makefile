@@ -37,8 +37,12 @@ VALGRIND_EXCLUDE ?= install_examples|subproject_consumer|test_browser|test_mpi
 valgrind:
 	cmake -S . -B build-valgrind -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDESCENT_VALGRIND=ON $(CMAKE_FLAGS)
 	cmake --build build-valgrind -j $(JOBS)
-	cd build-valgrind && DESCENT_VALGRIND=1 DESCENT_LONG_STEPS=20000 OMP_WAIT_POLICY=passive \
-	  ctest --output-on-failure -j $(JOBS) --timeout 3600 -E '$(VALGRIND_EXCLUDE)'
+	rm -rf build-valgrind/valgrind-logs && mkdir -p build-valgrind/valgrind-logs
+	cd build-valgrind && status=0; DESCENT_VALGRIND=1 DESCENT_LONG_STEPS=20000 OMP_WAIT_POLICY=passive \
+	  ctest --output-on-failure -j $(JOBS) --timeout 3600 -E '$(VALGRIND_EXCLUDE)' || status=$$?; \
+	  find valgrind-logs -type f -empty -delete; \
+	  if [ -n "$$(ls valgrind-logs)" ]; then cat valgrind-logs/*; echo "valgrind found errors (above)"; exit 1; fi; \
+	  exit $$status
 
 # Train an MLP on the handwritten digits (data/digits.csv) with AdamW and a
 # linear warmup into cosine annealing, stepped per batch: 20 epochs of 45
