@@ -5,7 +5,7 @@
  * chunk is tested as an OR of comparison results over four interleaved
  * quarters of the chunk: branch-free, so the compiler vectorizes it (a
  * floating-point sum it may not reorder would not), and four read streams
- * instead of one, which on one core reads about a third faster (11 -> 13-14
+ * instead of one, which one core reads about a fifth faster (11 -> 13-14
  * GB/s on the machine of docs/performance.md). The test is compiled for
  * AVX-512, AVX2 and the baseline through DESCENT_DISPATCH like the kernels.
  *
