@@ -59,6 +59,8 @@ static void bench_usage(FILE *out)
             "  --clip-value V   the same with descent_clip_grad_value(V)\n"
             "  --clip-recheck   call descent_grads_changed between clipping and the\n"
             "                step, so the step checks the gradients itself\n"
+            "                Under skip, error or report each repetition also times the\n"
+            "                same pass under propagate: the median extra cost is printed\n"
             "  --json        one JSON object per line instead of a table\n\n"
             "Per optimizer: seconds per step, parameters/s, bytes/s (reads + writes of p,\n"
             "g and each state buffer), the bandwidth of a plain kernel that reads and\n"
@@ -367,6 +369,9 @@ typedef struct bench_result {
     double fraction;               /* median of limit / step per repetition */
     double one_tensor_seconds;     /* the same n in one tensor (tensors > 1) */
     double overhead_per_tensor;    /* median of (step - one-tensor step) / tensors */
+    int compared;                  /* a non-finite policy: also timed under PROPAGATE */
+    double propagate_seconds;      /* median of the same pass under PROPAGATE */
+    double nonfinite_extra;        /* median of step / PROPAGATE step - 1 per repetition */
     double bytes_per_param;
     size_t state_bytes;
     double peak_rss;
@@ -518,11 +523,25 @@ static int bench_one(const char *spec, const bench_cfg *cfg, bench_result *res)
     }
     if (rc == CLI_OK) {
         limit_inner = calibrate(limit_pass_cb, &L, &failed);
-        double st[256], lt[256], ratio[256], ot[256], over[256];
+        double st[256], lt[256], ratio[256], ot[256], over[256], pt[256], extra[256];
+        /* Under a checking policy each repetition also times the same pass
+         * (clipping included) under PROPAGATE, back to back, so the cost
+         * of the check is a per-repetition ratio that load elsewhere on
+         * the machine affects alike. */
+        res->compared = cfg->nonfinite != DESCENT_NONFINITE_PROPAGATE;
         for (int r = 0; r < cfg->reps && !failed; r++) {
             st[r] = time_rep(step_pass, opt, inner, &failed);
             lt[r] = time_rep(limit_pass_cb, &L, limit_inner, &failed);
             ratio[r] = lt[r] / st[r];
+            if (res->compared) {
+                int recheck = clip_recheck;
+                descent_set_nonfinite_policy(opt, DESCENT_NONFINITE_PROPAGATE);
+                clip_recheck = 0;
+                pt[r] = time_rep(step_pass, opt, inner, &failed);
+                clip_recheck = recheck;
+                descent_set_nonfinite_policy(opt, cfg->nonfinite);
+                extra[r] = st[r] / pt[r] - 1.0;
+            }
             if (one) {
                 ot[r] = time_rep(step_pass, one, one_inner, &failed);
                 over[r] = (st[r] - ot[r]) / (double)cfg->tensors;
@@ -538,6 +557,10 @@ static int bench_one(const char *spec, const bench_cfg *cfg, bench_result *res)
             if (one) {
                 res->one_tensor_seconds = median(ot, cfg->reps);
                 res->overhead_per_tensor = median(over, cfg->reps);
+            }
+            if (res->compared) {
+                res->propagate_seconds = median(pt, cfg->reps);
+                res->nonfinite_extra = median(extra, cfg->reps);
             }
         }
     }
@@ -586,6 +609,9 @@ static void report(const char *spec, const bench_cfg *cfg, const bench_result *r
                cfg->n ? (double)r->state_bytes / n : 0.0, r->peak_rss, use_cpu_clock ? "cpu" : "wall",
                nonfinite_names[cfg->nonfinite], clip_kind == CLIP_NORM ? "norm" : clip_kind == CLIP_VALUE ? "value" : "none",
                clip_arg, clip_recheck ? "true" : "false");
+        if (r->compared)
+            printf(", \"propagate_seconds_per_step\": %.6e, \"nonfinite_extra\": %.4f", r->propagate_seconds,
+                   r->nonfinite_extra);
         if (cfg->tensors > 1)
             printf(", \"one_tensor_seconds_per_step\": %.6e, \"overhead_ns_per_tensor\": %.1f}\n",
                    r->one_tensor_seconds, r->overhead_per_tensor * 1e9);
@@ -597,6 +623,8 @@ static void report(const char *spec, const bench_cfg *cfg, const bench_result *r
                cfg->n ? (double)r->state_bytes / n : 0.0, r->peak_rss / 1048576.0);
         if (cfg->tensors > 1)
             printf("  %+.0f ns/tensor vs one tensor", r->overhead_per_tensor * 1e9);
+        if (r->compared)
+            printf("  %+.1f%% vs propagate (%.3f ms)", 100.0 * r->nonfinite_extra, r->propagate_seconds * 1e3);
         printf("\n");
     }
     fflush(stdout);
