@@ -5,7 +5,7 @@ JOBS ?= 2
 CMAKE_FLAGS ?=
 PREFIX ?= /usr/local
 
-.PHONY: all configure test demo bench clean asan install
+.PHONY: all configure test demo bench clean asan valgrind install
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -21,6 +21,28 @@ asan:
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDESCENT_SANITIZE=ON -DDESCENT_WERROR=ON $(CMAKE_FLAGS)
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j $(JOBS)
+
+# The tests again under valgrind memcheck (cmake/Valgrind.cmake): every
+# test program and the descent commands it starts; any memory error or leak
+# fails the test. DESCENT_VALGRIND=1 makes the golden tests start the CLI
+# for every 16th case only and test_nonfinite run 1 and 2 threads, not 3;
+# test_long_run runs 20000 steps instead of 10^7; idle OpenMP threads sleep
+# instead of spinning (valgrind runs one thread at a time, so a spinning
+# thread only delays the others). Not run under valgrind:
+# the install and subproject tests (they compile and install; the examples
+# they run are tested here as example_*), test_browser (Chromium renders
+# the SVGs that test_pictures makes here) and the MPI tests (mpirun and
+# Open MPI's daemons; they run under `make asan`). docs/reliability.md.
+VALGRIND_EXCLUDE ?= install_examples|subproject_consumer|test_browser|test_mpi
+valgrind:
+	cmake -S . -B build-valgrind -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDESCENT_VALGRIND=ON $(CMAKE_FLAGS)
+	cmake --build build-valgrind -j $(JOBS)
+	rm -rf build-valgrind/valgrind-logs && mkdir -p build-valgrind/valgrind-logs
+	cd build-valgrind && status=0; DESCENT_VALGRIND=1 DESCENT_LONG_STEPS=20000 OMP_WAIT_POLICY=passive \
+	  ctest --output-on-failure -j $(JOBS) --timeout 3600 -E '$(VALGRIND_EXCLUDE)' || status=$$?; \
+	  find valgrind-logs -type f -empty -delete; \
+	  if [ -n "$$(ls valgrind-logs)" ]; then cat valgrind-logs/*; echo "valgrind found errors (above)"; exit 1; fi; \
+	  exit $$status
 
 # Train an MLP on the handwritten digits (data/digits.csv) with AdamW and a
 # linear warmup into cosine annealing, stepped per batch: 20 epochs of 45
@@ -58,4 +80,4 @@ install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-valgrind

@@ -36,7 +36,8 @@ static void bench_usage(FILE *out)
     fprintf(out,
             "usage: descent bench [--opt SPEC ...] [--n N] [--tensors K] [--threads T[,T...]]\n"
             "                     [--dtype f32|bf16|f64] [--reps R] [--clock wall|cpu]\n"
-            "                     [--nonfinite propagate|skip|error] [--json]\n\n"
+            "                     [--nonfinite propagate|skip|error|report]\n"
+            "                     [--clip-norm MAX | --clip-value V] [--clip-recheck] [--json]\n\n"
             "  --opt SPEC    optimizer to time (repeatable); default: the standard set\n"
             "                (SGD, SGD momentum, Adagrad, RMSprop, Adadelta, Adam, AdamW,\n"
             "                AMSGrad, NAdam, Adamax, RAdam)\n"
@@ -49,7 +50,17 @@ static void bench_usage(FILE *out)
             "  --clock C     wall (default) or cpu: process CPU time / threads, which\n"
             "                leaves out time other processes hold the cores\n"
             "  --nonfinite P the optimizers' non-finite-gradient policy (default\n"
-            "                propagate); skip and error add the gradient check to the step\n"
+            "                propagate); skip and error add the gradient check to the step,\n"
+            "                report checks each chunk after its update\n"
+            "  --clip-norm MAX  before each step, descent_clip_grad_norm(MAX, 2), timed\n"
+            "                with the step; its verdict that every gradient is finite\n"
+            "                spares the step its own check (pick MAX above the norm so\n"
+            "                repeated clipping does not shrink the gradients)\n"
+            "  --clip-value V   the same with descent_clip_grad_value(V)\n"
+            "  --clip-recheck   call descent_grads_changed between clipping and the\n"
+            "                step, so the step checks the gradients itself\n"
+            "                Under skip, error or report each repetition also times the\n"
+            "                same pass under propagate: the median extra cost is printed\n"
             "  --json        one JSON object per line instead of a table\n\n"
             "Per optimizer: seconds per step, parameters/s, bytes/s (reads + writes of p,\n"
             "g and each state buffer), the bandwidth of a plain kernel that reads and\n"
@@ -290,7 +301,25 @@ static void limit_pass(const limit_job *L)
 
 typedef int (*pass_fn)(void *ctx);
 
-static int step_pass(void *ctx) { return descent_step(ctx); }
+/* Optional gradient clipping before each timed step (--clip-norm,
+ * --clip-value), and whether its verdict is dropped (--clip-recheck). */
+static enum { CLIP_NONE, CLIP_NORM, CLIP_VALUE } clip_kind;
+static double clip_arg;
+static int clip_recheck;
+
+static int step_pass(void *ctx)
+{
+    int rc = 0;
+    if (clip_kind == CLIP_NORM)
+        rc = descent_clip_grad_norm(ctx, clip_arg, 2.0, NULL);
+    else if (clip_kind == CLIP_VALUE)
+        rc = descent_clip_grad_value(ctx, clip_arg);
+    if (rc >= 0 && clip_recheck)
+        rc = descent_grads_changed(ctx);
+    return rc < 0 ? rc : descent_step(ctx);
+}
+
+static const char *const nonfinite_names[] = {"propagate", "skip", "error", "report"};
 
 static int limit_pass_cb(void *ctx)
 {
@@ -340,6 +369,9 @@ typedef struct bench_result {
     double fraction;               /* median of limit / step per repetition */
     double one_tensor_seconds;     /* the same n in one tensor (tensors > 1) */
     double overhead_per_tensor;    /* median of (step - one-tensor step) / tensors */
+    int compared;                  /* a non-finite policy: also timed under PROPAGATE */
+    double propagate_seconds;      /* median of the same pass under PROPAGATE */
+    double nonfinite_extra;        /* median of step / PROPAGATE step - 1 per repetition */
     double bytes_per_param;
     double limit_bytes_per_param;  /* what the limit kernel moves; differs with 8-bit state */
     size_t state_bytes;
@@ -499,11 +531,25 @@ static int bench_one(const char *spec, const bench_cfg *cfg, bench_result *res)
     }
     if (rc == CLI_OK) {
         limit_inner = calibrate(limit_pass_cb, &L, &failed);
-        double st[256], lt[256], ratio[256], ot[256], over[256];
+        double st[256], lt[256], ratio[256], ot[256], over[256], pt[256], extra[256];
+        /* Under a checking policy each repetition also times the same pass
+         * (clipping included) under PROPAGATE, back to back, so the cost
+         * of the check is a per-repetition ratio that load elsewhere on
+         * the machine affects alike. */
+        res->compared = cfg->nonfinite != DESCENT_NONFINITE_PROPAGATE;
         for (int r = 0; r < cfg->reps && !failed; r++) {
             st[r] = time_rep(step_pass, opt, inner, &failed);
             lt[r] = time_rep(limit_pass_cb, &L, limit_inner, &failed);
             ratio[r] = lt[r] / st[r] * res->bytes_per_param / res->limit_bytes_per_param;
+            if (res->compared) {
+                int recheck = clip_recheck;
+                descent_set_nonfinite_policy(opt, DESCENT_NONFINITE_PROPAGATE);
+                clip_recheck = 0;
+                pt[r] = time_rep(step_pass, opt, inner, &failed);
+                clip_recheck = recheck;
+                descent_set_nonfinite_policy(opt, cfg->nonfinite);
+                extra[r] = st[r] / pt[r] - 1.0;
+            }
             if (one) {
                 ot[r] = time_rep(step_pass, one, one_inner, &failed);
                 over[r] = (st[r] - ot[r]) / (double)cfg->tensors;
@@ -519,6 +565,10 @@ static int bench_one(const char *spec, const bench_cfg *cfg, bench_result *res)
             if (one) {
                 res->one_tensor_seconds = median(ot, cfg->reps);
                 res->overhead_per_tensor = median(over, cfg->reps);
+            }
+            if (res->compared) {
+                res->propagate_seconds = median(pt, cfg->reps);
+                res->nonfinite_extra = median(extra, cfg->reps);
             }
         }
     }
@@ -560,10 +610,16 @@ static void report(const char *spec, const bench_cfg *cfg, const bench_result *r
         printf(", \"n\": %zu, \"tensors\": %ld, \"threads\": %d, \"dtype\": \"%s\", \"reps\": %d, "
                "\"seconds_per_step\": %.6e, \"params_per_s\": %.6e, \"bytes_per_param\": %g, "
                "\"gbytes_per_s\": %.4f, \"limit_gbytes_per_s\": %.4f, \"fraction_of_limit\": %.4f, "
-               "\"state_bytes\": %zu, \"state_bytes_per_param\": %g, \"peak_rss_bytes\": %.0f, \"clock\": \"%s\"",
+               "\"state_bytes\": %zu, \"state_bytes_per_param\": %g, \"peak_rss_bytes\": %.0f, \"clock\": \"%s\", "
+               "\"nonfinite\": \"%s\", \"clip\": \"%s\", \"clip_arg\": %g, \"clip_recheck\": %s",
                cfg->n, cfg->tensors, cfg->threads, cfg->dtype_name, cfg->reps, r->seconds, params_per_s,
                r->bytes_per_param, gbytes, limit_gbytes, fraction, r->state_bytes,
-               cfg->n ? (double)r->state_bytes / n : 0.0, r->peak_rss, use_cpu_clock ? "cpu" : "wall");
+               cfg->n ? (double)r->state_bytes / n : 0.0, r->peak_rss, use_cpu_clock ? "cpu" : "wall",
+               nonfinite_names[cfg->nonfinite], clip_kind == CLIP_NORM ? "norm" : clip_kind == CLIP_VALUE ? "value" : "none",
+               clip_arg, clip_recheck ? "true" : "false");
+        if (r->compared)
+            printf(", \"propagate_seconds_per_step\": %.6e, \"nonfinite_extra\": %.4f", r->propagate_seconds,
+                   r->nonfinite_extra);
         if (cfg->tensors > 1)
             printf(", \"one_tensor_seconds_per_step\": %.6e, \"overhead_ns_per_tensor\": %.1f}\n",
                    r->one_tensor_seconds, r->overhead_per_tensor * 1e9);
@@ -575,6 +631,8 @@ static void report(const char *spec, const bench_cfg *cfg, const bench_result *r
                cfg->n ? (double)r->state_bytes / n : 0.0, r->peak_rss / 1048576.0);
         if (cfg->tensors > 1)
             printf("  %+.0f ns/tensor vs one tensor", r->overhead_per_tensor * 1e9);
+        if (r->compared)
+            printf("  %+.1f%% vs propagate (%.3f ms)", 100.0 * r->nonfinite_extra, r->propagate_seconds * 1e3);
         printf("\n");
     }
     fflush(stdout);
@@ -595,9 +653,14 @@ static int bench_run(int argc, char **argv)
             cfg.json = 1;
             continue;
         }
+        if (strcmp(a, "--clip-recheck") == 0) {
+            clip_recheck = 1;
+            continue;
+        }
         if (strcmp(a, "--opt") != 0 && strcmp(a, "--n") != 0 && strcmp(a, "--tensors") != 0 &&
             strcmp(a, "--threads") != 0 && strcmp(a, "--dtype") != 0 && strcmp(a, "--reps") != 0 &&
-            strcmp(a, "--clock") != 0 && strcmp(a, "--nonfinite") != 0)
+            strcmp(a, "--clock") != 0 && strcmp(a, "--nonfinite") != 0 && strcmp(a, "--clip-norm") != 0 &&
+            strcmp(a, "--clip-value") != 0)
             return cli_usage_error(cmd, "unknown option '%s' (see descent bench --help)", a);
         if (!(v = cli_flag_value(cmd, argc, argv, &i)))
             return CLI_USAGE;
@@ -626,8 +689,18 @@ static int bench_run(int argc, char **argv)
                 cfg.nonfinite = DESCENT_NONFINITE_SKIP;
             else if (strcmp(v, "error") == 0)
                 cfg.nonfinite = DESCENT_NONFINITE_ERROR;
+            else if (strcmp(v, "report") == 0)
+                cfg.nonfinite = DESCENT_NONFINITE_REPORT;
             else
-                return cli_usage_error(cmd, "--nonfinite must be propagate, skip or error, got '%s'", v);
+                return cli_usage_error(cmd, "--nonfinite must be propagate, skip, error or report, got '%s'", v);
+        } else if (strcmp(a, "--clip-norm") == 0 || strcmp(a, "--clip-value") == 0) {
+            if (cli_parse_double(cmd, a, v, &clip_arg))
+                return CLI_USAGE;
+            if (clip_arg < 0)
+                return cli_usage_error(cmd, "%s must be >= 0, got '%s'", a, v);
+            if (clip_kind != CLIP_NONE)
+                return cli_usage_error(cmd, "give at most one of --clip-norm and --clip-value");
+            clip_kind = strcmp(a, "--clip-norm") == 0 ? CLIP_NORM : CLIP_VALUE;
         } else if (strcmp(a, "--clock") == 0) {
             if (strcmp(v, "wall") != 0 && strcmp(v, "cpu") != 0)
                 return cli_usage_error(cmd, "--clock must be wall or cpu, got '%s'", v);

@@ -258,21 +258,42 @@ int64_t descent_step_count(const descent_optimizer *opt);
  *    first offending tensor and element.
  *  - DESCENT_NONFINITE_ERROR: the same, but descent_step returns
  *    DESCENT_ERR_NONFINITE.
+ *  - DESCENT_NONFINITE_REPORT: the step is taken as under PROPAGATE (the
+ *    same bits), and descent_step returns DESCENT_STEP_NONFINITE, naming
+ *    the first offending tensor and element, if any value was non-finite.
+ *    Each chunk's gradient is tested right after its update, from cache.
  * SKIP and ERROR read every gradient once before updating anything (the
- * check must precede the first update); `descent bench` measures the cost. */
+ * check must precede the first update) — unless a clipping call
+ * (descent_clip_grad_norm, _per_tensor, _value) since the last step found
+ * every gradient finite: that verdict is used by the next descent_step,
+ * which then reads no gradient twice. The verdict is dropped by every
+ * descent_step, descent_set_tensor_data, descent_add_tensor* and
+ * descent_grads_changed. `descent bench --nonfinite` measures the cost
+ * (docs/performance.md). */
 typedef enum descent_nonfinite_policy {
     DESCENT_NONFINITE_PROPAGATE = 0,
     DESCENT_NONFINITE_SKIP = 1,
-    DESCENT_NONFINITE_ERROR = 2
+    DESCENT_NONFINITE_ERROR = 2,
+    DESCENT_NONFINITE_REPORT = 3
 } descent_nonfinite_policy;
 
 /* descent_step's positive status when a step was skipped. */
 #define DESCENT_STEP_SKIPPED 1
+/* descent_step's positive status under DESCENT_NONFINITE_REPORT when the
+ * step was taken with a non-finite gradient value. */
+#define DESCENT_STEP_NONFINITE 3
 
 int descent_set_nonfinite_policy(descent_optimizer *opt, int policy);
 
 /* Steps skipped under DESCENT_NONFINITE_SKIP since creation or reset. */
 int64_t descent_skipped_steps(const descent_optimizer *opt);
+
+/* Tell the optimizer that gradients were written after a clipping call
+ * (e.g. scaled, or filled by another backward pass): the next step under
+ * SKIP, ERROR or REPORT then checks them itself instead of trusting the
+ * clipping call's verdict. Gradients written between clipping and the step
+ * without this call are not checked again. */
+int descent_grads_changed(descent_optimizer *opt);
 
 /* Read or set a hyperparameter of a group by its name: "lr", "momentum",
  * "betas[0]", "betas[1]", "eps", "weight_decay", ... Setting validates the
@@ -335,6 +356,11 @@ int descent_set_bf16_options(descent_optimizer *opt, unsigned flags, uint64_t se
  * INTO THE CALLER'S GRADIENT BUFFERS (the grad pointers given to
  * descent_add_tensor / descent_set_tensor_data), which must therefore be
  * writable memory even though the optimizer otherwise only reads them.
+ * Having read every gradient, each call records whether all are finite
+ * (a finite norm; for clipping by value, every value written finite):
+ * the next descent_step under the SKIP, ERROR or REPORT non-finite policy
+ * uses that verdict instead of reading the gradients again (see
+ * descent_set_nonfinite_policy and descent_grads_changed).
  *
  * norm_type is p >= 1 for the p-norm (2.0 is the usual choice) or INFINITY
  * for the largest |g|. Norms are accumulated in double for every dtype;

@@ -6,6 +6,7 @@
  * so. */
 #include "internal.h"
 
+#include <float.h>
 #include <math.h>
 
 /* bf16 gradients are widened to f32 (exactly) in blocks of this many
@@ -64,22 +65,31 @@ static double finish_norm(double acc, double p)
 }
 
 /* g = g * coef (coef_or_clip > 0), or g = clamp(g, -clip, clip) when clamp
- * is set, in the tensor's precision; bf16 through f32 and back. */
-static void rewrite_grad(descent_tensor *t, double coef_or_clip, int clamp)
+ * is set, in the tensor's precision; bf16 through f32 and back. Returns 1
+ * if a written value is not finite (clamping keeps NaN and turns +-inf
+ * into +-clip, as torch.clamp does, unless clip itself rounds to infinity
+ * in f32 or bf16), which is how clipping by value learns whether the
+ * gradients the step will read are finite. */
+static int rewrite_grad(descent_tensor *t, double coef_or_clip, int clamp)
 {
+    int bad = 0;
     if (t->dtype == DESCENT_F64) {
         double *g = (double *)t->grad;
         const double c = coef_or_clip;
-        for (size_t i = 0; i < t->n; i++)
+        for (size_t i = 0; i < t->n; i++) {
             g[i] = clamp ? (g[i] < -c ? -c : g[i] > c ? c : g[i]) : g[i] * c;
-        return;
+            bad |= !(fabs(g[i]) <= DBL_MAX);
+        }
+        return bad;
     }
     const float c = (float)coef_or_clip;
     if (t->dtype == DESCENT_F32) {
         float *g = (float *)t->grad;
-        for (size_t i = 0; i < t->n; i++)
+        for (size_t i = 0; i < t->n; i++) {
             g[i] = clamp ? (g[i] < -c ? -c : g[i] > c ? c : g[i]) : g[i] * c;
-        return;
+            bad |= !(fabsf(g[i]) <= FLT_MAX);
+        }
+        return bad;
     }
     uint16_t *g = (uint16_t *)t->grad;
     float buf[BF16_BLOCK];
@@ -89,7 +99,10 @@ static void rewrite_grad(descent_tensor *t, double coef_or_clip, int clamp)
         for (size_t i = 0; i < m; i++)
             buf[i] = clamp ? (buf[i] < -c ? -c : buf[i] > c ? c : buf[i]) : buf[i] * c;
         descent_bf16_narrow(g + b, buf, m);
+        for (size_t i = 0; i < m; i++)
+            bad |= (g[b + i] & 0x7F80u) == 0x7F80u;
     }
+    return bad;
 }
 
 static int check_norm_args(descent_optimizer *opt, double max_norm, double norm_type)
@@ -126,8 +139,10 @@ int descent_clip_grad_value(descent_optimizer *opt, double clip_value)
     int rc = check_dtypes(opt);
     if (rc < 0)
         return rc;
+    int bad = 0;
     for (int k = 0; k < opt->ntensors; k++)
-        rewrite_grad(&opt->tensors[k], clip_value, 1);
+        bad |= rewrite_grad(&opt->tensors[k], clip_value, 1);
+    descent_grads_checked(opt, !bad);
     return 0;
 }
 
@@ -148,6 +163,11 @@ int descent_clip_grad_norm(descent_optimizer *opt, double max_norm, double norm_
     double total = finish_norm(acc, norm_type);
     if (total_norm_out)
         *total_norm_out = total;
+    /* A finite norm proves every gradient finite (a NaN or an infinity
+     * makes the norm NaN or infinite), and scaling by clip_coef < 1 keeps
+     * them so. A non-finite norm proves nothing (|g|^p of a finite f64 can
+     * overflow): the step then checks for itself. */
+    descent_grads_checked(opt, isfinite(total));
     if (!isfinite(total))
         return descent_opt_fail(opt, DESCENT_ERR_NONFINITE,
                                 "the total gradient norm is %g; gradients left unclipped", total);
@@ -182,6 +202,7 @@ int descent_clip_grad_norm_per_tensor(descent_optimizer *opt, double max_norm, d
         if (coef < 1.0)
             rewrite_grad(t, coef, 0);
     }
+    descent_grads_checked(opt, bad < 0); /* as in descent_clip_grad_norm */
     if (bad >= 0)
         return descent_opt_fail(opt, DESCENT_ERR_NONFINITE,
                                 "the gradient norm of tensor %d is not finite; that tensor was left unclipped", bad);

@@ -319,11 +319,25 @@ struct descent_optimizer {
     int64_t skipped_steps;
     descent_utils utils;     /* accumulation, masks, EMA/SWA, Lookahead */
     struct descent_arena_slab *arena; /* slabs holding small tensors' state (arena.c) */
+    int grads_finite;        /* a clipping call since the last step read every gradient: all finite */
 };
 
-/* Under the SKIP and ERROR policies: the first non-finite gradient value,
- * as its tensor and element; returns 1 if there is one, 0 otherwise. */
-int descent_find_nonfinite(const descent_optimizer *opt, int *tensor, size_t *index);
+/* ---- non-finite gradients (nonfinite.c) -------------------------------- */
+
+/* Before a step's first write. Returns 0 to go on, or, under SKIP and
+ * ERROR with a non-finite gradient value (and no clipping verdict that all
+ * are finite), DESCENT_STEP_SKIPPED or DESCENT_ERR_NONFINITE with the
+ * message set. *check_chunks is set when the step must test each chunk
+ * after its kernel (REPORT without a verdict). Consumes the verdict. */
+int descent_nonfinite_before_step(descent_optimizer *opt, int *check_chunks);
+/* 1 if chunk c's gradient holds a NaN or an infinity. */
+int descent_chunk_nonfinite(const descent_optimizer *opt, int chunk);
+/* After a REPORT step: 0, or DESCENT_STEP_NONFINITE with the message naming
+ * the first non-finite value of first_bad_chunk (>= nchunks: none). */
+int descent_nonfinite_after_step(descent_optimizer *opt, int first_bad_chunk);
+/* Record that every registered gradient was read and found finite (a
+ * clipping call); the next step needs no check of its own. */
+void descent_grads_checked(descent_optimizer *opt, int all_finite);
 
 int descent_opt_fail(const descent_optimizer *opt, int status, const char *fmt, ...)
 #if defined(__GNUC__)

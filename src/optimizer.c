@@ -329,6 +329,7 @@ int descent_add_tensor_shaped(descent_optimizer *opt, int group, void *param, co
         return descent_opt_fail(opt, DESCENT_ERR_NOMEM, "out of memory allocating state for %zu elements", n);
     }
     init_state(opt, t);
+    opt->grads_finite = 0; /* the new gradient is unchecked */
     return opt->ntensors - 1;
 }
 
@@ -342,6 +343,7 @@ int descent_set_tensor_data(descent_optimizer *opt, int tensor, void *param, con
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "param and grad must not be NULL");
     opt->tensors[tensor].param = param;
     opt->tensors[tensor].grad = grad;
+    opt->grads_finite = 0; /* new gradient buffers are unchecked */
     if (opt->tensors[tensor].master)
         descent_bf16_widen(opt->tensors[tensor].master, param, opt->tensors[tensor].n);
     return 0;
@@ -370,6 +372,15 @@ static void run_chunk(const descent_optimizer *opt, const descent_chunk *c)
     (t->dtype == DESCENT_F64 ? opt->algo->kernel_f64 : opt->algo->kernel_f32)(&a);
 }
 
+/* Run chunk c; under DESCENT_NONFINITE_REPORT (check set) also test its
+ * gradient, still in cache from the kernel's read, unless an earlier chunk
+ * already failed. Returns the first failing chunk seen so far. */
+static int run_chunk_checked(const descent_optimizer *opt, int c, int check, int first_bad)
+{
+    run_chunk(opt, &opt->chunks[c]);
+    return check && c < first_bad && descent_chunk_nonfinite(opt, c) ? c : first_bad;
+}
+
 /* Below this many elements in all, a step runs on the calling thread: waking
  * a team costs more than the work it would share. */
 #define PARALLEL_MIN_ELEMS ((size_t)1 << 17)
@@ -378,20 +389,9 @@ int descent_step(descent_optimizer *opt)
 {
     if (!opt)
         return DESCENT_ERR_INVALID;
-    if (opt->nonfinite_policy != DESCENT_NONFINITE_PROPAGATE) {
-        int bad_tensor;
-        size_t bad_index;
-        if (descent_find_nonfinite(opt, &bad_tensor, &bad_index)) {
-            const descent_tensor *t = &opt->tensors[bad_tensor];
-            int skip = opt->nonfinite_policy == DESCENT_NONFINITE_SKIP;
-            if (skip)
-                opt->skipped_steps++;
-            descent_opt_fail(opt, skip ? DESCENT_STEP_SKIPPED : DESCENT_ERR_NONFINITE,
-                             "non-finite gradient in tensor %d (group %d) at element %zu; step %s", bad_tensor,
-                             t->group, bad_index, skip ? "skipped" : "not taken");
-            return skip ? DESCENT_STEP_SKIPPED : DESCENT_ERR_NONFINITE;
-        }
-    }
+    int check_chunks, rc = descent_nonfinite_before_step(opt, &check_chunks);
+    if (rc != 0)
+        return rc;
     int acc = descent_utils_before_step(opt);
     if (acc != 0)
         return acc;
@@ -419,28 +419,34 @@ int descent_step(descent_optimizer *opt)
         opt->algo->prepare(descent_utils_hparams(opt, t, &masked), &t->scalars, t->coeffs);
         prev = t;
     }
+    int nchunks = opt->nchunks, first_bad = nchunks;
     if (opt->algo->tensor_step) {
         descent_run_tensor_steps(opt);
+        for (int c = 0; check_chunks && c < nchunks && first_bad == nchunks; c++)
+            if (descent_chunk_nonfinite(opt, c))
+                first_bad = c;
+        int nonfinite = descent_nonfinite_after_step(opt, first_bad); /* before the sum is cleared */
         descent_utils_after_step(opt);
-        return 0;
+        return nonfinite;
     }
-    int nchunks = opt->nchunks;
 #ifdef _OPENMP
     if (opt->threads > 1 && nchunks > 1 && total >= PARALLEL_MIN_ELEMS) {
         int threads = opt->threads < nchunks ? opt->threads : nchunks;
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(min : first_bad)
         for (int c = 0; c < nchunks; c++)
-            run_chunk(opt, &opt->chunks[c]);
+            first_bad = run_chunk_checked(opt, c, check_chunks, first_bad);
+        int nonfinite = descent_nonfinite_after_step(opt, first_bad); /* before the sum is cleared */
         descent_utils_after_step(opt);
-        return 0;
+        return nonfinite;
     }
 #else
     (void)total;
 #endif
     for (int c = 0; c < nchunks; c++)
-        run_chunk(opt, &opt->chunks[c]);
+        first_bad = run_chunk_checked(opt, c, check_chunks, first_bad);
+    int nonfinite = descent_nonfinite_after_step(opt, first_bad); /* before the sum is cleared */
     descent_utils_after_step(opt);
-    return 0;
+    return nonfinite;
 }
 
 int64_t descent_step_count(const descent_optimizer *opt)

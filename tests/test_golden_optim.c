@@ -188,7 +188,7 @@ static void run_file(const char *dir, const char *name, descent_dtype dtype, con
     int cases = 0;
     while (next_case(&cursor, c)) {
         run_library(c, dtype, rtol, atol);
-        if (cli)
+        if (cli && (!t_valgrind() || cases % T_VALGRIND_EVERY == 0))
             run_cli(c, cli, tmp, dtype, rtol, atol);
         cases++;
     }

@@ -779,7 +779,8 @@ int main(int argc, char **argv)
     sched_case *c = malloc(sizeof *c);
     while (text && next_case(&cursor, c)) {
         run_library(c);
-        run_cli(c, argv[2], tmp);
+        if (!t_valgrind() || cases % T_VALGRIND_EVERY == 0)
+            run_cli(c, argv[2], tmp);
         cases++;
     }
     CHECK(cases >= 90, "read %d golden cases", cases);

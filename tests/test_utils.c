@@ -783,6 +783,32 @@ static void test_accumulation_paths(void)
     }
 }
 
+/* Non-finite policies under accumulation: SKIP checks each micro-batch as
+ * it arrives; REPORT checks the gradient the update used, the mean, so a
+ * NaN from an earlier micro-batch is reported at the update. */
+static void test_accumulation_nonfinite(void)
+{
+    static double p[8], g[8];
+    descent_error err;
+    descent_optimizer *opt;
+    CHECK(descent_create_from_spec(&opt, "SGD(lr=0.1)", NULL, &err) == 0, "%s", err.message);
+    descent_add_group(opt, NULL);
+    descent_add_tensor(opt, 0, p, g, 8, DESCENT_F64);
+    descent_set_accumulation(opt, 2);
+    descent_set_nonfinite_policy(opt, DESCENT_NONFINITE_REPORT);
+    g[5] = NAN;
+    CHECK(descent_step(opt) == DESCENT_STEP_ACCUMULATED, "first micro-batch");
+    g[5] = 1;
+    int rc = descent_step(opt);
+    CHECK(rc == DESCENT_STEP_NONFINITE && strstr(descent_errmsg(opt), "element 5") != NULL,
+          "REPORT at the update: %d %s", rc, descent_errmsg(opt));
+    descent_reset(opt);
+    descent_set_nonfinite_policy(opt, DESCENT_NONFINITE_SKIP);
+    g[5] = NAN;
+    CHECK(descent_step(opt) == DESCENT_STEP_SKIPPED, "SKIP refuses the micro-batch");
+    descent_destroy(opt);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "tests";
@@ -791,6 +817,7 @@ int main(int argc, char **argv)
     test_golden(dir);
     test_accumulation();
     test_accumulation_paths();
+    test_accumulation_nonfinite();
     test_masks();
     test_checkpoint();
     test_errors();

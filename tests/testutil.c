@@ -7,6 +7,8 @@
 
 int t_passed, t_failed;
 
+int t_valgrind(void) { return getenv("DESCENT_VALGRIND") != NULL; }
+
 int t_done(void)
 {
     printf("%d passed, %d failed\n", t_passed, t_failed);

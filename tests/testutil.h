@@ -37,6 +37,14 @@ int t_next_line(char **cursor, char *line, size_t cap);
 /* Split s on sep into at most max doubles; returns the count or -1. */
 int t_parse_csv(const char *s, double *out, int max);
 
+/* Set (DESCENT_VALGRIND in the environment) when the tests run under
+ * valgrind (`make valgrind`): a test that starts the descent command for
+ * each of hundreds of golden cases then starts it for every
+ * T_VALGRIND_EVERY-th case only (each start costs seconds under valgrind);
+ * the library side of every case still runs. */
+int t_valgrind(void);
+#define T_VALGRIND_EVERY 16
+
 /* Run a shell command, capture stdout into a malloc'd string; returns the exit status. */
 int t_run(const char *cmd, char **out);
 
