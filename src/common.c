@@ -224,3 +224,12 @@ void descent_struct_out(void *user, size_t size, const void *full)
     memcpy(user, full, size);
     memcpy(user, &size, sizeof size);
 }
+
+void descent_struct_defaults_out(void *user, size_t size, const void *full, size_t full_size)
+{
+    if (!user || size < sizeof size)
+        return;
+    descent_struct_out(user, size < full_size ? size : full_size, full);
+    if (size > full_size)
+        memcpy(user, &size, sizeof size); /* refused when used, with a message */
+}

@@ -229,6 +229,10 @@ void descent_struct_in(void *full, size_t full_size, const void *user);
 /* Copy the first size bytes of *full out to the caller's struct, whose
  * struct_size becomes size. */
 void descent_struct_out(void *user, size_t size, const void *full);
+/* A default-filling call (descent_*_default_*): the defaults in *full out
+ * to the caller's struct of size bytes; a size beyond full_size is kept as
+ * struct_size so that using the struct is refused later with a message. */
+void descent_struct_defaults_out(void *user, size_t size, const void *full, size_t full_size);
 /* A caller's descent_hparams as a full one: the named optimizer's
  * defaults, overwritten by the caller's fields. */
 int descent_hparams_import(descent_hparams *full, const descent_hparams *user, descent_error *err);

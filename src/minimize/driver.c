@@ -73,10 +73,7 @@ void descent_minimize_default_settings_sized(descent_minimize_settings *s, size_
 {
     descent_minimize_settings full;
     default_settings(&full);
-    if (s && struct_size >= sizeof s->struct_size)
-        descent_struct_out(s, struct_size < sizeof full ? struct_size : sizeof full, &full);
-    if (s && struct_size > sizeof full)
-        s->struct_size = struct_size; /* refused when used, with a message */
+    descent_struct_defaults_out(s, struct_size, &full, sizeof full);
 }
 
 int descent_minimizer_create(descent_minimizer **out, const char *spec, size_t n, descent_error *err)

@@ -255,6 +255,23 @@ int descent_population_restart(descent_population *p)
     return 0;
 }
 
+/* Room for l candidates of n values and their l values in *cand and *f
+ * (capacity *cap); on failure both keep their contents. */
+static int grow_candidates(double **cand, double **f, size_t *cap, size_t l, size_t n)
+{
+    if (l <= *cap)
+        return 0;
+    double *c = realloc(*cand, l * n * sizeof *c), *fv = c ? realloc(*f, l * sizeof *fv) : NULL;
+    if (c)
+        *cand = c;
+    if (fv)
+        *f = fv;
+    if (!c || !fv)
+        return -1;
+    *cap = l;
+    return 0;
+}
+
 static int ensure_init(descent_population *p)
 {
     if (p->initialized)
@@ -294,16 +311,8 @@ int descent_population_ask(descent_population *p, double *candidates, size_t *la
     if (p->asked)
         return pop_fail(p, DESCENT_ERR_STATE, "tell the values of the last ask before asking again");
     size_t l = p->method->size(p->state);
-    if (l > p->cap) {
-        double *c = realloc(p->cand, l * p->n * sizeof *c), *f = c ? realloc(p->fvals, l * sizeof *f) : NULL;
-        if (c)
-            p->cand = c;
-        if (f)
-            p->fvals = f;
-        if (!c || !f)
-            return pop_fail(p, DESCENT_ERR_NOMEM, "out of memory for the population");
-        p->cap = l;
-    }
+    if (grow_candidates(&p->cand, &p->fvals, &p->cap, l, p->n) < 0)
+        return pop_fail(p, DESCENT_ERR_NOMEM, "out of memory for the population");
     p->method->ask(p->state, &p->ctx, p->cand);
     memcpy(candidates, p->cand, l * p->n * sizeof *candidates);
     p->asked = l;
@@ -471,16 +480,8 @@ static int pop_io_all(descent_population *p, pop_io *io, descent_error *err)
     if (io->r) {
         if (asked > ((size_t)1 << 26) / n)
             return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint has %zu outstanding candidates", asked);
-        if (asked > p->cap) {
-            double *c = realloc(p->cand, asked * n * sizeof *c), *f = c ? realloc(p->fvals, asked * sizeof *f) : NULL;
-            if (c)
-                p->cand = c;
-            if (f)
-                p->fvals = f;
-            if (!c || !f)
-                return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory for the population");
-            p->cap = asked;
-        }
+        if (grow_candidates(&p->cand, &p->fvals, &p->cap, asked, n) < 0)
+            return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory for the population");
         p->asked = asked;
     }
     pop_io_f64(io, p->cand, asked * n);
@@ -649,16 +650,8 @@ static int pk_iterate(void *state, descent_minimizer *m, double *x, double *f, d
     size_t l;
     if ((rc = descent_population_ask(p, NULL, &l)) < 0)
         return descent_fail(err, rc, "%s", p->errmsg);
-    if (l > s->cap) {
-        double *c = realloc(s->cand, l * n * sizeof *c), *fv = c ? realloc(s->f, l * sizeof *fv) : NULL;
-        if (c)
-            s->cand = c;
-        if (fv)
-            s->f = fv;
-        if (!c || !fv)
-            return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory for the population");
-        s->cap = l;
-    }
+    if (grow_candidates(&s->cand, &s->f, &s->cap, l, n) < 0)
+        return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory for the population");
     if ((rc = descent_population_ask(p, s->cand, &l)) < 0)
         return descent_fail(err, rc, "%s", p->errmsg);
     for (size_t k = 0; k < l; k++) {

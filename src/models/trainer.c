@@ -68,10 +68,7 @@ void descent_train_default_config_sized(descent_train_config *c, size_t struct_s
 {
     descent_train_config full;
     default_config(&full);
-    if (c && struct_size >= sizeof c->struct_size)
-        descent_struct_out(c, struct_size < sizeof full ? struct_size : sizeof full, &full);
-    if (c && struct_size > sizeof full)
-        c->struct_size = struct_size; /* refused when used, with a message */
+    descent_struct_defaults_out(c, struct_size, &full, sizeof full);
 }
 
 static double now_seconds(void)
