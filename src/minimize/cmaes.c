@@ -110,15 +110,15 @@ static int cm_create(void **state, const spec_doc *doc, const spec_node *const *
     s->sigma0 = sigma0;
     s->popsize = popsize;
     s->max_restarts = restarts;
-    s->mean = malloc(n * sizeof(double));
-    s->ps = malloc(n * sizeof(double));
-    s->pc = malloc(n * sizeof(double));
-    s->C = malloc(n * n * sizeof(double));
-    s->B = malloc(n * n * sizeof(double));
-    s->A = malloc(n * n * sizeof(double));
-    s->D = malloc(n * sizeof(double));
-    s->tmp = malloc(n * sizeof(double));
-    s->tmp2 = malloc(n * sizeof(double));
+    s->mean = calloc(n, sizeof(double));
+    s->ps = calloc(n, sizeof(double));
+    s->pc = calloc(n, sizeof(double));
+    s->C = calloc(n * n, sizeof(double));
+    s->B = calloc(n * n, sizeof(double));
+    s->A = calloc(n * n, sizeof(double));
+    s->D = calloc(n, sizeof(double));
+    s->tmp = calloc(n, sizeof(double));
+    s->tmp2 = calloc(n, sizeof(double));
     if (!s->mean || !s->ps || !s->pc || !s->C || !s->B || !s->A || !s->D || !s->tmp || !s->tmp2) {
         cm_destroy(s);
         return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory for CMAES over %zu variables", n);
@@ -136,9 +136,9 @@ static int cm_alloc_run(cmaes *s, size_t lambda)
     const size_t n = s->n;
     if (lambda != s->lambda || !s->w) {
         size_t cap = 10 + (size_t)ceil(30.0 * (double)n / (double)lambda);
-        double *w = malloc(lambda / 2 * sizeof(double)), *Y = malloc(lambda * n * sizeof(double));
-        size_t *order = malloc(lambda * sizeof(size_t));
-        double *hist = malloc(cap * sizeof(double));
+        double *w = calloc(lambda / 2, sizeof(double)), *Y = calloc(lambda * n, sizeof(double));
+        size_t *order = calloc(lambda, sizeof(size_t));
+        double *hist = calloc(cap, sizeof(double));
         if (w && Y && order && hist) {
             cm_free_run(s);
             s->w = w;

@@ -59,9 +59,9 @@ static int de_create(void **state, const spec_doc *doc, const spec_node *const *
     s->F = F;
     s->CR = CR;
     s->strategy = strategy;
-    s->pop = malloc(np * n * sizeof(double));
-    s->fit = malloc(np * sizeof(double));
-    s->trial = malloc(np * n * sizeof(double));
+    s->pop = calloc(np * n, sizeof(double));
+    s->fit = calloc(np, sizeof(double));
+    s->trial = calloc(np * n, sizeof(double));
     if (!s->pop || !s->fit || !s->trial) {
         de_destroy(s);
         return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory for DE(popsize=%zu) over %zu variables", np, n);

@@ -84,11 +84,11 @@ static int ga_create(void **state, const spec_doc *doc, const spec_node *const *
     s->eta_m = eta_m;
     s->pc = pc;
     s->pm = pm;
-    s->pop = malloc(np * n * sizeof(double));
-    s->next = malloc(np * n * sizeof(double));
-    s->fit = malloc(np * sizeof(double));
-    s->nfit = malloc(np * sizeof(double));
-    s->order = malloc(np * sizeof(size_t));
+    s->pop = calloc(np * n, sizeof(double));
+    s->next = calloc(np * n, sizeof(double));
+    s->fit = calloc(np, sizeof(double));
+    s->nfit = calloc(np, sizeof(double));
+    s->order = calloc(np, sizeof(size_t));
     if (!s->pop || !s->next || !s->fit || !s->nfit || !s->order) {
         ga_destroy(s);
         return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory for GA(popsize=%zu) over %zu variables", np, n);

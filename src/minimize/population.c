@@ -134,9 +134,9 @@ static int create_from_call(descent_population **out, const spec_doc *doc, const
     p->method = method;
     p->n = n;
     p->x0 = calloc(n, sizeof *p->x0);
-    p->lo = malloc(n * sizeof *p->lo);
-    p->hi = malloc(n * sizeof *p->hi);
-    p->best_x = malloc(n * sizeof *p->best_x);
+    p->lo = calloc(n, sizeof *p->lo);
+    p->hi = calloc(n, sizeof *p->hi);
+    p->best_x = calloc(n, sizeof *p->best_x);
     if (!p->x0 || !p->lo || !p->hi || !p->best_x) {
         descent_population_destroy(p);
         return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory");

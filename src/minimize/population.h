@@ -82,7 +82,9 @@ typedef struct pop_method {
     /* Their values (non-finite values arrive as +INFINITY). */
     void (*tell)(void *state, pop_ctx *c, const double *cand, const double *f);
     /* Save (io->w set) or load (io->r set) the state that carries from one
-     * generation to the next, in the same order both ways. Loading may
+     * generation to the next, in the same order both ways. Methods allocate
+     * their buffers zeroed, so a checkpoint taken before a buffer is first
+     * written still holds defined bytes. Loading may
      * leave the state half written on error: the caller restores it. */
     int (*io)(void *state, pop_io *io, descent_error *err);
 } pop_method;

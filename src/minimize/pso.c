@@ -88,11 +88,11 @@ static int pso_create(void **state, const spec_doc *doc, const spec_node *const 
         double phi = c1 + c2;
         s->chi = 2 / fabs(2 - phi - sqrt(phi * phi - 4 * phi));
     }
-    s->x = malloc(np * n * sizeof(double));
-    s->v = malloc(np * n * sizeof(double));
-    s->p = malloc(np * n * sizeof(double));
-    s->pf = malloc(np * sizeof(double));
-    s->g = malloc(n * sizeof(double));
+    s->x = calloc(np * n, sizeof(double));
+    s->v = calloc(np * n, sizeof(double));
+    s->p = calloc(np * n, sizeof(double));
+    s->pf = calloc(np, sizeof(double));
+    s->g = calloc(n, sizeof(double));
     if (!s->x || !s->v || !s->p || !s->pf || !s->g) {
         pso_destroy(s);
         return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory for PSO(popsize=%zu) over %zu variables", np, n);
