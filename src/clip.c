@@ -15,7 +15,7 @@
 
 /* Add |x|^p (p finite) into *acc, or take the max of |x| (p = INFINITY;
  * a NaN sticks). */
-static void accumulate(double *acc, double x, double p)
+void descent_norm_accumulate(double *acc, double x, double p)
 {
     double a = fabs(x);
     if (isinf(p)) {
@@ -37,11 +37,11 @@ static double tensor_norm_sum(const descent_tensor *t, double p)
     if (t->dtype == DESCENT_F64) {
         const double *g = t->grad;
         for (size_t i = 0; i < t->n; i++)
-            accumulate(&acc, g[i], p);
+            descent_norm_accumulate(&acc, g[i], p);
     } else if (t->dtype == DESCENT_F32) {
         const float *g = t->grad;
         for (size_t i = 0; i < t->n; i++)
-            accumulate(&acc, g[i], p);
+            descent_norm_accumulate(&acc, g[i], p);
     } else {
         const uint16_t *g = t->grad;
         float buf[BF16_BLOCK];
@@ -49,13 +49,13 @@ static double tensor_norm_sum(const descent_tensor *t, double p)
             size_t m = t->n - b < BF16_BLOCK ? t->n - b : BF16_BLOCK;
             descent_bf16_widen(buf, g + b, m);
             for (size_t i = 0; i < m; i++)
-                accumulate(&acc, buf[i], p);
+                descent_norm_accumulate(&acc, buf[i], p);
         }
     }
     return acc;
 }
 
-static double finish_norm(double acc, double p)
+double descent_norm_finish(double acc, double p)
 {
     if (isinf(p) || p == 1.0)
         return acc;
@@ -158,9 +158,9 @@ int descent_clip_grad_norm(descent_optimizer *opt, double max_norm, double norm_
     /* As PyTorch: the norm of the vector of per-tensor norms. */
     double acc = 0.0;
     for (int k = 0; k < opt->ntensors; k++) {
-        accumulate(&acc, finish_norm(tensor_norm_sum(&opt->tensors[k], norm_type), norm_type), norm_type);
+        descent_norm_accumulate(&acc, descent_norm_finish(tensor_norm_sum(&opt->tensors[k], norm_type), norm_type), norm_type);
     }
-    double total = finish_norm(acc, norm_type);
+    double total = descent_norm_finish(acc, norm_type);
     if (total_norm_out)
         *total_norm_out = total;
     /* A finite norm proves every gradient finite (a NaN or an infinity
@@ -190,7 +190,7 @@ int descent_clip_grad_norm_per_tensor(descent_optimizer *opt, double max_norm, d
     int bad = -1;
     for (int k = 0; k < opt->ntensors; k++) {
         descent_tensor *t = &opt->tensors[k];
-        double norm = finish_norm(tensor_norm_sum(t, norm_type), norm_type);
+        double norm = descent_norm_finish(tensor_norm_sum(t, norm_type), norm_type);
         if (norms_out)
             norms_out[k] = norm;
         if (!isfinite(norm)) {

@@ -495,6 +495,15 @@ void descent_frame_end(descent_writer *w, size_t payload_start);
 int descent_frame_open(descent_reader *payload, const void *buf, size_t len, const char magic[8], uint32_t version,
                        const char *what, descent_error *err);
 
+/* ---- norms (clip.c) ------------------------------------------------------ */
+
+/* Add |x|^p (p finite) into *acc, or take the max of |x| (p = INFINITY; a
+ * NaN sticks): the accumulation of descent_clip_grad_norm, shared with the
+ * sharded MPI norm. */
+void descent_norm_accumulate(double *acc, double x, double p);
+/* The p-norm from its accumulation: acc^(1/p) (acc itself for p = 1, inf). */
+double descent_norm_finish(double acc, double p);
+
 /* ---- checksums --------------------------------------------------------- */
 uint32_t descent_crc32(uint32_t crc, const void *data, size_t len);
 

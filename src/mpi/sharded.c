@@ -528,31 +528,7 @@ int descent_mpi_sharded_set_clip_grad_norm(descent_mpi_sharded *s, double max_no
 
 double descent_mpi_sharded_grad_norm(const descent_mpi_sharded *s) { return s ? s->grad_norm : NAN; }
 
-/* Add |x|^p into *acc, or the max of |x| for p = INFINITY (a NaN sticks), as
- * descent_clip_grad_norm accumulates. */
-static void accumulate(double *acc, double x, double p)
-{
-    double a = fabs(x);
-    if (isinf(p)) {
-        if ((a > *acc || isnan(a)) && !isnan(*acc))
-            *acc = a;
-    } else if (p == 2.0) {
-        *acc += a * a;
-    } else if (p == 1.0) {
-        *acc += a;
-    } else {
-        *acc += pow(a, p);
-    }
-}
 
-static double finish_norm(double acc, double p)
-{
-    if (isinf(p) || p == 1.0)
-        return acc;
-    if (p == 2.0)
-        return sqrt(acc);
-    return pow(acc, 1.0 / p);
-}
 
 /* The norm of the mean gradient, from this rank's pieces and every other
  * rank's; then, when it exceeds max_norm, the shard scaled. */
@@ -568,10 +544,10 @@ static int clip_shard(descent_mpi_sharded *s)
             size_t first = t->offset + (size_t)t->displs[me] - seg->begin, n = (size_t)t->counts[me];
             if (t->dtype == DESCENT_F64)
                 for (size_t k = 0; k < n; k++)
-                    accumulate(&acc, ((const double *)seg->grad)[first + k], p);
+                    descent_norm_accumulate(&acc, ((const double *)seg->grad)[first + k], p);
             else
                 for (size_t k = 0; k < n; k++)
-                    accumulate(&acc, ((const float *)seg->grad)[first + k], p);
+                    descent_norm_accumulate(&acc, ((const float *)seg->grad)[first + k], p);
         }
         /* MPI_MAX need not keep a NaN; an infinity it keeps. */
         s->norm_sums[i] = isinf(p) && isnan(acc) ? INFINITY : acc;
@@ -583,8 +559,8 @@ static int clip_shard(descent_mpi_sharded *s)
         return rc;
     double acc = 0.0;
     for (int i = 0; i < s->ntensors; i++)
-        accumulate(&acc, finish_norm(s->norm_sums[i], p), p);
-    double total = finish_norm(acc, p);
+        descent_norm_accumulate(&acc, descent_norm_finish(s->norm_sums[i], p), p);
+    double total = descent_norm_finish(acc, p);
     s->grad_norm = total;
     if (!isfinite(total))
         return descent_mpi_fail(s, DESCENT_ERR_NONFINITE,
