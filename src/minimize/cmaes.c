@@ -159,13 +159,12 @@ static int cm_alloc_run(cmaes *s, size_t lambda)
     return 0;
 }
 
-static int cm_start(cmaes *s, size_t lambda, const double *mean)
+/* The weights and constants of population lambda (table 1): a function of
+ * lambda and n alone, so checkpoints store lambda, not these. */
+static void cm_strategy(cmaes *s)
 {
-    const size_t n = s->n;
-    const double dn = (double)n;
-    if (cm_alloc_run(s, lambda) < 0)
-        return DESCENT_ERR_NOMEM;
-    lambda = s->lambda;
+    const size_t lambda = s->lambda;
+    const double dn = (double)s->n;
     s->mu = lambda / 2;
     double sum = 0, sum2 = 0;
     for (size_t i = 0; i < s->mu; i++) {
@@ -184,6 +183,14 @@ static int cm_start(cmaes *s, size_t lambda, const double *mean)
     s->c1 = 2 / ((dn + 1.3) * (dn + 1.3) + mueff);
     s->cmu = fmin(1 - s->c1, 2 * (mueff - 2 + 1 / mueff) / ((dn + 2) * (dn + 2) + mueff));
     s->chin = sqrt(dn) * (1 - 1 / (4 * dn) + 1 / (21 * dn * dn));
+}
+
+static int cm_start(cmaes *s, size_t lambda, const double *mean)
+{
+    const size_t n = s->n;
+    if (cm_alloc_run(s, lambda) < 0)
+        return DESCENT_ERR_NOMEM;
+    cm_strategy(s);
     memcpy(s->mean, mean, n * sizeof *mean);
     memset(s->ps, 0, n * sizeof(double));
     memset(s->pc, 0, n * sizeof(double));
@@ -431,14 +438,12 @@ static int cm_io(void *state, pop_io *io, descent_error *err)
         if (lambda != 0 && (cm_alloc_run(s, lambda) < 0 || s->lambda != lambda))
             return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory for CMAES lambda = %zu", lambda);
         s->restarts = restarts;
-        s->mu = lambda / 2;
+        if (lambda != 0)
+            cm_strategy(s);
     }
     if (lambda == 0)
         return 0; /* saved before the first generation: nothing more */
-    pop_io_f64(io, s->w, s->mu);
-    double *scalars[] = {&s->mueff, &s->cs, &s->ds, &s->cc, &s->c1, &s->cmu, &s->chin, &s->sigma};
-    for (size_t i = 0; i < sizeof scalars / sizeof scalars[0]; i++)
-        pop_io_f64(io, scalars[i], 1);
+    pop_io_f64(io, &s->sigma, 1);
     pop_io_f64(io, s->mean, n);
     pop_io_f64(io, s->ps, n);
     pop_io_f64(io, s->pc, n);
