@@ -108,6 +108,7 @@ DESCENT_INLINE void run_chunk(const descent_optimizer *opt, const descent_chunk 
     descent_kernel_args a;
     a.coeffs = t->coeffs;
     a.isa = opt->isa;
+    a.nonfinite = NULL;
     for (size_t b = c->begin; b < c->end; b += BF16_BLOCK) {
         size_t len = c->end - b < BF16_BLOCK ? c->end - b : BF16_BLOCK;
         /* p and g are read in short bursts between the kernel's state

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define DESCENT_ALIGN 64
 #define DESCENT_MAX_STATE 4
@@ -78,6 +79,10 @@ typedef struct descent_kernel_args {
     const void *grad;
     void *state[DESCENT_MAX_STATE];
     int isa;                /* a descent_isa: the widest instruction set to use */
+    /* Where a kernel of an algorithm with .kernel_tests_nonfinite ORs 1 when
+     * a gradient value of its range is a NaN or an infinity; NULL: nobody
+     * asks (the kernel still runs the test, see DESCENT_NF_TEST). */
+    int *nonfinite;
 } descent_kernel_args;
 
 typedef void (*descent_kernel_fn)(const descent_kernel_args *a);
@@ -106,6 +111,42 @@ int descent_set_isa(descent_optimizer *opt, int isa);
 #else
 #define DESCENT_INLINE static inline
 #endif
+
+/* ---- Non-finite test inside a kernel's loop ------------------------------
+ * x is non-finite iff its exponent bits are all ones, i.e. iff its
+ * magnitude bits (bits & ~sign) are >= those of infinity. A kernel keeps the
+ * running maximum of the magnitude bits of every gradient value it reads:
+ * two integer vector operations per vector, on ports the floating-point
+ * work leaves idle, and no memory access beyond the kernel's own read of g.
+ * The test runs whether or not args->nonfinite asks for it (a branch-free
+ * loop is one loop), so every policy runs the same loop. */
+typedef uint32_t descent_nf_f32;
+typedef uint64_t descent_nf_f64;
+#define DESCENT_NF_INF_f32 UINT32_C(0x7F800000)
+#define DESCENT_NF_INF_f64 UINT64_C(0x7FF0000000000000)
+DESCENT_INLINE descent_nf_f32 descent_nf_bits_f32(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return u & UINT32_C(0x7FFFFFFF);
+}
+DESCENT_INLINE descent_nf_f64 descent_nf_bits_f64(double x)
+{
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    return u & UINT64_C(0x7FFFFFFFFFFFFFFF);
+}
+#define DESCENT_NF_DECL(SFX) descent_nf_##SFX nf_max_ = 0
+#define DESCENT_NF_TEST(SFX, x)                                    \
+    do {                                                           \
+        descent_nf_##SFX nf_u_ = descent_nf_bits_##SFX(x);         \
+        nf_max_ = nf_u_ > nf_max_ ? nf_u_ : nf_max_;               \
+    } while (0)
+#define DESCENT_NF_END(SFX, args)                                  \
+    do {                                                           \
+        if ((args)->nonfinite && nf_max_ >= DESCENT_NF_INF_##SFX)  \
+            *(args)->nonfinite = 1;                                \
+    } while (0)
 
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(DESCENT_NO_DISPATCH)
 #define DESCENT_HAVE_DISPATCH 1
@@ -167,6 +208,10 @@ typedef struct descent_algo {
     void (*prepare)(const descent_hparams *hp, descent_tensor_scalars *ts, void *coeffs);
     descent_kernel_fn kernel_f32;
     descent_kernel_fn kernel_f64;
+    /* 1: the kernels test the gradient in their loop (DESCENT_NF_TEST) and
+     * report through args->nonfinite, so DESCENT_NONFINITE_REPORT costs no
+     * pass of its own; 0: the driver tests each slice after its kernel. */
+    int kernel_tests_nonfinite;
     /* Optional hooks; NULL for the element-wise optimizers. */
     /* Elements of state buffer k for a tensor of this shape (Adafactor's
      * row and column factors); NULL: n for every buffer. */
@@ -336,6 +381,9 @@ struct descent_optimizer {
 int descent_nonfinite_before_step(descent_optimizer *opt, int *check_chunks);
 /* 1 if chunk c's gradient holds a NaN or an infinity. */
 int descent_chunk_nonfinite(const descent_optimizer *opt, int chunk);
+/* 1 if elements [begin, end) of the gradient the step reads (under
+ * accumulation, the mean) of c's tensor hold a NaN or an infinity. */
+int descent_range_nonfinite(const descent_optimizer *opt, const descent_chunk *c);
 /* After a REPORT step: 0, or DESCENT_STEP_NONFINITE with the message naming
  * the first non-finite value of first_bad_chunk (>= nchunks: none). */
 int descent_nonfinite_after_step(descent_optimizer *opt, int first_bad_chunk);

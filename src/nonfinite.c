@@ -1,12 +1,10 @@
 /* Non-finite gradient detection for the SKIP, ERROR and REPORT policies.
  *
- * A value x is finite iff |x| <= MAX (the comparison is false for NaN);
- * bf16 values are non-finite iff their exponent bits are all ones. Each
- * chunk is tested as an OR of comparison results over four interleaved
- * quarters of the chunk: branch-free, so the compiler vectorizes it (a
- * floating-point sum it may not reorder would not), and four read streams
- * instead of one, which one core reads about a fifth faster (11 -> 13-14
- * GB/s on the machine of docs/performance.md). The test is compiled for
+ * A value is non-finite iff its exponent bits are all ones (IEEE 754
+ * binary32/64 and bf16 alike). Each range is tested over four interleaved
+ * quarters: branch-free, so the compiler vectorizes it, and four read
+ * streams instead of one, which one core reads from memory about a fifth
+ * faster (11 -> 13-14 GB/s on the machine of docs/performance.md). The test is compiled for
  * AVX-512, AVX2 and the baseline through DESCENT_DISPATCH like the kernels.
  *
  * Where the verdict comes from (docs/reliability.md):
@@ -18,9 +16,11 @@
  *    torch.cuda.amp.GradScaler.unscale_ records found_inf for step()); the
  *    record is cleared by every step, by descent_set_tensor_data,
  *    descent_add_tensor* and descent_grads_changed.
- *  - REPORT steps as PROPAGATE does and tests each chunk's gradients right
- *    after its kernel ran, while they are still in cache; the step then
- *    returns DESCENT_STEP_NONFINITE naming the first non-finite value. */
+ *  - REPORT steps as PROPAGATE does. It tests each slice of REPORT_SLICE
+ *    gradient values just before the kernel runs over that slice: the test
+ *    brings the slice into L1, where the kernel then finds it, so the
+ *    gradient still crosses the memory bus once (optimizer.c). The step
+ *    then returns DESCENT_STEP_NONFINITE naming the first non-finite value. */
 #include "internal.h"
 
 #include <float.h>
@@ -29,32 +29,45 @@
 
 /* One range [begin, end) of a gradient: *(int *)args->state[0] |= 1 if any
  * value is non-finite (the kernel-argument block carries the result so
- * DESCENT_DISPATCH can be reused). */
-#define NONFINITE_BODY(NAME, T, NOT_FINITE)                                                   \
+ * DESCENT_DISPATCH can be reused). The values are read as unsigned integers
+ * of their width: x is non-finite iff its magnitude bits, (bits & ABS),
+ * are >= those of infinity (exponent all ones), so the test is a running
+ * maximum of masked integers, two vector instructions per vector, with no
+ * floating-point comparison. */
+#if defined(__GNUC__)
+typedef uint64_t __attribute__((may_alias)) nf_u64;
+typedef uint32_t __attribute__((may_alias)) nf_u32;
+typedef uint16_t __attribute__((may_alias)) nf_u16;
+#else
+typedef uint64_t nf_u64;
+typedef uint32_t nf_u32;
+typedef uint16_t nf_u16;
+#endif
+
+#define NONFINITE_BODY(NAME, U, ABS, INF)                                                     \
     DESCENT_INLINE void NAME(const descent_kernel_args *a)                                    \
     {                                                                                         \
-        const T *g = (const T *)a->grad + a->begin;                                           \
+        const U *g = (const U *)a->grad + a->begin;                                           \
         size_t n = a->end - a->begin, q = n / 4;                                              \
-        const T *g0 = g, *g1 = g + q, *g2 = g + 2 * q, *g3 = g + 3 * q;                       \
-        int b0 = 0, b1 = 0, b2 = 0, b3 = 0;                                                   \
+        const U *g0 = g, *g1 = g + q, *g2 = g + 2 * q, *g3 = g + 3 * q;                       \
+        U m0 = 0, m1 = 0, m2 = 0, m3 = 0;                                                     \
         for (size_t i = 0; i < q; i++) {                                                      \
-            b0 |= NOT_FINITE(g0[i]);                                                          \
-            b1 |= NOT_FINITE(g1[i]);                                                          \
-            b2 |= NOT_FINITE(g2[i]);                                                          \
-            b3 |= NOT_FINITE(g3[i]);                                                          \
+            U x0 = g0[i] & ABS, x1 = g1[i] & ABS, x2 = g2[i] & ABS, x3 = g3[i] & ABS;         \
+            m0 = x0 > m0 ? x0 : m0;                                                           \
+            m1 = x1 > m1 ? x1 : m1;                                                           \
+            m2 = x2 > m2 ? x2 : m2;                                                           \
+            m3 = x3 > m3 ? x3 : m3;                                                           \
         }                                                                                     \
-        for (size_t i = 4 * q; i < n; i++)                                                    \
-            b0 |= NOT_FINITE(g[i]);                                                           \
-        *(int *)a->state[0] |= b0 | b1 | b2 | b3;                                             \
+        for (size_t i = 4 * q; i < n; i++) {                                                  \
+            U x = g[i] & ABS;                                                                 \
+            m0 = x > m0 ? x : m0;                                                             \
+        }                                                                                     \
+        *(int *)a->state[0] |= m0 >= INF || m1 >= INF || m2 >= INF || m3 >= INF;              \
     }
 
-#define F32_NOT_FINITE(x) (!(fabsf(x) <= FLT_MAX))
-#define F64_NOT_FINITE(x) (!(fabs(x) <= DBL_MAX))
-#define BF16_NOT_FINITE(x) (((x) & 0x7F80u) == 0x7F80u)
-
-NONFINITE_BODY(nonfinite_f32_body, float, F32_NOT_FINITE)
-NONFINITE_BODY(nonfinite_f64_body, double, F64_NOT_FINITE)
-NONFINITE_BODY(nonfinite_bf16_body, uint16_t, BF16_NOT_FINITE)
+NONFINITE_BODY(nonfinite_f32_body, nf_u32, UINT32_C(0x7FFFFFFF), UINT32_C(0x7F800000))
+NONFINITE_BODY(nonfinite_f64_body, nf_u64, UINT64_C(0x7FFFFFFFFFFFFFFF), UINT64_C(0x7FF0000000000000))
+NONFINITE_BODY(nonfinite_bf16_body, nf_u16, 0x7FFFu, 0x7F80u)
 DESCENT_DISPATCH(nonfinite_f32, nonfinite_f32_body)
 DESCENT_DISPATCH(nonfinite_f64, nonfinite_f64_body)
 DESCENT_DISPATCH(nonfinite_bf16, nonfinite_bf16_body)
@@ -89,6 +102,11 @@ static int chunk_nonfinite(const descent_optimizer *opt, int chunk, int step_gra
 }
 
 int descent_chunk_nonfinite(const descent_optimizer *opt, int chunk) { return chunk_nonfinite(opt, chunk, 1); }
+
+int descent_range_nonfinite(const descent_optimizer *opt, const descent_chunk *c)
+{
+    return range_nonfinite(opt, &opt->tensors[c->tensor], c->begin, c->end, 1);
+}
 
 /* The first non-finite element of a chunk known to hold one. */
 static void locate(const descent_optimizer *opt, int chunk, int step_grad, int *tensor, size_t *index)

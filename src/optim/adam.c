@@ -112,7 +112,9 @@ enum { WD_NONE, WD_L2, WD_DECOUPLED };
         const T nss = (T)c->neg_step_size, bc2s = (T)c->bias_correction2_sqrt;                        \
         const T eps = (T)c->eps, epsr = (T)c->eps_root_scaled;                                        \
         const size_t begin = args->begin, end = args->end;                                            \
+        DESCENT_NF_DECL(SFX);                                                                         \
         for (size_t i = begin; i < end; i++) {                                                        \
+            DESCENT_NF_TEST(SFX, g[i]);                                                               \
             T pi = p[i];                                                                              \
             T d = sign * g[i];                                                                        \
             if (wd_mode == WD_DECOUPLED)                                                              \
@@ -131,6 +133,7 @@ enum { WD_NONE, WD_L2, WD_DECOUPLED };
             T denom = SQRT(vi + epsr) / bc2s + eps;                                                   \
             p[i] = pi + nss * mi / denom;                                                             \
         }                                                                                             \
+        DESCENT_NF_END(SFX, args);                                                                    \
     }                                                                                                 \
     DESCENT_INLINE void adam_body_##SFX(const descent_kernel_args *args)                              \
     {                                                                                                 \
@@ -162,7 +165,7 @@ const descent_algo descent_algo_adam = {
     .defaults = adam_defaults, .hparams = adam_hparams,
     .state_count = adam_state_count, .state_names = adam_state_names, .state_init = descent_state_zero,
     .coeffs_size = sizeof(adam_coeffs), .prepare = adam_prepare,
-    .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64,
+    .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64, .kernel_tests_nonfinite = 1,
     .state_q8 = "suu",
 };
 
@@ -171,7 +174,7 @@ const descent_algo descent_algo_adamw = {
     .defaults = adamw_defaults, .hparams = adam_hparams,
     .state_count = adam_state_count, .state_names = adam_state_names, .state_init = descent_state_zero,
     .coeffs_size = sizeof(adam_coeffs), .prepare = adamw_prepare,
-    .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64,
+    .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64, .kernel_tests_nonfinite = 1,
     .state_q8 = "suu",
 };
 
@@ -181,6 +184,6 @@ const descent_algo descent_algo_amsgrad = {
     .defaults = amsgrad_defaults, .hparams = adam_hparams,
     .state_count = adam_state_count, .state_names = adam_state_names, .state_init = descent_state_zero,
     .coeffs_size = sizeof(adam_coeffs), .prepare = adam_prepare,
-    .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64,
+    .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64, .kernel_tests_nonfinite = 1,
     .state_q8 = "suu",
 };

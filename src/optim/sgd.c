@@ -104,12 +104,15 @@ static void sgd_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, v
         const T *restrict g = args->grad;                                                   \
         const T sign = (T)c->sign, wd = (T)c->weight_decay, cc = (T)c->c;                   \
         const size_t begin = args->begin, end = args->end;                                  \
+        DESCENT_NF_DECL(SFX);                                                               \
         for (size_t i = begin; i < end; i++) {                                              \
+            DESCENT_NF_TEST(SFX, g[i]);                                                     \
             T d = sign * g[i];                                                              \
             if (decay)                                                                      \
                 d = d + wd * p[i];                                                          \
             p[i] = p[i] + cc * d;                                                           \
         }                                                                                   \
+        DESCENT_NF_END(SFX, args);                                                          \
     }                                                                                       \
     DESCENT_INLINE void sgd_momentum_##SFX(const descent_kernel_args *args, const int decay, \
                                            const int nesterov)                              \
@@ -121,7 +124,9 @@ static void sgd_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, v
         const T sign = (T)c->sign, wd = (T)c->weight_decay, mom = (T)c->momentum;           \
         const T a = (T)c->a, b = (T)c->b, cc = (T)c->c;                                     \
         const size_t begin = args->begin, end = args->end;                                  \
+        DESCENT_NF_DECL(SFX);                                                               \
         for (size_t i = begin; i < end; i++) {                                              \
+            DESCENT_NF_TEST(SFX, g[i]);                                                     \
             T d = sign * g[i];                                                              \
             if (decay)                                                                      \
                 d = d + wd * p[i];                                                          \
@@ -130,6 +135,7 @@ static void sgd_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, v
             T u = nesterov ? d + mom * vi : vi;                                             \
             p[i] = p[i] + cc * u;                                                           \
         }                                                                                   \
+        DESCENT_NF_END(SFX, args);                                                          \
     }                                                                                       \
     DESCENT_INLINE void sgd_body_##SFX(const descent_kernel_args *args)                     \
     {                                                                                       \
@@ -171,4 +177,5 @@ const descent_algo descent_algo_sgd = {
     .prepare = sgd_prepare,
     .kernel_f32 = sgd_kernel_f32,
     .kernel_f64 = sgd_kernel_f64,
+    .kernel_tests_nonfinite = 1,
 };
