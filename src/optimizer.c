@@ -497,7 +497,7 @@ int descent_isa_detect(void)
 #if DESCENT_HAVE_DISPATCH
     if (__builtin_cpu_supports("avx512f"))
         return DESCENT_ISA_AVX512;
-    if (__builtin_cpu_supports("avx2"))
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         return DESCENT_ISA_AVX2;
 #endif
     return DESCENT_ISA_PORTABLE;

@@ -55,6 +55,10 @@ typedef struct adam_coeffs {
     double sign, weight_decay, decay_factor; /* decay_factor = 1 - lr wd (AdamW) */
     double beta1, one_minus_beta1, beta2, one_minus_beta2;
     double neg_step_size, bias_correction2_sqrt, eps, eps_root_scaled;
+    /* 1 / bias_correction2_sqrt rounded to the element type, for
+     * descent_div_const: one division per step instead of one per element */
+    float inv_bc2s_f32;
+    double inv_bc2s_f64;
     int decoupled, amsgrad;
 } adam_coeffs;
 
@@ -74,6 +78,8 @@ static void prepare(const descent_hparams *hp, descent_tensor_scalars *ts, adam_
     c->one_minus_beta2 = 1.0 - hp->betas[1];
     c->neg_step_size = -(hp->lr / bias_correction1);
     c->bias_correction2_sqrt = sqrt(bias_correction2);
+    c->inv_bc2s_f32 = 1.0f / (float)c->bias_correction2_sqrt;
+    c->inv_bc2s_f64 = 1.0 / c->bias_correction2_sqrt;
     c->eps = hp->eps;
     c->eps_root_scaled = hp->eps_root * bias_correction2;
     c->amsgrad = hp->amsgrad;
@@ -97,8 +103,9 @@ enum { WD_NONE, WD_L2, WD_DECOUPLED };
  * compile-time constants, so every variant is a branch-free loop the
  * compiler vectorizes. */
 #define ADAM_KERNEL(T, SFX, SQRT)                                                                     \
-    DESCENT_INLINE void adam_loop_##SFX(const descent_kernel_args *args, const int wd_mode,           \
-                                        const int amsgrad)                                            \
+    DESCENT_INLINE void adam_range_##SFX(const descent_kernel_args *args, const size_t begin,          \
+                                         const size_t end, const int wd_mode, const int amsgrad,      \
+                                         const int has_fma)                                           \
     {                                                                                                 \
         const adam_coeffs *c = args->coeffs;                                                          \
         T *restrict p = args->param;                                                                  \
@@ -110,8 +117,7 @@ enum { WD_NONE, WD_L2, WD_DECOUPLED };
         const T b1 = (T)c->beta1, omb1 = (T)c->one_minus_beta1;                                       \
         const T b2 = (T)c->beta2, omb2 = (T)c->one_minus_beta2;                                       \
         const T nss = (T)c->neg_step_size, bc2s = (T)c->bias_correction2_sqrt;                        \
-        const T eps = (T)c->eps, epsr = (T)c->eps_root_scaled;                                        \
-        const size_t begin = args->begin, end = args->end;                                            \
+        const T eps = (T)c->eps, epsr = (T)c->eps_root_scaled, inv_bc2s = c->inv_bc2s_##SFX;          \
         DESCENT_NF_DECL(SFX);                                                                         \
         for (size_t i = begin; i < end; i++) {                                                        \
             DESCENT_NF_TEST(SFX, g[i]);                                                               \
@@ -130,32 +136,49 @@ enum { WD_NONE, WD_L2, WD_DECOUPLED };
                 vmax[i] = mx;                                                                         \
                 vi = mx;                                                                              \
             }                                                                                         \
-            T denom = SQRT(vi + epsr) / bc2s + eps;                                                   \
+            /* sqrt(v) is 0 or >= 2^-75 (2^-538 in f64): descent_div_const gives the bits of /. */   \
+            T denom = descent_div_const_##SFX(SQRT(vi + epsr), bc2s, inv_bc2s, has_fma) + eps;        \
             p[i] = pi + nss * mi / denom;                                                             \
         }                                                                                             \
         DESCENT_NF_END(SFX, args);                                                                    \
     }                                                                                                 \
-    DESCENT_INLINE void adam_body_##SFX(const descent_kernel_args *args)                              \
+    /* Block by block, each block's lines DESCENT_PF_AHEAD bytes ahead requested first. */          \
+    DESCENT_INLINE void adam_loop_##SFX(const descent_kernel_args *args, const int wd_mode,           \
+                                        const int amsgrad, const int has_fma)                         \
+    {                                                                                                 \
+        const size_t block = DESCENT_PF_ELEMS(T);                                                     \
+        for (size_t b = args->begin; b < args->end; b += block) {                                     \
+            size_t e = args->end - b < block ? args->end : b + block;                                 \
+            DESCENT_PREFETCH_BLOCK(args->param, b, T);                                                \
+            DESCENT_PREFETCH_BLOCK(args->grad, b, T);                                                 \
+            DESCENT_PREFETCH_BLOCK(args->state[0], b, T);                                             \
+            DESCENT_PREFETCH_BLOCK(args->state[1], b, T);                                             \
+            if (amsgrad)                                                                              \
+                DESCENT_PREFETCH_BLOCK(args->state[2], b, T);                                         \
+            adam_range_##SFX(args, b, e, wd_mode, amsgrad, has_fma);                                  \
+        }                                                                                             \
+    }                                                                                                 \
+    DESCENT_INLINE void adam_body_##SFX(const descent_kernel_args *args, const int has_fma)           \
     {                                                                                                 \
         const adam_coeffs *c = args->coeffs;                                                          \
         int mode = c->decoupled ? WD_DECOUPLED : c->weight_decay != 0 ? WD_L2 : WD_NONE;              \
         if (c->amsgrad) {                                                                             \
             if (mode == WD_DECOUPLED)                                                                 \
-                adam_loop_##SFX(args, WD_DECOUPLED, 1);                                               \
+                adam_loop_##SFX(args, WD_DECOUPLED, 1, has_fma);                                      \
             else if (mode == WD_L2)                                                                   \
-                adam_loop_##SFX(args, WD_L2, 1);                                                      \
+                adam_loop_##SFX(args, WD_L2, 1, has_fma);                                             \
             else                                                                                      \
-                adam_loop_##SFX(args, WD_NONE, 1);                                                    \
+                adam_loop_##SFX(args, WD_NONE, 1, has_fma);                                           \
         } else {                                                                                      \
             if (mode == WD_DECOUPLED)                                                                 \
-                adam_loop_##SFX(args, WD_DECOUPLED, 0);                                               \
+                adam_loop_##SFX(args, WD_DECOUPLED, 0, has_fma);                                      \
             else if (mode == WD_L2)                                                                   \
-                adam_loop_##SFX(args, WD_L2, 0);                                                      \
+                adam_loop_##SFX(args, WD_L2, 0, has_fma);                                             \
             else                                                                                      \
-                adam_loop_##SFX(args, WD_NONE, 0);                                                    \
+                adam_loop_##SFX(args, WD_NONE, 0, has_fma);                                           \
         }                                                                                             \
     }                                                                                                 \
-    DESCENT_DISPATCH(adam_kernel_##SFX, adam_body_##SFX)
+    DESCENT_DISPATCH_FMA(adam_kernel_##SFX, adam_body_##SFX)
 
 ADAM_KERNEL(float, f32, sqrtf)
 ADAM_KERNEL(double, f64, sqrt)
