@@ -8,6 +8,7 @@
  * dropped by descent_grads_changed, descent_set_tensor_data and
  * descent_add_tensor, never set by a non-finite norm. */
 #include "descent.h"
+#include "internal.h" /* descent_algos, descent_set_isa */
 #include "testutil.h"
 
 #include <math.h>
@@ -141,6 +142,217 @@ static void faults(int threads)
                     descent_destroy(a);
                     descent_destroy(b);
                 }
+}
+
+/* Every optimizer with element-wise kernels, and the compile-time variants
+ * of their loops (weight decay, momentum, centered, rectified, ...). Each
+ * runs on one f32 and one f64 tensor of NE elements: 2 * NE is above the
+ * size below which a step stays on one thread, so 2 threads split the
+ * chunks. NE = 65536 + 4465: the second chunk's length is odd, so its last
+ * element falls in the scalar tail after any vector loop. */
+#define NE 70001
+static const char *const algo_specs[] = {
+    "SGD(lr=0.1)",
+    "SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)",
+    "Adagrad(lr=0.1, weight_decay=0.01)",
+    "RMSprop(lr=0.01)",
+    "RMSprop(lr=0.01, momentum=0.9)",
+    "RMSprop(lr=0.01, centered=True)",
+    "RMSprop(lr=0.01, centered=True, momentum=0.9, weight_decay=0.01)",
+    "Adadelta(lr=1, weight_decay=0.01)",
+    "Adam(lr=0.01, weight_decay=0.01)",
+    "AdamW(lr=0.01)",
+    "AMSGrad(lr=0.01)",
+    "NAdam(lr=0.01, weight_decay=0.01)",
+    "RAdam(lr=0.01)",
+    "Adamax(lr=0.01, weight_decay=0.01)",
+    "ASGD(lr=0.01, lambd=0.01, alpha=0.5, weight_decay=0.01)",
+    "Rprop(lr=0.01)",
+    "Lion(lr=0.001, weight_decay=0.1)",
+    "Yogi(lr=0.01)",
+    "AdaBelief(lr=0.01, weight_decay=0.01)",
+    "AdaBelief(lr=0.01, rectify=True)",
+    "FTRL(lr=0.1, l1_regularization_strength=0.01, l2_regularization_strength=0.01, beta=0.1)",
+    "FTRL(lr=0.1, learning_rate_power=-0.3, l2_shrinkage_regularization_strength=0.05)",
+    "ScheduleFreeSGD(lr=0.1)",
+    "ScheduleFreeAdamW(lr=0.01, weight_decay=0.01)",
+};
+#define NSPECS (sizeof algo_specs / sizeof algo_specs[0])
+
+typedef struct ebufs {
+    float p0[NE], g0[NE];
+    double p1[NE], g1[NE];
+} ebufs;
+
+static ebufs EA, EB;
+
+static void efill(ebufs *b)
+{
+    for (size_t i = 0; i < NE; i++) {
+        b->p0[i] = (float)(i % 13) * 0.1f;
+        b->g0[i] = (float)((int)(i % 7) - 3) * 0.01f;
+        b->p1[i] = (double)(i % 11) * 0.1;
+        b->g1[i] = ((int)(i % 5) - 2) * 0.01;
+    }
+}
+
+/* isa caps the kernels' instruction set (DESCENT_ISA_AVX512: the widest the
+ * machine has). */
+static descent_optimizer *emake(const char *spec, ebufs *b, int threads, int policy, int isa)
+{
+    descent_optimizer *opt;
+    descent_error err;
+    if (descent_create_from_spec(&opt, spec, NULL, &err) < 0) {
+        CHECK(0, "%s: %s", spec, err.message);
+        return NULL;
+    }
+    int g = descent_add_group(opt, NULL);
+    descent_add_tensor(opt, g, b->p0, b->g0, NE, DESCENT_F32);
+    descent_add_tensor(opt, g, b->p1, b->g1, NE, DESCENT_F64);
+    descent_set_threads(opt, threads);
+    descent_set_isa(opt, isa);
+    CHECK(descent_set_nonfinite_policy(opt, policy) == 0, "%s", descent_errmsg(opt));
+    return opt;
+}
+
+/* A non-finite value (kind as in inject) at element i of tensor t (0: f32,
+ * 1: f64). */
+static void einject(ebufs *b, int t, size_t i, int kind)
+{
+    double v = kind == 0 ? NAN : kind == 1 ? INFINITY : -INFINITY;
+    if (t == 0)
+        b->g0[i] = (float)v;
+    else
+        b->g1[i] = v;
+}
+
+/* The PROPAGATE reference after its clean step (what a refused step leaves)
+ * and after the step with the non-finite value (what REPORT leaves). */
+static unsigned char img_before[sizeof img_a], img_after[sizeof img_a];
+static size_t len_before, len_after;
+static float before_p0[NE];
+static double before_p1[NE];
+
+/* A's parameters and checkpoint image equal the reference's (after: 0, the
+ * state before the second step; 1, after it), bit for bit: memcmp, so a
+ * NaN equals itself. */
+static int esame(descent_optimizer *a, int after)
+{
+    size_t la = image(a, img_a);
+    if (!after)
+        return la == len_before && memcmp(img_a, img_before, la) == 0 &&
+               memcmp(EA.p0, before_p0, sizeof EA.p0) == 0 && memcmp(EA.p1, before_p1, sizeof EA.p1) == 0;
+    return la == len_after && memcmp(img_a, img_after, la) == 0 && memcmp(EA.p0, EB.p0, sizeof EA.p0) == 0 &&
+           memcmp(EA.p1, EB.p1, sizeof EA.p1) == 0;
+}
+
+/* An optimizer over b after one clean step, set to run on threads threads.
+ * The clean step runs on one thread: its bits do not depend on the thread
+ * count, and when another process holds the other core, each parallel step
+ * waits for the team to be scheduled. */
+static descent_optimizer *stepped(const char *spec, ebufs *b, int policy, int threads, int isa)
+{
+    descent_optimizer *opt = emake(spec, b, 1, policy, isa);
+    if (!opt)
+        return NULL;
+    CHECK(descent_step(opt) == 0, "%s: clean step under %s failed: %s", spec, policy_names[policy],
+          descent_errmsg(opt));
+    descent_set_threads(opt, threads);
+    return opt;
+}
+
+/* A steps the non-finite value at element at of tensor t under each policy
+ * from first_policy to REPORT in turn: SKIP and ERROR refuse it, so A must
+ * still hold the reference's state before its second step; REPORT then
+ * takes the step the reference took. */
+static void policies(const char *spec, int t, size_t at, int kind, int threads, int isa, int first_policy)
+{
+    efill(&EA);
+    descent_optimizer *a = stepped(spec, &EA, first_policy, threads, isa);
+    if (!a)
+        return;
+    einject(&EA, t, at, kind);
+    for (int policy = first_policy; policy <= DESCENT_NONFINITE_REPORT; policy++) {
+        const char *what = policy_names[policy];
+        CHECK(descent_set_nonfinite_policy(a, policy) == 0, "%s", descent_errmsg(a));
+        int rc = descent_step(a);
+        if (policy == DESCENT_NONFINITE_REPORT) {
+            CHECK(rc == DESCENT_STEP_NONFINITE, "%s %s t%d kind %d at %zu, %d threads, isa %d: rc %d", spec, what,
+                  t, kind, at, threads, isa, rc);
+            CHECK(esame(a, 1), "%s %s t%d kind %d at %zu, %d threads, isa %d: not the PROPAGATE step", spec, what,
+                  t, kind, at, threads, isa);
+            CHECK(descent_step_count(a) == 2, "%s %s: step count %lld", spec, what,
+                  (long long)descent_step_count(a));
+        } else {
+            int want = policy == DESCENT_NONFINITE_SKIP ? DESCENT_STEP_SKIPPED : DESCENT_ERR_NONFINITE;
+            CHECK(rc == want, "%s %s t%d kind %d at %zu, %d threads: rc %d, expected %d", spec, what, t, kind, at,
+                  threads, rc, want);
+            CHECK(descent_step_count(a) == 1, "%s %s: step count %lld", spec, what,
+                  (long long)descent_step_count(a));
+            CHECK(descent_skipped_steps(a) == (first_policy == DESCENT_NONFINITE_SKIP), "%s %s: skipped %lld",
+                  spec, what, (long long)descent_skipped_steps(a));
+            if (policy == DESCENT_NONFINITE_ERROR)
+                CHECK(esame(a, 0), "%s t%d kind %d at %zu, %d threads: a refused step (skip, error) changed something",
+                      spec, t, kind, at, threads);
+        }
+        CHECK(named(a, t, at), "%s %s: message does not name tensor %d element %zu: %s", spec, what, t, at,
+              descent_errmsg(a));
+    }
+    descent_destroy(a);
+}
+
+/* Positions: the first element; inside the second chunk's vector loop; the
+ * last element, in its scalar tail. */
+static const size_t algo_where[3] = {0, 65536 + 1003, NE - 1};
+
+/* Every spec x dtype x position; the value cycles through NaN, +inf, -inf.
+ * One PROPAGATE reference, on one thread at the widest instruction set,
+ * serves every run of the case: a step's bits depend on neither the thread
+ * count nor the instruction set, and the checkpoint images are nearly all
+ * of this test's time. Each case runs SKIP, ERROR and REPORT on 1 and 2
+ * threads, and REPORT on the narrower kernel builds (AVX2, baseline), whose
+ * loops have other widths and other tails; SKIP and ERROR refuse the step
+ * before any kernel runs. */
+static void every_algo(int narrow_isa)
+{
+    for (size_t s = 0; s < NSPECS; s++)
+        for (int t = 0; t < 2; t++)
+            for (int w = 0; w < 3; w++) {
+                const char *spec = algo_specs[s];
+                size_t at = algo_where[w];
+                int kind = (int)(s + (size_t)t + (size_t)w) % 3;
+                efill(&EB);
+                descent_optimizer *b = stepped(spec, &EB, DESCENT_NONFINITE_PROPAGATE, 1, DESCENT_ISA_AVX512);
+                if (!b)
+                    continue;
+                len_before = image(b, img_before);
+                memcpy(before_p0, EB.p0, sizeof before_p0);
+                memcpy(before_p1, EB.p1, sizeof before_p1);
+                einject(&EB, t, at, kind);
+                CHECK(descent_step(b) == 0, "%s: propagate refused a step", spec);
+                len_after = image(b, img_after);
+                descent_destroy(b);
+                for (int threads = 1; threads <= 2; threads++)
+                    policies(spec, t, at, kind, threads, DESCENT_ISA_AVX512, DESCENT_NONFINITE_SKIP);
+                for (int isa = DESCENT_ISA_PORTABLE; narrow_isa && isa < DESCENT_ISA_AVX512; isa++)
+                    policies(spec, t, at, kind, 1, isa, DESCENT_NONFINITE_REPORT);
+            }
+}
+
+/* algo_specs names every optimizer with element-wise kernels: one added
+ * to the registry without a spec here fails. */
+static void specs_cover_registry(void)
+{
+    for (int k = 0; k < descent_algo_count; k++) {
+        const descent_algo *al = descent_algos[k];
+        if (!al->kernel_f32)
+            continue;
+        size_t len = strlen(al->name);
+        int found = 0;
+        for (size_t s = 0; s < NSPECS && !found; s++)
+            found = strncmp(algo_specs[s], al->name, len) == 0 && algo_specs[s][len] == '(';
+        CHECK(found, "%s has element-wise kernels but no spec in algo_specs", al->name);
+    }
 }
 
 /* Two faults: the message names the first (lowest tensor, then element),
@@ -295,6 +507,8 @@ int main(int argc, char **argv)
         finite_identical(threads);
         verdict(threads);
     }
+    specs_cover_registry();
+    every_algo(!t_valgrind()); /* valgrind has no AVX-512: its widest build is already a narrower one */
     /* PROPAGATE (the default) lets the value through, as PyTorch does. */
     fill(&A);
     descent_optimizer *a = make("AdamW(lr=0.01)", &A, 1, DESCENT_NONFINITE_PROPAGATE);

@@ -110,7 +110,9 @@ static void adabelief_prepare(const descent_hparams *hp, descent_tensor_scalars 
         const T eps = (T)c->eps, bc2s = (T)c->bias_correction2_sqrt;                          \
         const T nss = (T)c->neg_step_size;                                                    \
         const size_t end = args->end;                                                         \
+        DESCENT_NF_DECL(SFX);                                                                 \
         for (size_t i = args->begin; i < end; i++) {                                          \
+            DESCENT_NF_TEST(SFX, g[i]);                                                       \
             T d = sign * g[i];                                                                \
             T pi = p[i] * decay;                                                              \
             T mi = m[i] * b1 + omb1 * d;                                                      \
@@ -128,6 +130,7 @@ static void adabelief_prepare(const descent_hparams *hp, descent_tensor_scalars 
             else                                                                              \
                 p[i] = pi;                                                                    \
         }                                                                                     \
+        DESCENT_NF_END(SFX, args);                                                            \
     }                                                                                         \
     DESCENT_INLINE void adabelief_body_##SFX(const descent_kernel_args *args)                 \
     {                                                                                         \
@@ -159,4 +162,5 @@ const descent_algo descent_algo_adabelief = {
     .prepare = adabelief_prepare,
     .kernel_f32 = adabelief_kernel_f32,
     .kernel_f64 = adabelief_kernel_f64,
+    .kernel_tests_nonfinite = 1,
 };

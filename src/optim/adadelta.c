@@ -64,7 +64,9 @@ static void adadelta_prepare(const descent_hparams *hp, descent_tensor_scalars *
         const T sign = (T)c->sign, wd = (T)c->weight_decay, rho = (T)c->rho;                       \
         const T omr = (T)c->one_minus_rho, eps = (T)c->eps, nlr = (T)c->neg_lr;                    \
         const size_t begin = args->begin, end = args->end;                                         \
+        DESCENT_NF_DECL(SFX);                                                                      \
         for (size_t i = begin; i < end; i++) {                                                     \
+            DESCENT_NF_TEST(SFX, g[i]);                                                            \
             T d = sign * g[i];                                                                     \
             if (decay)                                                                             \
                 d = d + wd * p[i];                                                                 \
@@ -74,6 +76,7 @@ static void adadelta_prepare(const descent_hparams *hp, descent_tensor_scalars *
             acc[i] = acc[i] * rho + omr * delta * delta;                                           \
             p[i] = p[i] + nlr * delta;                                                             \
         }                                                                                          \
+        DESCENT_NF_END(SFX, args);                                                                 \
     }                                                                                              \
     DESCENT_INLINE void adadelta_body_##SFX(const descent_kernel_args *args)                       \
     {                                                                                              \
@@ -95,5 +98,5 @@ const descent_algo descent_algo_adadelta = {
     .state_count = adadelta_state_count, .state_names = adadelta_state_names,
     .state_init = descent_state_zero,
     .coeffs_size = sizeof(adadelta_coeffs), .prepare = adadelta_prepare,
-    .kernel_f32 = adadelta_kernel_f32, .kernel_f64 = adadelta_kernel_f64,
+    .kernel_f32 = adadelta_kernel_f32, .kernel_f64 = adadelta_kernel_f64, .kernel_tests_nonfinite = 1,
 };

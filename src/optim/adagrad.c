@@ -68,7 +68,9 @@ static void adagrad_prepare(const descent_hparams *hp, descent_tensor_scalars *t
         const T sign = (T)c->sign, wd = (T)c->weight_decay, nclr = (T)c->neg_clr;                  \
         const T eps = (T)c->eps, epsr = (T)c->eps_root;                                            \
         const size_t begin = args->begin, end = args->end;                                         \
+        DESCENT_NF_DECL(SFX);                                                                      \
         for (size_t i = begin; i < end; i++) {                                                     \
+            DESCENT_NF_TEST(SFX, g[i]);                                                            \
             T d = sign * g[i];                                                                     \
             if (decay)                                                                             \
                 d = d + wd * p[i];                                                                 \
@@ -76,6 +78,7 @@ static void adagrad_prepare(const descent_hparams *hp, descent_tensor_scalars *t
             sum[i] = s;                                                                            \
             p[i] = p[i] + nclr * d / (SQRT(s + epsr) + eps);                                       \
         }                                                                                          \
+        DESCENT_NF_END(SFX, args);                                                                 \
     }                                                                                              \
     DESCENT_INLINE void adagrad_body_##SFX(const descent_kernel_args *args)                        \
     {                                                                                              \
@@ -97,5 +100,5 @@ const descent_algo descent_algo_adagrad = {
     .state_count = adagrad_state_count, .state_names = adagrad_state_names,
     .state_init = adagrad_state_init,
     .coeffs_size = sizeof(adagrad_coeffs), .prepare = adagrad_prepare,
-    .kernel_f32 = adagrad_kernel_f32, .kernel_f64 = adagrad_kernel_f64,
+    .kernel_f32 = adagrad_kernel_f32, .kernel_f64 = adagrad_kernel_f64, .kernel_tests_nonfinite = 1,
 };

@@ -68,7 +68,9 @@ static void adamax_prepare(const descent_hparams *hp, descent_tensor_scalars *ts
         const T b1 = (T)c->beta1, omb1 = (T)c->one_minus_beta1, b2 = (T)c->beta2;                  \
         const T eps = (T)c->eps, nclr = (T)c->neg_clr;                                             \
         const size_t begin = args->begin, end = args->end;                                         \
+        DESCENT_NF_DECL(SFX);                                                                      \
         for (size_t i = begin; i < end; i++) {                                                     \
+            DESCENT_NF_TEST(SFX, g[i]);                                                            \
             T d = sign * g[i];                                                                     \
             if (decay)                                                                             \
                 d = d + wd * p[i];                                                                 \
@@ -79,6 +81,7 @@ static void adamax_prepare(const descent_hparams *hp, descent_tensor_scalars *ts
             u[i] = ui;                                                                             \
             p[i] = p[i] + nclr * mi / ui;                                                          \
         }                                                                                          \
+        DESCENT_NF_END(SFX, args);                                                                 \
     }                                                                                              \
     DESCENT_INLINE void adamax_body_##SFX(const descent_kernel_args *args)                         \
     {                                                                                              \
@@ -100,6 +103,6 @@ const descent_algo descent_algo_adamax = {
     .state_count = adamax_state_count, .state_names = adamax_state_names,
     .state_init = descent_state_zero,
     .coeffs_size = sizeof(adamax_coeffs), .prepare = adamax_prepare,
-    .kernel_f32 = adamax_kernel_f32, .kernel_f64 = adamax_kernel_f64,
+    .kernel_f32 = adamax_kernel_f32, .kernel_f64 = adamax_kernel_f64, .kernel_tests_nonfinite = 1,
     .state_q8 = "su",
 };

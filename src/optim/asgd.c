@@ -75,16 +75,22 @@ static void asgd_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
         const T sign = (T)c->sign, wd = (T)c->weight_decay, decay = (T)c->decay;              \
         const T neg_eta = (T)c->neg_eta, mu = (T)c->mu;                                       \
         const int average = c->mu != 1.0;                                                     \
+        /* Read once: in f64, c->weight_decay could alias p[] for all the                     \
+         * compiler knows, so a read inside the loop kept it scalar. */                       \
+        const int decay_on = c->weight_decay != 0;                                            \
         const size_t end = args->end;                                                         \
+        DESCENT_NF_DECL(SFX);                                                                 \
         for (size_t i = args->begin; i < end; i++) {                                          \
+            DESCENT_NF_TEST(SFX, g[i]);                                                       \
             T d = sign * g[i];                                                                \
-            if (c->weight_decay != 0)                                                         \
+            if (decay_on)                                                                     \
                 d = d + wd * p[i];                                                            \
             T pi = p[i] * decay;                                                              \
             pi = pi + neg_eta * d;                                                            \
             p[i] = pi;                                                                        \
             ax[i] = average ? ax[i] + (pi - ax[i]) * mu : pi;                                 \
         }                                                                                     \
+        DESCENT_NF_END(SFX, args);                                                            \
     }                                                                                         \
     DESCENT_DISPATCH(asgd_kernel_##SFX, asgd_body_##SFX)
 
@@ -104,4 +110,5 @@ const descent_algo descent_algo_asgd = {
     .prepare = asgd_prepare,
     .kernel_f32 = asgd_kernel_f32,
     .kernel_f64 = asgd_kernel_f64,
+    .kernel_tests_nonfinite = 1,
 };

@@ -77,7 +77,9 @@ static void ftrl_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
         const T lr = (T)c->lr, k = (T)c->power, two_shrinkage = (T)c->two_shrinkage;          \
         const T two_l2 = (T)c->two_l2, l1 = (T)c->l1;                                         \
         const size_t end = args->end;                                                         \
+        DESCENT_NF_DECL(SFX);                                                                 \
         for (size_t i = args->begin; i < end; i++) {                                          \
+            DESCENT_NF_TEST(SFX, g[i]);                                                       \
             T pi = p[i], gi = g[i];                                                           \
             T shrunk = gi + two_shrinkage * pi;                                               \
             T ni = n[i] + gi * gi;                                                            \
@@ -90,6 +92,7 @@ static void ftrl_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
             n[i] = ni;                                                                        \
             z[i] = zi;                                                                        \
         }                                                                                     \
+        DESCENT_NF_END(SFX, args);                                                            \
     }                                                                                         \
     DESCENT_INLINE void ftrl_body_##SFX(const descent_kernel_args *args)                      \
     {                                                                                         \
@@ -116,4 +119,5 @@ const descent_algo descent_algo_ftrl = {
     .prepare = ftrl_prepare,
     .kernel_f32 = ftrl_kernel_f32,
     .kernel_f64 = ftrl_kernel_f64,
+    .kernel_tests_nonfinite = 1,
 };

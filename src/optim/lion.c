@@ -60,7 +60,9 @@ static void lion_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
         const T b1 = (T)c->beta1, omb1 = (T)c->one_minus_beta1;                               \
         const T b2 = (T)c->beta2, omb2 = (T)c->one_minus_beta2;                               \
         const size_t end = args->end;                                                         \
+        DESCENT_NF_DECL(SFX);                                                                 \
         for (size_t i = args->begin; i < end; i++) {                                          \
+            DESCENT_NF_TEST(SFX, g[i]);                                                       \
             T d = sign * g[i];                                                                \
             T pi = p[i] * decay;                                                              \
             T ci = m[i] * b1 + omb1 * d;                                                      \
@@ -68,6 +70,7 @@ static void lion_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
             p[i] = pi + neg_lr * u;                                                           \
             m[i] = m[i] * b2 + omb2 * d;                                                      \
         }                                                                                     \
+        DESCENT_NF_END(SFX, args);                                                            \
     }                                                                                         \
     DESCENT_DISPATCH(lion_kernel_##SFX, lion_body_##SFX)
 
@@ -87,4 +90,5 @@ const descent_algo descent_algo_lion = {
     .prepare = lion_prepare,
     .kernel_f32 = lion_kernel_f32,
     .kernel_f64 = lion_kernel_f64,
+    .kernel_tests_nonfinite = 1,
 };

@@ -72,7 +72,9 @@ static void rmsprop_prepare(const descent_hparams *hp, descent_tensor_scalars *t
         const T oma = (T)c->one_minus_alpha, eps = (T)c->eps, epsr = (T)c->eps_root;               \
         const T mom = (T)c->momentum, nlr = (T)c->neg_lr;                                          \
         const size_t begin = args->begin, end = args->end;                                         \
+        DESCENT_NF_DECL(SFX);                                                                      \
         for (size_t i = begin; i < end; i++) {                                                     \
+            DESCENT_NF_TEST(SFX, g[i]);                                                            \
             T d = sign * g[i];                                                                     \
             if (decay)                                                                             \
                 d = d + wd * p[i];                                                                 \
@@ -92,6 +94,7 @@ static void rmsprop_prepare(const descent_hparams *hp, descent_tensor_scalars *t
                 p[i] = p[i] + nlr * d / denom;                                                     \
             }                                                                                      \
         }                                                                                          \
+        DESCENT_NF_END(SFX, args);                                                                 \
     }                                                                                              \
     DESCENT_INLINE void rmsprop_body_##SFX(const descent_kernel_args *args)                        \
     {                                                                                              \
@@ -137,5 +140,5 @@ const descent_algo descent_algo_rmsprop = {
     .state_count = rmsprop_state_count, .state_names = rmsprop_state_names,
     .state_init = descent_state_zero,
     .coeffs_size = sizeof(rmsprop_coeffs), .prepare = rmsprop_prepare,
-    .kernel_f32 = rmsprop_kernel_f32, .kernel_f64 = rmsprop_kernel_f64,
+    .kernel_f32 = rmsprop_kernel_f32, .kernel_f64 = rmsprop_kernel_f64, .kernel_tests_nonfinite = 1,
 };

@@ -82,7 +82,9 @@ static void rprop_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
         const T initial = (T)c->initial_step_size;                                            \
         const int first = c->first;                                                           \
         const size_t end = args->end;                                                         \
+        DESCENT_NF_DECL(SFX);                                                                 \
         for (size_t i = args->begin; i < end; i++) {                                          \
+            DESCENT_NF_TEST(SFX, g[i]);                                                       \
             T d = sign * g[i];                                                                \
             T prod = d * prev[i];                                                             \
             T s = step_size[i];                                                               \
@@ -100,6 +102,7 @@ static void rprop_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
             p[i] = d < 0 ? plus : pi;                                                         \
             prev[i] = d;                                                                      \
         }                                                                                     \
+        DESCENT_NF_END(SFX, args);                                                            \
     }                                                                                         \
     DESCENT_DISPATCH(rprop_kernel_##SFX, rprop_body_##SFX)
 
@@ -120,4 +123,5 @@ const descent_algo descent_algo_rprop = {
     .prepare = rprop_prepare,
     .kernel_f32 = rprop_kernel_f32,
     .kernel_f64 = rprop_kernel_f64,
+    .kernel_tests_nonfinite = 1,
 };

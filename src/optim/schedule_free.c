@@ -144,7 +144,9 @@ static void sf_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, vo
         const T eps = (T)c->eps;                                                                      \
         const int first = c->first;                                                                   \
         const size_t end = args->end;                                                                 \
+        DESCENT_NF_DECL(SFX);                                                                         \
         for (size_t i = args->begin; i < end; i++) {                                                  \
+            DESCENT_NF_TEST(SFX, g[i]);                                                               \
             T yi = y[i], gi = g[i];                                                                   \
             T zi = first ? yi : z[i];                                                                 \
             T u;                                                                                      \
@@ -161,6 +163,7 @@ static void sf_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, vo
             y[i] = b1 * x + omb1 * znew;                                                              \
             z[i] = znew;                                                                              \
         }                                                                                             \
+        DESCENT_NF_END(SFX, args);                                                                    \
     }                                                                                                 \
     DESCENT_INLINE void sf_sgd_body_##SFX(const descent_kernel_args *args) { sf_loop_##SFX(args, 0); } \
     DESCENT_INLINE void sf_adamw_body_##SFX(const descent_kernel_args *args) { sf_loop_##SFX(args, 1); } \
@@ -204,6 +207,7 @@ const descent_algo descent_algo_schedule_free_sgd = {
     .prepare = sf_prepare,
     .kernel_f32 = sf_sgd_kernel_f32,
     .kernel_f64 = sf_sgd_kernel_f64,
+    .kernel_tests_nonfinite = 1,
     .eval_params = sf_eval_params,
 };
 
@@ -221,5 +225,6 @@ const descent_algo descent_algo_schedule_free_adamw = {
     .prepare = sf_prepare,
     .kernel_f32 = sf_adamw_kernel_f32,
     .kernel_f64 = sf_adamw_kernel_f64,
+    .kernel_tests_nonfinite = 1,
     .eval_params = sf_eval_params,
 };

@@ -75,7 +75,9 @@ static void yogi_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
         const T omb2 = (T)c->one_minus_beta2, eps = (T)c->eps, neg_lr = (T)c->neg_lr;         \
         const T bc1 = (T)c->bias_correction1, bc2 = (T)c->bias_correction2;                  \
         const size_t end = args->end;                                                         \
+        DESCENT_NF_DECL(SFX);                                                                 \
         for (size_t i = args->begin; i < end; i++) {                                          \
+            DESCENT_NF_TEST(SFX, g[i]);                                                       \
             T d = sign * g[i];                                                                \
             T mi = m[i] * b1 + omb1 * d;                                                      \
             T d2 = d * d;                                                                     \
@@ -87,6 +89,7 @@ static void yogi_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
             T update = (mi / bc1) / (SQRT(vi / bc2) + eps);                                   \
             p[i] = p[i] + neg_lr * update;                                                    \
         }                                                                                     \
+        DESCENT_NF_END(SFX, args);                                                            \
     }                                                                                         \
     DESCENT_DISPATCH(yogi_kernel_##SFX, yogi_body_##SFX)
 
@@ -106,4 +109,5 @@ const descent_algo descent_algo_yogi = {
     .prepare = yogi_prepare,
     .kernel_f32 = yogi_kernel_f32,
     .kernel_f64 = yogi_kernel_f64,
+    .kernel_tests_nonfinite = 1,
 };
