@@ -219,25 +219,26 @@ DESCENT_INLINE descent_nf_f64 descent_nf_bits_f64(double x)
 
 /* ---- Software prefetch for the streaming kernels ------------------------
  * One core streaming four or five arrays keeps too few cache misses in
- * flight when its loop is long (a sqrt, divisions): AdamW on one thread ran
- * at 0.85-0.88 of a plain kernel moving the same arrays. A kernel therefore
- * runs its range in blocks of DESCENT_PF_BLOCK bytes of each stream and,
- * before each block, asks for the lines DESCENT_PF_AHEAD bytes ahead in
- * every stream (one prefetch per 64-byte line). Prefetches never fault, so
- * the lines past a tensor's end cost a wasted request, nothing more; the
- * address is formed as an integer, not as an out-of-bounds pointer. */
+ * flight when its loop body is long (a sqrt, divisions): on one thread
+ * Adam, NAdam, RMSprop and Adagrad ran at 0.83-0.88 of a plain kernel moving
+ * the same arrays. The driver (optimizer.c run_chunk) therefore runs a long
+ * chunk in blocks of DESCENT_PF_BLOCK bytes of each stream and, before each
+ * block's kernel call, asks for the lines DESCENT_PF_AHEAD bytes ahead in
+ * every stream, one prefetch per 64-byte line (0.91-0.95 then; a 4 KiB
+ * block, a burst the core cannot hold, was worse than none). Prefetches
+ * never fault, so lines past a tensor's end cost a wasted request, nothing
+ * more; the address is formed as an integer, not as an out-of-bounds
+ * pointer. */
 #define DESCENT_PF_BLOCK 1024
 #define DESCENT_PF_AHEAD 2048
-#define DESCENT_PREFETCH_BLOCK(base, index, T)                                                   \
-    do {                                                                                         \
-        if (base) {                                                                              \
-            uintptr_t pf_a_ = (uintptr_t)(base) + (index) * sizeof(T) + DESCENT_PF_AHEAD;        \
-            for (size_t pf_l_ = 0; pf_l_ < DESCENT_PF_BLOCK; pf_l_ += 64)                        \
-                __builtin_prefetch((const void *)(pf_a_ + pf_l_), 0, 3);                         \
-        }                                                                                        \
+#define DESCENT_PREFETCH_BLOCK(base, index, elem_size)                                            \
+    do {                                                                                          \
+        if (base) {                                                                               \
+            uintptr_t pf_a_ = (uintptr_t)(base) + (index) * (elem_size) + DESCENT_PF_AHEAD;       \
+            for (size_t pf_l_ = 0; pf_l_ < DESCENT_PF_BLOCK; pf_l_ += 64)                         \
+                __builtin_prefetch((const void *)(pf_a_ + pf_l_), 0, 3);                          \
+        }                                                                                         \
     } while (0)
-/* Elements of T per block. */
-#define DESCENT_PF_ELEMS(T) (DESCENT_PF_BLOCK / sizeof(T))
 
 /* ---- Division by a loop constant ----------------------------------------
  * q = RN(a / c) for a divisor c fixed over a whole loop, given rc = RN(1/c)

@@ -349,7 +349,14 @@ int descent_set_tensor_data(descent_optimizer *opt, int tensor, void *param, con
     return 0;
 }
 
-/* Run the kernel over chunk c; nonfinite: where a kernel that tests its
+/* A chunk shorter than this many prefetch blocks runs as one kernel call:
+ * a tensor that small costs more in calls than its prefetches save, and
+ * its arrays are likely in cache (the 1000 x 1024 per-tensor benchmark). */
+#define PF_MIN_BLOCKS 8
+
+/* Run the kernel over chunk c; long chunks block by block, each block's
+ * streams prefetched DESCENT_PF_AHEAD bytes ahead first (internal.h).
+ * nonfinite: where a kernel that tests its
  * gradient reports a non-finite value (NULL: not asked). */
 static void run_chunk(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite)
 {
@@ -372,7 +379,22 @@ static void run_chunk(const descent_optimizer *opt, const descent_chunk *c, int 
         a.state[k] = k < t->nstate ? t->state[k] : NULL;
     a.isa = opt->isa;
     a.nonfinite = nonfinite;
-    (t->dtype == DESCENT_F64 ? opt->algo->kernel_f64 : opt->algo->kernel_f32)(&a);
+    descent_kernel_fn kernel = t->dtype == DESCENT_F64 ? opt->algo->kernel_f64 : opt->algo->kernel_f32;
+    size_t elem = t->dtype == DESCENT_F64 ? sizeof(double) : sizeof(float);
+    size_t block = DESCENT_PF_BLOCK / elem;
+    if (c->end - c->begin < PF_MIN_BLOCKS * block) {
+        kernel(&a);
+        return;
+    }
+    for (size_t b = c->begin; b < c->end; b += block) {
+        a.begin = b;
+        a.end = c->end - b < block ? c->end : b + block;
+        DESCENT_PREFETCH_BLOCK(a.param, b, elem);
+        DESCENT_PREFETCH_BLOCK(a.grad, b, elem);
+        for (int k = 0; k < t->nstate; k++)
+            DESCENT_PREFETCH_BLOCK(a.state[k], b, elem);
+        kernel(&a);
+    }
 }
 
 /* Under DESCENT_NONFINITE_REPORT, the kernels of an algorithm with

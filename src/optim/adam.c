@@ -103,9 +103,8 @@ enum { WD_NONE, WD_L2, WD_DECOUPLED };
  * compile-time constants, so every variant is a branch-free loop the
  * compiler vectorizes. */
 #define ADAM_KERNEL(T, SFX, SQRT)                                                                     \
-    DESCENT_INLINE void adam_range_##SFX(const descent_kernel_args *args, const size_t begin,          \
-                                         const size_t end, const int wd_mode, const int amsgrad,      \
-                                         const int has_fma)                                           \
+    DESCENT_INLINE void adam_loop_##SFX(const descent_kernel_args *args, const int wd_mode,           \
+                                        const int amsgrad, const int has_fma)                         \
     {                                                                                                 \
         const adam_coeffs *c = args->coeffs;                                                          \
         T *restrict p = args->param;                                                                  \
@@ -118,6 +117,7 @@ enum { WD_NONE, WD_L2, WD_DECOUPLED };
         const T b2 = (T)c->beta2, omb2 = (T)c->one_minus_beta2;                                       \
         const T nss = (T)c->neg_step_size, bc2s = (T)c->bias_correction2_sqrt;                        \
         const T eps = (T)c->eps, epsr = (T)c->eps_root_scaled, inv_bc2s = c->inv_bc2s_##SFX;          \
+        const size_t begin = args->begin, end = args->end;                                            \
         DESCENT_NF_DECL(SFX);                                                                         \
         for (size_t i = begin; i < end; i++) {                                                        \
             DESCENT_NF_TEST(SFX, g[i]);                                                               \
@@ -141,22 +141,6 @@ enum { WD_NONE, WD_L2, WD_DECOUPLED };
             p[i] = pi + nss * mi / denom;                                                             \
         }                                                                                             \
         DESCENT_NF_END(SFX, args);                                                                    \
-    }                                                                                                 \
-    /* Block by block, each block's lines DESCENT_PF_AHEAD bytes ahead requested first. */          \
-    DESCENT_INLINE void adam_loop_##SFX(const descent_kernel_args *args, const int wd_mode,           \
-                                        const int amsgrad, const int has_fma)                         \
-    {                                                                                                 \
-        const size_t block = DESCENT_PF_ELEMS(T);                                                     \
-        for (size_t b = args->begin; b < args->end; b += block) {                                     \
-            size_t e = args->end - b < block ? args->end : b + block;                                 \
-            DESCENT_PREFETCH_BLOCK(args->param, b, T);                                                \
-            DESCENT_PREFETCH_BLOCK(args->grad, b, T);                                                 \
-            DESCENT_PREFETCH_BLOCK(args->state[0], b, T);                                             \
-            DESCENT_PREFETCH_BLOCK(args->state[1], b, T);                                             \
-            if (amsgrad)                                                                              \
-                DESCENT_PREFETCH_BLOCK(args->state[2], b, T);                                         \
-            adam_range_##SFX(args, b, e, wd_mode, amsgrad, has_fma);                                  \
-        }                                                                                             \
     }                                                                                                 \
     DESCENT_INLINE void adam_body_##SFX(const descent_kernel_args *args, const int has_fma)           \
     {                                                                                                 \
