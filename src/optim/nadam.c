@@ -92,7 +92,9 @@ static void nadam_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
         const T bc2 = (T)c->bias_correction2, eps = (T)c->eps, epsr = (T)c->eps_root;              \
         const T cg = (T)c->grad_coeff, cm = (T)c->exp_avg_coeff;                                   \
         const size_t begin = args->begin, end = args->end;                                         \
+        DESCENT_NF_DECL(SFX);                                                                      \
         for (size_t i = begin; i < end; i++) {                                                     \
+            DESCENT_NF_TEST(SFX, g[i]);                                                            \
             T d = sign * g[i];                                                                     \
             if (decay)                                                                             \
                 d = d + wd * p[i];                                                                 \
@@ -104,6 +106,7 @@ static void nadam_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
             T pi = p[i] + cg * d / denom;                                                          \
             p[i] = pi + cm * mi / denom;                                                           \
         }                                                                                          \
+        DESCENT_NF_END(SFX, args);                                                                 \
     }                                                                                              \
     DESCENT_INLINE void nadam_body_##SFX(const descent_kernel_args *args)                          \
     {                                                                                              \
@@ -126,5 +129,6 @@ const descent_algo descent_algo_nadam = {
     .state_init = descent_state_zero,
     .coeffs_size = sizeof(nadam_coeffs), .prepare = nadam_prepare,
     .kernel_f32 = nadam_kernel_f32, .kernel_f64 = nadam_kernel_f64,
+    .kernel_tests_nonfinite = 1,
     .state_q8 = "su",
 };

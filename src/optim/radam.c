@@ -88,7 +88,9 @@ static void radam_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
         const T epsr = (T)c->eps_root_scaled, bc2s = (T)c->bias_correction2_sqrt;                  \
         const T rect = (T)c->rect;                                                                 \
         const size_t begin = args->begin, end = args->end;                                         \
+        DESCENT_NF_DECL(SFX);                                                                      \
         for (size_t i = begin; i < end; i++) {                                                     \
+            DESCENT_NF_TEST(SFX, g[i]);                                                            \
             T d = sign * g[i];                                                                     \
             if (decay)                                                                             \
                 d = d + wd * p[i];                                                                 \
@@ -103,6 +105,7 @@ static void radam_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
             }                                                                                      \
             p[i] = p[i] - step;                                                                    \
         }                                                                                          \
+        DESCENT_NF_END(SFX, args);                                                                 \
     }                                                                                              \
     DESCENT_INLINE void radam_body_##SFX(const descent_kernel_args *args)                          \
     {                                                                                              \
@@ -133,5 +136,6 @@ const descent_algo descent_algo_radam = {
     .state_init = descent_state_zero,
     .coeffs_size = sizeof(radam_coeffs), .prepare = radam_prepare,
     .kernel_f32 = radam_kernel_f32, .kernel_f64 = radam_kernel_f64,
+    .kernel_tests_nonfinite = 1,
     .state_q8 = "su",
 };
