@@ -37,7 +37,8 @@ static void bench_usage(FILE *out)
             "usage: descent bench [--opt SPEC ...] [--n N] [--tensors K] [--threads T[,T...]]\n"
             "                     [--dtype f32|bf16|f64] [--reps R] [--clock wall|cpu]\n"
             "                     [--nonfinite propagate|skip|error|report]\n"
-            "                     [--clip-norm MAX | --clip-value V] [--clip-recheck] [--json]\n\n"
+            "                     [--clip-norm MAX | --clip-value V | --unscale INV]\n"
+            "                     [--clip-recheck] [--json]\n\n"
             "  --opt SPEC    optimizer to time (repeatable); default: the standard set\n"
             "                (SGD, SGD momentum, Adagrad, RMSprop, Adadelta, Adam, AdamW,\n"
             "                AMSGrad, NAdam, Adamax, RAdam)\n"
@@ -50,13 +51,16 @@ static void bench_usage(FILE *out)
             "  --clock C     wall (default) or cpu: process CPU time / threads, which\n"
             "                leaves out time other processes hold the cores\n"
             "  --nonfinite P the optimizers' non-finite-gradient policy (default\n"
-            "                propagate); skip and error add the gradient check to the step,\n"
-            "                report checks each chunk after its update\n"
+            "                propagate); skip and error add a pass over the gradients\n"
+            "                before the step unless a clipping or unscale call left its\n"
+            "                verdict; report is tested inside the kernels' own loops\n"
             "  --clip-norm MAX  before each step, descent_clip_grad_norm(MAX, 2), timed\n"
             "                with the step; its verdict that every gradient is finite\n"
             "                spares the step its own check (pick MAX above the norm so\n"
             "                repeated clipping does not shrink the gradients)\n"
             "  --clip-value V   the same with descent_clip_grad_value(V)\n"
+            "  --unscale INV    the same with descent_unscale_grads(INV), loss\n"
+            "                scaling's unscale (INV = 1 keeps the gradients)\n"
             "  --clip-recheck   call descent_grads_changed between clipping and the\n"
             "                step, so the step checks the gradients itself\n"
             "                Under skip, error or report each repetition also times the\n"
@@ -301,9 +305,9 @@ static void limit_pass(const limit_job *L)
 
 typedef int (*pass_fn)(void *ctx);
 
-/* Optional gradient clipping before each timed step (--clip-norm,
- * --clip-value), and whether its verdict is dropped (--clip-recheck). */
-static enum { CLIP_NONE, CLIP_NORM, CLIP_VALUE } clip_kind;
+/* Optional gradient clipping or loss-scale unscaling before each timed step
+ * (--clip-norm, --clip-value, --unscale), and whether its verdict is dropped (--clip-recheck). */
+static enum { CLIP_NONE, CLIP_NORM, CLIP_VALUE, CLIP_UNSCALE } clip_kind;
 static double clip_arg;
 static int clip_recheck;
 
@@ -314,6 +318,8 @@ static int step_pass(void *ctx)
         rc = descent_clip_grad_norm(ctx, clip_arg, 2.0, NULL);
     else if (clip_kind == CLIP_VALUE)
         rc = descent_clip_grad_value(ctx, clip_arg);
+    else if (clip_kind == CLIP_UNSCALE)
+        rc = descent_unscale_grads(ctx, clip_arg, NULL);
     if (rc >= 0 && clip_recheck)
         rc = descent_grads_changed(ctx);
     return rc < 0 ? rc : descent_step(ctx);
@@ -615,7 +621,7 @@ static void report(const char *spec, const bench_cfg *cfg, const bench_result *r
                cfg->n, cfg->tensors, cfg->threads, cfg->dtype_name, cfg->reps, r->seconds, params_per_s,
                r->bytes_per_param, gbytes, limit_gbytes, fraction, r->state_bytes,
                cfg->n ? (double)r->state_bytes / n : 0.0, r->peak_rss, use_cpu_clock ? "cpu" : "wall",
-               nonfinite_names[cfg->nonfinite], clip_kind == CLIP_NORM ? "norm" : clip_kind == CLIP_VALUE ? "value" : "none",
+               nonfinite_names[cfg->nonfinite], clip_kind == CLIP_NORM ? "norm" : clip_kind == CLIP_VALUE ? "value" : clip_kind == CLIP_UNSCALE ? "unscale" : "none",
                clip_arg, clip_recheck ? "true" : "false");
         if (r->compared)
             printf(", \"propagate_seconds_per_step\": %.6e, \"nonfinite_extra\": %.4f", r->propagate_seconds,
@@ -660,7 +666,7 @@ static int bench_run(int argc, char **argv)
         if (strcmp(a, "--opt") != 0 && strcmp(a, "--n") != 0 && strcmp(a, "--tensors") != 0 &&
             strcmp(a, "--threads") != 0 && strcmp(a, "--dtype") != 0 && strcmp(a, "--reps") != 0 &&
             strcmp(a, "--clock") != 0 && strcmp(a, "--nonfinite") != 0 && strcmp(a, "--clip-norm") != 0 &&
-            strcmp(a, "--clip-value") != 0)
+            strcmp(a, "--clip-value") != 0 && strcmp(a, "--unscale") != 0)
             return cli_usage_error(cmd, "unknown option '%s' (see descent bench --help)", a);
         if (!(v = cli_flag_value(cmd, argc, argv, &i)))
             return CLI_USAGE;
@@ -693,14 +699,17 @@ static int bench_run(int argc, char **argv)
                 cfg.nonfinite = DESCENT_NONFINITE_REPORT;
             else
                 return cli_usage_error(cmd, "--nonfinite must be propagate, skip, error or report, got '%s'", v);
-        } else if (strcmp(a, "--clip-norm") == 0 || strcmp(a, "--clip-value") == 0) {
+        } else if (strcmp(a, "--clip-norm") == 0 || strcmp(a, "--clip-value") == 0 || strcmp(a, "--unscale") == 0) {
             if (cli_parse_double(cmd, a, v, &clip_arg))
                 return CLI_USAGE;
-            if (clip_arg < 0)
-                return cli_usage_error(cmd, "%s must be >= 0, got '%s'", a, v);
+            if (clip_arg < 0 || isinf(clip_arg) || (strcmp(a, "--unscale") == 0 && clip_arg == 0))
+                return cli_usage_error(cmd, "%s must be finite and %s, got '%s'", a,
+                                       strcmp(a, "--unscale") == 0 ? "> 0" : ">= 0", v);
             if (clip_kind != CLIP_NONE)
-                return cli_usage_error(cmd, "give at most one of --clip-norm and --clip-value");
-            clip_kind = strcmp(a, "--clip-norm") == 0 ? CLIP_NORM : CLIP_VALUE;
+                return cli_usage_error(cmd, "give at most one of --clip-norm, --clip-value and --unscale");
+            clip_kind = strcmp(a, "--clip-norm") == 0    ? CLIP_NORM
+                        : strcmp(a, "--clip-value") == 0 ? CLIP_VALUE
+                                                         : CLIP_UNSCALE;
         } else if (strcmp(a, "--clock") == 0) {
             if (strcmp(v, "wall") != 0 && strcmp(v, "cpu") != 0)
                 return cli_usage_error(cmd, "--clock must be wall or cpu, got '%s'", v);

@@ -261,11 +261,13 @@ int64_t descent_step_count(const descent_optimizer *opt);
  *  - DESCENT_NONFINITE_REPORT: the step is taken as under PROPAGATE (the
  *    same bits), and descent_step returns DESCENT_STEP_NONFINITE, naming
  *    the first offending tensor and element, if any value was non-finite.
- *    Each chunk's gradient is tested right after its update, from cache.
+ *    Every element-wise kernel tests the gradient values in its own loop,
+ *    so REPORT reads nothing twice; LAMB and Adafactor, whose steps are
+ *    whole-tensor passes, test after the step, tensor by tensor.
  * SKIP and ERROR read every gradient once before updating anything (the
  * check must precede the first update) — unless a clipping call
- * (descent_clip_grad_norm, _per_tensor, _value) since the last step found
- * every gradient finite: that verdict is used by the next descent_step,
+ * (descent_clip_grad_norm, _per_tensor, _value) or descent_unscale_grads
+ * since the last step found every gradient finite: that verdict is used by the next descent_step,
  * which then reads no gradient twice. The verdict is dropped by every
  * descent_step, descent_set_tensor_data, descent_add_tensor* and
  * descent_grads_changed. `descent bench --nonfinite` measures the cost
@@ -384,6 +386,19 @@ int descent_clip_grad_norm(descent_optimizer *opt, double max_norm, double norm_
  * whose norm is not finite is left untouched and the call returns
  * DESCENT_ERR_NONFINITE after processing the others. */
 int descent_clip_grad_norm_per_tensor(descent_optimizer *opt, double max_norm, double norm_type, double *norms_out);
+
+/* Loss scaling's unscale, as torch.cuda.amp.GradScaler.unscale_ does it:
+ * every gradient g = g * inv_scale in the tensor's precision (inv_scale
+ * rounded to f32 for f32 and bf16 gradients, as PyTorch holds it in an f32
+ * tensor), written into the caller's gradient buffers like the clipping
+ * calls. *found_inf (may be NULL) is set to 1 if any value after unscaling
+ * is NaN or infinite, else 0: PyTorch's found_inf, with which a scaler
+ * decides to skip the step and lower the scale. Like clipping, the call
+ * records its verdict, so a following descent_step under SKIP, ERROR or
+ * REPORT reads no gradient twice: with mixed-precision loss scaling, the
+ * non-finite check costs nothing beyond the unscale pass that is needed
+ * anyway. inv_scale must be finite and > 0. */
+int descent_unscale_grads(descent_optimizer *opt, double inv_scale, int *found_inf);
 
 /* ------------------------------------------------------------------------ */
 /* Training utilities (docs/utilities.md)                                    */

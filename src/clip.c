@@ -208,3 +208,26 @@ int descent_clip_grad_norm_per_tensor(descent_optimizer *opt, double max_norm, d
                                 "the gradient norm of tensor %d is not finite; that tensor was left unclipped", bad);
     return 0;
 }
+
+int descent_unscale_grads(descent_optimizer *opt, double inv_scale, int *found_inf)
+{
+    if (found_inf)
+        *found_inf = 0;
+    if (!opt)
+        return DESCENT_ERR_INVALID;
+    if (!(inv_scale > 0) || isinf(inv_scale))
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "inv_scale must be finite and > 0, got %g", inv_scale);
+    int rc = check_dtypes(opt);
+    if (rc < 0)
+        return rc;
+    /* GradScaler tests the values before scaling; testing them after is the
+     * same verdict for finite ones unless g * inv_scale overflows, which
+     * then also counts as found (the step would read that infinity). */
+    int bad = 0;
+    for (int k = 0; k < opt->ntensors; k++)
+        bad |= rewrite_grad(&opt->tensors[k], inv_scale, 0);
+    descent_grads_checked(opt, !bad);
+    if (found_inf)
+        *found_inf = bad;
+    return 0;
+}

@@ -494,6 +494,84 @@ static void verdict(int threads)
     }
 }
 
+/* bf16 of a finite f32 by round-to-nearest-even, for the unscale reference. */
+static uint16_t bf16_rne(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+static float bf16_widen(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* descent_unscale_grads: GradScaler.unscale_'s products in each dtype, its
+ * found_inf, a verdict the next step trusts, and bad arguments refused
+ * with the gradients untouched. */
+static void unscale(int threads)
+{
+    const double inv = 1.0 / 65536.0 * 3.0; /* not a power of two: products round */
+    for (int policy = DESCENT_NONFINITE_SKIP; policy <= DESCENT_NONFINITE_REPORT; policy++) {
+        const char *what = policy_names[policy];
+        fill(&A);
+        fill(&B);
+        descent_optimizer *a = make("Adam(lr=0.01)", &A, threads, policy);
+        int found = -1, same_bits = 1;
+        CHECK(descent_unscale_grads(a, inv, &found) == 0 && found == 0, "%s: unscale of finite gradients: found %d",
+              what, found);
+        for (size_t i = 0; i < n; i++) {
+            float f32 = B.g0[i] * (float)inv;
+            double f64 = B.g1[i] * inv;
+            uint16_t h = bf16_rne(bf16_widen(B.g2[i]) * (float)inv);
+            same_bits &= memcmp(&A.g0[i], &f32, sizeof f32) == 0 && memcmp(&A.g1[i], &f64, sizeof f64) == 0 &&
+                         A.g2[i] == h;
+        }
+        CHECK(same_bits, "%s: unscaled gradients are not g * inv_scale in their dtype", what);
+        /* The verdict is trusted by the next step: a value written after
+         * the unscale (against the rule) is not seen. */
+        inject(&A, 0, 21, 0);
+        CHECK(descent_step(a) == 0, "%s: the step after a finite unscale did not trust its verdict", what);
+
+        /* A non-finite value: found, and the step checks for itself. */
+        fill(&A);
+        inject(&A, 2, n - 3, 1);
+        found = -1;
+        CHECK(descent_unscale_grads(a, inv, &found) == 0 && found == 1, "%s: unscale missed +inf: found %d", what,
+              found);
+        int refused = policy == DESCENT_NONFINITE_SKIP    ? DESCENT_STEP_SKIPPED
+                      : policy == DESCENT_NONFINITE_ERROR ? DESCENT_ERR_NONFINITE
+                                                          : DESCENT_STEP_NONFINITE;
+        CHECK(descent_step(a) == refused, "%s: step after a non-finite unscale", what);
+        CHECK(named(a, 2, n - 3), "%s: %s", what, descent_errmsg(a));
+
+        /* Finite values that overflow when scaled up count as found. */
+        fill(&A);
+        A.g0[4] = 3e38f;
+        found = -1;
+        CHECK(descent_unscale_grads(a, 4.0, &found) == 0 && found == 1, "%s: overflow to inf not found", what);
+
+        /* Bad inv_scale: refused, named, nothing written. */
+        static const double bad[] = {0.0, -1.0, INFINITY, NAN};
+        for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+            fill(&A);
+            found = -1;
+            CHECK(descent_unscale_grads(a, bad[k], &found) == DESCENT_ERR_INVALID && found == 0 &&
+                      strstr(descent_errmsg(a), "inv_scale") != NULL,
+                  "%s: inv_scale %g accepted: %s", what, bad[k], descent_errmsg(a));
+            CHECK(memcmp(A.g0, B.g0, n * sizeof *A.g0) == 0 && memcmp(A.g1, B.g1, n * sizeof *A.g1) == 0 &&
+                      memcmp(A.g2, B.g2, n * sizeof *A.g2) == 0,
+                  "%s: a refused unscale wrote gradients", what);
+        }
+        descent_destroy(a);
+    }
+    CHECK(descent_unscale_grads(NULL, 1.0, NULL) == DESCENT_ERR_INVALID, "unscale(NULL)");
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -506,6 +584,7 @@ int main(int argc, char **argv)
         first_of_two(threads);
         finite_identical(threads);
         verdict(threads);
+        unscale(threads);
     }
     specs_cover_registry();
     every_algo(!t_valgrind()); /* valgrind has no AVX-512: its widest build is already a narrower one */
