@@ -243,6 +243,32 @@ static descent_optimizer *make1(const char *spec, double *p, const double *g, si
     return opt;
 }
 
+/* The checksum a saved checkpoint carries is CRC-32 (IEEE) of everything
+ * before it, computed here bit by bit: for images long enough to take the
+ * library's eight-bytes-per-round path, and of every length mod 8. */
+static void test_checkpoint_crc(void)
+{
+    static double p[5003], g[5003];
+    static unsigned char img[1 << 17];
+    for (size_t i = 0; i < 5003; i++) {
+        p[i] = (double)i * 1e-3;
+        g[i] = (double)(i % 17) - 8.0;
+    }
+    for (size_t n = 4990; n < 5003; n++) {
+        descent_optimizer *opt = make1("Adam(lr=0.01)", p, g, n);
+        if (!opt)
+            return;
+        descent_step(opt);
+        size_t len = 0;
+        CHECK(descent_save_mem(opt, img, sizeof img, &len) == 0 && len > 4096, "save: %s", descent_errmsg(opt));
+        uint32_t want = crc32_bitwise(img, len - 4);
+        uint32_t got = (uint32_t)img[len - 4] | (uint32_t)img[len - 3] << 8 | (uint32_t)img[len - 2] << 16 |
+                       (uint32_t)img[len - 1] << 24;
+        CHECK(got == want, "n=%zu (%zu bytes): stored CRC %08x, bitwise CRC %08x", n, len, got, want);
+        descent_destroy(opt);
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* 1. The seed's formulas, computed here independently                       */
 
@@ -1722,6 +1748,7 @@ int main(void)
     test_checkpoint_files();
     test_checkpoint_mismatch();
     test_checkpoint_corruption();
+    test_checkpoint_crc();
     test_allocation();
     test_groups_equal_separate();
     test_threads();
