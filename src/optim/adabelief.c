@@ -110,7 +110,7 @@ static void adabelief_prepare(const descent_hparams *hp, descent_tensor_scalars 
         const T eps = (T)c->eps, bc2s = (T)c->bias_correction2_sqrt;                          \
         const T nss = (T)c->neg_step_size;                                                    \
         const size_t end = args->end;                                                         \
-        DESCENT_NF_DECL(SFX);                                                                 \
+        DESCENT_NF_DECL(SFX, args);                                                           \
         for (size_t i = args->begin; i < end; i++) {                                          \
             DESCENT_NF_TEST(SFX, g[i]);                                                       \
             T d = sign * g[i];                                                                \

@@ -64,7 +64,7 @@ static void adadelta_prepare(const descent_hparams *hp, descent_tensor_scalars *
         const T sign = (T)c->sign, wd = (T)c->weight_decay, rho = (T)c->rho;                       \
         const T omr = (T)c->one_minus_rho, eps = (T)c->eps, nlr = (T)c->neg_lr;                    \
         const size_t begin = args->begin, end = args->end;                                         \
-        DESCENT_NF_DECL(SFX);                                                                      \
+        DESCENT_NF_DECL(SFX, args);                                                                \
         for (size_t i = begin; i < end; i++) {                                                     \
             DESCENT_NF_TEST(SFX, g[i]);                                                            \
             T d = sign * g[i];                                                                     \

@@ -68,7 +68,7 @@ static void adagrad_prepare(const descent_hparams *hp, descent_tensor_scalars *t
         const T sign = (T)c->sign, wd = (T)c->weight_decay, nclr = (T)c->neg_clr;                  \
         const T eps = (T)c->eps, epsr = (T)c->eps_root;                                            \
         const size_t begin = args->begin, end = args->end;                                         \
-        DESCENT_NF_DECL(SFX);                                                                      \
+        DESCENT_NF_DECL(SFX, args);                                                                \
         for (size_t i = begin; i < end; i++) {                                                     \
             DESCENT_NF_TEST(SFX, g[i]);                                                            \
             T d = sign * g[i];                                                                     \

@@ -118,7 +118,7 @@ enum { WD_NONE, WD_L2, WD_DECOUPLED };
         const T nss = (T)c->neg_step_size, bc2s = (T)c->bias_correction2_sqrt;                        \
         const T eps = (T)c->eps, epsr = (T)c->eps_root_scaled, inv_bc2s = c->inv_bc2s_##SFX;          \
         const size_t begin = args->begin, end = args->end;                                            \
-        DESCENT_NF_DECL(SFX);                                                                         \
+        DESCENT_NF_DECL(SFX, args);                                                                   \
         for (size_t i = begin; i < end; i++) {                                                        \
             DESCENT_NF_TEST(SFX, g[i]);                                                               \
             T pi = p[i];                                                                              \

@@ -79,7 +79,7 @@ static void asgd_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
          * compiler knows, so a read inside the loop kept it scalar. */                       \
         const int decay_on = c->weight_decay != 0;                                            \
         const size_t end = args->end;                                                         \
-        DESCENT_NF_DECL(SFX);                                                                 \
+        DESCENT_NF_DECL(SFX, args);                                                           \
         for (size_t i = args->begin; i < end; i++) {                                          \
             DESCENT_NF_TEST(SFX, g[i]);                                                       \
             T d = sign * g[i];                                                                \

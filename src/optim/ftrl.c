@@ -77,7 +77,7 @@ static void ftrl_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
         const T lr = (T)c->lr, k = (T)c->power, two_shrinkage = (T)c->two_shrinkage;          \
         const T two_l2 = (T)c->two_l2, l1 = (T)c->l1;                                         \
         const size_t end = args->end;                                                         \
-        DESCENT_NF_DECL(SFX);                                                                 \
+        DESCENT_NF_DECL(SFX, args);                                                           \
         for (size_t i = args->begin; i < end; i++) {                                          \
             DESCENT_NF_TEST(SFX, g[i]);                                                       \
             T pi = p[i], gi = g[i];                                                           \

@@ -60,7 +60,7 @@ static void lion_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
         const T b1 = (T)c->beta1, omb1 = (T)c->one_minus_beta1;                               \
         const T b2 = (T)c->beta2, omb2 = (T)c->one_minus_beta2;                               \
         const size_t end = args->end;                                                         \
-        DESCENT_NF_DECL(SFX);                                                                 \
+        DESCENT_NF_DECL(SFX, args);                                                           \
         for (size_t i = args->begin; i < end; i++) {                                          \
             DESCENT_NF_TEST(SFX, g[i]);                                                       \
             T d = sign * g[i];                                                                \

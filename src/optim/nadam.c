@@ -92,7 +92,7 @@ static void nadam_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
         const T bc2 = (T)c->bias_correction2, eps = (T)c->eps, epsr = (T)c->eps_root;              \
         const T cg = (T)c->grad_coeff, cm = (T)c->exp_avg_coeff;                                   \
         const size_t begin = args->begin, end = args->end;                                         \
-        DESCENT_NF_DECL(SFX);                                                                      \
+        DESCENT_NF_DECL(SFX, args);                                                                \
         for (size_t i = begin; i < end; i++) {                                                     \
             DESCENT_NF_TEST(SFX, g[i]);                                                            \
             T d = sign * g[i];                                                                     \

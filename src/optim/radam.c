@@ -88,7 +88,7 @@ static void radam_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
         const T epsr = (T)c->eps_root_scaled, bc2s = (T)c->bias_correction2_sqrt;                  \
         const T rect = (T)c->rect;                                                                 \
         const size_t begin = args->begin, end = args->end;                                         \
-        DESCENT_NF_DECL(SFX);                                                                      \
+        DESCENT_NF_DECL(SFX, args);                                                                \
         for (size_t i = begin; i < end; i++) {                                                     \
             DESCENT_NF_TEST(SFX, g[i]);                                                            \
             T d = sign * g[i];                                                                     \

@@ -72,7 +72,7 @@ static void rmsprop_prepare(const descent_hparams *hp, descent_tensor_scalars *t
         const T oma = (T)c->one_minus_alpha, eps = (T)c->eps, epsr = (T)c->eps_root;               \
         const T mom = (T)c->momentum, nlr = (T)c->neg_lr;                                          \
         const size_t begin = args->begin, end = args->end;                                         \
-        DESCENT_NF_DECL(SFX);                                                                      \
+        DESCENT_NF_DECL(SFX, args);                                                                \
         for (size_t i = begin; i < end; i++) {                                                     \
             DESCENT_NF_TEST(SFX, g[i]);                                                            \
             T d = sign * g[i];                                                                     \

@@ -82,7 +82,7 @@ static void rprop_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
         const T initial = (T)c->initial_step_size;                                            \
         const int first = c->first;                                                           \
         const size_t end = args->end;                                                         \
-        DESCENT_NF_DECL(SFX);                                                                 \
+        DESCENT_NF_DECL(SFX, args);                                                           \
         for (size_t i = args->begin; i < end; i++) {                                          \
             DESCENT_NF_TEST(SFX, g[i]);                                                       \
             T d = sign * g[i];                                                                \

@@ -144,7 +144,7 @@ static void sf_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, vo
         const T eps = (T)c->eps;                                                                      \
         const int first = c->first;                                                                   \
         const size_t end = args->end;                                                                 \
-        DESCENT_NF_DECL(SFX);                                                                         \
+        DESCENT_NF_DECL(SFX, args);                                                                   \
         for (size_t i = args->begin; i < end; i++) {                                                  \
             DESCENT_NF_TEST(SFX, g[i]);                                                               \
             T yi = y[i], gi = g[i];                                                                   \

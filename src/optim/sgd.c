@@ -104,7 +104,7 @@ static void sgd_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, v
         const T *restrict g = args->grad;                                                   \
         const T sign = (T)c->sign, wd = (T)c->weight_decay, cc = (T)c->c;                   \
         const size_t begin = args->begin, end = args->end;                                  \
-        DESCENT_NF_DECL(SFX);                                                               \
+        DESCENT_NF_DECL(SFX, args);                                                         \
         for (size_t i = begin; i < end; i++) {                                              \
             DESCENT_NF_TEST(SFX, g[i]);                                                     \
             T d = sign * g[i];                                                              \
@@ -124,10 +124,11 @@ static void sgd_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, v
         const T sign = (T)c->sign, wd = (T)c->weight_decay, mom = (T)c->momentum;           \
         const T a = (T)c->a, b = (T)c->b, cc = (T)c->c;                                     \
         const size_t begin = args->begin, end = args->end;                                  \
-        DESCENT_NF_DECL(SFX);                                                               \
+        DESCENT_NF_DECL(SFX, args);                                                         \
         for (size_t i = begin; i < end; i++) {                                              \
-            DESCENT_NF_TEST(SFX, g[i]);                                                     \
-            T d = sign * g[i];                                                              \
+            T gi = g[i];                                                                    \
+            DESCENT_NF_TEST(SFX, gi);                                                       \
+            T d = sign * gi;                                                                \
             if (decay)                                                                      \
                 d = d + wd * p[i];                                                          \
             T vi = v[i] * a + b * d;                                                        \
@@ -178,4 +179,5 @@ const descent_algo descent_algo_sgd = {
     .kernel_f32 = sgd_kernel_f32,
     .kernel_f64 = sgd_kernel_f64,
     .kernel_tests_nonfinite = 1,
+    .no_prefetch = 1,
 };

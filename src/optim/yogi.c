@@ -75,7 +75,7 @@ static void yogi_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
         const T omb2 = (T)c->one_minus_beta2, eps = (T)c->eps, neg_lr = (T)c->neg_lr;         \
         const T bc1 = (T)c->bias_correction1, bc2 = (T)c->bias_correction2;                  \
         const size_t end = args->end;                                                         \
-        DESCENT_NF_DECL(SFX);                                                                 \
+        DESCENT_NF_DECL(SFX, args);                                                           \
         for (size_t i = args->begin; i < end; i++) {                                          \
             DESCENT_NF_TEST(SFX, g[i]);                                                       \
             T d = sign * g[i];                                                                \
