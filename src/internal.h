@@ -337,12 +337,6 @@ typedef struct descent_algo {
      * report through args->nonfinite, so DESCENT_NONFINITE_REPORT costs no
      * pass of its own; 0: the driver tests each slice after its kernel. */
     int kernel_tests_nonfinite;
-    /* 1: the loop body is short (no square root or division per element)
-     * and the hardware prefetchers keep up with it, so the driver runs whole
-     * chunks instead of prefetched blocks: the calls per 1 KiB block cost
-     * SGD with momentum about 7% and buy it nothing (0.95-0.97 of the limit
-     * either way). */
-    int no_prefetch;
     /* Optional hooks; NULL for the element-wise optimizers. */
     /* Elements of state buffer k for a tensor of this shape (Adafactor's
      * row and column factors); NULL: n for every buffer. */

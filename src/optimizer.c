@@ -382,7 +382,7 @@ static void run_chunk(const descent_optimizer *opt, const descent_chunk *c, int 
     descent_kernel_fn kernel = t->dtype == DESCENT_F64 ? opt->algo->kernel_f64 : opt->algo->kernel_f32;
     size_t elem = t->dtype == DESCENT_F64 ? sizeof(double) : sizeof(float);
     size_t block = DESCENT_PF_BLOCK / elem;
-    if (opt->algo->no_prefetch || c->end - c->begin < PF_MIN_BLOCKS * block) {
+    if (c->end - c->begin < PF_MIN_BLOCKS * block) {
         kernel(&a);
         return;
     }

@@ -179,5 +179,4 @@ const descent_algo descent_algo_sgd = {
     .kernel_f32 = sgd_kernel_f32,
     .kernel_f64 = sgd_kernel_f64,
     .kernel_tests_nonfinite = 1,
-    .no_prefetch = 1,
 };
