@@ -250,19 +250,20 @@ DESCENT_INLINE descent_nf_f64 descent_nf_bits_f64(double x)
  * Adam, NAdam, RMSprop and Adagrad ran at 0.83-0.88 of a plain kernel moving
  * the same arrays. The driver (optimizer.c run_chunk) therefore runs a long
  * chunk in blocks of DESCENT_PF_BLOCK bytes of each stream and, before each
- * block's kernel call, asks for the lines DESCENT_PF_AHEAD bytes ahead in
+ * block's kernel call, asks for the lines two blocks (2 KiB) ahead in
  * every stream, one prefetch per 64-byte line (0.91-0.95 then; a 4 KiB
  * block, a burst the core cannot hold, was worse than none). Prefetches
  * never fault, so lines past a tensor's end cost a wasted request, nothing
  * more; the address is formed as an integer, not as an out-of-bounds
  * pointer. */
 #define DESCENT_PF_BLOCK 1024
-#define DESCENT_PF_AHEAD 2048
-#define DESCENT_PREFETCH_BLOCK(base, index, elem_size)                                            \
+/* Ask for the block_bytes of lines that start ahead_bytes past element
+ * index of base (elements of elem_size bytes). */
+#define DESCENT_PREFETCH_BLOCK(base, index, elem_size, block_bytes, ahead_bytes)                  \
     do {                                                                                          \
         if (base) {                                                                               \
-            uintptr_t pf_a_ = (uintptr_t)(base) + (index) * (elem_size) + DESCENT_PF_AHEAD;       \
-            for (size_t pf_l_ = 0; pf_l_ < DESCENT_PF_BLOCK; pf_l_ += 64)                         \
+            uintptr_t pf_a_ = (uintptr_t)(base) + (index) * (elem_size) + (ahead_bytes);          \
+            for (size_t pf_l_ = 0; pf_l_ < (block_bytes); pf_l_ += 64)                            \
                 __builtin_prefetch((const void *)(pf_a_ + pf_l_), 0, 3);                          \
         }                                                                                         \
     } while (0)
@@ -337,6 +338,10 @@ typedef struct descent_algo {
      * report through args->nonfinite, so DESCENT_NONFINITE_REPORT costs no
      * pass of its own; 0: the driver tests each slice after its kernel. */
     int kernel_tests_nonfinite;
+    /* Bytes per stream of the driver's prefetch blocks for a group with
+     * these hyperparameters (NULL or 0: DESCENT_PF_BLOCK); the lines two
+     * blocks ahead are requested before each block's kernel call. */
+    size_t (*prefetch_block)(const descent_hparams *hp);
     /* Optional hooks; NULL for the element-wise optimizers. */
     /* Elements of state buffer k for a tensor of this shape (Adafactor's
      * row and column factors); NULL: n for every buffer. */

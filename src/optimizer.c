@@ -355,7 +355,7 @@ int descent_set_tensor_data(descent_optimizer *opt, int tensor, void *param, con
 #define PF_MIN_BLOCKS 8
 
 /* Run the kernel over chunk c; long chunks block by block, each block's
- * streams prefetched DESCENT_PF_AHEAD bytes ahead first (internal.h).
+ * streams prefetched two blocks ahead first (internal.h).
  * nonfinite: where a kernel that tests its
  * gradient reports a non-finite value (NULL: not asked). */
 static void run_chunk(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite)
@@ -381,7 +381,10 @@ static void run_chunk(const descent_optimizer *opt, const descent_chunk *c, int 
     a.nonfinite = nonfinite;
     descent_kernel_fn kernel = t->dtype == DESCENT_F64 ? opt->algo->kernel_f64 : opt->algo->kernel_f32;
     size_t elem = t->dtype == DESCENT_F64 ? sizeof(double) : sizeof(float);
-    size_t block = DESCENT_PF_BLOCK / elem;
+    size_t block_bytes = opt->algo->prefetch_block ? opt->algo->prefetch_block(&opt->groups[t->group].hp) : 0;
+    if (!block_bytes)
+        block_bytes = DESCENT_PF_BLOCK;
+    size_t block = block_bytes / elem, ahead = 2 * block_bytes;
     if (c->end - c->begin < PF_MIN_BLOCKS * block) {
         kernel(&a);
         return;
@@ -389,10 +392,10 @@ static void run_chunk(const descent_optimizer *opt, const descent_chunk *c, int 
     for (size_t b = c->begin; b < c->end; b += block) {
         a.begin = b;
         a.end = c->end - b < block ? c->end : b + block;
-        DESCENT_PREFETCH_BLOCK(a.param, b, elem);
-        DESCENT_PREFETCH_BLOCK(a.grad, b, elem);
+        DESCENT_PREFETCH_BLOCK(a.param, b, elem, block_bytes, ahead);
+        DESCENT_PREFETCH_BLOCK(a.grad, b, elem, block_bytes, ahead);
         for (int k = 0; k < t->nstate; k++)
-            DESCENT_PREFETCH_BLOCK(a.state[k], b, elem);
+            DESCENT_PREFETCH_BLOCK(a.state[k], b, elem, block_bytes, ahead);
         kernel(&a);
     }
 }
