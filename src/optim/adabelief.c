@@ -57,6 +57,8 @@ static const char *const adabelief_state_names[] = {"exp_avg", "exp_avg_var", NU
 typedef struct adabelief_coeffs {
     double sign, decay, beta1, one_minus_beta1, beta2, one_minus_beta2;
     double eps, bias_correction2_sqrt, neg_step_size;
+    float inv_bc2s_f32; /* 1 / bias_correction2_sqrt rounded, for descent_div_const */
+    double inv_bc2s_f64;
     int mode; /* a rectify_mode */
 } adabelief_coeffs;
 
@@ -76,6 +78,8 @@ static void adabelief_prepare(const descent_hparams *hp, descent_tensor_scalars 
     c->one_minus_beta2 = 1.0 - hp->betas[1];
     c->eps = hp->eps;
     c->bias_correction2_sqrt = sqrt(1.0 - pow(hp->betas[1], t));
+    c->inv_bc2s_f32 = 1.0f / (float)c->bias_correction2_sqrt;
+    c->inv_bc2s_f64 = 1.0 / c->bias_correction2_sqrt;
     c->neg_step_size = -(hp->lr / (1.0 - pow(hp->betas[0], t)));
     c->mode = PLAIN;
     if (hp->rectify) {
@@ -97,7 +101,8 @@ static void adabelief_prepare(const descent_hparams *hp, descent_tensor_scalars 
 }
 
 #define ADABELIEF_KERNEL(T, SFX, SQRT)                                                        \
-    DESCENT_INLINE void adabelief_loop_##SFX(const descent_kernel_args *args, const int mode)       \
+    DESCENT_INLINE void adabelief_loop_##SFX(const descent_kernel_args *args, const int mode,        \
+                                             const int has_fma)                                \
     {                                                                                         \
         const adabelief_coeffs *c = args->coeffs;                                             \
         T *restrict p = args->param;                                                          \
@@ -107,7 +112,7 @@ static void adabelief_prepare(const descent_hparams *hp, descent_tensor_scalars 
         const T sign = (T)c->sign, decay = (T)c->decay;                                       \
         const T b1 = (T)c->beta1, omb1 = (T)c->one_minus_beta1;                               \
         const T b2 = (T)c->beta2, omb2 = (T)c->one_minus_beta2;                               \
-        const T eps = (T)c->eps, bc2s = (T)c->bias_correction2_sqrt;                          \
+        const T eps = (T)c->eps, bc2s = (T)c->bias_correction2_sqrt, rbc2s = c->inv_bc2s_##SFX;  \
         const T nss = (T)c->neg_step_size;                                                    \
         const size_t end = args->end;                                                         \
         DESCENT_NF_DECL(SFX, args);                                                           \
@@ -121,8 +126,9 @@ static void adabelief_prepare(const descent_hparams *hp, descent_tensor_scalars 
             si = si + eps;                                                                    \
             m[i] = mi;                                                                        \
             s[i] = si;                                                                        \
+            /* si >= 0, so sqrt(si) is 0 or >= 2^-75: descent_div_const is exact */           \
             if (mode == PLAIN)                                                                \
-                p[i] = pi + nss * (mi / (SQRT(si) / bc2s + eps));                             \
+                p[i] = pi + nss * (mi / (descent_div_const_##SFX(SQRT(si), bc2s, rbc2s, has_fma) + eps)); \
             else if (mode == RECTIFIED)                                                       \
                 p[i] = pi + nss * (mi / (SQRT(si) + eps));                                    \
             else if (mode == RECTIFIED_SGD)                                                   \
@@ -132,19 +138,19 @@ static void adabelief_prepare(const descent_hparams *hp, descent_tensor_scalars 
         }                                                                                     \
         DESCENT_NF_END(SFX, args);                                                            \
     }                                                                                         \
-    DESCENT_INLINE void adabelief_body_##SFX(const descent_kernel_args *args)                 \
+    DESCENT_INLINE void adabelief_body_##SFX(const descent_kernel_args *args, const int has_fma) \
     {                                                                                         \
         const int mode = ((const adabelief_coeffs *)args->coeffs)->mode;                      \
         if (mode == PLAIN)                                                                    \
-            adabelief_loop_##SFX(args, PLAIN);                                                \
+            adabelief_loop_##SFX(args, PLAIN, has_fma);                                                \
         else if (mode == RECTIFIED)                                                           \
-            adabelief_loop_##SFX(args, RECTIFIED);                                            \
+            adabelief_loop_##SFX(args, RECTIFIED, has_fma);                                            \
         else if (mode == RECTIFIED_SGD)                                                       \
-            adabelief_loop_##SFX(args, RECTIFIED_SGD);                                        \
+            adabelief_loop_##SFX(args, RECTIFIED_SGD, has_fma);                                        \
         else                                                                                  \
-            adabelief_loop_##SFX(args, RECTIFIED_NONE);                                       \
+            adabelief_loop_##SFX(args, RECTIFIED_NONE, has_fma);                                       \
     }                                                                                         \
-    DESCENT_DISPATCH(adabelief_kernel_##SFX, adabelief_body_##SFX)
+    DESCENT_DISPATCH_FMA(adabelief_kernel_##SFX, adabelief_body_##SFX)
 
 ADABELIEF_KERNEL(float, f32, sqrtf)
 ADABELIEF_KERNEL(double, f64, sqrt)
