@@ -183,44 +183,25 @@ DESCENT_INLINE descent_nf_f64 descent_nf_bits_f64(double x)
 #define DESCENT_TARGET_AVX2 __attribute__((target("avx2,fma")))
 /* Define `static void NAME(const descent_kernel_args *)` running
  * BODY(args), itself an always-inline function, on the widest allowed ISA. */
-#define DESCENT_DISPATCH(NAME, BODY)                                                  \
-    static void NAME##_portable(const descent_kernel_args *args)                      \
-    {                                                                                 \
-        DESCENT_NF_SPLIT(BODY, args);                                                 \
-    }                                                                                 \
-    DESCENT_TARGET_AVX2 static void NAME##_avx2(const descent_kernel_args *args)      \
-    {                                                                                 \
-        DESCENT_NF_SPLIT(BODY, args);                                                 \
-    }                                                                                 \
-    DESCENT_TARGET_AVX512 static void NAME##_avx512(const descent_kernel_args *args)  \
-    {                                                                                 \
-        DESCENT_NF_SPLIT(BODY, args);                                                 \
-    }                                                                                 \
-    static void NAME(const descent_kernel_args *args)                                 \
-    {                                                                                 \
-        if (args->isa >= DESCENT_ISA_AVX512)                                          \
-            NAME##_avx512(args);                                                      \
-        else if (args->isa == DESCENT_ISA_AVX2)                                       \
-            NAME##_avx2(args);                                                        \
-        else                                                                          \
-            NAME##_portable(args);                                                    \
-    }
+#define DESCENT_DISPATCH(NAME, BODY) \
+    DESCENT_DISPATCH_CALLS(NAME, DESCENT_NF_SPLIT(BODY, args), DESCENT_NF_SPLIT(BODY, args))
 /* The same for a BODY(args, has_fma) that uses fused multiply-adds where
  * they are instructions (AVX2 with FMA, AVX-512) and plain IEEE operations
  * on the baseline, where fma() would be a slow library call: BODY must
  * give the same bits either way (see descent_div_const). */
-#define DESCENT_DISPATCH_FMA(NAME, BODY)                                              \
-    static void NAME##_portable(const descent_kernel_args *args)                      \
-    {                                                                                 \
-        DESCENT_NF_SPLIT_FMA(BODY, args, 0);                                          \
-    }                                                                                 \
+#define DESCENT_DISPATCH_FMA(NAME, BODY) \
+    DESCENT_DISPATCH_CALLS(NAME, DESCENT_NF_SPLIT_FMA(BODY, args, 0), DESCENT_NF_SPLIT_FMA(BODY, args, 1))
+/* The three copies and the run-time choice: PORTABLE and WIDE are
+ * statements over the parameter `args`. */
+#define DESCENT_DISPATCH_CALLS(NAME, PORTABLE, WIDE)                                  \
+    static void NAME##_portable(const descent_kernel_args *args) { PORTABLE; }        \
     DESCENT_TARGET_AVX2 static void NAME##_avx2(const descent_kernel_args *args)      \
     {                                                                                 \
-        DESCENT_NF_SPLIT_FMA(BODY, args, 1);                                          \
+        WIDE;                                                                         \
     }                                                                                 \
     DESCENT_TARGET_AVX512 static void NAME##_avx512(const descent_kernel_args *args)  \
     {                                                                                 \
-        DESCENT_NF_SPLIT_FMA(BODY, args, 1);                                          \
+        WIDE;                                                                         \
     }                                                                                 \
     static void NAME(const descent_kernel_args *args)                                 \
     {                                                                                 \
@@ -286,30 +267,21 @@ DESCENT_INLINE descent_nf_f64 descent_nf_bits_f64(double x)
  * q0 itself is the quotient and is kept. has_fma = 0 (no FMA instruction)
  * divides. The has_fma = 1 form must only be inlined into code compiled
  * for FMA (DESCENT_DISPATCH_FMA). */
-DESCENT_INLINE float descent_div_const_f32(float a, float c, float rc, const int has_fma)
-{
-    if (!has_fma)
-        return a / c;
-    float q0 = a * rc;
-    float e = fmaf(-q0, c, a);
-    float q = fmaf(e, rc, q0);
-    uint32_t mag;
-    memcpy(&mag, &q0, sizeof mag);
-    mag &= UINT32_C(0x7FFFFFFF);
-    return mag - 1u < UINT32_C(0x7F7FFFFF) ? q : q0; /* q0 zero, infinite or NaN: q0 */
-}
-DESCENT_INLINE double descent_div_const_f64(double a, double c, double rc, const int has_fma)
-{
-    if (!has_fma)
-        return a / c;
-    double q0 = a * rc;
-    double e = fma(-q0, c, a);
-    double q = fma(e, rc, q0);
-    uint64_t mag;
-    memcpy(&mag, &q0, sizeof mag);
-    mag &= UINT64_C(0x7FFFFFFFFFFFFFFF);
-    return mag - 1u < UINT64_C(0x7FEFFFFFFFFFFFFF) ? q : q0;
-}
+#define DESCENT_DIV_CONST_FN(T, SFX, FMA, U, MAGNITUDE, FINITE_MAX)                 \
+    DESCENT_INLINE T descent_div_const_##SFX(T a, T c, T rc, const int has_fma)         \
+    {                                                                                   \
+        if (!has_fma)                                                                   \
+            return a / c;                                                               \
+        T q0 = a * rc;                                                                  \
+        T e = FMA(-q0, c, a);                                                           \
+        T q = FMA(e, rc, q0);                                                           \
+        U mag;                                                                          \
+        memcpy(&mag, &q0, sizeof mag);                                                  \
+        mag &= MAGNITUDE;                                                               \
+        return mag - 1u < FINITE_MAX ? q : q0; /* q0 zero, infinite or NaN: q0 */       \
+    }
+DESCENT_DIV_CONST_FN(float, f32, fmaf, uint32_t, UINT32_C(0x7FFFFFFF), UINT32_C(0x7F7FFFFF))
+DESCENT_DIV_CONST_FN(double, f64, fma, uint64_t, UINT64_C(0x7FFFFFFFFFFFFFFF), UINT64_C(0x7FEFFFFFFFFFFFFF))
 
 /* One algorithm family member: what GSL calls a type table. The generic code
  * allocates state_count(hp) buffers of n elements and coeffs_size bytes per

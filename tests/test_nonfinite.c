@@ -31,19 +31,28 @@ typedef struct bufs {
 
 static bufs A, B;
 
+/* The f32 and f64 tensors' starting values, shared by both sets of buffers. */
+static void fill_f32_f64(float *p0, float *g0, double *p1, double *g1, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        p0[i] = (float)(i % 13) * 0.1f;
+        g0[i] = (float)((int)(i % 7) - 3) * 0.01f;
+        p1[i] = (double)(i % 11) * 0.1;
+        g1[i] = ((int)(i % 5) - 2) * 0.01;
+    }
+}
+
 static void fill(bufs *b)
 {
+    fill_f32_f64(b->p0, b->g0, b->p1, b->g1, n);
     for (size_t i = 0; i < n; i++) {
-        b->p0[i] = (float)(i % 13) * 0.1f;
-        b->g0[i] = (float)((int)(i % 7) - 3) * 0.01f;
-        b->p1[i] = (double)(i % 11) * 0.1;
-        b->g1[i] = ((int)(i % 5) - 2) * 0.01;
         b->p2[i] = (uint16_t)(0x3F80 + i % 64); /* about 1.0 .. 1.5 */
         b->g2[i] = (uint16_t)((i % 2 ? 0x3C23 : 0xBC23) + i % 16); /* about +-0.01 */
     }
 }
 
-static descent_optimizer *make(const char *spec, bufs *b, int threads, int policy)
+/* An optimizer from spec with one empty group, or NULL (a failed check). */
+static descent_optimizer *create(const char *spec)
 {
     descent_optimizer *opt;
     descent_error err;
@@ -51,7 +60,16 @@ static descent_optimizer *make(const char *spec, bufs *b, int threads, int polic
         CHECK(0, "%s: %s", spec, err.message);
         return NULL;
     }
-    int g = descent_add_group(opt, NULL);
+    descent_add_group(opt, NULL);
+    return opt;
+}
+
+static descent_optimizer *make(const char *spec, bufs *b, int threads, int policy)
+{
+    descent_optimizer *opt = create(spec);
+    if (!opt)
+        return NULL;
+    int g = 0;
     descent_add_tensor(opt, g, b->p0, b->g0, n, DESCENT_F32);
     descent_add_tensor(opt, g, b->p1, b->g1, n, DESCENT_F64);
     descent_add_tensor(opt, g, b->p2, b->g2, n, DESCENT_BF16);
@@ -186,27 +204,16 @@ typedef struct ebufs {
 
 static ebufs EA, EB;
 
-static void efill(ebufs *b)
-{
-    for (size_t i = 0; i < NE; i++) {
-        b->p0[i] = (float)(i % 13) * 0.1f;
-        b->g0[i] = (float)((int)(i % 7) - 3) * 0.01f;
-        b->p1[i] = (double)(i % 11) * 0.1;
-        b->g1[i] = ((int)(i % 5) - 2) * 0.01;
-    }
-}
+static void efill(ebufs *b) { fill_f32_f64(b->p0, b->g0, b->p1, b->g1, NE); }
 
 /* isa caps the kernels' instruction set (DESCENT_ISA_AVX512: the widest the
  * machine has). */
 static descent_optimizer *emake(const char *spec, ebufs *b, int threads, int policy, int isa)
 {
-    descent_optimizer *opt;
-    descent_error err;
-    if (descent_create_from_spec(&opt, spec, NULL, &err) < 0) {
-        CHECK(0, "%s: %s", spec, err.message);
+    descent_optimizer *opt = create(spec);
+    if (!opt)
         return NULL;
-    }
-    int g = descent_add_group(opt, NULL);
+    int g = 0;
     descent_add_tensor(opt, g, b->p0, b->g0, NE, DESCENT_F32);
     descent_add_tensor(opt, g, b->p1, b->g1, NE, DESCENT_F64);
     descent_set_threads(opt, threads);
