@@ -95,7 +95,7 @@ void descent_bf16_narrow_stochastic(uint16_t *dst, const float *src, size_t n, u
 /* The chunk loop, compiled per instruction set like the kernels (the
  * conversions are integer work the wider vectors speed up; the f32 kernel
  * it calls dispatches itself). */
-DESCENT_INLINE void run_chunk(const descent_optimizer *opt, const descent_chunk *c)
+DESCENT_INLINE void run_chunk(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite)
 {
     const descent_tensor *t = &opt->tensors[c->tensor];
     _Alignas(64) float pbuf[BF16_BLOCK];
@@ -108,7 +108,7 @@ DESCENT_INLINE void run_chunk(const descent_optimizer *opt, const descent_chunk 
     descent_kernel_args a;
     a.coeffs = t->coeffs;
     a.isa = opt->isa;
-    a.nonfinite = NULL;
+    a.nonfinite = nonfinite; /* the kernel tests the widened values: bf16 NaN/inf stay NaN/inf */
     for (size_t b = c->begin; b < c->end; b += BF16_BLOCK) {
         size_t len = c->end - b < BF16_BLOCK ? c->end - b : BF16_BLOCK;
         /* p and g are read in short bursts between the kernel's state
@@ -137,27 +137,27 @@ DESCENT_INLINE void run_chunk(const descent_optimizer *opt, const descent_chunk 
 }
 
 #if DESCENT_HAVE_DISPATCH
-DESCENT_TARGET_AVX512 static void run_chunk_avx512(const descent_optimizer *opt, const descent_chunk *c)
+DESCENT_TARGET_AVX512 static void run_chunk_avx512(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite)
 {
-    run_chunk(opt, c);
+    run_chunk(opt, c, nonfinite);
 }
-DESCENT_TARGET_AVX2 static void run_chunk_avx2(const descent_optimizer *opt, const descent_chunk *c)
+DESCENT_TARGET_AVX2 static void run_chunk_avx2(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite)
 {
-    run_chunk(opt, c);
+    run_chunk(opt, c, nonfinite);
 }
 #endif
 
-void descent_run_chunk_bf16(const descent_optimizer *opt, const descent_chunk *c)
+void descent_run_chunk_bf16(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite)
 {
 #if DESCENT_HAVE_DISPATCH
     if (opt->isa >= DESCENT_ISA_AVX512) {
-        run_chunk_avx512(opt, c);
+        run_chunk_avx512(opt, c, nonfinite);
         return;
     }
     if (opt->isa == DESCENT_ISA_AVX2) {
-        run_chunk_avx2(opt, c);
+        run_chunk_avx2(opt, c, nonfinite);
         return;
     }
 #endif
-    run_chunk(opt, c);
+    run_chunk(opt, c, nonfinite);
 }

@@ -81,9 +81,9 @@ typedef struct descent_kernel_args {
     const void *grad;
     void *state[DESCENT_MAX_STATE];
     int isa;                /* a descent_isa: the widest instruction set to use */
-    /* Where a kernel of an algorithm with .kernel_tests_nonfinite ORs 1 when
-     * a gradient value of its range is a NaN or an infinity; NULL: nobody
-     * asks (the kernel still runs the test, see DESCENT_NF_TEST). */
+    /* Where the kernel sets 1 when a gradient value of its range is a NaN
+     * or an infinity (DESCENT_NONFINITE_REPORT); NULL: nobody asks, and the
+     * copy of the kernel without the test runs (DESCENT_NF_SPLIT). */
     int *nonfinite;
 } descent_kernel_args;
 
@@ -306,10 +306,6 @@ typedef struct descent_algo {
     void (*prepare)(const descent_hparams *hp, descent_tensor_scalars *ts, void *coeffs);
     descent_kernel_fn kernel_f32;
     descent_kernel_fn kernel_f64;
-    /* 1: the kernels test the gradient in their loop (DESCENT_NF_TEST) and
-     * report through args->nonfinite, so DESCENT_NONFINITE_REPORT costs no
-     * pass of its own; 0: the driver tests each slice after its kernel. */
-    int kernel_tests_nonfinite;
     /* Bytes per stream of the driver's prefetch blocks for a group with
      * these hyperparameters (NULL or 0: DESCENT_PF_BLOCK); the lines two
      * blocks ahead are requested before each block's kernel call. */
@@ -479,13 +475,11 @@ struct descent_optimizer {
  * ERROR with a non-finite gradient value (and no clipping verdict that all
  * are finite), DESCENT_STEP_SKIPPED or DESCENT_ERR_NONFINITE with the
  * message set. *check_chunks is set when the step must test each chunk
- * after its kernel (REPORT without a verdict). Consumes the verdict. */
+ * (REPORT without a verdict): the kernels in their loops, whole-tensor
+ * steps after the step. Consumes the verdict. */
 int descent_nonfinite_before_step(descent_optimizer *opt, int *check_chunks);
 /* 1 if chunk c's gradient holds a NaN or an infinity. */
 int descent_chunk_nonfinite(const descent_optimizer *opt, int chunk);
-/* 1 if elements [begin, end) of the gradient the step reads (under
- * accumulation, the mean) of c's tensor hold a NaN or an infinity. */
-int descent_range_nonfinite(const descent_optimizer *opt, const descent_chunk *c);
 /* After a REPORT step: 0, or DESCENT_STEP_NONFINITE with the message naming
  * the first non-finite value of first_bad_chunk (>= nchunks: none). */
 int descent_nonfinite_after_step(descent_optimizer *opt, int first_bad_chunk);
@@ -667,7 +661,7 @@ void descent_bf16_narrow(uint16_t *dst, const float *src, size_t n);
 void descent_bf16_narrow_stochastic(uint16_t *dst, const float *src, size_t n, uint64_t key, uint64_t first);
 /* One chunk of a bf16 tensor: widen p and g block by block, run the f32
  * kernel against the f32 state, narrow p back. */
-void descent_run_chunk_bf16(const descent_optimizer *opt, const descent_chunk *c);
+void descent_run_chunk_bf16(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite);
 
 /* ---- the state arena (arena.c) ------------------------------------------- */
 
@@ -700,7 +694,7 @@ size_t descent_q8_bytes(size_t n);
 void descent_q8_init(const descent_optimizer *opt, descent_tensor *t);
 /* One chunk of a tensor with 8-bit state: per block, dequantize the state,
  * run the f32 kernel, quantize it back. */
-void descent_run_chunk_q8(const descent_optimizer *opt, const descent_chunk *c);
+void descent_run_chunk_q8(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite);
 /* Checkpoint image of one quantized buffer: n code bytes, then the block
  * absmax values as little-endian f32 (descent_q8_image_bytes(n) bytes).
  * descent_q8_get reads it back. */

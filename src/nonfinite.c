@@ -4,8 +4,9 @@
  * binary32/64 and bf16 alike). Each range is tested over four interleaved
  * quarters: branch-free, so the compiler vectorizes it, and four read
  * streams instead of one, which one core reads from memory about a fifth
- * faster (11 -> 13-14 GB/s on the machine of docs/performance.md). The test is compiled for
- * AVX-512, AVX2 and the baseline through DESCENT_DISPATCH like the kernels.
+ * faster (11 -> 13-14 GB/s on the machine of docs/performance.md). The
+ * test is compiled for AVX-512, AVX2 and the baseline through
+ * DESCENT_DISPATCH like the kernels.
  *
  * Where the verdict comes from (docs/reliability.md):
  *  - SKIP and ERROR must change nothing when any value is non-finite, so
@@ -16,15 +17,13 @@
  *    torch.cuda.amp.GradScaler.unscale_ records found_inf for step()); the
  *    record is cleared by every step, by descent_set_tensor_data,
  *    descent_add_tensor* and descent_grads_changed.
- *  - REPORT steps as PROPAGATE does. It tests each slice of REPORT_SLICE
- *    gradient values just before the kernel runs over that slice: the test
- *    brings the slice into L1, where the kernel then finds it, so the
- *    gradient still crosses the memory bus once (optimizer.c). The step
- *    then returns DESCENT_STEP_NONFINITE naming the first non-finite value. */
+ *  - REPORT steps as PROPAGATE does, and the kernels test the gradient
+ *    values in their own loops (DESCENT_NF_TEST, internal.h); whole-tensor
+ *    steps (LAMB, Adafactor) are tested here after the step, chunk by
+ *    chunk. The step then returns DESCENT_STEP_NONFINITE naming the first
+ *    non-finite value, which locate() finds in the failing chunk. */
 #include "internal.h"
 
-#include <float.h>
-#include <math.h>
 #include <string.h>
 
 /* One range [begin, end) of a gradient: *(int *)args->state[0] |= 1 if any
@@ -102,11 +101,6 @@ static int chunk_nonfinite(const descent_optimizer *opt, int chunk, int step_gra
 }
 
 int descent_chunk_nonfinite(const descent_optimizer *opt, int chunk) { return chunk_nonfinite(opt, chunk, 1); }
-
-int descent_range_nonfinite(const descent_optimizer *opt, const descent_chunk *c)
-{
-    return range_nonfinite(opt, &opt->tensors[c->tensor], c->begin, c->end, 1);
-}
 
 /* The first non-finite element of a chunk known to hold one. */
 static void locate(const descent_optimizer *opt, int chunk, int step_grad, int *tensor, size_t *index)

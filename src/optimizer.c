@@ -355,18 +355,17 @@ int descent_set_tensor_data(descent_optimizer *opt, int tensor, void *param, con
 #define PF_MIN_BLOCKS 8
 
 /* Run the kernel over chunk c; long chunks block by block, each block's
- * streams prefetched two blocks ahead first (internal.h).
- * nonfinite: where a kernel that tests its
- * gradient reports a non-finite value (NULL: not asked). */
+ * streams prefetched two blocks ahead first (internal.h). nonfinite: where
+ * the kernel reports a non-finite gradient value (NULL: not asked). */
 static void run_chunk(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite)
 {
     const descent_tensor *t = &opt->tensors[c->tensor];
     if (t->dtype == DESCENT_BF16) {
-        descent_run_chunk_bf16(opt, c);
+        descent_run_chunk_bf16(opt, c, nonfinite);
         return;
     }
     if (t->state_bits == 8) {
-        descent_run_chunk_q8(opt, c);
+        descent_run_chunk_q8(opt, c, nonfinite);
         return;
     }
     descent_kernel_args a;
@@ -400,37 +399,13 @@ static void run_chunk(const descent_optimizer *opt, const descent_chunk *c, int 
     }
 }
 
-/* Under DESCENT_NONFINITE_REPORT, the kernels of an algorithm with
- * kernel_tests_nonfinite test the gradient in their own loop. Otherwise (and
- * on the bf16 and 8-bit-state paths) a chunk runs as slices of this many
- * elements, each tested right after its kernel call, while the slice is in
- * L1: 16 KiB of f32 gradient. A multiple of the 8-bit state's block (2048)
- * and the bf16 path's (1024), so slicing changes no result. */
-#define REPORT_SLICE ((size_t)4096)
-
-/* Run chunk c; under DESCENT_NONFINITE_REPORT (check set) also test its
- * gradient unless an earlier chunk already failed. Returns the first failing
- * chunk seen so far. */
+/* Run chunk c; under DESCENT_NONFINITE_REPORT (check set) its kernel also
+ * tests the gradient, unless an earlier chunk already failed. Returns the
+ * first failing chunk seen so far. */
 static int run_chunk_checked(const descent_optimizer *opt, int c, int check, int first_bad)
 {
-    const descent_chunk *chunk = &opt->chunks[c];
-    if (!check || c >= first_bad) {
-        run_chunk(opt, chunk, NULL);
-        return first_bad;
-    }
-    const descent_tensor *t = &opt->tensors[chunk->tensor];
     int bad = 0;
-    if (opt->algo->kernel_tests_nonfinite && t->dtype != DESCENT_BF16 && t->state_bits != 8) {
-        run_chunk(opt, chunk, &bad);
-        return bad ? c : first_bad;
-    }
-    descent_chunk slice = *chunk;
-    for (size_t b = chunk->begin; b < chunk->end; b += REPORT_SLICE) {
-        slice.begin = b;
-        slice.end = chunk->end - b < REPORT_SLICE ? chunk->end : b + REPORT_SLICE;
-        run_chunk(opt, &slice, NULL);
-        bad = bad || descent_range_nonfinite(opt, &slice);
-    }
+    run_chunk(opt, &opt->chunks[c], check && c < first_bad ? &bad : NULL);
     return bad ? c : first_bad;
 }
 

@@ -297,7 +297,7 @@ void descent_q8_quantize(char kind, const float *x, size_t len, unsigned char *c
     quant_portable(x, len, codes, mid, inv);
 }
 
-void descent_run_chunk_q8(const descent_optimizer *opt, const descent_chunk *c)
+void descent_run_chunk_q8(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite)
 {
     const descent_tensor *t = &opt->tensors[c->tensor];
     const char *kinds = opt->algo->state_q8;
@@ -316,7 +316,7 @@ void descent_run_chunk_q8(const descent_optimizer *opt, const descent_chunk *c)
         for (int k = 0; k < DESCENT_MAX_STATE; k++)
             a.state[k] = k < t->nstate ? scratch[k] : NULL;
         a.isa = opt->isa;
-        a.nonfinite = NULL;
+        a.nonfinite = nonfinite;
         opt->algo->kernel_f32(&a);
         for (int k = 0; k < t->nstate; k++)
             descent_q8_quantize(kinds[k], scratch[k], len, (unsigned char *)t->state[k] + b,

@@ -579,6 +579,39 @@ static void unscale(int threads)
     CHECK(descent_unscale_grads(NULL, 1.0, NULL) == DESCENT_ERR_INVALID, "unscale(NULL)");
 }
 
+/* 8-bit state (state_bits=8): its kernels run on dequantized blocks of
+ * state and test the gradient in their loops like every other path. REPORT
+ * leaves what PROPAGATE leaves and names the element, for each fault
+ * position, on 1 and 2 threads. */
+static void q8_report(void)
+{
+    size_t where[3] = {0, n / 2 + 3, n - 1};
+    for (int threads = 1; threads <= 2; threads++)
+        for (int w = 0; w < 3; w++) {
+            fill(&A);
+            fill(&B);
+            descent_optimizer *a = create("AdamW(lr=0.01, state_bits=8)");
+            descent_optimizer *b = create("AdamW(lr=0.01, state_bits=8)");
+            if (!a || !b)
+                return;
+            descent_add_tensor(a, 0, A.p0, A.g0, n, DESCENT_F32);
+            descent_add_tensor(b, 0, B.p0, B.g0, n, DESCENT_F32);
+            descent_set_threads(a, threads);
+            descent_set_threads(b, threads);
+            CHECK(descent_set_nonfinite_policy(a, DESCENT_NONFINITE_REPORT) == 0, "%s", descent_errmsg(a));
+            CHECK(descent_step(a) == 0 && descent_step(b) == 0, "8-bit: a clean step failed: %s", descent_errmsg(a));
+            inject(&A, 0, where[w], w);
+            inject(&B, 0, where[w], w);
+            CHECK(descent_step(a) == DESCENT_STEP_NONFINITE, "8-bit REPORT at %zu, %d threads: not reported",
+                  where[w], threads);
+            CHECK(descent_step(b) == 0, "8-bit propagate refused a step");
+            CHECK(same(a, b), "8-bit REPORT at %zu, %d threads: not the PROPAGATE step", where[w], threads);
+            CHECK(named(a, 0, where[w]), "8-bit REPORT: %s", descent_errmsg(a));
+            descent_destroy(a);
+            descent_destroy(b);
+        }
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -594,6 +627,7 @@ int main(int argc, char **argv)
         unscale(threads);
     }
     specs_cover_registry();
+    q8_report();
     every_algo(!t_valgrind()); /* valgrind has no AVX-512: its widest build is already a narrower one */
     /* PROPAGATE (the default) lets the value through, as PyTorch does. */
     fill(&A);

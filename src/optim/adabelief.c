@@ -168,5 +168,4 @@ const descent_algo descent_algo_adabelief = {
     .prepare = adabelief_prepare,
     .kernel_f32 = adabelief_kernel_f32,
     .kernel_f64 = adabelief_kernel_f64,
-    .kernel_tests_nonfinite = 1,
 };

@@ -98,5 +98,5 @@ const descent_algo descent_algo_adadelta = {
     .state_count = adadelta_state_count, .state_names = adadelta_state_names,
     .state_init = descent_state_zero,
     .coeffs_size = sizeof(adadelta_coeffs), .prepare = adadelta_prepare,
-    .kernel_f32 = adadelta_kernel_f32, .kernel_f64 = adadelta_kernel_f64, .kernel_tests_nonfinite = 1,
+    .kernel_f32 = adadelta_kernel_f32, .kernel_f64 = adadelta_kernel_f64,
 };

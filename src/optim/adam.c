@@ -172,7 +172,7 @@ const descent_algo descent_algo_adam = {
     .defaults = adam_defaults, .hparams = adam_hparams,
     .state_count = adam_state_count, .state_names = adam_state_names, .state_init = descent_state_zero,
     .coeffs_size = sizeof(adam_coeffs), .prepare = adam_prepare,
-    .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64, .kernel_tests_nonfinite = 1,
+    .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64,
     .state_q8 = "suu",
 };
 
@@ -181,7 +181,7 @@ const descent_algo descent_algo_adamw = {
     .defaults = adamw_defaults, .hparams = adam_hparams,
     .state_count = adam_state_count, .state_names = adam_state_names, .state_init = descent_state_zero,
     .coeffs_size = sizeof(adam_coeffs), .prepare = adamw_prepare,
-    .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64, .kernel_tests_nonfinite = 1,
+    .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64,
     .state_q8 = "suu",
 };
 
@@ -191,6 +191,6 @@ const descent_algo descent_algo_amsgrad = {
     .defaults = amsgrad_defaults, .hparams = adam_hparams,
     .state_count = adam_state_count, .state_names = adam_state_names, .state_init = descent_state_zero,
     .coeffs_size = sizeof(adam_coeffs), .prepare = adam_prepare,
-    .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64, .kernel_tests_nonfinite = 1,
+    .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64,
     .state_q8 = "suu",
 };

@@ -103,6 +103,6 @@ const descent_algo descent_algo_adamax = {
     .state_count = adamax_state_count, .state_names = adamax_state_names,
     .state_init = descent_state_zero,
     .coeffs_size = sizeof(adamax_coeffs), .prepare = adamax_prepare,
-    .kernel_f32 = adamax_kernel_f32, .kernel_f64 = adamax_kernel_f64, .kernel_tests_nonfinite = 1,
+    .kernel_f32 = adamax_kernel_f32, .kernel_f64 = adamax_kernel_f64,
     .state_q8 = "su",
 };

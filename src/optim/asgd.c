@@ -110,5 +110,4 @@ const descent_algo descent_algo_asgd = {
     .prepare = asgd_prepare,
     .kernel_f32 = asgd_kernel_f32,
     .kernel_f64 = asgd_kernel_f64,
-    .kernel_tests_nonfinite = 1,
 };

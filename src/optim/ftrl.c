@@ -119,5 +119,4 @@ const descent_algo descent_algo_ftrl = {
     .prepare = ftrl_prepare,
     .kernel_f32 = ftrl_kernel_f32,
     .kernel_f64 = ftrl_kernel_f64,
-    .kernel_tests_nonfinite = 1,
 };

@@ -90,5 +90,4 @@ const descent_algo descent_algo_lion = {
     .prepare = lion_prepare,
     .kernel_f32 = lion_kernel_f32,
     .kernel_f64 = lion_kernel_f64,
-    .kernel_tests_nonfinite = 1,
 };

@@ -129,6 +129,5 @@ const descent_algo descent_algo_nadam = {
     .state_init = descent_state_zero,
     .coeffs_size = sizeof(nadam_coeffs), .prepare = nadam_prepare,
     .kernel_f32 = nadam_kernel_f32, .kernel_f64 = nadam_kernel_f64,
-    .kernel_tests_nonfinite = 1,
     .state_q8 = "su",
 };

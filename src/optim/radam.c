@@ -136,6 +136,5 @@ const descent_algo descent_algo_radam = {
     .state_init = descent_state_zero,
     .coeffs_size = sizeof(radam_coeffs), .prepare = radam_prepare,
     .kernel_f32 = radam_kernel_f32, .kernel_f64 = radam_kernel_f64,
-    .kernel_tests_nonfinite = 1,
     .state_q8 = "su",
 };

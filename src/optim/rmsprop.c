@@ -140,5 +140,5 @@ const descent_algo descent_algo_rmsprop = {
     .state_count = rmsprop_state_count, .state_names = rmsprop_state_names,
     .state_init = descent_state_zero,
     .coeffs_size = sizeof(rmsprop_coeffs), .prepare = rmsprop_prepare,
-    .kernel_f32 = rmsprop_kernel_f32, .kernel_f64 = rmsprop_kernel_f64, .kernel_tests_nonfinite = 1,
+    .kernel_f32 = rmsprop_kernel_f32, .kernel_f64 = rmsprop_kernel_f64,
 };

@@ -123,5 +123,4 @@ const descent_algo descent_algo_rprop = {
     .prepare = rprop_prepare,
     .kernel_f32 = rprop_kernel_f32,
     .kernel_f64 = rprop_kernel_f64,
-    .kernel_tests_nonfinite = 1,
 };

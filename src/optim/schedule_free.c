@@ -207,7 +207,6 @@ const descent_algo descent_algo_schedule_free_sgd = {
     .prepare = sf_prepare,
     .kernel_f32 = sf_sgd_kernel_f32,
     .kernel_f64 = sf_sgd_kernel_f64,
-    .kernel_tests_nonfinite = 1,
     .eval_params = sf_eval_params,
 };
 
@@ -225,6 +224,5 @@ const descent_algo descent_algo_schedule_free_adamw = {
     .prepare = sf_prepare,
     .kernel_f32 = sf_adamw_kernel_f32,
     .kernel_f64 = sf_adamw_kernel_f64,
-    .kernel_tests_nonfinite = 1,
     .eval_params = sf_eval_params,
 };

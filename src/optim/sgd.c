@@ -186,6 +186,5 @@ const descent_algo descent_algo_sgd = {
     .prepare = sgd_prepare,
     .kernel_f32 = sgd_kernel_f32,
     .kernel_f64 = sgd_kernel_f64,
-    .kernel_tests_nonfinite = 1,
     .prefetch_block = sgd_prefetch_block,
 };

@@ -109,5 +109,4 @@ const descent_algo descent_algo_yogi = {
     .prepare = yogi_prepare,
     .kernel_f32 = yogi_kernel_f32,
     .kernel_f64 = yogi_kernel_f64,
-    .kernel_tests_nonfinite = 1,
 };
