@@ -122,8 +122,10 @@ int descent_set_isa(descent_optimizer *opt, int isa);
  * work leaves idle, and no memory access beyond the kernel's own read of g. */
 typedef uint32_t descent_nf_f32;
 typedef uint64_t descent_nf_f64;
+typedef uint16_t descent_nf_bf16; /* bf16 values are held as their bits */
 #define DESCENT_NF_INF_f32 UINT32_C(0x7F800000)
 #define DESCENT_NF_INF_f64 UINT64_C(0x7FF0000000000000)
+#define DESCENT_NF_INF_bf16 0x7F80u
 DESCENT_INLINE descent_nf_f32 descent_nf_bits_f32(float x)
 {
     uint32_t u;
@@ -136,6 +138,7 @@ DESCENT_INLINE descent_nf_f64 descent_nf_bits_f64(double x)
     memcpy(&u, &x, sizeof u);
     return u & UINT64_C(0x7FFFFFFFFFFFFFFF);
 }
+DESCENT_INLINE descent_nf_bf16 descent_nf_bits_bf16(uint16_t x) { return (uint16_t)(x & 0x7FFFu); }
 /* Each kernel copy is compiled twice from its body: with the test, for a
  * call that asks (args->nonfinite set, DESCENT_NONFINITE_REPORT), and
  * without it for every other call. The body sees a local copy of the

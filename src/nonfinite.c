@@ -28,45 +28,34 @@
 
 /* One range [begin, end) of a gradient: *(int *)args->state[0] |= 1 if any
  * value is non-finite (the kernel-argument block carries the result so
- * DESCENT_DISPATCH can be reused). The values are read as unsigned integers
- * of their width: x is non-finite iff its magnitude bits, (bits & ABS),
- * are >= those of infinity (exponent all ones), so the test is a running
- * maximum of masked integers, two vector instructions per vector, with no
- * floating-point comparison. */
-#if defined(__GNUC__)
-typedef uint64_t __attribute__((may_alias)) nf_u64;
-typedef uint32_t __attribute__((may_alias)) nf_u32;
-typedef uint16_t __attribute__((may_alias)) nf_u16;
-#else
-typedef uint64_t nf_u64;
-typedef uint32_t nf_u32;
-typedef uint16_t nf_u16;
-#endif
-
-#define NONFINITE_BODY(NAME, U, ABS, INF)                                                     \
+ * DESCENT_DISPATCH can be reused). The test is the kernels' own
+ * (descent_nf_bits_*, internal.h): a running maximum of magnitude bits. */
+#define NONFINITE_BODY(NAME, T, SFX)                                                          \
     DESCENT_INLINE void NAME(const descent_kernel_args *a)                                    \
     {                                                                                         \
-        const U *g = (const U *)a->grad + a->begin;                                           \
+        const T *g = (const T *)a->grad + a->begin;                                           \
         size_t n = a->end - a->begin, q = n / 4;                                              \
-        const U *g0 = g, *g1 = g + q, *g2 = g + 2 * q, *g3 = g + 3 * q;                       \
-        U m0 = 0, m1 = 0, m2 = 0, m3 = 0;                                                     \
+        const T *g0 = g, *g1 = g + q, *g2 = g + 2 * q, *g3 = g + 3 * q;                       \
+        descent_nf_##SFX m0 = 0, m1 = 0, m2 = 0, m3 = 0;                                      \
         for (size_t i = 0; i < q; i++) {                                                      \
-            U x0 = g0[i] & ABS, x1 = g1[i] & ABS, x2 = g2[i] & ABS, x3 = g3[i] & ABS;         \
+            descent_nf_##SFX x0 = descent_nf_bits_##SFX(g0[i]), x1 = descent_nf_bits_##SFX(g1[i]); \
+            descent_nf_##SFX x2 = descent_nf_bits_##SFX(g2[i]), x3 = descent_nf_bits_##SFX(g3[i]); \
             m0 = x0 > m0 ? x0 : m0;                                                           \
             m1 = x1 > m1 ? x1 : m1;                                                           \
             m2 = x2 > m2 ? x2 : m2;                                                           \
             m3 = x3 > m3 ? x3 : m3;                                                           \
         }                                                                                     \
         for (size_t i = 4 * q; i < n; i++) {                                                  \
-            U x = g[i] & ABS;                                                                 \
+            descent_nf_##SFX x = descent_nf_bits_##SFX(g[i]);                                 \
             m0 = x > m0 ? x : m0;                                                             \
         }                                                                                     \
-        *(int *)a->state[0] |= m0 >= INF || m1 >= INF || m2 >= INF || m3 >= INF;              \
+        const descent_nf_##SFX inf = DESCENT_NF_INF_##SFX;                                    \
+        *(int *)a->state[0] |= m0 >= inf || m1 >= inf || m2 >= inf || m3 >= inf;              \
     }
 
-NONFINITE_BODY(nonfinite_f32_body, nf_u32, UINT32_C(0x7FFFFFFF), UINT32_C(0x7F800000))
-NONFINITE_BODY(nonfinite_f64_body, nf_u64, UINT64_C(0x7FFFFFFFFFFFFFFF), UINT64_C(0x7FF0000000000000))
-NONFINITE_BODY(nonfinite_bf16_body, nf_u16, 0x7FFFu, 0x7F80u)
+NONFINITE_BODY(nonfinite_f32_body, float, f32)
+NONFINITE_BODY(nonfinite_f64_body, double, f64)
+NONFINITE_BODY(nonfinite_bf16_body, uint16_t, bf16)
 DESCENT_DISPATCH(nonfinite_f32, nonfinite_f32_body)
 DESCENT_DISPATCH(nonfinite_f64, nonfinite_f64_body)
 DESCENT_DISPATCH(nonfinite_bf16, nonfinite_bf16_body)

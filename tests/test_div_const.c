@@ -169,7 +169,6 @@ int main(void)
     exponents_f32();
     specials();
     sampled_f64();
-    (void)f32_of;
     return t_done();
 }
 
