@@ -38,7 +38,7 @@ static void bench_usage(FILE *out)
             "                     [--dtype f32|bf16|f64] [--reps R] [--clock wall|cpu]\n"
             "                     [--nonfinite propagate|skip|error|report]\n"
             "                     [--clip-norm MAX | --clip-value V | --unscale INV]\n"
-            "                     [--clip-recheck] [--json]\n\n"
+            "                     [--clip-recheck] [--prefetch B|off|default] [--json]\n\n"
             "  --opt SPEC    optimizer to time (repeatable); default: the standard set\n"
             "                (SGD, SGD momentum, Adagrad, RMSprop, Adadelta, Adam, AdamW,\n"
             "                AMSGrad, NAdam, Adamax, RAdam)\n"
@@ -59,6 +59,8 @@ static void bench_usage(FILE *out)
             "                spares the step its own check (pick MAX above the norm so\n"
             "                repeated clipping does not shrink the gradients)\n"
             "  --clip-value V   the same with descent_clip_grad_value(V)\n"
+            "  --prefetch B  descent_set_prefetch: the step's prefetch block in bytes\n"
+            "                (a multiple of 64), off, or default (the algorithm's)\n"
             "  --unscale INV    the same with descent_unscale_grads(INV), loss\n"
             "                scaling's unscale (INV = 1 keeps the gradients)\n"
             "  --clip-recheck   call descent_grads_changed between clipping and the\n"
@@ -367,6 +369,7 @@ typedef struct bench_cfg {
     int reps;
     int json;
     int nonfinite; /* a descent_nonfinite_policy */
+    int prefetch;  /* descent_set_prefetch's block_bytes */
 } bench_cfg;
 
 typedef struct bench_result {
@@ -456,7 +459,7 @@ static descent_optimizer *make_opt(const char *spec, const bench_cfg *cfg, void 
         off += len;
     }
     if (grp < 0 || descent_set_threads(opt, cfg->threads) < 0 ||
-        descent_set_nonfinite_policy(opt, cfg->nonfinite) < 0) {
+        descent_set_nonfinite_policy(opt, cfg->nonfinite) < 0 || descent_set_prefetch(opt, cfg->prefetch) < 0) {
         fprintf(stderr, "descent bench: %s: %s\n", spec, descent_errmsg(opt));
         descent_destroy(opt);
         return NULL;
@@ -617,12 +620,12 @@ static void report(const char *spec, const bench_cfg *cfg, const bench_result *r
                "\"seconds_per_step\": %.6e, \"params_per_s\": %.6e, \"bytes_per_param\": %g, "
                "\"gbytes_per_s\": %.4f, \"limit_gbytes_per_s\": %.4f, \"fraction_of_limit\": %.4f, "
                "\"state_bytes\": %zu, \"state_bytes_per_param\": %g, \"peak_rss_bytes\": %.0f, \"clock\": \"%s\", "
-               "\"nonfinite\": \"%s\", \"clip\": \"%s\", \"clip_arg\": %g, \"clip_recheck\": %s",
+               "\"nonfinite\": \"%s\", \"clip\": \"%s\", \"clip_arg\": %g, \"clip_recheck\": %s, \"prefetch\": %d",
                cfg->n, cfg->tensors, cfg->threads, cfg->dtype_name, cfg->reps, r->seconds, params_per_s,
                r->bytes_per_param, gbytes, limit_gbytes, fraction, r->state_bytes,
                cfg->n ? (double)r->state_bytes / n : 0.0, r->peak_rss, use_cpu_clock ? "cpu" : "wall",
                nonfinite_names[cfg->nonfinite], clip_kind == CLIP_NORM ? "norm" : clip_kind == CLIP_VALUE ? "value" : clip_kind == CLIP_UNSCALE ? "unscale" : "none",
-               clip_arg, clip_recheck ? "true" : "false");
+               clip_arg, clip_recheck ? "true" : "false", cfg->prefetch);
         if (r->compared)
             printf(", \"propagate_seconds_per_step\": %.6e, \"nonfinite_extra\": %.4f", r->propagate_seconds,
                    r->nonfinite_extra);
@@ -666,7 +669,8 @@ static int bench_run(int argc, char **argv)
         if (strcmp(a, "--opt") != 0 && strcmp(a, "--n") != 0 && strcmp(a, "--tensors") != 0 &&
             strcmp(a, "--threads") != 0 && strcmp(a, "--dtype") != 0 && strcmp(a, "--reps") != 0 &&
             strcmp(a, "--clock") != 0 && strcmp(a, "--nonfinite") != 0 && strcmp(a, "--clip-norm") != 0 &&
-            strcmp(a, "--clip-value") != 0 && strcmp(a, "--unscale") != 0)
+            strcmp(a, "--clip-value") != 0 && strcmp(a, "--unscale") != 0 &&
+            strcmp(a, "--prefetch") != 0)
             return cli_usage_error(cmd, "unknown option '%s' (see descent bench --help)", a);
         if (!(v = cli_flag_value(cmd, argc, argv, &i)))
             return CLI_USAGE;
@@ -710,6 +714,19 @@ static int bench_run(int argc, char **argv)
             clip_kind = strcmp(a, "--clip-norm") == 0    ? CLIP_NORM
                         : strcmp(a, "--clip-value") == 0 ? CLIP_VALUE
                                                          : CLIP_UNSCALE;
+        } else if (strcmp(a, "--prefetch") == 0) {
+            if (strcmp(v, "off") == 0)
+                cfg.prefetch = -1;
+            else if (strcmp(v, "default") == 0)
+                cfg.prefetch = 0;
+            else {
+                char *end;
+                x = strtol(v, &end, 10);
+                if (end == v || *end || x < 64 || x > 65536 || x % 64 != 0)
+                    return cli_usage_error(cmd, "--prefetch must be off, default or a multiple of 64 in [64, 65536], "
+                                                "got '%s'", v);
+                cfg.prefetch = (int)x;
+            }
         } else if (strcmp(a, "--clock") == 0) {
             if (strcmp(v, "wall") != 0 && strcmp(v, "cpu") != 0)
                 return cli_usage_error(cmd, "--clock must be wall or cpu, got '%s'", v);

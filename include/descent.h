@@ -327,6 +327,14 @@ int descent_get_hparams_sized(const descent_optimizer *opt, int group, descent_h
 /* Threads used by step() (default 1). Results are bit-identical for any count. */
 int descent_set_threads(descent_optimizer *opt, int threads);
 
+/* Software prefetch in the step (docs/performance.md): a long tensor runs
+ * in blocks of block_bytes per array, and before each block the lines two
+ * blocks ahead are requested. 0 (the default) takes the algorithm's block
+ * (1 KiB; 2 KiB for SGD with momentum, measured on one machine), -1 turns
+ * prefetching off, anything else must be a multiple of 64 in [64, 65536].
+ * A tuning knob for other CPUs: results are bit-identical for any value. */
+int descent_set_prefetch(descent_optimizer *opt, int block_bytes);
+
 /* Bytes of optimizer state allocated for registered tensors (with the f32
  * master copies of bf16 parameters). fp32 Adam: 8 bytes per parameter. */
 size_t descent_state_bytes(const descent_optimizer *opt);

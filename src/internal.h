@@ -460,6 +460,7 @@ struct descent_optimizer {
     descent_chunk *chunks;   /* work split for threads, rebuilt on registration */
     int nchunks;
     int threads;
+    int prefetch;           /* descent_set_prefetch: 0 default, -1 off, else block bytes */
     int isa;                 /* descent_isa the kernels may use */
     unsigned bf16_flags;     /* DESCENT_BF16_STOCHASTIC | DESCENT_BF16_MASTER */
     uint64_t bf16_seed;

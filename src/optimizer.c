@@ -380,11 +380,13 @@ static void run_chunk(const descent_optimizer *opt, const descent_chunk *c, int 
     a.nonfinite = nonfinite;
     descent_kernel_fn kernel = t->dtype == DESCENT_F64 ? opt->algo->kernel_f64 : opt->algo->kernel_f32;
     size_t elem = t->dtype == DESCENT_F64 ? sizeof(double) : sizeof(float);
-    size_t block_bytes = opt->algo->prefetch_block ? opt->algo->prefetch_block(&opt->groups[t->group].hp) : 0;
+    size_t block_bytes = opt->prefetch > 0           ? (size_t)opt->prefetch
+                         : opt->algo->prefetch_block ? opt->algo->prefetch_block(&opt->groups[t->group].hp)
+                                                     : 0;
     if (!block_bytes)
         block_bytes = DESCENT_PF_BLOCK;
     size_t block = block_bytes / elem, ahead = 2 * block_bytes;
-    if (c->end - c->begin < PF_MIN_BLOCKS * block) {
+    if (opt->prefetch < 0 || c->end - c->begin < PF_MIN_BLOCKS * block) {
         kernel(&a);
         return;
     }
@@ -489,6 +491,18 @@ int descent_set_threads(descent_optimizer *opt, int threads)
     if (threads < 1 || threads > 1024)
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "threads must be in [1, 1024], got %d", threads);
     opt->threads = threads;
+    return 0;
+}
+
+int descent_set_prefetch(descent_optimizer *opt, int block_bytes)
+{
+    if (!opt)
+        return DESCENT_ERR_INVALID;
+    if (block_bytes < -1 || block_bytes > 65536 || (block_bytes > 0 && block_bytes % 64 != 0))
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID,
+                                "prefetch block must be -1 (off), 0 (default) or a multiple of 64 in [64, 65536], got %d",
+                                block_bytes);
+    opt->prefetch = block_bytes;
     return 0;
 }
 

@@ -243,6 +243,47 @@ static descent_optimizer *make1(const char *spec, double *p, const double *g, si
     return opt;
 }
 
+/* descent_set_prefetch changes how the step walks memory, never what it
+ * computes: off, the default and several block sizes give the same bits,
+ * for an optimizer with the default block and for SGD with momentum, whose
+ * block is its own; values that are not a block are refused and named. */
+static void test_prefetch(void)
+{
+    enum { N = 200003 }; /* several chunks, an odd tail */
+    static float p[5][N], g[N];
+    static const int blocks[5] = {0, -1, 64, 1024, 65536};
+    static const char *const specs[] = {"AdamW(lr=0.01)", "SGD(lr=0.1, momentum=0.9)"};
+    for (size_t s = 0; s < 2; s++) {
+        for (int k = 0; k < 5; k++) {
+            for (size_t i = 0; i < N; i++) {
+                p[k][i] = (float)(i % 101) * 0.01f;
+                g[i] = (float)((int)(i % 13) - 6) * 0.1f;
+            }
+            descent_optimizer *opt;
+            descent_error err;
+            if (descent_create_from_spec(&opt, specs[s], NULL, &err) < 0) {
+                CHECK(0, "%s: %s", specs[s], err.message);
+                return;
+            }
+            descent_add_tensor(opt, descent_add_group(opt, NULL), p[k], g, N, DESCENT_F32);
+            CHECK(descent_set_prefetch(opt, blocks[k]) == 0, "prefetch %d: %s", blocks[k], descent_errmsg(opt));
+            for (int step = 0; step < 3; step++)
+                descent_step(opt);
+            if (k == 0) {
+                static const int bad[] = {-2, 1, 100, 65600};
+                for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++)
+                    CHECK(descent_set_prefetch(opt, bad[b]) == DESCENT_ERR_INVALID &&
+                              strstr(descent_errmsg(opt), "prefetch block") != NULL,
+                          "prefetch %d accepted: %s", bad[b], descent_errmsg(opt));
+            }
+            descent_destroy(opt);
+            CHECK(k == 0 || memcmp(p[k], p[0], sizeof p[0]) == 0, "%s: prefetch %d changed the step", specs[s],
+                  blocks[k]);
+        }
+    }
+    CHECK(descent_set_prefetch(NULL, 0) == DESCENT_ERR_INVALID, "set_prefetch(NULL)");
+}
+
 /* The checksum a saved checkpoint carries is CRC-32 (IEEE) of everything
  * before it, computed here bit by bit: for images long enough to take the
  * library's eight-bytes-per-round path, and of every length mod 8. */
@@ -1749,6 +1790,7 @@ int main(void)
     test_checkpoint_mismatch();
     test_checkpoint_corruption();
     test_checkpoint_crc();
+    test_prefetch();
     test_allocation();
     test_groups_equal_separate();
     test_threads();
