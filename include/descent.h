@@ -330,8 +330,10 @@ int descent_set_threads(descent_optimizer *opt, int threads);
 /* Software prefetch in the step (docs/performance.md): a long tensor runs
  * in blocks of block_bytes per array, and before each block the lines two
  * blocks ahead are requested. 0 (the default) takes the algorithm's block
- * (1 KiB; 2 KiB for SGD with momentum, measured on one machine), -1 turns
- * prefetching off, anything else must be a multiple of 64 in [64, 65536].
+ * (1 KiB; 2 KiB for SGD with momentum, measured on one machine) for steps
+ * that move at least 32 MiB, and none for smaller ones, whose data the
+ * caches hold; -1 turns prefetching off; anything else must be a multiple
+ * of 64 in [64, 65536] and applies to every step.
  * A tuning knob for other CPUs: results are bit-identical for any value. */
 int descent_set_prefetch(descent_optimizer *opt, int block_bytes);
 

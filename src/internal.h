@@ -461,6 +461,7 @@ struct descent_optimizer {
     int nchunks;
     int threads;
     int prefetch;           /* descent_set_prefetch: 0 default, -1 off, else block bytes */
+    int prefetch_step;      /* this step streams from memory: run_chunk prefetches (optimizer.c) */
     int isa;                 /* descent_isa the kernels may use */
     unsigned bf16_flags;     /* DESCENT_BF16_STOCHASTIC | DESCENT_BF16_MASTER */
     uint64_t bf16_seed;

@@ -349,6 +349,14 @@ int descent_set_tensor_data(descent_optimizer *opt, int tensor, void *param, con
     return 0;
 }
 
+/* Under the default prefetch setting, a step prefetches only when the bytes
+ * it moves (parameters, gradients and state) reach this: below it they come
+ * from the caches, where the extra calls and prefetch instructions only cost
+ * (AdamW on 32768 parameters, in L2: 1.73 G params/s without prefetch,
+ * 1.22 with; `descent bench --n 32768 --prefetch off|default`). On the
+ * machine of docs/performance.md the gain starts between 28 and 56 MB. */
+#define PF_MIN_STEP_BYTES ((size_t)32 << 20)
+
 /* A chunk shorter than this many prefetch blocks runs as one kernel call:
  * a tensor that small costs more in calls than its prefetches save, and
  * its arrays are likely in cache (the 1000 x 1024 per-tensor benchmark). */
@@ -386,7 +394,7 @@ static void run_chunk(const descent_optimizer *opt, const descent_chunk *c, int 
     if (!block_bytes)
         block_bytes = DESCENT_PF_BLOCK;
     size_t block = block_bytes / elem, ahead = 2 * block_bytes;
-    if (opt->prefetch < 0 || c->end - c->begin < PF_MIN_BLOCKS * block) {
+    if (!opt->prefetch_step || c->end - c->begin < PF_MIN_BLOCKS * block) {
         kernel(&a);
         return;
     }
@@ -430,13 +438,14 @@ int descent_step(descent_optimizer *opt)
      * alone, so a tensor whose group and scalars equal its predecessor's
      * before the step (the common case: tensors step together) shares the
      * predecessor's results instead of recomputing its powers. */
-    size_t total = 0;
+    size_t total = 0, step_bytes = 0;
     const descent_tensor *prev = NULL;
     descent_tensor_scalars prev_before;
     memset(&prev_before, 0, sizeof prev_before);
     for (int i = 0; i < opt->ntensors; i++) {
         descent_tensor *t = &opt->tensors[i];
         total += t->n;
+        step_bytes += t->n * (t->dtype == DESCENT_F64 ? 8u : 4u) * (size_t)(2 + t->nstate);
         if (prev && t->group == prev->group && t->no_decay == prev->no_decay && t->scalars.step == prev_before.step &&
             memcmp(&t->scalars, &prev_before, sizeof prev_before) == 0) {
             t->scalars = prev->scalars;
@@ -449,6 +458,7 @@ int descent_step(descent_optimizer *opt)
         opt->algo->prepare(descent_utils_hparams(opt, t, &masked), &t->scalars, t->coeffs);
         prev = t;
     }
+    opt->prefetch_step = opt->prefetch > 0 || (opt->prefetch == 0 && step_bytes >= PF_MIN_STEP_BYTES);
     int nchunks = opt->nchunks, first_bad = nchunks;
     if (opt->algo->tensor_step) {
         descent_run_tensor_steps(opt);

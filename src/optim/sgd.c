@@ -94,12 +94,11 @@ static void sgd_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, v
     }
 }
 
-/* The driver's prefetch block per stream. Measured at 16M fp32 parameters,
- * one thread (`descent bench --nonfinite report`, three runs per size):
- * with momentum, 1 KiB blocks made REPORT's in-loop test cost 5.7-7.1% and
- * 2 KiB blocks 0-0.6%, the step itself 2-4% slower; plain SGD the other way
- * round, -0.6..+0.1% with 1 KiB and 7.4-8.4% with 2 KiB, at the same speed.
- * 4 KiB was slower for both. */
+/* The driver's prefetch block per stream, chosen with `descent bench
+ * --nonfinite report --prefetch B` at 16M fp32 parameters on one thread
+ * (docs/performance.md): with momentum, 2 KiB blocks make REPORT's in-loop
+ * test cost nothing (1 KiB: about 4%) for a step about 3% slower; plain SGD
+ * does best with 1 KiB. */
 static size_t sgd_prefetch_block(const descent_hparams *hp) { return hp->momentum != 0 ? 2048 : 1024; }
 
 /* The element loops, instantiated for each (weight decay, nesterov) pair as
