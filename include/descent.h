@@ -163,6 +163,11 @@ typedef struct descent_hparams {
     int rectify;
     int degenerated_to_sgd;
     int state_bits;         /* Adam family: 32 (state at the tensor's precision) or 8 (block-quantized) */
+    /* torch 2.x: NAdam, RAdam, Adam; p *= 1 - lr weight_decay instead of adding weight_decay p to g */
+    int decoupled_weight_decay;
+    /* NAdam: 1 reproduces torch 1.13's mu_product_next = P_t mu_t mu_{t+1};
+     * 0 (default) is Dozat's and torch 2.x's P_t mu_{t+1} */
+    int legacy_mu_product;
 } descent_hparams;
 
 /* Fill *hp with the defaults of the named optimizer (a PyTorch name such as

@@ -245,6 +245,33 @@ static int apply_one(descent_hparams *hp, const hp_desc *d, const spec_doc *doc,
     return 0;
 }
 
+/* Arguments of torch.optim constructors that only choose among torch's
+ * implementations of one formula (for-each over tensors, fused kernels, CUDA
+ * graph capture, autograd through the step). Pasted from PyTorch they are
+ * accepted and change nothing: descent has one implementation. */
+static const char *const implementation_args[] = {"foreach", "fused", "capturable", "differentiable", NULL};
+
+static int implementation_arg(const char *key)
+{
+    for (int k = 0; implementation_args[k]; k++)
+        if (strcmp(key, implementation_args[k]) == 0)
+            return 1;
+    return 0;
+}
+
+/* The keyword of argument i, or the name of the descriptor a positional
+ * argument i stands for. */
+static const char *arg_name(const descent_algo *algo, const spec_node *call, int i)
+{
+    if (call->keys && call->keys[i])
+        return call->keys[i];
+    int k = 0;
+    for (const hp_desc *d = algo->hparams; d->name; d++, k++)
+        if (k == i)
+            return d->name;
+    return NULL;
+}
+
 int descent_hparams_apply_args(descent_hparams *hp, const descent_algo *algo, const spec_doc *doc,
                                const spec_node *call, descent_error *err)
 {
@@ -252,6 +279,24 @@ int descent_hparams_apply_args(descent_hparams *hp, const descent_algo *algo, co
         const spec_node *v = &call->items[i];
         const char *key = call->keys ? call->keys[i] : NULL;
         const hp_desc *d = NULL;
+        if (!key && i == 0 && (v->kind == SPEC_NAME || v->kind == SPEC_CALL || v->kind == SPEC_LIST))
+            /* torch.optim.SGD(params, lr=0.1): the tensors come through
+             * descent_add_tensor, not the spec. */
+            return descent_spec_fail(doc, v, err, DESCENT_ERR_SPEC,
+                                     "%s takes no parameters argument: drop it (write %s(lr=...)); tensors are "
+                                     "registered with descent_add_tensor, or come from the command's data",
+                                     algo->name, algo->name);
+        if (key && implementation_arg(key) && !descent_hp_find(algo, key, NULL)) {
+            if (v->kind != SPEC_NONE && v->kind != SPEC_BOOL)
+                return descent_spec_fail(doc, v, err, DESCENT_ERR_SPEC,
+                                         "%s must be None, True or False, got %s (it selects a PyTorch "
+                                         "implementation and changes nothing here)",
+                                         key, descent_spec_kind_name(v->kind));
+            for (int j = 0; j < i; j++)
+                if (call->keys[j] && strcmp(call->keys[j], key) == 0)
+                    return descent_spec_fail(doc, v, err, DESCENT_ERR_SPEC, "argument '%s' given twice", key);
+            continue;
+        }
         if (!key) {
             /* Positional arguments follow the descriptor order (lr first, as
              * in every torch.optim constructor after params). */
@@ -291,9 +336,14 @@ int descent_hparams_apply_args(descent_hparams *hp, const descent_algo *algo, co
                 return descent_spec_fail(doc, &at, err, DESCENT_ERR_SPEC, "%s has no argument '%s' (it takes %s)",
                                          algo->name, key, names);
             }
-            for (int j = 0; j < i; j++)
-                if (call->keys[j] && strcmp(call->keys[j], key) == 0)
-                    return descent_spec_fail(doc, v, err, DESCENT_ERR_SPEC, "argument '%s' given twice", key);
+            /* Given twice, by keyword or once by position and once by
+             * keyword (Python's "got multiple values for argument"). */
+            for (int j = 0; j < i; j++) {
+                const char *other = arg_name(algo, call, j);
+                if (other && strcmp(other, d->name) == 0)
+                    return descent_spec_fail(doc, v, err, DESCENT_ERR_SPEC, "argument '%s' given twice%s", key,
+                                             call->keys[j] ? "" : " (by position and by keyword)");
+            }
         }
         int rc = apply_one(hp, d, doc, v, err);
         if (rc < 0)

@@ -390,6 +390,7 @@ double descent_state_zero(const descent_hparams *hp, int i);
  * checks (lr, weight_decay, eps >= 0; betas in [0, 1)). */
 #define HP_LR {"lr", HP_REAL, HP_FIELD(lr), 0, 0, HP_NO_HI, NULL}
 #define HP_WEIGHT_DECAY {"weight_decay", HP_REAL, HP_FIELD(weight_decay), 0, 0, HP_NO_HI, NULL}
+#define HP_DECOUPLED_WEIGHT_DECAY {"decoupled_weight_decay", HP_BOOL, HP_FIELD(decoupled_weight_decay), 0, 1, 0, NULL}
 #define HP_MAXIMIZE {"maximize", HP_BOOL, HP_FIELD(maximize), 0, 1, 0, NULL}
 #define HP_EPS {"eps", HP_REAL, HP_FIELD(eps), 0, 0, HP_NO_HI, NULL}
 #define HP_EPS_ROOT {"eps_root", HP_REAL, HP_FIELD(eps_root), 0, 0, HP_NO_HI, NULL}

@@ -1,6 +1,7 @@
 /* Every optimizer against trajectories recorded from PyTorch 1.13
  * (tests/golden/gen_optim.py) or computed by the numpy references
- * (tools/reference_optim.py), through the library and through
+ * (tools/reference_optim.py) or the numpy ports of torch 2.x
+ * (tools/reference_torch2.py), through the library and through
  * `descent replay`, in f64 and f32. Optional per-case lines: 'shape' (the
  * tensor's shape, replay --shape) and 'eval' (descent_eval_params after each
  * step, replay --eval). */
@@ -214,6 +215,10 @@ int main(int argc, char **argv)
      * against the numpy references (tools/reference_optim.py) */
     run_file(dir, "optim_ref_f64.txt", DESCENT_F64, cli, tmp, 86);
     run_file(dir, "optim_ref_f32.txt", DESCENT_F32, cli, tmp, 86);
+    /* What torch 2.x changed (NAdam's mu_product, decoupled_weight_decay,
+     * maximize), against the numpy ports of tools/reference_torch2.py */
+    run_file(dir, "torch2_f64.txt", DESCENT_F64, cli, tmp, 26);
+    run_file(dir, "torch2_f32.txt", DESCENT_F32, cli, tmp, 26);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
     if (system(cmd) != 0)

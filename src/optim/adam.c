@@ -8,21 +8,27 @@
  *   denom = sqrt(v + eps_root (1 - beta2^t)) / sqrt(1 - beta2^t) + eps
  *   p -= lr / (1 - beta1^t) * m / denom
  * With eps_root = 0 this is PyTorch's expression term for term; with eps = 0
- * and eps_root = e it is the seed's  p -= lr / sqrt(v_hat + e) * m_hat
- * (Kingma & Ba 2015; Loshchilov & Hutter 2019; Reddi et al. 2018). */
+ * and eps_root = e it is  p -= lr / sqrt(v_hat + e) * m_hat, with e inside the
+ * square root as optax's eps_root
+ * (Kingma & Ba 2015; Loshchilov & Hutter 2019; Reddi et al. 2018).
+ * Adam(decoupled_weight_decay=True) is AdamW, as in torch 2.x. */
 #include "../internal.h"
 
 #include <math.h>
 
+#define ADAM_COMMON_HPARAMS                                                                       \
+    HP_LR, HP_BETAS, HP_EPS, HP_WEIGHT_DECAY, {"amsgrad", HP_BOOL, HP_FIELD(amsgrad), 0, 1, 0, NULL}, \
+        HP_MAXIMIZE, HP_EPS_ROOT, HP_STATE_BITS
+
+/* torch 2.x: Adam(decoupled_weight_decay=True) is AdamW. */
 static const hp_desc adam_hparams[] = {
-    HP_LR,
-    HP_BETAS,
-    HP_EPS,
-    HP_WEIGHT_DECAY,
-    {"amsgrad", HP_BOOL, HP_FIELD(amsgrad), 0, 1, 0, NULL},
-    HP_MAXIMIZE,
-    HP_EPS_ROOT,
-    HP_STATE_BITS,
+    ADAM_COMMON_HPARAMS,
+    HP_DECOUPLED_WEIGHT_DECAY,
+    HP_END,
+};
+
+static const hp_desc adamw_hparams[] = {
+    ADAM_COMMON_HPARAMS,
     HP_END,
 };
 
@@ -87,7 +93,7 @@ static void prepare(const descent_hparams *hp, descent_tensor_scalars *ts, adam_
 
 static void adam_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, void *coeffs)
 {
-    prepare(hp, ts, coeffs, 0);
+    prepare(hp, ts, coeffs, hp->decoupled_weight_decay);
 }
 
 static void adamw_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, void *coeffs)
@@ -178,14 +184,14 @@ const descent_algo descent_algo_adam = {
 
 const descent_algo descent_algo_adamw = {
     .name = "AdamW", .alias = "adamw", .momentum_name = "betas[0]",
-    .defaults = adamw_defaults, .hparams = adam_hparams,
+    .defaults = adamw_defaults, .hparams = adamw_hparams,
     .state_count = adam_state_count, .state_names = adam_state_names, .state_init = descent_state_zero,
     .coeffs_size = sizeof(adam_coeffs), .prepare = adamw_prepare,
     .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64,
     .state_q8 = "suu",
 };
 
-/* Adam with amsgrad=True, named as the seed names it (Reddi et al. 2018). */
+/* Adam with amsgrad=True under the name of its paper (Reddi et al. 2018). */
 const descent_algo descent_algo_amsgrad = {
     .name = "AMSGrad", .alias = "amsgrad", .momentum_name = "betas[0]",
     .defaults = amsgrad_defaults, .hparams = adam_hparams,

@@ -1,16 +1,19 @@
-/* NAdam (Dozat 2016; torch.optim.NAdam, single-tensor path).
+/* NAdam (Dozat 2016, "Incorporating Nesterov Momentum into Adam";
+ * torch.optim.NAdam of PyTorch 2.x, single-tensor path).
  *
- *   d = g (negated when maximize) + weight_decay p
+ *   d = g (negated when maximize)
+ *   d += weight_decay p                  (L2, decoupled_weight_decay=False)
+ *   p *= 1 - lr weight_decay             (decoupled_weight_decay=True, "NAdamW")
  *   mu_t = beta1 (1 - 0.5 * 0.96^(t psi)),  psi = momentum_decay
  *   P_t = prod_{i<=t} mu_i                          mu_product
  *   m = beta1 m + (1 - beta1) d;  v = beta2 v + (1 - beta2) d^2
  *   denom = sqrt(v / (1 - beta2^t) + eps_root) + eps
  *   p -= lr (1 - mu_t) / (1 - P_t) * d / denom
- *   p -= lr mu_{t+1} / (1 - P_t mu_t mu_{t+1}) * m / denom
- * The extra mu_t in the last denominator is torch 1.13's (its mu_product_next
- * multiplies the already-updated product by mu again; Dozat's paper and torch
- * 2.x use P_t mu_{t+1}). We follow 1.13, the reference. mu_product is kept in
- * double (torch keeps it in the default dtype). */
+ *   p -= lr mu_{t+1} / (1 - P_t mu_{t+1}) * m / denom
+ * The last denominator is Dozat's prod_{i<=t+1} mu_i, as torch 2.x computes
+ * it. torch 1.13 multiplied by mu_t once more (P_t mu_t mu_{t+1});
+ * legacy_mu_product=True reproduces that. mu_product is kept in double
+ * (torch keeps it in the default dtype). */
 #include "../internal.h"
 
 #include <math.h>
@@ -21,9 +24,11 @@ static const hp_desc nadam_hparams[] = {
     HP_EPS,
     HP_WEIGHT_DECAY,
     {"momentum_decay", HP_REAL, HP_FIELD(momentum_decay), 0, 0, HP_NO_HI, NULL},
+    HP_DECOUPLED_WEIGHT_DECAY,
     HP_MAXIMIZE,
     HP_EPS_ROOT,
     HP_STATE_BITS,
+    {"legacy_mu_product", HP_BOOL, HP_FIELD(legacy_mu_product), 0, 1, 0, NULL},
     HP_END,
 };
 
@@ -46,7 +51,7 @@ static int nadam_state_count(const descent_hparams *hp)
 static const char *const nadam_state_names[] = {"exp_avg", "exp_avg_sq", NULL};
 
 typedef struct nadam_coeffs {
-    double sign, weight_decay, beta1, one_minus_beta1, beta2, one_minus_beta2;
+    double sign, weight_decay, decay_factor, beta1, one_minus_beta1, beta2, one_minus_beta2;
     double bias_correction2, eps, eps_root, grad_coeff, exp_avg_coeff;
 } nadam_coeffs;
 
@@ -61,9 +66,12 @@ static void nadam_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
     double mu = beta1 * (1.0 - 0.5 * pow(0.96, t * hp->momentum_decay));
     double mu_next = beta1 * (1.0 - 0.5 * pow(0.96, (t + 1.0) * hp->momentum_decay));
     ts->mu_product *= mu;
-    double mu_product_next = ts->mu_product * mu * mu_next; /* torch 1.13 */
+    double mu_product_next = ts->mu_product * mu_next;
+    if (hp->legacy_mu_product)
+        mu_product_next *= mu;
     c->sign = hp->maximize ? -1.0 : 1.0;
-    c->weight_decay = hp->weight_decay;
+    c->weight_decay = hp->decoupled_weight_decay ? 0.0 : hp->weight_decay;
+    c->decay_factor = hp->decoupled_weight_decay ? 1.0 - hp->lr * hp->weight_decay : 1.0;
     c->beta1 = beta1;
     c->one_minus_beta1 = 1.0 - beta1;
     c->beta2 = beta2;
@@ -79,14 +87,14 @@ static void nadam_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
  * compile-time constants, so every variant is branch-free and vectorizes. */
 #define NADAM_KERNEL(T, SFX, SQRT)                                                                 \
     DESCENT_INLINE void nadam_loop_##SFX(const descent_kernel_args *args,                          \
-        const int decay)                                                                           \
+        const int decay, const int decoupled)                                                      \
     {                                                                                              \
         const nadam_coeffs *c = args->coeffs;                                                      \
         T *restrict p = args->param;                                                               \
         const T *restrict g = args->grad;                                                          \
         T *restrict m = args->state[0];                                                            \
         T *restrict v = args->state[1];                                                            \
-        const T sign = (T)c->sign, wd = (T)c->weight_decay;                                        \
+        const T sign = (T)c->sign, wd = (T)c->weight_decay, decay_factor = (T)c->decay_factor;     \
         const T b1 = (T)c->beta1, omb1 = (T)c->one_minus_beta1;                                    \
         const T b2 = (T)c->beta2, omb2 = (T)c->one_minus_beta2;                                    \
         const T bc2 = (T)c->bias_correction2, eps = (T)c->eps, epsr = (T)c->eps_root;              \
@@ -103,7 +111,8 @@ static void nadam_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
             m[i] = mi;                                                                             \
             v[i] = vi;                                                                             \
             T denom = SQRT(vi / bc2 + epsr) + eps;                                                 \
-            T pi = p[i] + cg * d / denom;                                                          \
+            T pi = decoupled ? p[i] * decay_factor : p[i];                                         \
+            pi = pi + cg * d / denom;                                                              \
             p[i] = pi + cm * mi / denom;                                                           \
         }                                                                                          \
         DESCENT_NF_END(SFX, args);                                                                 \
@@ -112,9 +121,11 @@ static void nadam_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
     {                                                                                              \
         const nadam_coeffs *c = args->coeffs;                                                      \
         if (c->weight_decay != 0) {                                                                \
-            nadam_loop_##SFX(args, 1);                                                             \
+            nadam_loop_##SFX(args, 1, 0);                                                          \
+        } else if (c->decay_factor != 1) {                                                         \
+            nadam_loop_##SFX(args, 0, 1);                                                          \
         } else {                                                                                   \
-            nadam_loop_##SFX(args, 0);                                                             \
+            nadam_loop_##SFX(args, 0, 0);                                                          \
         }                                                                                          \
     }                                                                                              \
     DESCENT_DISPATCH(nadam_kernel_##SFX, nadam_body_##SFX)

@@ -1,13 +1,17 @@
-/* RAdam (Liu et al. 2020; torch.optim.RAdam 1.13, single-tensor path).
+/* RAdam (Liu et al. 2020, "On the Variance of the Adaptive Learning Rate and
+ * Beyond"; torch.optim.RAdam, single-tensor path, where 1.13 and 2.x agree).
  *
- *   d = g (negated when maximize) + weight_decay p
+ *   d = g (negated when maximize)
+ *   d += weight_decay p                  (L2, decoupled_weight_decay=False)
+ *   p *= 1 - lr weight_decay             (decoupled_weight_decay=True, torch 2.x)
  *   m = beta1 m + (1 - beta1) d;  v = beta2 v + (1 - beta2) d^2
  *   rho_inf = 2 / (1 - beta2) - 1;  rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t)
  *   m_hat = m / (1 - beta1^t)
  *   rho_t > 5:  r = sqrt((rho_t-4)(rho_t-2) rho_inf / ((rho_inf-4)(rho_inf-2) rho_t))
  *               p -= m_hat lr * (1 / (sqrt(v + eps_root (1-beta2^t)) + eps)) sqrt(1-beta2^t) * r
  *   otherwise:  p -= m_hat lr
- * eps is added to the uncorrected sqrt(v), as the 1.13 single-tensor path does. */
+ * eps is added to the uncorrected sqrt(v), as the single-tensor path of
+ * torch 1.13 and 2.x does. */
 #include "../internal.h"
 
 #include <math.h>
@@ -17,6 +21,7 @@ static const hp_desc radam_hparams[] = {
     HP_BETAS,
     HP_EPS,
     HP_WEIGHT_DECAY,
+    HP_DECOUPLED_WEIGHT_DECAY,
     HP_MAXIMIZE,
     HP_EPS_ROOT,
     HP_STATE_BITS,
@@ -41,7 +46,7 @@ static int radam_state_count(const descent_hparams *hp)
 static const char *const radam_state_names[] = {"exp_avg", "exp_avg_sq", NULL};
 
 typedef struct radam_coeffs {
-    double sign, weight_decay, beta1, one_minus_beta1, beta2, one_minus_beta2;
+    double sign, weight_decay, decay_factor, beta1, one_minus_beta1, beta2, one_minus_beta2;
     double bias_correction1, lr, eps, eps_root_scaled, bias_correction2_sqrt, rect;
     int rectify;
 } radam_coeffs;
@@ -56,7 +61,8 @@ static void radam_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
     double rho_inf = 2.0 / (1.0 - beta2) - 1.0;
     double rho_t = rho_inf - 2.0 * t * pow(beta2, t) / bias_correction2;
     c->sign = hp->maximize ? -1.0 : 1.0;
-    c->weight_decay = hp->weight_decay;
+    c->weight_decay = hp->decoupled_weight_decay ? 0.0 : hp->weight_decay;
+    c->decay_factor = hp->decoupled_weight_decay ? 1.0 - hp->lr * hp->weight_decay : 1.0;
     c->beta1 = beta1;
     c->one_minus_beta1 = 1.0 - beta1;
     c->beta2 = beta2;
@@ -74,14 +80,14 @@ static void radam_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
  * compile-time constants, so every variant is branch-free and vectorizes. */
 #define RADAM_KERNEL(T, SFX, SQRT)                                                                 \
     DESCENT_INLINE void radam_loop_##SFX(const descent_kernel_args *args,                          \
-        const int decay, const int rectify)                                                        \
+        const int decay, const int decoupled, const int rectify)                                  \
     {                                                                                              \
         const radam_coeffs *c = args->coeffs;                                                      \
         T *restrict p = args->param;                                                               \
         const T *restrict g = args->grad;                                                          \
         T *restrict m = args->state[0];                                                            \
         T *restrict v = args->state[1];                                                            \
-        const T sign = (T)c->sign, wd = (T)c->weight_decay;                                        \
+        const T sign = (T)c->sign, wd = (T)c->weight_decay, decay_factor = (T)c->decay_factor;     \
         const T b1 = (T)c->beta1, omb1 = (T)c->one_minus_beta1;                                    \
         const T b2 = (T)c->beta2, omb2 = (T)c->one_minus_beta2;                                    \
         const T bc1 = (T)c->bias_correction1, lr = (T)c->lr, eps = (T)c->eps;                      \
@@ -103,25 +109,29 @@ static void radam_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
                 T adaptive_lr = (T)1 / (SQRT(vi + epsr) + eps) * bc2s;                             \
                 step = step * adaptive_lr * rect;                                                  \
             }                                                                                      \
-            p[i] = p[i] - step;                                                                    \
+            p[i] = (decoupled ? p[i] * decay_factor : p[i]) - step;                                \
         }                                                                                          \
         DESCENT_NF_END(SFX, args);                                                                 \
     }                                                                                              \
     DESCENT_INLINE void radam_body_##SFX(const descent_kernel_args *args)                          \
     {                                                                                              \
         const radam_coeffs *c = args->coeffs;                                                      \
+        const int decoupled = c->decay_factor != 1;                                                \
         if (c->weight_decay != 0) {                                                                \
-            if (c->rectify) {                                                                      \
-                radam_loop_##SFX(args, 1, 1);                                                      \
-            } else {                                                                               \
-                radam_loop_##SFX(args, 1, 0);                                                      \
-            }                                                                                      \
+            if (c->rectify)                                                                        \
+                radam_loop_##SFX(args, 1, 0, 1);                                                   \
+            else                                                                                   \
+                radam_loop_##SFX(args, 1, 0, 0);                                                   \
+        } else if (decoupled) {                                                                    \
+            if (c->rectify)                                                                        \
+                radam_loop_##SFX(args, 0, 1, 1);                                                   \
+            else                                                                                   \
+                radam_loop_##SFX(args, 0, 1, 0);                                                   \
         } else {                                                                                   \
-            if (c->rectify) {                                                                      \
-                radam_loop_##SFX(args, 0, 1);                                                      \
-            } else {                                                                               \
-                radam_loop_##SFX(args, 0, 0);                                                      \
-            }                                                                                      \
+            if (c->rectify)                                                                        \
+                radam_loop_##SFX(args, 0, 0, 1);                                                   \
+            else                                                                                   \
+                radam_loop_##SFX(args, 0, 0, 0);                                                   \
         }                                                                                          \
     }                                                                                              \
     DESCENT_DISPATCH(radam_kernel_##SFX, radam_body_##SFX)

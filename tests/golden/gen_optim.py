@@ -41,6 +41,9 @@ Notes on torch 1.13 behaviour:
     the first momentum step sets buf = grad (no dampening).
   * maximize is accepted by SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW and
     Adamax, but NOT by NAdam or RAdam in 1.13.
+  * NAdam's spec lines carry legacy_mu_product=True, descent's switch for
+    1.13's mu_product_next; the torch 2.x form is tested by
+    tools/reference_torch2.py.
 """
 
 import math
@@ -231,7 +234,12 @@ def fmt_val(v):
 
 
 def spec_string(name, kw):
-    return name + '(' + ', '.join('%s=%s' % (k, fmt_val(v)) for k, v in kw.items()) + ')'
+    args = ['%s=%s' % (k, fmt_val(v)) for k, v in kw.items()]
+    if name == 'NAdam':
+        # torch 1.13's mu_product_next (P_t mu_t mu_{t+1}); descent's default
+        # is torch 2.x's P_t mu_{t+1} (tools/reference_torch2.py)
+        args.append('legacy_mu_product=True')
+    return name + '(' + ', '.join(args) + ')'
 
 
 def make_optimizer(name, kw, p):
