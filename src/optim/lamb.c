@@ -14,6 +14,7 @@
  * the stored m, v and applies it. optax has no maximize. */
 #include "../internal.h"
 
+#include <float.h>
 #include <math.h>
 
 static const hp_desc lamb_hparams[] = {
@@ -58,7 +59,11 @@ static void lamb_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
     c->neg_lr = -hp->lr;
 }
 
-#define LAMB_STEP(T, SFX, SQRT)                                                                \
+/* The trust ratio ||p|| / ||u|| exceeds the element type's range when ||u||
+ * is tiny (a frozen layer: zero gradients for hundreds of steps shrink m
+ * geometrically), although r u never exceeds ||p||: |u_i| <= ||u||. Then the
+ * step is formed as lr ||p|| (u_i / ||u||) in double, which stays finite. */
+#define LAMB_STEP(T, SFX, SQRT, T_MAX)                                                                \
     static void lamb_step_##SFX(const descent_tensor_args *a)                                  \
     {                                                                                          \
         const lamb_coeffs *c = a->coeffs;                                                      \
@@ -81,16 +86,22 @@ static void lamb_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
             u_sq += (double)u * (double)u;                                                     \
         }                                                                                      \
         double p_norm = sqrt(p_sq), u_norm = sqrt(u_sq);                                       \
-        const T ratio = (T)(p_norm == 0 || u_norm == 0 ? 1.0 : p_norm / u_norm);               \
+        double ratio_d = p_norm == 0 || u_norm == 0 ? 1.0 : p_norm / u_norm;                   \
+        const int in_range = ratio_d <= T_MAX;                                                 \
+        const T ratio = in_range ? (T)ratio_d : 1;                                             \
         const T neg_lr = (T)c->neg_lr;                                                         \
+        const double neg_lr_p_norm = c->neg_lr * p_norm;                                       \
         for (size_t i = 0; i < a->n; i++) {                                                    \
             T u = (m[i] / bc1) / (SQRT(v[i] / bc2 + eps_root) + eps) + wd * p[i];              \
-            p[i] = p[i] + neg_lr * (ratio * u);                                                \
+            if (in_range)                                                                      \
+                p[i] = p[i] + neg_lr * (ratio * u);                                            \
+            else                                                                               \
+                p[i] = p[i] + (T)(neg_lr_p_norm * ((double)u / u_norm));                       \
         }                                                                                      \
     }
 
-LAMB_STEP(float, f32, sqrtf)
-LAMB_STEP(double, f64, sqrt)
+LAMB_STEP(float, f32, sqrtf, FLT_MAX)
+LAMB_STEP(double, f64, sqrt, DBL_MAX)
 
 static void lamb_step(const descent_tensor_args *a)
 {
