@@ -2,6 +2,7 @@
  * onto descent_hparams, driven by each algorithm's descriptor table. */
 #include "internal.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -140,6 +141,62 @@ int descent_hparams_validate(const descent_algo *algo, const descent_hparams *hp
     return algo->validate ? algo->validate(hp, err) : 0;
 }
 
+/* An update m / (sqrt(v + eps_root) + eps) with eps = eps_root = 0 is 0/0
+ * wherever a gradient element is 0 (or underflows when squared): torch
+ * accepts eps = 0 and returns NaN there. */
+int descent_validate_denominator(const descent_hparams *hp, descent_error *err)
+{
+    if (hp->eps == 0 && hp->eps_root == 0)
+        return descent_fail(err, DESCENT_ERR_INVALID,
+                            "eps = 0 with eps_root = 0 divides 0 by 0 wherever a gradient element is 0 (the "
+                            "update would be NaN); give eps > 0 or eps_root > 0");
+    return 0;
+}
+
+/* Adagrad and Yogi: the accumulator also keeps the denominator positive
+ * when it starts above 0. */
+int descent_validate_denominator_or_accumulator(const descent_hparams *hp, descent_error *err)
+{
+    if (hp->initial_accumulator_value > 0)
+        return 0;
+    if (hp->eps == 0 && hp->eps_root == 0)
+        return descent_fail(err, DESCENT_ERR_INVALID,
+                            "eps = 0 with initial_accumulator_value = 0 divides 0 by 0 wherever a gradient "
+                            "element is 0 (the update would be NaN); give eps > 0, eps_root > 0 or "
+                            "initial_accumulator_value > 0");
+    return 0;
+}
+
+int descent_hparams_fit_dtype(const descent_algo *algo, const descent_hparams *hp, descent_dtype dtype,
+                              descent_error *err)
+{
+    if (dtype == DESCENT_F64)
+        return 0;
+    /* f32 and bf16 share float's exponent range: a value outside it
+     * becomes inf or 0 (or a subnormal that has lost its precision) in the
+     * element loop, and a zero gradient then gives NaN. */
+    for (const hp_desc *d = algo->hparams; d->name; d++) {
+        if (d->type != HP_REAL && d->type != HP_PAIR)
+            continue;
+        for (int k = 0; k < (d->type == HP_PAIR ? 2 : 1); k++) {
+            double v = descent_hp_read(hp, d, k), a = fabs(v);
+            if (isnan(v) || v == 0 || (a >= FLT_MIN && a <= FLT_MAX))
+                continue;
+            char name[80];
+            if (d->type == HP_PAIR)
+                snprintf(name, sizeof name, "%s[%d]", d->name, k);
+            else
+                snprintf(name, sizeof name, "%s", d->name);
+            return descent_fail(err, DESCENT_ERR_INVALID,
+                                "%s = %g is outside the range of a %s tensor (magnitudes %g to %g, or 0); "
+                                "use a DESCENT_F64 tensor or a value in range",
+                                name, v, dtype == DESCENT_BF16 ? "bf16" : "f32", (double)FLT_MIN,
+                                (double)FLT_MAX);
+        }
+    }
+    return 0;
+}
+
 static int hparams_defaults(descent_hparams *hp, const char *optimizer, descent_error *err)
 {
     const descent_algo *algo = descent_find_algo(optimizer);
@@ -259,17 +316,32 @@ static int implementation_arg(const char *key)
     return 0;
 }
 
+/* The descriptor positional argument i fills (torch's order, keyword-only
+ * arguments skipped), or NULL past the last; *count gets how many there are. */
+static const hp_desc *positional(const descent_algo *algo, int i, int *count)
+{
+    int k = 0;
+    const hp_desc *found = NULL;
+    for (const hp_desc *d = algo->hparams; d->name; d++) {
+        if (d->bounds & HP_KW_ONLY)
+            continue;
+        if (k == i)
+            found = d;
+        k++;
+    }
+    if (count)
+        *count = k;
+    return found;
+}
+
 /* The keyword of argument i, or the name of the descriptor a positional
  * argument i stands for. */
 static const char *arg_name(const descent_algo *algo, const spec_node *call, int i)
 {
     if (call->keys && call->keys[i])
         return call->keys[i];
-    int k = 0;
-    for (const hp_desc *d = algo->hparams; d->name; d++, k++)
-        if (k == i)
-            return d->name;
-    return NULL;
+    const hp_desc *d = positional(algo, i, NULL);
+    return d ? d->name : NULL;
 }
 
 int descent_hparams_apply_args(descent_hparams *hp, const descent_algo *algo, const spec_doc *doc,
@@ -301,9 +373,8 @@ int descent_hparams_apply_args(descent_hparams *hp, const descent_algo *algo, co
             /* Positional arguments follow the descriptor order (lr first, as
              * in every torch.optim constructor after params). */
             int k = 0;
-            for (d = algo->hparams; d->name && k < i; d++)
-                k++;
-            if (!d->name)
+            d = positional(algo, i, &k);
+            if (!d)
                 return descent_spec_fail(doc, v, err, DESCENT_ERR_SPEC, "%s takes at most %d positional arguments",
                                          algo->name, k);
         } else {

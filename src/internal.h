@@ -46,6 +46,8 @@ enum { HP_LO_OPEN = 1, HP_HI_OPEN = 2, HP_NO_HI = 4 };
 enum { HP_NONE_OK = 8 };
 /* HP_INT only: the value must be lo or hi, nothing between (state_bits). */
 enum { HP_ENDS_ONLY = 16 };
+/* Keyword-only (after torch's '*'): never filled by a positional argument. */
+enum { HP_KW_ONLY = 32 };
 
 typedef struct hp_desc {
     const char *name;
@@ -356,6 +358,15 @@ const hp_desc *descent_hp_find(const descent_algo *algo, const char *name, int *
 double descent_hp_read(const descent_hparams *hp, const hp_desc *d, int index);
 void descent_hp_write(descent_hparams *hp, const hp_desc *d, int index, double v);
 int descent_hparams_validate(const descent_algo *algo, const descent_hparams *hp, descent_error *err);
+/* Shared validate() rules: eps and eps_root not both 0 (the update would be
+ * 0/0 on a zero gradient); Adagrad and Yogi also accept a positive
+ * initial_accumulator_value. */
+int descent_validate_denominator(const descent_hparams *hp, descent_error *err);
+int descent_validate_denominator_or_accumulator(const descent_hparams *hp, descent_error *err);
+/* Every real hyperparameter of hp representable in the tensor type (f32 and
+ * bf16: 0 or a magnitude in [FLT_MIN, FLT_MAX]); checked at registration. */
+int descent_hparams_fit_dtype(const descent_algo *algo, const descent_hparams *hp, descent_dtype dtype,
+                              descent_error *err);
 
 /* ---- Structs the caller passes in (descent.h: struct_size) --------------
  * The smallest struct_size accepted is the size of each struct when

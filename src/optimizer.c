@@ -271,6 +271,9 @@ int descent_add_tensor_shaped(descent_optimizer *opt, int group, void *param, co
     if (q8 && dtype != DESCENT_F32)
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "state_bits=8 needs DESCENT_F32 tensors, got %s",
                                 dtype == DESCENT_F64 ? "DESCENT_F64" : "DESCENT_BF16");
+    descent_error fit;
+    if (descent_hparams_fit_dtype(opt->algo, &opt->groups[group].hp, dtype, &fit) < 0)
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "group %d: %s", group, fit.message);
     if (grow(opt, (void **)&opt->tensors, &opt->tensors_cap, opt->ntensors + 1, sizeof *opt->tensors) < 0)
         return descent_opt_fail(opt, DESCENT_ERR_NOMEM, "out of memory registering a tensor");
     descent_tensor *t = &opt->tensors[opt->ntensors];

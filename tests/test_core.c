@@ -528,7 +528,7 @@ static void ref_nadam(double *p, const double *g, double *m, double *v, double *
     double mu = 0.9 * (1 - 0.5 * pow(0.96, t * 0.004));
     double mu_next = 0.9 * (1 - 0.5 * pow(0.96, (t + 1) * 0.004));
     prod[0] = (t == 1 ? 1.0 : prod[0]) * mu;
-    double prod_next = prod[0] * mu * mu_next; /* 1.13's mu_product_next */
+    double prod_next = prod[0] * mu_next; /* torch 2.x and Dozat: P_t mu_{t+1} */
     for (int i = 0; i < n; i++) {
         m[i] = 0.9 * m[i] + 0.1 * g[i];
         v[i] = 0.99 * v[i] + 0.01 * g[i] * g[i];

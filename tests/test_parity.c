@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,8 +79,72 @@ static void test_lamb_frozen(void)
     }
 }
 
+/* Issue 20: values torch accepts that can only give NaN are refused. */
+static void test_nan_only_values(void)
+{
+    spec_case("RMSprop(alpha=2)", "alpha must be in [0, 1)");
+    spec_case("RMSprop(alpha=1)", "alpha must be in [0, 1)");
+    spec_case("RMSprop(alpha=0.999)", NULL);
+    spec_case("FTRL(initial_accumulator_value=0)", "divides 0 by 0");
+    spec_case("FTRL(initial_accumulator_value=0, beta=1)", NULL);
+    spec_case("Adam(eps=0)", "divides 0 by 0");
+    spec_case("Adam(eps=0, eps_root=1e-8)", NULL);
+    spec_case("Adadelta(eps=0)", "divides 0 by 0");
+    spec_case("Adagrad(eps=0)", "initial_accumulator_value");
+    spec_case("Adagrad(eps=0, initial_accumulator_value=0.1)", NULL);
+    spec_case("Adafactor(eps=(0, 1e-3))", "eps[0] (epsilon1) = 0");
+    spec_case("ScheduleFreeAdamW(eps=0)", "divides 0 by 0");
+    spec_case("ScheduleFreeSGD(lr=0.1)", NULL);
+}
+
+/* Issue 18: hyperparameters outside the f32 range are refused when an f32
+ * or bf16 tensor is registered (they are fine for f64 tensors). */
+static void registration_case(const char *spec, descent_dtype dtype, const char *want)
+{
+    descent_optimizer *opt;
+    descent_error err;
+    int rc = descent_create_from_spec(&opt, spec, NULL, &err);
+    CHECK(rc == 0, "%s: %s", spec, err.message);
+    if (rc < 0)
+        return;
+    float p32[2] = {1, 2}, g32[2] = {0, 0};
+    double p64[2] = {1, 2}, g64[2] = {0, 0};
+    uint16_t pb[2] = {0x3f80, 0x4000}, gb[2] = {0, 0};
+    void *p = dtype == DESCENT_F64 ? (void *)p64 : dtype == DESCENT_F32 ? (void *)p32 : (void *)pb;
+    void *g = dtype == DESCENT_F64 ? (void *)g64 : dtype == DESCENT_F32 ? (void *)g32 : (void *)gb;
+    int grp = descent_add_group(opt, NULL);
+    rc = descent_add_tensor(opt, grp, p, g, 2, dtype);
+    if (!want) {
+        CHECK(rc == 0, "%s: %s", spec, descent_errmsg(opt));
+        for (int s = 0; s < 5; s++)
+            descent_step(opt);
+        CHECK(dtype != DESCENT_F64 || (isfinite(p64[0]) && isfinite(p64[1])), "%s f64: non-finite", spec);
+    } else {
+        CHECK(rc < 0 && strstr(descent_errmsg(opt), want), "%s: rc %d, '%s', wanted '%s'", spec, rc,
+              descent_errmsg(opt), want);
+    }
+    descent_destroy(opt);
+}
+
+static void test_dtype_range(void)
+{
+    registration_case("SGD(lr=1e39)", DESCENT_F32, "lr = 1e+39 is outside the range of a f32");
+    registration_case("SGD(lr=1e39)", DESCENT_F64, NULL);
+    registration_case("Adadelta(eps=1e39)", DESCENT_F32, "eps = ");
+    registration_case("Adam(eps=1e-50)", DESCENT_F32, "eps = 1e-50 is outside");
+    registration_case("Adam(eps=1e-50)", DESCENT_BF16, "bf16");
+    registration_case("Adam(eps=1e-50)", DESCENT_F64, NULL);
+    registration_case("FTRL(lr=1e-300)", DESCENT_F32, "lr = ");
+    registration_case("Yogi(initial_accumulator_value=1e39)", DESCENT_F32, "initial_accumulator_value = ");
+    registration_case("ScheduleFreeSGD(b1=1e-50)", DESCENT_F32, "b1 = ");
+    registration_case("Adam(lr=1e-3, eps=1e-8)", DESCENT_F32, NULL);
+    registration_case("Adafactor()", DESCENT_F32, NULL); /* eps[0] None */
+}
+
 int main(void)
 {
+    test_nan_only_values();
+    test_dtype_range();
     test_pasted_syntax();
     test_lamb_frozen();
     return t_done();

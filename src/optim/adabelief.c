@@ -156,6 +156,7 @@ ADABELIEF_KERNEL(float, f32, sqrtf)
 ADABELIEF_KERNEL(double, f64, sqrt)
 
 const descent_algo descent_algo_adabelief = {
+    .validate = descent_validate_denominator,
     .name = "AdaBelief",
     .alias = "adabelief",
     .momentum_name = "betas[0]",

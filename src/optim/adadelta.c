@@ -93,6 +93,7 @@ ADADELTA_KERNEL(float, f32, sqrtf)
 ADADELTA_KERNEL(double, f64, sqrt)
 
 const descent_algo descent_algo_adadelta = {
+    .validate = descent_validate_denominator,
     .name = "Adadelta", .alias = "adadelta", .momentum_name = NULL,
     .defaults = adadelta_defaults, .hparams = adadelta_hparams,
     .state_count = adadelta_state_count, .state_names = adadelta_state_names,

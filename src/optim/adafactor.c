@@ -41,6 +41,12 @@ static int adafactor_validate(const descent_hparams *hp, descent_error *err)
 {
     if (isnan(hp->eps_pair[1]))
         return descent_fail(err, DESCENT_ERR_INVALID, "eps[1] (epsilon2) must be a number >= 0, not None");
+    /* The factored second moment of g^2 + eps1: a zero (or underflowing)
+     * row of gradients with eps1 = 0 gives a 0/0 in the row-column product. */
+    if (hp->eps_pair[0] == 0)
+        return descent_fail(err, DESCENT_ERR_INVALID,
+                            "eps[0] (epsilon1) = 0 divides 0 by 0 on a zero row of gradients (the update would be "
+                            "NaN); give None (the dtype's machine epsilon) or a value > 0");
     return 0;
 }
 

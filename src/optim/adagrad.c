@@ -95,6 +95,7 @@ ADAGRAD_KERNEL(float, f32, sqrtf)
 ADAGRAD_KERNEL(double, f64, sqrt)
 
 const descent_algo descent_algo_adagrad = {
+    .validate = descent_validate_denominator_or_accumulator,
     .name = "Adagrad", .alias = "adagrad", .momentum_name = NULL,
     .defaults = adagrad_defaults, .hparams = adagrad_hparams,
     .state_count = adagrad_state_count, .state_names = adagrad_state_names,

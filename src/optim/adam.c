@@ -20,10 +20,10 @@
     HP_LR, HP_BETAS, HP_EPS, HP_WEIGHT_DECAY, {"amsgrad", HP_BOOL, HP_FIELD(amsgrad), 0, 1, 0, NULL}, \
         HP_MAXIMIZE, HP_EPS_ROOT, HP_STATE_BITS
 
-/* torch 2.x: Adam(decoupled_weight_decay=True) is AdamW. */
+/* torch 2.x: Adam(decoupled_weight_decay=True) is AdamW; keyword-only there. */
 static const hp_desc adam_hparams[] = {
     ADAM_COMMON_HPARAMS,
-    HP_DECOUPLED_WEIGHT_DECAY,
+    {"decoupled_weight_decay", HP_BOOL, HP_FIELD(decoupled_weight_decay), 0, 1, HP_KW_ONLY, NULL},
     HP_END,
 };
 
@@ -174,6 +174,7 @@ ADAM_KERNEL(float, f32, sqrtf)
 ADAM_KERNEL(double, f64, sqrt)
 
 const descent_algo descent_algo_adam = {
+    .validate = descent_validate_denominator,
     .name = "Adam", .alias = "adam", .momentum_name = "betas[0]",
     .defaults = adam_defaults, .hparams = adam_hparams,
     .state_count = adam_state_count, .state_names = adam_state_names, .state_init = descent_state_zero,
@@ -183,6 +184,7 @@ const descent_algo descent_algo_adam = {
 };
 
 const descent_algo descent_algo_adamw = {
+    .validate = descent_validate_denominator,
     .name = "AdamW", .alias = "adamw", .momentum_name = "betas[0]",
     .defaults = adamw_defaults, .hparams = adamw_hparams,
     .state_count = adam_state_count, .state_names = adam_state_names, .state_init = descent_state_zero,
@@ -193,6 +195,7 @@ const descent_algo descent_algo_adamw = {
 
 /* Adam with amsgrad=True under the name of its paper (Reddi et al. 2018). */
 const descent_algo descent_algo_amsgrad = {
+    .validate = descent_validate_denominator,
     .name = "AMSGrad", .alias = "amsgrad", .momentum_name = "betas[0]",
     .defaults = amsgrad_defaults, .hparams = adam_hparams,
     .state_count = adam_state_count, .state_names = adam_state_names, .state_init = descent_state_zero,

@@ -98,6 +98,7 @@ ADAMAX_KERNEL(float, f32, fabsf)
 ADAMAX_KERNEL(double, f64, fabs)
 
 const descent_algo descent_algo_adamax = {
+    .validate = descent_validate_denominator,
     .name = "Adamax", .alias = "adamax", .momentum_name = "betas[0]",
     .defaults = adamax_defaults, .hparams = adamax_hparams,
     .state_count = adamax_state_count, .state_names = adamax_state_names,

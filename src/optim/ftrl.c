@@ -28,6 +28,19 @@ static const hp_desc ftrl_hparams[] = {
     HP_END,
 };
 
+/* q = n^k / lr + 2 l2' is 0 on a zero gradient when the accumulator starts
+ * at 0 and nothing else is positive: p = 0/0 (Keras accepts it). */
+static int ftrl_validate(const descent_hparams *hp, descent_error *err)
+{
+    if (hp->initial_accumulator_value == 0 && hp->learning_rate_power != 0 && hp->beta == 0 &&
+        hp->l2_regularization_strength == 0)
+        return descent_fail(err, DESCENT_ERR_INVALID,
+                            "initial_accumulator_value = 0 with beta = 0 and l2_regularization_strength = 0 "
+                            "divides 0 by 0 wherever a gradient element is 0 (the update would be NaN); make one "
+                            "of them > 0");
+    return 0;
+}
+
 static void ftrl_defaults(descent_hparams *hp)
 {
     hp->lr = 1e-3;
@@ -107,6 +120,7 @@ FTRL_KERNEL(float, f32, powf, sqrtf)
 FTRL_KERNEL(double, f64, pow, sqrt)
 
 const descent_algo descent_algo_ftrl = {
+    .validate = ftrl_validate,
     .name = "FTRL",
     .alias = "ftrl",
     .momentum_name = NULL,

@@ -112,6 +112,7 @@ static void lamb_step(const descent_tensor_args *a)
 }
 
 const descent_algo descent_algo_lamb = {
+    .validate = descent_validate_denominator,
     .name = "LAMB",
     .alias = "lamb",
     .momentum_name = "betas[0]",

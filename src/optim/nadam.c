@@ -134,6 +134,7 @@ NADAM_KERNEL(float, f32, sqrtf)
 NADAM_KERNEL(double, f64, sqrt)
 
 const descent_algo descent_algo_nadam = {
+    .validate = descent_validate_denominator,
     .name = "NAdam", .alias = "nadam", .momentum_name = "betas[0]",
     .defaults = nadam_defaults, .hparams = nadam_hparams,
     .state_count = nadam_state_count, .state_names = nadam_state_names,

@@ -140,6 +140,7 @@ RADAM_KERNEL(float, f32, sqrtf)
 RADAM_KERNEL(double, f64, sqrt)
 
 const descent_algo descent_algo_radam = {
+    .validate = descent_validate_denominator,
     .name = "RAdam", .alias = "radam", .momentum_name = "betas[0]",
     .defaults = radam_defaults, .hparams = radam_hparams,
     .state_count = radam_state_count, .state_names = radam_state_names,

@@ -13,7 +13,11 @@
 
 static const hp_desc rmsprop_hparams[] = {
     HP_LR,
-    {"alpha", HP_REAL, HP_FIELD(alpha), 0, 0, HP_NO_HI, NULL},
+    /* alpha < 1, unlike torch (which checks alpha >= 0 only): for alpha > 1
+     * square_avg = alpha v + (1 - alpha) g^2 turns negative and its square
+     * root NaN on finite gradients; at alpha = 1 it stays at its initial 0,
+     * so every step is lr g / eps (1e8 lr g at the default eps). */
+    {"alpha", HP_REAL, HP_FIELD(alpha), 0, 1, HP_HI_OPEN, NULL},
     HP_EPS,
     HP_WEIGHT_DECAY,
     {"momentum", HP_REAL, HP_FIELD(momentum), 0, 0, HP_NO_HI, NULL},
@@ -83,7 +87,10 @@ static void rmsprop_prepare(const descent_hparams *hp, descent_tensor_scalars *t
             if (centered) {                                                                        \
                 T a = ga[i] * alpha + oma * d;                                                     \
                 ga[i] = a;                                                                         \
+                /* v >= a^2 in exact arithmetic (Jensen); rounding can put \
+                 * it below, and sqrt of that is NaN. NaN v stays NaN. */  \
                 v = v + (T)(-1) * a * a;                                                           \
+                v = v < 0 ? (T)0 : v;                                                              \
             }                                                                                      \
             T denom = SQRT(v + epsr) + eps;                                                        \
             if (use_momentum) {                                                                    \
@@ -135,6 +142,7 @@ RMSPROP_KERNEL(float, f32, sqrtf)
 RMSPROP_KERNEL(double, f64, sqrt)
 
 const descent_algo descent_algo_rmsprop = {
+    .validate = descent_validate_denominator,
     .name = "RMSprop", .alias = "rmsprop", .momentum_name = "momentum",
     .defaults = rmsprop_defaults, .hparams = rmsprop_hparams,
     .state_count = rmsprop_state_count, .state_names = rmsprop_state_names,

@@ -51,6 +51,12 @@ static int sf_validate(const descent_hparams *hp, descent_error *err)
     return 0;
 }
 
+static int sf_adamw_validate(const descent_hparams *hp, descent_error *err)
+{
+    int rc = sf_validate(hp, err);
+    return rc < 0 ? rc : descent_validate_denominator(hp, err);
+}
+
 static void sf_sgd_defaults(descent_hparams *hp)
 {
     hp->lr = 1.0;
@@ -216,7 +222,7 @@ const descent_algo descent_algo_schedule_free_adamw = {
     .momentum_name = "b1",
     .defaults = sf_adamw_defaults,
     .hparams = sf_adamw_hparams,
-    .validate = sf_validate,
+    .validate = sf_adamw_validate,
     .state_count = sf_adamw_state_count,
     .state_names = sf_state_names,
     .state_init = descent_state_zero,

@@ -97,6 +97,7 @@ YOGI_KERNEL(float, f32, sqrtf)
 YOGI_KERNEL(double, f64, sqrt)
 
 const descent_algo descent_algo_yogi = {
+    .validate = descent_validate_denominator_or_accumulator,
     .name = "Yogi",
     .alias = "yogi",
     .momentum_name = "betas[0]",
