@@ -3,6 +3,8 @@
  * other implementation. */
 #include "cli.h"
 
+#include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,8 +41,10 @@ static int replay_run(int argc, char **argv)
                 return CLI_USAGE;
             for (const char *p = v; *p;) {
                 char *end;
+                errno = 0;
                 unsigned long long d = strtoull(p, &end, 10);
-                if (end == p || *p == '-' || ndim == DESCENT_MAX_DIMS || (*end && *end != ','))
+                if (end == p || *p == '-' || ndim == DESCENT_MAX_DIMS || (*end && *end != ',') || errno == ERANGE ||
+                    d > SIZE_MAX)
                     return cli_usage_error(cmd, "--shape must be 1 to %d sizes like 3,4; got '%s'", DESCENT_MAX_DIMS, v);
                 shape[ndim++] = (size_t)d;
                 p = *end ? end + 1 : end;
@@ -94,9 +98,14 @@ static int replay_run(int argc, char **argv)
         rc = cli_usage_error(cmd, "%s:1: gradient has %zu values, %s has %zu parameters", gpath, G.cols, ppath, P.cols);
     } else if (ndim > 0) {
         size_t prod = 1;
-        for (int k = 0; k < ndim; k++)
+        int wraps = 0;
+        for (int k = 0; k < ndim; k++) {
+            wraps |= shape[k] != 0 && prod > SIZE_MAX / shape[k];
             prod *= shape[k];
-        if (prod != P.cols)
+        }
+        if (wraps)
+            rc = cli_usage_error(cmd, "--shape's sizes multiply past SIZE_MAX");
+        else if (prod != P.cols)
             rc = cli_usage_error(cmd, "--shape has %zu elements, %s has %zu parameters", prod, ppath, P.cols);
     }
     if (ndim == 0) {

@@ -108,7 +108,12 @@ int descent_table_read_csv(descent_table *t, const char *path, int header, desce
             break;
         line[len] = '\0';
         lineno++;
-        char *content = trim(line, NULL);
+        /* A UTF-8 byte-order mark (spreadsheets write one) is not part of
+         * the first field. */
+        char *start = line;
+        if (lineno == 1 && len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0)
+            start += 3;
+        char *content = trim(start, NULL);
         if (!*content)
             continue; /* blank lines are skipped */
         size_t field = 0;
@@ -148,6 +153,14 @@ int descent_table_read_csv(descent_table *t, const char *path, int header, desce
                     goto done;
                 }
                 p = comma ? comma + 1 : p + strlen(p);
+                /* A repeated name would make one column stand for another
+                 * (a copy of the target read as a feature). */
+                for (size_t k = 0; k < j; k++)
+                    if (strcmp(t->names[k], t->names[j]) == 0) {
+                        rc = descent_fail(err, DESCENT_ERR_INVALID, "%s:%zu: columns %zu and %zu are both named '%s'",
+                                          path, lineno, k + 1, j + 1, t->names[j]);
+                        goto done;
+                    }
             }
             continue;
         }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Parses spec; expects success (want == NULL) or an error containing want. */
 static void spec_case(const char *spec, const char *want)
@@ -141,11 +142,82 @@ static void test_dtype_range(void)
     registration_case("Adafactor()", DESCENT_F32, NULL); /* eps[0] None */
 }
 
-int main(void)
+/* Issue 18: a UTF-8 byte-order mark stays out of the first column's name;
+ * duplicate header names are refused. */
+static void write_text(const char *path, const char *text)
 {
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+static void test_csv_header(const char *tmp)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/bom.csv", tmp);
+    write_text(path, "\xEF\xBB\xBFx,y\n1,2\n");
+    descent_table t;
+    descent_error err;
+    int rc = descent_table_read_csv(&t, path, 1, &err);
+    CHECK(rc == 0 && t.names && strcmp(t.names[0], "x") == 0, "BOM header: rc %d, first name '%s'", rc,
+          rc == 0 && t.names ? t.names[0] : err.message);
+    if (rc == 0)
+        descent_table_free(&t);
+    write_text(path, "\xEF\xBB\xBF" "1,2\n3,4\n");
+    rc = descent_table_read_csv(&t, path, 0, &err);
+    CHECK(rc == 0 && t.rows == 2 && t.values[0] == 1, "BOM before data: rc %d %s", rc, rc ? err.message : "");
+    if (rc == 0)
+        descent_table_free(&t);
+    snprintf(path, sizeof path, "%s/dup.csv", tmp);
+    write_text(path, "a,b,a\n1,2,3\n");
+    rc = descent_table_read_csv(&t, path, 1, &err);
+    CHECK(rc < 0 && strstr(err.message, "'a'") && strstr(err.message, "columns 1 and 3"),
+          "duplicate header: rc %d '%s'", rc, rc < 0 ? err.message : "");
+    if (rc == 0)
+        descent_table_free(&t);
+}
+
+/* Issue 18: replay --shape sizes whose product wraps past SIZE_MAX are a
+ * usage error (exit 2), not a product that happens to match. */
+static void test_replay_shape(const char *cli, const char *tmp)
+{
+    char p[512], g[512], cmd[2048];
+    snprintf(p, sizeof p, "%s/p.csv", tmp);
+    snprintf(g, sizeof g, "%s/g.csv", tmp);
+    write_text(p, "1,2\n");
+    write_text(g, "0.5,0.5\n");
+    const char *shapes[] = {"9223372036854775809,2", "18446744073709551617", "4294967297,4294967297"};
+    for (int k = 0; k < 3; k++) {
+        snprintf(cmd, sizeof cmd, "%s replay --opt 'SGD(lr=0.1)' --params %s --grads %s --shape %s 2>/dev/null", cli, p,
+                 g, shapes[k]);
+        char *out = NULL;
+        int st = t_run(cmd, &out);
+        CHECK(st == 2, "replay --shape %s exited %d, wanted 2", shapes[k], st);
+        free(out);
+    }
+    snprintf(cmd, sizeof cmd, "%s replay --opt 'SGD(lr=0.1)' --params %s --grads %s --shape 1,2", cli, p, g);
+    char *out = NULL;
+    CHECK(t_run(cmd, &out) == 0 && out && fabs(atof(out) - 0.95) < 1e-6, "replay --shape 1,2: %s", out ? out : "");
+    free(out);
+}
+
+int main(int argc, char **argv)
+{
+    const char *cli = argc > 2 ? argv[2] : "descent";
+    char tmp[] = "/tmp/descent-parity-XXXXXX";
+    if (!mkdtemp(tmp))
+        return 1;
+    test_csv_header(tmp);
+    test_replay_shape(cli, tmp);
     test_nan_only_values();
     test_dtype_range();
     test_pasted_syntax();
     test_lamb_frozen();
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmp);
     return t_done();
 }
