@@ -203,12 +203,36 @@ static void test_replay_shape(const char *cli, const char *tmp)
     free(out);
 }
 
+/* A NAdam checkpoint written before decoupled_weight_decay and
+ * legacy_mu_product existed (by 0.1.0's descent_save, 3 steps of
+ * NAdam(lr=0.01, weight_decay=0.1) on {1, 2, 3}) loads; the new arguments
+ * take their defaults. */
+static void test_old_nadam_checkpoint(const char *dir)
+{
+    descent_optimizer *opt;
+    descent_error err;
+    CHECK(descent_create_from_spec(&opt, "NAdam(lr=0.01, weight_decay=0.1)", NULL, &err) == 0, "%s", err.message);
+    double p[3] = {1, 2, 3}, g[3] = {0.1, -0.2, 0.3};
+    int grp = descent_add_group(opt, NULL);
+    descent_add_tensor(opt, grp, p, g, 3, DESCENT_F64);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/golden/nadam_before_torch2.ckpt", dir);
+    CHECK(descent_load(opt, path) == 0, "old NAdam checkpoint: %s", descent_errmsg(opt));
+    double legacy = -1, decoupled = -1, wd = -1;
+    CHECK(descent_get(opt, 0, "legacy_mu_product", &legacy) == 0 && legacy == 0, "legacy_mu_product %g", legacy);
+    CHECK(descent_get(opt, 0, "decoupled_weight_decay", &decoupled) == 0 && decoupled == 0, "decoupled %g", decoupled);
+    CHECK(descent_get(opt, 0, "weight_decay", &wd) == 0 && wd == 0.1, "weight_decay %g", wd);
+    CHECK(descent_step(opt) == 0 && isfinite(p[0]), "step after load: %s", descent_errmsg(opt));
+    descent_destroy(opt);
+}
+
 int main(int argc, char **argv)
 {
     const char *cli = argc > 2 ? argv[2] : "descent";
     char tmp[] = "/tmp/descent-parity-XXXXXX";
     if (!mkdtemp(tmp))
         return 1;
+    test_old_nadam_checkpoint(argc > 1 ? argv[1] : "tests");
     test_csv_header(tmp);
     test_replay_shape(cli, tmp);
     test_nan_only_values();
