@@ -784,6 +784,19 @@ int main(int argc, char **argv)
         cases++;
     }
     CHECK(cases >= 90, "read %d golden cases", cases);
+    free(text);
+    /* Nesting as torch 2.x computes it (tools/reference_torch2.py). */
+    snprintf(path, sizeof path, "%s/golden/sched_torch2.txt", argv[1]);
+    text = t_read_file(path, NULL);
+    CHECK(text != NULL, "cannot read %s", path);
+    cursor = text;
+    int cases2 = 0;
+    while (text && next_case(&cursor, c)) {
+        run_library(c);
+        run_cli(c, argv[2], tmp);
+        cases2++;
+    }
+    CHECK(cases2 >= 4, "read %d torch 2.x schedule cases", cases2);
     free(c);
     free(text);
     test_warmups();

@@ -12,7 +12,9 @@ operation for operation.  Run from the repository root:
 (`--check-1.13` instead runs the NAdam and RAdam ports switched to 1.13's
 formula against the trajectories torch 1.13 recorded, a check of the ports.)
 writes tests/golden/torch2_f64.txt and tests/golden/torch2_f32.txt in the
-format of tests/golden/optim_f64.txt (case / spec / params / grad x S /
+format of tests/golden/optim_f64.txt, and tests/golden/sched_torch2.txt
+(schedules nested as torch 2.x nests them) in the format of
+tests/golden/sched.txt (case / spec / params / grad x S /
 expect x S / end).  As tests/golden/gen_optim.py does for torch 1.13, the
 trajectories are those of torch with its default dtype set to the file's
 dtype: the scalar state (step, NAdam's mu_product) is a tensor of that dtype.
@@ -37,6 +39,7 @@ implementation (foreach, fused, capturable, differentiable): the port ignores
 them, as the library does.
 """
 
+import math
 import os
 import sys
 
@@ -301,7 +304,209 @@ def main():
     with np.errstate(over='raise', invalid='raise'):
         write(os.path.join(OUT, 'torch2_f64.txt'), np.float64, '%.17g')
         write(os.path.join(OUT, 'torch2_f32.txt'), np.float32, '%.9g')
-    print('cases:', len(CASES))
+    write_sched(os.path.join(OUT, 'sched_torch2.txt'))
+    print('cases:', len(CASES), 'schedule cases:', len(SCHED_CASES))
+
+
+
+# ---------------------------------------------------------------------------
+# Learning-rate schedulers of torch 2.x, where nesting differs from 1.13.
+#
+# 2.x's LRScheduler runs its constructor's first step in "initial mode"
+# (_is_initial); ExponentialLR, PolynomialLR and CosineAnnealingLR return the
+# lr unchanged only in that mode, the others test last_epoch == 0.
+# SequentialLR undoes its members' constructor steps recursively
+# (recursive_undo: last_epoch -= 1 in every leaf, ChainedScheduler members
+# included) and runs _initial_step() on its first member; on a
+# ChainedScheduler that is a plain step() of every member, outside initial
+# mode, from last_epoch -1 to 0.  1.13 could not nest a ChainedScheduler
+# (it has no last_epoch there).  Only what these cases use is ported.
+
+class Group:
+    def __init__(self, lr):
+        self.lr, self.initial_lr = lr, None
+
+
+class Sched:
+    def __init__(self, group):
+        self.g = group
+        if self.g.initial_lr is None:
+            self.g.initial_lr = self.g.lr
+        self.base = self.g.initial_lr
+        self.last_epoch = -1
+        self.initial_step()
+
+    def initial_step(self):
+        self.is_initial = True
+        self.step()
+        self.is_initial = False
+
+    def step(self):
+        self.last_epoch += 1
+        self.g.lr = self.get_lr()
+
+    def undo(self):
+        self.last_epoch -= 1
+
+
+class ConstantLR(Sched):
+    def __init__(self, group, factor=1.0 / 3, total_iters=5):
+        self.factor, self.total_iters = factor, total_iters
+        super().__init__(group)
+
+    def get_lr(self):
+        if self.last_epoch == 0:
+            return self.g.lr * self.factor
+        if self.last_epoch != self.total_iters:
+            return self.g.lr
+        return self.g.lr * (1.0 / self.factor)
+
+
+class LinearLR(Sched):
+    def __init__(self, group, start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
+        self.s, self.e, self.total_iters = start_factor, end_factor, total_iters
+        super().__init__(group)
+
+    def get_lr(self):
+        if self.last_epoch == 0:
+            return self.g.lr * self.s
+        if self.is_initial or self.last_epoch > self.total_iters:
+            return self.g.lr
+        return self.g.lr * (1.0 + (self.e - self.s) /
+                            (self.total_iters * self.s + (self.last_epoch - 1) * (self.e - self.s)))
+
+
+class ExponentialLR(Sched):
+    def __init__(self, group, gamma):
+        self.gamma = gamma
+        super().__init__(group)
+
+    def get_lr(self):
+        return self.g.lr if self.is_initial else self.g.lr * self.gamma
+
+
+class StepLR(Sched):
+    def __init__(self, group, step_size, gamma=0.1):
+        self.step_size, self.gamma = step_size, gamma
+        super().__init__(group)
+
+    def get_lr(self):
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+            return self.g.lr
+        return self.g.lr * self.gamma
+
+    def closed(self):
+        return self.base * self.gamma ** (self.last_epoch // self.step_size)
+
+
+class PolynomialLR(Sched):
+    def __init__(self, group, total_iters=5, power=1.0):
+        self.total_iters, self.power = total_iters, power
+        super().__init__(group)
+
+    def get_lr(self):
+        if self.is_initial or self.last_epoch > self.total_iters:
+            return self.g.lr
+        f = ((1.0 - self.last_epoch / self.total_iters) /
+             (1.0 - (self.last_epoch - 1) / self.total_iters)) ** self.power
+        return self.g.lr * f
+
+
+class CosineAnnealingLR(Sched):
+    def __init__(self, group, T_max, eta_min=0.0):
+        self.T_max, self.eta_min = T_max, eta_min
+        self.step_count = 0
+        super().__init__(group)
+
+    def step(self):
+        self.step_count += 1
+        super().step()
+
+    def get_lr(self):
+        t, T, eta = self.last_epoch, self.T_max, self.eta_min
+        if self.is_initial:
+            return self.g.lr
+        if self.step_count == 1 and t > 0:
+            return eta + (self.base - eta) * (1 + math.cos(t * math.pi / T)) / 2
+        if (t - 1 - T) % (2 * T) == 0:
+            return self.g.lr + (self.base - eta) * (1 - math.cos(math.pi / T)) / 2
+        return (1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T)) * (self.g.lr - eta) + eta
+
+
+class ChainedScheduler:
+    def __init__(self, group, schedulers):
+        self.g, self.members = group, schedulers
+
+    def step(self):
+        for s in self.members:
+            s.step()
+
+    def initial_step(self):
+        self.step()          # LRScheduler._initial_step: a step() of the chain
+
+    def undo(self):
+        for s in self.members:
+            s.undo()
+
+
+class SequentialLR:
+    def __init__(self, group, schedulers, milestones):
+        self.g, self.members, self.milestones = group, schedulers, milestones
+        self.last_epoch = 0
+        self.g.lr = self.g.initial_lr
+        for s in self.members:
+            s.undo()
+        self.members[0].initial_step()
+
+    def step(self):
+        self.last_epoch += 1
+        idx = sum(1 for m in self.milestones if m <= self.last_epoch)
+        s = self.members[idx]
+        if idx > 0 and self.milestones[idx - 1] == self.last_epoch:
+            s.last_epoch = 0
+            self.g.lr = s.closed()
+        else:
+            s.step()
+
+
+SCHED_CASES = [
+    # (id, base lr, spec, builder)
+    ('t2_seq_chained_const_exp', 0.01,
+     'SequentialLR([ChainedScheduler([ConstantLR(factor=0.5, total_iters=10), ExponentialLR(gamma=0.9)]), '
+     'StepLR(step_size=2)], [4])',
+     lambda g: SequentialLR(g, [ChainedScheduler(g, [ConstantLR(g, 0.5, 10), ExponentialLR(g, 0.9)]),
+                                StepLR(g, 2)], [4])),
+    ('t2_seq_chained_linear_poly', 0.1,
+     'SequentialLR([ChainedScheduler([LinearLR(start_factor=0.2, total_iters=4), PolynomialLR(total_iters=8, power=2.0)]), '
+     'StepLR(step_size=3, gamma=0.5)], [6])',
+     lambda g: SequentialLR(g, [ChainedScheduler(g, [LinearLR(g, 0.2, 1.0, 4), PolynomialLR(g, 8, 2.0)]),
+                                StepLR(g, 3, 0.5)], [6])),
+    ('t2_seq_chained_cosine', 0.05,
+     'SequentialLR([ChainedScheduler([CosineAnnealingLR(T_max=6, eta_min=0.001), ConstantLR(factor=0.5, total_iters=3)]), '
+     'StepLR(step_size=2, gamma=0.8)], [5])',
+     lambda g: SequentialLR(g, [ChainedScheduler(g, [CosineAnnealingLR(g, 6, 0.001), ConstantLR(g, 0.5, 3)]),
+                                StepLR(g, 2, 0.8)], [5])),
+    ('t2_seq_chained_cosine_t1', 0.05,
+     'SequentialLR([ChainedScheduler([CosineAnnealingLR(T_max=1), ExponentialLR(gamma=0.5)]), '
+     'StepLR(step_size=2, gamma=0.8)], [3])',
+     lambda g: SequentialLR(g, [ChainedScheduler(g, [CosineAnnealingLR(g, 1), ExponentialLR(g, 0.5)]),
+                                StepLR(g, 2, 0.8)], [3])),
+]
+
+
+def write_sched(path, steps=12):
+    out = ['# generated by tools/reference_torch2.py (torch 2.x schedulers, numpy %s)' % np.__version__,
+           '# expect t,lr: the lr the optimizer uses for step t (%.17g)']
+    for cid, lr, spec, build in SCHED_CASES:
+        g = Group(lr)
+        sched = build(g)
+        out += ['case ' + cid, 'opt Adagrad(lr=%r)' % lr, 'sched ' + spec, 'steps %d' % steps]
+        for t in range(steps):
+            out.append('expect %d,%.17g' % (t, g.lr))
+            sched.step()
+        out.append('end')
+    with open(path, 'w') as f:
+        f.write('\n'.join(out) + '\n')
 
 
 if __name__ == '__main__':

@@ -1,4 +1,5 @@
-/* Compositions, torch 1.13 semantics: SequentialLR and ChainedScheduler.
+/* Compositions: SequentialLR and ChainedScheduler, nested as torch 2.x
+ * nests them (1.13 could not put a ChainedScheduler inside SequentialLR).
  * Their members act on the same lr (the lane of the composition), exactly
  * as PyTorch's schedulers built on one optimizer do. */
 #include "schedule.h"
@@ -82,7 +83,7 @@ static int sequential_lr_at(const sched_node *n, double base, int64_t t, double 
 
 const sched_kind sched_kind_sequentiallr = {
     "SequentialLR", sequential_args, 0, 0, sequential_state, sequential_check, NULL,
-    sequential_init, sequential_step, NULL, NULL, sequential_lr_at, NULL,
+    sequential_init, sequential_step, NULL, NULL, sequential_lr_at, NULL, NULL,
 };
 
 /* ---- ChainedScheduler(schedulers) --------------------------------------------
@@ -148,7 +149,23 @@ static int chained_step(sched_node *n, sched_ctx *c, double metric)
     return 0;
 }
 
+/* SequentialLR's _initial_step() of a chain (torch 2.x): the chain's
+ * step(), each member going from last_epoch -1 to 0 outside initial mode. */
+static int chained_restart(sched_node *n, sched_ctx *c)
+{
+    if (has_factors(n))
+        sched_lane_copy(&n->priv, &n->lane, c->ng);
+    for (int i = 0; i < n->nchild; i++) {
+        sched_node *m = n->child[i];
+        int rc = m->kind->chain_restart ? m->kind->chain_restart(m, c) : sched_restart(m, c);
+        if (rc < 0)
+            return rc;
+    }
+    chained_output(n, c->ng);
+    return 0;
+}
+
 const sched_kind sched_kind_chainedscheduler = {
     "ChainedScheduler", chained_args, 0, 1, NULL, NULL, chained_bind,
-    chained_init, chained_step, NULL, NULL, NULL, NULL,
+    chained_init, chained_step, chained_restart, NULL, NULL, NULL, NULL,
 };

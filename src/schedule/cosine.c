@@ -61,6 +61,13 @@ static int cosine_restart(sched_node *n, sched_ctx *c)
     return 0;
 }
 
+/* torch 2.x outside initial mode: the recursive step at t = 0. */
+static int cosine_chain_restart(sched_node *n, sched_ctx *c)
+{
+    n->st[0] = -1;
+    return cosine_step(n, c, NAN);
+}
+
 static int cosine_enter(sched_node *n, sched_ctx *c)
 {
     n->st[0] = 0;
@@ -78,7 +85,7 @@ static int cosine_lr_at(const sched_node *n, double base, int64_t t, double *lr,
 
 const sched_kind sched_kind_cosineannealinglr = {
     "CosineAnnealingLR", cosine_args, 0, 0, cosine_state, NULL, NULL,
-    cosine_init, cosine_step, cosine_restart, cosine_enter, cosine_lr_at, NULL,
+    cosine_init, cosine_step, cosine_restart, cosine_enter, cosine_lr_at, NULL, cosine_chain_restart,
 };
 
 /* ---- CosineAnnealingWarmRestarts(T_0, T_mult=1, eta_min=0) ------------------
@@ -161,5 +168,5 @@ static int restarts_lr_at(const sched_node *n, double base, int64_t t, double *l
 
 const sched_kind sched_kind_cosineannealingwarmrestarts = {
     "CosineAnnealingWarmRestarts", restarts_args, 0, 0, restarts_state, NULL, NULL,
-    restarts_init, restarts_step, restarts_enter, restarts_enter, restarts_lr_at, NULL,
+    restarts_init, restarts_step, restarts_enter, restarts_enter, restarts_lr_at, NULL, NULL,
 };

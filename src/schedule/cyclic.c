@@ -128,7 +128,7 @@ static int cyclic_lr_at(const sched_node *n, double base_lr, int64_t t, double *
 
 const sched_kind sched_kind_cycliclr = {
     "CyclicLR", cyclic_args, 0, 0, cyclic_state, cyclic_check, NULL,
-    cyclic_init, cyclic_step, cyclic_restart, cyclic_restart, cyclic_lr_at, NULL,
+    cyclic_init, cyclic_step, cyclic_restart, cyclic_restart, cyclic_lr_at, NULL, NULL,
 };
 
 /* ---- OneCycleLR(max_lr, total_steps=None, epochs=None, steps_per_epoch=None,
@@ -315,5 +315,5 @@ static int onecycle_lr_at(const sched_node *n, double base_lr, int64_t t, double
 
 const sched_kind sched_kind_onecyclelr = {
     "OneCycleLR", onecycle_args, 0, 0, onecycle_state, onecycle_check, NULL,
-    onecycle_init, onecycle_step, onecycle_restart, onecycle_restart, onecycle_lr_at, NULL,
+    onecycle_init, onecycle_step, onecycle_restart, onecycle_restart, onecycle_lr_at, NULL, NULL,
 };

@@ -18,7 +18,10 @@ static size_t decay_state(const sched_node *n, int ng)
 }
 
 /* One kind = its recursive factor on lr at epoch ep and its closed form. */
-#define DECAY_KIND(sym, NAME, ARGS, CHECK, APPLY, CLOSED)                                            \
+#define DECAY_KIND(sym, NAME, ARGS, CHECK, APPLY, CLOSED) DECAY_KIND_CHAIN(sym, NAME, ARGS, CHECK, APPLY, CLOSED, NULL)
+
+/* CHAIN_RESTART: the kind's chain_restart (schedule.h), or NULL. */
+#define DECAY_KIND_CHAIN(sym, NAME, ARGS, CHECK, APPLY, CLOSED, CHAIN_RESTART)                                            \
     static int sym##_init(sched_node *n, sched_ctx *c)                                              \
     {                                                                                               \
         sched_setdefault_initial(&n->lane, c->ng);                                                  \
@@ -58,7 +61,8 @@ static size_t decay_state(const sched_node *n, int ng)
         return 0;                                                                                   \
     }                                                                                               \
     const sched_kind sym = {NAME,       ARGS,      0,           0,         decay_state, CHECK, NULL, \
-                            sym##_init, sym##_step, sym##_restart, sym##_enter, sym##_lr_at, NULL}
+                            sym##_init, sym##_step, sym##_restart, sym##_enter, sym##_lr_at, NULL, \
+                            CHAIN_RESTART}
 
 /* ---- StepLR(step_size, gamma=0.1) ------------------------------------------
  * recursive: lr *= gamma when t > 0 and t % step_size == 0
@@ -122,7 +126,17 @@ static double exponential_apply(const sched_node *n, double lr, int64_t t) { ret
 
 static double exponential_closed(const sched_node *n, double base, int64_t t) { return base * pow(n->arg[0], (double)t); }
 
-DECAY_KIND(sched_kind_exponentiallr, "ExponentialLR", exponential_args, NULL, exponential_apply, exponential_closed);
+/* torch 2.x: outside initial mode the step at t = 0 multiplies by gamma too. */
+static int exponential_chain_restart(sched_node *n, sched_ctx *c)
+{
+    n->st[0] = 0;
+    for (int g = 0; g < c->ng; g++)
+        n->lane.lr[g] *= n->arg[0];
+    return 0;
+}
+
+DECAY_KIND_CHAIN(sched_kind_exponentiallr, "ExponentialLR", exponential_args, NULL, exponential_apply,
+                 exponential_closed, exponential_chain_restart);
 
 /* ---- PolynomialLR(total_iters=5, power=1.0) --------------------------------
  * recursive: for 0 < t <= T, lr *= ((1 - t/T) / (1 - (t-1)/T))^power
@@ -148,7 +162,19 @@ static double polynomial_closed(const sched_node *n, double base, int64_t t)
     return base * pow(1.0 - py_min(T, (double)t) / T, n->arg[1]);
 }
 
-DECAY_KIND(sched_kind_polynomiallr, "PolynomialLR", polynomial_args, NULL, polynomial_apply, polynomial_closed);
+/* torch 2.x: outside initial mode the step at t = 0 applies the recursive
+ * factor ((1 - 0/T) / (1 + 1/T))^power. */
+static int polynomial_chain_restart(sched_node *n, sched_ctx *c)
+{
+    double T = n->arg[0];
+    n->st[0] = 0;
+    for (int g = 0; g < c->ng; g++)
+        n->lane.lr[g] *= pow(1.0 / (1.0 + 1.0 / T), n->arg[1]);
+    return 0;
+}
+
+DECAY_KIND_CHAIN(sched_kind_polynomiallr, "PolynomialLR", polynomial_args, NULL, polynomial_apply, polynomial_closed,
+                 polynomial_chain_restart);
 
 /* ---- LinearLR(start_factor=1/3, end_factor=1.0, total_iters=5) -------------
  * recursive: t = 0: lr *= s;  0 < t <= T: lr *= 1 + (e - s) / (T s + (t - 1)(e - s))

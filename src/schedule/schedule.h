@@ -94,6 +94,12 @@ typedef struct sched_kind {
      * factor on the other members (ReduceLROnPlateau): the factor for group
      * g. Such a member keeps its own lr on its private lane. */
     double (*chain_factor)(const struct sched_node *n, int g);
+    /* SequentialLR's _initial_step() of a ChainedScheduler reaches its
+     * members as a plain step() from last_epoch -1 to 0, outside torch 2.x's
+     * "initial mode": kinds whose t = 0 lr depends on that mode
+     * (ExponentialLR, PolynomialLR, CosineAnnealingLR) set this; NULL:
+     * restart. */
+    int (*chain_restart)(struct sched_node *n, sched_ctx *c);
 } sched_kind;
 
 typedef struct sched_node {
