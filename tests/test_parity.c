@@ -1,6 +1,7 @@
 /* PyTorch syntax pasted into specs, argument checks, and numerics that must
  * stay finite on finite input (LAMB's trust ratio on a frozen tensor). */
 #include "descent.h"
+#include "internal.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -226,6 +227,82 @@ static void test_old_nadam_checkpoint(const char *dir)
     descent_destroy(opt);
 }
 
+/* Issue 18: a schedule section with a repaired checksum but forged state
+ * (NaN, +-1e300, 2^63 or -1 in any slot: counters, base lrs, the lane) is
+ * refused at load or leaves a finite lr >= 0; no undefined behaviour on the
+ * way (the sanitizer build runs this too). A base lr forged to a large
+ * finite value is refused where the kind knows its value (CyclicLR,
+ * OneCycleLR); where it is the lane's initial_lr at construction (which a
+ * later OneCycleLR on the lane may change) it loads and scales the lr. */
+static void test_forged_schedule_state(void)
+{
+    static const char *const specs[] = {
+        "StepLR(step_size=3, gamma=0.5)",
+        "ExponentialLR(gamma=0.9)",
+        "CosineAnnealingLR(T_max=10)",
+        "CosineAnnealingWarmRestarts(T_0=3, T_mult=2)",
+        "CyclicLR(base_lr=0.01, max_lr=0.1, step_size_up=4)",
+        "OneCycleLR(max_lr=0.1, total_steps=50)",
+        "SequentialLR([LinearLR(start_factor=0.1, total_iters=3), CosineAnnealingLR(T_max=5)], [3])",
+        "PolynomialLR(total_iters=8, power=2.0)",
+    };
+    static const double forged[] = {NAN, 1e300, -1e300, 9.3e18, -1};
+    for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+        descent_optimizer *opt;
+        descent_error err;
+        descent_create_from_spec(&opt, "SGD(lr=0.1, momentum=0.9)", NULL, &err);
+        double p[2] = {1, 2}, g[2] = {0, 0};
+        descent_add_tensor(opt, descent_add_group(opt, NULL), p, g, 2, DESCENT_F64);
+        int rc = descent_set_schedule(opt, specs[k]);
+        CHECK(rc == 0, "%s: %s", specs[k], descent_errmsg(opt));
+        if (rc < 0) {
+            descent_destroy(opt);
+            continue;
+        }
+        for (int s = 0; s < 4; s++) {
+            descent_step(opt);
+            descent_schedule_step(opt, NAN);
+        }
+        unsigned char img[4096], forge[4096];
+        size_t len = descent_schedule_save(opt, img, sizeof img);
+        size_t clen = (size_t)img[8] | (size_t)img[9] << 8;
+        size_t first = 12 + clen + 8; /* attach values, then the state block */
+        int bad = 0;
+        for (size_t at = first; at + 8 <= len; at += 8) {
+            for (size_t f = 0; f < sizeof forged / sizeof forged[0]; f++) {
+                memcpy(forge, img, len);
+                uint64_t u;
+                memcpy(&u, &forged[f], 8);
+                for (int b = 0; b < 8; b++)
+                    forge[at + b] = (unsigned char)(u >> (8 * b));
+                if (descent_schedule_load(opt, forge, len, 0, &err) < 0)
+                    continue; /* refused: what a forged value should get */
+                descent_schedule_load(opt, forge, len, 1, &err);
+                for (int s = 0; s < 3; s++) {
+                    descent_step(opt);
+                    descent_schedule_step(opt, NAN);
+                }
+                double lr = descent_get_lr(opt, 0);
+                if (!(isfinite(lr) && lr >= 0)) {
+                    bad++;
+                    CHECK(0, "%s: value %g at byte %zu loaded and gave lr %g", specs[k], forged[f], at, lr);
+                }
+                descent_schedule_load(opt, img, len, 1, &err);
+            }
+        }
+        CHECK(bad == 0, "%s: %d forged images accepted", specs[k], bad);
+        descent_destroy(opt);
+    }
+    /* Closed form at extreme t: T_i *= T_mult must not overflow. */
+    double lr = -1;
+    descent_error err;
+    int rc = descent_schedule_lr_at("CosineAnnealingWarmRestarts(T_0=3, T_mult=2)", 0.1, INT64_MAX, &lr, &err);
+    CHECK(rc == 0 && isfinite(lr) && lr >= 0 && lr <= 0.1, "lr_at(INT64_MAX): rc %d lr %g", rc, lr);
+    rc = descent_schedule_lr_at("CosineAnnealingWarmRestarts(T_0=1000000007, T_mult=1000)", 0.1, INT64_MAX - 1, &lr,
+                                &err);
+    CHECK(rc == 0 && isfinite(lr) && lr >= 0 && lr <= 0.1, "lr_at(INT64_MAX - 1), T_mult 1000: rc %d lr %g", rc, lr);
+}
+
 int main(int argc, char **argv)
 {
     const char *cli = argc > 2 ? argv[2] : "descent";
@@ -233,6 +310,7 @@ int main(int argc, char **argv)
     if (!mkdtemp(tmp))
         return 1;
     test_old_nadam_checkpoint(argc > 1 ? argv[1] : "tests");
+    test_forged_schedule_state();
     test_csv_header(tmp);
     test_replay_shape(cli, tmp);
     test_nan_only_values();

@@ -81,9 +81,16 @@ static int sequential_lr_at(const sched_node *n, double base, int64_t t, double 
     return sched_lr_at(n->child[idx], base, t - from, lr, err);
 }
 
+static int sequential_state_ok(const sched_node *n, int ng)
+{
+    (void)ng;
+    return sched_counter_ok(n->st[0]);
+}
+
 const sched_kind sched_kind_sequentiallr = {
     "SequentialLR", sequential_args, 0, 0, sequential_state, sequential_check, NULL,
     sequential_init, sequential_step, NULL, NULL, sequential_lr_at, NULL, NULL,
+    sequential_state_ok,
 };
 
 /* ---- ChainedScheduler(schedulers) --------------------------------------------
@@ -167,5 +174,5 @@ static int chained_restart(sched_node *n, sched_ctx *c)
 
 const sched_kind sched_kind_chainedscheduler = {
     "ChainedScheduler", chained_args, 0, 1, NULL, NULL, chained_bind,
-    chained_init, chained_step, chained_restart, NULL, NULL, NULL, NULL,
+    chained_init, chained_step, chained_restart, NULL, NULL, NULL, NULL, NULL,
 };

@@ -27,6 +27,16 @@ static double cosine_closed(const sched_node *n, double base, int64_t t)
     return eta + (base - eta) * (1 + cos(SCHED_PI * (double)t / T)) / 2;
 }
 
+static int cosine_state_ok(const sched_node *n, int ng)
+{
+    if (!sched_counter_ok(n->st[0]))
+        return 0;
+    for (int g = 0; g < ng; g++)
+        if (!sched_rate_ok(n->st[1 + g]))
+            return 0;
+    return 1;
+}
+
 static int cosine_init(sched_node *n, sched_ctx *c)
 {
     sched_setdefault_initial(&n->lane, c->ng);
@@ -86,6 +96,7 @@ static int cosine_lr_at(const sched_node *n, double base, int64_t t, double *lr,
 const sched_kind sched_kind_cosineannealinglr = {
     "CosineAnnealingLR", cosine_args, 0, 0, cosine_state, NULL, NULL,
     cosine_init, cosine_step, cosine_restart, cosine_enter, cosine_lr_at, NULL, cosine_chain_restart,
+    cosine_state_ok,
 };
 
 /* ---- CosineAnnealingWarmRestarts(T_0, T_mult=1, eta_min=0) ------------------
@@ -150,23 +161,43 @@ static int restarts_step(sched_node *n, sched_ctx *c, double metric)
     return 0;
 }
 
+/* T_i whole in [1, 2^53], T_cur whole in [0, T_i), last_epoch a counter. */
+static int restarts_state_ok(const sched_node *n, int ng)
+{
+    if (!sched_counter_ok(n->st[0]) || !sched_counter_ok(n->st[1]) || n->st[1] < 1 || !sched_counter_ok(n->st[2]) ||
+        n->st[2] >= n->st[1])
+        return 0;
+    for (int g = 0; g < ng; g++)
+        if (!sched_rate_ok(n->st[3 + g]))
+            return 0;
+    return 1;
+}
+
 static int restarts_lr_at(const sched_node *n, double base, int64_t t, double *lr, descent_error *err)
 {
     (void)err;
     int64_t T_i = (int64_t)n->arg[0], T_mult = (int64_t)n->arg[1], T_cur = t;
+    double T_i_d = (double)T_i;
     if (T_mult == 1) {
         T_cur = t % T_i;
     } else {
         while (T_cur >= T_i) {
             T_cur -= T_i;
+            if (T_i > INT64_MAX / T_mult) {
+                /* The next cycle is longer than any int64 step: t is in it. */
+                T_i_d = (double)T_i * (double)T_mult;
+                break;
+            }
             T_i *= T_mult;
+            T_i_d = (double)T_i;
         }
     }
-    *lr = restarts_value(n, base, (double)T_cur, (double)T_i);
+    *lr = restarts_value(n, base, (double)T_cur, T_i_d);
     return 0;
 }
 
 const sched_kind sched_kind_cosineannealingwarmrestarts = {
     "CosineAnnealingWarmRestarts", restarts_args, 0, 0, restarts_state, NULL, NULL,
     restarts_init, restarts_step, restarts_enter, restarts_enter, restarts_lr_at, NULL, NULL,
+    restarts_state_ok,
 };

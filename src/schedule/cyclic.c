@@ -126,9 +126,21 @@ static int cyclic_lr_at(const sched_node *n, double base_lr, int64_t t, double *
     return 0;
 }
 
+/* last_epoch a counter; the base lrs and momentums are the constructor's
+ * (base_lr, base_momentum), which nothing changes afterwards. */
+static int cyclic_state_ok(const sched_node *n, int ng)
+{
+    if (!sched_counter_ok(n->st[0]))
+        return 0;
+    for (int g = 0; g < ng; g++)
+        if (n->st[1 + g] != sched_group_val(n, CY_BASE_LR, g) || n->st[1 + ng + g] != sched_group_val(n, CY_BASE_M, g))
+            return 0;
+    return 1;
+}
+
 const sched_kind sched_kind_cycliclr = {
     "CyclicLR", cyclic_args, 0, 0, cyclic_state, cyclic_check, NULL,
-    cyclic_init, cyclic_step, cyclic_restart, cyclic_restart, cyclic_lr_at, NULL, NULL,
+    cyclic_init, cyclic_step, cyclic_restart, cyclic_restart, cyclic_lr_at, NULL, NULL, cyclic_state_ok,
 };
 
 /* ---- OneCycleLR(max_lr, total_steps=None, epochs=None, steps_per_epoch=None,
@@ -249,6 +261,36 @@ static void onecycle_group_values(const sched_node *n, int g, double *v)
     v[4] = sched_group_val(n, OC_BASE_M, g);
 }
 
+/* A loaded lane's keys are those some OneCycleLR of the tree wrote (its
+ * constructor's values); anything else is a forged image. */
+static int onecycle_keys_from(const sched_node *oc, const sched_node *n, int ng)
+{
+    if (oc->kind == &sched_kind_onecyclelr && oc->lane.onecycle == n->lane.onecycle) {
+        int all = 1;
+        for (int g = 0; g < ng && all; g++) {
+            double v[5];
+            const double *keys = &n->lane.onecycle[4 * g];
+            onecycle_group_values(oc, g, v);
+            all = n->lane.initial_lr[g] == v[0] && keys[0] == v[1] && keys[1] == v[2] &&
+                  (oc->arg[OC_CYCLE_M] == 0 || (keys[2] == v[3] && keys[3] == v[4]));
+        }
+        if (all)
+            return 1;
+    }
+    for (int i = 0; i < oc->nchild; i++)
+        if (onecycle_keys_from(oc->child[i], n, ng))
+            return 1;
+    return 0;
+}
+
+int sched_onecycle_state_ok(const sched_node *root, const sched_node *n, int ng)
+{
+    double total = n->arg[OC_TOTAL];
+    if (isnan(total))
+        total = n->arg[OC_EPOCHS] * n->arg[OC_SPE];
+    return sched_counter_ok(n->st[0]) && n->st[0] <= total && onecycle_keys_from(root, n, ng);
+}
+
 /* PyTorch reads initial_lr, max_lr, min_lr and the momentum bounds from the
  * group at every step, so a later OneCycleLR on the same optimizer changes
  * them for an earlier one too: they live on the lane. */
@@ -315,5 +357,5 @@ static int onecycle_lr_at(const sched_node *n, double base_lr, int64_t t, double
 
 const sched_kind sched_kind_onecyclelr = {
     "OneCycleLR", onecycle_args, 0, 0, onecycle_state, onecycle_check, NULL,
-    onecycle_init, onecycle_step, onecycle_restart, onecycle_restart, onecycle_lr_at, NULL, NULL,
+    onecycle_init, onecycle_step, onecycle_restart, onecycle_restart, onecycle_lr_at, NULL, NULL, NULL,
 };

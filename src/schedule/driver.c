@@ -884,8 +884,18 @@ int descent_schedule_load(descent_optimizer *opt, const unsigned char *buf, size
                             nblock, s->ng, s->nblock);
     if ((size_t)(buf + len - p) != 8 * (3 * (size_t)ng + nblock))
         return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint's schedule section has the wrong size");
-    if (!apply)
-        return 0;
+    /* Every value in range for its kind (a repaired checksum can carry NaN
+     * or 1e300) before anything is kept: try the image, then restore. */
+    memcpy(s->scratch, s->block, sizeof(double) * s->nblock);
+    for (size_t i = 0; i < nblock; i++)
+        s->block[i] = get_f64(p + 8 * (3 * (size_t)ng + i));
+    int bad = sched_state_check(s->root, s->ng, err);
+    for (size_t i = 0; i < 3 * (size_t)ng && bad == 0; i++)
+        if (!isfinite(get_f64(p + 8 * i)))
+            bad = descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint's schedule has a non-finite attached value");
+    memcpy(s->block, s->scratch, sizeof(double) * s->nblock);
+    if (bad < 0 || !apply)
+        return bad;
     for (size_t i = 0; i < 3 * (size_t)ng; i++, p += 8)
         s->attach[i] = get_f64(p);
     for (size_t i = 0; i < nblock; i++, p += 8)

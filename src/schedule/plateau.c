@@ -106,5 +106,5 @@ static double plateau_chain_factor(const sched_node *n, int g)
 
 const sched_kind sched_kind_reducelronplateau = {
     "ReduceLROnPlateau", plateau_args, 1, 1, plateau_state, NULL, NULL,
-    plateau_init, plateau_step, NULL, NULL, NULL, plateau_chain_factor, NULL,
+    plateau_init, plateau_step, NULL, NULL, NULL, plateau_chain_factor, NULL, NULL,
 };

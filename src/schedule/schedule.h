@@ -100,6 +100,11 @@ typedef struct sched_kind {
      * (ExponentialLR, PolynomialLR, CosineAnnealingLR) set this; NULL:
      * restart. */
     int (*chain_restart)(struct sched_node *n, sched_ctx *c);
+    /* 1 if the node's state (st[]) is one the kind can produce: counters
+     * whole and in [0, 2^53], base values finite. Loading a checkpoint
+     * refuses an image any node rejects. NULL: nothing to check beyond
+     * the lanes (sched_state_check). */
+    int (*state_ok)(const struct sched_node *n, int ng);
 } sched_kind;
 
 typedef struct sched_node {
@@ -138,6 +143,17 @@ int sched_enter(sched_node *n, sched_ctx *c);
 int sched_lr_at(const sched_node *n, double base_lr, int64_t t, double *lr, descent_error *err);
 /* PyTorch's group.setdefault('initial_lr', group['lr']) on every group. */
 void sched_setdefault_initial(sched_lane *l, int ng);
+/* A step counter as saved: whole, in [0, 2^53] (so int64 casts are exact). */
+static inline int sched_counter_ok(double v) { return v >= 0 && v <= 9007199254740992.0 && v == floor(v); }
+/* A learning rate or base value: finite and >= 0. */
+static inline int sched_rate_ok(double v) { return isfinite(v) && v >= 0; }
+/* Every node of the tree: its lanes' values finite (lr >= 0) and its kind's
+ * state_ok; a message naming the schedule kind otherwise. */
+int sched_state_check(const sched_node *root, int ng, descent_error *err);
+/* OneCycleLR's state: its counter within total_steps, and the lane's group
+ * keys those of a OneCycleLR of the tree (cyclic.c). */
+extern const sched_kind sched_kind_onecyclelr;
+int sched_onecycle_state_ok(const sched_node *root, const sched_node *n, int ng);
 /* Copy every group's values of one lane into another. */
 void sched_lane_copy(sched_lane *dst, const sched_lane *src, int ng);
 /* Python's max(a, b) and min(a, b): the first argument unless the second

@@ -156,22 +156,22 @@ static int warmup_lr_at(const sched_node *n, double base, int64_t t, double *lr,
 
 const sched_kind sched_kind_linearwarmup = {
     "LinearWarmup", warmup_args, 0, 1, warmup_state, NULL, child_on_private_lane,
-    warmup_init, warmup_step, NULL, NULL, warmup_lr_at, NULL, NULL,
+    warmup_init, warmup_step, NULL, NULL, warmup_lr_at, NULL, NULL, NULL,
 };
 
 const sched_kind sched_kind_exponentialwarmup = {
     "ExponentialWarmup", warmup_args, 0, 1, warmup_state, NULL, child_on_private_lane,
-    warmup_init, warmup_step, NULL, NULL, warmup_lr_at, NULL, NULL,
+    warmup_init, warmup_step, NULL, NULL, warmup_lr_at, NULL, NULL, NULL,
 };
 
 const sched_kind sched_kind_untunedlinearwarmup = {
     "UntunedLinearWarmup", untuned_args, 0, 1, warmup_state, untuned_check, child_on_private_lane,
-    warmup_init, warmup_step, NULL, NULL, warmup_lr_at, NULL, NULL,
+    warmup_init, warmup_step, NULL, NULL, warmup_lr_at, NULL, NULL, NULL,
 };
 
 const sched_kind sched_kind_untunedexponentialwarmup = {
     "UntunedExponentialWarmup", untuned_args, 0, 1, warmup_state, untuned_check, child_on_private_lane,
-    warmup_init, warmup_step, NULL, NULL, warmup_lr_at, NULL, NULL,
+    warmup_init, warmup_step, NULL, NULL, warmup_lr_at, NULL, NULL, NULL,
 };
 
 /* ---- GradualWarmup(multiplier, total_epoch, after=None) ----------------------
@@ -258,5 +258,5 @@ static int gradual_lr_at(const sched_node *n, double base, int64_t t, double *lr
 
 const sched_kind sched_kind_gradualwarmup = {
     "GradualWarmup", gradual_args, 0, 1, gradual_state, NULL, child_on_private_lane,
-    gradual_init, gradual_step, NULL, NULL, gradual_lr_at, NULL, NULL,
+    gradual_init, gradual_step, NULL, NULL, gradual_lr_at, NULL, NULL, NULL,
 };
