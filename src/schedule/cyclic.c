@@ -127,14 +127,17 @@ static int cyclic_lr_at(const sched_node *n, double base_lr, int64_t t, double *
 }
 
 /* last_epoch a counter; the base lrs and momentums are the constructor's
- * (base_lr, base_momentum), which nothing changes afterwards. */
+ * (base_lr, base_momentum), which nothing changes afterwards, or 0 in a
+ * member not constructed yet (GradualWarmup's after, a later segment). */
 static int cyclic_state_ok(const sched_node *n, int ng)
 {
     if (!sched_counter_ok(n->st[0]))
         return 0;
-    for (int g = 0; g < ng; g++)
-        if (n->st[1 + g] != sched_group_val(n, CY_BASE_LR, g) || n->st[1 + ng + g] != sched_group_val(n, CY_BASE_M, g))
+    for (int g = 0; g < ng; g++) {
+        double b = n->st[1 + g], m = n->st[1 + ng + g];
+        if ((b != 0 && b != sched_group_val(n, CY_BASE_LR, g)) || (m != 0 && m != sched_group_val(n, CY_BASE_M, g)))
             return 0;
+    }
     return 1;
 }
 
@@ -288,7 +291,10 @@ int sched_onecycle_state_ok(const sched_node *root, const sched_node *n, int ng)
     double total = n->arg[OC_TOTAL];
     if (isnan(total))
         total = n->arg[OC_EPOCHS] * n->arg[OC_SPE];
-    return sched_counter_ok(n->st[0]) && n->st[0] <= total && onecycle_keys_from(root, n, ng);
+    int unset = 1; /* no OneCycleLR on the lane constructed yet */
+    for (int k = 0; k < 4 * ng; k++)
+        unset &= n->lane.onecycle[k] == 0;
+    return sched_counter_ok(n->st[0]) && n->st[0] <= total && (unset || onecycle_keys_from(root, n, ng));
 }
 
 /* PyTorch reads initial_lr, max_lr, min_lr and the momentum bounds from the
