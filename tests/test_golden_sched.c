@@ -797,6 +797,19 @@ int main(int argc, char **argv)
         cases2++;
     }
     CHECK(cases2 >= 4, "read %d torch 2.x schedule cases", cases2);
+    free(text);
+    /* The named LambdaLR recipes (tools/reference_hf_schedules.py). */
+    snprintf(path, sizeof path, "%s/golden/sched_recipes.txt", argv[1]);
+    text = t_read_file(path, NULL);
+    CHECK(text != NULL, "cannot read %s", path);
+    cursor = text;
+    int cases3 = 0;
+    while (text && next_case(&cursor, c)) {
+        run_library(c);
+        run_cli(c, argv[2], tmp);
+        cases3++;
+    }
+    CHECK(cases3 >= 16, "read %d recipe cases", cases3);
     free(c);
     free(text);
     test_warmups();

@@ -6,7 +6,9 @@ extern const sched_kind sched_kind_steplr, sched_kind_multisteplr, sched_kind_ex
     sched_kind_onecyclelr, sched_kind_cosineannealinglr, sched_kind_cosineannealingwarmrestarts,
     sched_kind_reducelronplateau, sched_kind_sequentiallr, sched_kind_chainedscheduler,
     sched_kind_linearwarmup, sched_kind_exponentialwarmup, sched_kind_untunedlinearwarmup,
-    sched_kind_untunedexponentialwarmup, sched_kind_gradualwarmup;
+    sched_kind_untunedexponentialwarmup, sched_kind_gradualwarmup, sched_kind_constantwithwarmup,
+    sched_kind_linearwithwarmup, sched_kind_cosinewithwarmup, sched_kind_cosinewithhardrestartswithwarmup,
+    sched_kind_polynomialdecaywithwarmup, sched_kind_inversesqrt, sched_kind_warmupstabledecay;
 
 const sched_kind *const sched_kinds[] = {
     &sched_kind_steplr,
@@ -27,6 +29,13 @@ const sched_kind *const sched_kinds[] = {
     &sched_kind_untunedlinearwarmup,
     &sched_kind_untunedexponentialwarmup,
     &sched_kind_gradualwarmup,
+    &sched_kind_constantwithwarmup,
+    &sched_kind_linearwithwarmup,
+    &sched_kind_cosinewithwarmup,
+    &sched_kind_cosinewithhardrestartswithwarmup,
+    &sched_kind_polynomialdecaywithwarmup,
+    &sched_kind_inversesqrt,
+    &sched_kind_warmupstabledecay,
 };
 
 const int sched_kind_count = (int)(sizeof sched_kinds / sizeof sched_kinds[0]);
