@@ -27,16 +27,6 @@ static double cosine_closed(const sched_node *n, double base, int64_t t)
     return eta + (base - eta) * (1 + cos(SCHED_PI * (double)t / T)) / 2;
 }
 
-static int cosine_state_ok(const sched_node *n, int ng)
-{
-    if (!sched_counter_ok(n->st[0]))
-        return 0;
-    for (int g = 0; g < ng; g++)
-        if (!sched_rate_ok(n->st[1 + g]))
-            return 0;
-    return 1;
-}
-
 static int cosine_init(sched_node *n, sched_ctx *c)
 {
     sched_setdefault_initial(&n->lane, c->ng);
@@ -96,7 +86,7 @@ static int cosine_lr_at(const sched_node *n, double base, int64_t t, double *lr,
 const sched_kind sched_kind_cosineannealinglr = {
     "CosineAnnealingLR", cosine_args, 0, 0, cosine_state, NULL, NULL,
     cosine_init, cosine_step, cosine_restart, cosine_enter, cosine_lr_at, NULL, cosine_chain_restart,
-    cosine_state_ok,
+    sched_epoch_bases_ok,
 };
 
 /* ---- CosineAnnealingWarmRestarts(T_0, T_mult=1, eta_min=0) ------------------

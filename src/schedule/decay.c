@@ -17,16 +17,6 @@ static size_t decay_state(const sched_node *n, int ng)
     return 1 + (size_t)ng;
 }
 
-static int decay_state_ok(const sched_node *n, int ng)
-{
-    if (!sched_counter_ok(n->st[0]))
-        return 0;
-    for (int g = 0; g < ng; g++)
-        if (!sched_rate_ok(n->st[1 + g]))
-            return 0;
-    return 1;
-}
-
 /* One kind = its recursive factor on lr at epoch ep and its closed form. */
 #define DECAY_KIND(sym, NAME, ARGS, CHECK, APPLY, CLOSED) DECAY_KIND_CHAIN(sym, NAME, ARGS, CHECK, APPLY, CLOSED, NULL)
 
@@ -72,7 +62,7 @@ static int decay_state_ok(const sched_node *n, int ng)
     }                                                                                               \
     const sched_kind sym = {NAME,       ARGS,      0,           0,         decay_state, CHECK, NULL, \
                             sym##_init, sym##_step, sym##_restart, sym##_enter, sym##_lr_at, NULL, \
-                            CHAIN_RESTART, decay_state_ok}
+                            CHAIN_RESTART, sched_epoch_bases_ok}
 
 /* ---- StepLR(step_size, gamma=0.1) ------------------------------------------
  * recursive: lr *= gamma when t > 0 and t % step_size == 0

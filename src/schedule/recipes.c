@@ -179,17 +179,7 @@ static double wsd_lambda(const sched_node *n, double base, double t)
     }                                                                                                   \
     const sched_kind sym = {NAME,       ARGS,       0,           0,           recipe_state, CHECK, NULL,  \
                             sym##_init, sym##_step, sym##_restart, sym##_restart, sym##_lr_at, NULL,    \
-                            NULL,       recipe_state_ok}
-
-static int recipe_state_ok(const sched_node *n, int ng)
-{
-    if (!sched_counter_ok(n->st[0]))
-        return 0;
-    for (int g = 0; g < ng; g++)
-        if (!sched_rate_ok(n->st[1 + g]))
-            return 0;
-    return 1;
-}
+                            NULL,       sched_epoch_bases_ok}
 
 #define WARMUP_ARG {"num_warmup_steps", SA_INT, SA_REQUIRED, 0, 0, 0, HP_NO_HI, NULL}
 #define TRAINING_ARG {"num_training_steps", SA_INT, SA_REQUIRED, 0, 0, 0, HP_NO_HI, NULL}

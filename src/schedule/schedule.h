@@ -150,6 +150,9 @@ static inline int sched_rate_ok(double v) { return isfinite(v) && v >= 0; }
 /* Every node of the tree: its lanes' values finite (lr >= 0) and its kind's
  * state_ok; a message naming the schedule kind otherwise. */
 int sched_state_check(const sched_node *root, int ng, descent_error *err);
+/* state_ok of the kinds whose state is st[0] = last_epoch, st[1 + g] =
+ * base lrs: a counter and ng rates. */
+int sched_epoch_bases_ok(const sched_node *n, int ng);
 /* OneCycleLR's state: its counter within total_steps, and the lane's group
  * keys those of a OneCycleLR of the tree (cyclic.c). */
 extern const sched_kind sched_kind_onecyclelr;

@@ -38,4 +38,14 @@ static int node_check(const sched_node *root, const sched_node *n, int ng, desce
     return 0;
 }
 
+int sched_epoch_bases_ok(const sched_node *n, int ng)
+{
+    if (!sched_counter_ok(n->st[0]))
+        return 0;
+    for (int g = 0; g < ng; g++)
+        if (!sched_rate_ok(n->st[1 + g]))
+            return 0;
+    return 1;
+}
+
 int sched_state_check(const sched_node *root, int ng, descent_error *err) { return node_check(root, root, ng, err); }
