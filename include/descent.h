@@ -101,7 +101,7 @@ typedef enum descent_dtype {
 /* ------------------------------------------------------------------------ */
 /* Hyperparameters                                                           */
 
-/* The three forms of momentum written in the seed, plus PyTorch's (SGD). */
+/* Three textbook forms of momentum, plus PyTorch's (SGD). */
 typedef enum descent_momentum_form {
     DESCENT_MOMENTUM_TORCH = 0,      /* b = g on the first step, then b = mu b + (1-dampening) g; p -= lr b */
     DESCENT_MOMENTUM_EWMA = 1,       /* v = mu v + (1-mu) g from v = 0;  p -= lr v */
@@ -130,7 +130,7 @@ typedef struct descent_hparams {
     double weight_decay;    /* L2 added to the gradient; decoupled for AdamW, Lion, AdaBelief */
     double betas[2];        /* Adam family */
     double eps;             /* added outside the square root (PyTorch) */
-    double eps_root;        /* added inside the square root (optax; the seed's formulas) */
+    double eps_root;        /* added inside the square root (optax; Tieleman & Hinton's RMSprop) */
     double alpha;           /* RMSprop smoothing constant; ASGD's power for eta */
     double rho;             /* Adadelta */
     double lr_decay;        /* Adagrad */

@@ -5,7 +5,7 @@
  *   delta = sqrt(u + eps) / sqrt(v + eps) * d
  *   u = rho u + (1 - rho) delta^2                      acc_delta
  *   p -= lr delta
- * eps already sits inside both roots, as in the seed; lr = 1 is the paper. */
+ * eps already sits inside both roots, as in Zeiler's paper; lr = 1 is the paper. */
 #include "../internal.h"
 
 #include <math.h>

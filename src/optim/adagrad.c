@@ -4,7 +4,8 @@
  *   clr = lr / (1 + (t - 1) lr_decay)
  *   G = G + d^2                       sum, from initial_accumulator_value
  *   p -= clr d / (sqrt(G + eps_root) + eps)
- * The seed writes  p -= lr / sqrt(G + eps) d : eps=0, eps_root=e. */
+ * eps inside the root, p -= lr / sqrt(G + eps) d as Keras's Adagrad places
+ * it: eps=0, eps_root=e. */
 #include "../internal.h"
 
 #include <math.h>

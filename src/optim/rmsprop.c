@@ -6,7 +6,8 @@
  *   denom = sqrt(v~ + eps_root) + eps
  *   momentum > 0: b = momentum b + d / denom;  p -= lr b   (momentum_buffer)
  *   otherwise:    p -= lr d / denom
- * The seed writes  p -= lr / sqrt(G + eps) d : eps=0, eps_root=e. */
+ * eps inside the root, p -= lr / sqrt(G + eps) d as in Tieleman & Hinton's
+ * RMSprop: eps=0, eps_root=e. */
 #include "../internal.h"
 
 #include <math.h>

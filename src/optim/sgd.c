@@ -1,12 +1,12 @@
-/* SGD with momentum and Nesterov, in PyTorch's form and the seed's three
- * momentum forms.
+/* SGD with momentum and Nesterov, in PyTorch's form and three textbook
+ * momentum forms (the last is Keras's).
  *
  * PyTorch (torch.optim.SGD, single-tensor path):
  *   d = g (+ weight_decay * p);  negated first when maximize
  *   b = d on the first step, then b = momentum * b + (1 - dampening) * d
  *   d = d + momentum * b if nesterov, else d = b
  *   p = p - lr * d
- * The seed's forms, all from v0 = 0:
+ * The textbook forms, all from v0 = 0:
  *   ewma:       v = beta v + (1 - beta) d;  p = p - lr v
  *   accumulate: v = beta v + d;             p = p - lr v
  *   direct:     v = beta v + lr d;          p = p - v
@@ -47,8 +47,8 @@ static int sgd_validate(const descent_hparams *hp, descent_error *err)
                                 "dampening applies to momentum_form='torch' only, got dampening=%g", hp->dampening);
         if (hp->nesterov)
             return descent_fail(err, DESCENT_ERR_INVALID,
-                                "nesterov=True applies to momentum_form='torch' only; the seed's look-ahead "
-                                "Nesterov is NAG in the minimize driver");
+                                "nesterov=True applies to momentum_form='torch' only; Nesterov's look-ahead "
+                                "method is NAG in the minimize driver");
     }
     return 0;
 }

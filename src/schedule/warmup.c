@@ -1,4 +1,4 @@
-/* Warmups of the seed.
+/* Warmups (Ma & Yarats 2019; Goyal et al. 2017).
  *
  * LinearWarmup, ExponentialWarmup and the untuned variants follow the
  * pytorch_warmup package (Ma & Yarats, "On the adequacy of untuned warmup
