@@ -575,6 +575,10 @@ int descent_spec_fail(const spec_doc *doc, const spec_node *node, descent_error 
     __attribute__((format(printf, 5, 6)))
 #endif
     ;
+/* descent_spec_fail with a long list (the known names) after the pointer
+ * lines, so only the list is cut short when the message is full. */
+int descent_spec_fail_list(const spec_doc *doc, const spec_node *node, descent_error *err, int status,
+                           const char *list, const char *fmt, ...);
 const char *descent_spec_kind_name(spec_kind k);
 
 /* Fill hp from a parsed call node (name resolved to an algorithm). */

@@ -63,6 +63,19 @@ static int point_at(const char *text, size_t pos, size_t end, descent_error *err
     return descent_fail(err, status, "%s\n  %s\n  %s", msg, shown, marks);
 }
 
+int descent_spec_fail_list(const spec_doc *doc, const spec_node *node, descent_error *err, int status,
+                           const char *list, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    descent_vformat(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    descent_error e;
+    int rc = point_at(doc->text, node ? node->pos : 0, node ? node->end : 0, &e, status, msg);
+    return descent_fail(err, rc, "%s\n  %s", e.message, list);
+}
+
 int descent_spec_fail(const spec_doc *doc, const spec_node *node, descent_error *err, int status,
                       const char *fmt, ...)
 {

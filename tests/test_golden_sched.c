@@ -551,15 +551,20 @@ static void test_mismatch(void)
 
 /* ---- invalid specs -------------------------------------------------------------- */
 
-/* The message ends with the spec and a line of carets under the bad part. */
+/* The message shows the spec on a line of its own and, on the next line,
+ * carets under the bad part (a list of known names may follow). */
 static int points_at(const char *msg, const char *spec, const char *part)
 {
     const char *where = strstr(spec, part);
-    const char *last = strrchr(msg, '\n');
-    if (!where || !last)
+    const char *line = strstr(msg, spec);
+    while (line && !(line >= msg + 3 && line[-1] == ' ' && line[-2] == ' ' && line[-3] == '\n'))
+        line = strstr(line + 1, spec);
+    if (!where || !line || line[strlen(spec)] != '\n')
         return 0;
-    const char *caret = strchr(last, '^');
-    return caret && caret - (last + 3) == where - spec && strncmp(last - strlen(spec), spec, strlen(spec)) == 0;
+    const char *marks = line + strlen(spec) + 1;
+    const char *caret = strchr(marks, '^');
+    const char *eol = strchr(marks, '\n');
+    return caret && (!eol || caret < eol) && caret - (marks + 2) == where - spec;
 }
 
 static void test_invalid(const char *cli)

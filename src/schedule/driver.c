@@ -297,11 +297,12 @@ static int parse_node(sched_node **out, const spec_doc *doc, const spec_node *ca
                                  descent_spec_kind_name(call->kind));
     const sched_kind *kind = find_kind(call->str);
     if (!kind) {
-        char names[800] = "";
+        char names[800] = "(known: ";
         for (int i = 0; i < sched_kind_count; i++) {
             size_t used = strlen(names);
-            snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", sched_kinds[i]->name);
+            snprintf(names + used, sizeof names - used, "%s%s", i ? "," : "", sched_kinds[i]->name);
         }
+        strncat(names, ")", sizeof names - strlen(names) - 1);
         spec_node at = name_at(call);
         const char *list[64];
         int nl = 0;
@@ -309,9 +310,9 @@ static int parse_node(sched_node **out, const spec_doc *doc, const spec_node *ca
             list[nl++] = sched_kinds[i]->name;
         const char *hint = descent_closest_name(call->str, list, nl);
         if (hint)
-            return descent_spec_fail(doc, &at, err, DESCENT_ERR_SPEC, "unknown schedule '%s'; did you mean '%s'? (known: %s)",
-                                     call->str, hint, names);
-        return descent_spec_fail(doc, &at, err, DESCENT_ERR_SPEC, "unknown schedule '%s' (known: %s)", call->str, names);
+            return descent_spec_fail_list(doc, &at, err, DESCENT_ERR_SPEC, names,
+                                          "unknown schedule '%s'; did you mean '%s'?", call->str, hint);
+        return descent_spec_fail_list(doc, &at, err, DESCENT_ERR_SPEC, names, "unknown schedule '%s'", call->str);
     }
     int nargs = 0;
     while (kind->args[nargs].name)
