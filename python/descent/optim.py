@@ -528,3 +528,113 @@ for _i in range(lib.descent_optimizer_count()):
     _n = text(lib.descent_optimizer_name(_i))
     globals()[_n] = _make_class(_n)
     __all__.append(_n)
+
+
+class LBFGS(_TorchOptimizer):
+    """torch.optim.LBFGS over libdescent (descent_lbfgs: torch 1.13's algorithm, in float64).
+
+    LBFGS(params, lr=1, max_iter=20, max_eval=None, tolerance_grad=1e-7, tolerance_change=1e-9,
+    history_size=100, line_search_fn=None); one parameter group, step(closure) required. The
+    parameters are gathered into one float64 vector (float32 and float64 tensors), as torch flattens
+    them; float32 parameters are therefore stepped in float64 and rounded when written back.
+    """
+
+    def __init__(self, params, lr=1, max_iter=20, max_eval=None, tolerance_grad=1e-7, tolerance_change=1e-9,
+                 history_size=100, line_search_fn=None):
+        if torch is None:
+            raise ImportError("descent.optim needs torch (python3-torch)")
+        defaults = dict(lr=lr, max_iter=max_iter, max_eval=max_eval, tolerance_grad=tolerance_grad,
+                        tolerance_change=tolerance_change, history_size=history_size, line_search_fn=line_search_fn)
+        self._h = None
+        super().__init__(params, defaults)
+        if len(self.param_groups) != 1:
+            raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
+        self._params = self.param_groups[0]["params"]
+        for p in self._params:
+            if _check_param(p) == _lib.BF16:
+                raise TypeError("descent.optim.LBFGS steps float32 and float64 tensors, got bfloat16")
+        self._n = sum(p.numel() for p in self._params)
+        g = self.param_groups[0]
+        spec = "LBFGS(lr=%r, max_iter=%d, max_eval=%s, tolerance_grad=%r, tolerance_change=%r, history_size=%d, " \
+               "line_search_fn=%s)" % (float(g["lr"]), g["max_iter"], "None" if g["max_eval"] is None else
+                                       int(g["max_eval"]), float(g["tolerance_grad"]), float(g["tolerance_change"]),
+                                       g["history_size"], "None" if g["line_search_fn"] is None else
+                                       "'%s'" % g["line_search_fn"])
+        h = ctypes.c_void_p()
+        err = _lib.Error()
+        _lib.check_err(lib.descent_lbfgs_create(ctypes.byref(h), spec.encode(), self._n, ctypes.byref(err)), err)
+        self._h = h
+        self.spec = spec
+
+    def __del__(self):
+        if getattr(self, "_h", None):
+            lib.descent_lbfgs_destroy(self._h)
+            self._h = None
+
+    def _scatter(self, x):
+        offset = 0
+        with torch.no_grad():
+            for p in self._params:
+                k = p.numel()
+                p.copy_(x[offset:offset + k].view_as(p))
+                offset += k
+
+    def step(self, closure):
+        """One torch LBFGS step (up to max_iter iterations); returns the loss at its start."""
+        if closure is None:
+            raise ValueError("LBFGS needs a closure that re-evaluates the model and returns the loss")
+        x = torch.cat([p.detach().reshape(-1).to(torch.float64) for p in self._params])
+        failure = []
+
+        def fn(ctx, x_ptr, g_ptr, n):
+            if failure:
+                return math.nan
+            try:
+                xv = torch.frombuffer((ctypes.c_double * n).from_address(ctypes.addressof(x_ptr.contents)),
+                                      dtype=torch.float64)
+                self._scatter(xv)
+                with torch.enable_grad():
+                    loss = float(closure())
+                gv = torch.frombuffer((ctypes.c_double * n).from_address(ctypes.addressof(g_ptr.contents)),
+                                      dtype=torch.float64)
+                offset = 0
+                for p in self._params:
+                    k = p.numel()
+                    if p.grad is None:
+                        gv[offset:offset + k] = 0
+                    else:
+                        gv[offset:offset + k] = p.grad.detach().reshape(-1).to(torch.float64)
+                    offset += k
+                return loss
+            except BaseException as e:  # noqa: B902 - re-raised below
+                failure.append(e)
+                return math.nan
+
+        cfn = _lib.OBJECTIVE_FN(fn)
+        loss = ctypes.c_double()
+        rc = lib.descent_lbfgs_step(self._h, cfn, None, x.numpy().ctypes.data_as(_lib.c_double_p),
+                                    ctypes.byref(loss))
+        if failure:
+            raise failure[0]
+        if rc < 0:
+            raise DescentError(text(lib.descent_lbfgs_errmsg(self._h)), rc)
+        self._scatter(x)
+        return torch.tensor(loss.value)
+
+    @property
+    def func_evals(self):
+        return lib.descent_lbfgs_func_evals(self._h)
+
+    @property
+    def n_iter(self):
+        return lib.descent_lbfgs_n_iter(self._h)
+
+    def state_dict(self):
+        raise NotImplementedError("descent.optim.LBFGS keeps its history inside libdescent; it cannot be "
+                                  "exported in torch.optim.LBFGS's layout")
+
+    def load_state_dict(self, state_dict):
+        raise NotImplementedError("descent.optim.LBFGS cannot load torch.optim.LBFGS's state")
+
+
+__all__.append("LBFGS")

@@ -299,3 +299,47 @@ def test_every_torch_scheduler_runs():
         for (la, pa), (lb, pb) in zip(lrs[torch.optim], lrs[descent.optim]):
             assert la == lb
             assert torch.allclose(pa, pb, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("kw", [{}, {"line_search_fn": "strong_wolfe", "history_size": 5}])
+def test_lbfgs_matches_torch(kw, f64_default):
+    """torch's LBFGS sums its dot products in another order than descent's, so the runs agree to
+    rounding amplified over the iterations (1e-8 after 3 steps of 20 iterations), not to the bit."""
+    def run(cls):
+        model, X, y = model_and_data(torch.float64)
+        opt = cls(model.parameters(), **kw)
+        losses = []
+        for _ in range(3):
+            def closure():
+                opt.zero_grad()
+                loss = ((model(X) - y) ** 2).mean()
+                loss.backward()
+                return loss
+            losses.append(float(opt.step(closure)))
+        return [p.detach().clone() for p in model.parameters()], losses, opt
+    ref, ref_losses, topt = run(torch.optim.LBFGS)
+    got, losses, dopt = run(descent.optim.LBFGS)
+    for a, b in zip(ref, got):
+        assert (a - b).abs().max().item() <= 1e-8
+    assert losses == pytest.approx(ref_losses, rel=1e-10)
+    assert dopt.n_iter == topt.state[topt._params[0]]["n_iter"]
+
+
+def test_lbfgs_closure_exception_propagates():
+    p = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
+    opt = descent.optim.LBFGS([p])
+    calls = []
+
+    def closure():
+        calls.append(1)
+        if len(calls) == 3:
+            raise ArithmeticError("closure failed")
+        opt.zero_grad()
+        loss = ((p - 2) ** 4).sum()
+        loss.backward()
+        return loss
+    with pytest.raises(ArithmeticError, match="closure failed"):
+        opt.step(closure)
+    assert len(calls) == 3
+    with pytest.raises(ValueError, match="parameter groups"):
+        descent.optim.LBFGS([{"params": [p]}, {"params": [torch.nn.Parameter(torch.ones(1))]}])
