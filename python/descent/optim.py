@@ -18,6 +18,7 @@ load_state_dict() use torch's layout. docs/python.md has the details.
 import ctypes
 import inspect
 import math
+import weakref
 
 from . import _lib
 from ._lib import lib, DescentError, text
@@ -463,7 +464,14 @@ class _StateView(dict):
 
     def __init__(self, opt):
         super().__init__()
-        self._opt = opt
+        self._ref = weakref.ref(opt)  # no cycle: the optimizer's memory goes when its last reference does
+
+    @property
+    def _opt(self):
+        opt = self._ref()
+        if opt is None:
+            raise ReferenceError("the optimizer of this state view no longer exists")
+        return opt
 
     def _index(self, p):
         for i, q in enumerate(self._opt._params):

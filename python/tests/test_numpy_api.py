@@ -166,8 +166,11 @@ def test_no_leaks_over_1e5_calls():
             es.tell(X, [1.0] * len(X))
             if es.iterations % 100 == 0:
                 es = descent.CMAES([1.0] * 3, 0.5, seed=1)
+    import gc
     cycle(20000)
+    gc.collect()
     before = _rss_kib()
     cycle(100000)
+    gc.collect()
     grown = _rss_kib() - before
     assert grown < 2048, "resident set grew by %d KiB over 10^5 calls" % grown
