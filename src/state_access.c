@@ -35,6 +35,13 @@ static int buffer_index(const descent_optimizer *opt, const descent_tensor *t, i
                             opt->algo->name, tensor, name, t->nstate ? list : "none");
 }
 
+/* The index of buffer name of tensor `tensor` (and the tensor), or a status. */
+static int find_buffer(const descent_optimizer *opt, int tensor, const char *name, const descent_tensor **t)
+{
+    int rc = tensor_of(opt, tensor, t);
+    return rc < 0 ? rc : buffer_index(opt, *t, tensor, name);
+}
+
 int descent_state_count(const descent_optimizer *opt, int tensor)
 {
     const descent_tensor *t = NULL;
@@ -54,10 +61,7 @@ int descent_state_info(const descent_optimizer *opt, int tensor, const char *nam
                        int *bits)
 {
     const descent_tensor *t = NULL;
-    int rc = tensor_of(opt, tensor, &t);
-    if (rc < 0)
-        return rc;
-    int k = buffer_index(opt, t, tensor, name);
+    int k = find_buffer(opt, tensor, name, &t);
     if (k < 0)
         return k;
     if (n)
@@ -72,10 +76,7 @@ int descent_state_info(const descent_optimizer *opt, int tensor, const char *nam
 int descent_state_buffer(descent_optimizer *opt, int tensor, const char *name, void **data, size_t *n)
 {
     const descent_tensor *t = NULL;
-    int rc = tensor_of(opt, tensor, &t);
-    if (rc < 0)
-        return rc;
-    int k = buffer_index(opt, t, tensor, name);
+    int k = find_buffer(opt, tensor, name, &t);
     if (k < 0)
         return k;
     if (t->state_bits == 8)
@@ -96,18 +97,25 @@ static size_t q8_codes_end(size_t n) { return descent_q8_bytes(n) - q8_blocks(n)
 
 static size_t elem_size(const descent_tensor *t) { return t->dtype == DESCENT_F64 ? sizeof(double) : sizeof(float); }
 
+/* Buffer k of tensor t for a copy of n values from or to data (not NULL). */
+static int copy_target(const descent_optimizer *opt, int tensor, const char *name, const void *data, size_t n,
+                       const descent_tensor **t, int *k)
+{
+    *k = find_buffer(opt, tensor, name, t);
+    if (*k < 0)
+        return *k;
+    if (!data || n != (*t)->state_n[*k])
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "state buffer '%s' of tensor %d has %zu elements, not %zu%s",
+                                name, tensor, (*t)->state_n[*k], n, data ? "" : " (or the array is NULL)");
+    return 0;
+}
+
 int descent_state_read(const descent_optimizer *opt, int tensor, const char *name, void *out, size_t n)
 {
     const descent_tensor *t = NULL;
-    int rc = tensor_of(opt, tensor, &t);
+    int k = 0, rc = copy_target(opt, tensor, name, out, n, &t, &k);
     if (rc < 0)
         return rc;
-    int k = buffer_index(opt, t, tensor, name);
-    if (k < 0)
-        return k;
-    if (!out || n != t->state_n[k])
-        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "state buffer '%s' of tensor %d has %zu elements, not %zu%s",
-                                name, tensor, t->state_n[k], n, out ? "" : " (or out is NULL)");
     if (t->state_bits != 8) {
         memcpy(out, t->state[k], n * elem_size(t));
         return 0;
@@ -125,15 +133,9 @@ int descent_state_read(const descent_optimizer *opt, int tensor, const char *nam
 int descent_state_write(descent_optimizer *opt, int tensor, const char *name, const void *in, size_t n)
 {
     const descent_tensor *t = NULL;
-    int rc = tensor_of(opt, tensor, &t);
+    int k = 0, rc = copy_target(opt, tensor, name, in, n, &t, &k);
     if (rc < 0)
         return rc;
-    int k = buffer_index(opt, t, tensor, name);
-    if (k < 0)
-        return k;
-    if (!in || n != t->state_n[k])
-        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "state buffer '%s' of tensor %d has %zu elements, not %zu%s",
-                                name, tensor, t->state_n[k], n, in ? "" : " (or in is NULL)");
     if (t->state_bits != 8) {
         memmove(t->state[k], in, n * elem_size(t));
         return 0;
