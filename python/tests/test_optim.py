@@ -280,6 +280,11 @@ def test_every_torch_scheduler_runs():
         lambda o: torch.optim.lr_scheduler.CyclicLR(o, 0.01, 0.1, cycle_momentum=True),
         lambda o: torch.optim.lr_scheduler.OneCycleLR(o, 0.1, total_steps=10),
         lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(o, patience=0),
+        lambda o: torch.optim.lr_scheduler.SequentialLR(o, [torch.optim.lr_scheduler.LinearLR(o, total_iters=3),
+                                                            torch.optim.lr_scheduler.ExponentialLR(o, 0.9)], [3]),
+        lambda o: torch.optim.lr_scheduler.ChainedScheduler([torch.optim.lr_scheduler.StepLR(o, 2),
+                                                             torch.optim.lr_scheduler.ExponentialLR(o, 0.9)]),
+        lambda o: torch.optim.swa_utils.SWALR(o, swa_lr=0.05, anneal_epochs=3),
     ]
     for make in scheds:
         lrs = {}
