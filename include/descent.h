@@ -402,7 +402,9 @@ int descent_state_info(const descent_optimizer *opt, int tensor, const char *nam
 int descent_state_buffer(descent_optimizer *opt, int tensor, const char *name, void **data, size_t *n);
 
 /* Copy the buffer out into out, or in from in: n must be the buffer's
- * element count, values of the storage type (f32 for 8-bit state). */
+ * element count, values of the storage type (f32 for 8-bit state). An
+ * empty buffer (n = 0: Adafactor's column factor of a vector) copies
+ * nothing, and out/in may then be NULL. */
 int descent_state_read(const descent_optimizer *opt, int tensor, const char *name, void *out, size_t n);
 int descent_state_write(descent_optimizer *opt, int tensor, const char *name, const void *in, size_t n);
 

@@ -104,18 +104,20 @@ static int copy_target(const descent_optimizer *opt, int tensor, const char *nam
     *k = find_buffer(opt, tensor, name, t);
     if (*k < 0)
         return *k;
-    if (!data || n != (*t)->state_n[*k])
-        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "state buffer '%s' of tensor %d has %zu elements, not %zu%s",
-                                name, tensor, (*t)->state_n[*k], n, data ? "" : " (or the array is NULL)");
-    return 0;
+    if (n != (*t)->state_n[*k])
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "state buffer '%s' of tensor %d has %zu elements, not %zu",
+                                name, tensor, (*t)->state_n[*k], n);
+    if (!data && n > 0)
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "the array for state buffer '%s' is NULL", name);
+    return n > 0 ? 0 : 1; /* 1: an empty buffer (Adafactor's column factor of a vector), nothing to copy */
 }
 
 int descent_state_read(const descent_optimizer *opt, int tensor, const char *name, void *out, size_t n)
 {
     const descent_tensor *t = NULL;
     int k = 0, rc = copy_target(opt, tensor, name, out, n, &t, &k);
-    if (rc < 0)
-        return rc;
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
     if (t->state_bits != 8) {
         memcpy(out, t->state[k], n * elem_size(t));
         return 0;
@@ -134,8 +136,8 @@ int descent_state_write(descent_optimizer *opt, int tensor, const char *name, co
 {
     const descent_tensor *t = NULL;
     int k = 0, rc = copy_target(opt, tensor, name, in, n, &t, &k);
-    if (rc < 0)
-        return rc;
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
     if (t->state_bits != 8) {
         memmove(t->state[k], in, n * elem_size(t));
         return 0;

@@ -63,6 +63,7 @@ static void test_adam_f64(void)
     CHECK(descent_state_read(opt, 0, "exp_avg", m, 2) == DESCENT_ERR_INVALID, "wrong n");
     CHECK(strstr(descent_errmsg(opt), "3 elements"), "msg: %s", descent_errmsg(opt));
     CHECK(descent_state_read(opt, 1, "exp_avg", m, 3) == DESCENT_ERR_INVALID, "tensor out of range");
+    CHECK(descent_state_read(opt, 0, "exp_avg", NULL, 3) == DESCENT_ERR_INVALID, "NULL array");
     CHECK(descent_state_set_scalar(opt, 0, "step", -1) == DESCENT_ERR_INVALID, "negative step");
     CHECK(descent_state_set_scalar(opt, 0, "step", 1.5) == DESCENT_ERR_INVALID, "fractional step");
     CHECK(descent_state_set_scalar(opt, 0, "eta", 1) == DESCENT_ERR_INVALID, "Adam has no eta");
@@ -187,8 +188,31 @@ static void test_q8(void)
     descent_destroy(o32);
 }
 
+/* Adafactor factors the second moment of a matrix into rows and columns;
+ * a vector's column factor is empty: copying it copies nothing. */
+static void test_adafactor_factors(void)
+{
+    descent_optimizer *opt;
+    descent_error err;
+    CHECK(descent_create_from_spec(&opt, "Adafactor(lr=0.01)", NULL, &err) == 0, "%s", err.message);
+    float w[6] = {1, 2, 3, 4, 5, 6}, gw[6] = {1, 1, 1, 1, 1, 1}, b[3] = {0}, gb[3] = {1, 1, 1};
+    size_t shape[2] = {2, 3}, one[1] = {3};
+    descent_add_group(opt, NULL);
+    CHECK(descent_add_tensor_shaped(opt, 0, w, gw, 2, shape, DESCENT_F32) == 0, "%s", descent_errmsg(opt));
+    CHECK(descent_add_tensor_shaped(opt, 0, b, gb, 1, one, DESCENT_F32) == 1, "%s", descent_errmsg(opt));
+    size_t rows = 0, cols = 0, bcols = 9;
+    CHECK(descent_state_info(opt, 0, "row_var", &rows, NULL, NULL) == 0 && rows == 2, "rows %zu", rows);
+    CHECK(descent_state_info(opt, 0, "col_var", &cols, NULL, NULL) == 0 && cols == 3, "cols %zu", cols);
+    CHECK(descent_state_info(opt, 1, "col_var", &bcols, NULL, NULL) == 0 && bcols == 0, "vector cols %zu", bcols);
+    CHECK(descent_state_read(opt, 1, "col_var", NULL, 0) == 0, "%s", descent_errmsg(opt));
+    CHECK(descent_state_write(opt, 1, "col_var", NULL, 0) == 0, "%s", descent_errmsg(opt));
+    CHECK(descent_state_read(opt, 1, "col_var", NULL, 1) == DESCENT_ERR_INVALID, "n 1 of 0");
+    descent_destroy(opt);
+}
+
 int main(void)
 {
+    test_adafactor_factors();
     test_adam_f64();
     test_sgd_f32();
     test_scalars();

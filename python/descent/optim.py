@@ -388,7 +388,8 @@ class Optimizer(_TorchOptimizer):
         else:
             st["step"] = torch.tensor(float(step))
         for s in self._scalar_names():
-            st[s] = torch.tensor(self._scalar(i, s), dtype=torch.get_default_dtype())
+            # float64 (torch keeps these in the default dtype, and casts them to the parameter's on loading)
+            st[s] = torch.tensor(self._scalar(i, s), dtype=torch.float64)
         for name in self._buffers(i):
             st[name] = self._read_buffer(i, name) if copy else self._view_buffer(i, name)
         return st
