@@ -415,3 +415,23 @@ def test_every_optimizer_resumes_from_its_state_dict(name):
             assert torch.equal(p, q), (name, dtype)
         assert oa.state_dict()["param_groups"] == ob.state_dict()["param_groups"]
         assert all(v.get("step", torch.tensor(20.0)).item() == 20 for v in ob.state_dict()["state"].values())
+
+
+def test_bf16_state_dict_from_torch():
+    """torch keeps bfloat16 state for bfloat16 parameters, descent float32: loading widens it exactly."""
+    torch.manual_seed(4)
+    p = torch.nn.Parameter(torch.randn(50).to(torch.bfloat16))
+    a = torch.optim.Adam([p], lr=0.01, foreach=False)
+    for _ in range(3):
+        a.zero_grad()
+        (p.float() ** 2).sum().backward()
+        a.step()
+    b = descent.optim.Adam([p], lr=0.01)
+    b.load_state_dict(a.state_dict())
+    st = b.state[p]
+    assert st["exp_avg"].dtype == torch.float32 and st["step"].item() == 3
+    assert torch.equal(st["exp_avg"], a.state[p]["exp_avg"].float())
+    c = torch.optim.Adam([p], lr=0.01, foreach=False)
+    c.load_state_dict(b.state_dict())
+    assert c.state[p]["exp_avg"].dtype == torch.bfloat16
+    assert torch.equal(c.state[p]["exp_avg"], a.state[p]["exp_avg"])
