@@ -15,6 +15,10 @@ def test_import_needs_neither_torch_nor_numpy():
             "print(descent.version())")
     out = subprocess.run([sys.executable, "-c", code], cwd=PKG, capture_output=True, text=True, check=True)
     assert out.stdout.strip().count(".") == 2
+    code = ("import sys; sys.modules['torch'] = None; import descent.optim\n"
+            "try:\n    descent.optim.AdamW([])\nexcept ImportError as e:\n    print(e)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=PKG, capture_output=True, text=True, check=True)
+    assert "python3-torch" in out.stdout
 
 
 def test_missing_library_is_a_clear_error(tmp_path):
