@@ -49,7 +49,7 @@ class Schedule(_Base):
         self._momentum_key = []
         for group in optimizer.param_groups:
             g = _check(lib.descent_add_group(h, None), h)
-            lr = group.get("initial_lr", group["lr"]) if last_epoch != -1 else group["lr"]
+            lr = group.get("initial_lr", group["lr"])  # torch: setdefault('initial_lr', lr), base_lrs from it
             _check(lib.descent_set(h, g, b"lr", float(lr)), h)
             key = "momentum" if "momentum" in group else "betas" if "betas" in group else None
             if adam and key == "betas":
