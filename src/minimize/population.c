@@ -666,6 +666,11 @@ static int pk_iterate(void *state, descent_minimizer *m, double *x, double *f, d
     if ((rc = descent_population_ask(p, s->cand, &l)) < 0)
         return descent_fail(err, rc, "%s", p->errmsg);
     for (size_t k = 0; k < l; k++) {
+        /* BOBYQA's first point is x itself, whose value is known. */
+        if (p->evaluations == 0 && memcmp(s->cand + k * n, x, n * sizeof *x) == 0) {
+            s->f[k] = *f;
+            continue;
+        }
         /* A non-finite value ranks last, as in the ask/tell form. */
         rc = descent_minimizer_eval(m, s->cand + k * n, &s->f[k], NULL);
         if (rc < 0 && rc != DESCENT_ERR_NONFINITE)
