@@ -768,10 +768,11 @@ int64_t descent_lbfgs_n_iter(const descent_lbfgs *o);
  *       crossover_prob=0.9, mutation_prob=None, elitism=1, seed=0, ...)"
  *       real-coded GA with SBX crossover and polynomial mutation;
  *       mutation_prob None: 1/n.
- *   "BOBYQA(rhobeg=1, rhoend=1e-6, npt=None, lower=, upper=)"
+ *   "BOBYQA(rhobeg=1, rhoend=1e-6, npt=None, lower=, upper=, scale=None)"
  *       Powell's model-based trust-region method (DAMTP 2009/NA06): a
  *       quadratic model interpolating npt points (None: 2n + 1; from n + 2
- *       to (n + 1)(n + 2) / 2), radius rho from rhobeg down to rhoend.
+ *       to (n + 1)(n + 2) / 2), radius rho from rhobeg down to rhoend,
+ *       on u = x / scale (scale: a number or a list of n; None: 1).
  *       Sequential: each ask returns one point (lambda = 1), each tell
  *       takes its value. Needs n >= 2 and upper - lower >= 2 rhobeg.
  *       When it has finished, ask returns its stop reason (> 0, see

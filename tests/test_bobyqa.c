@@ -177,6 +177,40 @@ static void test_runs(void)
           c.evals, c.bad);
 }
 
+/* ---- scale: BOBYQA on u = x / scale ----------------------------------- */
+
+static double rosen_x0_scaled(void *ctx, const double *x, double *grad, size_t n)
+{
+    (void)grad;
+    long *evals = ctx;
+    ++*evals;
+    double u[2] = {x[0] / 1024, x[1]};
+    return bqp_rosenbrock(u, n);
+}
+
+static void test_scale(void)
+{
+    /* Rosenbrock in (x1 / 1024, x2) with scale = (1024, 1) is the plain run
+     * on Rosenbrock, point for point (powers of two scale exactly). */
+    const bq_problem *p = problem("rosenbrock2");
+    counted c = {p, 0, 0, INFINITY};
+    descent_minimize_result r, rs;
+    double x[10];
+    int rc = run(p, "", -INFINITY, &c, &r, x);
+    double xs[2] = {-1.2 * 1024, 1};
+    long evals = 0;
+    descent_minimize_settings s;
+    descent_minimize_default_settings(&s);
+    s.max_iter = 0;
+    s.max_evals = 100000;
+    descent_error e;
+    int rcs = descent_minimize("BOBYQA(rhobeg=0.5, rhoend=1e-8, scale=(1024, 1))", NULL, rosen_x0_scaled, &evals, xs,
+                               2, &s, &rs, &e);
+    CHECK(rc == rcs && evals == c.evals && xs[0] == 1024 * x[0] && xs[1] == x[1] && rs.f == r.f,
+          "scaled run: %s after %ld, x = (%.17g, %.17g); plain: %s after %ld, x = (%.17g, %.17g)",
+          descent_stop_name(rcs), evals, xs[0], xs[1], descent_stop_name(rc), c.evals, x[0], x[1]);
+}
+
 /* ---- ask/tell and checkpoints ------------------------------------------ */
 
 static const char *CKPT_SPEC = "BOBYQA(rhobeg=0.5, rhoend=1e-7, lower=(-2, -2, -2, -2), upper=(2, 2, 2, 2))";
@@ -324,6 +358,8 @@ static void test_errors(void)
     expect_error("BOBYQA(rhobeg=-1)", 3, "rhobeg");
     expect_error("BOBYQA()", 1, "at least 2 variables");
     expect_error("BOBYQA(sigma0=1)", 3, "sigma0");
+    expect_error("BOBYQA(scale=0)", 3, "scale[0] = 0 must be a positive");
+    expect_error("BOBYQA(scale=(1, 2))", 3, "list of 3 positive numbers");
     /* Bounds closer than 2 rhobeg: the run refuses to start. */
     double x[3] = {0, 0, 0};
     descent_error e;
@@ -356,6 +392,7 @@ int main(int argc, char **argv)
     const char *dir = argc > 1 ? argv[1] : "tests";
     test_against_nlopt(dir);
     test_runs();
+    test_scale();
     test_checkpoint();
     test_errors();
     if (argc > 2)

@@ -72,9 +72,11 @@ typedef struct bq {
     size_t n, npt, nptm, ndim;
     double rhobeg, rhoend;
     size_t npt_arg;     /* 0: 2n + 1 */
+    double *scale;      /* n factors: BOBYQA works on u = x / scale */
     /* One block of doubles: everything below until `end`, saved as a whole. */
     double *mem;
     size_t memlen;
+    double *xlo, *xhi;  /* the bounds in x (exact values for points on them) */
     double *xl, *xu, *xbase, *xpt, *fval, *xopt, *gopt, *hq, *pq, *bmat, *zmat, *sl, *su;
     double *xnew, *xalt, *d, *vlag, *wdot, *xeval;
     double *gnew, *xbdi, *s, *hs, *hred, *glag, *hcol, *wcs, *work;
@@ -85,7 +87,7 @@ typedef struct bq {
         adelt, distsq;
 } bq;
 
-static const char *const bq_names[] = {"rhobeg", "rhoend", "npt", "lower", "upper", NULL};
+static const char *const bq_names[] = {"rhobeg", "rhoend", "npt", "lower", "upper", "scale", NULL};
 
 /* Packed upper triangle of HQ: element (i, j), i <= j. */
 static size_t hq_at(size_t i, size_t j) { return i <= j ? j * (j + 1) / 2 + i : i * (i + 1) / 2 + j; }
@@ -96,7 +98,29 @@ static void bq_destroy(void *state)
     if (!s)
         return;
     free(s->mem);
+    free(s->scale);
     free(s);
+}
+
+/* scale: one positive number for every variable, or a list of n. */
+static int parse_scale(const spec_doc *doc, const spec_node *v, double *out, size_t n, descent_error *err)
+{
+    if (!v || v->kind == SPEC_NONE)
+        return 0;
+    if (v->kind == SPEC_NUM) {
+        for (size_t i = 0; i < n; i++)
+            out[i] = v->num;
+    } else if ((v->kind == SPEC_LIST || v->kind == SPEC_TUPLE) && (size_t)v->n == n) {
+        for (size_t i = 0; i < n; i++)
+            out[i] = v->items[i].kind == SPEC_NUM ? v->items[i].num : NAN;
+    } else
+        return descent_spec_fail(doc, v, err, DESCENT_ERR_INVALID,
+                                 "scale must be a positive number or a list of %zu positive numbers", n);
+    for (size_t i = 0; i < n; i++)
+        if (!(out[i] > 0) || !isfinite(out[i]))
+            return descent_spec_fail(doc, v, err, DESCENT_ERR_INVALID,
+                                     "scale[%zu] = %g must be a positive finite number", i, out[i]);
+    return 0;
 }
 
 static int bq_create(void **state, const spec_doc *doc, const spec_node *const *a, size_t n, descent_error *err)
@@ -137,10 +161,10 @@ static int bq_create(void **state, const spec_doc *doc, const spec_node *const *
     s->ndim = s->npt + n;
     const size_t m = s->npt, nd = s->ndim;
     /* Sizes of the arrays, in the order of the struct. */
-    const size_t sizes[] = {n, n, n, m * n, m, n, n, n * (n + 1) / 2, m, nd * n, m * s->nptm, n, n,
+    const size_t sizes[] = {n, n, n, n, n, m * n, m, n, n, n * (n + 1) / 2, m, nd * n, m * s->nptm, n, n,
                             n, n, n, nd, m, n,
                             n, n, n, n, n, n, m, 2 * n, 3 * nd};
-    double **ptrs[] = {&s->xl, &s->xu, &s->xbase, &s->xpt, &s->fval, &s->xopt, &s->gopt, &s->hq, &s->pq,
+    double **ptrs[] = {&s->xlo, &s->xhi, &s->xl, &s->xu, &s->xbase, &s->xpt, &s->fval, &s->xopt, &s->gopt, &s->hq, &s->pq,
                        &s->bmat, &s->zmat, &s->sl, &s->su, &s->xnew, &s->xalt, &s->d, &s->vlag, &s->wdot,
                        &s->xeval, &s->gnew, &s->xbdi, &s->s, &s->hs, &s->hred, &s->glag, &s->hcol, &s->wcs,
                        &s->work};
@@ -148,11 +172,20 @@ static int bq_create(void **state, const spec_doc *doc, const spec_node *const *
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         total += sizes[i];
     s->mem = calloc(total, sizeof(double));
-    if (!s->mem) {
+    s->scale = malloc(n * sizeof(double));
+    if (!s->mem || !s->scale) {
+        free(s->mem);
+        free(s->scale);
         free(s);
         return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory for BOBYQA(npt=%zu) over %zu variables", m, n);
     }
     s->memlen = total;
+    for (size_t i = 0; i < n; i++)
+        s->scale[i] = 1;
+    if ((rc = parse_scale(doc, a[5], s->scale, n, err)) < 0) {
+        bq_destroy(s);
+        return rc;
+    }
     double *p = s->mem;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         *ptrs[i] = p;
@@ -201,11 +234,12 @@ static double dot(const double *a, const double *b, size_t n)
 static void to_variables(const bq *s, const double *x, double *out)
 {
     for (size_t i = 0; i < s->n; i++) {
-        double v = fmin(fmax(s->xl[i], s->xbase[i] + x[i]), s->xu[i]);
+        double u = fmin(fmax(s->xl[i], s->xbase[i] + x[i]), s->xu[i]);
+        double v = fmin(fmax(s->xlo[i], s->scale[i] * u), s->xhi[i]);
         if (x[i] == s->sl[i])
-            v = s->xl[i];
+            v = s->xlo[i];
         if (x[i] == s->su[i])
-            v = s->xu[i];
+            v = s->xhi[i];
         out[i] = v;
     }
 }
@@ -1240,19 +1274,24 @@ static int bq_init(void *state, pop_ctx *c, descent_error *err)
     const size_t n = s->n;
     const double rb = s->rhobeg;
     for (size_t i = 0; i < n; i++) {
-        s->xl[i] = c->lo ? c->lo[i] : -INFINITY;
-        s->xu[i] = c->hi ? c->hi[i] : INFINITY;
-        if (s->xu[i] - s->xl[i] < 2 * rb)
+        double lo = c->lo ? c->lo[i] : -INFINITY, hi = c->hi ? c->hi[i] : INFINITY;
+        if ((hi - lo) / s->scale[i] < 2 * rb)
             return descent_fail(err, DESCENT_ERR_INVALID,
-                                "BOBYQA needs upper - lower >= 2 rhobeg in every variable: variable %zu has "
-                                "upper - lower = %g < 2 rhobeg = %g (lower rhobeg or widen the bounds)",
-                                i, s->xu[i] - s->xl[i], 2 * rb);
+                                "BOBYQA needs (upper - lower) / scale >= 2 rhobeg in every variable: variable %zu has "
+                                "upper - lower = %.17g < 2 rhobeg = %.17g (lower rhobeg or widen the bounds)",
+                                i, (hi - lo) / s->scale[i], 2 * rb);
     }
-    memset(s->mem + 2 * n, 0, (s->memlen - 2 * n) * sizeof(double));
+    memset(s->mem, 0, s->memlen * sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+        s->xlo[i] = c->lo ? c->lo[i] : -INFINITY;
+        s->xhi[i] = c->hi ? c->hi[i] : INFINITY;
+        s->xl[i] = s->xlo[i] / s->scale[i];
+        s->xu[i] = s->xhi[i] / s->scale[i];
+    }
     /* x_b: x0, moved rhobeg inside a bound closer than rhobeg (or onto it),
      * so that the initial points are feasible. */
     for (size_t i = 0; i < n; i++) {
-        double x = c->x0[i], lo = s->xl[i] - x, hi = s->xu[i] - x;
+        double x = c->x0[i] / s->scale[i], lo = s->xl[i] - x, hi = s->xu[i] - x;
         if (lo >= -rb) {
             if (lo >= 0) {
                 x = s->xl[i];
@@ -1298,7 +1337,7 @@ static void bq_ask(void *state, pop_ctx *c, double *cand)
     (void)c;
     bq *s = state;
     if (s->at == AT_DONE) /* stopped: the best point again (the caller should not ask) */
-        to_variables(s, s->xpt + s->kopt * s->n, cand);
+        to_variables(s, s->xopt, cand);
     else
         memcpy(cand, s->xeval, s->n * sizeof *cand);
 }
