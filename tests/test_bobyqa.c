@@ -101,7 +101,8 @@ static void test_against_nlopt(const char *dir)
     while (t_next_line(&cur, line, sizeof line)) {
         char name[64];
         long ref;
-        if (sscanf(line, "%63s %ld", name, &ref) != 2)
+        double ref_f;
+        if (sscanf(line, "%63s %ld %lf", name, &ref, &ref_f) != 3)
             continue;
         const bq_problem *p = problem(name);
         CHECK(p != NULL, "unknown problem %s in %s", name, path);
@@ -112,12 +113,15 @@ static void test_against_nlopt(const char *dir)
         descent_minimize_result r;
         double x[10];
         int rc = run(p, "", bq_target(p), &c, &r, x);
+        CHECK(c.bad == 0, "%s: %ld points non-finite or outside the bounds", name, c.bad);
+        printf("%-22s descent %5ld %-14s f = %-12.6g NLopt %5ld f = %.6g\n", name, c.evals, descent_stop_name(rc), r.f,
+               ref, ref_f);
+        if (!(ref_f <= bq_target(p)))
+            continue; /* NLopt misses the target: no count to compare */
         CHECK(rc == DESCENT_STOP_F_TARGET, "%s: stop %s, f = %g", name, descent_stop_name(rc), r.f);
         CHECK(r.f <= bq_target(p), "%s: f = %.10g above the target %.10g", name, r.f, bq_target(p));
         CHECK((double)c.evals <= 1.5 * (double)ref, "%s: %ld evaluations, NLopt needs %ld", name, c.evals, ref);
         CHECK(c.evals == r.evaluations, "%s: counted %ld, reported %lld", name, c.evals, (long long)r.evaluations);
-        CHECK(c.bad == 0, "%s: %ld points non-finite or outside the bounds", name, c.bad);
-        printf("%-20s descent %5ld  NLopt %5ld\n", name, c.evals, ref);
     }
     CHECK(seen == BQ_NPROBLEMS, "%zu of %zu problems in %s", seen, (size_t)BQ_NPROBLEMS, path);
     free(text);
@@ -145,6 +149,14 @@ static void test_runs(void)
         CHECK(rc == DESCENT_STOP_F_TARGET && ci.evals < 2000, "npt%s: stop %s after %ld, f = %g", npts[i],
               descent_stop_name(rc), ci.evals, r.f);
     }
+
+    /* Brown badly scaled: rounding spoils the denominators on the way to
+     * x1 = 1e6; the interpolation set is rebuilt and the run goes on. */
+    p = problem("brown_badly_scaled");
+    c = (counted){p, 0, 0, INFINITY};
+    rc = run(p, "", bq_target(p), &c, &r, x);
+    CHECK(rc == DESCENT_STOP_F_TARGET && c.evals < 1000, "Brown badly scaled: stop %s after %ld, f = %g",
+          descent_stop_name(rc), c.evals, r.f);
 
     /* The active bound x1 <= 0.5: x lands exactly on it. */
     p = problem("rosenbrock2_bounded");

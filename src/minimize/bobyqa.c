@@ -81,8 +81,9 @@ typedef struct bq {
     double *xnew, *xalt, *d, *vlag, *wdot, *xeval;
     double *gnew, *xbdi, *s, *hs, *hred, *glag, *hcol, *wcs, *work;
     /* scalars that carry between evaluations */
-    int at, stop, ntrits, itest;
-    size_t nf, kopt, knew, nfsav, nresc;
+    int at, stop, ntrits, itest, rebuilding;
+    size_t nf, kopt, knew, nfsav, nresc, nbuild;
+    double spacing;     /* of the initial points: rhobeg, or rho at a rebuild */
     double fbeg, rho, delta, ratio, dnorm, dsq, crvmin, diffa, diffb, diffc, xoptsq, alpha, beta, denom, cauchy,
         adelt, distsq;
 } bq;
@@ -807,18 +808,18 @@ static void prelim_pair(const bq *s, size_t k, size_t *ip, size_t *jp)
 
 static void prelim_point(bq *s)
 {
-    const size_t n = s->n, k = s->nf;
+    const size_t n = s->n, k = s->nf - s->nbuild;
     double *y = s->xpt + k * n;
     if (k >= 1 && k <= n) {
         size_t i = k - 1;
-        y[i] = s->su[i] == 0 ? -s->rhobeg : s->rhobeg;
+        y[i] = s->su[i] == 0 ? -s->spacing : s->spacing;
     } else if (k > n && k <= 2 * n) {
         size_t i = k - n - 1;
-        double stepb = -s->rhobeg;
+        double stepb = -s->spacing;
         if (s->sl[i] == 0)
-            stepb = fmin(2 * s->rhobeg, s->su[i]);
+            stepb = fmin(2 * s->spacing, s->su[i]);
         if (s->su[i] == 0)
-            stepb = fmax(-2 * s->rhobeg, s->sl[i]);
+            stepb = fmax(-2 * s->spacing, s->sl[i]);
         y[i] = stepb;
     } else if (k > 2 * n) {
         size_t ip, jp;
@@ -831,8 +832,8 @@ static void prelim_point(bq *s)
 
 static void prelim_told(bq *s, double f)
 {
-    const size_t n = s->n, npt = s->npt, nptm = s->nptm, k = s->nf;
-    const double rhosq = s->rhobeg * s->rhobeg;
+    const size_t n = s->n, npt = s->npt, nptm = s->nptm, k = s->nf - s->nbuild;
+    const double rhosq = s->spacing * s->spacing;
     s->fval[k] = f;
     if (k == 0) {
         s->fbeg = f;
@@ -889,8 +890,11 @@ static void start_iterations(bq *s)
     const size_t n = s->n;
     memcpy(s->xopt, s->xpt + s->kopt * n, n * sizeof(double));
     s->xoptsq = dot(s->xopt, s->xopt, n);
-    s->rho = s->rhobeg;
-    s->delta = s->rho;
+    if (!s->rebuilding) {
+        s->rho = s->rhobeg;
+        s->delta = s->rho;
+    }
+    s->rebuilding = 0;
     s->nresc = s->nfsav = s->nf;
     s->ntrits = 0;
     s->itest = 0;
@@ -1132,6 +1136,8 @@ static int step_told(bq *s, double f)
     return AT_FAR;
 }
 
+static bool rebuild(bq *s);
+
 /* Run from `at` until a point must be evaluated or the method stops. */
 static void advance(bq *s, int at)
 {
@@ -1199,11 +1205,15 @@ static void advance(bq *s, int at)
                     break;
                 }
                 if (s->denom <= 0.5 * vk * vk) {
+                    if (rebuild(s))
+                        return;
                     s->stop = DESCENT_STOP_MODEL_ROUNDING;
                     s->at = AT_DONE;
                     return;
                 }
             } else if (!choose_knew(s, s->xopt, true)) {
+                if (rebuild(s))
+                    return;
                 s->stop = DESCENT_STOP_MODEL_ROUNDING;
                 s->at = AT_DONE;
                 return;
@@ -1268,6 +1278,75 @@ static void advance(bq *s, int at)
     }
 }
 
+/* x_b at x (x / scale when unscaled), moved h inside a bound closer than h
+ * (or onto it) so that the initial points, h apart, are feasible. */
+static void place_base(bq *s, const double *x, bool unscaled, double h)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        double b = unscaled ? x[i] / s->scale[i] : x[i], lo = s->xl[i] - b, hi = s->xu[i] - b;
+        if (lo >= -h) {
+            if (lo >= 0) {
+                b = s->xl[i];
+                lo = 0;
+                hi = s->xu[i] - s->xl[i];
+            } else {
+                b = s->xl[i] + h;
+                lo = -h;
+                hi = fmax(s->xu[i] - b, h);
+            }
+        } else if (hi <= h) {
+            if (hi <= 0) {
+                b = s->xu[i];
+                lo = s->xl[i] - s->xu[i];
+                hi = 0;
+            } else {
+                b = s->xu[i] - h;
+                lo = fmin(s->xl[i] - b, -h);
+                hi = h;
+            }
+        }
+        s->xbase[i] = b;
+        s->sl[i] = lo;
+        s->su[i] = hi;
+    }
+    s->spacing = h;
+}
+
+/* In place of RESCUE: when rounding has spoilt the denominators and
+ * points were evaluated since the last build, build the initial points
+ * again around the best one, rho apart, keeping rho and delta. */
+static bool rebuild(bq *s)
+{
+    const size_t n = s->n;
+    if (s->nf <= s->nresc)
+        return false;
+    double best[64], *b = n <= 64 ? best : s->work;
+    for (size_t i = 0; i < n; i++)
+        b[i] = s->xbase[i] + s->xopt[i];
+    const double fbest = s->fval[s->kopt];
+    memset(s->xpt, 0, s->npt * n * sizeof(double));
+    memset(s->gopt, 0, n * sizeof(double));
+    memset(s->hq, 0, n * (n + 1) / 2 * sizeof(double));
+    memset(s->pq, 0, s->npt * sizeof(double));
+    memset(s->bmat, 0, s->ndim * n * sizeof(double));
+    memset(s->zmat, 0, s->npt * s->nptm * sizeof(double));
+    place_base(s, b, false, s->rho);
+    bool same = true;
+    for (size_t i = 0; i < n; i++)
+        same = same && s->xbase[i] == b[i];
+    s->nbuild = s->nf;
+    s->rebuilding = 1;
+    s->delta = fmax(s->delta, s->rho);
+    s->at = AT_PRELIM;
+    if (same) { /* the best point is the first one: its value is known */
+        prelim_told(s, fbest);
+        s->nf--; /* not an evaluation, but the next point is the second */
+        s->nbuild--;
+    }
+    prelim_point(s);
+    return true;
+}
+
 static int bq_init(void *state, pop_ctx *c, descent_error *err)
 {
     bq *s = state;
@@ -1288,36 +1367,9 @@ static int bq_init(void *state, pop_ctx *c, descent_error *err)
         s->xl[i] = s->xlo[i] / s->scale[i];
         s->xu[i] = s->xhi[i] / s->scale[i];
     }
-    /* x_b: x0, moved rhobeg inside a bound closer than rhobeg (or onto it),
-     * so that the initial points are feasible. */
-    for (size_t i = 0; i < n; i++) {
-        double x = c->x0[i] / s->scale[i], lo = s->xl[i] - x, hi = s->xu[i] - x;
-        if (lo >= -rb) {
-            if (lo >= 0) {
-                x = s->xl[i];
-                lo = 0;
-                hi = s->xu[i] - s->xl[i];
-            } else {
-                x = s->xl[i] + rb;
-                lo = -rb;
-                hi = fmax(s->xu[i] - x, rb);
-            }
-        } else if (hi <= rb) {
-            if (hi <= 0) {
-                x = s->xu[i];
-                lo = s->xl[i] - s->xu[i];
-                hi = 0;
-            } else {
-                x = s->xu[i] - rb;
-                lo = fmin(s->xl[i] - x, -rb);
-                hi = rb;
-            }
-        }
-        s->xbase[i] = x;
-        s->sl[i] = lo;
-        s->su[i] = hi;
-    }
-    s->nf = 0;
+    place_base(s, c->x0, true, rb);
+    s->nf = s->nbuild = 0;
+    s->rebuilding = 0;
     s->kopt = 0;
     s->knew = 0;
     s->stop = 0;
@@ -1353,7 +1405,7 @@ static void bq_tell(void *state, pop_ctx *c, const double *cand, const double *f
     switch (s->at) {
     case AT_PRELIM:
         prelim_told(s, f);
-        if (s->nf < s->npt) {
+        if (s->nf - s->nbuild < s->npt) {
             prelim_point(s);
             return;
         }
@@ -1383,16 +1435,17 @@ static int bq_io(void *state, pop_io *io, descent_error *err)
     if (rc < 0)
         return rc;
     pop_io_f64(io, s->mem, s->memlen);
-    uint64_t ints[4] = {(uint64_t)s->at, (uint64_t)s->stop, (uint64_t)(int64_t)s->ntrits, (uint64_t)s->itest};
-    for (int i = 0; i < 4; i++)
+    uint64_t ints[5] = {(uint64_t)s->at, (uint64_t)s->stop, (uint64_t)(int64_t)s->ntrits, (uint64_t)s->itest,
+                        (uint64_t)s->rebuilding};
+    for (int i = 0; i < 5; i++)
         pop_io_u64(io, &ints[i]);
-    size_t *sizes[] = {&s->nf, &s->kopt, &s->knew, &s->nfsav, &s->nresc};
-    size_t sv[5];
-    for (int i = 0; i < 5; i++) {
+    size_t *sizes[] = {&s->nf, &s->kopt, &s->knew, &s->nfsav, &s->nresc, &s->nbuild};
+    size_t sv[6];
+    for (int i = 0; i < 6; i++) {
         sv[i] = *sizes[i];
         pop_io_size(io, &sv[i]);
     }
-    double *scal[] = {&s->fbeg, &s->rho, &s->delta, &s->ratio, &s->dnorm, &s->dsq, &s->crvmin, &s->diffa,
+    double *scal[] = {&s->spacing, &s->fbeg, &s->rho, &s->delta, &s->ratio, &s->dnorm, &s->dsq, &s->crvmin, &s->diffa,
                       &s->diffb, &s->diffc, &s->xoptsq, &s->alpha, &s->beta, &s->denom, &s->cauchy, &s->adelt,
                       &s->distsq};
     for (size_t i = 0; i < sizeof scal / sizeof scal[0]; i++)
@@ -1401,13 +1454,14 @@ static int bq_io(void *state, pop_io *io, descent_error *err)
         return 0;
     if (ints[0] > AT_DONE || (ints[1] != 0 && ints[1] != DESCENT_STOP_RHOEND && ints[1] != DESCENT_STOP_MODEL_ROUNDING)
         || (int64_t)ints[2] < -1 || (int64_t)ints[2] > INT32_MAX || ints[3] > 3 || sv[1] >= s->npt
-        || sv[2] >= s->npt || (ints[0] == AT_PRELIM && sv[0] >= s->npt) || !(s->rho >= 0) || !(s->delta >= 0))
+        || sv[2] >= s->npt || sv[5] > sv[0] || (ints[0] == AT_PRELIM && sv[0] - sv[5] >= s->npt) || ints[4] > 1 || !(s->rho >= 0) || !(s->delta >= 0))
         return descent_fail(err, DESCENT_ERR_CHECKPOINT, "BOBYQA checkpoint has an inconsistent state");
     s->at = (int)ints[0];
     s->stop = (int)ints[1];
     s->ntrits = (int)(int64_t)ints[2];
     s->itest = (int)ints[3];
-    for (int i = 0; i < 5; i++)
+    s->rebuilding = (int)ints[4];
+    for (int i = 0; i < 6; i++)
         *sizes[i] = sv[i];
     return 0;
 }
