@@ -31,9 +31,11 @@
  * model, if not tried, is evaluated once more.
  *
  * Differences from the report, by choice:
- *  - RESCUE (section 5) is omitted: when rounding errors have destroyed a
- *    denominator, the run stops with DESCENT_STOP_MODEL_ROUNDING, as
- *    Powell's code itself does before any RESCUE has been worth calling.
+ *  - RESCUE (section 5) is replaced by a simpler rebuild: when rounding
+ *    errors have spoilt the denominators and points were evaluated since
+ *    the last build, the initial points are placed again around the best
+ *    point, rho apart (rho and delta kept); otherwise the run stops with
+ *    DESCENT_STOP_MODEL_ROUNDING, as Powell's code does then.
  *  - f values that are not finite or exceed 1e30 are replaced by 1e30 (the
  *    "moderated extreme barrier" of PRIMA, Zhang), so the model stays
  *    finite; a candidate is never NaN.
