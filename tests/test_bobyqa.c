@@ -342,6 +342,55 @@ static void test_checkpoint(void)
     descent_population_destroy(o);
 }
 
+/* Brown badly scaled by ask/tell, once straight through and once through a
+ * save and a load into a fresh population before every ask: the same
+ * points, rebuilds of the interpolation set included. */
+static void test_checkpoint_every_step(void)
+{
+    const char *spec = "BOBYQA(rhobeg=0.5, rhoend=1e-8)";
+    const double x0[2] = {1, 1};
+    descent_population *a, *b;
+    descent_error e;
+    descent_population_create(&a, spec, 2, &e);
+    descent_population_create(&b, spec, 2, &e);
+    descent_population_set_x0(a, x0);
+    descent_population_set_x0(b, x0);
+    int same = 1, steps_run = 0, rc_a = 0, rc_b = 0;
+    for (int k = 0; k < 400 && same && rc_a == 0; k++) {
+        size_t len, lambda;
+        descent_population_save_mem(b, NULL, 0, &len);
+        unsigned char *img = malloc(len);
+        descent_population_save_mem(b, img, len, &len);
+        descent_population *c;
+        descent_population_create(&c, spec, 2, &e);
+        int rl = descent_population_load_mem(c, img, len);
+        free(img);
+        descent_population_destroy(b);
+        b = c;
+        if (rl < 0) {
+            same = 0;
+            break;
+        }
+        double ca[2], cb[2];
+        rc_a = descent_population_ask(a, ca, &lambda);
+        rc_b = descent_population_ask(b, cb, &lambda);
+        if (rc_a != rc_b || (rc_a == 0 && memcmp(ca, cb, sizeof ca) != 0)) {
+            same = 0;
+            break;
+        }
+        if (rc_a != 0)
+            break;
+        descent_population_tell(a, (double[]){bqp_brown_badly(ca, 2)});
+        descent_population_tell(b, (double[]){bqp_brown_badly(cb, 2)});
+        steps_run++;
+    }
+    CHECK(same && rc_a == rc_b, "run with a checkpoint before every ask differs at step %d", steps_run);
+    CHECK(descent_population_best(a, NULL) < 1e-8 && steps_run > 50, "Brown badly scaled by ask/tell: f = %g after %d",
+          descent_population_best(a, NULL), steps_run);
+    descent_population_destroy(a);
+    descent_population_destroy(b);
+}
+
 /* ---- argument errors ---------------------------------------------------- */
 
 static void expect_error(const char *spec, size_t n, const char *needle)
@@ -406,6 +455,7 @@ int main(int argc, char **argv)
     test_runs();
     test_scale();
     test_checkpoint();
+    test_checkpoint_every_step();
     test_errors();
     if (argc > 2)
         test_cli(argv[2]);
