@@ -630,7 +630,10 @@ typedef struct descent_minimize_result {
  *    candidate one evaluation with grad = NULL; the iterate is the best point
  *    seen and the reported gradient norm is infinite (there is none), so
  *    gtol never stops them: use f_target, max_evals or max_iter.
- * docs/global.md gives the algorithms, arguments and measured figures. */
+ *    "BOBYQA(...)" runs the same way with one point per iteration and ends
+ *    the run with its own stop reason (DESCENT_STOP_RHOEND) when done.
+ * docs/global.md gives the algorithms, arguments and measured figures
+ * (BOBYQA: docs/minimize.md). */
 typedef struct descent_minimizer descent_minimizer;
 
 int descent_minimizer_create(descent_minimizer **out, const char *spec, size_t n, descent_error *err);
