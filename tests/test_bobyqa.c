@@ -23,6 +23,7 @@ typedef struct counted {
     const bq_problem *p;
     long evals, bad;        /* bad: a non-finite or out-of-box point */
     double nan_beyond;      /* f is NaN where x[0] > nan_beyond */
+    long at_x0;             /* evaluations at the start point */
 } counted;
 
 static double fn(void *ctx, const double *x, double *grad, size_t n)
@@ -30,6 +31,7 @@ static double fn(void *ctx, const double *x, double *grad, size_t n)
     (void)grad;
     counted *c = ctx;
     c->evals++;
+    c->at_x0 += memcmp(x, c->p->x0, n * sizeof *x) == 0;
     /* The driver evaluates the start as given; BOBYQA's own points follow. */
     for (size_t i = 0; i < n && c->evals > 1; i++)
         if (!isfinite(x[i]) || (c->p->bounded && (x[i] < c->p->lo[i] || x[i] > c->p->hi[i])))
@@ -109,7 +111,7 @@ static void test_against_nlopt(const char *dir)
         if (!p)
             continue;
         seen++;
-        counted c = {p, 0, 0, INFINITY};
+        counted c = {p, 0, 0, INFINITY, 0};
         descent_minimize_result r;
         double x[10];
         int rc = run(p, "", bq_target(p), &c, &r, x);
@@ -122,6 +124,8 @@ static void test_against_nlopt(const char *dir)
         CHECK(r.f <= bq_target(p), "%s: f = %.10g above the target %.10g", name, r.f, bq_target(p));
         CHECK((double)c.evals <= 1.5 * (double)ref, "%s: %ld evaluations, NLopt needs %ld", name, c.evals, ref);
         CHECK(c.evals == r.evaluations, "%s: counted %ld, reported %lld", name, c.evals, (long long)r.evaluations);
+        /* BOBYQA's first point is the start, whose value the driver has. */
+        CHECK(p->bounded || c.at_x0 == 1, "%s: the start evaluated %ld times", name, c.at_x0);
     }
     CHECK(seen == BQ_NPROBLEMS, "%zu of %zu problems in %s", seen, (size_t)BQ_NPROBLEMS, path);
     free(text);
@@ -132,7 +136,7 @@ static void test_against_nlopt(const char *dir)
 static void test_runs(void)
 {
     const bq_problem *p = problem("rosenbrock2");
-    counted c = {p, 0, 0, INFINITY};
+    counted c = {p, 0, 0, INFINITY, 0};
     descent_minimize_result r;
     double x[10];
     int rc = run(p, "", -INFINITY, &c, &r, x);
@@ -144,7 +148,7 @@ static void test_runs(void)
     /* npt at both ends of [n + 2, (n + 1)(n + 2) / 2]. */
     const char *npts[] = {", npt=4", ", npt=6"};
     for (int i = 0; i < 2; i++) {
-        counted ci = {p, 0, 0, INFINITY};
+        counted ci = {p, 0, 0, INFINITY, 0};
         rc = run(p, npts[i], bq_target(p), &ci, &r, x);
         CHECK(rc == DESCENT_STOP_F_TARGET && ci.evals < 2000, "npt%s: stop %s after %ld, f = %g", npts[i],
               descent_stop_name(rc), ci.evals, r.f);
@@ -153,14 +157,14 @@ static void test_runs(void)
     /* Brown badly scaled: rounding spoils the denominators on the way to
      * x1 = 1e6; the interpolation set is rebuilt and the run goes on. */
     p = problem("brown_badly_scaled");
-    c = (counted){p, 0, 0, INFINITY};
+    c = (counted){p, 0, 0, INFINITY, 0};
     rc = run(p, "", bq_target(p), &c, &r, x);
     CHECK(rc == DESCENT_STOP_F_TARGET && c.evals < 1000, "Brown badly scaled: stop %s after %ld, f = %g",
           descent_stop_name(rc), c.evals, r.f);
 
     /* The active bound x1 <= 0.5: x lands exactly on it. */
     p = problem("rosenbrock2_bounded");
-    c = (counted){p, 0, 0, INFINITY};
+    c = (counted){p, 0, 0, INFINITY, 0};
     rc = run(p, "", -INFINITY, &c, &r, x);
     CHECK(rc == DESCENT_STOP_RHOEND && x[0] == 0.5 && fabs(x[1] - 0.25) < 1e-7 && c.bad == 0,
           "stop %s, x = (%.17g, %.17g), %ld bad", descent_stop_name(rc), x[0], x[1], c.bad);
@@ -169,7 +173,7 @@ static void test_runs(void)
     bq_problem q = *problem("shifted4_bounded");
     for (size_t i = 0; i < q.n; i++)
         q.x0[i] = i % 2 ? 5 : -1;
-    c = (counted){&q, 0, 0, INFINITY};
+    c = (counted){&q, 0, 0, INFINITY, 0};
     rc = run(&q, "", -INFINITY, &c, &r, x);
     CHECK(rc == DESCENT_STOP_RHOEND && c.bad == 0 && fabs(r.f - 4) < 1e-12, "stop %s, f = %.17g, %ld bad",
           descent_stop_name(rc), r.f, c.bad);
@@ -177,13 +181,13 @@ static void test_runs(void)
     /* f is NaN for x1 > 1.1: Rosenbrock's minimum (1, 1) is still found
      * and no candidate is ever NaN. */
     p = problem("rosenbrock2");
-    c = (counted){p, 0, 0, 1.1};
+    c = (counted){p, 0, 0, 1.1, 0};
     rc = run(p, "", bq_target(p), &c, &r, x);
     CHECK(rc == DESCENT_STOP_F_TARGET && c.bad == 0, "NaN region: stop %s, f = %g, %ld bad", descent_stop_name(rc),
           r.f, c.bad);
     /* NaN everywhere right of the start: the run ends by its own criteria
      * with finite points. */
-    c = (counted){p, 0, 0, p->x0[0]};
+    c = (counted){p, 0, 0, p->x0[0], 0};
     rc = run(p, "", -INFINITY, &c, &r, x);
     CHECK(rc > 0 && c.bad == 0 && c.evals < 1000, "NaN half-space: stop %s after %ld, %ld bad", descent_stop_name(rc),
           c.evals, c.bad);
@@ -205,7 +209,7 @@ static void test_scale(void)
     /* Rosenbrock in (x1 / 1024, x2) with scale = (1024, 1) is the plain run
      * on Rosenbrock, point for point (powers of two scale exactly). */
     const bq_problem *p = problem("rosenbrock2");
-    counted c = {p, 0, 0, INFINITY};
+    counted c = {p, 0, 0, INFINITY, 0};
     descent_minimize_result r, rs;
     double x[10];
     int rc = run(p, "", -INFINITY, &c, &r, x);
