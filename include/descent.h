@@ -941,6 +941,21 @@ typedef struct descent_train_config {
                              * validation figures are the EMA's */
     int swa_start;          /* > 0: an SWA update after every epoch from this
                              * one on; the validation figures are then SWA's */
+    /* The run's length and its end (docs/models.md). */
+    int epochs;             /* > 0: the epochs the run will have in total; a
+                             * schedule's omitted length (OneCycleLR's
+                             * total_steps, CosineAnnealingLR's T_max) is then
+                             * fitted to it, and a schedule that would end
+                             * before it is refused. 0: unknown */
+    int patience;           /* > 0: early stopping (Keras EarlyStopping with
+                             * restore_best_weights): after this many epochs
+                             * without the monitored loss improving by more
+                             * than min_delta, descent_trainer_stopped() turns 1
+                             * and the best epoch's parameters are restored */
+    double min_delta;       /* >= 0 */
+    const char *allow_change; /* comma-separated fields a resumed run may change
+                             * (data, seed, val, batch-size, opt, clip-norm,
+                             * clip-value), or NULL: none */
 } descent_train_config;
 
 void descent_train_default_config_sized(descent_train_config *c, size_t struct_size);
@@ -997,6 +1012,22 @@ descent_optimizer *descent_trainer_optimizer(descent_trainer *t);
  * run gives. */
 int descent_trainer_save(const descent_trainer *t, const char *path);
 int descent_trainer_load(descent_trainer *t, const char *path);
+
+/* After a load: a description of the run fields that differ from the
+ * checkpoint's and were allowed (allow_change), "" when none. */
+const char *descent_trainer_changes(const descent_trainer *t);
+/* The epochs done so far, the loaded checkpoint's included: *n rows. */
+const descent_epoch_result *descent_trainer_history(const descent_trainer *t, size_t *n);
+/* Early stopping: 1 once patience ran out (the best epoch's parameters are
+ * then in the model), else 0; *best_epoch (may be NULL) is the epoch with
+ * the lowest monitored loss so far (0 before the first). */
+int descent_trainer_stopped(const descent_trainer *t, int *best_epoch);
+/* The name of class i when the target column holds words (classes numbered
+ * in sorted byte order), NULL for numeric labels. */
+const char *descent_trainer_class_name(const descent_trainer *t, size_t i);
+/* The schedule spec in use: the given one with omitted lengths fitted to
+ * the run (config.epochs), or NULL without a schedule. */
+const char *descent_trainer_schedule(const descent_trainer *t);
 
 /* ------------------------------------------------------------------------ */
 /* Numeric CSV tables                                                        */
