@@ -427,6 +427,8 @@ static int train_inner(int argc, char **argv, int *mpi_started)
     if (!leader)
         plot_path = NULL; /* rank 0 alone writes the picture */
 
+    /* From here a signal is a request to save and stop. */
+    install_signals();
     descent_error err;
     descent_trainer *t;
     if (descent_trainer_create(&t, &c, &err) < 0)
@@ -470,7 +472,6 @@ static int train_inner(int argc, char **argv, int *mpi_started)
             fprintf(stderr, "descent train: --plot: out of memory\n");
             rc = CLI_FAIL;
         }
-    install_signals();
     while (rc == CLI_OK && descent_trainer_epochs_done(t) < epochs && !descent_trainer_stopped(t, NULL) &&
            !got_signal) {
         int st = descent_trainer_epoch(t, train_progress, &bc, &r);
