@@ -619,6 +619,46 @@ static void test_scaled_data(void)
     remove("ttr_scale.csv");
 }
 
+/* descent compare: schedules fitted to the run, a short one refused before
+ * training; a derivative-free method shows no gradient norm. */
+static void test_compare(void)
+{
+    char cmd[4096], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s compare --data '%s' --target label --model 'softmax()' --opt 'SGD(lr=0.1, momentum=0.9)' "
+             "--opt 'Adam(lr=0.01)' --sched 'OneCycleLR(max_lr=0.1)' --epochs 2 --out ttr_cmp 2>&1", cli_path, digits);
+    int st = t_run(cmd, &out);
+    CHECK(st == 0, "compare with OneCycleLR fitted: %d %s", st, out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s compare --data '%s' --target label --model 'softmax()' --opt 'SGD(lr=0.1, momentum=0.9)' "
+             "--opt 'Adam(lr=0.01)' --sched 'OneCycleLR(max_lr=0.1, total_steps=30)' --epochs 2 --out ttr_cmp 2>&1",
+             cli_path, digits);
+    st = t_run(cmd, &out);
+    CHECK(st == 2 && out && strstr(out, "ends before the run") && !strstr(out, "train_loss"),
+          "compare with a short schedule: %d %s", st, out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s compare --fn 'rosenbrock()' --opt 'CMAES(sigma0=0.3)' --opt 'Adam(lr=0.05)' "
+             "--steps 30 --out ttr_cmp >/dev/null 2>&1", cli_path);
+    st = t_run(cmd, NULL);
+    size_t n;
+    char *html = t_read_file("ttr_cmp/index.html", &n);
+    const char *cma = html ? strstr(html, "CMAES(sigma0=0.3)</") : NULL;
+    const char *adam = html ? strstr(html, "Adam(lr=0.05)</") : NULL;
+    /* In each row: final f, then max |grad f|. */
+    const char *cma_row_end = cma ? strstr(cma, "</tr>") : NULL, *adam_row_end = adam ? strstr(adam, "</tr>") : NULL;
+    int cma_dash = 0, adam_dash = 0;
+    if (cma_row_end && adam_row_end) {
+        char row[2048];
+        snprintf(row, sizeof row, "%.*s", (int)(cma_row_end - cma), cma);
+        cma_dash = strstr(row, "<td>&#8212;</td>") != NULL && !strstr(row, ">inf<");
+        snprintf(row, sizeof row, "%.*s", (int)(adam_row_end - adam), adam);
+        adam_dash = strstr(row, "<td>&#8212;</td>") != NULL;
+    }
+    CHECK(st == 0 && cma_dash && !adam_dash, "compare --fn: CMA-ES without a gradient norm (%d, %d), exit %d", cma_dash,
+          adam_dash, st);
+    free(html);
+    t_run("rm -rf ttr_cmp", NULL);
+}
+
 int main(int argc, char **argv)
 {
     src_dir = argc > 1 ? argv[1] : "tests";
@@ -632,6 +672,7 @@ int main(int argc, char **argv)
     test_fitted_schedules();
     test_plateau_per_epoch();
     test_scaled_data();
+    test_compare();
     test_interrupts();
     return t_done();
 }
