@@ -619,6 +619,52 @@ static void test_scaled_data(void)
     remove("ttr_scale.csv");
 }
 
+/* A target column of words: classes numbered in sorted order, the names in
+ * --json and in the checkpoint. */
+static void test_text_labels(void)
+{
+    const char *animals[] = {"zebra", "ant", "\"moose\""};
+    FILE *f = fopen("ttr_words.csv", "w");
+    if (!f)
+        return;
+    fputs("x1,x2,animal\n", f);
+    for (int i = 0; i < 90; i++)
+        fprintf(f, "%d.%d,%d,%s\n", (i % 3) * 2, i % 10, (i * 7) % 5, animals[i % 3]);
+    fclose(f);
+    char args[4096];
+    int st;
+    snprintf(args, sizeof args, "--data ttr_words.csv --target animal --model 'softmax()' --opt 'Adam(lr=0.1)' "
+             "--epochs 30 --seed 1 --json --save ttr_words.ckpt");
+    char *out = run(args, &st);
+    CHECK(st == 0 && strstr(last_line(out), "\"classes\": [\"ant\", \"moose\", \"zebra\"]") &&
+              strstr(last_line(out), "\"val_accuracy\": 1,"), "text labels: %d %s", st, out);
+    free(out);
+    snprintf(args, sizeof args, "--data ttr_words.csv --target animal --model 'softmax()' --opt 'Adam(lr=0.1)' "
+             "--epochs 31 --seed 1 --json --resume ttr_words.ckpt");
+    out = run(args, &st);
+    CHECK(st == 0 && strstr(last_line(out), "\"classes\": [\"ant\", \"moose\", \"zebra\"]"), "resumed: %d %s", st, out);
+    free(out);
+    /* The mapping is part of the checkpoint. */
+    size_t n;
+    char *ck = t_read_file("ttr_words.ckpt", &n);
+    int found = 0;
+    for (size_t i = 0; ck && i + 5 < n; i++)
+        found |= memcmp(ck + i, "moose", 5) == 0;
+    CHECK(found, "class names in the checkpoint");
+    free(ck);
+    /* A number among the words is refused, and naming the row. */
+    f = fopen("ttr_words.csv", "a");
+    if (f) {
+        fputs("1,2,7\n", f);
+        fclose(f);
+    }
+    out = run(args, &st);
+    CHECK(st == 2 && strstr(out, "mixes words and numbers (data row 91"), "mixed labels: %d %s", st, out);
+    free(out);
+    remove("ttr_words.csv");
+    remove("ttr_words.ckpt");
+}
+
 /* descent compare: schedules fitted to the run, a short one refused before
  * training; a derivative-free method shows no gradient norm. */
 static void test_compare(void)
@@ -673,6 +719,7 @@ int main(int argc, char **argv)
     test_plateau_per_epoch();
     test_scaled_data();
     test_compare();
+    test_text_labels();
     test_interrupts();
     return t_done();
 }

@@ -120,6 +120,13 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; names && i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
 void descent_trainer_destroy(descent_trainer *t)
 {
     if (!t)
@@ -135,10 +142,7 @@ void descent_trainer_destroy(descent_trainer *t)
     free(t->yb);
     run_id_free(&t->id);
     free(t->sched_fitted);
-    if (t->class_names)
-        for (size_t i = 0; i < t->classes; i++)
-            free(t->class_names[i]);
-    free(t->class_names);
+    free_names(t->class_names, t->classes);
     free(t->hist);
     free(t->best_params);
     free(t);
@@ -230,6 +234,100 @@ static int load_data(descent_trainer *t, const descent_table *tab, size_t target
     free(scale);
     free(mean);
     free(sd);
+    return 0;
+}
+
+/* A target column of words (text labels): each distinct word, in order of
+ * first appearance, stands in the table as -(index + 1) until the words
+ * are numbered in sorted order. */
+typedef struct words {
+    char **w;
+    size_t n;
+    int overflow;
+} words;
+
+static void words_free(words *w)
+{
+    for (size_t i = 0; i < w->n; i++)
+        free(w->w[i]);
+    free(w->w);
+    w->w = NULL;
+    w->n = 0;
+}
+
+static int add_word(void *ctx, const char *text, double *value)
+{
+    words *w = ctx;
+    size_t len = strlen(text);
+    if (len >= 2 && (text[0] == '"' || text[0] == '\'') && text[len - 1] == text[0]) {
+        text++;
+        len -= 2;
+    }
+    if (len == 0)
+        return -1;
+    for (size_t i = 0; i < w->n; i++)
+        if (strlen(w->w[i]) == len && memcmp(w->w[i], text, len) == 0) {
+            *value = -(double)(i + 1);
+            return 0;
+        }
+    if (w->n == MAX_CLASSES) {
+        w->overflow = 1;
+        return -1;
+    }
+    if (!w->w && !(w->w = calloc(MAX_CLASSES, sizeof *w->w)))
+        return -1;
+    if (!(w->w[w->n] = malloc(len + 1)))
+        return -1;
+    memcpy(w->w[w->n], text, len);
+    w->w[w->n][len] = '\0';
+    *value = -(double)++w->n;
+    return 0;
+}
+
+static const char *const *sort_base;
+
+static int by_word(const void *a, const void *b)
+{
+    return strcmp(sort_base[*(const size_t *)a], sort_base[*(const size_t *)b]);
+}
+
+/* Number the words in sorted (byte) order: the class names, and the
+ * target column rewritten to class indices. A number among the words is
+ * refused: it is not clear whether it names a class. */
+static int number_words(words *w, descent_table *tab, size_t target, int task, const descent_train_config *c,
+                        char ***names, descent_error *err)
+{
+    for (size_t i = 0; i < tab->rows; i++) {
+        double v = tab->values[i * tab->cols + target];
+        if (!(v < 0))
+            return descent_fail(err, DESCENT_ERR_INVALID, "%s: column '%s' mixes words and numbers (data row %zu: "
+                                "%g); write every label as a word, or every label as a number", c->data, c->target,
+                                i + 1, v);
+    }
+    if (task == DESCENT_TASK_REGRESSION)
+        return descent_fail(err, DESCENT_ERR_INVALID, "%s: column '%s' holds words, class labels; the model '%s' "
+                            "predicts a number", c->data, c->target, c->model);
+    if (w->n < 2)
+        return descent_fail(err, DESCENT_ERR_INVALID, "%s: column '%s' holds one word only: one class", c->data,
+                            c->target);
+    size_t order[MAX_CLASSES], rank[MAX_CLASSES];
+    for (size_t i = 0; i < w->n; i++)
+        order[i] = i;
+    sort_base = (const char *const *)w->w;
+    qsort(order, w->n, sizeof *order, by_word);
+    char **sorted = calloc(w->n, sizeof *sorted);
+    if (!sorted)
+        return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; k < w->n; k++) {
+        rank[order[k]] = k;
+        sorted[k] = w->w[order[k]];
+        w->w[order[k]] = NULL;
+    }
+    for (size_t i = 0; i < tab->rows; i++) {
+        double *v = &tab->values[i * tab->cols + target];
+        *v = (double)rank[(size_t)(-*v) - 1];
+    }
+    *names = sorted;
     return 0;
 }
 
@@ -406,8 +504,14 @@ int descent_trainer_create(descent_trainer **out, const descent_train_config *us
     if ((rc = descent_optimizer_spec_parse(c->optimizer, NULL, &hp, &lookahead_k, &lookahead_alpha, err)) < 0)
         return rc;
     descent_table tab;
-    if ((rc = descent_table_read_csv(&tab, c->data, 1, err)) < 0)
+    words w = {NULL, 0, 0};
+    if ((rc = descent_table_read_csv_words(&tab, c->data, 1, c->target, add_word, &w, err)) < 0) {
+        words_free(&w);
+        if (w.overflow && rc == DESCENT_ERR_INVALID)
+            descent_fail(err, rc, "%s: column '%s' has more than %d distinct words; class labels are at most %d",
+                         c->data, c->target, MAX_CLASSES, MAX_CLASSES);
         return rc;
+    }
     size_t target = tab.cols;
     for (size_t j = 0; j < tab.cols; j++)
         if (strcmp(tab.names[j], c->target) == 0)
@@ -439,7 +543,14 @@ int descent_trainer_create(descent_trainer **out, const descent_train_config *us
         descent_table_free(&tab);
         return rc;
     }
-    size_t classes = task == DESCENT_TASK_REGRESSION ? 0 : detect_classes(&tab, target);
+    char **class_names = NULL;
+    if (w.n > 0 && (rc = number_words(&w, &tab, target, task, c, &class_names, err)) < 0) {
+        words_free(&w);
+        descent_table_free(&tab);
+        return rc;
+    }
+    size_t classes = class_names ? w.n : task == DESCENT_TASK_REGRESSION ? 0 : detect_classes(&tab, target);
+    words_free(&w);
     if (task == DESCENT_TASK_CLASSIFICATION && classes == 0) {
         rc = descent_fail(err, DESCENT_ERR_INVALID, "%s: column '%s' does not hold class labels (integers 0..%d); "
                           "the model '%s' needs them", c->data, c->target, MAX_CLASSES - 1, c->model);
@@ -448,17 +559,20 @@ int descent_trainer_create(descent_trainer **out, const descent_train_config *us
     }
     if (c->epochs < 0 || c->epochs > 1000000 || c->patience < 0 || c->patience > 1000000 ||
         !(c->min_delta >= 0 && isfinite(c->min_delta))) {
+        free_names(class_names, classes);
         descent_table_free(&tab);
         return descent_fail(err, DESCENT_ERR_INVALID, "epochs and patience must be in [0, 1000000] and min_delta "
                             "finite and >= 0, got %d, %d, %g", c->epochs, c->patience, c->min_delta);
     }
     if (c->ranks > 1 && (c->rank < 0 || c->rank >= c->ranks || !c->reduce)) {
+        free_names(class_names, classes);
         descent_table_free(&tab);
         return descent_fail(err, DESCENT_ERR_INVALID, "rank %d of %d: needs 0 <= rank < ranks and a reduce function",
                             c->rank, c->ranks);
     }
     descent_trainer *t = calloc(1, sizeof *t);
     if (!t) {
+        free_names(class_names, classes);
         descent_table_free(&tab);
         return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory");
     }
@@ -467,6 +581,7 @@ int descent_trainer_create(descent_trainer **out, const descent_train_config *us
     t->reduce = c->reduce;
     t->reduce_ctx = c->reduce_ctx;
     t->classes = classes;
+    t->class_names = class_names;
     rc = load_data(t, &tab, target, c->val_fraction, c->seed);
     descent_table_free(&tab);
     if (rc < 0) {
