@@ -1488,10 +1488,12 @@ int descent_trainer_load(descent_trainer *t, const char *path)
                    (unsigned long long)L.ntrain, t->ntrain);
         goto done;
     }
-    if (L.batch_next != 0 && (L.batch_next >= batches_of(t) || L.id.batch_size != t->id.batch_size)) {
+    int data_changed = strstr(t->changes, "--data ") || strstr(t->changes, "--seed ") || strstr(t->changes, "--val ");
+    if (L.batch_next != 0 && (L.batch_next >= batches_of(t) || L.id.batch_size != t->id.batch_size || data_changed)) {
         rc = tfail(t, DESCENT_ERR_CHECKPOINT, "%s: saved after batch %llu of an epoch of %zu batches%s", path,
                    (unsigned long long)L.batch_next, batches_of(t),
-                   L.id.batch_size != t->id.batch_size ? " of another size: finish that epoch first" : "");
+                   L.id.batch_size != t->id.batch_size || data_changed
+                       ? ": finish that epoch with the saved batch size and data first" : "");
         goto done;
     }
     size_t mine = t->class_names ? t->classes : 0;
