@@ -665,6 +665,36 @@ static void test_text_labels(void)
     remove("ttr_words.ckpt");
 }
 
+/* Messages: a long spec in an error is an excerpt marked with "...", the
+ * marks under the part they name; a dtype mismatch names the dtypes. */
+static void test_messages(void)
+{
+    char args[4096];
+    int st;
+    snprintf(args, sizeof args, "--data '%s' --target label --model 'softmax()' --opt SGD --epochs 2 --sched "
+             "'SequentialLR(schedulers=[LinearLR(start_factor=0.01, total_iters=100), CosineAnnealingWarmRestarts("
+             "T_0=200, T_mult=2, eta_min=1e-5), ExponentialLR(gamma=0.999), LinearLR(start_factor=0.01, "
+             "total_iters=100), CosineAnnealingWarmRestarts(T_0=200, T_mult=2, eta_min=1e-5)], milestones=[100, 1500, "
+             "3000])'", digits);
+    char *out = run(args, &st);
+    const char *excerpt = strstr(out, "\n  ...");
+    const char *marks = excerpt ? strchr(excerpt + 1, '\n') : NULL;
+    const char *target = excerpt ? strstr(excerpt, "[100, 1500") : NULL;
+    const char *caret = marks ? strchr(marks, '^') : NULL;
+    CHECK(st == 2 && excerpt && marks && target && caret && caret - marks == target - excerpt,
+          "spec excerpt with an ellipsis and aligned marks: %s", out);
+    free(out);
+    snprintf(args, sizeof args, "--data '%s' --target label --model 'softmax()' --opt SGD --epochs 1 --save ttr_m.ckpt",
+             digits);
+    free(run(args, &st));
+    snprintf(args, sizeof args, "--data '%s' --target label --model 'softmax()' --opt SGD --epochs 2 --dtype f64 "
+             "--resume ttr_m.ckpt", digits);
+    out = run(args, &st);
+    CHECK(st == 2 && strstr(out, "--dtype: saved 'f32', now 'f64'"), "dtype by name: %s", out);
+    free(out);
+    remove("ttr_m.ckpt");
+}
+
 /* descent compare: schedules fitted to the run, a short one refused before
  * training; a derivative-free method shows no gradient norm. */
 static void test_compare(void)
@@ -720,6 +750,7 @@ int main(int argc, char **argv)
     test_scaled_data();
     test_compare();
     test_text_labels();
+    test_messages();
     test_interrupts();
     return t_done();
 }
