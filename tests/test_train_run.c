@@ -692,6 +692,15 @@ static void test_messages(void)
     out = run(args, &st);
     CHECK(st == 2 && strstr(out, "--dtype: saved 'f32', now 'f64'"), "dtype by name: %s", out);
     free(out);
+    /* An f64 run resumes as f64. */
+    snprintf(args, sizeof args, "--data '%s' --target label --model 'softmax()' --opt SGD --epochs 1 --dtype f64 "
+             "--save ttr_m.ckpt", digits);
+    free(run(args, &st));
+    snprintf(args, sizeof args, "--data '%s' --target label --model 'softmax()' --opt SGD --epochs 2 --dtype f64 "
+             "--resume ttr_m.ckpt", digits);
+    out = run(args, &st);
+    CHECK(st == 0, "f64 resume: %s", out);
+    free(out);
     remove("ttr_m.ckpt");
 }
 

@@ -1369,6 +1369,7 @@ static int parse_v2(descent_trainer *t, descent_reader *r, loaded *L, const char
     id->accumulate = (uint32_t)descent_get_u(r, 4);
     id->no_decay_1d = (uint32_t)descent_get_u(r, 4);
     id->swa_start = (uint32_t)descent_get_u(r, 4);
+    id->dtype = (uint32_t)L->dtype;
     if (r->bad)
         BAD("%s: truncated run record", path);
     if (L->dtype != DESCENT_F32 && L->dtype != DESCENT_F64)
