@@ -5,7 +5,7 @@ JOBS ?= 2
 CMAKE_FLAGS ?=
 PREFIX ?= /usr/local
 
-.PHONY: all configure test demo bench clean asan valgrind install
+.PHONY: all configure test check-install demo bench clean asan valgrind install
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -13,8 +13,12 @@ all: configure
 configure:
 	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
 
+# Every test but the packaging ones (label install), which check-install runs.
 test: all
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE install
+
+check-install: all
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L install
 
 # The tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
 asan:
