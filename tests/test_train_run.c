@@ -704,6 +704,32 @@ static void test_messages(void)
     remove("ttr_m.ckpt");
 }
 
+/* --save is durable: the file is fsync'd before it is renamed into place
+ * (seen through strace where it is installed). */
+static void test_fsync(void)
+{
+    if (t_run("strace -o /dev/null true >/dev/null 2>&1", NULL) != 0) {
+        printf("note: no working strace: the fsync of --save is not observed here\n");
+        return;
+    }
+    char cmd[4096], *out = NULL;
+    snprintf(cmd, sizeof cmd, "strace -f -e trace=fsync,fdatasync,rename,renameat,renameat2 -o ttr_strace.log "
+             "%s train --data '%s' --target label --model 'softmax()' --opt SGD --epochs 1 --save ttr_sync.ckpt "
+             ">/dev/null 2>&1", cli_path, digits);
+    int st = t_run(cmd, &out);
+    free(out);
+    size_t n;
+    char *log = t_read_file("ttr_strace.log", &n);
+    const char *sync = log ? strstr(log, "fsync(") : NULL;
+    const char *ren = log ? strstr(log, "rename") : NULL;
+    while (ren && !strstr(ren, "ttr_sync.ckpt"))
+        ren = strstr(ren + 1, "rename");
+    CHECK(st == 0 && sync && ren && sync < ren, "--save: fsync before rename: %s", log ? log : "(no log)");
+    free(log);
+    remove("ttr_strace.log");
+    remove("ttr_sync.ckpt");
+}
+
 /* descent compare: schedules fitted to the run, a short one refused before
  * training; a derivative-free method shows no gradient norm. */
 static void test_compare(void)
@@ -760,6 +786,7 @@ int main(int argc, char **argv)
     test_compare();
     test_text_labels();
     test_messages();
+    test_fsync();
     test_interrupts();
     return t_done();
 }
