@@ -1340,9 +1340,9 @@ static int check_tensors(descent_trainer *t, descent_reader *r, int with_n, cons
     return 0;
 }
 
-static int parse_v2(descent_trainer *t, descent_reader *r, loaded *L, const char *path)
+/* The fields both versions begin with. */
+static void get_head(descent_reader *r, loaded *L)
 {
-#define BAD(...) return tfail(t, DESCENT_ERR_CHECKPOINT, __VA_ARGS__)
     L->dtype = descent_get_u(r, 4);
     L->epochs = descent_get_u(r, 4);
     L->nt = descent_get_u(r, 4);
@@ -1350,6 +1350,12 @@ static int parse_v2(descent_trainer *t, descent_reader *r, loaded *L, const char
     L->classes = descent_get_u(r, 8);
     L->ntrain = descent_get_u(r, 8);
     get_rng(r, &L->rng);
+}
+
+static int parse_v2(descent_trainer *t, descent_reader *r, loaded *L, const char *path)
+{
+#define BAD(...) return tfail(t, DESCENT_ERR_CHECKPOINT, __VA_ARGS__)
+    get_head(r, L);
     get_rng(r, &L->rng_epoch);
     L->batch_next = descent_get_u(r, 8);
     L->loss_sum = get_f64(r);
@@ -1421,13 +1427,7 @@ static int parse_v2(descent_trainer *t, descent_reader *r, loaded *L, const char
 
 static int parse_v1(descent_trainer *t, descent_reader *r, loaded *L, const char *path)
 {
-    L->dtype = descent_get_u(r, 4);
-    L->epochs = descent_get_u(r, 4);
-    L->nt = descent_get_u(r, 4);
-    L->features = descent_get_u(r, 8);
-    L->classes = descent_get_u(r, 8);
-    L->ntrain = descent_get_u(r, 8);
-    get_rng(r, &L->rng);
+    get_head(r, L);
     L->best_loss = INFINITY;
     if (r->bad)
         return tfail(t, DESCENT_ERR_CHECKPOINT, "%s: truncated header", path);
