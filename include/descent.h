@@ -904,7 +904,9 @@ int descent_model_get_blas(const descent_model *m);
  * feature. Features are standardized with the mean and standard deviation of
  * the training split (a constant column is only centred). The target is a
  * class label when every value is an integer in [0, 255] and the model's
- * task is not regression (classes = max + 1); otherwise it is continuous. */
+ * task is not regression (classes = max + 1), or when it holds words (the
+ * distinct words are the classes, numbered in sorted byte order); otherwise
+ * it is continuous. */
 typedef struct descent_train_config {
     size_t struct_size;     /* set by descent_train_default_config (sizeof) */
     const char *data;
@@ -989,8 +991,13 @@ void descent_trainer_destroy(descent_trainer *t);
 const char *descent_trainer_errmsg(const descent_trainer *t);
 
 /* One pass over the training split in freshly shuffled batches, then the
- * validation split. A non-zero return from progress stops the epoch early
- * and the call returns DESCENT_STOP_CANCELLED (the epoch is not counted). */
+ * validation split. A non-zero return from progress stops the epoch after
+ * the step it reports and the call returns DESCENT_STOP_CANCELLED (the
+ * epoch is not counted); the next call, or a trainer loaded from a save
+ * made in between, continues that epoch where it stopped. After early
+ * stopping (descent_trainer_stopped) it returns DESCENT_ERR_STATE. A
+ * schedule that watches a metric steps once per epoch, on the validation
+ * loss (the training loss without a validation split). */
 int descent_trainer_epoch(descent_trainer *t, int (*progress)(void *ctx, const descent_train_progress *p),
                           void *ctx, descent_epoch_result *r);
 
@@ -1006,10 +1013,15 @@ descent_model *descent_trainer_model(descent_trainer *t);
 descent_optimizer *descent_trainer_optimizer(descent_trainer *t);
 
 /* Save or restore the run: model parameters, the optimizer image with its
- * schedule (descent_save_mem), the shuffling generator and the epoch count.
- * Loading requires a trainer created with the same model, optimizer and data
- * shapes; resuming and training on gives bit for bit what an uninterrupted
- * run gives. */
+ * schedule (descent_save_mem), the shuffling generator, the epoch count, a
+ * part-done epoch, the history, the early-stopping record and what defines
+ * the run (data hash, specs, seed, split, batch size, dtype, utilities).
+ * Saving writes atomically and fsyncs. Loading refuses a run that differs
+ * in any of those (DESCENT_ERR_CHECKPOINT, naming each) unless the config's
+ * allow_change names it, a file that is not regular or not as long as its
+ * header says, and any field out of range, before changing anything;
+ * resuming and training on gives bit for bit what an uninterrupted run
+ * gives (docs/models.md). */
 int descent_trainer_save(const descent_trainer *t, const char *path);
 int descent_trainer_load(descent_trainer *t, const char *path);
 

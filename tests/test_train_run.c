@@ -665,6 +665,54 @@ static void test_text_labels(void)
     remove("ttr_words.ckpt");
 }
 
+/* A resumed run continues its log (rows kept, later ones dropped, missing
+ * ones from the checkpoint) and its plot (every epoch). */
+static void test_log_continues(void)
+{
+    char args[4096];
+    int st;
+    const char *base = "--target label --model 'softmax()' --opt 'SGD(lr=0.1)' --seed 2";
+    snprintf(args, sizeof args, "--data '%s' %s --epochs 2 --save ttr_l.ckpt --log ttr_l.log", digits, base);
+    free(run(args, &st));
+    size_t n0;
+    char *before = t_read_file("ttr_l.log", &n0);
+    /* A row written after the save (as by a run killed later) is dropped. */
+    FILE *f = fopen("ttr_l.log", "a");
+    if (f) {
+        fputs("3,9,9,0.5,0.1,0.001\n", f);
+        fclose(f);
+    }
+    snprintf(args, sizeof args, "--data '%s' %s --epochs 4 --resume ttr_l.ckpt --log ttr_l.log --plot ttr_l.svg",
+             digits, base);
+    free(run(args, &st));
+    size_t n1;
+    char *after = t_read_file("ttr_l.log", &n1);
+    double val[8];
+    int rows = read_log("ttr_l.log", val, 8);
+    CHECK(st == 0 && before && after && n1 > n0 && memcmp(before, after, n0) == 0 && rows == 4 &&
+              !strstr(after, "3,9,9"), "continued log:\n%s", after ? after : "");
+    /* The plot has all four epochs: four points in each polyline. */
+    size_t ns;
+    char *svg = t_read_file("ttr_l.svg", &ns);
+    const char *pl = svg ? strstr(svg, "points=\"") : NULL;
+    int points = 0;
+    for (const char *p = pl ? pl + 8 : NULL; p && *p && *p != '"'; p++)
+        points += *p == ',';
+    CHECK(points == 4, "plot of the resumed run: %d points", points);
+    /* A new log path gets the saved epochs from the checkpoint. */
+    snprintf(args, sizeof args, "--data '%s' %s --epochs 3 --resume ttr_l.ckpt --log ttr_l2.log", digits, base);
+    free(run(args, &st));
+    rows = read_log("ttr_l2.log", val, 8);
+    CHECK(st == 0 && rows == 3, "new log: %d rows", rows);
+    free(before);
+    free(after);
+    free(svg);
+    remove("ttr_l.ckpt");
+    remove("ttr_l.log");
+    remove("ttr_l2.log");
+    remove("ttr_l.svg");
+}
+
 /* Messages: a long spec in an error is an excerpt marked with "...", the
  * marks under the part they name; a dtype mismatch names the dtypes. */
 static void test_messages(void)
@@ -786,6 +834,7 @@ int main(int argc, char **argv)
     test_compare();
     test_text_labels();
     test_messages();
+    test_log_continues();
     test_fsync();
     test_interrupts();
     return t_done();
