@@ -427,8 +427,12 @@ static int train_inner(int argc, char **argv, int *mpi_started)
     if (!leader)
         plot_path = NULL; /* rank 0 alone writes the picture */
 
-    /* From here a signal is a request to save and stop. */
-    install_signals();
+    /* From here a signal is a request to save and stop (in one process:
+     * ranks stopping at different batches would wait for each other's
+     * reductions, so under mpirun a signal ends the run as before and
+     * --save-every is the way to keep it). */
+    if (c.ranks <= 1)
+        install_signals();
     descent_error err;
     descent_trainer *t;
     if (descent_trainer_create(&t, &c, &err) < 0)
