@@ -497,6 +497,8 @@ static void test_fitted_schedules(void)
         {"OneCycleLR(0.1, steps_per_epoch=23)", "OneCycleLR(0.1, steps_per_epoch=23, epochs=3)"},
         {"CosineAnnealingLR()", "CosineAnnealingLR(T_max=69)"},
         {"CosineAnnealingLR(eta_min=0.01)", "CosineAnnealingLR(eta_min=0.01, T_max=69)"},
+        {"LinearWarmup(warmup_period=10, schedule=CosineAnnealingLR())",
+         "LinearWarmup(warmup_period=10, schedule=CosineAnnealingLR(T_max=69))"},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         snprintf(args, sizeof args, fmt, digits, ok[i].sched);
@@ -535,11 +537,16 @@ static void test_fitted_schedules(void)
               st, out);
         free(out);
     }
-    /* A given length is the user's: kept. */
-    snprintf(args, sizeof args, fmt, digits, "CosineAnnealingLR(T_max=10)");
-    char *out = run(args, &st);
-    CHECK(st == 0 && !strstr(out, "fitted"), "given T_max: %s", out);
-    free(out);
+    /* A given length is the user's: kept; so are the parts of SequentialLR. */
+    const char *kept[] = {"CosineAnnealingLR(T_max=10)",
+                          "SequentialLR(schedulers=[LinearLR(total_iters=5), CosineAnnealingLR(T_max=60)], "
+                          "milestones=[5])"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(args, sizeof args, fmt, digits, kept[i]);
+        char *out = run(args, &st);
+        CHECK(st == 0 && !strstr(out, "fitted"), "given lengths: %s", out);
+        free(out);
+    }
     remove("ttr_s.log");
 }
 
