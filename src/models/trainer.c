@@ -1527,14 +1527,21 @@ int descent_trainer_load(descent_trainer *t, const char *path)
                        rc == DESCENT_ERR_INVALID ? se.message : descent_errmsg(t->opt));
             goto done;
         }
-        free(t->sched_fitted);
+        char *ours = t->sched_fitted;
         t->sched_fitted = L.fitted;
-        L.fitted = NULL;
+        L.fitted = ours; /* freed below, or put back */
     }
     /* Everything checked: the optimizer first (it validates and leaves
      * itself untouched on error), then the rest. */
     if ((rc = descent_load_mem(t->opt, r.buf + r.pos, (size_t)ilen)) < 0) {
         rc = tfail(t, rc, "%s: %s", path, descent_errmsg(t->opt));
+        if (version == 2 && t->has_schedule && strcmp(L.fitted, t->sched_fitted) != 0) {
+            /* this run's own schedule again */
+            char *saved = t->sched_fitted;
+            t->sched_fitted = L.fitted;
+            L.fitted = saved;
+            descent_set_schedule(t->opt, t->sched_fitted);
+        }
         goto done;
     }
     if (strstr(t->changes, "--opt ")) {
