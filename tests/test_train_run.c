@@ -537,6 +537,21 @@ static void test_fitted_schedules(void)
               st, out);
         free(out);
     }
+    /* A resumed run keeps the schedule fitted to its first --epochs: one
+     * that cannot last the longer run is refused. */
+    snprintf(args, sizeof args, fmt, digits, "OneCycleLR(max_lr=0.1)");
+    strcat(args, " --save ttr_s.ckpt");
+    free(run(args, &st));
+    snprintf(args, sizeof args, fmt, digits, "OneCycleLR(max_lr=0.1)");
+    char *p3 = strstr(args, "--epochs 3");
+    if (p3)
+        p3[9] = '5';
+    strcat(args, " --resume ttr_s.ckpt");
+    char *longer = run(args, &st);
+    CHECK(st == 2 && strstr(longer, "OneCycleLR(max_lr=0.1, total_steps=69)") && strstr(longer, "ends before"),
+          "resume past a fitted OneCycleLR: %d %s", st, longer);
+    free(longer);
+    remove("ttr_s.ckpt");
     /* A given length is the user's: kept; so are the parts of SequentialLR. */
     const char *kept[] = {"CosineAnnealingLR(T_max=10)",
                           "SequentialLR(schedulers=[LinearLR(total_iters=5), CosineAnnealingLR(T_max=60)], "
