@@ -133,6 +133,18 @@ static void test_interrupts(void)
 
 /* A cancelled epoch saved half-way and loaded into a new trainer continues
  * exactly: the same parameters as a run never stopped. */
+/* A run on the digits. */
+static descent_train_config digits_run(const char *model, const char *opt)
+{
+    descent_train_config c;
+    descent_train_default_config(&c);
+    c.data = digits;
+    c.target = "label";
+    c.model = model;
+    c.optimizer = opt;
+    return c;
+}
+
 static int cancel_at(void *ctx, const descent_train_progress *p)
 {
     const int *at = ctx;
@@ -141,12 +153,7 @@ static int cancel_at(void *ctx, const descent_train_progress *p)
 
 static void test_mid_epoch(void)
 {
-    descent_train_config c;
-    descent_train_default_config(&c);
-    c.data = digits;
-    c.target = "label";
-    c.model = "mlp(hidden=(8,))";
-    c.optimizer = "SGD(lr=0.05, momentum=0.9)";
+    descent_train_config c = digits_run("mlp(hidden=(8,))", "SGD(lr=0.05, momentum=0.9)");
     c.batch_size = 50;
     c.seed = 9;
     descent_error err;
@@ -346,12 +353,7 @@ static void test_forged(void)
  * built here by its layout from a trainer after one epoch. */
 static void test_version1(void)
 {
-    descent_train_config c;
-    descent_train_default_config(&c);
-    c.data = digits;
-    c.target = "label";
-    c.model = "softmax()";
-    c.optimizer = "Adam(lr=0.01)";
+    descent_train_config c = digits_run("softmax()", "Adam(lr=0.01)");
     descent_error err;
     descent_trainer *a, *b;
     if (descent_trainer_create(&a, &c, &err) < 0 || descent_trainer_create(&b, &c, &err) < 0) {
@@ -456,12 +458,7 @@ static void test_patience(void)
     CHECK(strstr(last_line(out), want) != NULL, "the kept parameters' figures, %s: %s", want, last_line(out));
     free(out);
     /* The saved parameters are the best epoch's: evaluating them gives its loss. */
-    descent_train_config c;
-    descent_train_default_config(&c);
-    c.data = digits;
-    c.target = "label";
-    c.model = "mlp(hidden=(64,))";
-    c.optimizer = "Adam(lr=0.02)";
+    descent_train_config c = digits_run("mlp(hidden=(64,))", "Adam(lr=0.02)");
     c.batch_size = 16;
     c.seed = 2;
     c.val_fraction = 0.5;
