@@ -548,11 +548,26 @@ typedef enum descent_stop {
     DESCENT_STOP_MAX_ITER = 5,  /* max_iter iterations done */
     DESCENT_STOP_MAX_EVALS = 6, /* max_evals evaluations done */
     DESCENT_STOP_MAX_TIME = 7,  /* max_seconds of wall time used */
-    DESCENT_STOP_CANCELLED = 8  /* the progress callback returned non-zero */
+    DESCENT_STOP_CANCELLED = 8, /* the progress callback returned non-zero */
+    /* The method itself stops: no step decreases f at this precision after
+     * progress was made (LBFGS, HessianFree; x is the best point). */
+    DESCENT_STOP_ROUNDING = 9,
+    /* CMA-ES termination criteria (Hansen, "The CMA Evolution Strategy: A
+     * Tutorial", appendix B.3; pycma's names). With IPOP restarts left they
+     * restart the run instead; the last run stops with its criterion. */
+    DESCENT_STOP_TOLFUN = 10,          /* best values of the recent generations and the last generation span < 1e-12 */
+    DESCENT_STOP_TOLX = 11,            /* sigma sqrt(C_ii) and sigma |p_c,i| < 1e-12 sigma0 for all i */
+    DESCENT_STOP_TOLSTAGNATION = 12,   /* the medians of the best and the median values stopped improving */
+    DESCENT_STOP_TOLCONDITIONCOV = 13, /* cond(C) > 1e14 (once f has stopped falling) */
+    DESCENT_STOP_NOEFFECTAXIS = 14,    /* adding 0.1 sigma along a principal axis leaves the mean unchanged */
+    DESCENT_STOP_NOEFFECTCOORD = 15,   /* adding 0.2 sigma sqrt(C_ii) leaves some m_i unchanged */
+    DESCENT_STOP_TOLUPSIGMA = 16       /* sigma / sigma0 > 1e20 sqrt(max eigenvalue of C) */
 } descent_stop;
 
 /* "gtol", "ftol", "xtol", "f_target", "max_iter", "max_evals", "max_time",
- * "cancelled"; for a negative status, its descent_strerror(). */
+ * "cancelled", "rounding_limit", "tolfun", "tolx", "tolstagnation",
+ * "tolconditioncov", "noeffectaxis", "noeffectcoord", "tolupsigma"; for a
+ * negative status, its descent_strerror(). */
 const char *descent_stop_name(int reason);
 
 /* What the progress callback sees after each iteration (and once at the
@@ -615,8 +630,8 @@ typedef struct descent_minimize_result {
  *    iteration is one line search. line_search_fn=None means 'strong_wolfe'.
  *    l1 > 0 minimizes f + l1 |x|_1 by OWL-QN (f and the gradient the driver
  *    reports after iteration 0 are those of the sum: its pseudo-gradient).
- *    When no step decreases f any more (rounding), the iteration fails with
- *    DESCENT_ERR_STATE and x left at the best point;
+ *    When no step decreases f any more (rounding), the run stops with
+ *    DESCENT_STOP_ROUNDING and x at the best point;
  *  - "HessianFree(cg_max_iter=..., cg_tol=..., damping=...)": truncated
  *    Newton, conjugate gradient on finite-difference Hessian-vector products
  *    with Levenberg-Marquardt damping;
@@ -659,8 +674,11 @@ int descent_minimizer_start(descent_minimizer *m, descent_objective_fn fn, void 
                             double *f, double *grad);
 
 /* One iteration from the current iterate: x is updated in place, *f and
- * grad (when not NULL) receive f and its gradient at the new x. Returns 0
- * or a negative status (DESCENT_ERR_NONFINITE when f is not finite). */
+ * grad (when not NULL) receive f and its gradient at the new x. Returns 0,
+ * a positive descent_stop when the method itself has stopped (such as
+ * DESCENT_STOP_ROUNDING or a CMA-ES criterion; x, *f and grad are then the
+ * best point), or a negative status (DESCENT_ERR_NONFINITE when f is not
+ * finite). */
 int descent_minimizer_iterate(descent_minimizer *m, double *x, double *f, double *grad);
 
 /* Evaluations used since descent_minimizer_start(), and the learning rate

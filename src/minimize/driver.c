@@ -56,6 +56,14 @@ const char *descent_stop_name(int reason)
     case DESCENT_STOP_MAX_EVALS: return "max_evals";
     case DESCENT_STOP_MAX_TIME: return "max_time";
     case DESCENT_STOP_CANCELLED: return "cancelled";
+    case DESCENT_STOP_ROUNDING: return "rounding_limit";
+    case DESCENT_STOP_TOLFUN: return "tolfun";
+    case DESCENT_STOP_TOLX: return "tolx";
+    case DESCENT_STOP_TOLSTAGNATION: return "tolstagnation";
+    case DESCENT_STOP_TOLCONDITIONCOV: return "tolconditioncov";
+    case DESCENT_STOP_NOEFFECTAXIS: return "noeffectaxis";
+    case DESCENT_STOP_NOEFFECTCOORD: return "noeffectcoord";
+    case DESCENT_STOP_TOLUPSIGMA: return "tolupsigma";
     default: return reason < 0 ? descent_strerror(reason) : "none";
     }
 }
@@ -235,7 +243,7 @@ int descent_minimizer_iterate(descent_minimizer *m, double *x, double *f, double
         *f = m->f;
     if (grad)
         memcpy(grad, m->grad, m->n * sizeof *grad);
-    return 0;
+    return rc; /* 0, or the method's own stop reason */
 }
 
 int64_t descent_minimizer_evaluations(const descent_minimizer *m) { return m ? m->evaluations : 0; }
@@ -319,7 +327,9 @@ int descent_minimizer_run(descent_minimizer *m, descent_objective_fn fn, void *c
         iter++;
         gnorm = inf_norm(m->grad, m->n);
         double elapsed = now_seconds() - t0;
-        if (gnorm <= s.gtol)
+        if (rc > 0)
+            ; /* the method stopped itself (rounding limit, CMA-ES criteria) */
+        else if (gnorm <= s.gtol)
             rc = DESCENT_STOP_GTOL;
         else if (s.ftol_rel > 0 && fabs(f - f_prev) <= s.ftol_rel * fabs(f))
             rc = DESCENT_STOP_FTOL;
