@@ -73,7 +73,7 @@ static void default_settings(descent_minimize_settings *s)
     memset(s, 0, sizeof *s);
     s->struct_size = sizeof *s;
     s->max_iter = 1000;
-    s->gtol = 1e-5;
+    s->gtol = 1e-8;
     s->f_target = -INFINITY;
 }
 

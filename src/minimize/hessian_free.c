@@ -4,7 +4,9 @@
  * approximately by conjugate gradient, where every product is a finite
  * difference of gradients,
  *     H v ≈ (grad f(x + eps v) - grad f(x)) / eps,
- *     eps = sqrt(DBL_EPSILON) (1 + ||x||) / ||v||,
+ *     eps = sqrt(DBL_EPSILON) (1 + ||x o v|| / ||v||) / ||v||
+ * (x o v the elementwise product: the size of x along v, so a badly scaled
+ * x is perturbed relative to the coordinates v moves),
  * one evaluation per CG iteration, or the caller's exact product
  * (descent_minimizer_set_hessian_vector), which costs no evaluation.
  *
@@ -17,10 +19,11 @@
  * cg_max_iter iterations, or at a direction of non-positive curvature
  * (then the last iterate, or -g on the first).
  *
- * The step is accepted by backtracking from 1 (halving, at most 60 trials)
+ * The step is accepted by backtracking from 1 (halving while x still moves)
  * under strict decrease f(x + t p) < f(x) and the Armijo condition
  * f(x + t p) <= f(x) + 1e-4 t g'p. A trial where f or the gradient is not
- * finite counts as too long a step. When no trial changes x or decreases f,
+ * finite counts as too long a step. When no step along p is accepted, the
+ * search is repeated along -g from the length of p; when that fails too,
  * the run stops with DESCENT_STOP_ROUNDING (after progress; from the
  * starting point it is an error).
  *
@@ -86,7 +89,7 @@ static int hf_create(void **state, const spec_doc *doc, const spec_node *call, s
     if (rc == 0 && a[1] && a[1]->kind != SPEC_NONE)
         rc = descent_args_real(doc, a[1], "cg_tol", 0, true, 1, &cg_tol, err);
     if (rc == 0 && a[2] && a[2]->kind != SPEC_NONE)
-        rc = descent_args_real(doc, a[2], "damping", 0, false, 1e300, &damping, err);
+        rc = descent_args_real(doc, a[2], "damping", 0, false, INFINITY, &damping, err);
     if (rc < 0)
         return rc;
     hf *s = calloc(1, sizeof *s);
@@ -147,12 +150,16 @@ static int hess_vec(hf *s, descent_minimizer *m, const double *x, const double *
                                               "the Hessian-vector product callback returned a non-finite value");
         return 0;
     }
-    double vn = sqrt(dot(v, v, n)), xn = sqrt(dot(x, x, n));
+    double vn = sqrt(dot(v, v, n)), xv = 0;
     if (vn == 0) {
         memset(out, 0, n * sizeof *out);
         return 0;
     }
-    double eps = sqrt(DBL_EPSILON) * (1 + xn) / vn, fe;
+    for (size_t i = 0; i < n; i++)
+        xv += x[i] * v[i] * x[i] * v[i];
+    /* The step moves each x_i by about sqrt(eps)(1 + |x_i|) where v_i
+     * dominates: ||x o v|| / ||v|| is the size of x along v. */
+    double eps = sqrt(DBL_EPSILON) * (1 + sqrt(xv) / vn) / vn, fe;
     for (size_t i = 0; i < n; i++)
         s->xe[i] = x[i] + eps * v[i];
     int rc = descent_minimizer_eval(m, s->xe, &fe, s->ge);
@@ -236,19 +243,36 @@ static int hf_iterate(void *state, descent_minimizer *m, double *x, double *f, d
         gp = -gnorm * gnorm;
         pHp = NAN;
     }
-    /* Backtracking along p under strict decrease and Armijo. */
+    /* Backtracking along p under strict decrease and Armijo; when no step
+     * along p is accepted, once more along -g from the length of p. */
     const double f0 = *f;
     memcpy(s->xp, x, n * sizeof *x);
     memcpy(s->g0, g, n * sizeof *g);
     double step = 1, fv = NAN;
-    for (int trial = 0; trial < 60; trial++, step *= 0.5) {
+    /* Halving until x no longer moves: at most about 2100 halvings span
+     * the doubles; the budget of evaluations bounds it in practice. */
+    for (int trial = 0, along_g = 0; trial < 4400; trial++, step *= 0.5) {
+        if (trial == 2200) {
+            if (along_g || isnan(pHp))
+                break;
+            along_g = 1;
+            double pn = sqrt(pp);
+            for (size_t i = 0; i < n; i++)
+                s->p[i] = -s->g0[i];
+            step = isfinite(pn) && pn > 0 && gnorm > 0 ? pn / gnorm : 1;
+            gp = -gnorm * gnorm;
+        }
         bool moved = false;
         for (size_t i = 0; i < n; i++) {
             x[i] = s->xp[i] + step * s->p[i];
             moved |= x[i] != s->xp[i];
         }
-        if (!moved)
-            break; /* the step is below the precision of x */
+        if (!moved) {
+            if (along_g || isnan(pHp))
+                break; /* the step is below the precision of x */
+            trial = 2199; /* try -g */
+            continue;
+        }
         rc = descent_minimizer_eval(m, x, &fv, g);
         if (rc < 0 && rc != DESCENT_ERR_NONFINITE) {
             memcpy(x, s->xp, n * sizeof *x);
@@ -257,7 +281,7 @@ static int hf_iterate(void *state, descent_minimizer *m, double *x, double *f, d
         }
         /* rc == DESCENT_ERR_NONFINITE: the step overflowed f or left its
          * domain, a step too long like any other. */
-        if (trial == 0) {
+        if (trial == 0 && !along_g) {
             double predicted = gp + 0.5 * pHp;
             double rho = rc == 0 && predicted < 0 ? (fv - f0) / predicted : -INFINITY;
             double lmax = kappa > 0 ? fmin(1e8 * kappa, 1e300) : 1e300;

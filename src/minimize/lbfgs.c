@@ -71,7 +71,7 @@ static int lbfgs_create(void **state, const spec_doc *doc, const spec_node *call
                                         "c1",           "c2",             "l1", NULL};
     static const char *const searches[] = {"strong_wolfe", "backtracking", NULL};
     const spec_node *a[7];
-    size_t m = 6, max_ls = 20;
+    size_t m = 10, max_ls = 20;
     double lr = 1, c1 = 1e-4, c2 = 0.9, l1 = 0;
     int search = LS_STRONG_WOLFE;
     int rc = descent_args_bind(doc, call, "LBFGS", names, a, err);
