@@ -585,7 +585,7 @@ typedef struct descent_minimize_progress {
 
 /* Stopping criteria and the progress callback. A criterion set to 0 (or to
  * -INFINITY for f_target) is off. Obtain the defaults from
- * descent_minimize_default_settings(): max_iter = 1000, gtol = 1e-5, the rest
+ * descent_minimize_default_settings(): max_iter = 1000, gtol = 1e-8, the rest
  * off. Criteria are checked after every iteration in the order of
  * descent_stop; gtol and f_target also at the starting point. A method that
  * evaluates f more than once per iteration (NAG: twice) may pass max_evals
@@ -624,7 +624,7 @@ typedef struct descent_minimize_result {
  *  - "NAG(lr=1e-3, momentum=0.9)": Sutskever's look-ahead Nesterov,
  *    v = momentum v + lr grad f(x - momentum v), x -= v (two evaluations
  *    per iteration: the look-ahead gradient, then f and grad at the new x);
- *  - "LBFGS(history_size=6, line_search_fn='strong_wolfe', lr=1,
+ *  - "LBFGS(history_size=10, line_search_fn='strong_wolfe', lr=1,
  *    max_linesearch=20, c1=1e-4, c2=0.9, l1=0)": limited-memory BFGS with
  *    a More-Thuente strong Wolfe line search (or 'backtracking', Armijo); one
  *    iteration is one line search. line_search_fn=None means 'strong_wolfe'.
@@ -823,6 +823,11 @@ int descent_population_tell(descent_population *p, const double *f_values);
 double descent_population_best(const descent_population *p, double *x_best);
 
 /* Generations told, and candidates told (evaluations). */
+/* The method's own stop reason once its run has ended (CMAES: one of
+ * DESCENT_STOP_TOLFUN ... DESCENT_STOP_TOLUPSIGMA, after its restarts), or
+ * 0. Asking again after that samples the last distribution unchanged. */
+int descent_population_stopped(const descent_population *p);
+
 int64_t descent_population_generation(const descent_population *p);
 int64_t descent_population_evaluations(const descent_population *p);
 
