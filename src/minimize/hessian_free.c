@@ -30,10 +30,11 @@
  * Damping (Levenberg-Marquardt, Martens' constants) follows the reduction
  * ratio of the full step
  *     rho = (f(x + p) - f(x)) / (g'p + p'Hp / 2):
- * rho < 1/4 -> lambda = max(3/2 lambda, 1e-4 kappa), rho > 3/4 ->
- * lambda *= 2/3 (and 0 once below 1e-12 kappa), where kappa = |g'Hg| / g'g
- * is the curvature along -g of the current iteration, so lambda is relative
- * to the scale of H; lambda never exceeds 1e8 kappa (or 1e300). The
+ * rho < 1/4 -> lambda = max(3/2 lambda, 1e-4 kappa_p), rho > 3/4 ->
+ * lambda *= 2/3 (and 0 once below 1e-12 kappa), where kappa_p = |p'Hp| / p'p
+ * is the curvature along the step and kappa = |g'Hg| / g'g that along -g
+ * (the stiffest directions dominate it), so lambda is relative to the scale
+ * of H; lambda never exceeds 1e8 kappa (or 1e300). The
  * default damping=None starts at lambda = 0; a number starts there. */
 #include "args.h"
 #include "kinds.h"
@@ -285,8 +286,9 @@ static int hf_iterate(void *state, descent_minimizer *m, double *x, double *f, d
             double predicted = gp + 0.5 * pHp;
             double rho = rc == 0 && predicted < 0 ? (fv - f0) / predicted : -INFINITY;
             double lmax = kappa > 0 ? fmin(1e8 * kappa, 1e300) : 1e300;
+            double kp = pp > 0 && isfinite(pHp) ? fabs(pHp) / pp : kappa;
             if (rho < 0.25)
-                s->lambda = fmin(lmax, fmax(1.5 * s->lambda, 1e-4 * kappa));
+                s->lambda = fmin(lmax, fmax(1.5 * s->lambda, 1e-4 * kp));
             else if (rho > 0.75) {
                 s->lambda *= 2.0 / 3.0;
                 if (s->lambda < 1e-12 * kappa)
