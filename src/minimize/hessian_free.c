@@ -34,7 +34,8 @@
  * lambda *= 2/3 (and 0 once below 1e-12 kappa), where kappa_p = |p'Hp| / p'p
  * is the curvature along the step and kappa = |g'Hg| / g'g that along -g
  * (the stiffest directions dominate it), so lambda is relative to the scale
- * of H; lambda never exceeds 1e8 kappa (or 1e300). The
+ * of H; lambda never exceeds 1e8 kappa (or 1e300). A predicted decrease
+ * below 100 DBL_EPSILON |f| counts as rho = 1 (it is rounding noise). The
  * default damping=None starts at lambda = 0; a number starts there. */
 #include "args.h"
 #include "kinds.h"
@@ -285,6 +286,10 @@ static int hf_iterate(void *state, descent_minimizer *m, double *x, double *f, d
         if (trial == 0 && !along_g) {
             double predicted = gp + 0.5 * pHp;
             double rho = rc == 0 && predicted < 0 ? (fv - f0) / predicted : -INFINITY;
+            /* A predicted decrease below the rounding of f says nothing
+             * about the model: damping that large only freezes the steps. */
+            if (rc == 0 && predicted < 0 && -predicted < 100 * DBL_EPSILON * fabs(f0))
+                rho = 1;
             double lmax = kappa > 0 ? fmin(1e8 * kappa, 1e300) : 1e300;
             double kp = pp > 0 && isfinite(pHp) ? fabs(pHp) / pp : kappa;
             if (rho < 0.25)
