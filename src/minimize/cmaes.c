@@ -34,7 +34,8 @@
  *   tolstagnation: over the last W = min(20000, max(120 + 30 n / lambda,
  *                  g / 5)) generations the median of the most recent 30% of
  *                  the best values and that of the median values are both
- *                  not below the medians of the first 30%
+ *                  not below the medians of the first 30% (tested every
+ *                  W/100 + 1 generations)
  *   noeffectcoord: adding 0.2 sigma sqrt(C_ii) leaves some m_i unchanged
  *   noeffectaxis:  adding 0.1 sigma d_k b_k (k = g mod n) leaves m unchanged
  *   tolconditioncov: cond(C) = (max d / min d)^2 > 1e14.
@@ -327,6 +328,10 @@ static bool cm_stagnation(cmaes *s)
     double w = fmax(base, 0.2 * (double)s->gen);
     size_t W = w > STAG_CAP ? STAG_CAP : (size_t)w;
     if ((double)s->gen <= base || s->stag_len < W)
+        return false;
+    /* Sorting 2 x 30% of W values is tested every W/100 + 1 generations
+     * (a delay of at most 1% of the window). */
+    if (s->gen % (int64_t)(W / 100 + 1) != 0)
         return false;
     size_t k = (size_t)ceil(0.3 * (double)W);
     double *work = malloc(k * sizeof *work);
