@@ -772,7 +772,9 @@ int64_t descent_lbfgs_n_iter(const descent_lbfgs *o);
  * The spec strings (every argument optional; docs/global.md has details):
  *   "CMAES(sigma0=0.3, popsize=None, seed=0, restarts=0, lower=, upper=)"
  *       Hansen's (mu/mu_w, lambda)-CMA-ES; popsize None: 4 + floor(3 ln n);
- *       restarts > 0: IPOP restarts with a doubled population on stagnation.
+ *       every run ends on Hansen's termination criteria (DESCENT_STOP_TOLFUN
+ *       ... DESCENT_STOP_TOLUPSIGMA); restarts > 0: IPOP restarts on them
+ *       with a doubled population from a random point of the initial region.
  *   "DE(F=0.8, CR=0.9, popsize=None, strategy='rand1bin', seed=0, ...)"
  *       differential evolution, 'rand1bin' or 'best1bin'; popsize None: 10 n.
  *   "PSO(popsize=40, inertia=0.7298, c1=1.49618, c2=1.49618,
