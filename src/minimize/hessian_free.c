@@ -157,11 +157,15 @@ static int hess_vec(hf *s, descent_minimizer *m, const double *x, const double *
         memset(out, 0, n * sizeof *out);
         return 0;
     }
+    /* ||x o v|| scaled by its largest term, so it cannot overflow. */
+    double big = 0;
     for (size_t i = 0; i < n; i++)
-        xv += x[i] * v[i] * x[i] * v[i];
+        big = fmax(big, fabs(x[i] * v[i]));
+    for (size_t i = 0; big > 0 && i < n; i++)
+        xv += (x[i] * v[i] / big) * (x[i] * v[i] / big);
     /* The step moves each x_i by about sqrt(eps)(1 + |x_i|) where v_i
      * dominates: ||x o v|| / ||v|| is the size of x along v. */
-    double eps = sqrt(DBL_EPSILON) * (1 + sqrt(xv) / vn) / vn, fe;
+    double eps = sqrt(DBL_EPSILON) * (1 + big * sqrt(xv) / vn) / vn, fe;
     for (size_t i = 0; i < n; i++)
         s->xe[i] = x[i] + eps * v[i];
     int rc = descent_minimizer_eval(m, s->xe, &fe, s->ge);
