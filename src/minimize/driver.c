@@ -64,6 +64,8 @@ const char *descent_stop_name(int reason)
     case DESCENT_STOP_NOEFFECTAXIS: return "noeffectaxis";
     case DESCENT_STOP_NOEFFECTCOORD: return "noeffectcoord";
     case DESCENT_STOP_TOLUPSIGMA: return "tolupsigma";
+    case DESCENT_STOP_RHOEND: return "rhoend";
+    case DESCENT_STOP_MODEL_ROUNDING: return "model_rounding";
     default: return reason < 0 ? descent_strerror(reason) : "none";
     }
 }
@@ -109,7 +111,7 @@ int descent_minimizer_create(descent_minimizer **out, const char *spec, size_t n
         if (descent_minimizer_kinds[i]->accepts(call->str))
             kind = descent_minimizer_kinds[i];
     if (!kind) {
-        char names[800] = "NAG, LBFGS, HessianFree, CMAES, DE, PSO, GA";
+        char names[800] = "NAG, LBFGS, HessianFree, CMAES, DE, PSO, GA, BOBYQA";
         for (int i = 0; i < descent_optimizer_count(); i++) {
             size_t used = strlen(names);
             snprintf(names + used, sizeof names - used, ", %s", descent_optimizer_name(i));
