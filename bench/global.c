@@ -157,7 +157,7 @@ static int rosen_hvp(void *ctx, const double *x, const double *v, double *hv, si
 
 static void newton(void)
 {
-    printf("\n5-D Rosenbrock from (1.3, 0.7, 0.8, 1.9, 1.2), gtol = 1e-5 (max |g_i|)\n\n");
+    printf("\n5-D Rosenbrock from (1.3, 0.7, 0.8, 1.9, 1.2), the driver's default gtol = 1e-8 (max |g_i|)\n\n");
     printf("| %-40s | %5s | %5s | %9s |\n", "spec", "iter", "evals", "f");
     printf("|------------------------------------------|-------|-------|-----------|\n");
     const char *specs[] = {"HessianFree", "HessianFree(cg_tol=1e-3)", "HessianFree(damping=1)", "LBFGS",

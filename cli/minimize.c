@@ -21,7 +21,7 @@ static void minimize_usage(FILE *out)
             "  --sched SPEC     learning-rate schedule, stepped once per iteration\n"
             "  --max-iter N     iteration limit (default 1000; 0: none)\n"
             "  --max-evals N    evaluation limit (default none)\n"
-            "  --gtol X         stop when max |grad f| <= X (default 1e-5)\n"
+            "  --gtol X         stop when max |grad f| <= X (default 1e-8)\n"
             "  --ftol X         stop when |f_k - f_k-1| <= X |f_k| (default off)\n"
             "  --xtol X         stop when every |x_k - x_k-1| <= X |x_k| (default off)\n"
             "  --f-target X     stop when f <= X (default off)\n"

@@ -55,7 +55,7 @@ int main(void)
         x[i] = i % 2 ? 1.0 : -1.2; /* the classic start (-1.2, 1, -1.2, 1, ...) */
 
     descent_minimize_settings s;
-    descent_minimize_default_settings(&s); /* max_iter 1000, gtol 1e-5 */
+    descent_minimize_default_settings(&s); /* max_iter 1000, gtol 1e-8 */
     s.gtol = 1e-9;                         /* stop when ||grad f||_inf <= 1e-9 */
     s.max_evals = 5000;
     s.progress = progress;

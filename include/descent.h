@@ -612,15 +612,30 @@ typedef enum descent_stop {
     DESCENT_STOP_MAX_EVALS = 6, /* max_evals evaluations done */
     DESCENT_STOP_MAX_TIME = 7,  /* max_seconds of wall time used */
     DESCENT_STOP_CANCELLED = 8, /* the progress callback returned non-zero */
+    /* The method itself stops: no step decreases f at this precision after
+     * progress was made (LBFGS, HessianFree; x is the best point). */
+    DESCENT_STOP_ROUNDING = 9,
+    /* CMA-ES termination criteria (Hansen, "The CMA Evolution Strategy: A
+     * Tutorial", appendix B.3; pycma's names). With IPOP restarts left they
+     * restart the run instead; the last run stops with its criterion. */
+    DESCENT_STOP_TOLFUN = 10,          /* best values of the recent generations and the last generation span < 1e-12 */
+    DESCENT_STOP_TOLX = 11,            /* sigma sqrt(C_ii) and sigma |p_c,i| < 1e-12 sigma0 for all i */
+    DESCENT_STOP_TOLSTAGNATION = 12,   /* the medians of the best and the median values stopped improving */
+    DESCENT_STOP_TOLCONDITIONCOV = 13, /* cond(C) > 1e14 (once f has stopped falling) */
+    DESCENT_STOP_NOEFFECTAXIS = 14,    /* adding 0.1 sigma along a principal axis leaves the mean unchanged */
+    DESCENT_STOP_NOEFFECTCOORD = 15,   /* adding 0.2 sigma sqrt(C_ii) leaves some m_i unchanged */
+    DESCENT_STOP_TOLUPSIGMA = 16,      /* sigma / sigma0 > 1e20 sqrt(max eigenvalue of C) */
     /* BOBYQA's own stops (Powell, DAMTP 2009/NA06): */
-    DESCENT_STOP_RHOEND = 9,         /* the trust-region radius rho reached rhoend */
-    DESCENT_STOP_MODEL_ROUNDING = 10 /* rounding errors leave no usable model step: a cancelled
-                                        denominator of the H update, or a step that fails to
-                                        reduce the model */
+    DESCENT_STOP_RHOEND = 17,         /* the trust-region radius rho reached rhoend */
+    DESCENT_STOP_MODEL_ROUNDING = 18  /* rounding errors leave no usable model step: a cancelled
+                                         denominator of the H update, or a step that fails to
+                                         reduce the model */
 } descent_stop;
 
 /* "gtol", "ftol", "xtol", "f_target", "max_iter", "max_evals", "max_time",
- * "cancelled", "rhoend", "model_rounding"; for a negative status, its descent_strerror(). */
+ * "cancelled", "rounding_limit", "tolfun", "tolx", "tolstagnation",
+ * "tolconditioncov", "noeffectaxis", "noeffectcoord", "tolupsigma", "rhoend",
+ * "model_rounding"; for a negative status, its descent_strerror(). */
 const char *descent_stop_name(int reason);
 
 /* What the progress callback sees after each iteration (and once at the
@@ -638,7 +653,7 @@ typedef struct descent_minimize_progress {
 
 /* Stopping criteria and the progress callback. A criterion set to 0 (or to
  * -INFINITY for f_target) is off. Obtain the defaults from
- * descent_minimize_default_settings(): max_iter = 1000, gtol = 1e-5, the rest
+ * descent_minimize_default_settings(): max_iter = 1000, gtol = 1e-8, the rest
  * off. Criteria are checked after every iteration in the order of
  * descent_stop; gtol and f_target also at the starting point. A method that
  * evaluates f more than once per iteration (NAG: twice) may pass max_evals
@@ -677,14 +692,14 @@ typedef struct descent_minimize_result {
  *  - "NAG(lr=1e-3, momentum=0.9)": Sutskever's look-ahead Nesterov,
  *    v = momentum v + lr grad f(x - momentum v), x -= v (two evaluations
  *    per iteration: the look-ahead gradient, then f and grad at the new x);
- *  - "LBFGS(history_size=6, line_search_fn='strong_wolfe', lr=1,
+ *  - "LBFGS(history_size=10, line_search_fn='strong_wolfe', lr=1,
  *    max_linesearch=20, c1=1e-4, c2=0.9, l1=0)": limited-memory BFGS with
  *    a More-Thuente strong Wolfe line search (or 'backtracking', Armijo); one
  *    iteration is one line search. line_search_fn=None means 'strong_wolfe'.
  *    l1 > 0 minimizes f + l1 |x|_1 by OWL-QN (f and the gradient the driver
  *    reports after iteration 0 are those of the sum: its pseudo-gradient).
- *    When no step decreases f any more (rounding), the iteration fails with
- *    DESCENT_ERR_STATE and x left at the best point;
+ *    When no step decreases f any more (rounding), the run stops with
+ *    DESCENT_STOP_ROUNDING and x at the best point;
  *  - "HessianFree(cg_max_iter=..., cg_tol=..., damping=...)": truncated
  *    Newton, conjugate gradient on finite-difference Hessian-vector products
  *    with Levenberg-Marquardt damping;
@@ -730,8 +745,11 @@ int descent_minimizer_start(descent_minimizer *m, descent_objective_fn fn, void 
                             double *f, double *grad);
 
 /* One iteration from the current iterate: x is updated in place, *f and
- * grad (when not NULL) receive f and its gradient at the new x. Returns 0
- * or a negative status (DESCENT_ERR_NONFINITE when f is not finite). */
+ * grad (when not NULL) receive f and its gradient at the new x. Returns 0,
+ * a positive descent_stop when the method itself has stopped (such as
+ * DESCENT_STOP_ROUNDING or a CMA-ES criterion; x, *f and grad are then the
+ * best point), or a negative status (DESCENT_ERR_NONFINITE when f is not
+ * finite). */
 int descent_minimizer_iterate(descent_minimizer *m, double *x, double *f, double *grad);
 
 /* Evaluations used since descent_minimizer_start(), and the learning rate
@@ -825,7 +843,9 @@ int64_t descent_lbfgs_n_iter(const descent_lbfgs *o);
  * The spec strings (every argument optional; docs/global.md has details):
  *   "CMAES(sigma0=0.3, popsize=None, seed=0, restarts=0, lower=, upper=)"
  *       Hansen's (mu/mu_w, lambda)-CMA-ES; popsize None: 4 + floor(3 ln n);
- *       restarts > 0: IPOP restarts with a doubled population on stagnation.
+ *       every run ends on Hansen's termination criteria (DESCENT_STOP_TOLFUN
+ *       ... DESCENT_STOP_TOLUPSIGMA); restarts > 0: IPOP restarts on them
+ *       with a doubled population from a random point of the initial region.
  *   "DE(F=0.8, CR=0.9, popsize=None, strategy='rand1bin', seed=0, ...)"
  *       differential evolution, 'rand1bin' or 'best1bin'; popsize None: 10 n.
  *   "PSO(popsize=40, inertia=0.7298, c1=1.49618, c2=1.49618,
@@ -886,6 +906,11 @@ int descent_population_tell(descent_population *p, const double *f_values);
 double descent_population_best(const descent_population *p, double *x_best);
 
 /* Generations told, and candidates told (evaluations). */
+/* The method's own stop reason once its run has ended (CMAES: one of
+ * DESCENT_STOP_TOLFUN ... DESCENT_STOP_TOLUPSIGMA, after its restarts), or
+ * 0. Asking again after that samples the last distribution unchanged. */
+int descent_population_stopped(const descent_population *p);
+
 int64_t descent_population_generation(const descent_population *p);
 
 /* A method's own stop reason once it has finished (BOBYQA:

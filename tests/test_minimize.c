@@ -172,7 +172,7 @@ static void test_stop_reasons(void)
     descent_minimize_result r;
 
     descent_minimize_default_settings(&s);
-    CHECK(s.max_iter == 1000 && s.gtol == 1e-5 && s.ftol_rel == 0 && s.xtol_rel == 0 && isinf(s.f_target) &&
+    CHECK(s.max_iter == 1000 && s.gtol == 1e-8 && s.ftol_rel == 0 && s.xtol_rel == 0 && isinf(s.f_target) &&
               s.max_evals == 0 && s.max_seconds == 0 && !s.progress,
           "defaults");
 

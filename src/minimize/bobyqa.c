@@ -1469,5 +1469,5 @@ static int bq_io(void *state, pop_io *io, descent_error *err)
 }
 
 const pop_method descent_pop_bobyqa = {
-    "BOBYQA", bq_names, bq_create, bq_destroy, bq_init, bq_size, bq_ask, bq_tell, bq_io,
+    "BOBYQA", bq_names, bq_create, bq_destroy, bq_init, bq_size, bq_ask, bq_tell, bq_io, NULL,
 };

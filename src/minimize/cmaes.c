@@ -25,13 +25,32 @@
  * Bounds: a candidate outside the box is projected onto it and the update
  * uses the projected point (y = (x - m) / sigma).
  *
- * IPOP (Auger & Hansen, CEC 2005): with restarts = K > 0, a run that
- * stagnates restarts from x0 (a uniform point of the box when bounded) with
- * sigma0 and twice the population, up to K times. Stagnation: the best
- * values of the last 10 + ceil(30 n / lambda) generations and the current
- * generation's values span less than 1e-12; or sigma max(sqrt(C_ii)) and
- * sigma |p_c| below 1e-12 sigma0; or cond(C) > 1e14; or adding
- * 0.2 sigma sqrt(C_ii) leaves some m_i unchanged. */
+ * Termination (Hansen's tutorial, appendix B.3, with pycma's names), tested
+ * after every generation, in this order:
+ *   tolx:          sigma sqrt(C_ii) < 1e-12 sigma0 and sigma |p_c,i| < 1e-12 sigma0 for all i
+ *   tolupsigma:    sigma / sigma0 > 1e20 sqrt(max eigenvalue of C) (or sigma not finite)
+ *   tolfun:        the best values of the last 10 + ceil(30 n / lambda)
+ *                  generations and all values of this one span < 1e-12
+ *   tolstagnation: over the last W = min(20000, max(120 + 30 n / lambda,
+ *                  g / 5)) generations the median of the most recent 30% of
+ *                  the best values and that of the median values are both
+ *                  not below the medians of the first 30% (tested every
+ *                  W/100 + 1 generations)
+ *   noeffectcoord: adding 0.2 sigma sqrt(C_ii) leaves some m_i unchanged
+ *   noeffectaxis:  adding 0.1 sigma d_k b_k (k = g mod n) leaves m unchanged
+ *   tolconditioncov: cond(C) = (max d / min d)^2 > 1e14.
+ * The last three describe the limits of double precision, not convergence:
+ * while the best value still falls (a new best within the last
+ * 10 + ceil(30 n / lambda) generations) they wait, up to cond(C) = 1e20
+ * (below which sampling stays finite).
+ *
+ * IPOP (Auger & Hansen, CEC 2005): with restarts = K > 0, a criterion
+ * restarts the run with twice the population, sigma0 and C = I, from a point
+ * drawn uniformly in the initial region (the bounds, or x0 +- 2 sigma0 in
+ * every coordinate), up to K times; the last run stops with the criterion's
+ * name (DESCENT_STOP_TOLX, ...), and its distribution is no longer updated,
+ * so asking again samples from the last finite one.
+ */
 #include "args.h"
 #include "population.h"
 
@@ -53,8 +72,15 @@ typedef struct cmaes {
     int64_t gen, eigen_gen;
     double *hist;       /* best value of each generation, a ring */
     size_t hist_cap, hist_len, hist_next;
+    double *stag_best, *stag_med;  /* best and median value of each generation, a ring of STAG_CAP */
+    size_t stag_len, stag_next;
+    double best_ever;   /* of the current run */
+    int64_t best_gen;   /* generation of the last new best */
+    int stop;           /* the criterion that ended the last run (0: running) */
     bool alloc_failed;
 } cmaes;
+
+#define STAG_CAP 20000
 
 static void cm_free_run(cmaes *s)
 {
@@ -81,6 +107,8 @@ static void cm_destroy(void *state)
     free(s->tmp);
     free(s->tmp2);
     free(s->A);
+    free(s->stag_best);
+    free(s->stag_med);
     free(s);
 }
 
@@ -119,7 +147,10 @@ static int cm_create(void **state, const spec_doc *doc, const spec_node *const *
     s->D = calloc(n, sizeof(double));
     s->tmp = calloc(n, sizeof(double));
     s->tmp2 = calloc(n, sizeof(double));
-    if (!s->mean || !s->ps || !s->pc || !s->C || !s->B || !s->A || !s->D || !s->tmp || !s->tmp2) {
+    s->stag_best = calloc(STAG_CAP, sizeof(double));
+    s->stag_med = calloc(STAG_CAP, sizeof(double));
+    if (!s->mean || !s->ps || !s->pc || !s->C || !s->B || !s->A || !s->D || !s->tmp || !s->tmp2 || !s->stag_best ||
+        !s->stag_med) {
         cm_destroy(s);
         return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory for CMAES over %zu variables", n);
     }
@@ -202,6 +233,10 @@ static int cm_start(cmaes *s, size_t lambda, const double *mean)
     s->sigma = s->sigma0;
     s->gen = s->eigen_gen = 0;
     s->hist_len = s->hist_next = 0;
+    s->stag_len = s->stag_next = 0;
+    s->best_ever = INFINITY;
+    s->best_gen = 0;
+    s->stop = 0;
     return 0;
 }
 
@@ -234,6 +269,8 @@ static void cm_ask(void *state, pop_ctx *c, double *cand)
             for (size_t j = 0; j < n; j++)
                 v += s->B[i * n + j] * s->tmp[j];
             x[i] = s->mean[i] + s->sigma * v;
+            if (!isfinite(x[i]))
+                x[i] = s->mean[i]; /* never a non-finite candidate */
         }
         pop_clip(c, x);
         for (size_t i = 0; i < n; i++)
@@ -268,9 +305,65 @@ static void cm_decompose(cmaes *s)
     s->eigen_gen = s->gen;
 }
 
-static bool cm_stagnated(cmaes *s, const double *f)
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median of the ring r (capacity STAG_CAP, newest at next - 1) over the
+ * generations [from, to) counted back from the newest (0: newest). */
+static double ring_median(const double *r, size_t next, size_t from, size_t to, double *work)
+{
+    size_t k = 0;
+    for (size_t a = from; a < to; a++)
+        work[k++] = r[(next + STAG_CAP - 1 - a) % STAG_CAP];
+    qsort(work, k, sizeof *work, cmp_double);
+    return k % 2 ? work[k / 2] : 0.5 * (work[k / 2 - 1] + work[k / 2]);
+}
+
+static bool cm_stagnation(cmaes *s)
+{
+    const double dn = (double)s->n, base = 120 + 30 * dn / (double)s->lambda;
+    double w = fmax(base, 0.2 * (double)s->gen);
+    size_t W = w > STAG_CAP ? STAG_CAP : (size_t)w;
+    if ((double)s->gen <= base || s->stag_len < W)
+        return false;
+    /* Sorting 2 x 30% of W values is tested every W/100 + 1 generations
+     * (a delay of at most 1% of the window). */
+    if (s->gen % (int64_t)(W / 100 + 1) != 0)
+        return false;
+    size_t k = (size_t)ceil(0.3 * (double)W);
+    double *work = malloc(k * sizeof *work);
+    if (!work)
+        return false;
+    /* Recent 30%: ages [0, k); first 30%: ages [W - k, W). */
+    bool best = ring_median(s->stag_best, s->stag_next, 0, k, work) >=
+                ring_median(s->stag_best, s->stag_next, W - k, W, work);
+    bool med = ring_median(s->stag_med, s->stag_next, 0, k, work) >=
+               ring_median(s->stag_med, s->stag_next, W - k, W, work);
+    free(work);
+    return best && med;
+}
+
+/* The termination criterion that holds after this generation (f: its
+ * values, sorted through order), or 0. */
+static int cm_criterion(cmaes *s, const double *f)
 {
     const size_t n = s->n;
+    const double tolx = 1e-12 * s->sigma0;
+    double dmax = 0, dmin = INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        dmax = fmax(dmax, s->D[i]);
+        dmin = fmin(dmin, s->D[i]);
+    }
+    bool small = true;
+    for (size_t i = 0; i < n && small; i++)
+        small = s->sigma * sqrt(s->C[i * n + i]) < tolx && s->sigma * fabs(s->pc[i]) < tolx;
+    if (small)
+        return DESCENT_STOP_TOLX;
+    if (!isfinite(s->sigma) || s->sigma / s->sigma0 > 1e20 * dmax)
+        return DESCENT_STOP_TOLUPSIGMA;
     if (s->hist_len >= s->hist_cap) {
         double lo = INFINITY, hi = -INFINITY;
         for (size_t i = 0; i < s->hist_len; i++) {
@@ -282,19 +375,26 @@ static bool cm_stagnated(cmaes *s, const double *f)
             hi = fmax(hi, f[k]);
         }
         if (hi - lo < 1e-12)
-            return true;
+            return DESCENT_STOP_TOLFUN;
     }
-    bool tolx = true;
-    double dmax = 0, dmin = INFINITY;
-    for (size_t i = 0; i < n; i++) {
-        if (s->sigma * sqrt(s->C[i * n + i]) >= 1e-12 * s->sigma0 || s->sigma * fabs(s->pc[i]) >= 1e-12 * s->sigma0)
-            tolx = false;
-        dmax = fmax(dmax, s->D[i]);
-        dmin = fmin(dmin, s->D[i]);
+    if (cm_stagnation(s))
+        return DESCENT_STOP_TOLSTAGNATION;
+    const double cond = dmax * dmax / (dmin * dmin);
+    const bool falling = (double)(s->gen - s->best_gen) < (double)s->hist_cap;
+    if (falling && cond <= 1e20)
+        return 0;
+    for (size_t i = 0; i < n; i++)
         if (s->mean[i] == s->mean[i] + 0.2 * s->sigma * sqrt(s->C[i * n + i]))
-            return true;
-    }
-    return tolx || dmax * dmax > 1e14 * dmin * dmin || !isfinite(s->sigma);
+            return DESCENT_STOP_NOEFFECTCOORD;
+    const size_t k = (size_t)(s->gen % (int64_t)n);
+    bool none = true;
+    for (size_t i = 0; i < n && none; i++)
+        none = s->mean[i] == s->mean[i] + 0.1 * s->sigma * s->D[k] * s->B[i * n + k];
+    if (none)
+        return DESCENT_STOP_NOEFFECTAXIS;
+    if (!(cond <= 1e14))
+        return DESCENT_STOP_TOLCONDITIONCOV;
+    return 0;
 }
 
 static void cm_tell(void *state, pop_ctx *c, const double *cand, const double *f)
@@ -302,6 +402,8 @@ static void cm_tell(void *state, pop_ctx *c, const double *cand, const double *f
     (void)cand;
     cmaes *s = state;
     const size_t n = s->n, mu = s->mu;
+    if (s->stop)
+        return; /* the last run has ended: keep its (finite) distribution */
     sort_order(s->order, f, s->lambda);
     /* y_w and the new mean. */
     double *yw = s->tmp;
@@ -353,25 +455,47 @@ static void cm_tell(void *state, pop_ctx *c, const double *cand, const double *f
     s->gen++;
     if ((double)(s->gen - s->eigen_gen) > (double)s->lambda / ((s->c1 + s->cmu) * dn * 10))
         cm_decompose(s);
-    /* The stagnation record and IPOP. */
-    s->hist[s->hist_next] = f[s->order[0]];
+    /* The records of the termination criteria, and IPOP. */
+    const double fbest = f[s->order[0]], fmed = f[s->order[s->lambda / 2]];
+    s->hist[s->hist_next] = fbest;
     s->hist_next = (s->hist_next + 1) % s->hist_cap;
     if (s->hist_len < s->hist_cap)
         s->hist_len++;
-    if (s->restarts < s->max_restarts && cm_stagnated(s, f)) {
-        double *m = s->tmp2;
-        for (size_t i = 0; i < n; i++) {
-            if (c->lo)
-                m[i] = c->lo[i] + descent_rng_uniform(&c->rng) * (c->hi[i] - c->lo[i]);
-            else
-                m[i] = c->x0[i];
-        }
-        /* Double lambda, up to 2^24 / n candidates per generation. */
-        size_t lambda = s->lambda * 2 <= ((size_t)1 << 24) / n ? s->lambda * 2 : s->lambda;
-        s->restarts++;
-        cm_start(s, lambda, m); /* keeps the old buffers if new ones fail */
+    s->stag_best[s->stag_next] = fbest;
+    s->stag_med[s->stag_next] = fmed;
+    s->stag_next = (s->stag_next + 1) % STAG_CAP;
+    if (s->stag_len < STAG_CAP)
+        s->stag_len++;
+    if (fbest < s->best_ever) {
+        s->best_ever = fbest;
+        s->best_gen = s->gen;
     }
+    int why = cm_criterion(s, f);
+    if (!why)
+        return;
+    if (s->restarts >= s->max_restarts) {
+        s->stop = why;
+        return;
+    }
+    double *m = s->tmp2;
+    for (size_t i = 0; i < n; i++) {
+        double a, b;
+        if (c->lo) {
+            a = c->lo[i];
+            b = c->hi[i];
+        } else {
+            a = c->x0[i] - 2 * s->sigma0;
+            b = c->x0[i] + 2 * s->sigma0;
+        }
+        m[i] = a + descent_rng_uniform(&c->rng) * (b - a);
+    }
+    /* Double lambda, up to 2^24 / n candidates per generation. */
+    size_t lambda = s->lambda * 2 <= ((size_t)1 << 24) / n ? s->lambda * 2 : s->lambda;
+    s->restarts++;
+    cm_start(s, lambda, m); /* keeps the old buffers if new ones fail */
 }
+
+static int cm_stop(const void *state) { return ((const cmaes *)state)->stop; }
 
 /* ---- symmetric eigen decomposition ------------------------------------- */
 
@@ -465,9 +589,30 @@ static int cm_io(void *state, pop_io *io, descent_error *err)
     s->hist_next = hist_next;
     pop_io_f64(io, s->hist, s->hist_cap);
     pop_io_f64(io, s->Y, lambda * n); /* the samples of an outstanding ask */
+    /* The termination records. */
+    size_t stag_len = s->stag_len, stag_next = s->stag_next, stop = (size_t)s->stop;
+    uint64_t best_gen = (uint64_t)s->best_gen;
+    pop_io_size(io, &stag_len);
+    pop_io_size(io, &stag_next);
+    pop_io_size(io, &stop);
+    pop_io_u64(io, &best_gen);
+    pop_io_f64(io, &s->best_ever, 1);
+    if (io->r && !pop_io_bad(io) &&
+        (stag_len > STAG_CAP || stag_next >= STAG_CAP || (stag_len < STAG_CAP && stag_next != stag_len) ||
+         (stop != 0 && (stop < DESCENT_STOP_TOLFUN || stop > DESCENT_STOP_TOLUPSIGMA)) ||
+         best_gen > (uint64_t)s->gen || isnan(s->best_ever) || !(s->sigma > 0) || !isfinite(s->sigma)))
+        return descent_fail(err, DESCENT_ERR_CHECKPOINT,
+                            "checkpoint has an inconsistent CMAES state (sigma %g, records %zu/%zu, stop %zu)", s->sigma,
+                            stag_len, stag_next, stop);
+    s->stag_len = stag_len;
+    s->stag_next = stag_next;
+    s->stop = (int)stop;
+    s->best_gen = (int64_t)best_gen;
+    pop_io_f64(io, s->stag_best, stag_len);
+    pop_io_f64(io, s->stag_med, stag_len);
     return 0;
 }
 
 const pop_method descent_pop_cmaes = {
-    "CMAES", cm_names, cm_create, cm_destroy, cm_init, cm_size, cm_ask, cm_tell, cm_io,
+    "CMAES", cm_names, cm_create, cm_destroy, cm_init, cm_size, cm_ask, cm_tell, cm_io, cm_stop,
 };

@@ -56,6 +56,14 @@ const char *descent_stop_name(int reason)
     case DESCENT_STOP_MAX_EVALS: return "max_evals";
     case DESCENT_STOP_MAX_TIME: return "max_time";
     case DESCENT_STOP_CANCELLED: return "cancelled";
+    case DESCENT_STOP_ROUNDING: return "rounding_limit";
+    case DESCENT_STOP_TOLFUN: return "tolfun";
+    case DESCENT_STOP_TOLX: return "tolx";
+    case DESCENT_STOP_TOLSTAGNATION: return "tolstagnation";
+    case DESCENT_STOP_TOLCONDITIONCOV: return "tolconditioncov";
+    case DESCENT_STOP_NOEFFECTAXIS: return "noeffectaxis";
+    case DESCENT_STOP_NOEFFECTCOORD: return "noeffectcoord";
+    case DESCENT_STOP_TOLUPSIGMA: return "tolupsigma";
     case DESCENT_STOP_RHOEND: return "rhoend";
     case DESCENT_STOP_MODEL_ROUNDING: return "model_rounding";
     default: return reason < 0 ? descent_strerror(reason) : "none";
@@ -67,7 +75,7 @@ static void default_settings(descent_minimize_settings *s)
     memset(s, 0, sizeof *s);
     s->struct_size = sizeof *s;
     s->max_iter = 1000;
-    s->gtol = 1e-5;
+    s->gtol = 1e-8;
     s->f_target = -INFINITY;
 }
 
@@ -322,7 +330,7 @@ int descent_minimizer_run(descent_minimizer *m, descent_objective_fn fn, void *c
         gnorm = inf_norm(m->grad, m->n);
         double elapsed = now_seconds() - t0;
         if (rc > 0)
-            ; /* the method stopped itself (BOBYQA: rho reached rhoend) */
+            ; /* the method stopped itself (rounding limit, CMA-ES criteria) */
         else if (gnorm <= s.gtol)
             rc = DESCENT_STOP_GTOL;
         else if (s.ftol_rel > 0 && fabs(f - f_prev) <= s.ftol_rel * fabs(f))

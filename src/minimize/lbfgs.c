@@ -9,9 +9,10 @@
  *
  * A pair with y's <= 0 (possible under backtracking) is not stored. When a
  * search finds no acceptable point, the history is dropped and the
- * iteration retried along -g; if that fails too, f cannot be decreased at
- * this precision and the iteration reports an error with x left at the best
- * point.
+ * iteration retried along -g; if that fails too after earlier progress, f
+ * cannot be decreased at this precision: the run stops with
+ * DESCENT_STOP_ROUNDING at the best point (from the starting point itself
+ * it is an error: the gradient does not describe f).
  *
  * l1 > 0 minimizes f + l1 |x|_1 by OWL-QN (Andrew & Gao 2007; see
  * owlqn_iterate), with its own projected backtracking search. */
@@ -70,7 +71,7 @@ static int lbfgs_create(void **state, const spec_doc *doc, const spec_node *call
                                         "c1",           "c2",             "l1", NULL};
     static const char *const searches[] = {"strong_wolfe", "backtracking", NULL};
     const spec_node *a[7];
-    size_t m = 6, max_ls = 20;
+    size_t m = 10, max_ls = 20;
     double lr = 1, c1 = 1e-4, c2 = 0.9, l1 = 0;
     int search = LS_STRONG_WOLFE;
     int rc = descent_args_bind(doc, call, "LBFGS", names, a, err);
@@ -347,9 +348,11 @@ static int owlqn_iterate(lbfgs *s, descent_minimizer *m, double *x, double *f, d
             break;
         s->count = s->next = 0;
     }
+    if (s->iterations > 0)
+        return DESCENT_STOP_ROUNDING;
     return descent_fail(err, DESCENT_ERR_STATE,
-                        "LBFGS (OWL-QN): the line search found no point with f + l1 |x|_1 below %.17g (rounding "
-                        "errors prevent progress)",
+                        "LBFGS (OWL-QN): no step from the starting point decreases f + l1 |x|_1 below %.17g (is the "
+                        "gradient that of f?)",
                         F0);
 }
 
@@ -401,9 +404,10 @@ static int lbfgs_iterate(void *state, descent_minimizer *m, double *x, double *f
             break;
         s->count = s->next = 0;
     }
+    if (s->iterations > 0)
+        return DESCENT_STOP_ROUNDING;
     return descent_fail(err, DESCENT_ERR_STATE,
-                        "LBFGS: the line search found no point with f below %.17g (rounding errors prevent progress; "
-                        "the gradient is probably as small as this precision allows)",
+                        "LBFGS: no step from the starting point decreases f below %.17g (is the gradient that of f?)",
                         f0);
 }
 

@@ -348,8 +348,10 @@ int descent_population_tell(descent_population *p, const double *f_values)
     }
     p->method->tell(p->state, &p->ctx, p->cand, p->fvals);
     p->asked = 0;
-    p->generation++;
-    p->evaluations += (int64_t)l;
+    /* Saturating: the counts never wrap (a loaded count is at most 2^62). */
+    if (p->generation < INT64_MAX)
+        p->generation++;
+    p->evaluations = p->evaluations > INT64_MAX - (int64_t)l ? INT64_MAX : p->evaluations + (int64_t)l;
     return 0;
 }
 
@@ -375,6 +377,11 @@ int descent_population_pending(const descent_population *p, double *candidates, 
     if (candidates && p->asked)
         memcpy(candidates, p->cand, p->asked * p->n * sizeof *candidates);
     return 0;
+}
+
+int descent_population_stopped(const descent_population *p)
+{
+    return p && p->initialized && p->method->stop ? p->method->stop(p->state) : 0;
 }
 
 int64_t descent_population_generation(const descent_population *p) { return p ? p->generation : 0; }
@@ -528,6 +535,38 @@ int descent_population_save_mem(const descent_population *p, void *buf, size_t c
     return 0;
 }
 
+/* What a loaded image must satisfy before any ask or tell uses it: an
+ * outstanding ask of exactly the generation the method asks for (the
+ * method's tell reads that many candidates), counts far from overflow,
+ * finite x0, bounds and candidates. */
+static int pop_validate(descent_population *p, descent_error *err)
+{
+    const size_t n = p->n;
+    if (p->asked && p->initialized && p->asked != p->method->size(p->state))
+        return descent_fail(err, DESCENT_ERR_CHECKPOINT,
+                            "checkpoint has %zu outstanding candidates, this %s generation asks for %zu", p->asked,
+                            p->method->name, p->method->size(p->state));
+    if (p->asked && !p->initialized)
+        return descent_fail(err, DESCENT_ERR_CHECKPOINT,
+                            "checkpoint has %zu outstanding candidates before the method started", p->asked);
+    const int64_t limit = (int64_t)1 << 62;
+    if (p->evaluations > limit || p->generation > limit || p->generation > p->evaluations)
+        return descent_fail(err, DESCENT_ERR_CHECKPOINT,
+                            "checkpoint has %lld evaluations in %lld generations (at most 2^62, and at least one per "
+                            "generation)",
+                            (long long)p->evaluations, (long long)p->generation);
+    if (isnan(p->best_f))
+        return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint has a best value of NaN");
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(p->x0[i]) || (p->bounded && (!isfinite(p->lo[i]) || !isfinite(p->hi[i]) || !(p->lo[i] <= p->hi[i]))))
+            return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint has a non-finite x0 or bounds at variable %zu",
+                                i);
+    for (size_t k = 0; k < p->asked * n; k++)
+        if (!isfinite(p->cand[k]))
+            return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint has a non-finite outstanding candidate");
+    return 0;
+}
+
 int descent_population_load_mem(descent_population *p, const void *buf, size_t len)
 {
     if (!p)
@@ -547,6 +586,8 @@ int descent_population_load_mem(descent_population *p, const void *buf, size_t l
     descent_population_save_mem(p, snap, slen, &slen);
     pop_io io = {NULL, &r};
     rc = pop_io_all(p, &io, &e);
+    if (rc == 0)
+        rc = pop_validate(p, &e);
     if (rc < 0) {
         descent_reader back = {snap, slen - 4, 24, 0};
         pop_io undo = {NULL, &back};
@@ -686,7 +727,8 @@ static int pk_iterate(void *state, descent_minimizer *m, double *x, double *f, d
     /* No gradient: an infinite norm keeps the gtol test off. */
     for (size_t i = 0; i < n; i++)
         grad[i] = INFINITY;
-    return descent_population_stop(p); /* the method's own stop reason, or 0 */
+    int stop = descent_population_stop(p); /* BOBYQA's */
+    return stop ? stop : descent_population_stopped(p); /* CMA-ES's criteria */
 }
 
 const minimizer_kind descent_minimizer_population = {

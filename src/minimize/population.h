@@ -87,6 +87,9 @@ typedef struct pop_method {
      * written still holds defined bytes. Loading may
      * leave the state half written on error: the caller restores it. */
     int (*io)(void *state, pop_io *io, descent_error *err);
+    /* The method's own stop reason after the last tell (a descent_stop
+     * such as DESCENT_STOP_TOLX), or 0; NULL: the method never stops. */
+    int (*stop)(const void *state);
 } pop_method;
 
 /* BOBYQA's own stop reason (a descent_stop > 0) once it has finished, else
