@@ -492,6 +492,55 @@ static void test_checkpoints(const layout *L)
     free_tensors(L, &snap);
 }
 
+/* ---- checkpoints written by an earlier build ----------------------------- */
+
+/* tests/data/images/shard_v1.rank{0,1}of2: layout a after 3 steps on 2
+ * ranks, written (by --write-old DIR under mpirun -np 2) before the shard
+ * files carried a run identity. They load on any R, and continue to the
+ * bits of an uninterrupted run. */
+static void test_old_shards(void)
+{
+#ifdef DESCENT_TEST_DATA
+    const layout *L = &layout_a;
+    tensors a, b;
+    alloc_tensors(L, &a);
+    alloc_tensors(L, &b);
+    set_values(L, a.p, 0, 0, 0, 0);
+    descent_mpi_sharded *s = train(L, &a, MPI_COMM_WORLD, 0, 6);
+    set_values(L, b.p, 0, 0, 0, 0);
+    descent_mpi_sharded *h = train(L, &b, MPI_COMM_WORLD, 0, 3); /* the parameters at step 3 */
+    descent_mpi_sharded_destroy(h);
+    h = make_sharded(CKPT_SPEC, L, &b, MPI_COMM_WORLD);
+    CHECK(s && h, "handles");
+    if (s && h) {
+        descent_set_schedule(descent_mpi_sharded_optimizer(h), CKPT_SCHED);
+        int rc = descent_mpi_sharded_load(h, DESCENT_TEST_DATA "/images/shard_v1");
+        CHECK(rc == 0, "old 2-rank shards on %d ranks: %s", world, descent_mpi_sharded_errmsg(h));
+        CHECK(descent_mpi_sharded_step_count(h) == 3, "step count %lld", (long long)descent_mpi_sharded_step_count(h));
+        continue_training(h, L, &b, MPI_COMM_WORLD, 3, 6);
+        CHECK(same_params(L, &a, &b), "old shards: the resumed run differs from the uninterrupted one");
+    }
+    descent_mpi_sharded_destroy(h);
+    descent_mpi_sharded_destroy(s);
+    free_tensors(L, &a);
+    free_tensors(L, &b);
+#endif
+}
+
+static int write_old_shards(const char *out)
+{
+    tensors a;
+    alloc_tensors(&layout_a, &a);
+    set_values(&layout_a, a.p, 0, 0, 0, 0);
+    descent_mpi_sharded *s = train(&layout_a, &a, MPI_COMM_WORLD, 0, 3);
+    char prefix[600];
+    snprintf(prefix, sizeof prefix, "%s/shard_v1", out);
+    int rc = s ? descent_mpi_sharded_save(s, prefix) : -1;
+    descent_mpi_sharded_destroy(s);
+    free_tensors(&layout_a, &a);
+    return rc < 0;
+}
+
 /* ---- refusals ----------------------------------------------------------- */
 
 static void test_refusals(void)
@@ -553,6 +602,12 @@ int main(int argc, char **argv)
             dir[0] = '\0';
     }
     MPI_Bcast(dir, sizeof dir, MPI_CHAR, 0, MPI_COMM_WORLD);
+    if (argc == 3 && strcmp(argv[1], "--write-old") == 0) {
+        int bad = write_old_shards(argv[2]);
+        cleanup_dir();
+        MPI_Finalize();
+        return bad;
+    }
 
     for (int i = 0; i < descent_optimizer_count(); i++) {
         if (sharding_refused(descent_optimizer_name(i)))
@@ -575,6 +630,7 @@ int main(int argc, char **argv)
         CHECK(0, "no temporary directory");
     }
     test_refusals();
+    test_old_shards();
     cleanup_dir();
 
     int failed = t_failed, any = 0;

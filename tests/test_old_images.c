@@ -155,15 +155,6 @@ static int pop_generation(descent_population *p, int ask_only)
     return rc < 0 ? -1 : 0;
 }
 
-static int write_file(const char *path, const void *buf, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return -1;
-    int ok = fwrite(buf, 1, len, f) == len;
-    return (fclose(f) == 0 && ok) ? 0 : -1;
-}
-
 static int write_all(const char *dir)
 {
     char path[1024];
