@@ -30,7 +30,7 @@
 /* The largest step count a checkpoint may carry: 2^53, beyond which a
  * double (the step's t in every bias correction) no longer counts by one;
  * far below INT64_MAX, so the next step cannot overflow. */
-#define CKPT_MAX_STEP 9007199254740992.0
+#define CKPT_MAX_STEP ((int64_t)1 << 53)
 
 typedef descent_writer writer;
 
@@ -230,7 +230,7 @@ static int walk(descent_optimizer *opt, reader *r, int apply, unsigned flags, de
          * counts exactly (and whose next step cannot overflow), NAdam's
          * product of momentum coefficients in [-1, 1], ASGD's averaging
          * weight mu in [0, 1] and its finite eta (a step size). */
-        if ((double)step > CKPT_MAX_STEP)
+        if (step > CKPT_MAX_STEP)
             return descent_fail(err, DESCENT_ERR_CHECKPOINT,
                                 "checkpoint tensor %d has step count %lld, beyond 2^53", i, (long long)step);
         if (!(fabs(mu_product) <= 1) || !(mu >= 0 && mu <= 1) || !isfinite(eta))

@@ -95,9 +95,8 @@ int descent_file_read(const descent_mem *mem, const char *path, void **out, size
     return rc;
 }
 
-int descent_file_read_framed(const descent_mem *mem, const char *path, const char magic[8], uint32_t min_version,
-                             uint32_t max_version, uint32_t known_flags, const char *what, void **out, size_t *len,
-                             descent_error *err)
+int descent_file_read_checked(const descent_mem *mem, const char *path, size_t head, descent_file_check check,
+                              void *ctx, void **out, size_t *len, descent_error *err)
 {
     *out = NULL;
     *len = 0;
@@ -105,26 +104,51 @@ int descent_file_read_framed(const descent_mem *mem, const char *path, const cha
     int rc = in_open(&in, path, err);
     if (rc < 0)
         return rc;
-    /* The header first: a file that is not this kind, or whose header
-     * declares another length than the file has, is refused before any
-     * allocation of its size. */
-    unsigned char head[DESCENT_FRAME_HEADER];
-    size_t hn = in.size < sizeof head ? in.size : sizeof head;
-    descent_frame_info info;
-    rc = in_read(&in, head, hn, path, err);
+    unsigned char stack[256], *buf = head <= sizeof stack ? stack : descent_mem_alloc(mem, head);
+    size_t n = in.size < head ? in.size : head;
+    if (!buf)
+        rc = descent_fail(err, DESCENT_ERR_NOMEM, "out of memory reading %s", path);
     if (rc == 0)
-        rc = descent_frame_header(head, hn, magic, min_version, max_version, known_flags, &info, what, err);
-    if (rc == 0 && (in.size < DESCENT_FRAME_OVERHEAD || info.payload_len != in.size - DESCENT_FRAME_OVERHEAD))
-        rc = descent_fail(err, DESCENT_ERR_CHECKPOINT, "%s is truncated or padded: %zu bytes, header says %llu", what,
-                          in.size, (unsigned long long)info.payload_len + DESCENT_FRAME_OVERHEAD);
+        rc = in_read(&in, buf, n, path, err);
+    if (rc == 0)
+        rc = check(ctx, buf, n, in.size, err);
+    if (buf != stack)
+        descent_mem_free(mem, buf);
+    if (rc == 0)
+        rc = in_read_all(&in, mem, out, len, path, err);
+    fclose(in.f);
+    return rc;
+}
+
+typedef struct frame_want {
+    const char *magic, *what;
+    uint32_t min_version, max_version, known_flags;
+} frame_want;
+
+/* A file that is not this kind, or whose header declares another length
+ * than the file has, is refused before its size is allocated. */
+static int frame_check(void *ctx, const unsigned char *head, size_t n, size_t size, descent_error *err)
+{
+    const frame_want *f = ctx;
+    descent_frame_info info;
+    int rc = descent_frame_header(head, n, f->magic, f->min_version, f->max_version, f->known_flags, &info, f->what, err);
+    if (rc == 0 && (size < DESCENT_FRAME_OVERHEAD || info.payload_len != size - DESCENT_FRAME_OVERHEAD))
+        rc = descent_fail(err, DESCENT_ERR_CHECKPOINT, "%s is truncated or padded: %zu bytes, header says %llu", f->what,
+                          size, (unsigned long long)info.payload_len + DESCENT_FRAME_OVERHEAD);
+    return rc;
+}
+
+int descent_file_read_framed(const descent_mem *mem, const char *path, const char magic[8], uint32_t min_version,
+                             uint32_t max_version, uint32_t known_flags, const char *what, void **out, size_t *len,
+                             descent_error *err)
+{
+    frame_want want = {magic, what, min_version, max_version, known_flags};
+    int rc = descent_file_read_checked(mem, path, DESCENT_FRAME_HEADER, frame_check, &want, out, len, err);
     if (rc == DESCENT_ERR_CHECKPOINT && err) {
         char msg[sizeof err->message];
         memcpy(msg, err->message, sizeof msg);
         descent_fail(err, rc, "%.200s: %.300s", path, msg);
     }
-    if (rc == 0)
-        rc = in_read_all(&in, mem, out, len, path, err);
-    fclose(in.f);
     return rc;
 }
 

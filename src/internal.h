@@ -624,6 +624,13 @@ int descent_file_write_atomic(const descent_mem *mem, const char *path, const vo
                               descent_error *err);
 /* Read a regular file whole into *out (from mem; the caller frees it). */
 int descent_file_read(const descent_mem *mem, const char *path, void **out, size_t *len, descent_error *err);
+/* Read a regular file whose first head bytes (fewer when the file is
+ * shorter) check(ctx, bytes, n, file_size, err) accepts, before the whole
+ * file is allocated and read into *out. */
+typedef int (*descent_file_check)(void *ctx, const unsigned char *head, size_t n, size_t file_size,
+                                  descent_error *err);
+int descent_file_read_checked(const descent_mem *mem, const char *path, size_t head, descent_file_check check,
+                              void *ctx, void **out, size_t *len, descent_error *err);
 /* Read a framed checkpoint file (bytes.h): refuses a file that is not
  * regular, then reads and checks the header (descent_frame_header) and
  * that its payload length matches the file's size, all before allocating;
