@@ -4,7 +4,6 @@
 #include "bytes.h"
 #include "internal.h"
 
-#include <math.h>
 #include <string.h>
 
 /* ---- writing ------------------------------------------------------------- */
@@ -127,17 +126,6 @@ void descent_get_f64s(descent_reader *r, double *d, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         d[i] = descent_get_f64(r);
-}
-
-int descent_f64s_within(const unsigned char *p, size_t count, double max)
-{
-    descent_reader r = {p, count * 8, 0, 0};
-    for (size_t i = 0; i < count; i++) {
-        double v = descent_get_f64(&r);
-        if (!(fabs(v) <= max))
-            return 0;
-    }
-    return 1;
 }
 
 /* ---- the frame ------------------------------------------------------------ */

@@ -57,9 +57,6 @@ void descent_get_f64s(descent_reader *r, double *d, size_t n);
 size_t descent_reader_left(const descent_reader *r);
 /* Skip n bytes (bad when fewer are left). */
 void descent_reader_skip(descent_reader *r, size_t n);
-/* 1 when the next n bytes, read as n / 8 f64 values, are all finite and
- * of magnitude at most max (a check before a section is applied). */
-int descent_f64s_within(const unsigned char *p, size_t count, double max);
 
 /* ---- the file frame ------------------------------------------------------
  * Every checkpoint file: magic[8], u32 version, u32 flags, u64 payload
