@@ -612,11 +612,16 @@ typedef enum descent_stop {
     DESCENT_STOP_MAX_ITER = 5,  /* max_iter iterations done */
     DESCENT_STOP_MAX_EVALS = 6, /* max_evals evaluations done */
     DESCENT_STOP_MAX_TIME = 7,  /* max_seconds of wall time used */
-    DESCENT_STOP_CANCELLED = 8  /* the progress callback returned non-zero */
+    DESCENT_STOP_CANCELLED = 8, /* the progress callback returned non-zero */
+    /* BOBYQA's own stops (Powell, DAMTP 2009/NA06): */
+    DESCENT_STOP_RHOEND = 9,         /* the trust-region radius rho reached rhoend */
+    DESCENT_STOP_MODEL_ROUNDING = 10 /* rounding errors leave no usable model step: a cancelled
+                                        denominator of the H update, or a step that fails to
+                                        reduce the model */
 } descent_stop;
 
 /* "gtol", "ftol", "xtol", "f_target", "max_iter", "max_evals", "max_time",
- * "cancelled"; for a negative status, its descent_strerror(). */
+ * "cancelled", "rhoend", "model_rounding"; for a negative status, its descent_strerror(). */
 const char *descent_stop_name(int reason);
 
 /* What the progress callback sees after each iteration (and once at the
@@ -689,7 +694,10 @@ typedef struct descent_minimize_result {
  *    candidate one evaluation with grad = NULL; the iterate is the best point
  *    seen and the reported gradient norm is infinite (there is none), so
  *    gtol never stops them: use f_target, max_evals or max_iter.
- * docs/global.md gives the algorithms, arguments and measured figures. */
+ *    "BOBYQA(...)" runs the same way with one point per iteration and ends
+ *    the run with its own stop reason (DESCENT_STOP_RHOEND) when done.
+ * docs/global.md gives the algorithms, arguments and measured figures
+ * (BOBYQA: docs/minimize.md). */
 typedef struct descent_minimizer descent_minimizer;
 
 int descent_minimizer_create(descent_minimizer **out, const char *spec, size_t n, descent_error *err);
@@ -827,6 +835,16 @@ int64_t descent_lbfgs_n_iter(const descent_lbfgs *o);
  *       crossover_prob=0.9, mutation_prob=None, elitism=1, seed=0, ...)"
  *       real-coded GA with SBX crossover and polynomial mutation;
  *       mutation_prob None: 1/n.
+ *   "BOBYQA(rhobeg=1, rhoend=1e-6, npt=None, lower=, upper=, scale=None)"
+ *       Powell's model-based trust-region method (DAMTP 2009/NA06): a
+ *       quadratic model interpolating npt points (None: 2n + 1; from n + 2
+ *       to (n + 1)(n + 2) / 2), radius rho from rhobeg down to rhoend,
+ *       on u = x / scale (scale: a number or a list of n; None: 1).
+ *       Sequential: each ask returns one point (lambda = 1), each tell
+ *       takes its value. Needs n >= 2 and upper - lower >= 2 rhobeg.
+ *       When it has finished, ask returns its stop reason (> 0, see
+ *       descent_population_stop) with *lambda = 0; as a minimizer the run
+ *       ends with that reason.
  * DE, PSO and GA also take init_range=1 and all four lower=, upper= (a
  * number for every variable or a list of n). The initial population is
  * drawn from the bounds when set, else from x0 +- init_range (CMA-ES: from
@@ -870,6 +888,10 @@ double descent_population_best(const descent_population *p, double *x_best);
 
 /* Generations told, and candidates told (evaluations). */
 int64_t descent_population_generation(const descent_population *p);
+
+/* A method's own stop reason once it has finished (BOBYQA:
+ * DESCENT_STOP_RHOEND or DESCENT_STOP_MODEL_ROUNDING), else 0. */
+int descent_population_stop(const descent_population *p);
 int64_t descent_population_evaluations(const descent_population *p);
 
 /* Checkpoints of a population: everything that carries from one
@@ -968,7 +990,9 @@ int descent_model_get_blas(const descent_model *m);
  * feature. Features are standardized with the mean and standard deviation of
  * the training split (a constant column is only centred). The target is a
  * class label when every value is an integer in [0, 255] and the model's
- * task is not regression (classes = max + 1); otherwise it is continuous. */
+ * task is not regression (classes = max + 1), or when it holds words (the
+ * distinct words are the classes, numbered in sorted byte order); otherwise
+ * it is continuous. */
 typedef struct descent_train_config {
     size_t struct_size;     /* set by descent_train_default_config (sizeof) */
     const char *data;
@@ -1005,6 +1029,21 @@ typedef struct descent_train_config {
                              * validation figures are the EMA's */
     int swa_start;          /* > 0: an SWA update after every epoch from this
                              * one on; the validation figures are then SWA's */
+    /* The run's length and its end (docs/models.md). */
+    int epochs;             /* > 0: the epochs the run will have in total; a
+                             * schedule's omitted length (OneCycleLR's
+                             * total_steps, CosineAnnealingLR's T_max) is then
+                             * fitted to it, and a schedule that would end
+                             * before it is refused. 0: unknown */
+    int patience;           /* > 0: early stopping (Keras EarlyStopping with
+                             * restore_best_weights): after this many epochs
+                             * without the monitored loss improving by more
+                             * than min_delta, descent_trainer_stopped() turns 1
+                             * and the best epoch's parameters are restored */
+    double min_delta;       /* >= 0 */
+    const char *allow_change; /* comma-separated fields a resumed run may change
+                             * (data, seed, val, batch-size, opt, clip-norm,
+                             * clip-value), or NULL: none */
 } descent_train_config;
 
 void descent_train_default_config_sized(descent_train_config *c, size_t struct_size);
@@ -1038,8 +1077,13 @@ void descent_trainer_destroy(descent_trainer *t);
 const char *descent_trainer_errmsg(const descent_trainer *t);
 
 /* One pass over the training split in freshly shuffled batches, then the
- * validation split. A non-zero return from progress stops the epoch early
- * and the call returns DESCENT_STOP_CANCELLED (the epoch is not counted). */
+ * validation split. A non-zero return from progress stops the epoch after
+ * the step it reports and the call returns DESCENT_STOP_CANCELLED (the
+ * epoch is not counted); the next call, or a trainer loaded from a save
+ * made in between, continues that epoch where it stopped. After early
+ * stopping (descent_trainer_stopped) it returns DESCENT_ERR_STATE. A
+ * schedule that watches a metric steps once per epoch, on the validation
+ * loss (the training loss without a validation split). */
 int descent_trainer_epoch(descent_trainer *t, int (*progress)(void *ctx, const descent_train_progress *p),
                           void *ctx, descent_epoch_result *r);
 
@@ -1055,12 +1099,33 @@ descent_model *descent_trainer_model(descent_trainer *t);
 descent_optimizer *descent_trainer_optimizer(descent_trainer *t);
 
 /* Save or restore the run: model parameters, the optimizer image with its
- * schedule (descent_save_mem), the shuffling generator and the epoch count.
- * Loading requires a trainer created with the same model, optimizer and data
- * shapes; resuming and training on gives bit for bit what an uninterrupted
- * run gives. */
+ * schedule (descent_save_mem), the shuffling generator, the epoch count, a
+ * part-done epoch, the history, the early-stopping record and what defines
+ * the run (data hash, specs, seed, split, batch size, dtype, utilities).
+ * Saving writes atomically and fsyncs. Loading refuses a run that differs
+ * in any of those (DESCENT_ERR_CHECKPOINT, naming each) unless the config's
+ * allow_change names it, a file that is not regular or not as long as its
+ * header says, and any field out of range, before changing anything;
+ * resuming and training on gives bit for bit what an uninterrupted run
+ * gives (docs/models.md). */
 int descent_trainer_save(const descent_trainer *t, const char *path);
 int descent_trainer_load(descent_trainer *t, const char *path);
+
+/* After a load: a description of the run fields that differ from the
+ * checkpoint's and were allowed (allow_change), "" when none. */
+const char *descent_trainer_changes(const descent_trainer *t);
+/* The epochs done so far, the loaded checkpoint's included: *n rows. */
+const descent_epoch_result *descent_trainer_history(const descent_trainer *t, size_t *n);
+/* Early stopping: 1 once patience ran out (the best epoch's parameters are
+ * then in the model), else 0; *best_epoch (may be NULL) is the epoch with
+ * the lowest monitored loss so far (0 before the first). */
+int descent_trainer_stopped(const descent_trainer *t, int *best_epoch);
+/* The name of class i when the target column holds words (classes numbered
+ * in sorted byte order), NULL for numeric labels. */
+const char *descent_trainer_class_name(const descent_trainer *t, size_t i);
+/* The schedule spec in use: the given one with omitted lengths fitted to
+ * the run (config.epochs), or NULL without a schedule. */
+const char *descent_trainer_schedule(const descent_trainer *t);
 
 /* ------------------------------------------------------------------------ */
 /* Numeric CSV tables                                                        */

@@ -613,6 +613,13 @@ const char *descent_schedule_spec(const descent_optimizer *opt);
 void descent_utils_save(const descent_optimizer *opt, descent_writer *w);
 int descent_utils_load(descent_optimizer *opt, descent_reader *r, int present, int apply, descent_error *err);
 
+/* descent_table_read_csv, except that a field of the column named
+ * words_column that is not a number goes to word(), which gives its value
+ * (0) or refuses it (-1: the usual error). */
+int descent_table_read_csv_words(descent_table *t, const char *path, int header, const char *words_column,
+                                 int (*word)(void *ctx, const char *text, double *value), void *ctx,
+                                 descent_error *err);
+
 /* ---- checkpoint files (fileio.c) ---------------------------------------- */
 
 /* Write buf to path atomically and durably: a new file of a unique name in
