@@ -453,8 +453,9 @@ static int all_finite(const double *v, size_t n)
 
 /* After a load: the values every method relies on. An outstanding ask has
  * exactly the candidates the method's next tell() reads; points, bounds
- * and the generator's spare normal are finite; the best value is a number
- * or +inf (nothing evaluated yet). */
+ * and the generator's spare normal (when it holds one) are finite; the
+ * best value is a number or +inf (nothing evaluated yet; the best point is
+ * then unset). */
 static int pop_values_ok(const descent_population *p, descent_error *err)
 {
     size_t n = p->n;
@@ -462,7 +463,8 @@ static int pop_values_ok(const descent_population *p, descent_error *err)
         return descent_fail(err, DESCENT_ERR_CHECKPOINT,
                             "checkpoint has %zu outstanding candidates, the population asks for %zu", p->asked,
                             p->method->size(p->state));
-    if (!all_finite(p->x0, n) || !all_finite(p->best_x, n) || !all_finite(&p->ctx.rng.spare, 1) ||
+    if (!all_finite(p->x0, n) || (isfinite(p->best_f) && !all_finite(p->best_x, n)) ||
+        (p->ctx.rng.has_spare && !all_finite(&p->ctx.rng.spare, 1)) ||
         !all_finite(p->cand, p->asked * n) || isnan(p->best_f) || p->best_f == -INFINITY)
         return descent_fail(err, DESCENT_ERR_CHECKPOINT, "population checkpoint has a NaN or infinite value");
     if (p->bounded)
