@@ -548,8 +548,14 @@ int descent_set_lookahead(descent_optimizer *opt, int k, double alpha);
 int descent_save_mem(const descent_optimizer *opt, void *buf, size_t cap, size_t *len);
 int descent_load_mem(descent_optimizer *opt, const void *buf, size_t len);
 
-/* The same to a file, written to a temporary name, flushed and renamed, so a
- * crash leaves the old file or the new one. */
+/* The same to a file: written to a new file of a unique name in path's
+ * directory, fsynced, renamed over path, and the directory fsynced, so a
+ * crash or a concurrent save leaves the old file or a new one, never a torn
+ * one. A path that is a symbolic link is written through to the file it
+ * names (the link stays). Loading reads and checks the header before
+ * allocating, and refuses anything but a regular file; every value is
+ * checked before use (step counts at most 2^53, finite per-tensor scalars
+ * and schedule state). */
 int descent_save(const descent_optimizer *opt, const char *path);
 int descent_load(descent_optimizer *opt, const char *path);
 
@@ -921,9 +927,9 @@ int64_t descent_population_evaluations(const descent_population *p);
 /* Checkpoints of a population: everything that carries from one
  * generation to the next (the method's state, the random generator, x0 and
  * bounds, counts, the best point, and the candidates of an ask not yet
- * told), in a CRC-protected file written atomically (path.tmp, fsync,
- * rename). Load into a population created from the same spec and n: the
- * run then continues exactly as if it had not stopped. A file for another
+ * told), in a CRC-protected file written atomically (as descent_save).
+ * Load into a population created from the same spec and n: the run then
+ * continues exactly as if it had not stopped. A file for another
  * method, n or population size, or a truncated or corrupt one, is refused
  * with a message and the population is left as it was. The _mem forms
  * work on a buffer (with buf = NULL, save_mem only reports the size). */

@@ -19,92 +19,43 @@
  * optimizer, so a rejected file leaves it untouched. */
 #include "internal.h"
 
-#include <errno.h>
+#include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#ifdef __unix__
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#endif
 
 #define CKPT_MAGIC "DESCENT\x1a"
 #define CKPT_VERSION 1u
-#define CKPT_HEADER 24
+#define CKPT_WHAT "descent checkpoint"
+
+/* The largest step count a checkpoint may carry: 2^53, beyond which a
+ * double (the step's t in every bias correction) no longer counts by one;
+ * far below INT64_MAX, so the next step cannot overflow. */
+#define CKPT_MAX_STEP ((int64_t)1 << 53)
 
 typedef descent_writer writer;
-
-static void put_bytes(writer *w, const void *p, size_t n)
-{
-    if (w->buf && w->pos + n <= w->cap)
-        memcpy(w->buf + w->pos, p, n);
-    w->pos += n;
-}
-
-void descent_put_u(descent_writer *w, uint64_t v, int bytes)
-{
-    unsigned char b[8];
-    for (int i = 0; i < bytes; i++)
-        b[i] = (unsigned char)(v >> (8 * i));
-    put_bytes(w, b, (size_t)bytes);
-}
-
-static void put_f64(writer *w, double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    descent_put_u(w, u, 8);
-}
-
-static void put_str(writer *w, const char *s)
-{
-    size_t n = strlen(s);
-    descent_put_u(w, n, 2);
-    put_bytes(w, s, n);
-}
-
-/* State buffers are written element by element in little-endian order. */
-static void put_array(writer *w, const void *data, size_t n, descent_dtype dtype)
-{
-    if (dtype == DESCENT_F64) {
-        const double *d = data;
-        for (size_t i = 0; i < n; i++)
-            put_f64(w, d[i]);
-    } else {
-        const float *f = data;
-        for (size_t i = 0; i < n; i++) {
-            uint32_t u;
-            memcpy(&u, &f[i], sizeof u);
-            descent_put_u(w, u, 4);
-        }
-    }
-}
 
 int descent_save_mem(const descent_optimizer *opt, void *buf, size_t cap, size_t *len)
 {
     if (!opt || !len)
         return DESCENT_ERR_INVALID;
-    writer w = {buf, cap, 0};
-    put_bytes(&w, CKPT_MAGIC, 8);
-    descent_put_u(&w, CKPT_VERSION, 4);
-    descent_put_u(&w, descent_utils_active(opt) ? DESCENT_CKPT_FLAG_UTILS : 0, 4);
-    descent_put_u(&w, 0, 8); /* payload length, patched below */
-    put_str(&w, opt->algo->name);
+    writer w = {buf, buf ? cap : 0, 0};
+    size_t start =
+        descent_frame_begin(&w, CKPT_MAGIC, CKPT_VERSION, descent_utils_active(opt) ? DESCENT_CKPT_FLAG_UTILS : 0);
+    descent_put_str(&w, opt->algo->name);
     descent_put_u(&w, (uint64_t)opt->ngroups, 4);
     for (int g = 0; g < opt->ngroups; g++) {
         const descent_hparams *hp = &opt->groups[g].hp;
-        put_f64(&w, opt->groups[g].initial_lr);
+        descent_put_f64(&w, opt->groups[g].initial_lr);
         uint32_t fields = 0;
         for (const hp_desc *d = opt->algo->hparams; d->name; d++)
             fields++;
         descent_put_u(&w, fields, 4);
         for (const hp_desc *d = opt->algo->hparams; d->name; d++) {
             int count = d->type == HP_PAIR ? 2 : 1;
-            put_str(&w, d->name);
+            descent_put_str(&w, d->name);
             descent_put_u(&w, (uint64_t)count, 1);
             for (int k = 0; k < count; k++)
-                put_f64(&w, descent_hp_read(hp, d, k));
+                descent_put_f64(&w, descent_hp_read(hp, d, k));
         }
     }
     descent_put_u(&w, (uint64_t)opt->ntensors, 4);
@@ -114,18 +65,18 @@ int descent_save_mem(const descent_optimizer *opt, void *buf, size_t cap, size_t
         descent_put_u(&w, (uint64_t)t->dtype, 1);
         descent_put_u(&w, (uint64_t)t->n, 8);
         descent_put_u(&w, (uint64_t)t->scalars.step, 8);
-        put_f64(&w, t->scalars.mu_product);
-        put_f64(&w, t->scalars.eta);
-        put_f64(&w, t->scalars.mu);
+        descent_put_f64(&w, t->scalars.mu_product);
+        descent_put_f64(&w, t->scalars.eta);
+        descent_put_f64(&w, t->scalars.mu);
         descent_put_u(&w, (uint64_t)t->nstate, 1);
         for (int k = 0; k < t->nstate; k++) {
-            put_str(&w, opt->algo->state_names[k]);
+            descent_put_str(&w, opt->algo->state_names[k]);
             if (opt->algo->state_size) /* shape-dependent sizes: stored, and checked on load */
                 descent_put_u(&w, (uint64_t)t->state_n[k], 8);
             if (t->state_bits == 8)
                 descent_q8_put(&w, t->state[k], t->n);
             else
-                put_array(&w, t->state[k], t->state_n[k], t->dtype);
+                descent_put_array(&w, t->state[k], t->state_n[k], t->dtype);
         }
     }
     size_t sched_len = descent_schedule_save(opt, NULL, 0);
@@ -141,10 +92,7 @@ int descent_save_mem(const descent_optimizer *opt, void *buf, size_t cap, size_t
         return 0;
     if (cap < total)
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "checkpoint needs %zu bytes, buffer has %zu", total, cap);
-    writer patch = {buf, cap, 16};
-    descent_put_u(&patch, (uint64_t)(w.pos - CKPT_HEADER), 8);
-    uint32_t crc = descent_crc32(0, buf, w.pos);
-    descent_put_u(&w, crc, 4);
+    descent_frame_end(&w, start);
     return 0;
 }
 
@@ -152,62 +100,9 @@ int descent_save_mem(const descent_optimizer *opt, void *buf, size_t cap, size_t
 
 typedef descent_reader reader;
 
-uint64_t descent_get_u(descent_reader *r, int bytes)
-{
-    if (r->bad || r->len - r->pos < (size_t)bytes) {
-        r->bad = 1;
-        return 0;
-    }
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; i++)
-        v |= (uint64_t)r->buf[r->pos + (size_t)i] << (8 * i);
-    r->pos += (size_t)bytes;
-    return v;
-}
-
-static double get_f64(reader *r)
-{
-    uint64_t u = descent_get_u(r, 8);
-    double d;
-    memcpy(&d, &u, sizeof d);
-    return d;
-}
-
-/* Returns a pointer into the buffer (not NUL-terminated) and its length. */
-static const char *get_str(reader *r, size_t *n)
-{
-    *n = (size_t)descent_get_u(r, 2);
-    if (r->bad || r->len - r->pos < *n) {
-        r->bad = 1;
-        *n = 0;
-        return "";
-    }
-    const char *s = (const char *)r->buf + r->pos;
-    r->pos += *n;
-    return s;
-}
-
 static int str_is(const char *s, size_t n, const char *want) { return strlen(want) == n && memcmp(s, want, n) == 0; }
 
-static void get_array(reader *r, void *out, size_t n, descent_dtype dtype)
-{
-    if (dtype == DESCENT_F64) {
-        double *d = out;
-        for (size_t i = 0; i < n; i++)
-            d[i] = get_f64(r);
-    } else {
-        float *f = out;
-        for (size_t i = 0; i < n; i++) {
-            uint32_t u = (uint32_t)descent_get_u(r, 4);
-            memcpy(&f[i], &u, sizeof u);
-        }
-    }
-}
-
 static size_t dtype_size(descent_dtype t) { return t == DESCENT_F64 ? 8 : 4; }
-
-void descent_put_array(descent_writer *w, const void *data, size_t n, descent_dtype dtype) { put_array(w, data, n, dtype); }
-void descent_get_array(descent_reader *r, void *out, size_t n, descent_dtype dtype) { get_array(r, out, n, dtype); }
 
 /* One pass over the payload. With apply = 0 it only checks; with apply = 1
  * (run only after a successful check) it writes into the optimizer. */
@@ -215,7 +110,7 @@ static int walk(descent_optimizer *opt, reader *r, int apply, unsigned flags, de
 {
     const char *where = "header";
     size_t n;
-    const char *name = get_str(r, &n);
+    const char *name = descent_get_str(r, &n);
     if (r->bad)
         goto truncated;
     if (!str_is(name, n, opt->algo->name))
@@ -230,7 +125,7 @@ static int walk(descent_optimizer *opt, reader *r, int apply, unsigned flags, de
     for (int g = 0; g < opt->ngroups; g++) {
         where = "group hyperparameters";
         descent_hparams hp = opt->groups[g].hp;
-        double initial_lr = get_f64(r);
+        double initial_lr = descent_get_f64(r);
         uint64_t fields = descent_get_u(r, 4);
         if (r->bad)
             goto truncated;
@@ -252,7 +147,7 @@ static int walk(descent_optimizer *opt, reader *r, int apply, unsigned flags, de
             for (int k = 0; k < (q->type == HP_PAIR ? 2 : 1); k++)
                 descent_hp_write(&hp, q, k, descent_hp_read(&defaults, q, k));
         for (uint64_t f = 0; f < fields; f++) {
-            const char *fname = get_str(r, &n);
+            const char *fname = descent_get_str(r, &n);
             int count = (int)descent_get_u(r, 1);
             if (r->bad)
                 goto truncated;
@@ -270,7 +165,7 @@ static int walk(descent_optimizer *opt, reader *r, int apply, unsigned flags, de
                 return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint group %d: hyperparameter '%s' appears twice", g,
                                     key);
             for (int k = 0; k < count; k++) {
-                double v = get_f64(r);
+                double v = descent_get_f64(r);
                 if (r->bad)
                     goto truncated;
                 descent_error e;
@@ -315,8 +210,8 @@ static int walk(descent_optimizer *opt, reader *r, int apply, unsigned flags, de
         where = "tensor state";
         uint64_t group = descent_get_u(r, 4), dtype = descent_get_u(r, 1), count = descent_get_u(r, 8);
         int64_t step = (int64_t)descent_get_u(r, 8);
-        double mu_product = get_f64(r);
-        double eta = get_f64(r), mu = get_f64(r);
+        double mu_product = descent_get_f64(r);
+        double eta = descent_get_f64(r), mu = descent_get_f64(r);
         uint64_t nstate = descent_get_u(r, 1);
         if (r->bad)
             goto truncated;
@@ -331,6 +226,17 @@ static int walk(descent_optimizer *opt, reader *r, int apply, unsigned flags, de
                                 (unsigned long long)nstate, t->nstate);
         if (step < 0)
             return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint tensor %d has negative step count", i);
+        /* Forged values are refused before use: a step count a double
+         * counts exactly (and whose next step cannot overflow), NAdam's
+         * product of momentum coefficients in [-1, 1], ASGD's averaging
+         * weight mu in [0, 1] and its finite eta (a step size). */
+        if (step > CKPT_MAX_STEP)
+            return descent_fail(err, DESCENT_ERR_CHECKPOINT,
+                                "checkpoint tensor %d has step count %lld, beyond 2^53", i, (long long)step);
+        if (!(fabs(mu_product) <= 1) || !(mu >= 0 && mu <= 1) || !isfinite(eta))
+            return descent_fail(err, DESCENT_ERR_CHECKPOINT,
+                                "checkpoint tensor %d has impossible per-tensor values (mu_product %g, eta %g, mu %g)",
+                                i, mu_product, eta, mu);
         if (apply) {
             t->scalars.step = step;
             t->scalars.mu_product = mu_product;
@@ -338,7 +244,7 @@ static int walk(descent_optimizer *opt, reader *r, int apply, unsigned flags, de
             t->scalars.mu = mu;
         }
         for (int k = 0; k < t->nstate; k++) {
-            const char *sname = get_str(r, &n);
+            const char *sname = descent_get_str(r, &n);
             if (r->bad)
                 goto truncated;
             if (!str_is(sname, n, opt->algo->state_names[k]))
@@ -354,24 +260,28 @@ static int walk(descent_optimizer *opt, reader *r, int apply, unsigned flags, de
                                         i, opt->algo->state_names[k], (unsigned long long)elems, t->state_n[k]);
             }
             size_t bytes = t->state_bits == 8 ? descent_q8_image_bytes(t->n) : t->state_n[k] * dtype_size(t->dtype);
-            if (r->len - r->pos < bytes)
+            if (descent_reader_left(r) < bytes)
                 goto truncated;
+            if (t->state_bits == 8 && !descent_q8_image_ok(r->buf + r->pos, t->n))
+                return descent_fail(err, DESCENT_ERR_CHECKPOINT,
+                                    "checkpoint tensor %d state '%s' has a negative or non-finite block scale", i,
+                                    opt->algo->state_names[k]);
             if (apply && t->state_bits == 8)
                 descent_q8_get(r, t->state[k], t->n);
             else if (apply)
-                get_array(r, t->state[k], t->state_n[k], t->dtype);
+                descent_get_array(r, t->state[k], t->state_n[k], t->dtype);
             else
-                r->pos += bytes;
+                descent_reader_skip(r, bytes);
         }
     }
     where = "schedule";
     uint64_t sched_len = descent_get_u(r, 8);
-    if (r->bad || r->len - r->pos < sched_len)
+    if (r->bad || descent_reader_left(r) < sched_len)
         goto truncated;
     int rc = descent_schedule_load(opt, r->buf + r->pos, (size_t)sched_len, apply, err);
     if (rc < 0)
         return rc;
-    r->pos += (size_t)sched_len;
+    descent_reader_skip(r, (size_t)sched_len);
     if ((rc = descent_utils_load(opt, r, (flags & DESCENT_CKPT_FLAG_UTILS) != 0, apply, err)) < 0)
         return rc;
     if (r->pos != r->len)
@@ -385,36 +295,18 @@ int descent_load_mem(descent_optimizer *opt, const void *buf, size_t len)
 {
     if (!opt)
         return DESCENT_ERR_INVALID;
-    if (!buf)
-        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "checkpoint buffer is NULL");
-    const unsigned char *b = buf;
-    if (len < CKPT_HEADER + 4 || memcmp(b, CKPT_MAGIC, 8) != 0)
-        return descent_opt_fail(opt, DESCENT_ERR_CHECKPOINT, "not a descent checkpoint (%s)",
-                                len < 8 || memcmp(b, CKPT_MAGIC, 8) != 0 ? "bad magic" : "too short");
-    reader h = {b, len, 8, 0};
-    uint64_t version = descent_get_u(&h, 4);
-    uint64_t flags = descent_get_u(&h, 4);
-    uint64_t payload = descent_get_u(&h, 8);
-    if (version != CKPT_VERSION)
-        return descent_opt_fail(opt, DESCENT_ERR_CHECKPOINT, "checkpoint format version %llu, this library reads %u",
-                                (unsigned long long)version, CKPT_VERSION);
-    if (flags & ~(uint64_t)DESCENT_CKPT_FLAG_UTILS)
-        return descent_opt_fail(opt, DESCENT_ERR_CHECKPOINT, "checkpoint has unknown flags 0x%llx",
-                                (unsigned long long)flags);
-    if (payload != len - CKPT_HEADER - 4)
-        return descent_opt_fail(opt, DESCENT_ERR_CHECKPOINT, "checkpoint is truncated or padded: %zu bytes, header says %llu",
-                                len, (unsigned long long)(payload + CKPT_HEADER + 4));
-    uint32_t stored = (uint32_t)b[len - 4] | (uint32_t)b[len - 3] << 8 | (uint32_t)b[len - 2] << 16 |
-                      (uint32_t)b[len - 1] << 24;
-    if (descent_crc32(0, b, len - 4) != stored)
-        return descent_opt_fail(opt, DESCENT_ERR_CHECKPOINT, "checkpoint checksum mismatch: the file is corrupt");
     descent_error e;
-    reader r = {b, len - 4, CKPT_HEADER, 0};
-    int rc = walk(opt, &r, 0, (unsigned)flags, &e);
+    descent_frame_info info;
+    reader r;
+    int rc = descent_frame_open(&r, buf, len, CKPT_MAGIC, CKPT_VERSION, CKPT_VERSION, DESCENT_CKPT_FLAG_UTILS, &info,
+                                CKPT_WHAT, &e);
     if (rc < 0)
         return descent_opt_fail(opt, rc, "%s", e.message);
-    reader r2 = {b, len - 4, CKPT_HEADER, 0};
-    return walk(opt, &r2, 1, (unsigned)flags, &e);
+    reader r2 = r;
+    rc = walk(opt, &r, 0, info.flags, &e);
+    if (rc < 0)
+        return descent_opt_fail(opt, rc, "%s", e.message);
+    return walk(opt, &r2, 1, info.flags, &e);
 }
 
 int descent_save(const descent_optimizer *opt, const char *path)
@@ -441,7 +333,8 @@ int descent_load(descent_optimizer *opt, const char *path)
     void *buf;
     size_t len;
     descent_error e;
-    int rc = descent_file_read(&opt->mem, path, &buf, &len, &e);
+    int rc = descent_file_read_framed(&opt->mem, path, CKPT_MAGIC, CKPT_VERSION, CKPT_VERSION, DESCENT_CKPT_FLAG_UTILS,
+                                      CKPT_WHAT, &buf, &len, &e);
     if (rc < 0)
         return descent_opt_fail(opt, rc, "%s", e.message);
     rc = descent_load_mem(opt, buf, len);

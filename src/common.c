@@ -176,41 +176,6 @@ const char *descent_closest_name(const char *word, const char *const *names, int
     return best_d <= limit ? best : NULL;
 }
 
-/* ---- CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320) ----------------
- * Table-driven, eight bytes per round for long inputs ("slicing-by-8",
- * Kounavis & Berry, Intel 2005): table k maps a byte to the CRC of that
- * byte followed by k zero bytes, t[k][i] = (t[k-1][i] >> 8) ^
- * t[0][t[k-1][i] & 0xFF], so eight lookups replace eight dependent
- * byte steps (about 0.5 -> 2-3 GB/s). The tables are built per call to keep
- * no global state: one for short inputs, all eight from 4 KiB on. */
-#define CRC_SLICE_MIN 4096
-
-uint32_t descent_crc32(uint32_t crc, const void *data, size_t len)
-{
-    uint32_t t[8][256];
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
-        t[0][i] = c;
-    }
-    const unsigned char *p = data;
-    crc = ~crc;
-    if (len >= CRC_SLICE_MIN) {
-        for (int k = 1; k < 8; k++)
-            for (uint32_t i = 0; i < 256; i++)
-                t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 0xFFu];
-        for (; len >= 8; len -= 8, p += 8) {
-            uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
-            crc = t[7][lo & 0xFFu] ^ t[6][(lo >> 8) & 0xFFu] ^ t[5][(lo >> 16) & 0xFFu] ^ t[4][lo >> 24] ^
-                  t[3][p[4]] ^ t[2][p[5]] ^ t[1][p[6]] ^ t[0][p[7]];
-        }
-    }
-    while (len--)
-        crc = t[0][(crc ^ *p++) & 0xFFu] ^ (crc >> 8);
-    return ~crc;
-}
-
 int descent_struct_size_check(size_t size, size_t min_size, size_t full_size, const char *type, const char *init,
                               descent_error *err)
 {

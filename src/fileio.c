@@ -1,19 +1,308 @@
-/* Whole-file reads and crash-safe writes for checkpoint files. */
+/* Files: whole-file reads that check before they allocate, and crash-safe,
+ * concurrency-safe writes. The only place in the library that creates,
+ * renames or syncs files; the bytes inside are bytes.c's business. */
 #include "internal.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#ifdef __unix__
+#if defined(__unix__) || defined(__APPLE__)
+#define DESCENT_POSIX_FILES 1
+#include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #endif
+
+/* ---- reading ------------------------------------------------------------- */
+
+typedef struct file_in {
+    FILE *f;
+    size_t size;
+} file_in;
+
+/* Open path for reading: only a regular file (a directory, FIFO or device
+ * such as /dev/zero is refused), with its size from fstat. */
+static int in_open(file_in *in, const char *path, descent_error *err)
+{
+    in->f = fopen(path, "rb");
+    in->size = 0;
+    if (!in->f)
+        return descent_fail(err, DESCENT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+#ifdef DESCENT_POSIX_FILES
+    struct stat st;
+    if (fstat(fileno(in->f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(in->f);
+        return descent_fail(err, DESCENT_ERR_IO, "cannot read %s: not a regular file", path);
+    }
+    if ((uintmax_t)st.st_size > (uintmax_t)SIZE_MAX - 1) {
+        fclose(in->f);
+        return descent_fail(err, DESCENT_ERR_IO, "cannot read %s: too large", path);
+    }
+    in->size = (size_t)st.st_size;
+#else
+    long size = -1;
+    if (fseek(in->f, 0, SEEK_END) == 0)
+        size = ftell(in->f);
+    if (size < 0 || fseek(in->f, 0, SEEK_SET) != 0) {
+        fclose(in->f);
+        return descent_fail(err, DESCENT_ERR_IO, "cannot read %s", path);
+    }
+    in->size = (size_t)size;
+#endif
+    return 0;
+}
+
+/* n bytes at offset 0 of the file into buf. */
+static int in_read(file_in *in, void *buf, size_t n, const char *path, descent_error *err)
+{
+    if (fseek(in->f, 0, SEEK_SET) != 0 || fread(buf, 1, n, in->f) != n)
+        return descent_fail(err, DESCENT_ERR_IO, "cannot read %s%s%s", path, ferror(in->f) ? ": " : " (it changed while read)",
+                            ferror(in->f) ? strerror(errno) : "");
+    return 0;
+}
+
+/* The whole file (in->size bytes, one more allocated for a NUL). */
+static int in_read_all(file_in *in, const descent_mem *mem, void **out, size_t *len, const char *path,
+                       descent_error *err)
+{
+    void *buf = descent_mem_alloc(mem, in->size + 1);
+    if (!buf)
+        return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory reading %s (%zu bytes)", path, in->size);
+    int rc = in_read(in, buf, in->size, path, err);
+    if (rc < 0) {
+        descent_mem_free(mem, buf);
+        return rc;
+    }
+    ((char *)buf)[in->size] = '\0';
+    *out = buf;
+    *len = in->size;
+    return 0;
+}
+
+int descent_file_read(const descent_mem *mem, const char *path, void **out, size_t *len, descent_error *err)
+{
+    *out = NULL;
+    *len = 0;
+    file_in in;
+    int rc = in_open(&in, path, err);
+    if (rc < 0)
+        return rc;
+    rc = in_read_all(&in, mem, out, len, path, err);
+    fclose(in.f);
+    return rc;
+}
+
+int descent_file_read_checked(const descent_mem *mem, const char *path, size_t head, descent_file_check check,
+                              void *ctx, void **out, size_t *len, descent_error *err)
+{
+    *out = NULL;
+    *len = 0;
+    file_in in;
+    int rc = in_open(&in, path, err);
+    if (rc < 0)
+        return rc;
+    unsigned char stack[256], *buf = head <= sizeof stack ? stack : descent_mem_alloc(mem, head);
+    size_t n = in.size < head ? in.size : head;
+    if (!buf)
+        rc = descent_fail(err, DESCENT_ERR_NOMEM, "out of memory reading %s", path);
+    if (rc == 0)
+        rc = in_read(&in, buf, n, path, err);
+    if (rc == 0)
+        rc = check(ctx, buf, n, in.size, err);
+    if (buf != stack)
+        descent_mem_free(mem, buf);
+    if (rc == 0)
+        rc = in_read_all(&in, mem, out, len, path, err);
+    fclose(in.f);
+    return rc;
+}
+
+typedef struct frame_want {
+    const char *magic, *what;
+    uint32_t min_version, max_version, known_flags;
+} frame_want;
+
+/* A file that is not this kind, or whose header declares another length
+ * than the file has, is refused before its size is allocated. */
+static int frame_check(void *ctx, const unsigned char *head, size_t n, size_t size, descent_error *err)
+{
+    const frame_want *f = ctx;
+    descent_frame_info info;
+    int rc = descent_frame_header(head, n, f->magic, f->min_version, f->max_version, f->known_flags, &info, f->what, err);
+    if (rc == 0 && (size < DESCENT_FRAME_OVERHEAD || info.payload_len != size - DESCENT_FRAME_OVERHEAD))
+        rc = descent_fail(err, DESCENT_ERR_CHECKPOINT, "%s is truncated or padded: %zu bytes, header says %llu", f->what,
+                          size, (unsigned long long)info.payload_len + DESCENT_FRAME_OVERHEAD);
+    return rc;
+}
+
+int descent_file_read_framed(const descent_mem *mem, const char *path, const char magic[8], uint32_t min_version,
+                             uint32_t max_version, uint32_t known_flags, const char *what, void **out, size_t *len,
+                             descent_error *err)
+{
+    frame_want want = {magic, what, min_version, max_version, known_flags};
+    int rc = descent_file_read_checked(mem, path, DESCENT_FRAME_HEADER, frame_check, &want, out, len, err);
+    if (rc == DESCENT_ERR_CHECKPOINT && err) {
+        char msg[sizeof err->message];
+        memcpy(msg, err->message, sizeof msg);
+        descent_fail(err, rc, "%.200s: %.300s", path, msg);
+    }
+    return rc;
+}
+
+/* ---- writing ------------------------------------------------------------- */
+
+#ifdef DESCENT_POSIX_FILES
+
+/* The file a chain of symbolic links at path ends at (path itself when it
+ * is not a link, or does not exist yet), in a buffer from mem. */
+static char *resolve_links(const descent_mem *mem, const char *path, descent_error *err)
+{
+    size_t cap = strlen(path) + 1;
+    char *cur = descent_mem_alloc(mem, cap);
+    if (!cur) {
+        descent_fail(err, DESCENT_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    memcpy(cur, path, cap);
+    for (int hops = 0;; hops++) {
+        struct stat st;
+        if (lstat(cur, &st) != 0 || !S_ISLNK(st.st_mode))
+            return cur;
+        if (hops == 40) {
+            descent_fail(err, DESCENT_ERR_IO, "cannot write %s: too many levels of symbolic links", path);
+            break;
+        }
+        size_t lcap = (size_t)st.st_size > 0 ? (size_t)st.st_size + 1 : PATH_MAX;
+        char *link = descent_mem_alloc(mem, lcap);
+        ssize_t n = link ? readlink(cur, link, lcap) : -1;
+        if (n < 0 || (size_t)n >= lcap) {
+            descent_fail(err, DESCENT_ERR_IO, "cannot write %s: cannot read the link %s", path, cur);
+            descent_mem_free(mem, link);
+            break;
+        }
+        link[n] = '\0';
+        /* A relative target is relative to the link's directory. */
+        const char *slash = strrchr(cur, '/');
+        size_t dlen = link[0] != '/' && slash ? (size_t)(slash - cur) + 1 : 0;
+        char *next = descent_mem_alloc(mem, dlen + (size_t)n + 1);
+        if (!next) {
+            descent_fail(err, DESCENT_ERR_NOMEM, "out of memory");
+            descent_mem_free(mem, link);
+            break;
+        }
+        memcpy(next, cur, dlen);
+        memcpy(next + dlen, link, (size_t)n + 1);
+        descent_mem_free(mem, link);
+        descent_mem_free(mem, cur);
+        cur = next;
+    }
+    descent_mem_free(mem, cur);
+    return NULL;
+}
+
+/* splitmix64 (Steele, Lea & Flood 2014) over the time, the process and a
+ * counter: a name no other saver picks at the same moment; O_EXCL makes a
+ * collision a retry, never a shared file. */
+static uint64_t tmp_suffix(void)
+{
+    static unsigned long counter;
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    uint64_t z = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32 ^
+                 (uint64_t)++counter * 0x9E3779B97F4A7C15u;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+    return z ^ (z >> 31);
+}
+
+static int write_fully(int fd, const unsigned char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* fsync the directory holding path, so the rename itself is durable. A
+ * file system that cannot sync directories (EINVAL) is not an error. */
+static int sync_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[PATH_MAX];
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if ((size_t)(slash - path) >= sizeof dir)
+        return -1;
+    else
+        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    int saved = errno;
+    close(fd);
+    return rc == 0 || saved == EINVAL || saved == EROFS ? 0 : -1;
+}
 
 int descent_file_write_atomic(const descent_mem *mem, const char *path, const void *buf, size_t len,
                               descent_error *err)
 {
-    /* Write to path.tmp, flush to disk, then rename over path: readers see
-     * the old file or the new one, never a torn one. */
+    char *target = resolve_links(mem, path, err);
+    if (!target)
+        return err ? err->status : DESCENT_ERR_IO;
+    size_t tlen = strlen(target);
+    char *tmp = descent_mem_alloc(mem, tlen + 32);
+    if (!tmp) {
+        descent_mem_free(mem, target);
+        return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory");
+    }
+    /* The old file's permissions carry over; a new file gets 0666 less the
+     * umask, as fopen would give it. */
+    struct stat old;
+    int keep_mode = stat(target, &old) == 0 && S_ISREG(old.st_mode);
+    int fd = -1;
+    for (int attempt = 0; fd < 0 && attempt < 100; attempt++) {
+        snprintf(tmp, tlen + 32, "%s.tmp-%016llx", target, (unsigned long long)tmp_suffix());
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    int rc = 0;
+    if (fd < 0) {
+        rc = descent_fail(err, DESCENT_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    } else {
+        int ok = write_fully(fd, buf, len) == 0 && (!keep_mode || fchmod(fd, old.st_mode & 07777) == 0) &&
+                 fsync(fd) == 0;
+        int saved = errno;
+        ok = close(fd) == 0 && ok;
+        if (ok && rename(tmp, target) != 0)
+            ok = 0, saved = errno;
+        if (!ok) {
+            rc = descent_fail(err, DESCENT_ERR_IO, "cannot write %s: %s", path, strerror(saved ? saved : EIO));
+            unlink(tmp);
+        } else if (sync_dir(target) != 0) {
+            rc = descent_fail(err, DESCENT_ERR_IO, "cannot sync the directory of %s: %s", path, strerror(errno));
+        }
+    }
+    descent_mem_free(mem, tmp);
+    descent_mem_free(mem, target);
+    return rc;
+}
+
+#else /* no POSIX: write path.tmp, flush, rename (not synced) */
+
+int descent_file_write_atomic(const descent_mem *mem, const char *path, const void *buf, size_t len,
+                              descent_error *err)
+{
     size_t plen = strlen(path);
     char *tmp = descent_mem_alloc(mem, plen + 5);
     if (!tmp)
@@ -26,9 +315,6 @@ int descent_file_write_atomic(const descent_mem *mem, const char *path, const vo
         rc = descent_fail(err, DESCENT_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
     } else {
         int ok = fwrite(buf, 1, len, f) == len && fflush(f) == 0;
-#ifdef __unix__
-        ok = ok && fsync(fileno(f)) == 0;
-#endif
         ok = (fclose(f) == 0) && ok;
         if (!ok || rename(tmp, path) != 0) {
             rc = descent_fail(err, DESCENT_ERR_IO, "cannot write %s: %s", path, strerror(errno));
@@ -39,96 +325,4 @@ int descent_file_write_atomic(const descent_mem *mem, const char *path, const vo
     return rc;
 }
 
-int descent_file_read(const descent_mem *mem, const char *path, void **out, size_t *len, descent_error *err)
-{
-    *out = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return descent_fail(err, DESCENT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-#ifdef __unix__
-    /* fopen succeeds on a directory and ftell then reports LONG_MAX: only
-     * read regular files, so a bad path cannot ask for 2^63 bytes. */
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return descent_fail(err, DESCENT_ERR_IO, "cannot read %s: not a regular file", path);
-    }
 #endif
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0)
-        size = ftell(f);
-    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return descent_fail(err, DESCENT_ERR_IO, "cannot read %s", path);
-    }
-    void *buf = descent_mem_alloc(mem, (size_t)size + 1);
-    if (!buf) {
-        fclose(f);
-        return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory reading %s (%ld bytes)", path, size);
-    }
-    int rc = 0;
-    if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        rc = descent_fail(err, DESCENT_ERR_IO, "cannot read %s", path);
-        descent_mem_free(mem, buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *out = buf;
-    *len = buf ? (size_t)size : 0;
-    return rc;
-}
-
-/* The frame every checkpoint file shares: 8 magic bytes, u32 version,
- * u32 flags (0), u64 payload length, the payload, u32 CRC-32 of all that
- * precedes it. */
-size_t descent_frame_begin(descent_writer *w, const char magic[8], uint32_t version)
-{
-    for (int i = 0; i < 8; i++)
-        descent_put_u(w, (unsigned char)magic[i], 1);
-    descent_put_u(w, version, 4);
-    descent_put_u(w, 0, 4);
-    descent_put_u(w, 0, 8); /* payload length, patched by descent_frame_end */
-    return w->pos;
-}
-
-void descent_frame_end(descent_writer *w, size_t payload_start)
-{
-    size_t end = w->pos;
-    if (w->buf && end <= w->cap) {
-        descent_writer at = {w->buf, w->cap, payload_start - 8};
-        descent_put_u(&at, end - payload_start, 8);
-    }
-    uint32_t crc = w->buf && end <= w->cap ? descent_crc32(0, w->buf, end) : 0;
-    descent_put_u(w, crc, 4);
-}
-
-int descent_frame_open(descent_reader *payload, const void *buf, size_t len, const char magic[8], uint32_t version,
-                       const char *what, descent_error *err)
-{
-    const unsigned char *b = buf;
-    if (!buf)
-        return descent_fail(err, DESCENT_ERR_INVALID, "%s buffer is NULL", what);
-    if (len < 8 || memcmp(b, magic, 8) != 0)
-        return descent_fail(err, DESCENT_ERR_CHECKPOINT, "not a %s (bad magic)", what);
-    if (len < 24 + 4)
-        return descent_fail(err, DESCENT_ERR_CHECKPOINT, "not a %s (too short)", what);
-    descent_reader h = {b, len, 8, 0};
-    uint64_t v = descent_get_u(&h, 4), flags = descent_get_u(&h, 4), payload_len = descent_get_u(&h, 8);
-    if (v != version)
-        return descent_fail(err, DESCENT_ERR_CHECKPOINT, "%s format version %llu, this library reads %u", what,
-                            (unsigned long long)v, version);
-    if (flags != 0)
-        return descent_fail(err, DESCENT_ERR_CHECKPOINT, "%s has unknown flags 0x%llx", what,
-                            (unsigned long long)flags);
-    if (payload_len != len - 24 - 4)
-        return descent_fail(err, DESCENT_ERR_CHECKPOINT, "%s is truncated or padded: %zu bytes, header says %llu", what,
-                            len, (unsigned long long)(payload_len + 24 + 4));
-    uint32_t stored = (uint32_t)b[len - 4] | (uint32_t)b[len - 3] << 8 | (uint32_t)b[len - 2] << 16 |
-                      (uint32_t)b[len - 1] << 24;
-    if (descent_crc32(0, b, len - 4) != stored)
-        return descent_fail(err, DESCENT_ERR_CHECKPOINT, "%s checksum mismatch: the file is corrupt", what);
-    descent_reader r = {b, len - 4, 24, 0};
-    *payload = r;
-    return 0;
-}

@@ -618,28 +618,14 @@ size_t descent_schedule_save(const descent_optimizer *opt, unsigned char *buf, s
  * checkpoint's schedule section; it must match the attached schedule. */
 int descent_schedule_load(descent_optimizer *opt, const unsigned char *buf, size_t len, int apply,
                           descent_error *err);
+/* The attached schedule's canonical spec (every argument), or NULL. */
+const char *descent_schedule_spec(const descent_optimizer *opt);
 
 /* ---- binary formats ----------------------------------------------------- */
 
-/* Little-endian byte streams for checkpoints. A writer with buf == NULL
- * only counts bytes (and never writes past cap); a reader sets bad, and
- * returns 0, on any read past its end. */
-typedef struct descent_writer {
-    unsigned char *buf;
-    size_t cap, pos;
-} descent_writer;
+/* The byte writer/reader and the file frame live in bytes.h. */
+#include "bytes.h"
 
-typedef struct descent_reader {
-    const unsigned char *buf;
-    size_t len, pos;
-    int bad;
-} descent_reader;
-
-void descent_put_u(descent_writer *w, uint64_t v, int bytes);
-uint64_t descent_get_u(descent_reader *r, int bytes);
-/* n values of a state buffer (f64, or f32 for other dtypes), raw LE bits. */
-void descent_put_array(descent_writer *w, const void *data, size_t n, descent_dtype dtype);
-void descent_get_array(descent_reader *r, void *out, size_t n, descent_dtype dtype);
 void descent_utils_save(const descent_optimizer *opt, descent_writer *w);
 int descent_utils_load(descent_optimizer *opt, descent_reader *r, int present, int apply, descent_error *err);
 
@@ -652,20 +638,30 @@ int descent_table_read_csv_words(descent_table *t, const char *path, int header,
 
 /* ---- checkpoint files (fileio.c) ---------------------------------------- */
 
-/* Write buf to path.tmp, fsync, rename over path. */
+/* Write buf to path atomically and durably: a new file of a unique name in
+ * path's directory (O_EXCL | O_NOFOLLOW), fsync, rename over path, fsync
+ * of the directory. A path that is a symbolic link is written through to
+ * the file it names. On any error the temporary file is removed and path
+ * keeps its old contents. */
 int descent_file_write_atomic(const descent_mem *mem, const char *path, const void *buf, size_t len,
                               descent_error *err);
 /* Read a regular file whole into *out (from mem; the caller frees it). */
 int descent_file_read(const descent_mem *mem, const char *path, void **out, size_t *len, descent_error *err);
-/* The frame of a checkpoint file: magic[8], u32 version, u32 flags = 0,
- * u64 payload length, payload, u32 CRC-32 of the rest. begin returns where
- * the payload starts; end patches the length and appends the CRC (a
- * counting writer only counts). open checks all of it and gives a reader
- * over the payload; what names the kind of file in messages. */
-size_t descent_frame_begin(descent_writer *w, const char magic[8], uint32_t version);
-void descent_frame_end(descent_writer *w, size_t payload_start);
-int descent_frame_open(descent_reader *payload, const void *buf, size_t len, const char magic[8], uint32_t version,
-                       const char *what, descent_error *err);
+/* Read a regular file whose first head bytes (fewer when the file is
+ * shorter) check(ctx, bytes, n, file_size, err) accepts, before the whole
+ * file is allocated and read into *out. */
+typedef int (*descent_file_check)(void *ctx, const unsigned char *head, size_t n, size_t file_size,
+                                  descent_error *err);
+int descent_file_read_checked(const descent_mem *mem, const char *path, size_t head, descent_file_check check,
+                              void *ctx, void **out, size_t *len, descent_error *err);
+/* Read a framed checkpoint file (bytes.h): refuses a file that is not
+ * regular, then reads and checks the header (descent_frame_header) and
+ * that its payload length matches the file's size, all before allocating;
+ * then reads the whole file into *out (the caller frees it). The CRC is
+ * left to descent_frame_open. */
+int descent_file_read_framed(const descent_mem *mem, const char *path, const char magic[8], uint32_t min_version,
+                             uint32_t max_version, uint32_t known_flags, const char *what, void **out, size_t *len,
+                             descent_error *err);
 
 /* ---- norms (clip.c) ------------------------------------------------------ */
 
@@ -675,9 +671,6 @@ int descent_frame_open(descent_reader *payload, const void *buf, size_t len, con
 void descent_norm_accumulate(double *acc, double x, double p);
 /* The p-norm from its accumulation: acc^(1/p) (acc itself for p = 1, inf). */
 double descent_norm_finish(double acc, double p);
-
-/* ---- checksums --------------------------------------------------------- */
-uint32_t descent_crc32(uint32_t crc, const void *data, size_t len);
 
 /* ---- bf16 storage (bf16.c) --------------------------------------------- */
 
@@ -729,6 +722,8 @@ void descent_run_chunk_q8(const descent_optimizer *opt, const descent_chunk *c, 
 void descent_q8_put(descent_writer *w, const void *buf, size_t n);
 void descent_q8_get(descent_reader *r, void *buf, size_t n);
 size_t descent_q8_image_bytes(size_t n);
+/* 1 when every block scale of such an image is finite and >= 0. */
+int descent_q8_image_ok(const unsigned char *image, size_t n);
 /* The 256 codes of the signed ('s') or unsigned ('u') map, ascending. */
 const float *descent_q8_map(char kind);
 /* One block (len <= DESCENT_Q8_BLOCK) of x to codes and *absmax, and back;

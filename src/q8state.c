@@ -23,6 +23,7 @@
 #include "internal.h"
 #include "q8_maps.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -336,25 +337,29 @@ void descent_run_chunk_q8(const descent_optimizer *opt, const descent_chunk *c, 
 
 void descent_q8_put(descent_writer *w, const void *buf, size_t n)
 {
-    const unsigned char *codes = buf;
-    for (size_t i = 0; i < n; i++)
-        descent_put_u(w, codes[i], 1);
+    descent_put_bytes(w, buf, n);
     const float *absmax = q8_absmax_const(buf, n);
-    for (size_t b = 0; b < q8_blocks(n); b++) {
-        uint32_t u;
-        memcpy(&u, &absmax[b], sizeof u);
-        descent_put_u(w, u, 4);
-    }
+    for (size_t b = 0; b < q8_blocks(n); b++)
+        descent_put_f32(w, absmax[b]);
 }
 
 void descent_q8_get(descent_reader *r, void *buf, size_t n)
 {
-    unsigned char *codes = buf;
-    for (size_t i = 0; i < n; i++)
-        codes[i] = (unsigned char)descent_get_u(r, 1);
+    const unsigned char *codes = descent_get_view(r, n);
+    if (codes)
+        memcpy(buf, codes, n);
     float *absmax = q8_absmax(buf, n);
+    for (size_t b = 0; b < q8_blocks(n); b++)
+        absmax[b] = descent_get_f32(r);
+}
+
+int descent_q8_image_ok(const unsigned char *image, size_t n)
+{
+    descent_reader r = {image, descent_q8_image_bytes(n), n, 0};
     for (size_t b = 0; b < q8_blocks(n); b++) {
-        uint32_t u = (uint32_t)descent_get_u(r, 4);
-        memcpy(&absmax[b], &u, sizeof u);
+        float a = descent_get_f32(&r);
+        if (!(a >= 0 && a <= FLT_MAX))
+            return 0;
     }
+    return !r.bad;
 }

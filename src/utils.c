@@ -443,32 +443,17 @@ int descent_utils_active(const descent_optimizer *opt)
     return 0;
 }
 
-static void put_f64(descent_writer *w, double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    descent_put_u(w, u, 8);
-}
-
-static double get_f64(descent_reader *r)
-{
-    uint64_t u = descent_get_u(r, 8);
-    double d;
-    memcpy(&d, &u, sizeof d);
-    return d;
-}
-
 void descent_utils_save(const descent_optimizer *opt, descent_writer *w)
 {
     const descent_utils *u = &opt->utils;
     descent_put_u(w, (uint64_t)u->accumulate, 4);
     descent_put_u(w, (uint64_t)u->accum_count, 8);
-    put_f64(w, u->ema_decay);
+    descent_put_f64(w, u->ema_decay);
     descent_put_u(w, (uint64_t)u->ema_count, 8);
     descent_put_u(w, (uint64_t)u->swa, 1);
     descent_put_u(w, (uint64_t)u->swa_count, 8);
     descent_put_u(w, (uint64_t)u->lookahead_k, 4);
-    put_f64(w, u->lookahead_alpha);
+    descent_put_f64(w, u->lookahead_alpha);
     descent_put_u(w, (uint64_t)u->lookahead_count, 8);
     for (int i = 0; i < opt->ntensors; i++)
         for (int k = 0; k < DESCENT_AUX_COUNT; k++)
@@ -489,12 +474,12 @@ int descent_utils_load(descent_optimizer *opt, descent_reader *r, int present, i
     memset(&s, 0, sizeof s);
     s.accumulate = (int)descent_get_u(r, 4);
     s.accum_count = (int64_t)descent_get_u(r, 8);
-    s.ema_decay = get_f64(r);
+    s.ema_decay = descent_get_f64(r);
     s.ema_count = (int64_t)descent_get_u(r, 8);
     s.swa = (int)descent_get_u(r, 1);
     s.swa_count = (int64_t)descent_get_u(r, 8);
     s.lookahead_k = (int)descent_get_u(r, 4);
-    s.lookahead_alpha = get_f64(r);
+    s.lookahead_alpha = descent_get_f64(r);
     s.lookahead_count = (int64_t)descent_get_u(r, 8);
     if (r->bad)
         return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint is truncated (in the utilities section)");
@@ -522,13 +507,13 @@ int descent_utils_load(descent_optimizer *opt, descent_reader *r, int present, i
             if (!t->aux[k])
                 continue;
             size_t bytes = t->n * aux_size(t);
-            if (r->len - r->pos < bytes)
+            if (descent_reader_left(r) < bytes)
                 return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint is truncated (in tensor %d's %s)", i,
                                     aux_names[k]);
             if (apply)
                 descent_get_array(r, t->aux[k], t->n, t->dtype);
             else
-                r->pos += bytes;
+                descent_reader_skip(r, bytes);
         }
     if (apply) {
         u->accum_count = s.accum_count;

@@ -492,6 +492,141 @@ static void test_checkpoints(const layout *L)
     free_tensors(L, &snap);
 }
 
+/* ---- a save that did not complete on every rank -------------------------- */
+
+static void copy_file(const char *from, const char *to)
+{
+    size_t len = 0;
+    char *data = t_read_file(from, &len);
+    FILE *f = data ? fopen(to, "wb") : NULL;
+    CHECK(f && fwrite(data, 1, len, f) == len, "copy %s to %s", from, to);
+    if (f)
+        fclose(f);
+    free(data);
+}
+
+/* Rank 0's file from step 6 with the others' from step 3 (a crash during
+ * the second save), or rank 0's from another run at the same step: every
+ * rank refuses, and the handle stays usable. */
+static void test_mixed_shards(void)
+{
+    if (world < 2)
+        return;
+    const layout *L = &layout_a;
+    tensors a, b;
+    alloc_tensors(L, &a);
+    alloc_tensors(L, &b);
+    char p3[300], p3b[320], p6[320], q3[320], from[400], to[400];
+    prefix_of(p3, sizeof p3, "mixed3");
+    snprintf(p3b, sizeof p3b, "%s_b", p3);
+    prefix_of(p6, sizeof p6, "mixed6");
+    prefix_of(q3, sizeof q3, "otherrun3");
+    set_values(L, a.p, 0, 0, 0, 0);
+    descent_mpi_sharded *s = train(L, &a, MPI_COMM_WORLD, 0, 3);
+    CHECK(s && descent_mpi_sharded_save(s, p3) == 0 && descent_mpi_sharded_save(s, p3b) == 0, "save at 3");
+    continue_training(s, L, &a, MPI_COMM_WORLD, 3, 6);
+    CHECK(descent_mpi_sharded_save(s, p6) == 0, "save at 6");
+    set_values(L, b.p, 0, 0, 0, 0);
+    descent_mpi_sharded *o = train(L, &b, MPI_COMM_WORLD, 0, 3);
+    CHECK(o && descent_mpi_sharded_save(o, q3) == 0, "save of another run");
+    if (rank == 0) {
+        snprintf(from, sizeof from, "%s.rank0of%d", p6, world);
+        snprintf(to, sizeof to, "%s.rank0of%d", p3, world);
+        copy_file(from, to);
+        snprintf(from, sizeof from, "%s.rank0of%d", q3, world);
+        snprintf(to, sizeof to, "%s.rank0of%d", p3b, world);
+        copy_file(from, to);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    const char *mixed[2] = {p3, p3b};
+    for (int k = 0; k < 2; k++) {
+        int rc = descent_mpi_sharded_load(o, mixed[k]);
+        CHECK(rc == DESCENT_ERR_CHECKPOINT, "%s shards loaded: %d %s", k ? "mixed-run" : "mixed-step", rc,
+              descent_mpi_sharded_errmsg(o));
+        CHECK(strstr(descent_mpi_sharded_errmsg(o), "different saves") != NULL, "message: %s",
+              descent_mpi_sharded_errmsg(o));
+        CHECK(descent_mpi_sharded_step_count(o) == 3, "a refused load changed the step count");
+    }
+    CHECK(descent_mpi_sharded_step(o) == 0, "handle unusable after refused loads: %s", descent_mpi_sharded_errmsg(o));
+    /* The intact checkpoint of the first run still loads. */
+    CHECK(descent_mpi_sharded_load(o, p6) == 0 && descent_mpi_sharded_step_count(o) == 6, "load at 6: %s",
+          descent_mpi_sharded_errmsg(o));
+    descent_mpi_sharded_destroy(o);
+    descent_mpi_sharded_destroy(s);
+    free_tensors(L, &a);
+    free_tensors(L, &b);
+}
+
+/* Replicated data parallelism with a different tensor size on rank 0: an
+ * error on every rank, before any reduction. */
+static void test_allreduce_mismatch(void)
+{
+    float p[8] = {0}, g[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    for (int mismatch = 0; mismatch < 2; mismatch++) {
+        descent_optimizer *opt = NULL;
+        descent_error err;
+        descent_create_from_spec(&opt, "SGD(lr=0.1)", NULL, &err);
+        size_t n = mismatch && rank == 0 ? 7 : 8;
+        descent_add_tensor(opt, descent_add_group(opt, NULL), p, g, n, DESCENT_F32);
+        int rc = descent_mpi_allreduce_grads(opt, MPI_COMM_WORLD);
+        if (mismatch && world > 1)
+            CHECK(rc == DESCENT_ERR_INVALID && strstr(descent_errmsg(opt), "different tensors"),
+                  "mismatched sizes on rank %d: %d %s", rank, rc, descent_errmsg(opt));
+        else
+            CHECK(rc == 0, "same sizes: %s", descent_errmsg(opt));
+        descent_destroy(opt);
+    }
+}
+
+/* ---- checkpoints written by an earlier build ----------------------------- */
+
+/* tests/data/images/shard_v1.rank{0,1}of2: layout a after 3 steps on 2
+ * ranks, written (by --write-old DIR under mpirun -np 2) before the shard
+ * files carried a run identity. They load on any R, and continue to the
+ * bits of an uninterrupted run. */
+static void test_old_shards(void)
+{
+#ifdef DESCENT_TEST_DATA
+    const layout *L = &layout_a;
+    tensors a, b;
+    alloc_tensors(L, &a);
+    alloc_tensors(L, &b);
+    set_values(L, a.p, 0, 0, 0, 0);
+    descent_mpi_sharded *s = train(L, &a, MPI_COMM_WORLD, 0, 6);
+    set_values(L, b.p, 0, 0, 0, 0);
+    descent_mpi_sharded *h = train(L, &b, MPI_COMM_WORLD, 0, 3); /* the parameters at step 3 */
+    descent_mpi_sharded_destroy(h);
+    h = make_sharded(CKPT_SPEC, L, &b, MPI_COMM_WORLD);
+    CHECK(s && h, "handles");
+    if (s && h) {
+        descent_set_schedule(descent_mpi_sharded_optimizer(h), CKPT_SCHED);
+        int rc = descent_mpi_sharded_load(h, DESCENT_TEST_DATA "/images/shard_v1");
+        CHECK(rc == 0, "old 2-rank shards on %d ranks: %s", world, descent_mpi_sharded_errmsg(h));
+        CHECK(descent_mpi_sharded_step_count(h) == 3, "step count %lld", (long long)descent_mpi_sharded_step_count(h));
+        continue_training(h, L, &b, MPI_COMM_WORLD, 3, 6);
+        CHECK(same_params(L, &a, &b), "old shards: the resumed run differs from the uninterrupted one");
+    }
+    descent_mpi_sharded_destroy(h);
+    descent_mpi_sharded_destroy(s);
+    free_tensors(L, &a);
+    free_tensors(L, &b);
+#endif
+}
+
+static int write_old_shards(const char *out)
+{
+    tensors a;
+    alloc_tensors(&layout_a, &a);
+    set_values(&layout_a, a.p, 0, 0, 0, 0);
+    descent_mpi_sharded *s = train(&layout_a, &a, MPI_COMM_WORLD, 0, 3);
+    char prefix[600];
+    snprintf(prefix, sizeof prefix, "%s/shard_v1", out);
+    int rc = s ? descent_mpi_sharded_save(s, prefix) : -1;
+    descent_mpi_sharded_destroy(s);
+    free_tensors(&layout_a, &a);
+    return rc < 0;
+}
+
 /* ---- refusals ----------------------------------------------------------- */
 
 static void test_refusals(void)
@@ -553,7 +688,19 @@ int main(int argc, char **argv)
             dir[0] = '\0';
     }
     MPI_Bcast(dir, sizeof dir, MPI_CHAR, 0, MPI_COMM_WORLD);
+    if (argc == 3 && strcmp(argv[1], "--write-old") == 0) {
+        int bad = write_old_shards(argv[2]);
+        cleanup_dir();
+        MPI_Finalize();
+        return bad;
+    }
 
+    /* Checkpoints of earlier builds, a save that did not complete on every
+     * rank, replicated reduction of mismatched tensors. */
+    test_old_shards();
+    if (dir[0])
+        test_mixed_shards();
+    test_allreduce_mismatch();
     for (int i = 0; i < descent_optimizer_count(); i++) {
         if (sharding_refused(descent_optimizer_name(i)))
             continue;

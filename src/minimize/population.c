@@ -412,12 +412,10 @@ void pop_io_u64(pop_io *io, uint64_t *v)
 
 void pop_io_f64(pop_io *io, double *v, size_t count)
 {
-    for (size_t i = 0; i < count && !(io->r && io->r->bad); i++) {
-        uint64_t bits;
-        memcpy(&bits, &v[i], sizeof bits);
-        pop_io_u64(io, &bits);
-        memcpy(&v[i], &bits, sizeof bits);
-    }
+    if (io->w)
+        descent_put_f64s(io->w, v, count);
+    else if (!io->r->bad)
+        descent_get_f64s(io->r, v, count);
 }
 
 void pop_io_size(pop_io *io, size_t *v)
@@ -450,24 +448,52 @@ int pop_io_expect(pop_io *io, size_t have, const char *name, descent_error *err)
     return 0;
 }
 
+#define POP_MAX_COUNT ((uint64_t)1 << 53)
+
+static int all_finite(const double *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return 0;
+    return 1;
+}
+
+/* After a load: the values every method relies on. An outstanding ask has
+ * exactly the candidates the method's next tell() reads; points, bounds
+ * and the generator's spare normal (when it holds one) are finite; the
+ * best value is a number or +inf (nothing evaluated yet; the best point is
+ * then unset). */
+static int pop_values_ok(const descent_population *p, descent_error *err)
+{
+    size_t n = p->n;
+    if (p->asked != 0 && p->asked != p->method->size(p->state))
+        return descent_fail(err, DESCENT_ERR_CHECKPOINT,
+                            "checkpoint has %zu outstanding candidates, the population asks for %zu", p->asked,
+                            p->method->size(p->state));
+    if (!all_finite(p->x0, n) || (isfinite(p->best_f) && !all_finite(p->best_x, n)) ||
+        (p->ctx.rng.has_spare && !all_finite(&p->ctx.rng.spare, 1)) ||
+        !all_finite(p->cand, p->asked * n) || isnan(p->best_f) || p->best_f == -INFINITY)
+        return descent_fail(err, DESCENT_ERR_CHECKPOINT, "population checkpoint has a NaN or infinite value");
+    if (p->bounded)
+        for (size_t i = 0; i < n; i++)
+            if (!isfinite(p->lo[i]) || !isfinite(p->hi[i]) || !(p->lo[i] <= p->hi[i]))
+                return descent_fail(err, DESCENT_ERR_CHECKPOINT, "population checkpoint has bounds [%g, %g] for x[%zu]",
+                                    p->lo[i], p->hi[i], i);
+    return 0;
+}
+
 static int pop_io_all(descent_population *p, pop_io *io, descent_error *err)
 {
     const size_t n = p->n;
     const char *name = p->method->name;
-    size_t len = strlen(name);
     if (io->w) {
-        descent_put_u(io->w, len, 2);
-        for (size_t i = 0; i < len; i++)
-            descent_put_u(io->w, (unsigned char)name[i], 1);
+        descent_put_str(io->w, name);
     } else {
-        size_t got = (size_t)descent_get_u(io->r, 2);
-        bool same = got == len && io->r->pos + got <= io->r->len && memcmp(io->r->buf + io->r->pos, name, len) == 0;
-        if (!io->r->bad && !same && io->r->pos + got <= io->r->len)
+        size_t got;
+        const char *saved = descent_get_str(io->r, &got);
+        if (!io->r->bad && !(got == strlen(name) && memcmp(saved, name, got) == 0))
             return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint is for population method '%.*s', this one is %s",
-                                (int)(got > 64 ? 64 : got), (const char *)io->r->buf + io->r->pos, name);
-        io->r->pos += got;
-        if (io->r->pos > io->r->len)
-            io->r->bad = 1;
+                                (int)(got > 64 ? 64 : got), saved, name);
     }
     int rc = pop_io_expect(io, n, "n", err);
     if (rc < 0)
@@ -487,8 +513,13 @@ static int pop_io_all(descent_population *p, pop_io *io, descent_error *err)
     uint64_t gen = (uint64_t)p->generation, evals = (uint64_t)p->evaluations;
     pop_io_u64(io, &gen);
     pop_io_u64(io, &evals);
-    p->generation = (int64_t)(gen & INT64_MAX);
-    p->evaluations = (int64_t)(evals & INT64_MAX);
+    /* Counts a double counts exactly, far from overflowing int64. */
+    if (io->r && !pop_io_bad(io) && (gen > POP_MAX_COUNT || evals > POP_MAX_COUNT))
+        return descent_fail(err, DESCENT_ERR_CHECKPOINT,
+                            "checkpoint has %llu generations and %llu evaluations; at most 2^53 are possible",
+                            (unsigned long long)gen, (unsigned long long)evals);
+    p->generation = (int64_t)gen;
+    p->evaluations = (int64_t)evals;
     pop_io_f64(io, &p->best_f, 1);
     pop_io_f64(io, p->best_x, n);
     size_t asked = p->asked;
@@ -507,6 +538,8 @@ static int pop_io_all(descent_population *p, pop_io *io, descent_error *err)
         return rc;
     if (pop_io_bad(io))
         return descent_fail(err, DESCENT_ERR_CHECKPOINT, "population checkpoint is truncated");
+    if (io->r && (rc = pop_values_ok(p, err)) < 0)
+        return rc;
     if (io->r && io->r->pos != io->r->len)
         return descent_fail(err, DESCENT_ERR_CHECKPOINT, "population checkpoint has %zu bytes after its end",
                             io->r->len - io->r->pos);
@@ -522,7 +555,7 @@ int descent_population_save_mem(const descent_population *p, void *buf, size_t c
     if (!p || !len)
         return DESCENT_ERR_INVALID;
     descent_writer w = {buf, buf ? cap : 0, 0};
-    size_t start = descent_frame_begin(&w, POP_MAGIC, POP_VERSION);
+    size_t start = descent_frame_begin(&w, POP_MAGIC, POP_VERSION, 0);
     pop_io io = {&w, NULL};
     descent_error e;
     int rc = pop_io_all((descent_population *)p, &io, &e); /* saving only reads p */
@@ -573,7 +606,7 @@ int descent_population_load_mem(descent_population *p, const void *buf, size_t l
         return DESCENT_ERR_INVALID;
     descent_error e;
     descent_reader r;
-    int rc = descent_frame_open(&r, buf, len, POP_MAGIC, POP_VERSION, "population checkpoint", &e);
+    int rc = descent_frame_open(&r, buf, len, POP_MAGIC, POP_VERSION, POP_VERSION, 0, NULL, "population checkpoint", &e);
     if (rc < 0)
         return pop_fail(p, rc, e.message);
     /* Keep the current state: a load that fails past the checks above
@@ -589,7 +622,7 @@ int descent_population_load_mem(descent_population *p, const void *buf, size_t l
     if (rc == 0)
         rc = pop_validate(p, &e);
     if (rc < 0) {
-        descent_reader back = {snap, slen - 4, 24, 0};
+        descent_reader back = {snap, slen - 4, DESCENT_FRAME_HEADER, 0};
         pop_io undo = {NULL, &back};
         descent_error ignored;
         pop_io_all(p, &undo, &ignored);
@@ -627,7 +660,8 @@ int descent_population_load(descent_population *p, const char *path)
     void *buf;
     size_t len;
     descent_error e;
-    int rc = descent_file_read(&mem, path, &buf, &len, &e);
+    int rc = descent_file_read_framed(&mem, path, POP_MAGIC, POP_VERSION, POP_VERSION, 0, "population checkpoint", &buf,
+                                      &len, &e);
     if (rc < 0)
         return pop_fail(p, rc, e.message);
     rc = descent_population_load_mem(p, buf, len);

@@ -1073,7 +1073,7 @@ int descent_trainer_save(const descent_trainer *t_, const char *path)
     if (rc < 0)
         return tfail(t, rc, "saving the optimizer: %s", rc == DESCENT_ERR_NOMEM ? "out of memory" : descent_errmsg(t->opt));
     descent_writer count = {NULL, 0, 0};
-    size_t start = descent_frame_begin(&count, ckpt_magic, CKPT_VERSION);
+    size_t start = descent_frame_begin(&count, ckpt_magic, CKPT_VERSION, 0);
     write_run(t, &count, img, len);
     descent_frame_end(&count, start);
     unsigned char *buf = malloc(count.pos);
@@ -1082,7 +1082,7 @@ int descent_trainer_save(const descent_trainer *t_, const char *path)
         return tfail(t, DESCENT_ERR_NOMEM, "out of memory writing a checkpoint of %zu bytes", count.pos);
     }
     descent_writer w = {buf, count.pos, 0};
-    start = descent_frame_begin(&w, ckpt_magic, CKPT_VERSION);
+    start = descent_frame_begin(&w, ckpt_magic, CKPT_VERSION, 0);
     write_run(t, &w, img, len);
     descent_frame_end(&w, start);
     free(img);
@@ -1455,7 +1455,7 @@ int descent_trainer_load(descent_trainer *t, const char *path)
     memset(&L, 0, sizeof L);
     descent_error e;
     if (version == 2) {
-        if ((rc = descent_frame_open(&r, buf, n, ckpt_magic, CKPT_VERSION, "descent training checkpoint", &e)) < 0)
+        if ((rc = descent_frame_open(&r, buf, n, ckpt_magic, CKPT_VERSION, CKPT_VERSION, 0, NULL, "descent training checkpoint", &e)) < 0)
             rc = tfail(t, rc, "%s: %s", path, e.message);
         else
             rc = parse_v2(t, &r, &L, path);

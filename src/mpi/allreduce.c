@@ -74,15 +74,48 @@ static int reduce_grads(descent_optimizer *opt, MPI_Comm comm, int weighted, dou
     int R = 0;
     if (comm == MPI_COMM_NULL || MPI_Comm_size(comm, &R) != MPI_SUCCESS || R < 1)
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "descent_mpi_allreduce_grads: invalid communicator");
-    for (int i = 0; i < opt->ntensors; i++)
+    /* Local checks, then one collective agreement on them and on the
+     * tensors' sizes and dtypes: a rank with a bad argument or another set
+     * of tensors makes every rank return an error, before any reduction
+     * (which would otherwise mix mismatched buffers or hang). */
+    int local = 0;
+    for (int i = 0; i < opt->ntensors && local == 0; i++)
         if (opt->tensors[i].dtype != DESCENT_F32 && opt->tensors[i].dtype != DESCENT_F64)
-            return descent_opt_fail(opt, DESCENT_ERR_INVALID,
-                                    "descent_mpi_allreduce_grads: tensor %d is neither f32 nor f64 (dtype %d)", i,
-                                    (int)opt->tensors[i].dtype);
+            local = descent_opt_fail(opt, DESCENT_ERR_INVALID,
+                                     "descent_mpi_allreduce_grads: tensor %d is neither f32 nor f64 (dtype %d)", i,
+                                     (int)opt->tensors[i].dtype);
+    if (local == 0 && weighted && (!(weight >= 0) || weight > 1e300))
+        local = descent_opt_fail(opt, DESCENT_ERR_INVALID, "weight must be finite and >= 0, got %g", weight);
+    /* FNV-1a (Fowler, Noll, Vo) over every tensor's (n, dtype). */
+    unsigned long long sig = 14695981039346656037ull, total = 0;
+    for (int i = 0; i < opt->ntensors; i++) {
+        unsigned long long v[2] = {opt->tensors[i].n, (unsigned long long)opt->tensors[i].dtype};
+        for (int k = 0; k < 2; k++)
+            for (int b = 0; b < 8; b++)
+                sig = (sig ^ ((v[k] >> (8 * b)) & 0xFFu)) * 1099511628211ull;
+        total += opt->tensors[i].n;
+    }
+    unsigned long long mine[7] = {local < 0,
+                                  sig,
+                                  ~sig,
+                                  total,
+                                  ~total,
+                                  (unsigned long long)opt->ntensors,
+                                  ~(unsigned long long)opt->ntensors},
+                       all[7];
+    if (MPI_Allreduce(mine, all, 7, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm) != MPI_SUCCESS)
+        return descent_opt_fail(opt, DESCENT_ERR_IO, "MPI_Allreduce of the tensor sizes failed");
+    if (local < 0)
+        return local;
+    if (all[0])
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "descent_mpi_allreduce_grads: another rank refused its arguments");
+    if (all[1] != ~all[2] || all[3] != ~all[4] || all[5] != ~all[6])
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID,
+                                "descent_mpi_allreduce_grads: the ranks registered different tensors (%llu to %llu "
+                                "tensors, %llu to %llu elements in all); every rank needs the same sizes and dtypes",
+                                ~all[6], all[5], ~all[4], all[3]);
     double W = R;
     if (weighted) {
-        if (!(weight >= 0) || weight > 1e300)
-            return descent_opt_fail(opt, DESCENT_ERR_INVALID, "weight must be finite and >= 0, got %g", weight);
         if (MPI_Allreduce(&weight, &W, 1, MPI_DOUBLE, MPI_SUM, comm) != MPI_SUCCESS)
             return descent_opt_fail(opt, DESCENT_ERR_IO, "MPI_Allreduce of the weights failed");
         if (!(W > 0))

@@ -1,12 +1,16 @@
 /* Checkpoints of sharded state: rank r of R writes "<prefix>.rank<r>of<R>":
  *
  *   "DSHARD\x1a\0"  u32 version  u32 rank  u32 world  i64 steps
+ *   u64 run (version 2: the run identity, drawn at the first save)
  *   u32 tensors; per tensor: u32 group, u8 dtype, u64 n
  *   u32 segments; per segment: u32 group, u8 dtype, u64 total, u64 begin, u64 end
  *   u64 image_len  u32 crc32 of all the above
  *   image: descent_save_mem of the shard optimizer (its own magic and crc)
  *
- * little-endian. Loading with the same R hands each rank's image to
+ * little-endian. Every rank's file of one save carries the same run and
+ * steps; loading checks that collectively (all ranks agree or all refuse),
+ * so a set mixed from two saves (a crash part-way through one) or from two
+ * runs is refused. Version 1 files (no run) still load. Loading with the same R hands each rank's image to
  * descent_load_mem. With another R, a rank rebuilds the shard optimizers of
  * the old ranks whose ranges overlap its new one, loads their images into
  * them (which checks everything), and copies the overlapping elements. */
@@ -18,28 +22,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SHARD_MAGIC "DSHARD\x1a"
-#define SHARD_VERSION 1u
+#define SHARD_VERSION 2u /* 1: without the run identity */
 /* More ranks than any checkpoint this library writes in practice; a larger
  * count in a header or file name is refused rather than allocated for. */
 #define SHARD_MAX_WORLD (1 << 20)
-
-size_t descent_schedule_save(const descent_optimizer *opt, unsigned char *buf, size_t cap);
-int descent_schedule_load(descent_optimizer *opt, const unsigned char *buf, size_t len, int apply,
-                          descent_error *err);
 
 /* Header fields, in the order written. */
 static size_t write_header(const descent_mpi_sharded *s, unsigned char *buf, size_t cap, size_t image_len)
 {
     descent_writer w = {buf, cap, 0};
-    for (int i = 0; i < 8; i++)
-        descent_put_u(&w, (unsigned char)SHARD_MAGIC[i], 1);
+    descent_put_bytes(&w, SHARD_MAGIC, 8);
     descent_put_u(&w, SHARD_VERSION, 4);
     descent_put_u(&w, (uint64_t)s->rank, 4);
     descent_put_u(&w, (uint64_t)s->size, 4);
     descent_put_u(&w, (uint64_t)s->steps, 8);
+    descent_put_u(&w, s->run_id, 8);
     descent_put_u(&w, (uint64_t)s->ntensors, 4);
     for (int i = 0; i < s->ntensors; i++) {
         descent_put_u(&w, (uint64_t)s->tensors[i].group, 4);
@@ -76,6 +77,29 @@ static int write_file(const descent_mpi_sharded *s, const char *path, const unsi
     return rc < 0 ? descent_mpi_fail(s, rc, "%s", e.message) : 0;
 }
 
+/* A run identity: 64 random bits from the system, or (without
+ * /dev/urandom) splitmix64 (Steele, Lea & Flood 2014) over the time and
+ * process; never 0, which marks "none" (version 1 files). */
+static uint64_t draw_run_id(void)
+{
+    uint64_t id = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (f) {
+        if (fread(&id, sizeof id, 1, f) != 1)
+            id = 0;
+        fclose(f);
+    }
+    if (id == 0) {
+        struct timespec ts;
+        timespec_get(&ts, TIME_UTC);
+        uint64_t z = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+        id = z ^ (z >> 31);
+    }
+    return id ? id : 1;
+}
+
 int descent_mpi_sharded_save(const descent_mpi_sharded *s, const char *prefix)
 {
     if (!s)
@@ -86,6 +110,16 @@ int descent_mpi_sharded_save(const descent_mpi_sharded *s, const char *prefix)
     char path[4096];
     if (rc == 0 && (!prefix || strlen(prefix) > sizeof path - 40))
         rc = descent_mpi_fail(s, DESCENT_ERR_INVALID, "prefix must be a path of at most %zu bytes", sizeof path - 40);
+    /* The first save of a run draws its identity on rank 0 for all. */
+    int agreed = descent_mpi_collective((descent_mpi_sharded *)s, rc);
+    if (agreed < 0)
+        return agreed;
+    if (s->run_id == 0) {
+        unsigned long long id = s->rank == 0 ? draw_run_id() : 0;
+        if (MPI_Bcast(&id, 1, MPI_UNSIGNED_LONG_LONG, 0, s->comm) != MPI_SUCCESS)
+            return descent_mpi_fail(s, DESCENT_ERR_IO, "MPI_Bcast of the run identity failed");
+        ((descent_mpi_sharded *)s)->run_id = id;
+    }
     unsigned char *buf = NULL;
     if (rc == 0) {
         size_t image_len = 0;
@@ -113,35 +147,34 @@ typedef struct shard_file {
     size_t len;
     int rank, world;
     int64_t steps;
+    uint64_t run_id; /* 0 in version 1 files */
     const unsigned char *image;
     size_t image_len;
 } shard_file;
 
-static int read_file(const descent_mpi_sharded *s, const char *path, shard_file *f)
+/* The header's size in a file of this version for this handle's layout. */
+static size_t header_size(const descent_mpi_sharded *s, uint64_t version)
 {
-    memset(f, 0, sizeof *f);
-    void *data;
-    descent_error e;
-    int rc = descent_file_read(&s->mem, path, &data, &f->len, &e);
-    if (rc < 0)
-        return descent_mpi_fail(s, rc, "%s", e.message);
-    f->data = data;
-    return 0;
+    return 8 + 4 + 4 + 4 + 8 + (version >= 2 ? 8 : 0) + 4 + 13 * (size_t)s->ntensors + 4 + 37 * (size_t)s->nsegs + 8 +
+           4;
 }
 
-/* Check the header against this handle's tensors; fill rank, world, steps
- * and the image. The segments' ranges must be those of the file's rank. */
-static int parse_header(const descent_mpi_sharded *s, const char *path, shard_file *f)
+/* Check the header (its first n bytes of a file of size bytes) against
+ * this handle's tensors; fill rank, world, steps, run and where the image
+ * is. The segments' ranges must be those of the file's rank. */
+static int parse_header(const descent_mpi_sharded *s, const char *path, const unsigned char *data, size_t have,
+                        size_t size, shard_file *f)
 {
-    descent_reader r = {f->data, f->len, 0, 0};
-    if (f->len < 8 || memcmp(f->data, SHARD_MAGIC, 8) != 0)
+    descent_reader r = {data, have, 0, 0};
+    if (have < 8 || memcmp(data, SHARD_MAGIC, 8) != 0)
         return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s is not a descent shard checkpoint (bad magic)", path);
     r.pos = 8;
     uint64_t version = descent_get_u(&r, 4), rank = descent_get_u(&r, 4), world = descent_get_u(&r, 4);
     int64_t steps = (int64_t)descent_get_u(&r, 8);
-    if (!r.bad && version != SHARD_VERSION)
-        return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s: format version %llu, this library reads %u", path,
+    if (!r.bad && (version < 1 || version > SHARD_VERSION))
+        return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s: format version %llu, this library reads 1 to %u", path,
                                 (unsigned long long)version, SHARD_VERSION);
+    uint64_t run_id = version >= 2 ? descent_get_u(&r, 8) : 0;
     if (!r.bad && (world == 0 || world > SHARD_MAX_WORLD || rank >= world || steps < 0))
         return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s: rank %llu of %llu is impossible", path,
                                 (unsigned long long)rank, (unsigned long long)world);
@@ -176,18 +209,77 @@ static int parse_header(const descent_mpi_sharded *s, const char *path, shard_fi
     uint32_t crc = (uint32_t)descent_get_u(&r, 4);
     if (r.bad)
         return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s is truncated (in the header)", path);
-    if (descent_crc32(0, f->data, head) != crc)
+    if (descent_crc32(0, data, head) != crc)
         return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s: header checksum mismatch: the file is corrupt", path);
-    if (image_len != f->len - r.pos)
+    if (image_len != size - r.pos)
         return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s is truncated or padded: image of %zu bytes, header says %llu",
-                                path, f->len - r.pos, (unsigned long long)image_len);
+                                path, size - r.pos, (unsigned long long)image_len);
+    if (steps > ((int64_t)1 << 53))
+        return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s: step count %lld is beyond 2^53", path, (long long)steps);
     f->rank = (int)rank;
     f->world = (int)world;
     f->steps = steps;
-    f->image = f->data + r.pos;
+    f->run_id = run_id;
     f->image_len = (size_t)image_len;
     return 0;
 }
+
+typedef struct shard_read {
+    const descent_mpi_sharded *s;
+    const char *path;
+    shard_file *f;
+    int failed; /* the message is in s */
+} shard_read;
+
+static int shard_check(void *ctx, const unsigned char *head, size_t n, size_t size, descent_error *err)
+{
+    (void)err;
+    shard_read *sr = ctx;
+    descent_reader v = {head, n, 8, 0};
+    uint64_t version = descent_get_u(&v, 4);
+    int rc = parse_header(sr->s, sr->path, head, n < header_size(sr->s, version) ? n : header_size(sr->s, version), size,
+                          sr->f);
+    sr->failed = rc < 0;
+    return rc;
+}
+
+/* The file whole, its header checked before the rest is allocated. */
+static int read_file(const descent_mpi_sharded *s, const char *path, shard_file *f)
+{
+    memset(f, 0, sizeof *f);
+    shard_read sr = {s, path, f, 0};
+    void *data;
+    descent_error e;
+    int rc = descent_file_read_checked(&s->mem, path, header_size(s, SHARD_VERSION), shard_check, &sr, &data, &f->len,
+                                       &e);
+    if (rc < 0)
+        return sr.failed ? rc : descent_mpi_fail(s, rc, "%s", e.message);
+    f->data = data;
+    f->image = f->data + (f->len - f->image_len);
+    return 0;
+}
+
+/* Every rank's files must come from one save: the same run and step count
+ * on all ranks, or every rank refuses. */
+static int same_save(descent_mpi_sharded *s, int rc, uint64_t run_id, int64_t steps)
+{
+    unsigned long long mine[5] = {rc < 0, run_id, ~(unsigned long long)run_id, (unsigned long long)steps,
+                                  ~(unsigned long long)steps},
+                       all[5];
+    if (MPI_Allreduce(mine, all, 5, MPI_UNSIGNED_LONG_LONG, MPI_MAX, s->comm) != MPI_SUCCESS)
+        return descent_mpi_fail(s, DESCENT_ERR_IO, "MPI_Allreduce of the checkpoint identity failed");
+    if (all[0])
+        return rc; /* a rank failed already: descent_mpi_collective names it */
+    unsigned long long id_lo = ~all[2], steps_lo = ~all[4];
+    if (all[1] != id_lo || all[3] != steps_lo)
+        return descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT,
+                                "the ranks' shard files come from different saves (steps %llu to %llu%s): a save did not "
+                                "complete on every rank; load an earlier checkpoint",
+                                steps_lo, all[3], all[1] != id_lo ? ", different runs" : "");
+    return 0;
+}
+
+
 
 /* The number of ranks the checkpoint was written with: this R when rank 0's
  * file for it exists, else the single R' with a "<prefix>.rank0of<R'>". */
@@ -258,24 +350,9 @@ static int old_optimizer(const descent_mpi_sharded *s, int q, int R, descent_opt
         return descent_mpi_fail(s, rc, "%s", e.message);
     for (int g = 0; rc >= 0 && g < s->opt->ngroups; g++)
         rc = descent_add_group(opt, &s->opt->groups[g].hp);
-    size_t slen = descent_schedule_save(s->opt, NULL, 0);
-    if (rc >= 0 && slen > 0) {
-        /* The schedule section starts with magic, format, the length of the
-         * canonical spec and the spec itself: attach the same spec. */
-        unsigned char *sb = descent_mem_alloc(&s->mem, slen + 1);
-        if (!sb)
-            rc = DESCENT_ERR_NOMEM;
-        else {
-            descent_schedule_save(s->opt, sb, slen);
-            size_t clen = (size_t)sb[8] | (size_t)sb[9] << 8 | (size_t)sb[10] << 16 | (size_t)sb[11] << 24;
-            if (clen <= slen - 12) {
-                memmove(sb, sb + 12, clen);
-                sb[clen] = '\0';
-                rc = descent_set_schedule(opt, (const char *)sb);
-            }
-            descent_mem_free(&s->mem, sb);
-        }
-    }
+    const char *spec = descent_schedule_spec(s->opt);
+    if (rc >= 0 && spec)
+        rc = descent_set_schedule(opt, spec);
     for (int i = 0; rc >= 0 && i < s->ntensors; i++) {
         const shard_tensor *t = &s->tensors[i];
         size_t lo, hi;
@@ -300,17 +377,18 @@ static int load_same_world(descent_mpi_sharded *s, const char *prefix)
     shard_path(path, sizeof path, prefix, s->rank, s->size);
     shard_file f;
     int rc = read_file(s, path, &f);
-    if (rc == 0)
-        rc = parse_header(s, path, &f);
     if (rc == 0 && (f.rank != s->rank || f.world != s->size))
         rc = descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s says rank %d of %d", path, f.rank, f.world);
+    rc = same_save(s, rc, f.run_id, f.steps);
     int agreed = descent_mpi_collective(s, rc);
     if (agreed == 0) {
         rc = descent_load_mem(s->opt, f.image, f.image_len);
         if (rc < 0)
             descent_mpi_fail(s, rc, "%s: %s", path, descent_errmsg(s->opt));
-        else
+        else {
             s->steps = f.steps;
+            s->run_id = f.run_id;
+        }
         agreed = descent_mpi_collective(s, rc);
         if (agreed < 0)
             s->broken = 1; /* some ranks loaded, some did not */
@@ -363,6 +441,7 @@ static int load_reshard(descent_mpi_sharded *s, const char *prefix, int R)
     descent_optimizer **old = descent_mem_alloc(&s->mem, (size_t)R * sizeof *old);
     int rc = old ? 0 : descent_mpi_fail(s, DESCENT_ERR_NOMEM, "out of memory");
     int64_t steps = 0;
+    uint64_t run_id = 0;
     int any = 0, first = -1;
     /* Check phase: every needed old shard rebuilt and loaded into a scratch
      * optimizer; nothing of ours changes yet. Rank 0's file is always read:
@@ -374,21 +453,21 @@ static int load_reshard(descent_mpi_sharded *s, const char *prefix, int R)
         shard_path(path, sizeof path, prefix, q, R);
         shard_file f;
         rc = read_file(s, path, &f);
-        if (rc == 0)
-            rc = parse_header(s, path, &f);
         if (rc == 0 && (f.rank != q || f.world != R))
             rc = descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s says rank %d of %d", path, f.rank, f.world);
         if (rc == 0)
             rc = old_optimizer(s, q, R, &old[q]);
         if (rc == 0 && (rc = descent_load_mem(old[q], f.image, f.image_len)) < 0)
             descent_mpi_fail(s, rc, "%s: %s", path, descent_errmsg(old[q]));
-        if (rc == 0 && any && f.steps != steps)
-            rc = descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s is at step %lld, rank %d's file at %lld", path,
-                                  (long long)f.steps, first, (long long)steps);
+        if (rc == 0 && any && (f.steps != steps || f.run_id != run_id))
+            rc = descent_mpi_fail(s, DESCENT_ERR_CHECKPOINT, "%s is at step %lld, rank %d's file at %lld%s", path,
+                                  (long long)f.steps, first, (long long)steps,
+                                  f.run_id != run_id ? " (of another run)" : "");
         if (rc == 0 && !any) {
             any = 1;
             first = q;
             steps = f.steps;
+            run_id = f.run_id;
         }
         descent_mem_free(&s->mem, f.data);
     }
@@ -407,8 +486,10 @@ static int load_reshard(descent_mpi_sharded *s, const char *prefix, int R)
                 descent_mpi_fail(s, rc, "%s", e.message);
         }
     }
+    rc = same_save(s, rc, run_id, steps);
     int agreed = descent_mpi_collective(s, rc);
     if (agreed == 0) {
+        s->run_id = run_id;
         for (int g = 0; g < s->opt->ngroups; g++)
             s->opt->groups[g] = old[0]->groups[g];
         for (int q = 0; q < R; q++)

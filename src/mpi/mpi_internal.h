@@ -52,6 +52,7 @@ struct descent_mpi_sharded {
     int committed;
     int broken;           /* a collective failed half-way: only destroy is safe */
     int64_t steps;
+    uint64_t run_id;       /* the run identity in its checkpoints; 0 until the first save or load */
     double clip_max_norm;  /* INFINITY: no clipping */
     double clip_norm_type;
     double grad_norm;      /* total norm of the last step's mean gradient, NAN if not clipping */

@@ -793,113 +793,123 @@ int descent_schedule_lr_at(const char *spec, double base_lr, int64_t t, double *
 
 /* ---- checkpoint hooks ------------------------------------------------------ */
 
-static void put_u32(unsigned char *p, uint32_t v)
+/* Saved values are finite and at most 2^53 in magnitude (lrs, momenta,
+ * step counters: a double counts exactly up to there, and a counter cast to
+ * an integer cannot overflow); a kind that reads metrics keeps the best
+ * metric, which may be any number or +-inf, never NaN. A forged section
+ * outside these bounds is refused before it is applied. */
+#define SCHED_SAVED_MAX 9007199254740992.0
+
+static int values_ok(const unsigned char *p, size_t count, int metric)
 {
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
+    descent_reader r = {p, 8 * count, 0, 0};
+    for (size_t i = 0; i < count; i++) {
+        double v = descent_get_f64(&r);
+        if (metric ? isnan(v) : !(fabs(v) <= SCHED_SAVED_MAX))
+            return 0;
+    }
+    return 1;
 }
 
-static uint32_t get_u32(const unsigned char *p)
+/* Check the node's state and private lane, then its children's, in the
+ * saved block at p (laid out as s->block). */
+static int node_ok(const descent_schedule *s, const sched_node *n, const unsigned char *p)
 {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void put_f64(unsigned char *p, double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(u >> (8 * i));
-}
-
-static double get_f64(const unsigned char *p)
-{
-    uint64_t u = 0;
-    for (int i = 0; i < 8; i++)
-        u |= (uint64_t)p[i] << (8 * i);
-    double d;
-    memcpy(&d, &u, sizeof d);
-    return d;
+    const unsigned char *st = p + 8 * (size_t)(n->st - s->block);
+    if (!values_ok(st, n->nst, n->kind->reads_metric))
+        return 0;
+    if (n->kind->private_lane && !values_ok(st + 8 * n->nst, lane_size(s->ng), 0))
+        return 0;
+    for (int i = 0; i < n->nchild; i++)
+        if (!node_ok(s, n->child[i], p))
+            return 0;
+    return 1;
 }
 
 /* Layout: u32 magic, u32 format, u32 canon_len, canon bytes, u32 groups,
  * u32 block doubles, f64 attach[3 * groups], f64 block[...]. */
+static void schedule_write(const descent_schedule *s, descent_writer *w)
+{
+    size_t clen = strlen(s->canon);
+    descent_put_u(w, SCHED_MAGIC, 4);
+    descent_put_u(w, SCHED_FORMAT, 4);
+    descent_put_u(w, clen, 4);
+    descent_put_bytes(w, s->canon, clen);
+    descent_put_u(w, (uint64_t)s->ng, 4);
+    descent_put_u(w, s->nblock, 4);
+    descent_put_f64s(w, s->attach, 3 * (size_t)s->ng);
+    descent_put_f64s(w, s->block, s->nblock);
+}
+
 size_t descent_schedule_save(const descent_optimizer *opt, unsigned char *buf, size_t cap)
 {
     const descent_schedule *s = opt ? opt->schedule : NULL;
     if (!s)
         return 0;
-    size_t clen = strlen(s->canon);
-    size_t total = 20 + clen + 8 * (3 * (size_t)s->ng + s->nblock);
-    if (!buf || cap < total)
-        return total;
-    unsigned char *p = buf;
-    put_u32(p, SCHED_MAGIC);
-    put_u32(p + 4, SCHED_FORMAT);
-    put_u32(p + 8, (uint32_t)clen);
-    memcpy(p + 12, s->canon, clen);
-    p += 12 + clen;
-    put_u32(p, (uint32_t)s->ng);
-    put_u32(p + 4, (uint32_t)s->nblock);
-    p += 8;
-    for (size_t i = 0; i < 3 * (size_t)s->ng; i++, p += 8)
-        put_f64(p, s->attach[i]);
-    for (size_t i = 0; i < s->nblock; i++, p += 8)
-        put_f64(p, s->block[i]);
-    return total;
+    descent_writer count = {NULL, 0, 0};
+    schedule_write(s, &count);
+    if (buf && cap >= count.pos) {
+        descent_writer w = {buf, cap, 0};
+        schedule_write(s, &w);
+    }
+    return count.pos;
+}
+
+const char *descent_schedule_spec(const descent_optimizer *opt)
+{
+    return opt && opt->schedule ? opt->schedule->canon : NULL;
 }
 
 int descent_schedule_load(descent_optimizer *opt, const unsigned char *buf, size_t len, int apply, descent_error *err)
 {
     descent_schedule *s = opt->schedule;
+    descent_reader r = {buf, len, 0, 0};
+    uint32_t magic = (uint32_t)descent_get_u(&r, 4), format = (uint32_t)descent_get_u(&r, 4);
+    size_t clen = (size_t)descent_get_u(&r, 4);
+    const char *canon = (const char *)descent_get_view(&r, clen);
     if (!s) {
         if (len == 0)
             return 0;
-        size_t clen = len >= 12 ? get_u32(buf + 8) : 0;
-        if (clen > len - 12)
-            clen = 0;
         return descent_fail(err, DESCENT_ERR_CHECKPOINT,
                             "checkpoint has a schedule (%.*s), the optimizer has none attached; attach the same "
                             "schedule before loading",
-                            (int)(clen > 200 ? 200 : clen), clen ? (const char *)buf + 12 : "?");
+                            canon ? (int)(clen > 200 ? 200 : clen) : 1, canon ? canon : "?");
     }
     if (len == 0)
         return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint has no schedule, the optimizer has %s attached",
                             s->canon);
-    if (len < 12 || get_u32(buf) != SCHED_MAGIC || get_u32(buf + 4) != SCHED_FORMAT)
+    if (len < 12 || magic != SCHED_MAGIC || format != SCHED_FORMAT)
         return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint's schedule section is malformed");
-    size_t clen = get_u32(buf + 8);
-    if (clen > len - 12)
+    if (!canon)
         return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint's schedule section is truncated");
-    if (clen != strlen(s->canon) || memcmp(buf + 12, s->canon, clen) != 0)
+    if (clen != strlen(s->canon) || memcmp(canon, s->canon, clen) != 0)
         return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint's schedule is %.*s, the attached one is %s",
-                            (int)(clen > 200 ? 200 : clen), (const char *)buf + 12, s->canon);
-    const unsigned char *p = buf + 12 + clen;
-    if ((size_t)(buf + len - p) < 8)
+                            (int)(clen > 200 ? 200 : clen), canon, s->canon);
+    uint32_t ng = (uint32_t)descent_get_u(&r, 4), nblock = (uint32_t)descent_get_u(&r, 4);
+    if (r.bad)
         return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint's schedule section is truncated");
-    uint32_t ng = get_u32(p), nblock = get_u32(p + 4);
-    p += 8;
     if (ng != (uint32_t)s->ng || nblock != s->nblock)
         return descent_fail(err, DESCENT_ERR_CHECKPOINT,
                             "checkpoint's schedule has %u groups and %u state values, the attached one %d and %zu", ng,
                             nblock, s->ng, s->nblock);
-    if ((size_t)(buf + len - p) != 8 * (3 * (size_t)ng + nblock))
+    if (descent_reader_left(&r) != 8 * (3 * (size_t)ng + nblock))
         return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint's schedule section has the wrong size");
-    /* Every value in range for its kind (a repaired checksum can carry NaN
-     * or 1e300) before anything is kept: try the image, then restore. */
+    const unsigned char *values = r.buf + r.pos, *block = values + 8 * 3 * (size_t)ng;
+    if (!values_ok(values, 3 * (size_t)ng, 0) || !values_ok(block, lane_size(s->ng), 0) || !node_ok(s, s->root, block))
+        return descent_fail(err, DESCENT_ERR_CHECKPOINT,
+                            "checkpoint's schedule state has a NaN, infinite or out-of-range value (beyond 2^53)");
+    /* Every value in range for its kind (a repaired checksum can carry
+     * values that are finite but impossible) before anything is kept: try
+     * the image, then restore. */
+    descent_reader peek = r;
+    descent_reader_skip(&peek, 8 * 3 * (size_t)ng);
     memcpy(s->scratch, s->block, sizeof(double) * s->nblock);
-    for (size_t i = 0; i < nblock; i++)
-        s->block[i] = get_f64(p + 8 * (3 * (size_t)ng + i));
+    descent_get_f64s(&peek, s->block, nblock);
     int bad = sched_state_check(s->root, s->ng, err);
-    for (size_t i = 0; i < 3 * (size_t)ng && bad == 0; i++)
-        if (!isfinite(get_f64(p + 8 * i)))
-            bad = descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint's schedule has a non-finite attached value");
     memcpy(s->block, s->scratch, sizeof(double) * s->nblock);
     if (bad < 0 || !apply)
         return bad;
-    for (size_t i = 0; i < 3 * (size_t)ng; i++, p += 8)
-        s->attach[i] = get_f64(p);
-    for (size_t i = 0; i < nblock; i++, p += 8)
-        s->block[i] = get_f64(p);
+    descent_get_f64s(&r, s->attach, 3 * (size_t)ng);
+    descent_get_f64s(&r, s->block, nblock);
     return 0;
 }
