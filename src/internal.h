@@ -426,7 +426,15 @@ typedef struct descent_tensor {
      * this step: this buffer, or an earlier tensor's with equal scalars. */
     void *coeffs_buf;
     int arena;              /* 1: state lives in the optimizer's arena (arena.c), not freed alone */
+    const struct descent_storage *storage; /* chosen at registration (storage.c) */
 } descent_tensor;
+
+/* The gradient the update reads: the mean of the accumulated micro-batches
+ * under gradient accumulation (utils.c), else the caller's. */
+static inline const void *descent_step_grad(const descent_tensor *t)
+{
+    return t->aux[DESCENT_AUX_ACCUM] ? t->aux[DESCENT_AUX_ACCUM] : t->grad;
+}
 
 /* Settings and counters of the training utilities (src/utils.c). */
 typedef struct descent_utils {
@@ -474,6 +482,55 @@ struct descent_optimizer {
     int grads_finite;        /* a clipping call since the last step read every gradient: all finite */
 };
 
+/* ---- the step pipeline (step.c) and storage adapters (storage.c) -------- */
+
+/* The kernel arguments for the whole of tensor t in its own arrays (the
+ * step's gradient, every state buffer); the one place they are built. A
+ * storage adapter then narrows [begin, end) or points the arrays at its
+ * scratch blocks. */
+void descent_kernel_args_init(descent_kernel_args *a, const descent_optimizer *opt, const descent_tensor *t,
+                              int *nonfinite);
+
+struct descent_writer; /* bytes.h */
+struct descent_reader;
+
+/* How a tensor's state is held: one table per format, chosen when the
+ * tensor is registered. Buffer k of tensor t has t->state_n[k] elements. */
+typedef struct descent_storage {
+    const char *name;
+    /* Bytes of memory for one state buffer of n elements. */
+    size_t (*buffer_bytes)(size_t n);
+    /* Every state buffer at its initial value (registration, descent_reset). */
+    void (*init)(const descent_optimizer *opt, descent_tensor *t);
+    /* The update of one chunk: the algorithm's f32/f64 kernel over it, with
+     * whatever conversion the format needs around it. nonfinite: as in
+     * descent_kernel_args. NULL for whole-tensor steps. */
+    void (*run)(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite);
+    /* Checkpoint image of state buffer k: its size, writing and reading. */
+    size_t (*image_bytes)(const descent_tensor *t, int k);
+    void (*save)(struct descent_writer *w, const descent_tensor *t, int k);
+    void (*load)(struct descent_reader *r, descent_tensor *t, int k);
+} descent_storage;
+
+extern const descent_storage descent_storage_bf16; /* bf16.c */
+extern const descent_storage descent_storage_q8;   /* q8state.c */
+/* The format of a tensor of this dtype in this group. */
+const descent_storage *descent_storage_for(const descent_optimizer *opt, int group, descent_dtype dtype);
+/* Shared pieces of the adapters: the algorithm's initial values in f32 or
+ * f64 state, and the values as little-endian f32/f64 in checkpoints. */
+void descent_storage_init_values(const descent_optimizer *opt, descent_tensor *t);
+void descent_storage_save_values(struct descent_writer *w, const descent_tensor *t, int k);
+void descent_storage_load_values(struct descent_reader *r, descent_tensor *t, int k);
+
+/* Which features combine (all in storage.c); each returns 0 or fails with
+ * the optimizer's message set. A tensor of dtype in group (the format); a
+ * tensor of dtype while the training utilities are on; turning a training
+ * utility named what on; bf16 flags. */
+int descent_rules_tensor(const descent_optimizer *opt, int group, descent_dtype dtype);
+int descent_rules_utils_tensor(const descent_optimizer *opt, descent_dtype dtype);
+int descent_rules_utils_on(const descent_optimizer *opt, const char *what);
+int descent_rules_bf16_flags(const descent_optimizer *opt, unsigned flags);
+
 /* ---- non-finite gradients (nonfinite.c) -------------------------------- */
 
 /* Before a step's first write. Returns 0 to go on, or, under SKIP and
@@ -512,8 +569,6 @@ size_t descent_utils_bytes(const descent_optimizer *opt);
 /* Gradient accumulation: DESCENT_STEP_ACCUMULATED when this call only adds
  * the gradients, 0 when the update is to run on their mean. */
 int descent_utils_before_step(descent_optimizer *opt);
-/* The gradient the kernels read: the accumulated mean or the caller's. */
-const void *descent_utils_grad(const descent_tensor *t);
 /* The hyperparameters prepare() sees for a tensor (weight decay masked). */
 const descent_hparams *descent_utils_hparams(const descent_optimizer *opt, const descent_tensor *t,
                                              descent_hparams *scratch);
@@ -664,9 +719,6 @@ uint32_t descent_crc32(uint32_t crc, const void *data, size_t len);
 void descent_bf16_widen(float *dst, const uint16_t *src, size_t n);
 void descent_bf16_narrow(uint16_t *dst, const float *src, size_t n);
 void descent_bf16_narrow_stochastic(uint16_t *dst, const float *src, size_t n, uint64_t key, uint64_t first);
-/* One chunk of a bf16 tensor: widen p and g block by block, run the f32
- * kernel against the f32 state, narrow p back. */
-void descent_run_chunk_bf16(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite);
 
 /* ---- the state arena (arena.c) ------------------------------------------- */
 
@@ -695,11 +747,6 @@ int descent_q8_wanted(const descent_algo *algo, const descent_hparams *hp);
 /* Bytes of one quantized state buffer of n elements: the codes, padded to
  * DESCENT_ALIGN, then one f32 absmax per block. */
 size_t descent_q8_bytes(size_t n);
-/* Set every quantized state buffer of t to 0. */
-void descent_q8_init(const descent_optimizer *opt, descent_tensor *t);
-/* One chunk of a tensor with 8-bit state: per block, dequantize the state,
- * run the f32 kernel, quantize it back. */
-void descent_run_chunk_q8(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite);
 /* Checkpoint image of one quantized buffer: n code bytes, then the block
  * absmax values as little-endian f32 (descent_q8_image_bytes(n) bytes).
  * descent_q8_get reads it back. */
