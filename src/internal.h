@@ -475,6 +475,7 @@ struct descent_optimizer {
     uint64_t bf16_seed;
     char errmsg[512];
     struct descent_schedule *schedule; /* attached learning-rate schedule or NULL */
+    const struct descent_schedule_ops *schedule_ops; /* its hooks, set by the schedule when it attaches */
     int nonfinite_policy;    /* a descent_nonfinite_policy */
     int64_t skipped_steps;
     descent_utils utils;     /* accumulation, masks, EMA/SWA, Lookahead */
@@ -488,8 +489,19 @@ struct descent_optimizer {
  * step's gradient, every state buffer); the one place they are built. A
  * storage adapter then narrows [begin, end) or points the arrays at its
  * scratch blocks. */
-void descent_kernel_args_init(descent_kernel_args *a, const descent_optimizer *opt, const descent_tensor *t,
-                              int *nonfinite);
+static inline void descent_kernel_args_init(descent_kernel_args *a, const descent_optimizer *opt,
+                                            const descent_tensor *t, int *nonfinite)
+{
+    a->coeffs = t->coeffs;
+    a->begin = 0;
+    a->end = t->n;
+    a->param = t->param;
+    a->grad = descent_step_grad(t);
+    for (int k = 0; k < DESCENT_MAX_STATE; k++)
+        a->state[k] = k < t->nstate ? t->state[k] : NULL;
+    a->isa = opt->isa;
+    a->nonfinite = nonfinite;
+}
 
 struct descent_writer; /* bytes.h */
 struct descent_reader;
@@ -512,10 +524,10 @@ typedef struct descent_storage {
     void (*load)(struct descent_reader *r, descent_tensor *t, int k);
 } descent_storage;
 
+extern const descent_storage descent_storage_f32, descent_storage_f64; /* storage.c */
+extern const descent_storage descent_storage_whole_f32, descent_storage_whole_f64; /* storage.c */
 extern const descent_storage descent_storage_bf16; /* bf16.c */
 extern const descent_storage descent_storage_q8;   /* q8state.c */
-/* The format of a tensor of this dtype in this group. */
-const descent_storage *descent_storage_for(const descent_optimizer *opt, int group, descent_dtype dtype);
 /* Shared pieces of the adapters: the algorithm's initial values in f32 or
  * f64 state, and the values as little-endian f32/f64 in checkpoints. */
 void descent_storage_init_values(const descent_optimizer *opt, descent_tensor *t);
@@ -523,11 +535,10 @@ void descent_storage_save_values(struct descent_writer *w, const descent_tensor 
 void descent_storage_load_values(struct descent_reader *r, descent_tensor *t, int k);
 
 /* Which features combine (all in storage.c); each returns 0 or fails with
- * the optimizer's message set. A tensor of dtype in group (the format); a
- * tensor of dtype while the training utilities are on; turning a training
- * utility named what on; bf16 flags. */
-int descent_rules_tensor(const descent_optimizer *opt, int group, descent_dtype dtype);
-int descent_rules_utils_tensor(const descent_optimizer *opt, descent_dtype dtype);
+ * the optimizer's message set. A tensor of dtype in group, with the
+ * training utilities on (utils_active) or not; turning a training utility
+ * named what on; bf16 flags. */
+int descent_rules_tensor(const descent_optimizer *opt, int group, descent_dtype dtype, int utils_active);
 int descent_rules_utils_on(const descent_optimizer *opt, const char *what);
 int descent_rules_bf16_flags(const descent_optimizer *opt, unsigned flags);
 
@@ -644,12 +655,26 @@ const char *descent_closest_name(const char *word, const char *const *names, int
 /* Case-insensitive, '_'-insensitive name match ("adamw" == "AdamW"). */
 bool descent_name_eq(const char *a, const char *b);
 
-/* ---- schedule hooks (src/schedule/driver.c) ------------------------------ */
+/* ---- schedule hooks (src/schedule/driver.c) ------------------------------
+ * The optimizer knows its schedule only through this table, which the
+ * schedule stores in opt->schedule_ops when it attaches: the optimizer
+ * never calls up into src/schedule/. */
+typedef struct descent_schedule_ops {
+    /* Release the attached schedule (descent_destroy). */
+    void (*free)(descent_optimizer *opt);
+    /* Restart the schedule as if newly attached (descent_reset). */
+    void (*restart)(descent_optimizer *opt);
+    /* The schedule's checkpoint section, as descent_schedule_save/load. */
+    size_t (*save)(const descent_optimizer *opt, unsigned char *buf, size_t cap);
+    int (*load)(descent_optimizer *opt, const unsigned char *buf, size_t len, int apply, descent_error *err);
+} descent_schedule_ops;
 
-/* Release the attached schedule (descent_destroy). */
-void descent_schedule_free(descent_optimizer *opt);
-/* Restart the schedule as if newly attached (descent_reset). */
-void descent_schedule_restart(descent_optimizer *opt);
+/* What a schedule sets (optimizer.c): group g's lr, unchecked (like
+ * PyTorch's schedulers, a schedule may take the lr below 0), and its
+ * initial_lr (PyTorch's group['initial_lr']). */
+void descent_group_set_scheduled_lr(descent_optimizer *opt, int group, double lr);
+double descent_group_initial_lr(const descent_optimizer *opt, int group);
+void descent_group_set_initial_lr(descent_optimizer *opt, int group, double initial_lr);
 /* Write the schedule's section of a checkpoint into buf; returns its size
  * (with buf = NULL or cap too small, only the size). 0: no schedule. */
 size_t descent_schedule_save(const descent_optimizer *opt, unsigned char *buf, size_t cap);

@@ -73,7 +73,8 @@ void descent_destroy(descent_optimizer *opt)
 {
     if (!opt)
         return;
-    descent_schedule_free(opt);
+    if (opt->schedule_ops)
+        opt->schedule_ops->free(opt);
     for (int i = 0; i < opt->ntensors; i++)
         free_tensor(opt, &opt->tensors[i]);
     descent_mem_free(&opt->mem, opt->tensors);
@@ -99,7 +100,8 @@ int descent_reset(descent_optimizer *opt)
         init_state(opt, &opt->tensors[i]);
     opt->skipped_steps = 0;
     descent_utils_reset(opt);
-    descent_schedule_restart(opt);
+    if (opt->schedule_ops)
+        opt->schedule_ops->restart(opt);
     return 0;
 }
 
@@ -204,6 +206,19 @@ static int rebuild_chunks(descent_optimizer *opt)
     return 0;
 }
 
+/* The storage adapter of a tensor of this dtype in this group (storage.c);
+ * descent_rules_tensor has accepted the combination. */
+static const descent_storage *storage_for(const descent_optimizer *opt, int group, descent_dtype dtype)
+{
+    if (descent_q8_wanted(opt->algo, &opt->groups[group].hp))
+        return &descent_storage_q8;
+    if (dtype == DESCENT_BF16)
+        return &descent_storage_bf16;
+    if (opt->algo->tensor_step)
+        return dtype == DESCENT_F64 ? &descent_storage_whole_f64 : &descent_storage_whole_f32;
+    return dtype == DESCENT_F64 ? &descent_storage_f64 : &descent_storage_f32;
+}
+
 int descent_add_tensor(descent_optimizer *opt, int group, void *param, const void *grad, size_t n,
                        descent_dtype dtype)
 {
@@ -243,10 +258,10 @@ int descent_add_tensor_shaped(descent_optimizer *opt, int group, void *param, co
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "param and grad must not be NULL for a tensor of %zu elements", n);
     if (n > SIZE_MAX / 8 / DESCENT_MAX_STATE)
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "tensor of %zu elements is too large", n);
-    int rc = descent_rules_tensor(opt, group, dtype);
-    if (rc < 0 || (rc = descent_rules_utils_tensor(opt, dtype)) < 0)
+    int rc = descent_rules_tensor(opt, group, dtype, descent_utils_active(opt));
+    if (rc < 0)
         return rc;
-    const descent_storage *storage = descent_storage_for(opt, group, dtype);
+    const descent_storage *storage = storage_for(opt, group, dtype);
     if (grow(opt, (void **)&opt->tensors, &opt->tensors_cap, opt->ntensors + 1, sizeof *opt->tensors) < 0)
         return descent_opt_fail(opt, DESCENT_ERR_NOMEM, "out of memory registering a tensor");
     descent_tensor *t = &opt->tensors[opt->ntensors];
@@ -490,6 +505,15 @@ double descent_get_lr(const descent_optimizer *opt, int group)
 }
 
 int descent_set_lr(descent_optimizer *opt, int group, double lr) { return descent_set(opt, group, "lr", lr); }
+
+void descent_group_set_scheduled_lr(descent_optimizer *opt, int group, double lr) { opt->groups[group].hp.lr = lr; }
+
+double descent_group_initial_lr(const descent_optimizer *opt, int group) { return opt->groups[group].initial_lr; }
+
+void descent_group_set_initial_lr(descent_optimizer *opt, int group, double initial_lr)
+{
+    opt->groups[group].initial_lr = initial_lr;
+}
 
 const char *descent_momentum_name(const descent_optimizer *opt) { return opt ? opt->algo->momentum_name : NULL; }
 

@@ -36,20 +36,6 @@
  * a team costs more than the work it would share. */
 #define PARALLEL_MIN_ELEMS ((size_t)1 << 17)
 
-void descent_kernel_args_init(descent_kernel_args *a, const descent_optimizer *opt, const descent_tensor *t,
-                              int *nonfinite)
-{
-    a->coeffs = t->coeffs;
-    a->begin = 0;
-    a->end = t->n;
-    a->param = t->param;
-    a->grad = descent_step_grad(t);
-    for (int k = 0; k < DESCENT_MAX_STATE; k++)
-        a->state[k] = k < t->nstate ? t->state[k] : NULL;
-    a->isa = opt->isa;
-    a->nonfinite = nonfinite;
-}
-
 /* Stage 3. prepare() is a function of the group's hyperparameters and the
  * tensor's scalars alone, so a tensor whose group and scalars equal its
  * predecessor's before the step (the common case: tensors step together)

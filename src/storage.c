@@ -10,7 +10,7 @@
  *              (LAMB, Adafactor): the step runs per tensor, not per chunk
  *
  * A new format is one file defining a descent_storage and one line in
- * descent_storage_for. */
+ * storage_for (optimizer.c). */
 #include "internal.h"
 
 #include <string.h>
@@ -91,7 +91,7 @@ void descent_storage_load_values(descent_reader *r, descent_tensor *t, int k)
     descent_get_array(r, t->state[k], t->state_n[k], t->dtype);
 }
 
-static const descent_storage storage_f32 = {"f32",
+const descent_storage descent_storage_f32 = {"f32",
                                             f32_buffer_bytes,
                                             descent_storage_init_values,
                                             run_plain,
@@ -99,7 +99,7 @@ static const descent_storage storage_f32 = {"f32",
                                             descent_storage_save_values,
                                             descent_storage_load_values};
 
-static const descent_storage storage_f64 = {"f64",
+const descent_storage descent_storage_f64 = {"f64",
                                             f64_buffer_bytes,
                                             descent_storage_init_values,
                                             run_plain,
@@ -109,7 +109,7 @@ static const descent_storage storage_f64 = {"f64",
 
 /* Whole-tensor steps hold their state as the plain formats do; run is
  * never called (the step runs algo->tensor_step per tensor). */
-static const descent_storage storage_whole_f32 = {"f32 whole-tensor",
+const descent_storage descent_storage_whole_f32 = {"f32 whole-tensor",
                                                   f32_buffer_bytes,
                                                   descent_storage_init_values,
                                                   NULL,
@@ -117,7 +117,7 @@ static const descent_storage storage_whole_f32 = {"f32 whole-tensor",
                                                   descent_storage_save_values,
                                                   descent_storage_load_values};
 
-static const descent_storage storage_whole_f64 = {"f64 whole-tensor",
+const descent_storage descent_storage_whole_f64 = {"f64 whole-tensor",
                                                   f64_buffer_bytes,
                                                   descent_storage_init_values,
                                                   NULL,
@@ -127,18 +127,7 @@ static const descent_storage storage_whole_f64 = {"f64 whole-tensor",
 
 /* ---- the choice and the rules -------------------------------------------- */
 
-const descent_storage *descent_storage_for(const descent_optimizer *opt, int group, descent_dtype dtype)
-{
-    if (descent_q8_wanted(opt->algo, &opt->groups[group].hp))
-        return &descent_storage_q8;
-    if (dtype == DESCENT_BF16)
-        return &descent_storage_bf16;
-    if (opt->algo->tensor_step)
-        return dtype == DESCENT_F64 ? &storage_whole_f64 : &storage_whole_f32;
-    return dtype == DESCENT_F64 ? &storage_f64 : &storage_f32;
-}
-
-int descent_rules_tensor(const descent_optimizer *opt, int group, descent_dtype dtype)
+int descent_rules_tensor(const descent_optimizer *opt, int group, descent_dtype dtype, int utils_active)
 {
     if (dtype == DESCENT_BF16 && opt->algo->tensor_step)
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "%s takes f32 and f64 tensors only, not DESCENT_BF16",
@@ -146,12 +135,7 @@ int descent_rules_tensor(const descent_optimizer *opt, int group, descent_dtype 
     if (descent_q8_wanted(opt->algo, &opt->groups[group].hp) && dtype != DESCENT_F32)
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "state_bits=8 needs DESCENT_F32 tensors, got %s",
                                 dtype == DESCENT_F64 ? "DESCENT_F64" : "DESCENT_BF16");
-    return 0;
-}
-
-int descent_rules_utils_tensor(const descent_optimizer *opt, descent_dtype dtype)
-{
-    if (dtype == DESCENT_BF16 && descent_utils_active(opt))
+    if (dtype == DESCENT_BF16 && utils_active)
         return descent_opt_fail(opt, DESCENT_ERR_INVALID,
                                 "bf16 tensors cannot be registered while gradient accumulation, EMA, SWA or "
                                 "Lookahead is on (their buffers are f32/f64 only)");
