@@ -54,6 +54,7 @@ typedef struct hp_desc {
     double lo, hi;
     unsigned bounds;
     const char *const *choices; /* HP_CHOICE: NULL-terminated names, value = index */
+    const char *doc;          /* one line: what the argument does (descent_hparam_describe) */
 } hp_desc;
 
 #define HP_FIELD(f) offsetof(descent_hparams, f)
@@ -388,15 +389,23 @@ double descent_state_zero(const descent_hparams *hp, int i);
 
 /* Descriptors shared by the algorithm tables; the bounds are PyTorch's
  * checks (lr, weight_decay, eps >= 0; betas in [0, 1)). */
-#define HP_LR {"lr", HP_REAL, HP_FIELD(lr), 0, 0, HP_NO_HI, NULL}
-#define HP_WEIGHT_DECAY {"weight_decay", HP_REAL, HP_FIELD(weight_decay), 0, 0, HP_NO_HI, NULL}
-#define HP_MAXIMIZE {"maximize", HP_BOOL, HP_FIELD(maximize), 0, 1, 0, NULL}
-#define HP_EPS {"eps", HP_REAL, HP_FIELD(eps), 0, 0, HP_NO_HI, NULL}
-#define HP_EPS_ROOT {"eps_root", HP_REAL, HP_FIELD(eps_root), 0, 0, HP_NO_HI, NULL}
-#define HP_BETAS {"betas", HP_PAIR, HP_FIELD(betas), 0, 1, HP_HI_OPEN, NULL}
+#define HP_LR {"lr", HP_REAL, HP_FIELD(lr), 0, 0, HP_NO_HI, NULL, "learning rate (step size)"}
+#define HP_WEIGHT_DECAY \
+    {"weight_decay", HP_REAL, HP_FIELD(weight_decay), 0, 0, HP_NO_HI, NULL, "weight decay (L2 penalty) coefficient"}
+#define HP_MAXIMIZE \
+    {"maximize", HP_BOOL, HP_FIELD(maximize), 0, 1, 0, NULL, "maximize the objective instead of minimizing it"}
+#define HP_EPS \
+    {"eps", HP_REAL, HP_FIELD(eps), 0, 0, HP_NO_HI, NULL, "term added to the denominator for numerical stability"}
+#define HP_EPS_ROOT                                                                \
+    {"eps_root", HP_REAL, HP_FIELD(eps_root), 0, 0, HP_NO_HI, NULL,                \
+     "term added inside the square root (optax's eps_root)"}
+#define HP_BETAS \
+    {"betas", HP_PAIR, HP_FIELD(betas), 0, 1, HP_HI_OPEN, NULL, "decay rates of the first and second moment averages"}
 /* 32: state at the tensor's precision; 8: block-quantized (src/q8state.c). */
-#define HP_STATE_BITS {"state_bits", HP_INT, HP_FIELD(state_bits), 8, 32, HP_ENDS_ONLY, NULL}
-#define HP_END {NULL, HP_REAL, 0, 0, 0, 0, NULL}
+#define HP_STATE_BITS \
+    {"state_bits", HP_INT, HP_FIELD(state_bits), 8, 32, HP_ENDS_ONLY, NULL, \
+     "32: state at the tensor's precision; 8: block-quantized 8-bit state"}
+#define HP_END {NULL, HP_REAL, 0, 0, 0, 0, NULL, NULL}
 
 /* ---- optimizer --------------------------------------------------------- */
 

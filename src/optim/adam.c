@@ -19,7 +19,7 @@ static const hp_desc adam_hparams[] = {
     HP_BETAS,
     HP_EPS,
     HP_WEIGHT_DECAY,
-    {"amsgrad", HP_BOOL, HP_FIELD(amsgrad), 0, 1, 0, NULL},
+    {"amsgrad", HP_BOOL, HP_FIELD(amsgrad), 0, 1, 0, NULL, "use the maximum of past second moments (AMSGrad)"},
     HP_MAXIMIZE,
     HP_EPS_ROOT,
     HP_STATE_BITS,

@@ -13,11 +13,12 @@
 
 static const hp_desc rmsprop_hparams[] = {
     HP_LR,
-    {"alpha", HP_REAL, HP_FIELD(alpha), 0, 0, HP_NO_HI, NULL},
+    {"alpha", HP_REAL, HP_FIELD(alpha), 0, 0, HP_NO_HI, NULL, "smoothing constant of the squared-gradient average"},
     HP_EPS,
     HP_WEIGHT_DECAY,
-    {"momentum", HP_REAL, HP_FIELD(momentum), 0, 0, HP_NO_HI, NULL},
-    {"centered", HP_BOOL, HP_FIELD(centered), 0, 1, 0, NULL},
+    {"momentum", HP_REAL, HP_FIELD(momentum), 0, 0, HP_NO_HI, NULL, "momentum factor"},
+    {"centered", HP_BOOL, HP_FIELD(centered), 0, 1, 0, NULL,
+     "normalize by the variance estimate (subtract the squared mean gradient)"},
     HP_MAXIMIZE,
     HP_EPS_ROOT,
     HP_END,
