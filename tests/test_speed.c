@@ -415,5 +415,6 @@ int main(int argc, char **argv)
     check_bf16_stochastic_threads();
     if (argc > 2)
         check_bench(argv[2]);
+    t_isa_covered(descent_isa_detect());
     return t_done();
 }
