@@ -135,16 +135,17 @@ void cli_print_optimizers(FILE *out)
 static void usage(FILE *out)
 {
     fprintf(out, "descent %s — gradient-descent optimizers and schedules\n\n", descent_version());
-    fprintf(out, "usage: descent COMMAND [options]   (descent COMMAND --help for its options)\n\ncommands:\n");
-    for (int i = 0; i < ncommands; i++)
-        fprintf(out, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
-    fprintf(out, "\nOptimizers (descent replay --help lists their arguments):\n ");
+    fprintf(out, "usage: descent COMMAND [options]   (descent COMMAND --help for its options)\n\n");
+    fprintf(out, "optimizers (descent replay --help lists their arguments):\n ");
     for (int o = 0, col = 1; o < descent_optimizer_count(); o++) {
         const char *name = descent_optimizer_name(o);
         if (col + (int)strlen(name) + 2 > 79)
             col = fprintf(out, "\n ") - 1;
         col += fprintf(out, " %s%s", name, o + 1 < descent_optimizer_count() ? "," : "\n");
     }
+    fprintf(out, "\ncommands:\n");
+    for (int i = 0; i < ncommands; i++)
+        fprintf(out, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
 }
 
 /* Copy text into a roff document: escape backslashes, and keep lines that

@@ -47,7 +47,13 @@ extern "C" {
 #define DESCENT_VERSION_MAJOR 0
 #define DESCENT_VERSION_MINOR 1
 #define DESCENT_VERSION_PATCH 0
-#define DESCENT_VERSION_STRING "0.1.0"
+/* "MAJOR.MINOR.PATCH" from the three numbers above, the one place the
+ * version is written (CMakeLists.txt reads them too). */
+#define DESCENT_VERSION_STR1_(x) #x
+#define DESCENT_VERSION_STR_(x) DESCENT_VERSION_STR1_(x)
+#define DESCENT_VERSION_STRING                                                             \
+    DESCENT_VERSION_STR_(DESCENT_VERSION_MAJOR) "." DESCENT_VERSION_STR_(DESCENT_VERSION_MINOR) "." \
+        DESCENT_VERSION_STR_(DESCENT_VERSION_PATCH)
 
 /* The library's version string, "MAJOR.MINOR.PATCH". */
 const char *descent_version(void);
