@@ -401,6 +401,64 @@ enum { DESCENT_BF16_STOCHASTIC = 1, DESCENT_BF16_MASTER = 2 };
 int descent_set_bf16_options(descent_optimizer *opt, unsigned flags, uint64_t seed);
 
 /* ------------------------------------------------------------------------ */
+/* Optimizer state (the C counterpart of PyTorch's opt.state[p])             */
+
+/* A registered tensor's state buffers are named as PyTorch names them in
+ * opt.state[p]: "exp_avg", "exp_avg_sq", "max_exp_avg_sq" (Adam family with
+ * amsgrad), "momentum_buffer" (SGD, RMSprop), "square_avg", "grad_avg"
+ * (RMSprop), "square_avg", "acc_delta" (Adadelta), "sum" (Adagrad),
+ * "exp_inf" (Adamax), "ax" (ASGD), "prev", "step_size" (Rprop), and for
+ * descent's other optimizers the names their docs give ("exp_avg_var",
+ * "row_var", "col_var", "accumulator", "linear", "z"). A buffer exists only
+ * when the group's hyperparameters need it (SGD without momentum has none).
+ * Buffers are allocated at registration, so before the first step they hold
+ * their initial values (PyTorch creates them at the first step).
+ *
+ * Values are in the state's storage type: f64 for f64 tensors, f32 for f32
+ * and bf16 tensors. With state_bits=8 the buffers are block-quantized:
+ * descent_state_buffer refuses them (DESCENT_ERR_STATE), descent_state_read
+ * copies out the dequantized f32 values (what the next step will see) and
+ * descent_state_write quantizes f32 values in (absmax per block of 2048, as
+ * a step stores them), so a write then read returns the nearest codes, not
+ * the bits written. */
+
+/* Number of state buffers of a tensor, and the name of the i-th (NULL when
+ * out of range). */
+int descent_state_count(const descent_optimizer *opt, int tensor);
+const char *descent_state_name(const descent_optimizer *opt, int tensor, int i);
+
+/* Elements of the buffer (n; Adafactor's factors are smaller than the
+ * tensor), its storage type (DESCENT_F32 or DESCENT_F64, as values are
+ * read and written) and its bits per value (64, 32 or 8). Any output may
+ * be NULL. An unknown name is DESCENT_ERR_INVALID with a message listing
+ * the tensor's buffers. */
+int descent_state_info(const descent_optimizer *opt, int tensor, const char *name, size_t *n, descent_dtype *dtype,
+                       int *bits);
+
+/* The live buffer itself: *data points at *n values of the storage type,
+ * read by the next step, writable in place (valid until the tensor's state
+ * is reallocated: descent_destroy or descent_load of another layout).
+ * DESCENT_ERR_STATE for 8-bit state. */
+int descent_state_buffer(descent_optimizer *opt, int tensor, const char *name, void **data, size_t *n);
+
+/* Copy the buffer out into out, or in from in: n must be the buffer's
+ * element count, values of the storage type (f32 for 8-bit state). An
+ * empty buffer (n = 0: Adafactor's column factor of a vector) copies
+ * nothing, and out/in may then be NULL. */
+int descent_state_read(const descent_optimizer *opt, int tensor, const char *name, void *out, size_t n);
+int descent_state_write(descent_optimizer *opt, int tensor, const char *name, const void *in, size_t n);
+
+/* The tensor's scalars: "step" (PyTorch's state['step'], the steps taken;
+ * a whole number >= 0), NAdam's "mu_product", ASGD's "eta" and "mu",
+ * ScheduleFreeSGD/AdamW's "max_lr" and "weight_sum" (optax's names).
+ * Values set are used by the next step, except that a tensor at step 0
+ * starts its scalars as PyTorch does (mu_product = 1; eta = lr, mu = 1),
+ * so set them together with a step > 0, as PyTorch's state_dict holds them.
+ * Tensors step together: descent_step_count reads tensor 0's step. */
+int descent_state_get_scalar(const descent_optimizer *opt, int tensor, const char *name, double *value);
+int descent_state_set_scalar(descent_optimizer *opt, int tensor, const char *name, double value);
+
+/* ------------------------------------------------------------------------ */
 /* Gradient clipping                                                         */
 
 /* Clip the gradients of every registered tensor before descent_step(), as
