@@ -2,6 +2,7 @@
  * driver and hyperparameter access. Algorithms plug in through their
  * descent_algo tables; nothing here knows any particular update rule. */
 #include "internal.h"
+#include "access.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -110,6 +111,21 @@ const char *descent_name(const descent_optimizer *opt) { return opt ? opt->algo-
 int descent_num_groups(const descent_optimizer *opt) { return opt ? opt->ngroups : 0; }
 
 int descent_num_tensors(const descent_optimizer *opt) { return opt ? opt->ntensors : 0; }
+
+int descent_has_eval_params(const descent_optimizer *opt) { return opt && opt->algo->eval_params != NULL; }
+
+void *descent_tensor_param(const descent_optimizer *opt, int tensor)
+{
+    return opt && tensor >= 0 && tensor < opt->ntensors ? opt->tensors[tensor].param : NULL;
+}
+
+size_t descent_tensor_param_bytes(const descent_optimizer *opt, int tensor)
+{
+    if (!opt || tensor < 0 || tensor >= opt->ntensors)
+        return 0;
+    const descent_tensor *t = &opt->tensors[tensor];
+    return t->n * (t->dtype == DESCENT_F64 ? sizeof(double) : t->dtype == DESCENT_BF16 ? sizeof(uint16_t) : sizeof(float));
+}
 
 /* Grow an array held in opt's allocator to at least need elements. */
 static int grow(descent_optimizer *opt, void **arr, int *cap, int need, size_t elem)

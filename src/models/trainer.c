@@ -1,6 +1,5 @@
 /* Training on a CSV data set: load, split, standardize, shuffle into
  * batches, step the optimizer and schedule, evaluate, checkpoint. */
-#include "../minimize/sched_link.h"
 #include "models.h"
 
 #include <errno.h>
@@ -302,9 +301,7 @@ int descent_trainer_create(descent_trainer **out, const descent_train_config *us
     t->clip_value = c->clip_value;
     t->swa_start = c->swa_start;
     if (rc == 0 && c->schedule) {
-        if (!descent_schedules_linked())
-            rc = descent_fail(err, DESCENT_ERR_STATE, "learning-rate schedules are not available in this build");
-        else if ((rc = descent_set_schedule(t->opt, c->schedule)) < 0)
+        if ((rc = descent_set_schedule(t->opt, c->schedule)) < 0)
             descent_fail(err, rc, "%s", descent_errmsg(t->opt));
         else {
             t->has_schedule = true;
@@ -357,11 +354,6 @@ static void zero_grads(descent_model *m)
     }
 }
 
-static size_t param_bytes(const descent_tensor *d)
-{
-    return d->n * (d->dtype == DESCENT_F64 ? sizeof(double) : d->dtype == DESCENT_BF16 ? sizeof(uint16_t) : sizeof(float));
-}
-
 /* The validation metrics at the parameters to evaluate: a schedule-free
  * optimizer trains at y and is evaluated at x (descent_eval_params, optax's
  * schedule_free_eval_params), so x is swapped in for the evaluation and y
@@ -369,30 +361,29 @@ static size_t param_bytes(const descent_tensor *d)
 static int evaluate_validation(descent_trainer *t, double *loss, double *accuracy)
 {
     const descent_optimizer *opt = t->opt;
-    if (!opt->algo->eval_params || descent_step_count(opt) == 0)
+    int nt = descent_num_tensors(opt);
+    if (!descent_has_eval_params(opt) || descent_step_count(opt) == 0)
         return descent_model_evaluate(t->model, t->Xval, t->yval, t->nval, loss, accuracy);
     size_t total = 0;
-    for (int i = 0; i < opt->ntensors; i++)
-        total += param_bytes(&opt->tensors[i]);
+    for (int i = 0; i < nt; i++)
+        total += descent_tensor_param_bytes(opt, i);
     unsigned char *saved = malloc(total ? total : 1);
     if (!saved)
         return DESCENT_ERR_NOMEM;
     size_t at = 0;
-    for (int i = 0; i < opt->ntensors; i++) {
-        const descent_tensor *d = &opt->tensors[i];
-        memcpy(saved + at, d->param, param_bytes(d));
-        at += param_bytes(d);
+    for (int i = 0; i < nt; i++) {
+        memcpy(saved + at, descent_tensor_param(opt, i), descent_tensor_param_bytes(opt, i));
+        at += descent_tensor_param_bytes(opt, i);
     }
     int rc = 0;
-    for (int i = 0; i < opt->ntensors && rc == 0; i++)
-        rc = descent_eval_params(opt, i, opt->tensors[i].param); /* element-wise: x may overwrite y */
+    for (int i = 0; i < nt && rc == 0; i++)
+        rc = descent_eval_params(opt, i, descent_tensor_param(opt, i)); /* element-wise: x may overwrite y */
     if (rc == 0)
         rc = descent_model_evaluate(t->model, t->Xval, t->yval, t->nval, loss, accuracy);
     at = 0;
-    for (int i = 0; i < opt->ntensors; i++) {
-        const descent_tensor *d = &opt->tensors[i];
-        memcpy(d->param, saved + at, param_bytes(d));
-        at += param_bytes(d);
+    for (int i = 0; i < nt; i++) {
+        memcpy(descent_tensor_param(opt, i), saved + at, descent_tensor_param_bytes(opt, i));
+        at += descent_tensor_param_bytes(opt, i);
     }
     free(saved);
     return rc;
