@@ -15,5 +15,9 @@ int descent_has_eval_params(const descent_optimizer *opt);
  * 2 per element); NULL and 0 for an i out of range. */
 void *descent_tensor_param(const descent_optimizer *opt, int tensor);
 size_t descent_tensor_param_bytes(const descent_optimizer *opt, int tensor);
+/* Replace group g's hyperparameters by *hp (already validated for this
+ * optimizer, with the same state layout) and its initial_lr by hp->lr: a
+ * resumed training run whose spec was changed on purpose. */
+void descent_group_replace_hparams(descent_optimizer *opt, int group, const descent_hparams *hp);
 
 #endif

@@ -66,4 +66,11 @@ double descent_norm_finish(double acc, double p);
 /* ---- checksums --------------------------------------------------------- */
 uint32_t descent_crc32(uint32_t crc, const void *data, size_t len);
 
+/* descent_table_read_csv, except that a field of the column named
+ * words_column that is not a number goes to word(), which gives its value
+ * (0) or refuses it (-1: the usual error). */
+int descent_table_read_csv_words(descent_table *t, const char *path, int header, const char *words_column,
+                                 int (*word)(void *ctx, const char *text, double *value), void *ctx,
+                                 descent_error *err);
+
 #endif

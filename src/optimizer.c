@@ -119,6 +119,12 @@ void *descent_tensor_param(const descent_optimizer *opt, int tensor)
     return opt && tensor >= 0 && tensor < opt->ntensors ? opt->tensors[tensor].param : NULL;
 }
 
+void descent_group_replace_hparams(descent_optimizer *opt, int group, const descent_hparams *hp)
+{
+    opt->groups[group].hp = *hp;
+    opt->groups[group].initial_lr = hp->lr;
+}
+
 size_t descent_tensor_param_bytes(const descent_optimizer *opt, int tensor)
 {
     if (!opt || tensor < 0 || tensor >= opt->ntensors)

@@ -5,6 +5,7 @@
 
 #include "../access.h"
 #include "../common.h"
+#include "../formats.h"
 #include "../kernels.h"
 #include "../spec.h"
 
@@ -33,5 +34,10 @@ void descent_gemm_f32(bool use_blas, bool ta, bool tb, size_t M, size_t N, size_
 int descent_train_check_utilities(const descent_train_config *c, descent_error *err);
 int descent_train_apply_utilities(const descent_train_config *c, descent_optimizer *opt);
 int descent_train_clip(descent_optimizer *opt, double clip_norm, double clip_value);
+
+/* The schedule spec with the length arguments the user omitted fitted to
+ * the run (fit_schedule.c): *out is malloc'd. */
+int descent_train_fit_schedule(const char *spec, int64_t epochs, int64_t updates_per_epoch, int64_t updates,
+                               char **out, descent_error *err);
 
 #endif
