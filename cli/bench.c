@@ -21,12 +21,9 @@
 #include <omp.h>
 #endif
 
-/* The standard set: every optimizer in its default form, plus SGD with momentum. */
-static const char *const standard_set[] = {
-    "SGD", "SGD(momentum=0.9)", "Adagrad", "RMSprop", "Adadelta", "Adam",
-    "AdamW", "AMSGrad", "NAdam", "Adamax", "RAdam",
-};
-#define NSTANDARD ((int)(sizeof standard_set / sizeof standard_set[0]))
+/* The standard set: every optimizer of the library's registry in its
+ * default form, plus SGD with momentum after SGD. */
+#define SGD_MOMENTUM "SGD(momentum=0.9)"
 #define MAX_OPTS 64
 #define MAX_THREADS 16
 #define LIMIT_CHUNK ((size_t)1 << 16) /* as the library's step splits work */
@@ -39,9 +36,9 @@ static void bench_usage(FILE *out)
             "                     [--nonfinite propagate|skip|error|report]\n"
             "                     [--clip-norm MAX | --clip-value V | --unscale INV]\n"
             "                     [--clip-recheck] [--prefetch B|off|default] [--json]\n\n"
-            "  --opt SPEC    optimizer to time (repeatable); default: the standard set\n"
-            "                (SGD, SGD momentum, Adagrad, RMSprop, Adadelta, Adam, AdamW,\n"
-            "                AMSGrad, NAdam, Adamax, RAdam)\n"
+            "  --opt SPEC    optimizer to time (repeatable); default: the standard set,\n"
+            "                every optimizer (descent --help lists them) in its default\n"
+            "                form, and SGD(momentum=0.9)\n"
             "  --n N         parameters in total (default 16777216)\n"
             "  --tensors K   split them into K tensors of equal size (default 1)\n"
             "  --threads T   threads for the step and the limit kernel; a comma list\n"
@@ -766,8 +763,11 @@ static int bench_run(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
 #endif
     if (!nspecs)
-        for (int k = 0; k < NSTANDARD; k++)
-            specs[nspecs++] = standard_set[k];
+        for (int k = 0; k < descent_optimizer_count() && nspecs + 2 <= MAX_OPTS; k++) {
+            specs[nspecs++] = descent_optimizer_name(k);
+            if (strcmp(specs[nspecs - 1], "SGD") == 0)
+                specs[nspecs++] = SGD_MOMENTUM;
+        }
     if (!nthreads)
         threads[nthreads++] = 1;
     if (!cfg.json)

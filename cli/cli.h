@@ -36,6 +36,8 @@ int cli_parse_x0(const char *cmd, const char *text, double *x, size_t n);
 
 /* Print a value with enough digits to round-trip its dtype. */
 void cli_print_value(FILE *out, double v, descent_dtype dtype);
+/* Every optimizer's signature with its defaults (descent_hparam_describe). */
+void cli_print_optimizers(FILE *out);
 
 extern const cli_command cli_replay;
 extern const cli_command cli_schedule;

@@ -90,10 +90,60 @@ void cli_print_value(FILE *out, double v, descent_dtype dtype)
     fprintf(out, dtype == DESCENT_F64 ? "%.17g" : "%.9g", v);
 }
 
+/* One spec value as a spec string would write it. */
+static int format_value(char *buf, size_t cap, const descent_hparam_info *info, int k)
+{
+    double v = info->default_value[k];
+    if (info->type == DESCENT_HPARAM_BOOL)
+        return snprintf(buf, cap, "%s", v != 0 ? "True" : "False");
+    if (info->type == DESCENT_HPARAM_CHOICE)
+        return snprintf(buf, cap, "'%s'", info->choices[(int)v]);
+    if (v != v)
+        return snprintf(buf, cap, "None");
+    return snprintf(buf, cap, "%g", v);
+}
+
+/* Every optimizer with its arguments and their defaults, from the library's
+ * registry (descent_hparam_describe), wrapped at 79 columns. */
+void cli_print_optimizers(FILE *out)
+{
+    for (int o = 0; o < descent_optimizer_count(); o++) {
+        const char *name = descent_optimizer_name(o);
+        int col = fprintf(out, "  %s(", name), indent = col;
+        descent_hparam_info info;
+        for (int i = 0; descent_hparam_describe(name, i, &info) == 0; i++) {
+            char item[160], a[64], b[64];
+            format_value(a, sizeof a, &info, 0);
+            if (info.type == DESCENT_HPARAM_PAIR) {
+                format_value(b, sizeof b, &info, 1);
+                snprintf(item, sizeof item, "%s=(%s, %s)", info.name, a, b);
+            } else {
+                snprintf(item, sizeof item, "%s=%s", info.name, a);
+            }
+            int len = (int)strlen(item) + 2;
+            if (i > 0 && col + len + 1 > 79) { /* + 1: the ',' or ')' after it */
+                col = fprintf(out, ",\n%*s", indent, "") - 2;
+            } else if (i > 0) {
+                col += fprintf(out, ", ");
+            }
+            col += fprintf(out, "%s", item);
+        }
+        fprintf(out, ")\n");
+    }
+}
+
 static void usage(FILE *out)
 {
     fprintf(out, "descent %s — gradient-descent optimizers and schedules\n\n", descent_version());
-    fprintf(out, "usage: descent COMMAND [options]   (descent COMMAND --help for its options)\n\ncommands:\n");
+    fprintf(out, "usage: descent COMMAND [options]   (descent COMMAND --help for its options)\n\n");
+    fprintf(out, "optimizers (descent replay --help lists their arguments):\n ");
+    for (int o = 0, col = 1; o < descent_optimizer_count(); o++) {
+        const char *name = descent_optimizer_name(o);
+        if (col + (int)strlen(name) + 2 > 79)
+            col = fprintf(out, "\n ") - 1;
+        col += fprintf(out, " %s%s", name, o + 1 < descent_optimizer_count() ? "," : "\n");
+    }
+    fprintf(out, "\ncommands:\n");
     for (int i = 0; i < ncommands; i++)
         fprintf(out, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
 }

@@ -21,7 +21,9 @@ static void replay_usage(FILE *out)
             "                  Adafactor factors tensors of two or more dimensions\n"
             "  --eval          print the evaluation parameters (descent_eval_params:\n"
             "                  schedule-free's x) instead of the parameters\n\n"
-            "Prints one line per step: the parameters after it (%%.9g for f32, %%.17g for f64).\n");
+            "Prints one line per step: the parameters after it (%%.9g for f32, %%.17g for f64).\n\n"
+            "Optimizers and their arguments (defaults):\n");
+    cli_print_optimizers(out);
 }
 
 static int replay_run(int argc, char **argv)

@@ -47,7 +47,13 @@ extern "C" {
 #define DESCENT_VERSION_MAJOR 0
 #define DESCENT_VERSION_MINOR 1
 #define DESCENT_VERSION_PATCH 0
-#define DESCENT_VERSION_STRING "0.1.0"
+/* "MAJOR.MINOR.PATCH" from the three numbers above, the one place the
+ * version is written (CMakeLists.txt reads them too). */
+#define DESCENT_VERSION_STR1_(x) #x
+#define DESCENT_VERSION_STR_(x) DESCENT_VERSION_STR1_(x)
+#define DESCENT_VERSION_STRING                                                             \
+    DESCENT_VERSION_STR_(DESCENT_VERSION_MAJOR) "." DESCENT_VERSION_STR_(DESCENT_VERSION_MINOR) "." \
+        DESCENT_VERSION_STR_(DESCENT_VERSION_PATCH)
 
 /* The library's version string, "MAJOR.MINOR.PATCH". */
 const char *descent_version(void);
@@ -183,6 +189,40 @@ int descent_hparams_parse_sized(descent_hparams *hp, size_t struct_size, const c
 /* Number of optimizers known, and the canonical name of the i-th. */
 int descent_optimizer_count(void);
 const char *descent_optimizer_name(int i);
+
+/* ---- Describing an optimizer's hyperparameters (pipeline) -------------- */
+
+typedef enum descent_hparam_type {
+    DESCENT_HPARAM_REAL = 0,   /* a number */
+    DESCENT_HPARAM_PAIR = 1,   /* a tuple of two numbers, e.g. betas */
+    DESCENT_HPARAM_BOOL = 2,   /* True / False (0 / 1) */
+    DESCENT_HPARAM_CHOICE = 3, /* one of the strings in choices; its value is the index */
+    DESCENT_HPARAM_INT = 4     /* an integer */
+} descent_hparam_type;
+
+/* One argument an optimizer's spec accepts, as descent_hparam_describe
+ * fills it. The value x (each item of a pair) must satisfy
+ * lo <= x (lo < x when lo_open) and x <= hi (x < hi when hi_open; hi is
+ * INFINITY when there is no upper bound); an INT with ends_only must be lo
+ * or hi. A pair item with none_ok may be None (read as NaN). Strings are
+ * the library's, valid for its lifetime. */
+typedef struct descent_hparam_info {
+    const char *name;                /* the keyword, e.g. "lr" */
+    int type;                        /* a descent_hparam_type */
+    double default_value[2];         /* the optimizer's default ([1]: second item of a pair) */
+    double lo, hi;
+    int lo_open, hi_open, ends_only, none_ok;
+    const char *const *choices;      /* CHOICE: NULL-terminated names; else NULL */
+    const char *meaning;             /* one line: what the argument does */
+} descent_hparam_info;
+
+/* Number of arguments of the named optimizer (a name or alias as in specs),
+ * or DESCENT_ERR_INVALID when no optimizer has that name. */
+int descent_hparam_count(const char *optimizer);
+/* The i-th argument (0 <= i < descent_hparam_count) in the order of the
+ * optimizer's signature; DESCENT_ERR_INVALID for an unknown name, an i out
+ * of range or a NULL out. */
+int descent_hparam_describe(const char *optimizer, int i, descent_hparam_info *out);
 
 /* ------------------------------------------------------------------------ */
 /* Optimizers                                                                */

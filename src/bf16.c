@@ -106,9 +106,8 @@ DESCENT_INLINE void run_chunk(const descent_optimizer *opt, const descent_chunk 
     if (opt->bf16_flags & DESCENT_BF16_STOCHASTIC)
         key = mix64(opt->bf16_seed ^ mix64((uint64_t)c->tensor ^ mix64((uint64_t)t->scalars.step)));
     descent_kernel_args a;
-    a.coeffs = t->coeffs;
-    a.isa = opt->isa;
-    a.nonfinite = nonfinite; /* the kernel tests the widened values: bf16 NaN/inf stay NaN/inf */
+    /* nonfinite: the kernel tests the widened values (bf16 NaN/inf stay NaN/inf) */
+    descent_kernel_args_init(&a, opt, t, nonfinite);
     for (size_t b = c->begin; b < c->end; b += BF16_BLOCK) {
         size_t len = c->end - b < BF16_BLOCK ? c->end - b : BF16_BLOCK;
         /* p and g are read in short bursts between the kernel's state
@@ -147,7 +146,7 @@ DESCENT_TARGET_AVX2 static void run_chunk_avx2(const descent_optimizer *opt, con
 }
 #endif
 
-void descent_run_chunk_bf16(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite)
+static void run_chunk_bf16(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite)
 {
 #if DESCENT_HAVE_DISPATCH
     if (opt->isa >= DESCENT_ISA_AVX512) {
@@ -161,3 +160,23 @@ void descent_run_chunk_bf16(const descent_optimizer *opt, const descent_chunk *c
 #endif
     run_chunk(opt, c, nonfinite);
 }
+
+/* State in f32 at the algorithm's initial values; the master copy (if any)
+ * from the bf16 parameters. */
+static void init_bf16(const descent_optimizer *opt, descent_tensor *t)
+{
+    descent_storage_init_values(opt, t);
+    if (t->master)
+        descent_bf16_widen(t->master, t->param, t->n);
+}
+
+static size_t f32_buffer_bytes(size_t n) { return n * sizeof(float); }
+static size_t f32_image_bytes(const descent_tensor *t, int k) { return t->state_n[k] * 4; }
+
+const descent_storage descent_storage_bf16 = {"bf16",
+                                              f32_buffer_bytes,
+                                              init_bf16,
+                                              run_chunk_bf16,
+                                              f32_image_bytes,
+                                              descent_storage_save_values,
+                                              descent_storage_load_values};

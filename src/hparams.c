@@ -14,6 +14,52 @@ const char *descent_optimizer_name(int i)
     return i >= 0 && i < descent_algo_count ? descent_algos[i]->name : NULL;
 }
 
+int descent_hparam_count(const char *optimizer)
+{
+    const descent_algo *algo = descent_find_algo(optimizer);
+    if (!algo)
+        return DESCENT_ERR_INVALID;
+    int n = 0;
+    while (algo->hparams[n].name)
+        n++;
+    return n;
+}
+
+int descent_hparam_describe(const char *optimizer, int i, descent_hparam_info *out)
+{
+    const descent_algo *algo = descent_find_algo(optimizer);
+    if (!algo || !out || i < 0 || i >= descent_hparam_count(optimizer))
+        return DESCENT_ERR_INVALID;
+    const hp_desc *d = &algo->hparams[i];
+    descent_hparams defaults;
+    memset(&defaults, 0, sizeof defaults);
+    algo->defaults(&defaults);
+    memset(out, 0, sizeof *out);
+    out->name = d->name;
+    out->type = (int)d->type; /* hp_type and descent_hparam_type number alike */
+    out->default_value[0] = descent_hp_read(&defaults, d, 0);
+    out->default_value[1] = d->type == HP_PAIR ? descent_hp_read(&defaults, d, 1) : 0;
+    out->lo = d->lo;
+    out->hi = (d->bounds & HP_NO_HI) ? INFINITY : d->hi;
+    out->lo_open = (d->bounds & HP_LO_OPEN) != 0;
+    out->hi_open = (d->bounds & HP_HI_OPEN) != 0;
+    out->ends_only = (d->bounds & HP_ENDS_ONLY) != 0;
+    out->none_ok = (d->bounds & HP_NONE_OK) != 0;
+    out->choices = d->choices;
+    out->meaning = d->doc;
+    if (d->type == HP_BOOL || d->type == HP_CHOICE) {
+        out->lo = 0;
+        out->hi = 1;
+    }
+    if (d->type == HP_CHOICE) {
+        int n = 0;
+        while (d->choices[n])
+            n++;
+        out->hi = n - 1;
+    }
+    return 0;
+}
+
 const descent_algo *descent_find_algo(const char *name)
 {
     if (!name)

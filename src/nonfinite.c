@@ -71,7 +71,7 @@ static int range_nonfinite(const descent_optimizer *opt, const descent_tensor *t
     memset(&a, 0, sizeof a);
     a.begin = begin;
     a.end = end;
-    a.grad = step_grad ? descent_utils_grad(t) : t->grad;
+    a.grad = step_grad ? descent_step_grad(t) : t->grad;
     a.state[0] = &bad;
     a.isa = opt->isa;
     if (t->dtype == DESCENT_F64)

@@ -2,19 +2,15 @@
  * driver and hyperparameter access. Algorithms plug in through their
  * descent_algo tables; nothing here knows any particular update rule. */
 #include "internal.h"
+#include "access.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* Elements per unit of work handed to a thread: large enough that the
  * scheduling cost vanishes against the bytes moved, small enough to balance. */
 #define CHUNK_ELEMS ((size_t)1 << 16)
-
-static size_t dtype_size(descent_dtype t) { return t == DESCENT_F64 ? sizeof(double) : sizeof(float); }
 
 int descent_create(descent_optimizer **out, const descent_hparams *hp, const descent_allocator *alloc,
                    descent_error *err)
@@ -78,7 +74,8 @@ void descent_destroy(descent_optimizer *opt)
 {
     if (!opt)
         return;
-    descent_schedule_free(opt);
+    if (opt->schedule_ops)
+        opt->schedule_ops->free(opt);
     for (int i = 0; i < opt->ntensors; i++)
         free_tensor(opt, &opt->tensors[i]);
     descent_mem_free(&opt->mem, opt->tensors);
@@ -91,23 +88,7 @@ void descent_destroy(descent_optimizer *opt)
 
 static void init_state(const descent_optimizer *opt, descent_tensor *t)
 {
-    const descent_hparams *hp = &opt->groups[t->group].hp;
-    if (t->state_bits == 8)
-        descent_q8_init(opt, t);
-    for (int k = 0; t->state_bits != 8 && k < t->nstate; k++) {
-        double v = opt->algo->state_init(hp, k);
-        if (t->dtype == DESCENT_F64) {
-            double *s = t->state[k];
-            for (size_t i = 0; i < t->state_n[k]; i++)
-                s[i] = v;
-        } else {
-            float *s = t->state[k];
-            for (size_t i = 0; i < t->state_n[k]; i++)
-                s[i] = (float)v;
-        }
-    }
-    if (t->master)
-        descent_bf16_widen(t->master, t->param, t->n);
+    t->storage->init(opt, t);
     memset(&t->scalars, 0, sizeof t->scalars);
     descent_utils_init_tensor(opt, t);
 }
@@ -120,7 +101,8 @@ int descent_reset(descent_optimizer *opt)
         init_state(opt, &opt->tensors[i]);
     opt->skipped_steps = 0;
     descent_utils_reset(opt);
-    descent_schedule_restart(opt);
+    if (opt->schedule_ops)
+        opt->schedule_ops->restart(opt);
     return 0;
 }
 
@@ -129,6 +111,27 @@ const char *descent_name(const descent_optimizer *opt) { return opt ? opt->algo-
 int descent_num_groups(const descent_optimizer *opt) { return opt ? opt->ngroups : 0; }
 
 int descent_num_tensors(const descent_optimizer *opt) { return opt ? opt->ntensors : 0; }
+
+int descent_has_eval_params(const descent_optimizer *opt) { return opt && opt->algo->eval_params != NULL; }
+
+void *descent_tensor_param(const descent_optimizer *opt, int tensor)
+{
+    return opt && tensor >= 0 && tensor < opt->ntensors ? opt->tensors[tensor].param : NULL;
+}
+
+void descent_group_replace_hparams(descent_optimizer *opt, int group, const descent_hparams *hp)
+{
+    opt->groups[group].hp = *hp;
+    opt->groups[group].initial_lr = hp->lr;
+}
+
+size_t descent_tensor_param_bytes(const descent_optimizer *opt, int tensor)
+{
+    if (!opt || tensor < 0 || tensor >= opt->ntensors)
+        return 0;
+    const descent_tensor *t = &opt->tensors[tensor];
+    return t->n * (t->dtype == DESCENT_F64 ? sizeof(double) : t->dtype == DESCENT_BF16 ? sizeof(uint16_t) : sizeof(float));
+}
 
 /* Grow an array held in opt's allocator to at least need elements. */
 static int grow(descent_optimizer *opt, void **arr, int *cap, int need, size_t elem)
@@ -225,6 +228,19 @@ static int rebuild_chunks(descent_optimizer *opt)
     return 0;
 }
 
+/* The storage adapter of a tensor of this dtype in this group (storage.c);
+ * descent_rules_tensor has accepted the combination. */
+static const descent_storage *storage_for(const descent_optimizer *opt, int group, descent_dtype dtype)
+{
+    if (descent_q8_wanted(opt->algo, &opt->groups[group].hp))
+        return &descent_storage_q8;
+    if (dtype == DESCENT_BF16)
+        return &descent_storage_bf16;
+    if (opt->algo->tensor_step)
+        return dtype == DESCENT_F64 ? &descent_storage_whole_f64 : &descent_storage_whole_f32;
+    return dtype == DESCENT_F64 ? &descent_storage_f64 : &descent_storage_f32;
+}
+
 int descent_add_tensor(descent_optimizer *opt, int group, void *param, const void *grad, size_t n,
                        descent_dtype dtype)
 {
@@ -262,18 +278,15 @@ int descent_add_tensor_shaped(descent_optimizer *opt, int group, void *param, co
                                 (int)dtype);
     if (n > 0 && (!param || !grad))
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "param and grad must not be NULL for a tensor of %zu elements", n);
-    if (dtype == DESCENT_BF16 && opt->algo->tensor_step)
-        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "%s takes f32 and f64 tensors only, not DESCENT_BF16",
-                                opt->algo->name);
     if (n > SIZE_MAX / 8 / DESCENT_MAX_STATE)
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "tensor of %zu elements is too large", n);
-    int q8 = descent_q8_wanted(opt->algo, &opt->groups[group].hp);
-    if (q8 && dtype != DESCENT_F32)
-        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "state_bits=8 needs DESCENT_F32 tensors, got %s",
-                                dtype == DESCENT_F64 ? "DESCENT_F64" : "DESCENT_BF16");
+    int rc = descent_rules_tensor(opt, group, dtype, descent_utils_active(opt));
+    if (rc < 0)
+        return rc;
     descent_error fit;
     if (descent_hparams_fit_dtype(opt->algo, &opt->groups[group].hp, dtype, &fit) < 0)
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "group %d: %s", group, fit.message);
+    const descent_storage *storage = storage_for(opt, group, dtype);
     if (grow(opt, (void **)&opt->tensors, &opt->tensors_cap, opt->ntensors + 1, sizeof *opt->tensors) < 0)
         return descent_opt_fail(opt, DESCENT_ERR_NOMEM, "out of memory registering a tensor");
     descent_tensor *t = &opt->tensors[opt->ntensors];
@@ -286,7 +299,8 @@ int descent_add_tensor_shaped(descent_optimizer *opt, int group, void *param, co
     t->param = param;
     t->grad = grad;
     t->nstate = opt->algo->state_count(&opt->groups[group].hp);
-    t->state_bits = q8 ? 8 : 0;
+    t->storage = storage;
+    t->state_bits = storage == &descent_storage_q8 ? 8 : 0;
     t->coeffs = t->coeffs_buf = descent_mem_alloc(&opt->mem, opt->algo->coeffs_size);
     int ok = t->coeffs != NULL;
     /* Small tensors' state goes to the arena, one buffer after another;
@@ -295,7 +309,7 @@ int descent_add_tensor_shaped(descent_optimizer *opt, int group, void *param, co
     size_t state_bytes[DESCENT_MAX_STATE], state_total = 0;
     for (int k = 0; k < t->nstate; k++) {
         t->state_n[k] = opt->algo->state_size ? opt->algo->state_size(ndim, shape, k) : n;
-        state_bytes[k] = q8 ? descent_q8_bytes(t->state_n[k]) : t->state_n[k] * dtype_size(dtype);
+        state_bytes[k] = storage->buffer_bytes(t->state_n[k]);
         state_total += (state_bytes[k] + DESCENT_ALIGN - 1) / DESCENT_ALIGN * DESCENT_ALIGN;
     }
     size_t arena_mark = descent_arena_mark(opt);
@@ -352,146 +366,6 @@ int descent_set_tensor_data(descent_optimizer *opt, int tensor, void *param, con
     return 0;
 }
 
-/* Under the default prefetch setting, a step prefetches only when the bytes
- * it moves (parameters, gradients and state) reach this: below it they come
- * from the caches, where the extra calls and prefetch instructions only cost
- * (AdamW on 32768 parameters, in L2: 1.73 G params/s without prefetch,
- * 1.22 with; `descent bench --n 32768 --prefetch off|default`). On the
- * machine of docs/performance.md the gain starts between 28 and 56 MB. */
-#define PF_MIN_STEP_BYTES ((size_t)32 << 20)
-
-/* A chunk shorter than this many prefetch blocks runs as one kernel call:
- * a tensor that small costs more in calls than its prefetches save, and
- * its arrays are likely in cache (the 1000 x 1024 per-tensor benchmark). */
-#define PF_MIN_BLOCKS 8
-
-/* Run the kernel over chunk c; long chunks block by block, each block's
- * streams prefetched two blocks ahead first (internal.h). nonfinite: where
- * the kernel reports a non-finite gradient value (NULL: not asked). */
-static void run_chunk(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite)
-{
-    const descent_tensor *t = &opt->tensors[c->tensor];
-    if (t->dtype == DESCENT_BF16) {
-        descent_run_chunk_bf16(opt, c, nonfinite);
-        return;
-    }
-    if (t->state_bits == 8) {
-        descent_run_chunk_q8(opt, c, nonfinite);
-        return;
-    }
-    descent_kernel_args a;
-    a.coeffs = t->coeffs;
-    a.begin = c->begin;
-    a.end = c->end;
-    a.param = t->param;
-    a.grad = descent_utils_grad(t);
-    for (int k = 0; k < DESCENT_MAX_STATE; k++)
-        a.state[k] = k < t->nstate ? t->state[k] : NULL;
-    a.isa = opt->isa;
-    a.nonfinite = nonfinite;
-    descent_kernel_fn kernel = t->dtype == DESCENT_F64 ? opt->algo->kernel_f64 : opt->algo->kernel_f32;
-    size_t elem = t->dtype == DESCENT_F64 ? sizeof(double) : sizeof(float);
-    size_t block_bytes = opt->prefetch > 0           ? (size_t)opt->prefetch
-                         : opt->algo->prefetch_block ? opt->algo->prefetch_block(&opt->groups[t->group].hp)
-                                                     : 0;
-    if (!block_bytes)
-        block_bytes = DESCENT_PF_BLOCK;
-    size_t block = block_bytes / elem, ahead = 2 * block_bytes;
-    if (!opt->prefetch_step || c->end - c->begin < PF_MIN_BLOCKS * block) {
-        kernel(&a);
-        return;
-    }
-    for (size_t b = c->begin; b < c->end; b += block) {
-        a.begin = b;
-        a.end = c->end - b < block ? c->end : b + block;
-        DESCENT_PREFETCH_BLOCK(a.param, b, elem, block_bytes, ahead);
-        DESCENT_PREFETCH_BLOCK(a.grad, b, elem, block_bytes, ahead);
-        for (int k = 0; k < t->nstate; k++)
-            DESCENT_PREFETCH_BLOCK(a.state[k], b, elem, block_bytes, ahead);
-        kernel(&a);
-    }
-}
-
-/* Run chunk c; under DESCENT_NONFINITE_REPORT (check set) its kernel also
- * tests the gradient, unless an earlier chunk already failed. Returns the
- * first failing chunk seen so far. */
-static int run_chunk_checked(const descent_optimizer *opt, int c, int check, int first_bad)
-{
-    int bad = 0;
-    run_chunk(opt, &opt->chunks[c], check && c < first_bad ? &bad : NULL);
-    return bad ? c : first_bad;
-}
-
-/* Below this many elements in all, a step runs on the calling thread: waking
- * a team costs more than the work it would share. */
-#define PARALLEL_MIN_ELEMS ((size_t)1 << 17)
-
-int descent_step(descent_optimizer *opt)
-{
-    if (!opt)
-        return DESCENT_ERR_INVALID;
-    int check_chunks, rc = descent_nonfinite_before_step(opt, &check_chunks);
-    if (rc != 0)
-        return rc;
-    int acc = descent_utils_before_step(opt);
-    if (acc != 0)
-        return acc;
-    /* Per-step scalars once per tensor, outside every element loop. prepare()
-     * is a function of the group's hyperparameters and the tensor's scalars
-     * alone, so a tensor whose group and scalars equal its predecessor's
-     * before the step (the common case: tensors step together) shares the
-     * predecessor's results instead of recomputing its powers. */
-    size_t total = 0, step_bytes = 0;
-    const descent_tensor *prev = NULL;
-    descent_tensor_scalars prev_before;
-    memset(&prev_before, 0, sizeof prev_before);
-    for (int i = 0; i < opt->ntensors; i++) {
-        descent_tensor *t = &opt->tensors[i];
-        total += t->n;
-        step_bytes += t->n * (t->dtype == DESCENT_F64 ? 8u : 4u) * (size_t)(2 + t->nstate);
-        if (prev && t->group == prev->group && t->no_decay == prev->no_decay && t->scalars.step == prev_before.step &&
-            memcmp(&t->scalars, &prev_before, sizeof prev_before) == 0) {
-            t->scalars = prev->scalars;
-            t->coeffs = prev->coeffs; /* shared, not copied: read-only in the kernels */
-            continue;
-        }
-        prev_before = t->scalars;
-        t->coeffs = t->coeffs_buf;
-        descent_hparams masked;
-        opt->algo->prepare(descent_utils_hparams(opt, t, &masked), &t->scalars, t->coeffs);
-        prev = t;
-    }
-    opt->prefetch_step = opt->prefetch > 0 || (opt->prefetch == 0 && step_bytes >= PF_MIN_STEP_BYTES);
-    int nchunks = opt->nchunks, first_bad = nchunks;
-    if (opt->algo->tensor_step) {
-        descent_run_tensor_steps(opt);
-        for (int c = 0; check_chunks && c < nchunks && first_bad == nchunks; c++)
-            if (descent_chunk_nonfinite(opt, c))
-                first_bad = c;
-        int nonfinite = descent_nonfinite_after_step(opt, first_bad); /* before the sum is cleared */
-        descent_utils_after_step(opt);
-        return nonfinite;
-    }
-#ifdef _OPENMP
-    if (opt->threads > 1 && nchunks > 1 && total >= PARALLEL_MIN_ELEMS) {
-        int threads = opt->threads < nchunks ? opt->threads : nchunks;
-#pragma omp parallel for num_threads(threads) schedule(static) reduction(min : first_bad)
-        for (int c = 0; c < nchunks; c++)
-            first_bad = run_chunk_checked(opt, c, check_chunks, first_bad);
-        int nonfinite = descent_nonfinite_after_step(opt, first_bad); /* before the sum is cleared */
-        descent_utils_after_step(opt);
-        return nonfinite;
-    }
-#else
-    (void)total;
-#endif
-    for (int c = 0; c < nchunks; c++)
-        first_bad = run_chunk_checked(opt, c, check_chunks, first_bad);
-    int nonfinite = descent_nonfinite_after_step(opt, first_bad); /* before the sum is cleared */
-    descent_utils_after_step(opt);
-    return nonfinite;
-}
-
 int64_t descent_step_count(const descent_optimizer *opt)
 {
     return opt && opt->ntensors ? opt->tensors[0].scalars.step : 0;
@@ -543,14 +417,9 @@ int descent_set_bf16_options(descent_optimizer *opt, unsigned flags, uint64_t se
 {
     if (!opt)
         return DESCENT_ERR_INVALID;
-    if (flags & ~(unsigned)(DESCENT_BF16_STOCHASTIC | DESCENT_BF16_MASTER))
-        return descent_opt_fail(opt, DESCENT_ERR_INVALID,
-                                "bf16 flags must be DESCENT_BF16_STOCHASTIC and/or DESCENT_BF16_MASTER, got 0x%x", flags);
-    if ((flags ^ opt->bf16_flags) & DESCENT_BF16_MASTER)
-        for (int i = 0; i < opt->ntensors; i++)
-            if (opt->tensors[i].dtype == DESCENT_BF16)
-                return descent_opt_fail(opt, DESCENT_ERR_STATE,
-                                        "DESCENT_BF16_MASTER must be chosen before bf16 tensors are registered");
+    int rc = descent_rules_bf16_flags(opt, flags);
+    if (rc < 0)
+        return rc;
     opt->bf16_flags = flags;
     opt->bf16_seed = seed;
     return 0;
@@ -561,14 +430,10 @@ size_t descent_state_bytes(const descent_optimizer *opt)
     size_t bytes = 0;
     for (int i = 0; opt && i < opt->ntensors; i++) {
         const descent_tensor *t = &opt->tensors[i];
-        if (t->state_bits == 8) {
-            bytes += (size_t)t->nstate * descent_q8_bytes(t->n);
-            continue;
-        }
-        size_t elems = t->master != NULL ? t->n : 0;
+        if (t->master) /* bf16 with DESCENT_BF16_MASTER: the f32 copy of the parameters */
+            bytes += t->n * sizeof(float);
         for (int k = 0; k < t->nstate; k++)
-            elems += t->state_n[k];
-        bytes += elems * dtype_size(t->dtype);
+            bytes += t->storage->buffer_bytes(t->state_n[k]);
     }
     return bytes + (opt ? descent_utils_bytes(opt) : 0);
 }
@@ -665,6 +530,15 @@ double descent_get_lr(const descent_optimizer *opt, int group)
 }
 
 int descent_set_lr(descent_optimizer *opt, int group, double lr) { return descent_set(opt, group, "lr", lr); }
+
+void descent_group_set_scheduled_lr(descent_optimizer *opt, int group, double lr) { opt->groups[group].hp.lr = lr; }
+
+double descent_group_initial_lr(const descent_optimizer *opt, int group) { return opt->groups[group].initial_lr; }
+
+void descent_group_set_initial_lr(descent_optimizer *opt, int group, double initial_lr)
+{
+    opt->groups[group].initial_lr = initial_lr;
+}
 
 const char *descent_momentum_name(const descent_optimizer *opt) { return opt ? opt->algo->momentum_name : NULL; }
 

@@ -57,7 +57,7 @@ static unsigned char zero_code(char kind)
     return c;
 }
 
-void descent_q8_init(const descent_optimizer *opt, descent_tensor *t)
+static void q8_init(const descent_optimizer *opt, descent_tensor *t)
 {
     for (int k = 0; k < t->nstate; k++) {
         memset(t->state[k], zero_code(opt->algo->state_q8[k]), t->n);
@@ -308,7 +308,9 @@ void descent_q8_quantize(char kind, const float *x, size_t len, unsigned char *c
     quant_portable(x, len, codes, mid, inv);
 }
 
-void descent_run_chunk_q8(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite)
+/* One chunk: per block, dequantize the state, run the f32 kernel, quantize
+ * it back. */
+static void run_chunk_q8(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite)
 {
     const descent_tensor *t = &opt->tensors[c->tensor];
     const char *kinds = opt->algo->state_q8;
@@ -319,15 +321,12 @@ void descent_run_chunk_q8(const descent_optimizer *opt, const descent_chunk *c, 
             descent_q8_dequantize(kinds[k], scratch[k], len, (const unsigned char *)t->state[k] + b,
                                   q8_absmax(t->state[k], t->n) + b / DESCENT_Q8_BLOCK, opt->isa);
         descent_kernel_args a;
-        a.coeffs = t->coeffs;
-        a.begin = 0;
+        descent_kernel_args_init(&a, opt, t, nonfinite);
         a.end = len;
         a.param = (float *)t->param + b;
-        a.grad = (const float *)descent_utils_grad(t) + b; /* the accumulated mean under accumulation */
-        for (int k = 0; k < DESCENT_MAX_STATE; k++)
-            a.state[k] = k < t->nstate ? scratch[k] : NULL;
-        a.isa = opt->isa;
-        a.nonfinite = nonfinite;
+        a.grad = (const float *)a.grad + b; /* the accumulated mean under accumulation */
+        for (int k = 0; k < t->nstate; k++)
+            a.state[k] = scratch[k];
         opt->algo->kernel_f32(&a);
         for (int k = 0; k < t->nstate; k++)
             descent_q8_quantize(kinds[k], scratch[k], len, (unsigned char *)t->state[k] + b,
@@ -363,3 +362,14 @@ int descent_q8_image_ok(const unsigned char *image, size_t n)
     }
     return !r.bad;
 }
+
+static size_t q8_image(const descent_tensor *t, int k)
+{
+    (void)k;
+    return descent_q8_image_bytes(t->n);
+}
+
+static void q8_save(descent_writer *w, const descent_tensor *t, int k) { descent_q8_put(w, t->state[k], t->n); }
+static void q8_load(descent_reader *r, descent_tensor *t, int k) { descent_q8_get(r, t->state[k], t->n); }
+
+const descent_storage descent_storage_q8 = {"q8", descent_q8_bytes, q8_init, run_chunk_q8, q8_image, q8_save, q8_load};

@@ -18,7 +18,7 @@ void descent_tensor_args_of(const descent_optimizer *opt, int tensor, descent_te
     a->ndim = t->ndim;
     a->shape = t->shape;
     a->param = t->param;
-    a->grad = descent_utils_grad(t); /* the accumulated mean under gradient accumulation */
+    a->grad = descent_step_grad(t); /* the accumulated mean under gradient accumulation */
     for (int k = 0; k < t->nstate; k++) {
         a->state[k] = t->state[k];
         a->state_n[k] = t->state_n[k];

@@ -61,14 +61,7 @@ void descent_utils_free_tensor(descent_optimizer *opt, descent_tensor *t)
 
 int descent_utils_register(descent_optimizer *opt, descent_tensor *t)
 {
-    t->no_decay = opt->utils.no_decay_1d && t->ndim == 1;
-    int any = 0;
-    for (int k = 0; k < DESCENT_AUX_COUNT; k++)
-        any |= aux_wanted(opt, k);
-    if (any && t->dtype == DESCENT_BF16)
-        return descent_opt_fail(opt, DESCENT_ERR_INVALID,
-                                "bf16 tensors cannot be registered while gradient accumulation, EMA, SWA or "
-                                "Lookahead is on (their buffers are f32/f64 only)");
+    t->no_decay = opt->utils.no_decay_1d && t->ndim == 1; /* bf16 with utilities: refused (storage.c) */
     for (int k = 0; k < DESCENT_AUX_COUNT; k++)
         if (aux_wanted(opt, k) && !(t->aux[k] = descent_mem_alloc(&opt->mem, (t->n ? t->n : 1) * aux_size(t))))
             return descent_opt_fail(opt, DESCENT_ERR_NOMEM, "out of memory allocating %s for %zu elements",
@@ -105,10 +98,9 @@ static int aux_switch(descent_optimizer *opt, int kind, int on, const char *what
         }
         return 0;
     }
-    for (int i = 0; i < opt->ntensors; i++)
-        if (opt->tensors[i].dtype == DESCENT_BF16)
-            return descent_opt_fail(opt, DESCENT_ERR_INVALID, "%s: tensor %d is bf16; %s supports f32 and f64 tensors",
-                                    what, i, what);
+    int rc = descent_rules_utils_on(opt, what);
+    if (rc < 0)
+        return rc;
     for (int i = 0; i < opt->ntensors; i++) {
         descent_tensor *t = &opt->tensors[i];
         if (t->aux[kind])
@@ -182,11 +174,6 @@ int descent_utils_before_step(descent_optimizer *opt)
         return DESCENT_STEP_ACCUMULATED;
     }
     return 0;
-}
-
-const void *descent_utils_grad(const descent_tensor *t)
-{
-    return t->aux[DESCENT_AUX_ACCUM] ? t->aux[DESCENT_AUX_ACCUM] : t->grad;
 }
 
 /* ---- weight-decay masks ------------------------------------------------- */

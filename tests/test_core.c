@@ -654,44 +654,46 @@ static void test_closed_forms(void)
 /* ------------------------------------------------------------------------ */
 /* 2. Invalid hyperparameters                                                */
 
+/* The optimizers come from the registry (descent_optimizer_name) and their
+ * arguments from descent_hparam_describe: a new optimizer is tested here
+ * without an edit. */
 typedef struct opt_args {
     const char *name;
-    const char *args[10];
 } opt_args;
 
-/* The arguments of each optimizer, as the issue lists them (plus eps_root
- * on the adaptive ones, momentum_form on SGD, maximize where descent has it). */
-static const opt_args OPT_ARGS[] = {
-    {"SGD", {"lr", "momentum", "dampening", "nesterov", "weight_decay", "maximize", "momentum_form"}},
-    {"Adagrad", {"lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps", "maximize", "eps_root"}},
-    {"RMSprop", {"lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize", "eps_root"}},
-    {"Adadelta", {"lr", "rho", "eps", "weight_decay", "maximize"}},
-    {"Adam", {"lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "eps_root"}},
-    {"AdamW", {"lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "eps_root"}},
-    {"AMSGrad", {"lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "eps_root"}},
-    {"NAdam", {"lr", "betas", "eps", "weight_decay", "momentum_decay", "maximize", "eps_root"}},
-    {"Adamax", {"lr", "betas", "eps", "weight_decay", "maximize"}},
-    {"RAdam", {"lr", "betas", "eps", "weight_decay", "maximize", "eps_root"}},
-};
-#define NOPTS ((int)(sizeof OPT_ARGS / sizeof OPT_ARGS[0]))
-
-static int takes(const opt_args *o, const char *arg)
+/* The type of optimizer o's argument arg, or -1 when it takes no such argument. */
+static int arg_type(const opt_args *o, const char *arg)
 {
-    for (int k = 0; o->args[k]; k++)
-        if (strcmp(o->args[k], arg) == 0)
-            return 1;
-    return 0;
+    descent_hparam_info info;
+    for (int i = 0; descent_hparam_describe(o->name, i, &info) == 0; i++)
+        if (strcmp(info.name, arg) == 0)
+            return info.type;
+    return -1;
 }
 
-/* A valid value for every argument name. */
-static const struct {
-    const char *arg, *text;
-} VALID[] = {
-    {"lr", "0.5"}, {"momentum", "0.5"}, {"dampening", "0"}, {"nesterov", "False"}, {"weight_decay", "0.5"},
-    {"maximize", "True"}, {"momentum_form", "'ewma'"}, {"lr_decay", "0.5"}, {"initial_accumulator_value", "0.5"},
-    {"eps", "0.5"}, {"eps_root", "0.5"}, {"alpha", "0.5"}, {"centered", "True"}, {"rho", "0.5"},
-    {"betas", "(0.5, 0.5)"}, {"amsgrad", "True"}, {"momentum_decay", "0.5"},
-};
+static int takes(const opt_args *o, const char *arg) { return arg_type(o, arg) >= 0; }
+
+/* Spec text of a value an argument accepts: its default. */
+static void default_text(const descent_hparam_info *info, char *buf, size_t cap)
+{
+    const double *v = info->default_value;
+    switch (info->type) {
+    case DESCENT_HPARAM_BOOL:
+        snprintf(buf, cap, "%s", v[0] != 0 ? "True" : "False");
+        break;
+    case DESCENT_HPARAM_CHOICE:
+        snprintf(buf, cap, "'%s'", info->choices[(int)v[0]]);
+        break;
+    case DESCENT_HPARAM_PAIR:
+        if (isnan(v[0]))
+            snprintf(buf, cap, "(None, %.17g)", v[1]);
+        else
+            snprintf(buf, cap, "(%.17g, %.17g)", v[0], v[1]);
+        break;
+    default:
+        snprintf(buf, cap, "%.17g", v[0]);
+    }
+}
 
 /* Out-of-range values: argument, spec text, set name, set value, value as printed. */
 static const struct {
@@ -722,34 +724,107 @@ static const struct {
     {"lr", "nan", "lr", NAN, "nan", 0},
 };
 
+/* descent_hparam_describe against torch.optim.Adam's signature
+ * (lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False)
+ * and SGD's momentum_form choices; every argument of every optimizer has a
+ * one-line meaning and a default inside its bounds. */
+static void test_hparam_describe(void)
+{
+    descent_hparam_info info;
+    CHECK(descent_hparam_count("NoSuch") == DESCENT_ERR_INVALID, "count of an unknown optimizer");
+    CHECK(descent_hparam_describe("NoSuch", 0, &info) == DESCENT_ERR_INVALID, "describe an unknown optimizer");
+    CHECK(descent_hparam_describe("Adam", -1, &info) == DESCENT_ERR_INVALID, "describe index -1");
+    CHECK(descent_hparam_describe("Adam", descent_hparam_count("Adam"), &info) == DESCENT_ERR_INVALID,
+          "describe past the end");
+    CHECK(descent_hparam_describe("Adam", 0, NULL) == DESCENT_ERR_INVALID, "describe into NULL");
+    CHECK(descent_hparam_count("adam") == descent_hparam_count("Adam"), "alias");
+    int found = 0;
+    for (int i = 0; descent_hparam_describe("Adam", i, &info) == 0; i++) {
+        if (strcmp(info.name, "lr") == 0)
+            CHECK(++found && i == 0 && info.type == DESCENT_HPARAM_REAL && info.default_value[0] == 1e-3 &&
+                               info.lo == 0 && !info.lo_open && isinf(info.hi),
+                           "Adam lr");
+        if (strcmp(info.name, "betas") == 0)
+            CHECK(++found && info.type == DESCENT_HPARAM_PAIR && info.default_value[0] == 0.9 &&
+                               info.default_value[1] == 0.999 && info.lo == 0 && info.hi == 1 && info.hi_open,
+                           "Adam betas");
+        if (strcmp(info.name, "eps") == 0)
+            CHECK(++found && info.type == DESCENT_HPARAM_REAL && info.default_value[0] == 1e-8, "Adam eps");
+        if (strcmp(info.name, "amsgrad") == 0)
+            CHECK(++found && info.type == DESCENT_HPARAM_BOOL && info.default_value[0] == 0, "Adam amsgrad");
+    }
+    CHECK(found == 4, "Adam: %d of lr, betas, eps, amsgrad described", found);
+    found = 0;
+    for (int i = 0; descent_hparam_describe("SGD", i, &info) == 0; i++)
+        if (strcmp(info.name, "momentum_form") == 0)
+            CHECK(++found && info.type == DESCENT_HPARAM_CHOICE && info.choices && strcmp(info.choices[0], "torch") == 0 &&
+                               info.default_value[0] == 0 && info.hi >= 3,
+                           "SGD momentum_form");
+    CHECK(found == 1, "SGD momentum_form described");
+    for (int o = 0; o < descent_optimizer_count(); o++) {
+        const char *name = descent_optimizer_name(o);
+        CHECK(descent_hparam_count(name) > 0, "%s has no arguments", name);
+        for (int i = 0; descent_hparam_describe(name, i, &info) == 0; i++) {
+            CHECK(info.name && info.name[0], "%s argument %d has no name", name, i);
+            CHECK(info.meaning && strlen(info.meaning) > 8, "%s(%s) has no one-line meaning", name, info.name);
+            for (int k = 0; k < (info.type == DESCENT_HPARAM_PAIR ? 2 : 1); k++) {
+                double v = info.default_value[k];
+                if (isnan(v) && info.none_ok)
+                    continue;
+                int ok = info.lo_open ? v > info.lo : v >= info.lo;
+                ok = ok && (info.hi_open ? v < info.hi : v <= info.hi);
+                CHECK(ok, "%s(%s): default %g outside its bounds", name, info.name, v);
+            }
+        }
+    }
+}
+
 static void test_invalid_hparams(void)
 {
     descent_error err;
     char spec[256];
-    for (int o = 0; o < NOPTS; o++) {
-        const opt_args *oa = &OPT_ARGS[o];
-        /* Which arguments exist: a valid value is accepted iff the optimizer takes it. */
-        for (size_t a = 0; a < sizeof VALID / sizeof VALID[0]; a++) {
-            snprintf(spec, sizeof spec, "%s(%s=%s)", oa->name, VALID[a].arg, VALID[a].text);
-            descent_optimizer *opt = NULL;
-            int rc = descent_create_from_spec(&opt, spec, NULL, &err);
-            if (takes(oa, VALID[a].arg)) {
-                CHECK(rc == 0 && opt, "%s should be accepted: %s", spec, rc < 0 ? err.message : "");
-            } else {
-                CHECK(rc < 0 && !opt, "%s should be rejected", spec);
-                if (rc < 0) {
-                    char want[80];
-                    snprintf(want, sizeof want, "no argument '%s'", VALID[a].arg);
-                    CHECK(contains(err.message, want), "%s: message '%s'", spec, err.message);
-                    CHECK(caret_column(err.message) == (int)strlen(oa->name) + 1, "%s: caret in '%s'", spec,
-                          err.message);
+    CHECK(descent_optimizer_count() >= 20, "registry lists %d optimizers", descent_optimizer_count());
+    for (int o = 0; o < descent_optimizer_count(); o++) {
+        const opt_args oa_ = {descent_optimizer_name(o)}, *oa = &oa_;
+        /* Which arguments exist: each argument of every optimizer, at the
+         * default of its owner, is accepted iff this optimizer takes it. */
+        for (int p = 0; p < descent_optimizer_count(); p++) {
+            descent_hparam_info info;
+            for (int i = 0; descent_hparam_describe(descent_optimizer_name(p), i, &info) == 0; i++) {
+                descent_hparam_info mine;
+                int t = arg_type(oa, info.name);
+                char text[96];
+                if (t >= 0) {
+                    for (int j = 0; descent_hparam_describe(oa->name, j, &mine) == 0; j++)
+                        if (strcmp(mine.name, info.name) == 0)
+                            break;
+                    default_text(&mine, text, sizeof text);
+                } else {
+                    snprintf(text, sizeof text, "1");
                 }
+                snprintf(spec, sizeof spec, "%s(%s=%s)", oa->name, info.name, text);
+                descent_optimizer *opt = NULL;
+                int rc = descent_create_from_spec(&opt, spec, NULL, &err);
+                if (t >= 0) {
+                    CHECK(rc == 0 && opt, "%s should be accepted: %s", spec, rc < 0 ? err.message : "");
+                } else {
+                    CHECK(rc < 0 && !opt, "%s should be rejected", spec);
+                    if (rc < 0) {
+                        char want[80];
+                        snprintf(want, sizeof want, "no argument '%s'", info.name);
+                        CHECK(contains(err.message, want), "%s: message '%s'", spec, err.message);
+                        CHECK(caret_column(err.message) == (int)strlen(oa->name) + 1, "%s: caret in '%s'", spec,
+                              err.message);
+                    }
+                }
+                descent_destroy(opt);
             }
-            descent_destroy(opt);
         }
-        /* Every bound, through the three entry points. */
+        /* Every bound, through the three entry points (where the argument
+         * has the type the bad value is written for). */
         for (size_t b = 0; b < sizeof BAD / sizeof BAD[0]; b++) {
-            if (!takes(oa, BAD[b].arg))
+            int bt = arg_type(oa, BAD[b].arg);
+            if (bt != (BAD[b].text[0] == '(' ? DESCENT_HPARAM_PAIR : DESCENT_HPARAM_REAL))
                 continue;
             snprintf(spec, sizeof spec, "%s(%s=%s)", oa->name, BAD[b].arg, BAD[b].text);
             descent_optimizer *opt = NULL;
@@ -1784,6 +1859,7 @@ int main(void)
     test_eps_root();
     test_closed_forms();
     test_invalid_hparams();
+    test_hparam_describe();
     test_spec_errors();
     test_checkpoint_roundtrip();
     test_checkpoint_files();

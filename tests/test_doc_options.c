@@ -3,8 +3,7 @@
  *
  * The names come from the parsers themselves, not from a list kept here:
  *  - optimizers: descent_optimizer_count()/descent_optimizer_name(), and each
- *    one's arguments from the "(it takes a, b, ...)" of the error for an
- *    unknown argument;
+ *    one's arguments and their string values from descent_hparam_describe;
  *  - schedules: the schedule table (schedule/schedule.h; the "known:" list of
  *    the unknown-schedule error does not fit in a descent_error), with each
  *    kind's arguments and the string values they accept;
@@ -157,12 +156,6 @@ static void check_family(const char *family, const char *unknown_spec, make_fn m
     }
 }
 
-static int make_optimizer(const char *spec, descent_error *err)
-{
-    descent_hparams hp;
-    return descent_hparams_parse(&hp, spec, err);
-}
-
 static int make_minimizer(const char *spec, descent_error *err)
 {
     descent_minimizer *m;
@@ -265,10 +258,22 @@ int main(int argc, char **argv)
         closedir(d);
     CHECK(pages >= 5, "only %d pages under docs/", pages);
 
-    /* Optimizers. */
+    /* Optimizers: each one's arguments and the strings a choice accepts, as
+     * descent_hparam_describe gives them. */
     for (int i = 0; i < descent_optimizer_count(); i++) {
-        need("optimizer", descent_optimizer_name(i));
-        check_args("optimizer", descent_optimizer_name(i), make_optimizer);
+        const char *name = descent_optimizer_name(i);
+        need("optimizer", name);
+        descent_hparam_info info;
+        CHECK(descent_hparam_count(name) > 0, "optimizer %s: no arguments described", name);
+        for (int a = 0; descent_hparam_describe(name, a, &info) == 0; a++) {
+            char what[160];
+            snprintf(what, sizeof what, "optimizer %s: argument", name);
+            need(what, info.name);
+            for (const char *const *c = info.choices; c && *c; c++) {
+                snprintf(what, sizeof what, "optimizer %s: value of %s", name, info.name);
+                need(what, *c);
+            }
+        }
     }
     /* Schedules: names, arguments and the strings an argument accepts. The
      * error for an unknown schedule lists them all. */

@@ -506,5 +506,6 @@ int main(int argc, char **argv)
     test_invariance();
     test_digits();
     test_huge_gradient();
+    t_isa_covered(descent_isa_detect());
     return t_done();
 }

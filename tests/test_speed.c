@@ -380,7 +380,9 @@ static void check_bench(const char *cli)
         CHECK(f > 0 && isfinite(f), "fraction_of_limit: %s", line);
         CHECK(json_number(line, "\"params_per_s\"") > 0, "params_per_s: %s", line);
     }
-    CHECK(lines == 22, "expected 11 optimizers x 2 thread counts, got %d lines", lines);
+    /* The standard set: every optimizer of the registry, and SGD with momentum. */
+    int want = 2 * (descent_optimizer_count() + 1);
+    CHECK(lines == want, "expected %d optimizers x 2 thread counts, got %d lines", want / 2, lines);
     free(out);
     snprintf(cmd, sizeof cmd, "'%s' bench --opt 'Adam' --n 1000 --tensors 10 --reps 1 --json", cli);
     rc = t_run(cmd, &out);
@@ -413,5 +415,6 @@ int main(int argc, char **argv)
     check_bf16_stochastic_threads();
     if (argc > 2)
         check_bench(argv[2]);
+    t_isa_covered(descent_isa_detect());
     return t_done();
 }

@@ -9,10 +9,30 @@ int t_passed, t_failed;
 
 int t_valgrind(void) { return getenv("DESCENT_VALGRIND") != NULL; }
 
+/* A program that made no check tested nothing: that is a failure too (a
+ * loop over an empty list, a skipped section, a main that forgot its
+ * calls). */
 int t_done(void)
 {
     printf("%d passed, %d failed\n", t_passed, t_failed);
+    if (t_passed + t_failed == 0) {
+        fprintf(stderr, "no checks were made: a test that checks nothing fails\n");
+        return 1;
+    }
     return t_failed ? 1 : 0;
+}
+
+void t_isa_covered(int best)
+{
+    static const char *const names[] = {"portable", "AVX2", "AVX-512"};
+    printf("instruction sets covered:");
+    for (int k = 0; k <= best && k < 3; k++)
+        printf(" %s", names[k]);
+    if (best < 2)
+        printf("; not on this CPU, not covered:");
+    for (int k = best + 1; k < 3; k++)
+        printf(" %s", names[k]);
+    printf("\n");
 }
 
 int t_close(double a, double b, double rtol, double atol)

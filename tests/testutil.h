@@ -20,8 +20,14 @@ extern int t_passed, t_failed;
         }                                                                        \
     } while (0)
 
-/* Print the summary and return the exit status. */
+/* Print the summary and return the exit status: 1 when a check failed or
+ * when no check was made at all. */
 int t_done(void);
+
+/* Print which kernel instruction sets a test compared (0 portable, 1 AVX2,
+ * 2 AVX-512, up to best = descent_isa_detect()) and which this CPU lacks,
+ * so a run on a CPU without AVX-512 says what it did not cover. */
+void t_isa_covered(int best);
 
 /* |a - b| <= rtol * max(|a|, |b|) + atol, treating two NaNs as equal. */
 int t_close(double a, double b, double rtol, double atol);

@@ -3,7 +3,10 @@
 #ifndef DESCENT_ARGS_H
 #define DESCENT_ARGS_H
 
-#include "../internal.h"
+#include "../access.h"
+#include "../common.h"
+#include "../kernels.h"
+#include "../spec.h"
 
 /* out[k] receives the argument for names[k] (keyword or k-th positional) or
  * NULL. Unknown keywords, extra positionals and duplicates are errors that

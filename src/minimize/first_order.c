@@ -2,7 +2,6 @@
  * tensor holding x. An iteration is one optimizer step with the gradient at
  * the current iterate, one schedule step, and one evaluation at the new x. */
 #include "kinds.h"
-#include "sched_link.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -56,8 +55,6 @@ static const char *fo_name(const void *state) { return descent_name(((const firs
 static int fo_set_schedule(void *state, const char *spec, descent_error *err)
 {
     first_order *s = state;
-    if (!descent_schedules_linked())
-        return descent_fail(err, DESCENT_ERR_STATE, "learning-rate schedules are not available in this build");
     int rc = descent_set_schedule(s->opt, spec);
     if (rc < 0)
         return descent_fail(err, rc, "%s", descent_errmsg(s->opt));

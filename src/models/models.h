@@ -3,7 +3,11 @@
 #ifndef DESCENT_MODELS_H
 #define DESCENT_MODELS_H
 
-#include "../internal.h"
+#include "../access.h"
+#include "../common.h"
+#include "../formats.h"
+#include "../kernels.h"
+#include "../spec.h"
 
 /* xoshiro256** (Blackman & Vigna, 2018), seeded through splitmix64. */
 typedef struct descent_rng {

@@ -1,6 +1,5 @@
 /* Training on a CSV data set: load, split, standardize, shuffle into
  * batches, step the optimizer and schedule, evaluate, checkpoint. */
-#include "../minimize/sched_link.h"
 #include "models.h"
 
 #include <errno.h>
@@ -452,8 +451,6 @@ static int check_schedule_length(const descent_trainer *t, const char *spec, des
  * (every accumulate batches), ReduceLROnPlateau once per epoch. */
 static int attach_schedule(descent_trainer *t, const descent_train_config *c, descent_error *err)
 {
-    if (!descent_schedules_linked())
-        return descent_fail(err, DESCENT_ERR_STATE, "learning-rate schedules are not available in this build");
     int64_t k = c->accumulate > 1 ? c->accumulate : 1, per_epoch = (int64_t)batches_of(t);
     int64_t updates = c->epochs * per_epoch / k, upe = (per_epoch + k - 1) / k;
     int rc = descent_train_fit_schedule(c->schedule, c->epochs, upe, updates, &t->sched_fitted, err);
@@ -680,11 +677,6 @@ static void zero_grads(descent_model *m)
     }
 }
 
-static size_t param_bytes(const descent_tensor *d)
-{
-    return d->n * (d->dtype == DESCENT_F64 ? sizeof(double) : d->dtype == DESCENT_BF16 ? sizeof(uint16_t) : sizeof(float));
-}
-
 /* The validation metrics at the parameters to evaluate: a schedule-free
  * optimizer trains at y and is evaluated at x (descent_eval_params, optax's
  * schedule_free_eval_params), so x is swapped in for the evaluation and y
@@ -692,30 +684,29 @@ static size_t param_bytes(const descent_tensor *d)
 static int evaluate_validation(descent_trainer *t, double *loss, double *accuracy)
 {
     const descent_optimizer *opt = t->opt;
-    if (!opt->algo->eval_params || descent_step_count(opt) == 0)
+    int nt = descent_num_tensors(opt);
+    if (!descent_has_eval_params(opt) || descent_step_count(opt) == 0)
         return descent_model_evaluate(t->model, t->Xval, t->yval, t->nval, loss, accuracy);
     size_t total = 0;
-    for (int i = 0; i < opt->ntensors; i++)
-        total += param_bytes(&opt->tensors[i]);
+    for (int i = 0; i < nt; i++)
+        total += descent_tensor_param_bytes(opt, i);
     unsigned char *saved = malloc(total ? total : 1);
     if (!saved)
         return DESCENT_ERR_NOMEM;
     size_t at = 0;
-    for (int i = 0; i < opt->ntensors; i++) {
-        const descent_tensor *d = &opt->tensors[i];
-        memcpy(saved + at, d->param, param_bytes(d));
-        at += param_bytes(d);
+    for (int i = 0; i < nt; i++) {
+        memcpy(saved + at, descent_tensor_param(opt, i), descent_tensor_param_bytes(opt, i));
+        at += descent_tensor_param_bytes(opt, i);
     }
     int rc = 0;
-    for (int i = 0; i < opt->ntensors && rc == 0; i++)
-        rc = descent_eval_params(opt, i, opt->tensors[i].param); /* element-wise: x may overwrite y */
+    for (int i = 0; i < nt && rc == 0; i++)
+        rc = descent_eval_params(opt, i, descent_tensor_param(opt, i)); /* element-wise: x may overwrite y */
     if (rc == 0)
         rc = descent_model_evaluate(t->model, t->Xval, t->yval, t->nval, loss, accuracy);
     at = 0;
-    for (int i = 0; i < opt->ntensors; i++) {
-        const descent_tensor *d = &opt->tensors[i];
-        memcpy(d->param, saved + at, param_bytes(d));
-        at += param_bytes(d);
+    for (int i = 0; i < nt; i++) {
+        memcpy(descent_tensor_param(opt, i), saved + at, descent_tensor_param_bytes(opt, i));
+        at += descent_tensor_param_bytes(opt, i);
     }
     free(saved);
     return rc;
@@ -1546,8 +1537,7 @@ int descent_trainer_load(descent_trainer *t, const char *path)
     }
     if (strstr(t->changes, "--opt ")) {
         /* A deliberate change of hyperparameters: the new spec's. */
-        t->opt->groups[0].hp = t->hp;
-        t->opt->groups[0].initial_lr = t->hp.lr;
+        descent_group_replace_hparams(t->opt, 0, &t->hp);
     }
     descent_dtype dt = descent_model_dtype(t->model);
     r.pos = L.params_at;

@@ -32,8 +32,10 @@ static const hp_desc adabelief_hparams[] = {
     HP_EPS,
     HP_WEIGHT_DECAY,
     HP_MAXIMIZE,
-    {"rectify", HP_BOOL, HP_FIELD(rectify), 0, 1, 0, NULL},
-    {"degenerated_to_sgd", HP_BOOL, HP_FIELD(degenerated_to_sgd), 0, 1, 0, NULL},
+    {"rectify", HP_BOOL, HP_FIELD(rectify), 0, 1, 0, NULL,
+     "rectify the variance of the adaptive learning rate (RAdam style)"},
+    {"degenerated_to_sgd", HP_BOOL, HP_FIELD(degenerated_to_sgd), 0, 1, 0, NULL,
+     "take SGD-like steps while the variance is not tractable"},
     HP_END,
 };
 

@@ -12,7 +12,7 @@
 
 static const hp_desc adadelta_hparams[] = {
     HP_LR,
-    {"rho", HP_REAL, HP_FIELD(rho), 0, 1, 0, NULL},
+    {"rho", HP_REAL, HP_FIELD(rho), 0, 1, 0, NULL, "decay rate of the squared-gradient and squared-update averages"},
     HP_EPS,
     HP_WEIGHT_DECAY,
     HP_MAXIMIZE,

@@ -29,9 +29,11 @@
 
 static const hp_desc adafactor_hparams[] = {
     HP_LR,
-    {"beta2_decay", HP_REAL, HP_FIELD(beta2_decay), -HUGE_VAL, 0, 0, NULL},
-    {"eps", HP_PAIR, HP_FIELD(eps_pair), 0, 0, HP_NO_HI | HP_NONE_OK, NULL},
-    {"d", HP_REAL, HP_FIELD(d), 1, 0, HP_NO_HI, NULL},
+    {"beta2_decay", HP_REAL, HP_FIELD(beta2_decay), -HUGE_VAL, 0, 0, NULL,
+     "exponent of the second-moment decay rate 1 - t^beta2_decay"},
+    {"eps", HP_PAIR, HP_FIELD(eps_pair), 0, 0, HP_NO_HI | HP_NONE_OK, NULL,
+     "regularization constants: added to the squared gradient, and the floor of the parameter scale"},
+    {"d", HP_REAL, HP_FIELD(d), 1, 0, HP_NO_HI, NULL, "clipping threshold of the update's root mean square"},
     HP_WEIGHT_DECAY,
     HP_MAXIMIZE,
     HP_END,

@@ -12,9 +12,10 @@
 
 static const hp_desc adagrad_hparams[] = {
     HP_LR,
-    {"lr_decay", HP_REAL, HP_FIELD(lr_decay), 0, 0, HP_NO_HI, NULL},
+    {"lr_decay", HP_REAL, HP_FIELD(lr_decay), 0, 0, HP_NO_HI, NULL, "learning-rate decay: lr / (1 + (t - 1) lr_decay)"},
     HP_WEIGHT_DECAY,
-    {"initial_accumulator_value", HP_REAL, HP_FIELD(initial_accumulator_value), 0, 0, HP_NO_HI, NULL},
+    {"initial_accumulator_value", HP_REAL, HP_FIELD(initial_accumulator_value), 0, 0, HP_NO_HI, NULL,
+     "starting value of the squared-gradient accumulator"},
     HP_EPS,
     HP_MAXIMIZE,
     HP_EPS_ROOT,

@@ -17,13 +17,15 @@
 #include <math.h>
 
 #define ADAM_COMMON_HPARAMS                                                                       \
-    HP_LR, HP_BETAS, HP_EPS, HP_WEIGHT_DECAY, {"amsgrad", HP_BOOL, HP_FIELD(amsgrad), 0, 1, 0, NULL}, \
+    HP_LR, HP_BETAS, HP_EPS, HP_WEIGHT_DECAY, {"amsgrad", HP_BOOL, HP_FIELD(amsgrad), 0, 1, 0, NULL,            \
+     "use the maximum of past second moments (AMSGrad)"},                                          \
         HP_MAXIMIZE, HP_EPS_ROOT, HP_STATE_BITS
 
 /* torch 2.x: Adam(decoupled_weight_decay=True) is AdamW; keyword-only there. */
 static const hp_desc adam_hparams[] = {
     ADAM_COMMON_HPARAMS,
-    {"decoupled_weight_decay", HP_BOOL, HP_FIELD(decoupled_weight_decay), 0, 1, HP_KW_ONLY, NULL},
+    {"decoupled_weight_decay", HP_BOOL, HP_FIELD(decoupled_weight_decay), 0, 1, HP_KW_ONLY, NULL,
+     "decay the parameter before the update, as AdamW does (torch 2.x)"},
     HP_END,
 };
 

@@ -18,9 +18,10 @@
 
 static const hp_desc asgd_hparams[] = {
     HP_LR,
-    {"lambd", HP_REAL, HP_FIELD(lambd), 0, 0, HP_NO_HI, NULL},
-    {"alpha", HP_REAL, HP_FIELD(alpha), 0, 0, HP_NO_HI, NULL},
-    {"t0", HP_REAL, HP_FIELD(t0), 0, 0, HP_NO_HI, NULL},
+    {"lambd", HP_REAL, HP_FIELD(lambd), 0, 0, HP_NO_HI, NULL, "decay term of the step size"},
+    {"alpha", HP_REAL, HP_FIELD(alpha), 0, 0, HP_NO_HI, NULL,
+     "power of the step-size decay eta = lr / (1 + lambd lr t)^alpha"},
+    {"t0", HP_REAL, HP_FIELD(t0), 0, 0, HP_NO_HI, NULL, "step at which averaging starts"},
     HP_WEIGHT_DECAY,
     HP_MAXIMIZE,
     HP_END,

@@ -17,14 +17,19 @@
 #include <math.h>
 
 static const hp_desc ftrl_hparams[] = {
-    {"lr", HP_REAL, HP_FIELD(lr), 0, 0, HP_LO_OPEN | HP_NO_HI, NULL},
-    {"learning_rate_power", HP_REAL, HP_FIELD(learning_rate_power), -HUGE_VAL, 0, 0, NULL},
-    {"initial_accumulator_value", HP_REAL, HP_FIELD(initial_accumulator_value), 0, 0, HP_NO_HI, NULL},
-    {"l1_regularization_strength", HP_REAL, HP_FIELD(l1_regularization_strength), 0, 0, HP_NO_HI, NULL},
-    {"l2_regularization_strength", HP_REAL, HP_FIELD(l2_regularization_strength), 0, 0, HP_NO_HI, NULL},
+    {"lr", HP_REAL, HP_FIELD(lr), 0, 0, HP_LO_OPEN | HP_NO_HI, NULL, "learning rate (step size)"},
+    {"learning_rate_power", HP_REAL, HP_FIELD(learning_rate_power), -HUGE_VAL, 0, 0, NULL,
+     "power of the learning-rate decrease (-0.5: 1/sqrt)"},
+    {"initial_accumulator_value", HP_REAL, HP_FIELD(initial_accumulator_value), 0, 0, HP_NO_HI, NULL,
+     "starting value of the squared-gradient accumulator"},
+    {"l1_regularization_strength", HP_REAL, HP_FIELD(l1_regularization_strength), 0, 0, HP_NO_HI, NULL,
+     "L1 regularization strength"},
+    {"l2_regularization_strength", HP_REAL, HP_FIELD(l2_regularization_strength), 0, 0, HP_NO_HI, NULL,
+     "L2 regularization strength"},
     {"l2_shrinkage_regularization_strength", HP_REAL, HP_FIELD(l2_shrinkage_regularization_strength), 0, 0,
-     HP_NO_HI, NULL},
-    {"beta", HP_REAL, HP_FIELD(beta), 0, 0, HP_NO_HI, NULL},
+     HP_NO_HI, NULL, "L2 shrinkage regularization strength (on the gradient)"},
+    {"beta", HP_REAL, HP_FIELD(beta), 0, 0, HP_NO_HI, NULL,
+     "added to the square root of the accumulator in the denominator"},
     HP_END,
 };
 

@@ -23,12 +23,14 @@ static const hp_desc nadam_hparams[] = {
     HP_BETAS,
     HP_EPS,
     HP_WEIGHT_DECAY,
-    {"momentum_decay", HP_REAL, HP_FIELD(momentum_decay), 0, 0, HP_NO_HI, NULL},
+    {"momentum_decay", HP_REAL, HP_FIELD(momentum_decay), 0, 0, HP_NO_HI, NULL,
+     "momentum decay psi of the mu_t schedule"},
     HP_DECOUPLED_WEIGHT_DECAY,
     HP_MAXIMIZE,
     HP_EPS_ROOT,
     HP_STATE_BITS,
-    {"legacy_mu_product", HP_BOOL, HP_FIELD(legacy_mu_product), 0, 1, 0, NULL},
+    {"legacy_mu_product", HP_BOOL, HP_FIELD(legacy_mu_product), 0, 1, 0, NULL,
+     "torch 1.13's mu_product_next = P_t mu_t mu_{t+1} instead of P_t mu_{t+1}"},
     HP_END,
 };
 

@@ -18,11 +18,12 @@ static const hp_desc rmsprop_hparams[] = {
      * square_avg = alpha v + (1 - alpha) g^2 turns negative and its square
      * root NaN on finite gradients; at alpha = 1 it stays at its initial 0,
      * so every step is lr g / eps (1e8 lr g at the default eps). */
-    {"alpha", HP_REAL, HP_FIELD(alpha), 0, 1, HP_HI_OPEN, NULL},
+        {"alpha", HP_REAL, HP_FIELD(alpha), 0, 1, HP_HI_OPEN, NULL, "smoothing constant of the squared-gradient average"},
     HP_EPS,
     HP_WEIGHT_DECAY,
-    {"momentum", HP_REAL, HP_FIELD(momentum), 0, 0, HP_NO_HI, NULL},
-    {"centered", HP_BOOL, HP_FIELD(centered), 0, 1, 0, NULL},
+    {"momentum", HP_REAL, HP_FIELD(momentum), 0, 0, HP_NO_HI, NULL, "momentum factor"},
+    {"centered", HP_BOOL, HP_FIELD(centered), 0, 1, 0, NULL,
+     "normalize by the variance estimate (subtract the squared mean gradient)"},
     HP_MAXIMIZE,
     HP_EPS_ROOT,
     HP_END,

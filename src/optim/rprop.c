@@ -14,8 +14,9 @@
 
 static const hp_desc rprop_hparams[] = {
     HP_LR,
-    {"etas", HP_PAIR, HP_FIELD(etas), 0, 0, HP_LO_OPEN | HP_NO_HI, NULL},
-    {"step_sizes", HP_PAIR, HP_FIELD(step_sizes), 0, 0, HP_NO_HI, NULL},
+    {"etas", HP_PAIR, HP_FIELD(etas), 0, 0, HP_LO_OPEN | HP_NO_HI, NULL,
+     "multiplicative decrease and increase factors (etaminus, etaplus)"},
+    {"step_sizes", HP_PAIR, HP_FIELD(step_sizes), 0, 0, HP_NO_HI, NULL, "minimal and maximal allowed step sizes"},
     HP_MAXIMIZE,
     HP_END,
 };

@@ -24,9 +24,12 @@
 
 #include <math.h>
 
-#define HP_B1 {"b1", HP_REAL, HP_FIELD(betas), 0, 1, HP_LO_OPEN, NULL}
-#define HP_WARMUP {"warmup_steps", HP_REAL, HP_FIELD(warmup_steps), 0, 0, HP_NO_HI, NULL}
-#define HP_WEIGHT_LR_POWER {"weight_lr_power", HP_REAL, HP_FIELD(weight_lr_power), 0, 0, HP_NO_HI, NULL}
+#define HP_B1 {"b1", HP_REAL, HP_FIELD(betas), 0, 1, HP_LO_OPEN, NULL, \
+    "interpolation (momentum) between the averaged and the current iterate"}
+#define HP_WARMUP {"warmup_steps", HP_REAL, HP_FIELD(warmup_steps), 0, 0, HP_NO_HI, NULL, \
+    "steps of linear learning-rate warmup"}
+#define HP_WEIGHT_LR_POWER {"weight_lr_power", HP_REAL, HP_FIELD(weight_lr_power), 0, 0, HP_NO_HI, NULL, \
+    "power of the learning rate in the averaging weights"}
 
 static const hp_desc sf_sgd_hparams[] = {
     HP_LR, HP_WARMUP, HP_B1, HP_WEIGHT_DECAY, HP_WEIGHT_LR_POWER, HP_END,
@@ -36,7 +39,8 @@ static const hp_desc sf_adamw_hparams[] = {
     HP_LR,
     HP_WARMUP,
     HP_B1,
-    {"b2", HP_REAL, HP_FIELD(betas) + sizeof(double), 0, 1, HP_HI_OPEN, NULL},
+    {"b2", HP_REAL, HP_FIELD(betas) + sizeof(double), 0, 1, HP_HI_OPEN, NULL,
+     "decay rate of the second-moment average"},
     HP_EPS,
     HP_WEIGHT_DECAY,
     HP_WEIGHT_LR_POWER,

@@ -20,12 +20,14 @@ static const char *const momentum_forms[] = {"torch", "ewma", "accumulate", "dir
 
 static const hp_desc sgd_hparams[] = {
     HP_LR,
-    {"momentum", HP_REAL, HP_FIELD(momentum), 0, 0, HP_NO_HI, NULL},
-    {"dampening", HP_REAL, HP_FIELD(dampening), 0, 0, HP_NO_HI, NULL},
+    {"momentum", HP_REAL, HP_FIELD(momentum), 0, 0, HP_NO_HI, NULL, "momentum factor"},
+    {"dampening", HP_REAL, HP_FIELD(dampening), 0, 0, HP_NO_HI, NULL,
+     "dampening of the gradient added to the momentum buffer"},
     HP_WEIGHT_DECAY,
-    {"nesterov", HP_BOOL, HP_FIELD(nesterov), 0, 1, 0, NULL},
+    {"nesterov", HP_BOOL, HP_FIELD(nesterov), 0, 1, 0, NULL, "use Nesterov momentum"},
     HP_MAXIMIZE,
-    {"momentum_form", HP_CHOICE, HP_FIELD(momentum_form), 0, 0, 0, momentum_forms},
+    {"momentum_form", HP_CHOICE, HP_FIELD(momentum_form), 0, 0, 0, momentum_forms,
+     "how momentum and lr combine: torch, ewma, accumulate or direct"},
     HP_END,
 };
 

@@ -15,7 +15,8 @@ static const hp_desc yogi_hparams[] = {
     HP_LR,
     HP_BETAS,
     HP_EPS,
-    {"initial_accumulator_value", HP_REAL, HP_FIELD(initial_accumulator_value), 0, 0, HP_NO_HI, NULL},
+    {"initial_accumulator_value", HP_REAL, HP_FIELD(initial_accumulator_value), 0, 0, HP_NO_HI, NULL,
+     "starting value of the squared-gradient accumulator"},
     HP_MAXIMIZE,
     HP_END,
 };

@@ -619,7 +619,7 @@ static int schedule_build(descent_schedule **out, const char *spec, int ng, desc
 static void lane_from_opt(descent_schedule *s, descent_optimizer *opt)
 {
     for (int g = 0; g < s->ng; g++) {
-        s->root_lane.lr[g] = opt->groups[g].hp.lr;
+        s->root_lane.lr[g] = descent_get_lr(opt, g);
         if (s->mom_name)
             descent_get(opt, g, s->mom_name, &s->root_lane.momentum[g]);
     }
@@ -634,13 +634,13 @@ static int lane_to_opt(descent_schedule *s, descent_optimizer *opt, descent_erro
         if (!isfinite(s->root_lane.lr[g]))
             return descent_fail(err, DESCENT_ERR_INVALID, "schedule gave group %d a non-finite lr (%g)", g,
                                 s->root_lane.lr[g]);
-        opt->groups[g].hp.lr = s->root_lane.lr[g];
+        descent_group_set_scheduled_lr(opt, g, s->root_lane.lr[g]);
         if (s->mom_name && descent_get(opt, g, s->mom_name, &v) == 0 && v != s->root_lane.momentum[g] &&
             descent_set(opt, g, s->mom_name, s->root_lane.momentum[g]) < 0)
             return descent_fail(err, DESCENT_ERR_INVALID, "schedule cannot set group %d's %s: %s", g, s->mom_name,
                                 descent_errmsg(opt));
         if (*s->root_lane.initial_set != 0)
-            opt->groups[g].initial_lr = s->root_lane.initial_lr[g];
+            descent_group_set_initial_lr(opt, g, s->root_lane.initial_lr[g]);
     }
     return 0;
 }
@@ -683,13 +683,20 @@ static int schedule_start(descent_schedule *s, descent_optimizer *opt, descent_e
     return rc;
 }
 
-void descent_schedule_free(descent_optimizer *opt)
+static void schedule_detach(descent_optimizer *opt)
 {
     if (!opt)
         return;
     schedule_free(opt->schedule);
     opt->schedule = NULL;
+    opt->schedule_ops = NULL;
 }
+
+static void schedule_restart(descent_optimizer *opt);
+
+/* The schedule's hooks in the optimizer (internal.h). */
+static const descent_schedule_ops schedule_ops = {schedule_detach, schedule_restart, descent_schedule_save,
+                                                  descent_schedule_load};
 
 int descent_set_schedule(descent_optimizer *opt, const char *spec)
 {
@@ -708,11 +715,11 @@ int descent_set_schedule(descent_optimizer *opt, const char *spec)
         return descent_opt_fail(opt, DESCENT_ERR_NOMEM, "out of memory attaching a schedule");
     }
     for (int g = 0; g < s->ng; g++) {
-        s->attach[3 * g] = opt->groups[g].hp.lr;
+        s->attach[3 * g] = descent_get_lr(opt, g);
         s->attach[3 * g + 1] = 0;
         if (s->mom_name)
             descent_get(opt, g, s->mom_name, &s->attach[3 * g + 1]);
-        s->attach[3 * g + 2] = opt->groups[g].initial_lr;
+        s->attach[3 * g + 2] = descent_group_initial_lr(opt, g);
     }
     rc = schedule_start(s, opt, &e);
     groups_restore(opt, &gs, rc < 0);
@@ -720,21 +727,22 @@ int descent_set_schedule(descent_optimizer *opt, const char *spec)
         schedule_free(s);
         return descent_opt_fail(opt, rc, "%s", e.message);
     }
-    descent_schedule_free(opt);
+    schedule_detach(opt);
     opt->schedule = s;
+    opt->schedule_ops = &schedule_ops;
     return 0;
 }
 
-void descent_schedule_restart(descent_optimizer *opt)
+static void schedule_restart(descent_optimizer *opt)
 {
     descent_schedule *s = opt ? opt->schedule : NULL;
     if (!s || s->ng != opt->ngroups)
         return;
     for (int g = 0; g < s->ng; g++) {
-        opt->groups[g].hp.lr = s->attach[3 * g];
+        descent_group_set_scheduled_lr(opt, g, s->attach[3 * g]);
         if (s->mom_name)
             descent_set(opt, g, s->mom_name, s->attach[3 * g + 1]);
-        opt->groups[g].initial_lr = s->attach[3 * g + 2];
+        descent_group_set_initial_lr(opt, g, s->attach[3 * g + 2]);
     }
     descent_error e;
     schedule_start(s, opt, &e);
