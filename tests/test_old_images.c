@@ -24,6 +24,19 @@ typedef struct opt_case {
     int steps;
 } opt_case;
 
+/* Images whose format has grown since they were written: the Adam and
+ * NAdam groups now also save decoupled_weight_decay (and NAdam's
+ * legacy_mu_product), hyperparameters added for torch 2.x; population
+ * images are version 2 (CMA-ES's termination records), the same bytes
+ * but for the version field for the other methods. They load (missing values
+ * take their defaults), and what they save back is a fixed point: it loads
+ * and saves back byte for byte. */
+static int format_grew(const char *file)
+{
+    return strcmp(file, "adam_cosine_warm_restarts.ckpt") == 0 || strcmp(file, "nadam_sequential.ckpt") == 0 ||
+           strstr(file, ".pop") != NULL;
+}
+
 static const opt_case opt_cases[] = {
     {"adam_cosine_warm_restarts.ckpt", "Adam(lr=0.01, amsgrad=True)",
      "CosineAnnealingWarmRestarts(T_0=3, T_mult=2, eta_min=0.001)", 1, 0, 7},
@@ -214,7 +227,18 @@ static void test_opt_images(const char *dir)
         descent_save_mem(o.opt, NULL, 0, &back_len);
         unsigned char *back = malloc(back_len);
         CHECK(descent_save_mem(o.opt, back, back_len, &back_len) == 0, "%s: %s", c->file, descent_errmsg(o.opt));
-        CHECK(back_len == len && memcmp(back, img, len) == 0, "%s does not save back byte for byte", c->file);
+        if (format_grew(c->file)) {
+            CHECK(descent_load_mem(o.opt, back, back_len) == 0, "%s: reload: %s", c->file, descent_errmsg(o.opt));
+            size_t again_len = 0;
+            descent_save_mem(o.opt, NULL, 0, &again_len);
+            unsigned char *again = malloc(again_len);
+            CHECK(again && descent_save_mem(o.opt, again, again_len, &again_len) == 0 && again_len == back_len &&
+                      memcmp(again, back, back_len) == 0,
+                  "%s: the upgraded image does not save back byte for byte", c->file);
+            free(again);
+        } else {
+            CHECK(back_len == len && memcmp(back, img, len) == 0, "%s does not save back byte for byte", c->file);
+        }
         CHECK(run_step(c, &o, c->steps) >= 0, "%s: step after load: %s", c->file, descent_errmsg(o.opt));
         free(back);
         free(img);
@@ -242,7 +266,19 @@ static void test_pop_images(const char *dir)
         unsigned char *back = malloc(back_len);
         CHECK(descent_population_save_mem(p, back, back_len, &back_len) == 0, "%s: %s", c->file,
               descent_population_errmsg(p));
-        CHECK(back_len == len && memcmp(back, img, len) == 0, "%s does not save back byte for byte", c->file);
+        if (format_grew(c->file)) {
+            CHECK(descent_population_load_mem(p, back, back_len) == 0, "%s: reload: %s", c->file,
+                  descent_population_errmsg(p));
+            size_t again_len = 0;
+            descent_population_save_mem(p, NULL, 0, &again_len);
+            unsigned char *again = malloc(again_len);
+            CHECK(again && descent_population_save_mem(p, again, again_len, &again_len) == 0 &&
+                      again_len == back_len && memcmp(again, back, back_len) == 0,
+                  "%s: the upgraded image does not save back byte for byte", c->file);
+            free(again);
+        } else {
+            CHECK(back_len == len && memcmp(back, img, len) == 0, "%s does not save back byte for byte", c->file);
+        }
         /* The outstanding ask is told, then one more generation. */
         size_t lambda = 0;
         CHECK(descent_population_pending(p, NULL, &lambda) == 0 && lambda > 0, "%s: no pending ask", c->file);

@@ -589,7 +589,16 @@ static int cm_io(void *state, pop_io *io, descent_error *err)
     s->hist_next = hist_next;
     pop_io_f64(io, s->hist, s->hist_cap);
     pop_io_f64(io, s->Y, lambda * n); /* the samples of an outstanding ask */
-    /* The termination records. */
+    if (io->r && io->version < 2) {
+        /* An image from before the termination criteria: records start
+         * afresh at this generation. */
+        s->stag_len = s->stag_next = 0;
+        s->best_ever = INFINITY;
+        s->best_gen = s->gen;
+        s->stop = 0;
+        return 0;
+    }
+    /* The termination records (format version 2). */
     size_t stag_len = s->stag_len, stag_next = s->stag_next, stop = (size_t)s->stop;
     uint64_t best_gen = (uint64_t)s->best_gen;
     pop_io_size(io, &stag_len);

@@ -390,7 +390,7 @@ int64_t descent_population_evaluations(const descent_population *p) { return p ?
 
 /* ---- checkpoints --------------------------------------------------------
  *
- *   frame "DESCENTP" version 1 (fileio.c: magic, version, flags, length,
+ *   frame "DESCENTP" version 2 (fileio.c: magic, version, flags, length,
  *   payload, CRC-32), payload:
  *     u16 + bytes method name, u64 n, u64 seed, u8 bounded, f64 x0[n],
  *     f64 lo[n], hi[n] (if bounded), u8 initialized, u64 rng s[4],
@@ -400,7 +400,10 @@ int64_t descent_population_evaluations(const descent_population *p) { return p ?
  * Every value is little-endian; f64 as its IEEE bits. */
 
 #define POP_MAGIC "DESCENTP"
-#define POP_VERSION 1u
+/* Version 2 (0.2.0) adds CMA-ES's termination records; version 1 images
+ * load with fresh records. */
+#define POP_VERSION 2u
+#define POP_MIN_VERSION 1u
 
 void pop_io_u64(pop_io *io, uint64_t *v)
 {
@@ -556,7 +559,7 @@ int descent_population_save_mem(const descent_population *p, void *buf, size_t c
         return DESCENT_ERR_INVALID;
     descent_writer w = {buf, buf ? cap : 0, 0};
     size_t start = descent_frame_begin(&w, POP_MAGIC, POP_VERSION, 0);
-    pop_io io = {&w, NULL};
+    pop_io io = {&w, NULL, POP_VERSION};
     descent_error e;
     int rc = pop_io_all((descent_population *)p, &io, &e); /* saving only reads p */
     descent_frame_end(&w, start);
@@ -606,7 +609,9 @@ int descent_population_load_mem(descent_population *p, const void *buf, size_t l
         return DESCENT_ERR_INVALID;
     descent_error e;
     descent_reader r;
-    int rc = descent_frame_open(&r, buf, len, POP_MAGIC, POP_VERSION, POP_VERSION, 0, NULL, "population checkpoint", &e);
+    descent_frame_info info;
+    int rc = descent_frame_open(&r, buf, len, POP_MAGIC, POP_MIN_VERSION, POP_VERSION, 0, &info, "population checkpoint",
+                                &e);
     if (rc < 0)
         return pop_fail(p, rc, e.message);
     /* Keep the current state: a load that fails past the checks above
@@ -617,13 +622,13 @@ int descent_population_load_mem(descent_population *p, const void *buf, size_t l
     if (!snap)
         return pop_fail(p, DESCENT_ERR_NOMEM, "out of memory");
     descent_population_save_mem(p, snap, slen, &slen);
-    pop_io io = {NULL, &r};
+    pop_io io = {NULL, &r, info.version};
     rc = pop_io_all(p, &io, &e);
     if (rc == 0)
         rc = pop_validate(p, &e);
     if (rc < 0) {
         descent_reader back = {snap, slen - 4, DESCENT_FRAME_HEADER, 0};
-        pop_io undo = {NULL, &back};
+        pop_io undo = {NULL, &back, POP_VERSION};
         descent_error ignored;
         pop_io_all(p, &undo, &ignored);
         pop_fail(p, rc, e.message);
@@ -660,7 +665,7 @@ int descent_population_load(descent_population *p, const char *path)
     void *buf;
     size_t len;
     descent_error e;
-    int rc = descent_file_read_framed(&mem, path, POP_MAGIC, POP_VERSION, POP_VERSION, 0, "population checkpoint", &buf,
+    int rc = descent_file_read_framed(&mem, path, POP_MAGIC, POP_MIN_VERSION, POP_VERSION, 0, "population checkpoint", &buf,
                                       &len, &e);
     if (rc < 0)
         return pop_fail(p, rc, e.message);

@@ -53,6 +53,7 @@ static inline void pop_clip(const pop_ctx *c, double *x)
 typedef struct pop_io {
     descent_writer *w;  /* saving */
     descent_reader *r;  /* loading */
+    uint32_t version;   /* the image's format version (saving: the current one) */
 } pop_io;
 
 void pop_io_f64(pop_io *io, double *v, size_t count);
