@@ -45,6 +45,12 @@ int t_parse_csv(const char *s, double *out, int max);
 int t_valgrind(void);
 #define T_VALGRIND_EVERY 16
 
+#ifdef _WIN32
+/* Windows has no mkdtemp(): the same from _mktemp and _mkdir. */
+char *t_mkdtemp(char *tmpl);
+#define mkdtemp t_mkdtemp
+#endif
+
 /* Run a shell command, capture stdout into a malloc'd string; returns the exit status. */
 int t_run(const char *cmd, char **out);
 
