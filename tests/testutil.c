@@ -16,7 +16,7 @@ char *t_mkdtemp(char *tmpl) { return _mktemp(tmpl) && _mkdir(tmpl) == 0 ? tmpl :
 
 int t_passed, t_failed;
 
-int t_valgrind(void) { return getenv("DESCENT_VALGRIND") != NULL; }
+int t_valgrind(void) { return getenv("DESCENT_VALGRIND") != NULL || getenv("DESCENT_EMULATED") != NULL; }
 
 int t_done(void)
 {
