@@ -5,7 +5,7 @@ JOBS ?= 2
 CMAKE_FLAGS ?=
 PREFIX ?= /usr/local
 
-.PHONY: all configure test demo bench clean asan valgrind install cross-test
+.PHONY: all configure test check-install demo bench clean asan valgrind install cross-test
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -13,8 +13,12 @@ all: configure
 configure:
 	@test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
 
+# Every test but the packaging ones (label install), which check-install runs.
 test: all
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE install
+
+check-install: all
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L install
 
 # The tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
 asan:
@@ -75,8 +79,15 @@ cross-test: configure
 # Train an MLP on the handwritten digits (data/digits.csv) with AdamW and a
 # linear warmup into cosine annealing, stepped per batch: 20 epochs of 45
 # batches = 900 steps. A progress bar on a terminal; expect val_accuracy >= 0.95.
+# It builds only the library and the descent command (no tests), with the
+# build's output in $(BUILD)/demo-build.log, shown only when it fails.
 DEMO_EPOCHS ?= 20
-demo: all
+demo:
+	@mkdir -p $(BUILD)
+	@echo "building the library and the descent command (log: $(BUILD)/demo-build.log)"
+	@{ test -f $(BUILD)/CMakeCache.txt || cmake -S . -B $(BUILD) $(CMAKE_FLAGS); } > $(BUILD)/demo-build.log 2>&1 \
+	  && cmake --build $(BUILD) -j $(JOBS) --target descent_cli >> $(BUILD)/demo-build.log 2>&1 \
+	  || { cat $(BUILD)/demo-build.log; exit 1; }
 	./$(BUILD)/descent train --data data/digits.csv --target label \
 	  --model "mlp(hidden=(64, 32), activation='relu')" \
 	  --opt 'AdamW(lr=3e-3, weight_decay=0.01)' \

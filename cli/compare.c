@@ -434,26 +434,23 @@ static int compare_training(const options *o)
     int rc = CLI_OK;
     size_t classes = 0;
     /* every optimizer and schedule spec is checked before any training */
-    for (int i = 0; i < o->nopts && rc == CLI_OK; i++) {
-        descent_error err;
-        descent_optimizer *opt = NULL;
-        if (descent_create_from_spec(&opt, o->opts[i], NULL, &err) < 0)
-            rc = cli_usage_error(cmd, "--opt '%s': %s", o->opts[i], err.message);
-        else if (sched_of(o, i) &&
-                 (descent_add_group(opt, NULL) < 0 || descent_set_schedule(opt, sched_of(o, i)) < 0))
-            rc = cli_usage_error(cmd, "--sched '%s' with '%s': %s", sched_of(o, i), o->opts[i], descent_errmsg(opt));
-        descent_destroy(opt);
-    }
+    /* Every run is set up before any trains: a bad spec, or a schedule too
+     * short for the run, stops the command before the first step. A
+     * schedule's omitted length is fitted to the run (config.epochs). */
+    descent_trainer *trainers[MAX_RUNS] = {NULL};
     for (int i = 0; i < o->nopts && rc == CLI_OK; i++) {
         descent_train_config c = o->cfg;
         c.optimizer = o->opts[i];
         c.schedule = sched_of(o, i);
+        c.epochs = (int)o->epochs;
         descent_error err;
-        descent_trainer *t;
-        if (descent_trainer_create(&t, &c, &err) < 0) {
-            rc = cli_usage_error(cmd, "with --opt '%s': %s", o->opts[i], err.message);
-            break;
-        }
+        if (descent_trainer_create(&trainers[i], &c, &err) < 0)
+            rc = cli_usage_error(cmd, "with --opt '%s'%s%s%s: %s", o->opts[i], c.schedule ? " --sched '" : "",
+                                 c.schedule ? c.schedule : "", c.schedule ? "'" : "", err.message);
+    }
+    for (int i = 0; i < o->nopts && rc == CLI_OK; i++) {
+        descent_trainer *t = trainers[i];
+        trainers[i] = NULL;
         descent_trainer_info(t, NULL, NULL, NULL, &classes, NULL);
         train_run *r = &runs[i];
         size_t E = (size_t)o->epochs;
@@ -494,6 +491,8 @@ static int compare_training(const options *o)
         }
         descent_trainer_destroy(t);
     }
+    for (int i = 0; i < o->nopts; i++)
+        descent_trainer_destroy(trainers[i]);
     if (rc == CLI_OK && make_dir(cmd, o->out) < 0)
         rc = CLI_FAIL;
     if (rc == CLI_OK)

@@ -65,6 +65,21 @@ void paths_trace_free(paths_trace *tr)
     memset(tr, 0, sizeof *tr);
 }
 
+/* The objective, noting whether the method ever asked for a gradient: a
+ * derivative-free method (CMA-ES, Nelder-Mead, ...) has no gradient norm
+ * to show. */
+typedef struct graded {
+    descent_objective *obj;
+    int asked;
+} graded;
+
+static double eval_noting_grad(void *ctx, const double *x, double *grad, size_t n)
+{
+    graded *g = ctx;
+    g->asked |= grad != NULL;
+    return descent_objective_eval(g->obj, x, grad, n);
+}
+
 int paths_run(const char *cmd, descent_objective *obj, const char *spec, const char *sched, const double *x,
               long steps, paths_trace *tr)
 {
@@ -93,11 +108,12 @@ int paths_run(const char *cmd, descent_objective *obj, const char *spec, const c
     s.progress = record;
     s.progress_ctx = tr;
     descent_minimize_result r;
-    int st = descent_minimizer_run(m, descent_objective_eval, obj, xx, &s, &r);
+    graded g = {obj, 0};
+    int st = descent_minimizer_run(m, eval_noting_grad, &g, xx, &s, &r);
     descent_minimizer_destroy(m);
     free(xx);
     tr->reason = st;
-    tr->grad_norm = r.grad_norm;
+    tr->grad_norm = g.asked ? r.grad_norm : NAN;
     tr->evaluations = r.evaluations;
     if (st == DESCENT_STOP_CANCELLED || st == DESCENT_ERR_NOMEM) {
         fprintf(stderr, "descent %s: out of memory\n", cmd);

@@ -255,9 +255,12 @@ static void tick_label(char *buf, size_t cap, const scale *s, double t)
         snprintf(buf, cap, "%.4g", t);
 }
 
-static void put_text(FILE *f, const char *s)
+static void put_text_n(FILE *f, const char *s, size_t n);
+static void put_text(FILE *f, const char *s) { put_text_n(f, s, strlen(s)); }
+
+static void put_text_n(FILE *f, const char *s, size_t n)
 {
-    for (; *s; s++) {
+    for (const char *e = s + n; s < e; s++) {
         switch (*s) {
         case '<': fputs("&lt;", f); break;
         case '>': fputs("&gt;", f); break;
@@ -265,6 +268,89 @@ static void put_text(FILE *f, const char *s)
         case '"': fputs("&quot;", f); break;
         default: fputc(*s, f);
         }
+    }
+}
+
+/* ---- titles that fit ---------------------------------------------------------- */
+
+static double est_width(size_t chars, int font) { return 0.6 * font * (double)chars; }
+
+/* Greedy wrapping into lines of at most max characters; returns the line
+ * count (more than SVG_TITLE_LINES when it does not fit). */
+static int wrap(svg_title *t, const char *text, size_t max)
+{
+    size_t n = strlen(text), at = 0;
+    int lines = 0;
+    while (at < n) {
+        while (at < n && text[at] == ' ')
+            at++;
+        if (at >= n)
+            break;
+        size_t len = n - at;
+        if (len > max) {
+            /* the last space, or the place after the last comma, that fits */
+            size_t cut = 0;
+            for (size_t k = 1; k <= max; k++)
+                if (text[at + k] == ' ' || text[at + k - 1] == ',')
+                    cut = k;
+            len = cut ? cut : max;
+        }
+        if (lines < SVG_TITLE_LINES) {
+            t->start[lines] = at;
+            t->len[lines] = len;
+        }
+        lines++;
+        at += len;
+    }
+    return lines;
+}
+
+void svg_title_layout(svg_title *t, const char *text, double width)
+{
+    static const int fonts[] = {15, 12, 10};
+    memset(t, 0, sizeof *t);
+    t->width = width;
+    for (int i = 0; i < 3; i++) {
+        t->font = fonts[i];
+        size_t max = (size_t)(width / est_width(1, fonts[i]));
+        int lines = wrap(t, text, max ? max : 1);
+        t->lines = lines < SVG_TITLE_LINES ? lines : SVG_TITLE_LINES;
+        if (lines <= (i == 0 ? 2 : SVG_TITLE_LINES))
+            return;
+    }
+    /* Still too long at the smallest size: the last line takes the rest
+     * and is squeezed. */
+    t->len[t->lines - 1] = strlen(text) - t->start[t->lines - 1];
+}
+
+double svg_title_extra(const svg_title *t) { return t->lines > 1 ? (t->lines - 1) * 1.25 * t->font : 0; }
+
+static void put_text_n(FILE *f, const char *s, size_t n);
+
+void svg_text_fitted(FILE *f, double x, double y, const char *anchor, int font, double width, const char *text)
+{
+    size_t n = strlen(text);
+    fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"%s\" font-size=\"%d\"", x, y, anchor, font);
+    if (est_width(n, font) > width)
+        fprintf(f, " textLength=\"%.2f\" lengthAdjust=\"spacingAndGlyphs\"", width);
+    fputc('>', f);
+    put_text_n(f, text, n);
+    fputs("</text>\n", f);
+}
+
+void svg_title_put(FILE *f, const svg_title *t, const char *text, double cx, double y, const char *attrs)
+{
+    for (int i = 0; i < t->lines; i++) {
+        size_t len = t->len[i];
+        while (len && text[t->start[i] + len - 1] == ' ')
+            len--;
+        fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" font-size=\"%d\"%s", cx,
+                y + i * 1.25 * t->font, t->font, attrs ? attrs : "");
+        if (est_width(len, t->font) > t->width)
+            fprintf(f, " textLength=\"%.2f\" lengthAdjust=\"spacingAndGlyphs\"", t->width);
+        fputc('>', f);
+        put_text_n(f, text + t->start[i], len);
+        fputs("</text>\n", f);
     }
 }
 
@@ -278,13 +364,17 @@ static void write_chart(FILE *f, const svg_chart *c)
     make_scale(&sy[0], c, 0, 0, c->log_y[0]);
     if (c->has_y2)
         make_scale(&sy[1], c, 1, 0, c->log_y[1]);
-    const int HT = H + (c->legend_below ? 14 + 18 * c->nseries : 0);
+    /* A long title wraps; the canvas grows by its extra lines. */
+    svg_title tl;
+    svg_title_layout(&tl, c->title, W - 24);
+    const int extra = (int)ceil(svg_title_extra(&tl));
+    const int HT = H + extra + (c->legend_below ? 14 + 18 * c->nseries : 0);
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
                "font-family=\"sans-serif\" font-size=\"12\">\n", W, HT, W, HT);
     fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, HT);
-    fprintf(f, "<text x=\"%d\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">", W / 2);
-    put_text(f, c->title);
-    fputs("</text>\n", f);
+    svg_title_put(f, &tl, c->title, W / 2.0, 24, NULL);
+    if (extra)
+        fprintf(f, "<g transform=\"translate(0,%d)\">\n", extra);
     /* grid and ticks */
     char lab[64];
     for (int k = 0; k < sx.nticks; k++) {
@@ -350,7 +440,7 @@ static void write_chart(FILE *f, const svg_chart *c)
         size_t len = strlen(c->series[i].name) + (c->has_y2 ? 8 : 0);
         longest = len > longest ? len : longest;
     }
-    double lw = 52 + 7.0 * (double)longest;
+    double lw = 56 + 7.2 * (double)longest;
     lw = lw < 160 ? 160 : lw > x1 - x0 - 20 ? x1 - x0 - 20 : lw;
     double lx = x1 - lw - 10, ly = y1 + 10;
     if (c->legend_below)
@@ -362,12 +452,13 @@ static void write_chart(FILE *f, const svg_chart *c)
         double yy = ly + 16 + 18 * i;
         fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"%s\" stroke-width=\"2\"%s/>\n",
                 lx + 8, yy - 4, lx + 36, yy - 4, palette[se->colour], se->dashed ? " stroke-dasharray=\"6 3\"" : "");
-        fprintf(f, "<text x=\"%.2f\" y=\"%.2f\">", lx + 42, yy);
-        put_text(f, se->name);
-        if (c->has_y2)
-            fputs(se->axis ? " (right)" : " (left)", f);
-        fputs("</text>\n", f);
+        /* a name too long for the legend is squeezed into it */
+        char name[1024];
+        snprintf(name, sizeof name, "%s%s", se->name, c->has_y2 ? (se->axis ? " (right)" : " (left)") : "");
+        svg_text_fitted(f, lx + 42, yy, "start", 12, lw - 50, name);
     }
+    if (extra)
+        fputs("</g>\n", f);
     fputs("</svg>\n", f);
 }
 

@@ -14,6 +14,7 @@
 #define DESCENT_CLI_SVG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 typedef struct svg_chart svg_chart;
 
@@ -54,6 +55,29 @@ int svg_chart_end(svg_chart *c, const char *path);
 
 /* Free a chart without writing it. */
 void svg_chart_free(svg_chart *c);
+
+/* ---- titles that fit -------------------------------------------------------- */
+
+/* A title laid out to fit `width` pixels: wrapped at spaces and after
+ * commas into at most SVG_TITLE_LINES lines, at font size 15, else 12,
+ * else 10 (estimating 0.6 em a character, wider than sans-serif's
+ * average); a line that may still be too wide is squeezed into the width
+ * with textLength, so no text ever reaches past the picture's edge. */
+#define SVG_TITLE_LINES 4
+typedef struct svg_title {
+    int font, lines;
+    size_t start[SVG_TITLE_LINES], len[SVG_TITLE_LINES];
+    double width;
+} svg_title;
+
+void svg_title_layout(svg_title *t, const char *text, double width);
+/* Height the title takes below its first baseline's line. */
+double svg_title_extra(const svg_title *t);
+/* Write it centred on cx, the first baseline at y. */
+void svg_title_put(FILE *f, const svg_title *t, const char *text, double cx, double y, const char *attrs);
+/* Text, squeezed to at most width pixels at font size font when it may
+ * be wider (textLength); x, anchor as SVG's. */
+void svg_text_fitted(FILE *f, double x, double y, const char *anchor, int font, double width, const char *text);
 
 /* ---- contour maps with paths (svg_contour.c) ----------------------------- */
 

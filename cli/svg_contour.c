@@ -428,14 +428,20 @@ static int write_map(FILE *f, const svg_contour *c)
     int lw = 60 + 15 * (int)longest / 2, lx = LEFT + PW + GAP;
     int W = lx + lw + 16, H = TOP + PH + BOTTOM;
     const double x0 = LEFT, x1 = LEFT + PW, y0 = TOP + PH, y1 = TOP;
+    /* The title centred over the plot, as wide as fits both ways; a long
+     * one wraps and the canvas grows by its extra lines. */
+    double cx = (x0 + x1) / 2, half = cx < W - cx ? cx : W - cx;
+    svg_title tl;
+    svg_title_layout(&tl, c->title, 2 * half - 24);
+    int extra = (int)ceil(svg_title_extra(&tl));
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-               "font-family=\"sans-serif\" font-size=\"12\">\n", W, H, W, H);
+               "font-family=\"sans-serif\" font-size=\"12\">\n", W, H + extra, W, H + extra);
     fprintf(f, "<defs><clipPath id=\"plot-area\"><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\"/></clipPath>"
                "</defs>\n", LEFT, TOP, PW, PH);
-    fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, H);
-    fprintf(f, "<text x=\"%.1f\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">", (x0 + x1) / 2);
-    put_text(f, c->title);
-    fputs("</text>\n", f);
+    fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, H + extra);
+    svg_title_put(f, &tl, c->title, cx, 24, NULL);
+    if (extra)
+        fprintf(f, "<g transform=\"translate(0,%d)\">\n", extra);
     fprintf(f, "<text x=\"%.1f\" y=\"42\" text-anchor=\"middle\" fill=\"#555555\" font-size=\"11\">", (x0 + x1) / 2);
     put_text(f, c->note);
     fputs("</text>\n", f);
@@ -522,6 +528,8 @@ static int write_map(FILE *f, const svg_contour *c)
     fprintf(f, "<text x=\"%d\" y=\"%.2f\">start</text>\n", lx + 44, yy);
     write_star(f, lx + 22, yy + 16, 9);
     fprintf(f, "<text x=\"%d\" y=\"%.2f\">global minimum</text>\n", lx + 44, yy + 20);
+    if (extra)
+        fputs("</g>\n", f);
     fputs("</svg>\n", f);
     return 0;
 }

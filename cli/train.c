@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -21,21 +22,32 @@ static void train_usage(FILE *out)
             "                     [--batch-size B|full] [--sched SPEC] [--seed S] [--val FRACTION]\n"
             "                     [--log FILE.csv] [--plot FILE.svg] [--save FILE] [--resume FILE] [--json]\n"
             "                     [--dtype f32|f64] [--blas on|off] [--accumulate K] [--no-decay-1d]\n"
-            "                     [--clip-norm MAX] [--clip-value V] [--ema DECAY] [--swa-start EPOCH]\n\n"
+            "                     [--clip-norm MAX] [--clip-value V] [--ema DECAY] [--swa-start EPOCH]\n"
+            "                     [--save-every N] [--patience P [--min-delta D]] [--allow-change FIELDS]\n\n"
             "  --data FILE      CSV with a header row; every column but the target is a feature\n"
-            "  --target COLUMN  the column to predict; integer labels 0..255 make it classification\n"
+            "  --target COLUMN  the column to predict; integer labels 0..255 or words make it classification\n"
             "  --model SPEC     linear(), logistic(), softmax(), mlp(hidden=(64, 32), activation='relu'),\n"
             "                   each with an optional l2=\n"
             "  --opt SPEC       optimizer, e.g. 'AdamW(lr=1e-3, weight_decay=0.01)'\n"
-            "  --sched SPEC     learning-rate schedule, stepped after every optimizer step\n"
+            "  --sched SPEC     learning-rate schedule, stepped after every optimizer step (ReduceLROnPlateau:\n"
+            "                   once per epoch on the validation loss); an omitted OneCycleLR total_steps or\n"
+            "                   CosineAnnealingLR T_max is fitted to the run\n"
             "  --epochs N       train until N epochs are done in total (a resumed run counts its own)\n"
             "  --batch-size B   1: stochastic GD, B: mini-batch, full: batch GD (default 32)\n"
             "  --seed S         split, initialization and shuffling (default 0)\n"
             "  --val FRACTION   validation share in [0, 1) (default 0.2)\n"
             "  --log FILE       CSV, one row per epoch: epoch,train_loss,val_loss,val_accuracy,lr,seconds\n"
-            "  --plot FILE      SVG: training and validation loss against epoch (this run's epochs)\n"
-            "  --save FILE      write model, optimizer, schedule, generator and epoch at the end\n"
-            "  --resume FILE    continue from a --save file (same data, model, optimizer and seed)\n"
+            "  --plot FILE      SVG: training and validation loss against epoch (a resumed run's included)\n"
+            "  --save FILE      write model, optimizer, schedule, generator and epoch at the end, and on\n"
+            "                   SIGINT/SIGTERM after the current step (exit 130/143)\n"
+            "  --save-every N   also write the --save file every N epochs\n"
+            "  --resume FILE    continue from a --save file; every setting but --epochs and the output\n"
+            "                   paths must be the saved run's\n"
+            "  --allow-change F resume with these settings changed on purpose: a comma list of data, seed,\n"
+            "                   val, batch-size, opt, clip-norm, clip-value\n"
+            "  --patience P     stop after P epochs without the validation loss (training loss without a\n"
+            "                   validation split) improving by more than --min-delta (default 0), and\n"
+            "                   restore the best epoch's parameters\n"
             "  --json           last line of output: a JSON object with the final figures\n"
             "  --dtype T        parameters in f32 (default) or f64\n"
             "  --blas on|off    matrix products through CBLAS or the built-in kernel (default: the faster)\n"
@@ -55,6 +67,9 @@ typedef struct bar_ctx {
     int first_epoch;        /* epochs done before it */
     size_t batches;
     double last_draw;       /* when the bar was last drawn */
+    int tty;                /* draw the bar */
+    int at_epoch;           /* the last batch seen: at_batch of at_epoch */
+    size_t at_batch;
 } bar_ctx;
 
 static double now_seconds(void)
@@ -104,6 +119,139 @@ static void json_num(FILE *f, const char *key, double v, int comma)
         fputs(", ", f);
 }
 
+static void log_row(FILE *log, const descent_epoch_result *r)
+{
+    fprintf(log, "%d,%.9g,", r->epoch, r->train_loss);
+    print_num(log, r->val_loss);
+    fputc(',', log);
+    print_num(log, r->val_accuracy);
+    fprintf(log, ",%.9g,", r->lr);
+    if (!isnan(r->seconds))
+        fprintf(log, "%.6f", r->seconds);
+    fputc('\n', log);
+}
+
+/* The log of a resumed run continues the saved one: the rows an existing
+ * log holds for the epochs in the checkpoint are kept (rows after them,
+ * written after the last save, are dropped); rows it lacks come from the
+ * checkpoint's history, without seconds. */
+static FILE *open_log(const char *path, int resume, const descent_epoch_result *hist, size_t nhist)
+{
+    static const char header[] = "epoch,train_loss,val_loss,val_accuracy,lr,seconds\n";
+    char **kept = NULL;
+    size_t nkept = 0;
+    if (resume && nhist) {
+        kept = calloc(nhist, sizeof *kept);
+        FILE *old = kept ? fopen(path, "r") : NULL;
+        char line[1024];
+        while (old && fgets(line, sizeof line, old)) {
+            long e = strtol(line, NULL, 10);
+            size_t len = strlen(line);
+            if (e >= 1 && (size_t)e <= nhist && (size_t)e == nkept + 1 && len && line[len - 1] == '\n') {
+                if (!(kept[nkept] = malloc(len + 1)))
+                    break;
+                memcpy(kept[nkept++], line, len + 1);
+            }
+        }
+        if (old)
+            fclose(old);
+    }
+    FILE *log = fopen(path, "w");
+    if (log) {
+        fputs(header, log);
+        for (size_t k = 0; k < nhist; k++) {
+            if (k < nkept)
+                fputs(kept[k], log);
+            else
+                log_row(log, &hist[k]);
+        }
+        fflush(log);
+    }
+    for (size_t k = 0; k < nkept; k++)
+        free(kept[k]);
+    free(kept);
+    return log;
+}
+
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+/* SIGINT and SIGTERM: the step in progress finishes, the --save file is
+ * written, and the command exits 128 + the signal (130, 143). A second
+ * signal ends the process at once. */
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+    if (got_signal)
+        _exit(128 + sig);
+    got_signal = sig;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static int train_progress(void *ctx, const descent_train_progress *p)
+{
+    bar_ctx *b = ctx;
+    b->at_epoch = p->epoch;
+    b->at_batch = p->batch;
+    if (b->tty)
+        draw_bar(ctx, p);
+    return got_signal != 0;
+}
+
+/* A word as the shell reads it back: quoted when it has to be. */
+static void print_shell_word(FILE *f, const char *w)
+{
+    if (*w && strspn(w, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./=,:+-") == strlen(w)) {
+        fputs(w, f);
+        return;
+    }
+    fputc('\'', f);
+    for (; *w; w++)
+        if (*w == '\'')
+            fputs("'\\''", f);
+        else
+            fputc(*w, f);
+    fputc('\'', f);
+}
+
+/* The command line again, with --resume FILE in place of any --resume. */
+static void print_resume_command(FILE *f, int argc, char **argv, const char *save)
+{
+    fputs(" train", f);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc) {
+            i++;
+            continue;
+        }
+        fputc(' ', f);
+        print_shell_word(f, argv[i]);
+    }
+    fputs(" --resume ", f);
+    print_shell_word(f, save);
+    fputc('\n', f);
+}
+
 #ifdef DESCENT_HAVE_MPI
 /* Started by mpirun or srun (their environment), rather than by hand? */
 static int under_mpi_launcher(void)
@@ -138,7 +286,7 @@ static int train_inner(int argc, char **argv, int *mpi_started)
     descent_train_config c;
     descent_train_default_config(&c);
     long epochs = -1;
-    int json = 0;
+    int json = 0, save_every = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], **dst = NULL, *v;
         if (strcmp(a, "--data") == 0)
@@ -159,6 +307,8 @@ static int train_inner(int argc, char **argv, int *mpi_started)
             dst = &save;
         else if (strcmp(a, "--resume") == 0)
             dst = &resume;
+        else if (strcmp(a, "--allow-change") == 0)
+            dst = &c.allow_change;
         if (dst) {
             if (!(*dst = cli_flag_value(cmd, argc, argv, &i)))
                 return CLI_USAGE;
@@ -203,8 +353,12 @@ static int train_inner(int argc, char **argv, int *mpi_started)
                 c.dtype = DESCENT_F64;
             else
                 return cli_usage_error(cmd, "--dtype must be f32 or f64, got '%s'", v);
-        } else if (strcmp(a, "--accumulate") == 0 || strcmp(a, "--swa-start") == 0) {
-            int *count = strcmp(a, "--accumulate") == 0 ? &c.accumulate : &c.swa_start;
+        } else if (strcmp(a, "--accumulate") == 0 || strcmp(a, "--swa-start") == 0 || strcmp(a, "--patience") == 0 ||
+                   strcmp(a, "--save-every") == 0) {
+            int *count = strcmp(a, "--accumulate") == 0 ? &c.accumulate
+                         : strcmp(a, "--swa-start") == 0 ? &c.swa_start
+                         : strcmp(a, "--patience") == 0  ? &c.patience
+                                                         : &save_every;
             if (cli_parse_long(cmd, a, v, 1, &l))
                 return CLI_USAGE;
             if (l > 1000000)
@@ -216,6 +370,11 @@ static int train_inner(int argc, char **argv, int *mpi_started)
                 return CLI_USAGE;
             if (!(*limit > 0 && isfinite(*limit)))
                 return cli_usage_error(cmd, "%s must be a finite number > 0, got %s", a, v);
+        } else if (strcmp(a, "--min-delta") == 0) {
+            if (cli_parse_double(cmd, a, v, &c.min_delta))
+                return CLI_USAGE;
+            if (!(c.min_delta >= 0 && isfinite(c.min_delta)))
+                return cli_usage_error(cmd, "--min-delta must be a finite number >= 0, got %s", v);
         } else if (strcmp(a, "--ema") == 0) {
             if (cli_parse_double(cmd, a, v, &c.ema_decay))
                 return CLI_USAGE;
@@ -237,6 +396,13 @@ static int train_inner(int argc, char **argv, int *mpi_started)
     if (!c.data || !c.target || !c.model || !c.optimizer || epochs < 0)
         return cli_usage_error(cmd, "--data, --target, --model, --opt and --epochs are required (see descent train "
                                "--help)");
+    if (save_every && !save)
+        return cli_usage_error(cmd, "--save-every needs --save FILE");
+    if (c.min_delta > 0 && !c.patience)
+        return cli_usage_error(cmd, "--min-delta needs --patience");
+    if (c.allow_change && !resume)
+        return cli_usage_error(cmd, "--allow-change applies to --resume");
+    c.epochs = (int)epochs;
     int leader = 1;
 #ifdef DESCENT_HAVE_MPI
     if (under_mpi_launcher()) {
@@ -261,6 +427,12 @@ static int train_inner(int argc, char **argv, int *mpi_started)
     if (!leader)
         plot_path = NULL; /* rank 0 alone writes the picture */
 
+    /* From here a signal is a request to save and stop (in one process:
+     * ranks stopping at different batches would wait for each other's
+     * reductions, so under mpirun a signal ends the run as before and
+     * --save-every is the way to keep it). */
+    if (c.ranks <= 1)
+        install_signals();
     descent_error err;
     descent_trainer *t;
     if (descent_trainer_create(&t, &c, &err) < 0)
@@ -270,15 +442,12 @@ static int train_inner(int argc, char **argv, int *mpi_started)
         descent_trainer_destroy(t);
         return rc;
     }
+    size_t nhist;
+    const descent_epoch_result *hist = descent_trainer_history(t, &nhist);
     FILE *log = NULL;
-    if (log_path && leader) {
-        log = fopen(log_path, resume ? "a" : "w");
-        if (!log) {
-            descent_trainer_destroy(t);
-            return cli_usage_error(cmd, "--log: cannot write '%s'", log_path);
-        }
-        if (!resume || ftell(log) == 0)
-            fputs("epoch,train_loss,val_loss,val_accuracy,lr,seconds\n", log);
+    if (log_path && leader && (log = open_log(log_path, resume != NULL, hist, nhist)) == NULL) {
+        descent_trainer_destroy(t);
+        return cli_usage_error(cmd, "--log: cannot write '%s'", log_path);
     }
     size_t ntrain, nval, features, classes, batches;
     descent_trainer_info(t, &ntrain, &nval, &features, &classes, &batches);
@@ -288,17 +457,32 @@ static int train_inner(int argc, char **argv, int *mpi_started)
         printf("train %s on %s: %zu rows for training, %zu for validation, %zu features, %s%zu%s; %zu parameters, "
                "%zu batches per epoch\n", c.model, c.data, ntrain, nval, features, classes ? "" : "continuous target",
                classes, classes ? " classes" : "", descent_model_num_params(descent_trainer_model(t)), batches);
+    if (leader && c.schedule && strcmp(c.schedule, descent_trainer_schedule(t)) != 0)
+        printf("schedule fitted to the run: %s\n", descent_trainer_schedule(t));
+    if (leader && resume)
+        printf("resumed from %s after epoch %d%s%s\n", resume, descent_trainer_epochs_done(t),
+               *descent_trainer_changes(t) ? "; changed on purpose: " : "", descent_trainer_changes(t));
     fflush(stdout);
     int tty = leader && isatty(fileno(stderr));
-    bar_ctx bc = {(int)epochs, now_seconds(), descent_trainer_epochs_done(t), batches, 0};
+    bar_ctx bc = {(int)epochs, now_seconds(), descent_trainer_epochs_done(t), batches, 0, tty, 0, 0};
     descent_epoch_result r = {0, NAN, NAN, NAN, NAN, 0};
+    if (nhist)
+        r = hist[nhist - 1];
     double total_seconds = 0;
     int rc = CLI_OK;
     train_plot *plot = plot_path ? train_plot_begin() : NULL;
-    while (descent_trainer_epochs_done(t) < epochs) {
-        int st = descent_trainer_epoch(t, tty ? draw_bar : NULL, &bc, &r);
+    for (size_t k = 0; plot && k < nhist; k++)
+        if (train_plot_add(plot, &hist[k]) < 0) {
+            fprintf(stderr, "descent train: --plot: out of memory\n");
+            rc = CLI_FAIL;
+        }
+    while (rc == CLI_OK && descent_trainer_epochs_done(t) < epochs && !descent_trainer_stopped(t, NULL) &&
+           !got_signal) {
+        int st = descent_trainer_epoch(t, train_progress, &bc, &r);
         if (tty)
             fputs("\r\033[K", stderr);
+        if (st == DESCENT_STOP_CANCELLED)
+            break;
         if (st < 0) {
             fprintf(stderr, "descent train: %s\n", descent_trainer_errmsg(t));
             rc = CLI_FAIL;
@@ -313,16 +497,29 @@ static int train_inner(int argc, char **argv, int *mpi_started)
         printf(" lr %.4g %.3fs\n", r.lr, r.seconds);
         fflush(stdout);
         if (log) {
-            fprintf(log, "%d,%.9g,", r.epoch, r.train_loss);
-            print_num(log, r.val_loss);
-            fputc(',', log);
-            print_num(log, r.val_accuracy);
-            fprintf(log, ",%.9g,%.6f\n", r.lr, r.seconds);
+            log_row(log, &r);
+            fflush(log);
         }
         if (plot_path && train_plot_add(plot, &r) < 0) {
             fprintf(stderr, "descent train: --plot: out of memory\n");
             rc = CLI_FAIL;
             break;
+        }
+        if (save_every && r.epoch % save_every == 0 && r.epoch < epochs && descent_trainer_save(t, save) < 0) {
+            fprintf(stderr, "descent train: --save: %s\n", descent_trainer_errmsg(t));
+            rc = CLI_FAIL;
+            break;
+        }
+    }
+    int best_epoch = 0, stopped = descent_trainer_stopped(t, &best_epoch);
+    if (stopped && leader) {
+        printf("early stopping: no improvement for %d epochs; restored the parameters of epoch %d\n", c.patience,
+               best_epoch);
+        hist = descent_trainer_history(t, &nhist);
+        if (best_epoch >= 1 && (size_t)best_epoch <= nhist) {
+            double secs = r.seconds;
+            r = hist[best_epoch - 1]; /* the figures of the parameters kept */
+            r.seconds = secs;
         }
     }
     if (plot_path && train_plot_end(plot, c.model, c.optimizer, rc == CLI_OK ? plot_path : NULL) < 0 && rc == CLI_OK) {
@@ -337,6 +534,24 @@ static int train_inner(int argc, char **argv, int *mpi_started)
         fprintf(stderr, "descent train: --save: %s\n", descent_trainer_errmsg(t));
         rc = CLI_FAIL;
     }
+    if (got_signal) {
+        if (rc == CLI_OK && leader) {
+            const char *how = got_signal == SIGINT ? "interrupted" : "terminated";
+            if (bc.at_epoch > descent_trainer_epochs_done(t))
+                fprintf(stderr, "descent train: %s: stopped in epoch %d after batch %zu of %zu", how, bc.at_epoch,
+                        bc.at_batch, batches);
+            else
+                fprintf(stderr, "descent train: %s: stopped after epoch %d", how, descent_trainer_epochs_done(t));
+            if (save) {
+                fprintf(stderr, " and saved %s; to continue:\n  descent", save);
+                print_resume_command(stderr, argc, argv, save);
+            } else {
+                fputs("; nothing saved (no --save)\n", stderr);
+            }
+        }
+        descent_trainer_destroy(t);
+        return rc == CLI_OK ? 128 + got_signal : rc;
+    }
     if (rc == CLI_OK && leader) {
         int done = descent_trainer_epochs_done(t);
         if (json) {
@@ -345,7 +560,16 @@ static int train_inner(int argc, char **argv, int *mpi_started)
             json_num(stdout, "val_loss", r.val_loss, 1);
             if (classes)
                 json_num(stdout, "val_accuracy", r.val_accuracy, 1);
-            fprintf(stdout, "\"epochs\": %d, ", done);
+            fprintf(stdout, "\"epochs\": %d, \"best_epoch\": %d, \"stopped_early\": %s, ", done, best_epoch,
+                    stopped ? "true" : "false");
+            if (classes && descent_trainer_class_name(t, 0)) {
+                fputs("\"classes\": [", stdout);
+                for (size_t k = 0; k < classes; k++) {
+                    fputs(k ? ", " : "", stdout);
+                    json_string(stdout, descent_trainer_class_name(t, k));
+                }
+                fputs("], ", stdout);
+            }
             json_num(stdout, "seconds", total_seconds, 1);
             json_num(stdout, "seconds_per_epoch", done > bc.first_epoch ? total_seconds / (done - bc.first_epoch)
                      : NAN, 1);

@@ -361,6 +361,64 @@ enum { DESCENT_BF16_STOCHASTIC = 1, DESCENT_BF16_MASTER = 2 };
 int descent_set_bf16_options(descent_optimizer *opt, unsigned flags, uint64_t seed);
 
 /* ------------------------------------------------------------------------ */
+/* Optimizer state (the C counterpart of PyTorch's opt.state[p])             */
+
+/* A registered tensor's state buffers are named as PyTorch names them in
+ * opt.state[p]: "exp_avg", "exp_avg_sq", "max_exp_avg_sq" (Adam family with
+ * amsgrad), "momentum_buffer" (SGD, RMSprop), "square_avg", "grad_avg"
+ * (RMSprop), "square_avg", "acc_delta" (Adadelta), "sum" (Adagrad),
+ * "exp_inf" (Adamax), "ax" (ASGD), "prev", "step_size" (Rprop), and for
+ * descent's other optimizers the names their docs give ("exp_avg_var",
+ * "row_var", "col_var", "accumulator", "linear", "z"). A buffer exists only
+ * when the group's hyperparameters need it (SGD without momentum has none).
+ * Buffers are allocated at registration, so before the first step they hold
+ * their initial values (PyTorch creates them at the first step).
+ *
+ * Values are in the state's storage type: f64 for f64 tensors, f32 for f32
+ * and bf16 tensors. With state_bits=8 the buffers are block-quantized:
+ * descent_state_buffer refuses them (DESCENT_ERR_STATE), descent_state_read
+ * copies out the dequantized f32 values (what the next step will see) and
+ * descent_state_write quantizes f32 values in (absmax per block of 2048, as
+ * a step stores them), so a write then read returns the nearest codes, not
+ * the bits written. */
+
+/* Number of state buffers of a tensor, and the name of the i-th (NULL when
+ * out of range). */
+int descent_state_count(const descent_optimizer *opt, int tensor);
+const char *descent_state_name(const descent_optimizer *opt, int tensor, int i);
+
+/* Elements of the buffer (n; Adafactor's factors are smaller than the
+ * tensor), its storage type (DESCENT_F32 or DESCENT_F64, as values are
+ * read and written) and its bits per value (64, 32 or 8). Any output may
+ * be NULL. An unknown name is DESCENT_ERR_INVALID with a message listing
+ * the tensor's buffers. */
+int descent_state_info(const descent_optimizer *opt, int tensor, const char *name, size_t *n, descent_dtype *dtype,
+                       int *bits);
+
+/* The live buffer itself: *data points at *n values of the storage type,
+ * read by the next step, writable in place (valid until the tensor's state
+ * is reallocated: descent_destroy or descent_load of another layout).
+ * DESCENT_ERR_STATE for 8-bit state. */
+int descent_state_buffer(descent_optimizer *opt, int tensor, const char *name, void **data, size_t *n);
+
+/* Copy the buffer out into out, or in from in: n must be the buffer's
+ * element count, values of the storage type (f32 for 8-bit state). An
+ * empty buffer (n = 0: Adafactor's column factor of a vector) copies
+ * nothing, and out/in may then be NULL. */
+int descent_state_read(const descent_optimizer *opt, int tensor, const char *name, void *out, size_t n);
+int descent_state_write(descent_optimizer *opt, int tensor, const char *name, const void *in, size_t n);
+
+/* The tensor's scalars: "step" (PyTorch's state['step'], the steps taken;
+ * a whole number >= 0), NAdam's "mu_product", ASGD's "eta" and "mu",
+ * ScheduleFreeSGD/AdamW's "max_lr" and "weight_sum" (optax's names).
+ * Values set are used by the next step, except that a tensor at step 0
+ * starts its scalars as PyTorch does (mu_product = 1; eta = lr, mu = 1),
+ * so set them together with a step > 0, as PyTorch's state_dict holds them.
+ * Tensors step together: descent_step_count reads tensor 0's step. */
+int descent_state_get_scalar(const descent_optimizer *opt, int tensor, const char *name, double *value);
+int descent_state_set_scalar(descent_optimizer *opt, int tensor, const char *name, double value);
+
+/* ------------------------------------------------------------------------ */
 /* Gradient clipping                                                         */
 
 /* Clip the gradients of every registered tensor before descent_step(), as
@@ -904,7 +962,9 @@ int descent_model_get_blas(const descent_model *m);
  * feature. Features are standardized with the mean and standard deviation of
  * the training split (a constant column is only centred). The target is a
  * class label when every value is an integer in [0, 255] and the model's
- * task is not regression (classes = max + 1); otherwise it is continuous. */
+ * task is not regression (classes = max + 1), or when it holds words (the
+ * distinct words are the classes, numbered in sorted byte order); otherwise
+ * it is continuous. */
 typedef struct descent_train_config {
     size_t struct_size;     /* set by descent_train_default_config (sizeof) */
     const char *data;
@@ -941,6 +1001,21 @@ typedef struct descent_train_config {
                              * validation figures are the EMA's */
     int swa_start;          /* > 0: an SWA update after every epoch from this
                              * one on; the validation figures are then SWA's */
+    /* The run's length and its end (docs/models.md). */
+    int epochs;             /* > 0: the epochs the run will have in total; a
+                             * schedule's omitted length (OneCycleLR's
+                             * total_steps, CosineAnnealingLR's T_max) is then
+                             * fitted to it, and a schedule that would end
+                             * before it is refused. 0: unknown */
+    int patience;           /* > 0: early stopping (Keras EarlyStopping with
+                             * restore_best_weights): after this many epochs
+                             * without the monitored loss improving by more
+                             * than min_delta, descent_trainer_stopped() turns 1
+                             * and the best epoch's parameters are restored */
+    double min_delta;       /* >= 0 */
+    const char *allow_change; /* comma-separated fields a resumed run may change
+                             * (data, seed, val, batch-size, opt, clip-norm,
+                             * clip-value), or NULL: none */
 } descent_train_config;
 
 void descent_train_default_config_sized(descent_train_config *c, size_t struct_size);
@@ -974,8 +1049,13 @@ void descent_trainer_destroy(descent_trainer *t);
 const char *descent_trainer_errmsg(const descent_trainer *t);
 
 /* One pass over the training split in freshly shuffled batches, then the
- * validation split. A non-zero return from progress stops the epoch early
- * and the call returns DESCENT_STOP_CANCELLED (the epoch is not counted). */
+ * validation split. A non-zero return from progress stops the epoch after
+ * the step it reports and the call returns DESCENT_STOP_CANCELLED (the
+ * epoch is not counted); the next call, or a trainer loaded from a save
+ * made in between, continues that epoch where it stopped. After early
+ * stopping (descent_trainer_stopped) it returns DESCENT_ERR_STATE. A
+ * schedule that watches a metric steps once per epoch, on the validation
+ * loss (the training loss without a validation split). */
 int descent_trainer_epoch(descent_trainer *t, int (*progress)(void *ctx, const descent_train_progress *p),
                           void *ctx, descent_epoch_result *r);
 
@@ -991,12 +1071,33 @@ descent_model *descent_trainer_model(descent_trainer *t);
 descent_optimizer *descent_trainer_optimizer(descent_trainer *t);
 
 /* Save or restore the run: model parameters, the optimizer image with its
- * schedule (descent_save_mem), the shuffling generator and the epoch count.
- * Loading requires a trainer created with the same model, optimizer and data
- * shapes; resuming and training on gives bit for bit what an uninterrupted
- * run gives. */
+ * schedule (descent_save_mem), the shuffling generator, the epoch count, a
+ * part-done epoch, the history, the early-stopping record and what defines
+ * the run (data hash, specs, seed, split, batch size, dtype, utilities).
+ * Saving writes atomically and fsyncs. Loading refuses a run that differs
+ * in any of those (DESCENT_ERR_CHECKPOINT, naming each) unless the config's
+ * allow_change names it, a file that is not regular or not as long as its
+ * header says, and any field out of range, before changing anything;
+ * resuming and training on gives bit for bit what an uninterrupted run
+ * gives (docs/models.md). */
 int descent_trainer_save(const descent_trainer *t, const char *path);
 int descent_trainer_load(descent_trainer *t, const char *path);
+
+/* After a load: a description of the run fields that differ from the
+ * checkpoint's and were allowed (allow_change), "" when none. */
+const char *descent_trainer_changes(const descent_trainer *t);
+/* The epochs done so far, the loaded checkpoint's included: *n rows. */
+const descent_epoch_result *descent_trainer_history(const descent_trainer *t, size_t *n);
+/* Early stopping: 1 once patience ran out (the best epoch's parameters are
+ * then in the model), else 0; *best_epoch (may be NULL) is the epoch with
+ * the lowest monitored loss so far (0 before the first). */
+int descent_trainer_stopped(const descent_trainer *t, int *best_epoch);
+/* The name of class i when the target column holds words (classes numbered
+ * in sorted byte order), NULL for numeric labels. */
+const char *descent_trainer_class_name(const descent_trainer *t, size_t i);
+/* The schedule spec in use: the given one with omitted lengths fitted to
+ * the run (config.epochs), or NULL without a schedule. */
+const char *descent_trainer_schedule(const descent_trainer *t);
 
 /* ------------------------------------------------------------------------ */
 /* Numeric CSV tables                                                        */

@@ -72,6 +72,13 @@ static int parse_field(const char *f, double *out)
 
 int descent_table_read_csv(descent_table *t, const char *path, int header, descent_error *err)
 {
+    return descent_table_read_csv_words(t, path, header, NULL, NULL, NULL, err);
+}
+
+int descent_table_read_csv_words(descent_table *t, const char *path, int header, const char *words_column,
+                                 int (*word)(void *ctx, const char *text, double *value), void *ctx,
+                                 descent_error *err)
+{
     memset(t, 0, sizeof *t);
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -163,7 +170,8 @@ int descent_table_read_csv(descent_table *t, const char *path, int header, desce
                                   field + 1);
                 goto done;
             }
-            if (parse_field(fv, &v) < 0) {
+            int is_word = word && t->names && field < t->cols && strcmp(t->names[field], words_column) == 0;
+            if (parse_field(fv, &v) < 0 && !(is_word && word(ctx, fv, &v) == 0)) {
                 rc = descent_fail(err, DESCENT_ERR_INVALID, "%s:%zu:%zu: not a number: '%.40s'", path, lineno, col, fv);
                 goto done;
             }

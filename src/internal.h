@@ -627,6 +627,13 @@ void descent_get_array(descent_reader *r, void *out, size_t n, descent_dtype dty
 void descent_utils_save(const descent_optimizer *opt, descent_writer *w);
 int descent_utils_load(descent_optimizer *opt, descent_reader *r, int present, int apply, descent_error *err);
 
+/* descent_table_read_csv, except that a field of the column named
+ * words_column that is not a number goes to word(), which gives its value
+ * (0) or refuses it (-1: the usual error). */
+int descent_table_read_csv_words(descent_table *t, const char *path, int header, const char *words_column,
+                                 int (*word)(void *ctx, const char *text, double *value), void *ctx,
+                                 descent_error *err);
+
 /* ---- checkpoint files (fileio.c) ---------------------------------------- */
 
 /* Write buf to path.tmp, fsync, rename over path. */

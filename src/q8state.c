@@ -17,7 +17,9 @@
  * on the instruction set either.
  *
  * A NaN anywhere in a block makes the block's absmax NaN, so the whole block
- * reads back as NaN (the non-finite value propagates, as in f32 state). */
+ * reads back as NaN (the non-finite value propagates, as in f32 state). An
+ * infinite state value (an overflow from a finite gradient) saturates at
+ * FLT_MAX instead, so finite gradients never give NaN state. */
 #include "internal.h"
 #include "q8_maps.h"
 
@@ -281,6 +283,14 @@ void descent_q8_quantize(char kind, const float *x, size_t len, unsigned char *c
 #else
     float amax = block_absmax(x, len);
 #endif
+    /* A state value that overflowed f32 (exp_avg_sq of a gradient of 1e30:
+     * (1 - beta2) g^2 = inf) saturates: the block's scale becomes FLT_MAX,
+     * inf * (1 / FLT_MAX) = inf quantizes to the extreme code, which reads
+     * back as +-FLT_MAX. With absmax = inf the scale 1 / inf = 0 would make
+     * inf * 0 = NaN and every element of the block would read back as NaN
+     * (inf * map[c]) from finite input. A NaN absmax stays NaN. */
+    if (amax == INFINITY)
+        amax = FLT_MAX;
     float inv = 1.0f / (amax > 0.0f ? amax : 1.0f);
     *absmax = amax;
 #if DESCENT_HAVE_DISPATCH

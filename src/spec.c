@@ -48,8 +48,13 @@ static int point_at(const char *text, size_t pos, size_t end, descent_error *err
         end = pos + 1;
     if (end > to + 1)
         end = to + 1;
+    /* An excerpt says so: "..." where text is left out (and the marks
+     * move past the leading one). */
+    const char *lead = from > 0 ? "..." : "", *tail = to < len ? "..." : "";
     char marks[256];
     size_t k = 0;
+    for (; lead[k]; k++)
+        marks[k] = ' ';
     for (size_t i = from; i < pos && k < 210; i++)
         marks[k++] = text[i] == '\t' ? '\t' : ' ';
     for (size_t i = pos; i < end && k < 250; i++)
@@ -60,7 +65,7 @@ static int point_at(const char *text, size_t pos, size_t end, descent_error *err
     for (size_t i = from; i < to && m < 250; i++)
         shown[m++] = (text[i] == '\n' || text[i] == '\r') ? ' ' : text[i];
     shown[m] = '\0';
-    return descent_fail(err, status, "%s\n  %s\n  %s", msg, shown, marks);
+    return descent_fail(err, status, "%s\n  %s%s%s\n  %s", msg, lead, shown, tail, marks);
 }
 
 int descent_spec_fail(const spec_doc *doc, const spec_node *node, descent_error *err, int status,

@@ -256,6 +256,46 @@ static void test_report(void)
     free(im.rgb);
 }
 
+/* Long titles and legend names stay inside the picture: no ink in the
+ * outermost columns of the title rows, and ink in the title itself. The
+ * SVG is the page's only content, drawn at its origin. */
+static void check_inside(const char *svg, const char *name, int width, int title_rows)
+{
+    char png[700];
+    snprintf(png, sizeof png, "%s/%s.png", tmp, name);
+    CHECK(screenshot(svg, png, "1000,900") == 0, "chromium failed on %s", svg);
+    keep(png, strrchr(png, '/') + 1);
+    image im = {0, 0, NULL};
+    const char *why;
+    int rc = png_read(png, &im, &why);
+    CHECK(rc == 0, "cannot read %s: %s", png, why);
+    if (rc)
+        return;
+    double title = ink(&im, 0, 0, width, title_rows);
+    double left = ink(&im, 0, 0, 4, title_rows), right = ink(&im, width - 4, 0, width, title_rows);
+    CHECK(title > 0.005, "%s: the title rows are blank (%.4f)", name, title);
+    CHECK(left == 0 && right == 0, "%s: the title reaches the edge (ink %.4f left, %.4f right)", name, left, right);
+    free(im.rgb);
+}
+
+static void test_long_titles(void)
+{
+    char cmd[4000], svg[700];
+    snprintf(svg, sizeof svg, "%s/sched.svg", tmp);
+    snprintf(cmd, sizeof cmd, "'%s' schedule --opt 'SGD(lr=0.1, momentum=0.9)' --sched 'SequentialLR(schedulers=["
+             "LinearLR(start_factor=0.01, total_iters=100), CosineAnnealingWarmRestarts(T_0=200, T_mult=2, "
+             "eta_min=1e-5), ExponentialLR(gamma=0.999)], milestones=[100, 1500])' --steps 2000 --plot '%s' >/dev/null",
+             cli, svg);
+    CHECK(t_run(cmd, NULL) == 0, "schedule --plot");
+    check_inside(svg, "sched-title", 760, 56);
+    snprintf(svg, sizeof svg, "%s/train.svg", tmp);
+    snprintf(cmd, sizeof cmd, "'%s' train --data '%s' --target label --model 'mlp(hidden=(16, 16), activation=\"tanh\")' "
+             "--opt 'Lookahead(optimizer=AdamW(lr=3e-3, betas=(0.9, 0.999), weight_decay=0.01, amsgrad=True), k=5, "
+             "alpha=0.5)' --epochs 2 --plot '%s' >/dev/null", cli, data, svg);
+    CHECK(t_run(cmd, NULL) == 0, "train --plot");
+    check_inside(svg, "train-title", 760, 56);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -284,6 +324,7 @@ int main(int argc, char **argv)
     }
     test_paths();
     test_report();
+    test_long_titles();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
     t_run(cmd, NULL);

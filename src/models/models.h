@@ -31,4 +31,9 @@ int descent_train_check_utilities(const descent_train_config *c, descent_error *
 int descent_train_apply_utilities(const descent_train_config *c, descent_optimizer *opt);
 int descent_train_clip(descent_optimizer *opt, double clip_norm, double clip_value);
 
+/* The schedule spec with the length arguments the user omitted fitted to
+ * the run (fit_schedule.c): *out is malloc'd. */
+int descent_train_fit_schedule(const char *spec, int64_t epochs, int64_t updates_per_epoch, int64_t updates,
+                               char **out, descent_error *err);
+
 #endif
