@@ -276,13 +276,13 @@ static void write_case(const ckcase *c, const char *dir)
     path_of(path, sizeof path, dir, c, "ckpt");
     CHECK(descent_save(r.opt, path) == 0, "%s: save: %s", c->name, descent_errmsg(r.opt));
     path_of(path, sizeof path, dir, c, "at");
-    FILE *f = fopen(path, "w");
+    FILE *f = fopen(path, "wb"); /* binary: the same bytes on Windows */
     for (int t = 0; f && t < NT; t++)
         put_hex(f, r.p[t], c->dtype, tensor_n[t]);
     CHECK(f && fclose(f) == 0, "%s: cannot write %s", c->name, path);
     if (steps(c, &r, K1, K1 + K2) == 0) {
         path_of(path, sizeof path, dir, c, "end");
-        f = fopen(path, "w");
+        f = fopen(path, "wb");
         if (f)
             put_state(f, c, &r);
         CHECK(f && fclose(f) == 0, "%s: cannot write %s", c->name, path);
@@ -313,7 +313,7 @@ static void resume_case(const ckcase *c, const char *dir)
     }
     char path[512];
     path_of(path, sizeof path, dir, c, "at");
-    FILE *f = fopen(path, "r");
+    FILE *f = fopen(path, "rb");
     int ok = f != NULL;
     for (int t = 0; ok && t < NT; t++)
         ok = get_hex(f, r.p[t], c->dtype, tensor_n[t]) == 0;
