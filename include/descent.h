@@ -606,11 +606,16 @@ typedef enum descent_stop {
     DESCENT_STOP_MAX_ITER = 5,  /* max_iter iterations done */
     DESCENT_STOP_MAX_EVALS = 6, /* max_evals evaluations done */
     DESCENT_STOP_MAX_TIME = 7,  /* max_seconds of wall time used */
-    DESCENT_STOP_CANCELLED = 8  /* the progress callback returned non-zero */
+    DESCENT_STOP_CANCELLED = 8, /* the progress callback returned non-zero */
+    /* BOBYQA's own stops (Powell, DAMTP 2009/NA06): */
+    DESCENT_STOP_RHOEND = 9,         /* the trust-region radius rho reached rhoend */
+    DESCENT_STOP_MODEL_ROUNDING = 10 /* rounding errors leave no usable model step: a cancelled
+                                        denominator of the H update, or a step that fails to
+                                        reduce the model */
 } descent_stop;
 
 /* "gtol", "ftol", "xtol", "f_target", "max_iter", "max_evals", "max_time",
- * "cancelled"; for a negative status, its descent_strerror(). */
+ * "cancelled", "rhoend", "model_rounding"; for a negative status, its descent_strerror(). */
 const char *descent_stop_name(int reason);
 
 /* What the progress callback sees after each iteration (and once at the
@@ -683,7 +688,10 @@ typedef struct descent_minimize_result {
  *    candidate one evaluation with grad = NULL; the iterate is the best point
  *    seen and the reported gradient norm is infinite (there is none), so
  *    gtol never stops them: use f_target, max_evals or max_iter.
- * docs/global.md gives the algorithms, arguments and measured figures. */
+ *    "BOBYQA(...)" runs the same way with one point per iteration and ends
+ *    the run with its own stop reason (DESCENT_STOP_RHOEND) when done.
+ * docs/global.md gives the algorithms, arguments and measured figures
+ * (BOBYQA: docs/minimize.md). */
 typedef struct descent_minimizer descent_minimizer;
 
 int descent_minimizer_create(descent_minimizer **out, const char *spec, size_t n, descent_error *err);
@@ -821,6 +829,16 @@ int64_t descent_lbfgs_n_iter(const descent_lbfgs *o);
  *       crossover_prob=0.9, mutation_prob=None, elitism=1, seed=0, ...)"
  *       real-coded GA with SBX crossover and polynomial mutation;
  *       mutation_prob None: 1/n.
+ *   "BOBYQA(rhobeg=1, rhoend=1e-6, npt=None, lower=, upper=, scale=None)"
+ *       Powell's model-based trust-region method (DAMTP 2009/NA06): a
+ *       quadratic model interpolating npt points (None: 2n + 1; from n + 2
+ *       to (n + 1)(n + 2) / 2), radius rho from rhobeg down to rhoend,
+ *       on u = x / scale (scale: a number or a list of n; None: 1).
+ *       Sequential: each ask returns one point (lambda = 1), each tell
+ *       takes its value. Needs n >= 2 and upper - lower >= 2 rhobeg.
+ *       When it has finished, ask returns its stop reason (> 0, see
+ *       descent_population_stop) with *lambda = 0; as a minimizer the run
+ *       ends with that reason.
  * DE, PSO and GA also take init_range=1 and all four lower=, upper= (a
  * number for every variable or a list of n). The initial population is
  * drawn from the bounds when set, else from x0 +- init_range (CMA-ES: from
@@ -864,6 +882,10 @@ double descent_population_best(const descent_population *p, double *x_best);
 
 /* Generations told, and candidates told (evaluations). */
 int64_t descent_population_generation(const descent_population *p);
+
+/* A method's own stop reason once it has finished (BOBYQA:
+ * DESCENT_STOP_RHOEND or DESCENT_STOP_MODEL_ROUNDING), else 0. */
+int descent_population_stop(const descent_population *p);
 int64_t descent_population_evaluations(const descent_population *p);
 
 /* Checkpoints of a population: everything that carries from one

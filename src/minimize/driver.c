@@ -56,6 +56,8 @@ const char *descent_stop_name(int reason)
     case DESCENT_STOP_MAX_EVALS: return "max_evals";
     case DESCENT_STOP_MAX_TIME: return "max_time";
     case DESCENT_STOP_CANCELLED: return "cancelled";
+    case DESCENT_STOP_RHOEND: return "rhoend";
+    case DESCENT_STOP_MODEL_ROUNDING: return "model_rounding";
     default: return reason < 0 ? descent_strerror(reason) : "none";
     }
 }
@@ -101,7 +103,7 @@ int descent_minimizer_create(descent_minimizer **out, const char *spec, size_t n
         if (descent_minimizer_kinds[i]->accepts(call->str))
             kind = descent_minimizer_kinds[i];
     if (!kind) {
-        char names[800] = "NAG, LBFGS, HessianFree, CMAES, DE, PSO, GA";
+        char names[800] = "NAG, LBFGS, HessianFree, CMAES, DE, PSO, GA, BOBYQA";
         for (int i = 0; i < descent_optimizer_count(); i++) {
             size_t used = strlen(names);
             snprintf(names + used, sizeof names - used, ", %s", descent_optimizer_name(i));
@@ -235,7 +237,7 @@ int descent_minimizer_iterate(descent_minimizer *m, double *x, double *f, double
         *f = m->f;
     if (grad)
         memcpy(grad, m->grad, m->n * sizeof *grad);
-    return 0;
+    return rc; /* 0, or the method's own stop reason */
 }
 
 int64_t descent_minimizer_evaluations(const descent_minimizer *m) { return m ? m->evaluations : 0; }
@@ -319,7 +321,9 @@ int descent_minimizer_run(descent_minimizer *m, descent_objective_fn fn, void *c
         iter++;
         gnorm = inf_norm(m->grad, m->n);
         double elapsed = now_seconds() - t0;
-        if (gnorm <= s.gtol)
+        if (rc > 0)
+            ; /* the method stopped itself (BOBYQA: rho reached rhoend) */
+        else if (gnorm <= s.gtol)
             rc = DESCENT_STOP_GTOL;
         else if (s.ftol_rel > 0 && fabs(f - f_prev) <= s.ftol_rel * fabs(f))
             rc = DESCENT_STOP_FTOL;

@@ -12,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const pop_method *const methods[] = {&descent_pop_cmaes, &descent_pop_de, &descent_pop_pso, &descent_pop_ga};
+static const pop_method *const methods[] = {&descent_pop_cmaes, &descent_pop_de, &descent_pop_pso, &descent_pop_ga,
+                                            &descent_pop_bobyqa};
 #define NMETHODS (sizeof methods / sizeof methods[0])
 
 struct descent_population {
@@ -117,7 +118,7 @@ static int create_from_call(descent_population **out, const spec_doc *doc, const
     if (!method) {
         spec_node at = *call;
         at.end = at.pos + strlen(call->str);
-        return descent_spec_fail(doc, &at, err, DESCENT_ERR_SPEC, "unknown population method '%s' (known: CMAES, DE, PSO, GA)",
+        return descent_spec_fail(doc, &at, err, DESCENT_ERR_SPEC, "unknown population method '%s' (known: CMAES, DE, PSO, GA, BOBYQA)",
                                  call->str);
     }
     if (n == 0)
@@ -304,6 +305,11 @@ int descent_population_ask(descent_population *p, double *candidates, size_t *la
     int rc = ensure_init(p);
     if (rc < 0)
         return rc;
+    int stop = descent_population_stop(p);
+    if (stop > 0 && !p->asked) {
+        *lambda = 0;
+        return stop;
+    }
     if (!candidates) {
         *lambda = p->asked ? p->asked : p->method->size(p->state);
         return 0;
@@ -345,6 +351,11 @@ int descent_population_tell(descent_population *p, const double *f_values)
     p->generation++;
     p->evaluations += (int64_t)l;
     return 0;
+}
+
+int descent_population_stop(const descent_population *p)
+{
+    return p && p->initialized && p->method == &descent_pop_bobyqa ? descent_pop_bobyqa_stop(p->state) : 0;
 }
 
 double descent_population_best(const descent_population *p, double *x_best)
@@ -648,13 +659,18 @@ static int pk_iterate(void *state, descent_minimizer *m, double *x, double *f, d
         s->fresh = false;
     }
     size_t l;
-    if ((rc = descent_population_ask(p, NULL, &l)) < 0)
-        return descent_fail(err, rc, "%s", p->errmsg);
+    if ((rc = descent_population_ask(p, NULL, &l)) != 0)
+        return rc < 0 ? descent_fail(err, rc, "%s", p->errmsg) : rc;
     if (grow_candidates(&s->cand, &s->f, &s->cap, l, n) < 0)
         return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory for the population");
     if ((rc = descent_population_ask(p, s->cand, &l)) < 0)
         return descent_fail(err, rc, "%s", p->errmsg);
     for (size_t k = 0; k < l; k++) {
+        /* BOBYQA's first point is x itself, whose value is known. */
+        if (p->evaluations == 0 && memcmp(s->cand + k * n, x, n * sizeof *x) == 0) {
+            s->f[k] = *f;
+            continue;
+        }
         /* A non-finite value ranks last, as in the ask/tell form. */
         rc = descent_minimizer_eval(m, s->cand + k * n, &s->f[k], NULL);
         if (rc < 0 && rc != DESCENT_ERR_NONFINITE)
@@ -670,7 +686,7 @@ static int pk_iterate(void *state, descent_minimizer *m, double *x, double *f, d
     /* No gradient: an infinite norm keeps the gtol test off. */
     for (size_t i = 0; i < n; i++)
         grad[i] = INFINITY;
-    return 0;
+    return descent_population_stop(p); /* the method's own stop reason, or 0 */
 }
 
 const minimizer_kind descent_minimizer_population = {

@@ -89,7 +89,11 @@ typedef struct pop_method {
     int (*io)(void *state, pop_io *io, descent_error *err);
 } pop_method;
 
-extern const pop_method descent_pop_cmaes, descent_pop_de, descent_pop_pso, descent_pop_ga;
+/* BOBYQA's own stop reason (a descent_stop > 0) once it has finished, else
+ * 0; asking a finished method returns the reason. */
+int descent_pop_bobyqa_stop(const void *state);
+
+extern const pop_method descent_pop_cmaes, descent_pop_de, descent_pop_pso, descent_pop_ga, descent_pop_bobyqa;
 
 /* Index of name in a NULL-terminated list, or -1. */
 int descent_pop_arg_index(const char *const *names, const char *name);
