@@ -5,7 +5,7 @@ JOBS ?= 2
 CMAKE_FLAGS ?=
 PREFIX ?= /usr/local
 
-.PHONY: all configure test check-install demo bench clean asan valgrind install
+.PHONY: all configure test check-install demo bench clean asan valgrind install cross-test
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -47,6 +47,34 @@ valgrind:
 	  find valgrind-logs -type f -empty -delete; \
 	  if [ -n "$$(ls valgrind-logs)" ]; then cat valgrind-logs/*; echo "valgrind found errors (above)"; exit 1; fi; \
 	  exit $$status
+
+# The tests built for another architecture by Debian's cross compiler and
+# run under qemu-user (cmake/toolchains/ARCH.cmake): ARCH=aarch64 (ARM64),
+# s390x (64-bit big-endian), i686 or armhf (32-bit). Needs gcc-TRIPLE and
+# qemu-user (docs/getting-started.md, "Platforms tested"). Not run there:
+# the install and subproject tests (they compile consumers with the host's
+# tools), test_browser (the host's Chromium) and MPI (no cross MPI).
+# portable_ckpt_from_host / _to_host move checkpoints between the host
+# build ($(BUILD), built first) and the emulated one.
+# ARCH=mingw64 builds for 64-bit Windows and runs under wine the tests that
+# use the library alone (WINE_TESTS); the others start the descent command
+# through a POSIX shell, whose quoting cmd.exe does not take.
+ARCH ?= aarch64
+CROSS_EXCLUDE ?= install_examples|subproject_consumer|test_browser|test_mpi
+WINE_TESTS ?= test_clip|test_optim_more|test_optim_new|test_nonfinite|test_q8|test_arena|test_div_const|test_portable_ckpt|example_quickstart|example_linear_regression|example_lbfgs|example_cmaes|example_readme
+# test_long_run's 10^7 steps per optimizer take over half an hour under
+# qemu: 10^6 here. CI (.ci/run) sets CROSS_ENV="DESCENT_EMULATED=1
+# DESCENT_LONG_STEPS=20000", which also scales the slowest tests down as
+# `make valgrind` does.
+CROSS_ENV ?= DESCENT_LONG_STEPS=1000000
+CROSS_SELECT = $(if $(filter mingw64,$(ARCH)),-R '$(WINE_TESTS)',-E '$(CROSS_EXCLUDE)')
+cross-test: configure
+	@test -f cmake/toolchains/$(ARCH).cmake || { echo "no toolchain for ARCH=$(ARCH): cmake/toolchains/"; exit 2; }
+	cmake --build $(BUILD) -j $(JOBS) --target test_portable_ckpt descent_cli
+	cmake -S . -B build-cross-$(ARCH) -DCMAKE_TOOLCHAIN_FILE=cmake/toolchains/$(ARCH).cmake \
+	  -DDESCENT_WERROR=ON -DDESCENT_MPI=OFF -DDESCENT_HOST_BUILD=$(abspath $(BUILD)) $(CMAKE_FLAGS)
+	cmake --build build-cross-$(ARCH) -j $(JOBS)
+	cd build-cross-$(ARCH) && $(CROSS_ENV) ctest --output-on-failure -j $(JOBS) --timeout 1800 $(CROSS_SELECT) $(CTEST_FLAGS)
 
 # Train an MLP on the handwritten digits (data/digits.csv) with AdamW and a
 # linear warmup into cosine annealing, stepped per batch: 20 epochs of 45
@@ -91,4 +119,4 @@ install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) build-asan build-valgrind
+	rm -rf $(BUILD) build-asan build-valgrind build-cross-* build-mingw

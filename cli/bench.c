@@ -12,7 +12,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
 #include <sys/resource.h>
+#endif
 #include <time.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -130,10 +132,14 @@ static double peak_rss_bytes(void)
         if (kb == kb)
             return kb * 1024.0;
     }
+#ifdef _WIN32
+    return NAN;
+#else
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) != 0)
         return NAN;
     return (double)ru.ru_maxrss * 1024.0;
+#endif
 }
 
 /* ---- the limit: x_j = a x_j + g for k arrays x_j, plus g read ---------- */
@@ -391,7 +397,11 @@ static void *alloc_array(size_t n, size_t elem)
 {
     size_t bytes = (n ? n : 1) * elem;
     bytes = (bytes + 63) / 64 * 64;
+#ifdef _WIN32
+    return malloc(bytes); /* Microsoft's C library has no aligned_alloc (16-byte aligned) */
+#else
     return aligned_alloc(64, bytes);
+#endif
 }
 
 static void fill_array(void *x, size_t n, descent_dtype dtype, double scale)

@@ -188,7 +188,12 @@ static void img(FILE *f, const char *file, const char *alt)
 
 static int make_dir(const char *cmd, const char *dir)
 {
-    if (mkdir(dir, 0777) == 0 || errno == EEXIST) {
+#ifdef _WIN32
+    int made = mkdir(dir);
+#else
+    int made = mkdir(dir, 0777);
+#endif
+    if (made == 0 || errno == EEXIST) {
         struct stat st;
         if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
             return 0;

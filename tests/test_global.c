@@ -705,7 +705,7 @@ static void test_population_checkpoint(void)
     /* Refused files leave the population as it was: it continues exactly
      * like an untouched twin. */
     descent_error err;
-    descent_population *p, *twin, *other;
+    descent_population *p = NULL, *twin = NULL, *other;
     CHECK(descent_population_create(&p, "CMAES(seed=9)", NV, &err) == 0 &&
               descent_population_create(&twin, "CMAES(seed=9)", NV, &err) == 0,
           "%s", err.message);
@@ -742,7 +742,7 @@ static void test_population_checkpoint(void)
     pop_generations(twin, 12, 30, &ht, 0, 0);
     CHECK(hp == ht, "a refused load changed the population");
     /* DE with another popsize: refused after the header, state restored. */
-    descent_population *de1, *de2;
+    descent_population *de1 = NULL, *de2 = NULL;
     CHECK(descent_population_create(&de1, "DE(popsize=10, seed=1)", NV, &err) == 0 &&
               descent_population_create(&de2, "DE(popsize=12, seed=1)", NV, &err) == 0,
           "%s", err.message);

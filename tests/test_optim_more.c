@@ -9,6 +9,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #define MAXN 64
@@ -69,13 +70,17 @@ static double ax_from_image(const unsigned char *img, size_t len, int n, int j, 
 {
     size_t elem = dt == DESCENT_F64 ? 8 : 4;
     size_t at = len - 4 - 8 - (size_t)n * elem + (size_t)j * elem;
+    uint64_t u = 0; /* the image is little-endian on every machine */
+    for (size_t k = 0; k < elem; k++)
+        u |= (uint64_t)img[at + k] << (8 * k);
     if (dt == DESCENT_F64) {
         double v;
-        memcpy(&v, img + at, 8);
+        memcpy(&v, &u, 8);
         return v;
     }
+    uint32_t u32 = (uint32_t)u;
     float f;
-    memcpy(&f, img + at, 4);
+    memcpy(&f, &u32, 4);
     return f;
 }
 

@@ -3,11 +3,20 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
 #include <sys/wait.h>
+#endif
+
+#ifdef _WIN32
+#include <direct.h>
+#include <io.h>
+
+char *t_mkdtemp(char *tmpl) { return _mktemp(tmpl) && _mkdir(tmpl) == 0 ? tmpl : NULL; }
+#endif
 
 int t_passed, t_failed;
 
-int t_valgrind(void) { return getenv("DESCENT_VALGRIND") != NULL; }
+int t_valgrind(void) { return getenv("DESCENT_VALGRIND") != NULL || getenv("DESCENT_EMULATED") != NULL; }
 
 /* A program that made no check tested nothing: that is a failure too (a
  * loop over an empty list, a skipped section, a main that forgot its
@@ -115,7 +124,11 @@ int t_run(const char *cmd, char **out)
         *out = buf;
     else
         free(buf);
+#ifdef _WIN32
+    return st; /* _pclose returns the command's exit code */
+#else
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+#endif
 }
 
 int t_next_line(char **cursor, char *line, size_t cap)

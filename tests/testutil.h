@@ -49,7 +49,15 @@ int t_parse_csv(const char *s, double *out, int max);
  * T_VALGRIND_EVERY-th case only (each start costs seconds under valgrind);
  * the library side of every case still runs. */
 int t_valgrind(void);
+/* DESCENT_EMULATED (cross builds under qemu in CI: .ci/run) scales the same
+ * tests down the same way. */
 #define T_VALGRIND_EVERY 16
+
+#ifdef _WIN32
+/* Windows has no mkdtemp(): the same from _mktemp and _mkdir. */
+char *t_mkdtemp(char *tmpl);
+#define mkdtemp t_mkdtemp
+#endif
 
 /* Run a shell command, capture stdout into a malloc'd string; returns the exit status. */
 int t_run(const char *cmd, char **out);
