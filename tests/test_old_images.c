@@ -37,6 +37,12 @@ static int format_grew(const char *file)
            strstr(file, ".pop") != NULL;
 }
 
+/* What was loaded from want saves back as exactly want's bytes. */
+static void check_saves_back(const char *file, const void *want, size_t want_len, const void *got, size_t got_len)
+{
+    CHECK(got && got_len == want_len && memcmp(got, want, want_len) == 0, "%s does not save back byte for byte", file);
+}
+
 static const opt_case opt_cases[] = {
     {"adam_cosine_warm_restarts.ckpt", "Adam(lr=0.01, amsgrad=True)",
      "CosineAnnealingWarmRestarts(T_0=3, T_mult=2, eta_min=0.001)", 1, 0, 7},
@@ -232,12 +238,11 @@ static void test_opt_images(const char *dir)
             size_t again_len = 0;
             descent_save_mem(o.opt, NULL, 0, &again_len);
             unsigned char *again = malloc(again_len);
-            CHECK(again && descent_save_mem(o.opt, again, again_len, &again_len) == 0 && again_len == back_len &&
-                      memcmp(again, back, back_len) == 0,
-                  "%s: the upgraded image does not save back byte for byte", c->file);
+            CHECK(again && descent_save_mem(o.opt, again, again_len, &again_len) == 0, "%s: save", c->file);
+            check_saves_back(c->file, back, back_len, again, again_len);
             free(again);
         } else {
-            CHECK(back_len == len && memcmp(back, img, len) == 0, "%s does not save back byte for byte", c->file);
+            check_saves_back(c->file, img, len, back, back_len);
         }
         CHECK(run_step(c, &o, c->steps) >= 0, "%s: step after load: %s", c->file, descent_errmsg(o.opt));
         free(back);
@@ -272,12 +277,11 @@ static void test_pop_images(const char *dir)
             size_t again_len = 0;
             descent_population_save_mem(p, NULL, 0, &again_len);
             unsigned char *again = malloc(again_len);
-            CHECK(again && descent_population_save_mem(p, again, again_len, &again_len) == 0 &&
-                      again_len == back_len && memcmp(again, back, back_len) == 0,
-                  "%s: the upgraded image does not save back byte for byte", c->file);
+            CHECK(again && descent_population_save_mem(p, again, again_len, &again_len) == 0, "%s: save", c->file);
+            check_saves_back(c->file, back, back_len, again, again_len);
             free(again);
         } else {
-            CHECK(back_len == len && memcmp(back, img, len) == 0, "%s does not save back byte for byte", c->file);
+            check_saves_back(c->file, img, len, back, back_len);
         }
         /* The outstanding ask is told, then one more generation. */
         size_t lambda = 0;

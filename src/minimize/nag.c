@@ -1,4 +1,4 @@
-/* Minimizer kind "NAG": the seed's look-ahead Nesterov accelerated gradient
+/* Minimizer kind "NAG": look-ahead Nesterov accelerated gradient
  * in Sutskever et al.'s form (ICML 2013, eq. 3-4):
  *     v = momentum * v + lr * grad f(x - momentum * v)
  *     x = x - v
