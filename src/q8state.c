@@ -335,8 +335,19 @@ static void run_chunk_q8(const descent_optimizer *opt, const descent_chunk *c, i
     const descent_tensor *t = &opt->tensors[c->tensor];
     const char *kinds = opt->algo->state_q8;
     _Alignas(DESCENT_ALIGN) float scratch[DESCENT_MAX_STATE][DESCENT_Q8_BLOCK];
+    const float *grad = descent_step_grad(t);
     for (size_t b = c->begin; b < c->end; b += DESCENT_Q8_BLOCK) {
         size_t len = c->end - b < DESCENT_Q8_BLOCK ? c->end - b : DESCENT_Q8_BLOCK;
+        /* The next block's p, g and codes, requested while this one
+         * computes: the quantization between the kernel's short bursts
+         * leaves the streams too few misses in flight (as in storage.c). */
+        if (opt->prefetch_step && b + 2 * DESCENT_Q8_BLOCK <= c->end) {
+            size_t next = b + DESCENT_Q8_BLOCK;
+            DESCENT_PREFETCH_BLOCK(t->param, next, sizeof(float), DESCENT_Q8_BLOCK * sizeof(float), 0);
+            DESCENT_PREFETCH_BLOCK(grad, next, sizeof(float), DESCENT_Q8_BLOCK * sizeof(float), 0);
+            for (int k = 0; k < t->nstate; k++)
+                DESCENT_PREFETCH_BLOCK(t->state[k], next, 1, DESCENT_Q8_BLOCK, 0);
+        }
         for (int k = 0; k < t->nstate; k++)
             descent_q8_dequantize(kinds[k], scratch[k], len, (const unsigned char *)t->state[k] + b,
                                   q8_absmax(t->state[k], t->n) + b / DESCENT_Q8_BLOCK, opt->isa);
