@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STEPS 4
+#define STEPS 2
 
 typedef struct shape {
     int ndim;
@@ -22,8 +22,8 @@ typedef struct shape {
 /* Sizes: above the threading and grouping thresholds (tensor_hooks.c,
  * kernels.h) with vector remainders, and small ones. */
 static const shape shapes[] = {
-    {1, {300007, 0, 0}}, {1, {7, 0, 0}},    {2, {517, 613, 0}}, {3, {3, 129, 517}},
-    {2, {1, 5, 0}},      {2, {150001, 1, 0}}, {2, {1, 140001, 0}}, {2, {33, 17, 0}},
+    {1, {140007, 0, 0}}, {1, {7, 0, 0}},      {2, {371, 389, 0}},  {3, {2, 129, 517}},
+    {2, {1, 5, 0}},      {2, {131101, 1, 0}}, {2, {1, 131111, 0}}, {2, {33, 17, 0}},
 };
 #define NS ((int)(sizeof shapes / sizeof shapes[0]))
 
@@ -41,7 +41,7 @@ static double p0(size_t i) { return 0.5 - (double)(i % 17) * 0.0625; }
 static double grad_value(size_t i, int step, int tensor)
 {
     unsigned h = (unsigned)(i * 2654435761u) ^ (unsigned)(step * 40503 + tensor * 977);
-    if (h % 11 == 0 || (i / 613) % 29 == 5)
+    if (h % 11 == 0 || (i / 389) % 29 == 5)
         return 0.0;
     return ((double)(h % 2001) - 1000.0) * 1e-3 * (1.0 + step);
 }
@@ -253,11 +253,9 @@ static void check_reference(descent_dtype t)
 int main(void)
 {
     static const char *const specs[] = {
-        "LAMB()",
         "LAMB(lr=0.01, weight_decay=0.01, eps_root=1e-8)",
         "Adafactor()",
-        "Adafactor(lr=0.05, weight_decay=0.1, maximize=True, d=1.5)",
-        "Adafactor(eps=(1e-20, 1e-3), beta2_decay=-0.5)",
+        "Adafactor(lr=0.05, weight_decay=0.1, maximize=True, d=1.5, eps=(1e-20, 1e-3), beta2_decay=-0.5)",
     };
     for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++)
         check_paths(specs[k]);
