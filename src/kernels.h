@@ -308,7 +308,7 @@ DESCENT_INLINE double descent_red_lanes(const double *lane)
     DESCENT_PRAGMA(omp parallel for num_threads(THREADS) schedule(static) if ((THREADS) > 1)) \
     for (int VAR = 0; VAR < (COUNT); VAR++)
 #else
-#define DESCENT_PARALLEL_FOR(VAR, COUNT, THREADS) for (int VAR = 0; VAR < (COUNT); VAR++)
+#define DESCENT_PARALLEL_FOR(VAR, COUNT, THREADS) for (int VAR = ((void)(THREADS), 0); VAR < (COUNT); VAR++)
 #endif
 
 #endif

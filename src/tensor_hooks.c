@@ -49,6 +49,7 @@ void descent_run_tensor_steps(const descent_optimizer *opt)
         a.threads = opt->threads;
         opt->algo->tensor_step(&a);
     }
+    (void)small; /* without OpenMP */
 #ifdef _OPENMP
     if (opt->threads > 1 && nt > 1 && small >= PARALLEL_MIN_ELEMS) {
         int threads = opt->threads < nt ? opt->threads : nt;
