@@ -124,6 +124,28 @@ typedef struct af_job {
  * statistics, a block of columns of one matrix. A sum of squares adds
  * element j of a row (or of a 1-D range) into lane j mod DESCENT_RED_LANES
  * (kernels.h); a group's lanes go on over its rows, then add up. */
+/* 1-D pass 1 on element I into lane K (in af_flat1_body, over its locals):
+ * variance = lerp(variance, G^2, w), the squares of p and U. */
+#define AF_FLAT1_ELEM(T, SFX, SQRT, I, K)                                                             \
+    do {                                                                                              \
+        T gi = sign * g[I], pi = p[I];                                                                \
+        T vi = lerp_##SFX(var[I], gi * gi, w);                                                        \
+        var[I] = vi;                                                                                  \
+        vi = vi < eps1_sq ? eps1_sq : vi;                                                             \
+        T u = ((T)1 / SQRT(vi)) * gi;                                                                 \
+        ps[K] += (double)pi * (double)pi;                                                             \
+        us[K] += (double)u * (double)u;                                                               \
+    } while (0)
+
+/* Factored: the square of U at column J of row q into lane K (in af_urows_body). */
+#define AF_USQ_ELEM(T, SQRT, J, K)                                                                    \
+    do {                                                                                              \
+        T v = rq * cb[J] / row_mean;                                                                  \
+        v = v < eps1_sq ? eps1_sq : v;                                                                \
+        T u = ((T)1 / SQRT(v)) * (sign * gq[J]);                                                      \
+        us[K] += (double)u * (double)u;                                                               \
+    } while (0)
+
 #define ADAFACTOR_KERNELS(T, SFX, SQRT)                                                               \
     DESCENT_INLINE T lerp_##SFX(T a, T b, T w)                                                        \
     {                                                                                                 \
@@ -148,24 +170,10 @@ typedef struct af_job {
         double ps[DESCENT_RED_LANES] = {0}, us[DESCENT_RED_LANES] = {0};                              \
         size_t i = b;                                                                                 \
         for (; i + DESCENT_RED_LANES <= e; i += DESCENT_RED_LANES)                                    \
-            for (int k = 0; k < DESCENT_RED_LANES; k++) {                                             \
-                T gi = sign * g[i + k], pi = p[i + k];                                                \
-                T vi = lerp_##SFX(var[i + k], gi * gi, w);                                            \
-                var[i + k] = vi;                                                                      \
-                vi = vi < eps1_sq ? eps1_sq : vi;                                                     \
-                T u = ((T)1 / SQRT(vi)) * gi;                                                         \
-                ps[k] += (double)pi * (double)pi;                                                     \
-                us[k] += (double)u * (double)u;                                                       \
-            }                                                                                         \
-        for (int k = 0; i < e; i++, k++) {                                                            \
-            T gi = sign * g[i], pi = p[i];                                                            \
-            T vi = lerp_##SFX(var[i], gi * gi, w);                                                    \
-            var[i] = vi;                                                                              \
-            vi = vi < eps1_sq ? eps1_sq : vi;                                                         \
-            T u = ((T)1 / SQRT(vi)) * gi;                                                             \
-            ps[k] += (double)pi * (double)pi;                                                         \
-            us[k] += (double)u * (double)u;                                                           \
-        }                                                                                             \
+            for (int k = 0; k < DESCENT_RED_LANES; k++)                                               \
+                AF_FLAT1_ELEM(T, SFX, SQRT, i + k, k);                                                \
+        for (int k = 0; i < e; i++, k++)                                                              \
+            AF_FLAT1_ELEM(T, SFX, SQRT, i, k);                                                        \
         sums[0] = descent_red_lanes(ps);                                                              \
         sums[1] = descent_red_lanes(us);                                                              \
     }                                                                                                 \
@@ -269,18 +277,10 @@ typedef struct af_job {
             }                                                                                         \
             size_t j = 0;                                                                             \
             for (; j + DESCENT_RED_LANES <= C; j += DESCENT_RED_LANES)                                \
-                for (int k = 0; k < DESCENT_RED_LANES; k++) {                                         \
-                    T v = rq * cb[j + k] / row_mean;                                                  \
-                    v = v < eps1_sq ? eps1_sq : v;                                                    \
-                    T u = ((T)1 / SQRT(v)) * (sign * gq[j + k]);                                      \
-                    us[k] += (double)u * (double)u;                                                   \
-                }                                                                                     \
-            for (int k = 0; j < C; j++, k++) {                                                        \
-                T v = rq * cb[j] / row_mean;                                                          \
-                v = v < eps1_sq ? eps1_sq : v;                                                        \
-                T u = ((T)1 / SQRT(v)) * (sign * gq[j]);                                              \
-                us[k] += (double)u * (double)u;                                                       \
-            }                                                                                         \
+                for (int k = 0; k < DESCENT_RED_LANES; k++)                                           \
+                    AF_USQ_ELEM(T, SQRT, j + k, k);                                                   \
+            for (int k = 0; j < C; j++, k++)                                                          \
+                AF_USQ_ELEM(T, SQRT, j, k);                                                           \
         }                                                                                             \
         if (!step)                                                                                    \
             sums[0] = descent_red_lanes(us);                                                          \

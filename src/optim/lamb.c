@@ -76,6 +76,20 @@ typedef struct lamb_range {
  * Pass 1 (per reduction group, kernels.h): m, v, and the lanes of the sums
  * of squares of p and u. Pass 2: u again from the stored m, v, and the
  * step. */
+/* Pass 1 on element I into lane K (in lamb_pass1_body, over its locals):
+ * m, v, and the squares of p and u. */
+#define LAMB_PASS1_ELEM(T, SFX, I, K)                                                                 \
+    do {                                                                                              \
+        T gi = g[I], pi = p[I];                                                                       \
+        T mi = omb1 * gi + b1 * m[I];                                                                 \
+        T vi = omb2 * (gi * gi) + b2 * v[I];                                                          \
+        m[I] = mi;                                                                                    \
+        v[I] = vi;                                                                                    \
+        T u = lamb_u_##SFX(mi, vi, pi, bc1, bc2, eps_root, eps, wd);                                  \
+        ps[K] += (double)pi * (double)pi;                                                             \
+        us[K] += (double)u * (double)u;                                                               \
+    } while (0)
+
 #define LAMB_KERNELS(T, SFX, SQRT)                                                                    \
     DESCENT_INLINE T lamb_u_##SFX(T mi, T vi, T pi, T bc1, T bc2, T eps_root, T eps, T wd)             \
     {                                                                                                 \
@@ -95,26 +109,10 @@ typedef struct lamb_range {
         double ps[DESCENT_RED_LANES] = {0}, us[DESCENT_RED_LANES] = {0};                              \
         size_t i = b;                                                                                 \
         for (; i + DESCENT_RED_LANES <= e; i += DESCENT_RED_LANES)                                    \
-            for (int k = 0; k < DESCENT_RED_LANES; k++) {                                             \
-                T gi = g[i + k], pi = p[i + k];                                                       \
-                T mi = omb1 * gi + b1 * m[i + k];                                                     \
-                T vi = omb2 * (gi * gi) + b2 * v[i + k];                                              \
-                m[i + k] = mi;                                                                        \
-                v[i + k] = vi;                                                                        \
-                T u = lamb_u_##SFX(mi, vi, pi, bc1, bc2, eps_root, eps, wd);                          \
-                ps[k] += (double)pi * (double)pi;                                                     \
-                us[k] += (double)u * (double)u;                                                       \
-            }                                                                                         \
-        for (int k = 0; i < e; i++, k++) {                                                            \
-            T gi = g[i], pi = p[i];                                                                   \
-            T mi = omb1 * gi + b1 * m[i];                                                             \
-            T vi = omb2 * (gi * gi) + b2 * v[i];                                                      \
-            m[i] = mi;                                                                                \
-            v[i] = vi;                                                                                \
-            T u = lamb_u_##SFX(mi, vi, pi, bc1, bc2, eps_root, eps, wd);                              \
-            ps[k] += (double)pi * (double)pi;                                                         \
-            us[k] += (double)u * (double)u;                                                           \
-        }                                                                                             \
+            for (int k = 0; k < DESCENT_RED_LANES; k++)                                               \
+                LAMB_PASS1_ELEM(T, SFX, i + k, k);                                                    \
+        for (int k = 0; i < e; i++, k++)                                                              \
+            LAMB_PASS1_ELEM(T, SFX, i, k);                                                            \
         sums[0] = descent_red_lanes(ps);                                                              \
         sums[1] = descent_red_lanes(us);                                                              \
     }                                                                                                 \
