@@ -8,9 +8,12 @@ extern const sched_kind sched_kind_steplr, sched_kind_multisteplr, sched_kind_ex
     sched_kind_linearwarmup, sched_kind_exponentialwarmup, sched_kind_untunedlinearwarmup,
     sched_kind_untunedexponentialwarmup, sched_kind_gradualwarmup, sched_kind_constantwithwarmup,
     sched_kind_linearwithwarmup, sched_kind_cosinewithwarmup, sched_kind_cosinewithhardrestartswithwarmup,
-    sched_kind_polynomialdecaywithwarmup, sched_kind_inversesqrt, sched_kind_warmupstabledecay;
+    sched_kind_polynomialdecaywithwarmup, sched_kind_inversesqrt, sched_kind_warmupstabledecay,
+    sched_kind_lambdalr, sched_kind_multiplicativelr;
 
 const sched_kind *const sched_kinds[] = {
+    &sched_kind_lambdalr,
+    &sched_kind_multiplicativelr,
     &sched_kind_steplr,
     &sched_kind_multisteplr,
     &sched_kind_exponentiallr,
