@@ -278,6 +278,37 @@ static void test_overflow(void)
     descent_destroy(opt);
 }
 
+/* Inside a warmup (pytorch_warmup's LinearWarmup: the inner lr times
+ * min(1, (t + 1) / warmup_period)), the formula written out here. */
+static void test_inside_warmup(void)
+{
+    const double lr0[2] = {0.1, 0.3};
+    descent_optimizer *opt = make_opt(2, lr0);
+    descent_lr_callback cb[2] = {{inv, NULL}, {ratio, NULL}};
+    int rc = descent_set_schedule_callbacks(
+        opt, "LinearWarmup(warmup_period=4, schedule=ChainedScheduler(schedulers=[LambdaLR(lr_lambda=0), "
+             "MultiplicativeLR(lr_lambda=[1, 1])]))", cb, 2);
+    CHECK(rc == 0, "warmup around callbacks: %s", descent_errmsg(opt));
+    int bad = 0;
+    for (int t = 0; rc == 0 && t < 12; t++) {
+        if (t > 0) {
+            descent_schedule_step(opt, NAN);
+        }
+        double w = (t + 1) / 4.0 < 1 ? (t + 1) / 4.0 : 1.0;
+        for (int g = 0; g < 2; g++) {
+            /* LambdaLR writes lr0 * inv(t) each step; the multiplicative
+             * member then multiplies that by ratio(t) alone (t > 0). */
+            double want = lr0[g] * inv(t, NULL) * (t > 0 ? ratio(t, NULL) : 1.0) * w;
+            if (!same(descent_get_lr(opt, g), want)) {
+                CHECK(0, "warmup step %d group %d: %.17g, want %.17g", t, g, descent_get_lr(opt, g), want);
+                bad = 1;
+            }
+        }
+    }
+    CHECK(!bad, "callbacks inside LinearWarmup and ChainedScheduler");
+    descent_destroy(opt);
+}
+
 /* ---- specs, arguments, reset ------------------------------------------------------ */
 
 static void test_specs(const char *cli)
@@ -401,6 +432,7 @@ int main(int argc, char **argv)
     free(text);
     test_bad_callbacks();
     test_overflow();
+    test_inside_warmup();
     test_specs(argc > 2 ? argv[2] : NULL);
     return t_done();
 }

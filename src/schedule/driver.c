@@ -89,11 +89,22 @@ void sched_lane_copy(sched_lane *dst, const sched_lane *src, int ng)
 
 /* ---- parsing ------------------------------------------------------------ */
 
+static int takes_callbacks(const sched_kind *kind)
+{
+    for (int i = 0; i < sched_callback_kind_count; i++)
+        if (kind == sched_callback_kinds[i])
+            return 1;
+    return 0;
+}
+
 static const sched_kind *find_kind(const char *name)
 {
     for (int i = 0; i < sched_kind_count; i++)
         if (descent_name_eq(name, sched_kinds[i]->name))
             return sched_kinds[i];
+    for (int i = 0; i < sched_callback_kind_count; i++)
+        if (descent_name_eq(name, sched_callback_kinds[i]->name))
+            return sched_callback_kinds[i];
     return NULL;
 }
 
@@ -316,7 +327,7 @@ static int parse_node(sched_node **out, const spec_doc *doc, const spec_node *ca
                                           "unknown schedule '%s'; did you mean '%s'?", call->str, hint);
         return descent_spec_fail_list(doc, &at, err, DESCENT_ERR_SPEC, names, "unknown schedule '%s'", call->str);
     }
-    if (kind->takes_callbacks && ncb == 0) {
+    if (ncb == 0 && takes_callbacks(kind)) {
         spec_node at = name_at(call);
         return descent_spec_fail(doc, &at, err, DESCENT_ERR_SPEC, "%s", sched_callback_help(kind->name));
     }

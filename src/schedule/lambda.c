@@ -147,7 +147,7 @@ static int lambda_restart(sched_node *n, sched_ctx *c)
 
 const sched_kind sched_kind_lambdalr = {
     "LambdaLR",    lambda_args, 0,    0,    lambda_state,   lambda_check,         NULL, lambda_init,
-    lambda_step,   lambda_restart, lambda_restart, NULL, NULL, NULL, sched_epoch_bases_ok, 1,
+    lambda_step,   lambda_restart, lambda_restart, NULL, NULL, NULL, sched_epoch_bases_ok,
 };
 
 /* MultiplicativeLR outside initial mode: lr *= lambda(t) for t = st[0]. */
@@ -198,7 +198,7 @@ static int multiplicative_enter(sched_node *n, sched_ctx *c)
 const sched_kind sched_kind_multiplicativelr = {
     "MultiplicativeLR",  lambda_args,          0,    0,    lambda_state,         lambda_check,         NULL,
     multiplicative_init, multiplicative_step,  multiplicative_restart, multiplicative_enter, NULL, NULL,
-    multiplicative_enter, sched_epoch_bases_ok, 1,
+    multiplicative_enter, sched_epoch_bases_ok,
 };
 
 /* ---- the C calls ----------------------------------------------------------- */

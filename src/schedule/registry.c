@@ -12,8 +12,6 @@ extern const sched_kind sched_kind_steplr, sched_kind_multisteplr, sched_kind_ex
     sched_kind_lambdalr, sched_kind_multiplicativelr;
 
 const sched_kind *const sched_kinds[] = {
-    &sched_kind_lambdalr,
-    &sched_kind_multiplicativelr,
     &sched_kind_steplr,
     &sched_kind_multisteplr,
     &sched_kind_exponentiallr,
@@ -42,3 +40,12 @@ const sched_kind *const sched_kinds[] = {
 };
 
 const int sched_kind_count = (int)(sizeof sched_kinds / sizeof sched_kinds[0]);
+
+/* The kinds whose function is a C callback (lambda.c): found by name like
+ * the others, but not listed among the schedules a spec string can name. */
+const sched_kind *const sched_callback_kinds[] = {
+    &sched_kind_lambdalr,
+    &sched_kind_multiplicativelr,
+};
+
+const int sched_callback_kind_count = (int)(sizeof sched_callback_kinds / sizeof sched_callback_kinds[0]);

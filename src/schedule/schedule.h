@@ -108,9 +108,6 @@ typedef struct sched_kind {
      * refuses an image any node rejects. NULL: nothing to check beyond
      * the lanes (sched_state_check). */
     int (*state_ok)(const struct sched_node *n, int ng);
-    /* 1 for kinds whose function is a C callback (LambdaLR, MultiplicativeLR):
-     * a spec names them only in descent_set_schedule_callbacks. */
-    int takes_callbacks;
 } sched_kind;
 
 typedef struct sched_node {
@@ -131,6 +128,9 @@ typedef struct sched_node {
 /* Every kind, from the family files (list in registry.c). */
 extern const sched_kind *const sched_kinds[];
 extern const int sched_kind_count;
+/* LambdaLR and MultiplicativeLR (registry.c): named only with callbacks. */
+extern const sched_kind *const sched_callback_kinds[];
+extern const int sched_callback_kind_count;
 
 /* Argument access. */
 static inline double sched_arg_val(const sched_node *n, int i) { return n->arg[i]; }
