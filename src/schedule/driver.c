@@ -747,8 +747,9 @@ int descent_set_schedule_callbacks(descent_optimizer *opt, const char *spec, con
     if (opt->ngroups == 0)
         return descent_opt_fail(opt, DESCENT_ERR_STATE, "add a parameter group before attaching a schedule");
     if (ncallbacks < 0 || (ncallbacks > 0 && !callbacks))
-        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "callbacks must be %s, got %d callbacks at %p",
-                                "a table of ncallbacks >= 0 entries", ncallbacks, (const void *)callbacks);
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID,
+                                "ncallbacks must be >= 0, with a callbacks table when > 0; got %d and %s", ncallbacks,
+                                callbacks ? "a table" : "NULL");
     for (int k = 0; k < ncallbacks; k++)
         if (!callbacks[k].fn)
             return descent_opt_fail(opt, DESCENT_ERR_INVALID, "callbacks[%d].fn is NULL", k);

@@ -103,102 +103,62 @@ static int factor(const sched_node *n, sched_ctx *c, int g, int64_t t, double *f
     return 0;
 }
 
-/* LambdaLR at step st[0]: lr = base * lambda(t), every group or none. */
-static int lambda_write(sched_node *n, sched_ctx *c)
+extern const sched_kind sched_kind_multiplicativelr;
+
+static int multiplies(const sched_node *n) { return n->kind == &sched_kind_multiplicativelr; }
+
+/* get_lr at last_epoch = t outside initial mode, every group or none:
+ * LambdaLR lr = base * lambda(t), MultiplicativeLR lr = lr * lambda(t). */
+static int apply_at(sched_node *n, sched_ctx *c, int64_t t)
 {
-    int64_t t = (int64_t)n->st[0];
+    n->st[0] = (double)t;
     for (int g = 0; g < c->ng; g++) {
         double f = 0;
         int rc = factor(n, c, g, t, &f);
         if (rc < 0)
             return rc;
-        n->lane.lr[g] = n->st[1 + g] * f;
+        n->lane.lr[g] = (multiplies(n) ? n->lane.lr[g] : n->st[1 + g]) * f;
     }
     return 0;
 }
 
-static void take_bases(sched_node *n, sched_ctx *c)
+/* The step to t = 0 in initial mode (the constructor's, and SequentialLR's
+ * _initial_step of its first member): MultiplicativeLR keeps the lr. */
+static int callback_restart(sched_node *n, sched_ctx *c)
+{
+    n->st[0] = 0;
+    return multiplies(n) ? 0 : apply_at(n, c, 0);
+}
+
+static int callback_init(sched_node *n, sched_ctx *c)
 {
     sched_setdefault_initial(&n->lane, c->ng);
     for (int g = 0; g < c->ng; g++)
         n->st[1 + g] = n->lane.initial_lr[g];
+    return callback_restart(n, c);
 }
 
-static int lambda_init(sched_node *n, sched_ctx *c)
-{
-    take_bases(n, c);
-    n->st[0] = 0;
-    return lambda_write(n, c);
-}
-
-static int lambda_step(sched_node *n, sched_ctx *c, double metric)
+static int callback_step(sched_node *n, sched_ctx *c, double metric)
 {
     (void)metric;
-    n->st[0] += 1;
-    return lambda_write(n, c);
-}
-
-/* SequentialLR's _initial_step and step(0): last_epoch = 0, base * lambda(0). */
-static int lambda_restart(sched_node *n, sched_ctx *c)
-{
-    n->st[0] = 0;
-    return lambda_write(n, c);
-}
-
-const sched_kind sched_kind_lambdalr = {
-    "LambdaLR",    lambda_args, 0,    0,    lambda_state,   lambda_check,         NULL, lambda_init,
-    lambda_step,   lambda_restart, lambda_restart, NULL, NULL, NULL, sched_epoch_bases_ok,
-};
-
-/* MultiplicativeLR outside initial mode: lr *= lambda(t) for t = st[0]. */
-static int multiplicative_apply(sched_node *n, sched_ctx *c)
-{
-    int64_t t = (int64_t)n->st[0];
-    for (int g = 0; g < c->ng; g++) {
-        double f = 0;
-        int rc = factor(n, c, g, t, &f);
-        if (rc < 0)
-            return rc;
-        n->lane.lr[g] *= f;
-    }
-    return 0;
-}
-
-/* The constructor's (and SequentialLR's _initial_step's) step to t = 0 in
- * initial mode: the lr is kept. */
-static int multiplicative_init(sched_node *n, sched_ctx *c)
-{
-    take_bases(n, c);
-    n->st[0] = 0;
-    return 0;
-}
-
-static int multiplicative_restart(sched_node *n, sched_ctx *c)
-{
-    (void)c;
-    n->st[0] = 0;
-    return 0;
-}
-
-static int multiplicative_step(sched_node *n, sched_ctx *c, double metric)
-{
-    (void)metric;
-    n->st[0] += 1;
-    return multiplicative_apply(n, c);
+    return apply_at(n, c, (int64_t)n->st[0] + 1);
 }
 
 /* SequentialLR's step(0) at a milestone, and a ChainedScheduler's plain
- * step from last_epoch -1 to 0: outside initial mode, lr *= lambda(0). */
-static int multiplicative_enter(sched_node *n, sched_ctx *c)
-{
-    n->st[0] = 0;
-    return multiplicative_apply(n, c);
-}
+ * step from last_epoch -1 to 0: outside initial mode, so torch 2.x's
+ * MultiplicativeLR multiplies by lambda(0). */
+static int callback_enter(sched_node *n, sched_ctx *c) { return apply_at(n, c, 0); }
+
+const sched_kind sched_kind_lambdalr = {
+    "LambdaLR",    lambda_args,      0,              0,    lambda_state, lambda_check,   NULL,
+    callback_init, callback_step,    callback_restart, callback_enter, NULL, NULL, callback_enter,
+    sched_epoch_bases_ok,
+};
 
 const sched_kind sched_kind_multiplicativelr = {
-    "MultiplicativeLR",  lambda_args,          0,    0,    lambda_state,         lambda_check,         NULL,
-    multiplicative_init, multiplicative_step,  multiplicative_restart, multiplicative_enter, NULL, NULL,
-    multiplicative_enter, sched_epoch_bases_ok,
+    "MultiplicativeLR", lambda_args,      0,                0,    lambda_state, lambda_check,   NULL,
+    callback_init,      callback_step,    callback_restart, callback_enter, NULL, NULL, callback_enter,
+    sched_epoch_bases_ok,
 };
 
 /* ---- the C calls ----------------------------------------------------------- */
