@@ -93,10 +93,7 @@ static uint64_t draw_run_id(void)
     if (id == 0) {
         struct timespec ts;
         timespec_get(&ts, TIME_UTC);
-        uint64_t z = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-        id = z ^ (z >> 31);
+        id = descent_mix64((uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32);
     }
     return id ? id : 1;
 }

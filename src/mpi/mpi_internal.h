@@ -6,6 +6,7 @@
 #include "../bytes.h"
 #include "../common.h"
 #include "../formats.h"
+#include "../rng.h"
 #include "descent_mpi.h"
 
 /* One registered full tensor and how its elements are spread over ranks. */
