@@ -675,6 +675,9 @@ int descent_set_multiplicative_lr_groups(descent_optimizer *opt, const descent_l
  *     descent_set_schedule_callbacks(opt, "SequentialLR(schedulers=["
  *         "LambdaLR(lr_lambda=0), MultiplicativeLR(lr_lambda=1)], milestones=[100])", cb, 2);
  *
+ * A MultiplicativeLR that SequentialLR enters at a milestone multiplies the
+ * lr by lambda(0) there, as torch 2.x computes it (torch 1.13 does not).
+ *
  * descent_set_schedule (and the CLI) refuses LambdaLR and MultiplicativeLR:
  * a spec string cannot carry a C function. descent_set_lambda_lr(opt, f, u)
  * attaches "LambdaLR(lr_lambda=[0, 1, ..., G-1])" for G groups, every
