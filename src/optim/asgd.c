@@ -98,7 +98,7 @@ static void asgd_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
 ASGD_KERNEL(float, f32)
 ASGD_KERNEL(double, f64)
 
-static const descent_scalar_desc asgd_scalars[] = {DESCENT_SCALAR("eta", eta), DESCENT_SCALAR("mu", mu), {NULL, 0}};
+static const descent_scalar_desc asgd_scalars[] = {DESCENT_SCALAR("eta", eta, -HUGE_VAL, HUGE_VAL), DESCENT_SCALAR("mu", mu, 0, 1), {NULL, 0, 0, 0}};
 
 const descent_algo descent_algo_asgd = {
     .name = "ASGD",

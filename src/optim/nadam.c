@@ -135,7 +135,7 @@ static void nadam_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
 NADAM_KERNEL(float, f32, sqrtf)
 NADAM_KERNEL(double, f64, sqrt)
 
-static const descent_scalar_desc nadam_scalars[] = {DESCENT_SCALAR("mu_product", mu_product), {NULL, 0}};
+static const descent_scalar_desc nadam_scalars[] = {DESCENT_SCALAR("mu_product", mu_product, -1, 1), {NULL, 0, 0, 0}};
 
 const descent_algo descent_algo_nadam = {
     .validate = descent_validate_denominator,

@@ -205,7 +205,7 @@ static void sf_eval_params(const descent_hparams *hp, const descent_tensor_scala
 
 /* optax's ScheduleFreeState names (optax/contrib/_schedule_free.py). */
 static const descent_scalar_desc sf_scalars[] = {
-    DESCENT_SCALAR("max_lr", max_lr), DESCENT_SCALAR("weight_sum", weight_sum), {NULL, 0}};
+    DESCENT_SCALAR("max_lr", max_lr, -HUGE_VAL, HUGE_VAL), DESCENT_SCALAR("weight_sum", weight_sum, 0, HUGE_VAL), {NULL, 0, 0, 0}};
 
 const descent_algo descent_algo_schedule_free_sgd = {
     .name = "ScheduleFreeSGD",
