@@ -10,6 +10,7 @@
  * tol 0.1 until it reports no progress).
  *
  *     bench_mgh [--json FILE] [--svg FILE] [--only ID,ID,...] [--solvers a,b]
+ *               [--add-grad SPEC] [--add-free SPEC]   one more descent column
  *     bench_mgh --refine        f* to the rounding limit
  *     bench_mgh --lbfgs-grid    the table that chose LBFGS's defaults
  *
@@ -180,7 +181,7 @@ static const char *run_gsl(const solver *s, run_ctx *c, double *x)
 }
 #endif
 
-static const solver solvers[] = {
+static solver solvers[] = {
     {"LBFGS", 0, run_descent, "LBFGS"},
     {"HessianFree", 0, run_descent, "HessianFree"},
 #ifdef HAVE_LIBLBFGS
@@ -200,6 +201,8 @@ static const solver solvers[] = {
     {"nlopt-LN_BOBYQA", 1, run_nlopt, "LN_BOBYQA"},
     {"nlopt-LN_NELDERMEAD", 1, run_nlopt, "LN_NELDERMEAD"},
 #endif
+    {NULL, 0, run_descent, NULL}, /* --add-grad SPEC / --add-free SPEC */
+    {NULL, 1, run_descent, NULL},
 };
 #define NSOLVERS (int)(sizeof solvers / sizeof solvers[0])
 
@@ -387,16 +390,20 @@ int main(int argc, char **argv)
             only = argv[++a];
         else if (a + 1 < argc && strcmp(argv[a], "--solvers") == 0)
             which = argv[++a];
+        else if (a + 1 < argc && strcmp(argv[a], "--add-grad") == 0)
+            solvers[NSOLVERS - 2].name = solvers[NSOLVERS - 2].spec = argv[++a];
+        else if (a + 1 < argc && strcmp(argv[a], "--add-free") == 0)
+            solvers[NSOLVERS - 1].name = solvers[NSOLVERS - 1].spec = argv[++a];
         else {
             fprintf(stderr,
-                    "usage: bench_mgh [--json FILE] [--svg FILE] [--only ID,...] [--solvers NAME,...] | --refine | "
+                    "usage: bench_mgh [--json FILE] [--svg FILE] [--only ID,...] [--solvers NAME,...] [--add-grad SPEC] [--add-free SPEC] | --refine | "
                     "--lbfgs-grid\n");
             return 2;
         }
     }
     int use[NSOLVERS], ns = 0;
     for (int s = 0; s < NSOLVERS; s++)
-        if ((use[s] = available(&solvers[s]) && in_list(which, solvers[s].name)))
+        if ((use[s] = solvers[s].name && available(&solvers[s]) && (in_list(which, solvers[s].name) || s >= NSOLVERS - 2)))
             ns++;
     static long evals[MGH_COUNT][NSOLVERS];
     static int nan_seen[NSOLVERS], errors[NSOLVERS];
