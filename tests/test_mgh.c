@@ -170,6 +170,10 @@ int main(void)
      * default initial step is. Osborne 1 and Watson need rhoend below
      * 1e-6. */
     check_solves("BOBYQA", 10, 100000);
+    /* Meyer again, by HessianFree: CG must go on past the Eisenstat-Walker
+     * residual test while the quadratic model still falls (Martens' test),
+     * or each iteration fixes only the stiff or only the soft directions. */
+    check_solves("HessianFree", 10, 10000);
     check_solves("BOBYQA", 17, 100000);
     check_solves("BOBYQA", 20, 100000);
     return t_done();
