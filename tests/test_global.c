@@ -1015,7 +1015,7 @@ static void test_cmaes_termination(void)
         descent_population_tell(p, f);
     }
     CHECK(why >= DESCENT_STOP_TOLFUN && why <= DESCENT_STOP_TOLUPSIGMA && nonfinite == 0 &&
-              descent_population_stopped(p) == why,
+              descent_population_stopped(p) == why && descent_population_stop(p) == why,
           "stopped %d after %d generations, %d non-finite coordinates", why, gens, nonfinite);
     descent_population_destroy(p);
 }

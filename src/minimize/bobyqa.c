@@ -1444,7 +1444,7 @@ static void bq_tell(void *state, pop_ctx *c, const double *cand, const double *f
     }
 }
 
-int descent_pop_bobyqa_stop(const void *state) { return ((const bq *)state)->stop; }
+static int bq_stop(const void *state) { return ((const bq *)state)->stop; }
 
 static bool positive_finite(const double *v, size_t n)
 {
@@ -1493,5 +1493,5 @@ static int bq_io(void *state, pop_io *io, descent_error *err)
 }
 
 const pop_method descent_pop_bobyqa = {
-    "BOBYQA", bq_names, bq_create, bq_destroy, bq_init, bq_size, bq_ask, bq_tell, bq_io, NULL,
+    "BOBYQA", bq_names, bq_create, bq_destroy, bq_init, bq_size, bq_ask, bq_tell, bq_io, bq_stop, true,
 };
