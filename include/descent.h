@@ -959,16 +959,20 @@ int64_t descent_lbfgs_n_iter(const descent_lbfgs *o);
  *       crossover_prob=0.9, mutation_prob=None, elitism=1, seed=0, ...)"
  *       real-coded GA with SBX crossover and polynomial mutation;
  *       mutation_prob None: 1/n.
- *   "BOBYQA(rhobeg=1, rhoend=1e-6, npt=None, lower=, upper=, scale=None)"
+ *   "BOBYQA(rhobeg=None, rhoend=1e-8, npt=None, lower=, upper=, scale=None)"
  *       Powell's model-based trust-region method (DAMTP 2009/NA06): a
  *       quadratic model interpolating npt points (None: 2n + 1; from n + 2
  *       to (n + 1)(n + 2) / 2), radius rho from rhobeg down to rhoend,
- *       on u = x / scale (scale: a number or a list of n; None: 1).
+ *       on u = x / scale (scale: a number or a list of n). rhobeg and
+ *       scale both None: scale_i = |x0_i| (1 where x0_i = 0; at most half
+ *       the width of the bounds) and rhobeg = 1, NLopt's default initial
+ *       step; else None means rhobeg = 1, scale = 1. rhoend not given:
+ *       min(1e-8, rhobeg).
  *       Sequential: each ask returns one point (lambda = 1), each tell
  *       takes its value. Needs n >= 2 and upper - lower >= 2 rhobeg.
  *       When it has finished, ask returns its stop reason (> 0, see
- *       descent_population_stop) with *lambda = 0; as a minimizer the run
- *       ends with that reason.
+ *       descent_population_stopped) with *lambda = 0; as a minimizer the
+ *       run ends with that reason.
  * DE, PSO and GA also take init_range=1 and all four lower=, upper= (a
  * number for every variable or a list of n). The initial population is
  * drawn from the bounds when set, else from x0 +- init_range (CMA-ES: from
@@ -1010,17 +1014,18 @@ int descent_population_tell(descent_population *p, const double *f_values);
  * x_best (n values) when not NULL. */
 double descent_population_best(const descent_population *p, double *x_best);
 
-/* Generations told, and candidates told (evaluations). */
-/* The method's own stop reason once its run has ended (CMAES: one of
- * DESCENT_STOP_TOLFUN ... DESCENT_STOP_TOLUPSIGMA, after its restarts), or
- * 0. Asking again after that samples the last distribution unchanged. */
+/* The method's own stop reason once its run has ended, else 0: CMAES one
+ * of DESCENT_STOP_TOLFUN ... DESCENT_STOP_TOLUPSIGMA (after its restarts),
+ * BOBYQA DESCENT_STOP_RHOEND or DESCENT_STOP_MODEL_ROUNDING; DE, PSO and
+ * GA never stop by themselves. Once it is set, BOBYQA's ask returns it
+ * with *lambda = 0 and writes no candidate (restart to run again); asking
+ * CMAES again samples the last distribution unchanged, as pycma allows.
+ * descent_population_stop is the same call under an earlier name. */
 int descent_population_stopped(const descent_population *p);
-
-int64_t descent_population_generation(const descent_population *p);
-
-/* A method's own stop reason once it has finished (BOBYQA:
- * DESCENT_STOP_RHOEND or DESCENT_STOP_MODEL_ROUNDING), else 0. */
 int descent_population_stop(const descent_population *p);
+
+/* Generations told, and candidates told (evaluations). */
+int64_t descent_population_generation(const descent_population *p);
 int64_t descent_population_evaluations(const descent_population *p);
 
 /* Checkpoints of a population: everything that carries from one
