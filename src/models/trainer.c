@@ -1444,6 +1444,8 @@ int descent_trainer_load(descent_trainer *t, const char *path)
     descent_reader r;
     loaded L;
     memset(&L, 0, sizeof L);
+    unsigned char *own = NULL; /* the optimizer's image before the saved schedule replaced this run's */
+    size_t own_len = 0;
     descent_error e;
     if (version == 2) {
         if ((rc = descent_frame_open(&r, buf, n, ckpt_magic, CKPT_VERSION, CKPT_VERSION, 0, NULL, "descent training checkpoint", &e)) < 0)
@@ -1512,10 +1514,21 @@ int descent_trainer_load(descent_trainer *t, const char *path)
     /* A schedule fitted to the first run keeps its length: the same spec
      * fitted to this run's --epochs may differ. It must still last. */
     if (version == 2 && t->has_schedule && strcmp(L.fitted, t->sched_fitted) != 0) {
+        /* Its length first (a pure function of the spec), then a copy of
+         * the optimizer to go back to: attaching a schedule changes the
+         * optimizer, and the image may still be refused. */
         descent_error se;
-        if ((rc = descent_set_schedule(t->opt, L.fitted)) < 0 || (rc = check_schedule_length(t, L.fitted, &se)) < 0) {
+        if ((rc = check_schedule_length(t, L.fitted, &se)) < 0) {
+            rc = tfail(t, DESCENT_ERR_CHECKPOINT, "%s: the saved schedule %s: %s", path, L.fitted, se.message);
+            goto done;
+        }
+        if ((rc = optimizer_image(t, &own, &own_len)) < 0) {
+            rc = tfail(t, rc, "%s: out of memory", path);
+            goto done;
+        }
+        if ((rc = descent_set_schedule(t->opt, L.fitted)) < 0) {
             rc = tfail(t, DESCENT_ERR_CHECKPOINT, "%s: the saved schedule %s: %s", path, L.fitted,
-                       rc == DESCENT_ERR_INVALID ? se.message : descent_errmsg(t->opt));
+                       descent_errmsg(t->opt));
             goto done;
         }
         char *ours = t->sched_fitted;
@@ -1526,12 +1539,13 @@ int descent_trainer_load(descent_trainer *t, const char *path)
      * itself untouched on error), then the rest. */
     if ((rc = descent_load_mem(t->opt, r.buf + r.pos, (size_t)ilen)) < 0) {
         rc = tfail(t, rc, "%s: %s", path, descent_errmsg(t->opt));
-        if (version == 2 && t->has_schedule && strcmp(L.fitted, t->sched_fitted) != 0) {
-            /* this run's own schedule again */
+        if (own) {
+            /* this run's own schedule again, and the optimizer as it was */
             char *saved = t->sched_fitted;
             t->sched_fitted = L.fitted;
             L.fitted = saved;
             descent_set_schedule(t->opt, t->sched_fitted);
+            descent_load_mem(t->opt, own, own_len);
         }
         goto done;
     }
@@ -1573,6 +1587,7 @@ int descent_trainer_load(descent_trainer *t, const char *path)
     t->best_loss = L.has_best || !t->best_params ? L.best_loss : INFINITY;
     t->stopped = t->best_params ? (int)L.stopped : 0;
 done:
+    free(own);
     loaded_free(&L);
     free(buf);
     return rc;

@@ -634,6 +634,8 @@ static int lane_to_opt(descent_schedule *s, descent_optimizer *opt, descent_erro
         if (!isfinite(s->root_lane.lr[g]))
             return descent_fail(err, DESCENT_ERR_INVALID, "schedule gave group %d a non-finite lr (%g)", g,
                                 s->root_lane.lr[g]);
+        if (descent_group_value_fits(opt, g, "the schedule's lr", s->root_lane.lr[g], err) < 0)
+            return DESCENT_ERR_INVALID;
         descent_group_set_scheduled_lr(opt, g, s->root_lane.lr[g]);
         if (s->mom_name && descent_get(opt, g, s->mom_name, &v) == 0 && v != s->root_lane.momentum[g] &&
             descent_set(opt, g, s->mom_name, s->root_lane.momentum[g]) < 0)
@@ -707,6 +709,8 @@ int descent_set_schedule(descent_optimizer *opt, const char *spec)
     descent_error e;
     descent_schedule *s;
     int rc = schedule_build(&s, spec, opt->ngroups, opt, &opt->mem, &e);
+    if (rc == 0 && (rc = sched_rates_fit(s->root, opt, s->ng, &e)) < 0)
+        schedule_free(s);
     if (rc < 0)
         return descent_opt_fail(opt, rc, "%s", e.message);
     group_saved gs;

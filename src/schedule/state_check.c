@@ -4,6 +4,9 @@
  * checked here. */
 #include "schedule.h"
 
+#include <stdio.h>
+#include <string.h>
+
 static int lane_ok(const sched_lane *l, int ng)
 {
     if (!l->lr)
@@ -49,3 +52,37 @@ int sched_epoch_bases_ok(const sched_node *n, int ng)
 }
 
 int sched_state_check(const sched_node *root, int ng, descent_error *err) { return node_check(root, root, ng, err); }
+
+/* Arguments that are rates or momenta themselves, not factors of one. */
+static int is_rate_arg(const char *name)
+{
+    static const char *const rates[] = {"base_lr", "max_lr", "eta_min", "min_lr", "lr_end", "base_momentum",
+                                        "max_momentum", NULL};
+    for (int i = 0; rates[i]; i++)
+        if (strcmp(name, rates[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int sched_rates_fit(const sched_node *n, const descent_optimizer *opt, int ng, descent_error *err)
+{
+    for (int i = 0; i < n->nargs && n->kind->args[i].name; i++) {
+        const sched_arg *a = &n->kind->args[i];
+        if ((a->type != SA_REAL && a->type != SA_REALS) || !is_rate_arg(a->name))
+            continue;
+        for (int g = 0; g < ng; g++) {
+            char what[96];
+            snprintf(what, sizeof what, "%s's %s", n->kind->name, a->name);
+            double v = a->type == SA_REALS ? sched_group_val(n, i, g) : sched_arg_val(n, i);
+            int rc = descent_group_value_fits(opt, g, what, v, err);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    for (int i = 0; i < n->nchild; i++) {
+        int rc = sched_rates_fit(n->child[i], opt, ng, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
