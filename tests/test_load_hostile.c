@@ -6,6 +6,7 @@
  * population's outstanding candidates that do not match its size) are
  * refused with a message, and the object is left as it was. */
 #include "descent.h"
+#include "schedule/schedule.h"
 #include "testutil.h"
 
 #include <fcntl.h>
@@ -261,6 +262,143 @@ static void test_forged_schedule(void)
     }
 }
 
+/* Every schedule kind: each rate of its saved state (the lane's lr and
+ * initial_lr, the base lrs, OneCycleLR's max_lr / min_lr keys, the values
+ * at attach) forged to NaN, -1, 1e-300 and 1e39 in turn is refused with a
+ * message naming that field; 1e-300 as outside the range of the group's
+ * f32 tensors (on f64 tensors not for that reason), 1e39 as beyond 2^53. The fields are
+ * found by forging every saved value to NaN and reading the name back. */
+static const struct {
+    const char *opt, *sched, *field; /* field: a rate of the kind's own state that must be found */
+} kinds[] = {
+    {"SGD(lr=0.01, momentum=0.9)", "StepLR(step_size=3)", "StepLR base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "MultiStepLR(milestones=[2, 4])", "MultiStepLR base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "ExponentialLR(gamma=0.9)", "ExponentialLR base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "PolynomialLR(total_iters=10)", "PolynomialLR base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "CyclicLR(base_lr=0.001, max_lr=0.1, step_size_up=4)", "CyclicLR base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "OneCycleLR(max_lr=0.1, total_steps=20)", "optimizer's max_lr"},
+    {"SGD(lr=0.01, momentum=0.9)", "CosineAnnealingLR(T_max=10)", "CosineAnnealingLR base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "CosineAnnealingWarmRestarts(T_0=3, T_mult=2)",
+     "CosineAnnealingWarmRestarts base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "ReduceLROnPlateau(patience=0)", "optimizer's lr"},
+    {"SGD(lr=0.01, momentum=0.9)", "LinearLR()", "LinearLR base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "ConstantLR()", "ConstantLR base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "SequentialLR(schedulers=[LinearLR(), ExponentialLR(gamma=0.9)], milestones=[2])",
+     "ExponentialLR base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "ChainedScheduler([ExponentialLR(gamma=0.9), ReduceLROnPlateau(patience=0)])",
+     "ReduceLROnPlateau starting lr"},
+    {"SGD(lr=0.01, momentum=0.9)", "LinearWarmup(warmup_period=5, schedule=CosineAnnealingLR(T_max=10))",
+     "LinearWarmup's private lane lr"},
+    {"SGD(lr=0.01, momentum=0.9)", "ExponentialWarmup(warmup_period=5)", "ExponentialWarmup's private lane lr"},
+    {"Adam(lr=0.01)", "UntunedLinearWarmup()", "UntunedLinearWarmup's private lane lr"},
+    {"Adam(lr=0.01)", "UntunedExponentialWarmup()", "UntunedExponentialWarmup's private lane lr"},
+    {"SGD(lr=0.01, momentum=0.9)", "GradualWarmup(multiplier=2, total_epoch=3, after=CosineAnnealingLR(T_max=6))",
+     "GradualWarmup base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "ConstantWithWarmup(num_warmup_steps=2)", "ConstantWithWarmup base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "LinearWithWarmup(num_warmup_steps=2, num_training_steps=20)",
+     "LinearWithWarmup base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "CosineWithWarmup(num_warmup_steps=2, num_training_steps=20)",
+     "CosineWithWarmup base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "CosineWithHardRestartsWithWarmup(num_warmup_steps=2, num_training_steps=20)",
+     "CosineWithHardRestartsWithWarmup base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "PolynomialDecayWithWarmup(num_warmup_steps=2, num_training_steps=20)",
+     "PolynomialDecayWithWarmup base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "InverseSqrt(num_warmup_steps=2)", "InverseSqrt base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "WarmupStableDecay(num_warmup_steps=2, num_decay_steps=5, num_training_steps=20)",
+     "WarmupStableDecay base_lrs"},
+};
+
+static float pf[4] = {1, 2, 3, 4}, gf[4] = {0.1f, -0.2f, 0.3f, -0.4f};
+static double pd[4] = {1, 2, 3, 4}, gd[4] = {0.1, -0.2, 0.3, -0.4};
+
+/* The field a refusal names: between "state: " and " = " ("" if none). */
+static void named_field(const char *msg, char *out, size_t cap)
+{
+    out[0] = '\0';
+    const char *a = strstr(msg, "state: "), *b = a ? strstr(a, " = ") : NULL;
+    if (a && b && (size_t)(b - a - 7) < cap) {
+        memcpy(out, a + 7, (size_t)(b - a - 7));
+        out[b - a - 7] = '\0';
+    }
+}
+
+static void test_forged_schedule_fields(void)
+{
+    int ncases = (int)(sizeof kinds / sizeof *kinds);
+    for (int k = 0; k < sched_kind_count; k++) {
+        char call[96];
+        snprintf(call, sizeof call, "%s(", sched_kinds[k]->name);
+        int covered = 0;
+        for (int c = 0; c < ncases; c++)
+            covered |= strncmp(kinds[c].sched, call, strlen(call)) == 0 || strstr(kinds[c].sched, call) != NULL;
+        CHECK(covered, "test_forged_schedule_fields has no case for %s", sched_kinds[k]->name);
+    }
+    for (int c = 0; c < ncases; c++)
+        for (int f64 = 0; f64 <= 1; f64++) {
+            descent_optimizer *opt;
+            descent_error err;
+            CHECK(descent_create_from_spec(&opt, kinds[c].opt, NULL, &err) == 0, "%s", err.message);
+            descent_add_group(opt, NULL);
+            descent_add_tensor(opt, 0, f64 ? (void *)pd : (void *)pf, f64 ? (void *)gd : (void *)gf, 4,
+                               f64 ? DESCENT_F64 : DESCENT_F32);
+            CHECK(descent_set_schedule(opt, kinds[c].sched) == 0, "%s: %s", kinds[c].sched, descent_errmsg(opt));
+            for (int t = 0; t < 3; t++) {
+                descent_step(opt);
+                descent_schedule_step(opt, 1.0);
+            }
+            size_t len;
+            unsigned char *ok = image(opt, &len), *b = malloc(len);
+            size_t nvalues = 0; /* the section ends: u32 groups (1), u32 nblock, f64 attach[3], f64 block[nblock] */
+            for (size_t n = 4; n < 4096 && 12 + 8 * n < len; n++)
+                if (get_le(ok + len - 4 - 8 * n - 8, 4) == 1 && get_le(ok + len - 4 - 8 * n - 4, 4) == n - 3) {
+                    nvalues = n;
+                    break;
+                }
+            CHECK(nvalues > 3, "%s: schedule section not found", kinds[c].sched);
+            int found = 0, rates = 0;
+            for (size_t i = 0; i < nvalues; i++) {
+                size_t at = len - 4 - 8 * nvalues + 8 * i;
+                memcpy(b, ok, len);
+                put_f64(b + at, NAN);
+                char what[256], field[128];
+                snprintf(what, sizeof what, "%s on %s: value %zu = NaN", kinds[c].sched, f64 ? "f64" : "f32", i);
+                if (!refused(opt, b, len, "schedule state", what))
+                    continue;
+                named_field(descent_errmsg(opt), field, sizeof field);
+                found |= strstr(field, kinds[c].field) != NULL;
+                if (!strstr(field, "lr"))
+                    continue; /* a counter, a momentum, a metric */
+                rates++;
+                const double forged[3] = {-1, 1e-300, 1e39};
+                for (int v = 0; v < 3; v++) {
+                    memcpy(b, ok, len);
+                    put_f64(b + at, forged[v]);
+                    snprintf(what, sizeof what, "%s on %s: %s = %g", kinds[c].sched, f64 ? "f64" : "f32", field,
+                             forged[v]);
+                    repair_crc(b, len);
+                    int rc = descent_load_mem(opt, b, len);
+                    char again[128];
+                    named_field(descent_errmsg(opt), again, sizeof again);
+                    if (f64 && v == 1) { /* in range for f64: refused, if at all, for another reason */
+                        CHECK(rc == 0 || !strstr(descent_errmsg(opt), "f32"), "%s: '%s'", what, descent_errmsg(opt));
+                    } else if (f64 && v == 2) { /* beyond 2^53 */
+                        CHECK(rc == DESCENT_ERR_CHECKPOINT, "%s accepted", what);
+                    } else {
+                        CHECK(rc == DESCENT_ERR_CHECKPOINT && strcmp(again, field) == 0 &&
+                                  (v != 1 || strstr(descent_errmsg(opt), "f32 tensors")),
+                              "%s: rc %d, '%s'", what, rc, descent_errmsg(opt));
+                    }
+                }
+            }
+            CHECK(found && rates >= 3, "%s on %s: field '%s' not named (%d rate fields)", kinds[c].sched,
+                  f64 ? "f64" : "f32", kinds[c].field, rates);
+            CHECK(descent_load_mem(opt, ok, len) == 0, "%s: the genuine image: %s", kinds[c].sched, descent_errmsg(opt));
+            free(ok);
+            free(b);
+            descent_destroy(opt);
+        }
+}
+
 static double sphere(const double *x, size_t n)
 {
     double s = 0;
@@ -403,6 +541,7 @@ int main(int argc, char **argv)
     test_memory_bombs();
     test_forged_optimizer();
     test_forged_schedule();
+    test_forged_schedule_fields();
     test_forged_population();
     return t_done();
 }

@@ -907,17 +907,21 @@ int descent_schedule_load(descent_optimizer *opt, const unsigned char *buf, size
     if (descent_reader_left(&r) != 8 * (3 * (size_t)ng + nblock))
         return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint's schedule section has the wrong size");
     const unsigned char *values = r.buf + r.pos, *block = values + 8 * 3 * (size_t)ng;
-    if (!values_ok(values, 3 * (size_t)ng, 0) || !values_ok(block, lane_size(s->ng), 0) || !node_ok(s, s->root, block))
-        return descent_fail(err, DESCENT_ERR_CHECKPOINT,
-                            "checkpoint's schedule state has a NaN, infinite or out-of-range value (beyond 2^53)");
     /* Every value in range for its kind (a repaired checksum can carry
      * values that are finite but impossible) before anything is kept: try
-     * the image, then restore. */
+     * the image (each value by name, state_check.c; then the bounds of
+     * every saved value), then restore. */
     descent_reader peek = r;
     descent_reader_skip(&peek, 8 * 3 * (size_t)ng);
     memcpy(s->scratch, s->block, sizeof(double) * s->nblock);
     descent_get_f64s(&peek, s->block, nblock);
-    int bad = sched_state_check(s->root, s->ng, err);
+    int bad = sched_saved_fields(s->root, s->ng, values, opt, err);
+    if (bad == 0 && (!values_ok(values, 3 * (size_t)ng, 0) || !values_ok(block, lane_size(s->ng), 0) ||
+                     !node_ok(s, s->root, block)))
+        bad = descent_fail(err, DESCENT_ERR_CHECKPOINT,
+                           "checkpoint's schedule state has a NaN, infinite or out-of-range value (beyond 2^53)");
+    if (bad == 0)
+        bad = sched_state_check(s->root, s->ng, err);
     memcpy(s->block, s->scratch, sizeof(double) * s->nblock);
     if (bad < 0 || !apply)
         return bad;

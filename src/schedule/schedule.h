@@ -155,6 +155,11 @@ int sched_state_check(const sched_node *root, int ng, descent_error *err);
  * group's tensors; a message naming the schedule, the argument and the
  * group otherwise. */
 int sched_rates_fit(const sched_node *root, const descent_optimizer *opt, int ng, descent_error *err);
+/* A loaded image's values (the tree's block holding them; attach: its
+ * 3 * ng attach-time values as saved) checked field by field; a message
+ * naming the schedule, the field and the group otherwise. */
+int sched_saved_fields(const sched_node *root, int ng, const unsigned char *attach, const descent_optimizer *opt,
+                       descent_error *err);
 /* state_ok of the kinds whose state is st[0] = last_epoch, st[1 + g] =
  * base lrs: a counter and ng rates. */
 int sched_epoch_bases_ok(const sched_node *n, int ng);
