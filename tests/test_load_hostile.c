@@ -399,6 +399,85 @@ static void test_forged_schedule_fields(void)
         }
 }
 
+/* Training checkpoints ("DSCTRAIN", src/models/trainer.c): a value no run
+ * can write, behind a repaired CRC, is refused with a message naming it
+ * and the trainer saves the same file as before. */
+static int trainer_refuses(descent_trainer *t, unsigned char *b, size_t len, const char *want, const char *what)
+{
+    repair_crc(b, len);
+    FILE *f = fopen("tlh_forged.ckpt", "wb");
+    if (f) {
+        fwrite(b, 1, len, f);
+        fclose(f);
+    }
+    descent_trainer_save(t, "tlh_before.ckpt");
+    int rc = descent_trainer_load(t, "tlh_forged.ckpt");
+    int ok = rc == DESCENT_ERR_CHECKPOINT && strstr(descent_trainer_errmsg(t), want) != NULL;
+    CHECK(ok, "%s: rc %d, '%s' (wanted '%s')", what, rc, descent_trainer_errmsg(t), want);
+    descent_trainer_save(t, "tlh_after.ckpt");
+    size_t n1, n2;
+    char *a = t_read_file("tlh_before.ckpt", &n1), *z = t_read_file("tlh_after.ckpt", &n2);
+    CHECK(a && z && n1 == n2 && memcmp(a, z, n1) == 0, "%s: the refused load changed the trainer", what);
+    free(a);
+    free(z);
+    return ok;
+}
+
+static void test_forged_trainer(void)
+{
+    FILE *f = fopen("tlh_words.csv", "w");
+    CHECK(f != NULL, "writing the data");
+    if (!f)
+        return;
+    fputs("x1,x2,animal\n", f);
+    static const char *const names[] = {"cat", "dog", "eel"};
+    for (int i = 0; i < 20; i++)
+        fprintf(f, "%d,%d,%s\n", i % 5, i * 7 % 11, names[i % 3]);
+    fclose(f);
+    descent_train_config c;
+    descent_train_default_config(&c);
+    c.data = "tlh_words.csv";
+    c.target = "animal";
+    c.model = "softmax";
+    c.optimizer = "SGD(lr=0.1)";
+    descent_trainer *t, *u;
+    descent_error err;
+    CHECK(descent_trainer_create(&t, &c, &err) == 0, "%s", err.message);
+    CHECK(descent_trainer_create(&u, &c, &err) == 0, "%s", err.message);
+    descent_trainer_epoch(t, NULL, NULL, NULL);
+    CHECK(descent_trainer_save(t, "tlh_ok.ckpt") == 0, "%s", descent_trainer_errmsg(t));
+    size_t len;
+    unsigned char *ok = (unsigned char *)t_read_file("tlh_ok.ckpt", &len), *b = malloc(len);
+    /* Payload (at 24): u32 dtype, epochs, tensors, u64 features, classes,
+     * rows, generator[4] (at 60), generator before the shuffle[4] (at 92),
+     * u64 batches done, f64 loss, u64 data hash, then the strings. */
+    for (int which = 0; which < 2; which++) {
+        memcpy(b, ok, len);
+        memset(b + 60 + 32 * which, 0, 32);
+        trainer_refuses(u, b, len, "generator", which ? "shuffle generator of zeros" : "generator of zeros");
+    }
+    size_t at = 148;
+    for (int k = 0; k < 5; k++) /* target, model, optimizer, schedule, fitted schedule */
+        at += 4 + get_le(ok + at, 4);
+    at += 8 + 8 + 4 * 8 + 3 * 4; /* seed, batch size, val, clips, ema, utilities */
+    CHECK(get_le(ok + at, 4) == 3 && get_le(ok + at + 4, 4) == 3 && memcmp(ok + at + 8, "cat", 3) == 0,
+          "layout: class names at %zu", at);
+    memcpy(b, ok, len);
+    b[at + 8 + 3 + 4 + 2] = 0; /* "dog" -> "do\0" */
+    trainer_refuses(u, b, len, "NUL", "class name with a NUL byte");
+    memcpy(b, ok, len);
+    b[at + 8 + 2] = 0; /* "cat" -> "ca\0" */
+    trainer_refuses(u, b, len, "NUL", "class name with a NUL byte");
+    CHECK(descent_trainer_load(u, "tlh_ok.ckpt") == 0, "the genuine file: %s", descent_trainer_errmsg(u));
+    free(ok);
+    free(b);
+    descent_trainer_destroy(t);
+    descent_trainer_destroy(u);
+    const char *files[] = {"tlh_words.csv", "tlh_ok.ckpt", "tlh_forged.ckpt", "tlh_before.ckpt", "tlh_after.ckpt"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++)
+        remove(files[i]);
+}
+
 static double sphere(const double *x, size_t n)
 {
     double s = 0;
@@ -542,6 +621,7 @@ int main(int argc, char **argv)
     test_forged_optimizer();
     test_forged_schedule();
     test_forged_schedule_fields();
+    test_forged_trainer();
     test_forged_population();
     return t_done();
 }

@@ -941,11 +941,12 @@ static void put_str(descent_writer *w, const char *s)
         descent_put_u(w, (unsigned char)s[i], 1);
 }
 
-/* A malloc'd copy, or NULL (r->bad set) past the end or out of memory. */
+/* A malloc'd copy, or NULL (r->bad set) past the end, with a NUL byte
+ * inside (nothing writes one: the strings are C strings) or out of memory. */
 static char *get_str(descent_reader *r)
 {
     uint64_t n = descent_get_u(r, 4);
-    if (r->bad || n > r->len - r->pos) {
+    if (r->bad || n > r->len - r->pos || memchr(r->buf + r->pos, 0, (size_t)n)) {
         r->bad = 1;
         return NULL;
     }
@@ -1332,6 +1333,10 @@ static int check_tensors(descent_trainer *t, descent_reader *r, int with_n, cons
 }
 
 /* The fields both versions begin with. */
+/* xoshiro256's state is never all zeros (that state only repeats itself);
+ * descent_rng_seed cannot give it. */
+static int rng_ok(const descent_rng *g) { return (g->s[0] | g->s[1] | g->s[2] | g->s[3]) != 0; }
+
 static void get_head(descent_reader *r, loaded *L)
 {
     L->dtype = descent_get_u(r, 4);
@@ -1368,7 +1373,9 @@ static int parse_v2(descent_trainer *t, descent_reader *r, loaded *L, const char
     id->swa_start = (uint32_t)descent_get_u(r, 4);
     id->dtype = (uint32_t)L->dtype;
     if (r->bad)
-        BAD("%s: truncated run record", path);
+        BAD("%s: truncated run record, or a string in it with a NUL byte", path);
+    if (!rng_ok(&L->rng) || !rng_ok(&L->rng_epoch))
+        BAD("%s: a shuffling generator's state is all zeros (no seed gives that)", path);
     if (L->dtype != DESCENT_F32 && L->dtype != DESCENT_F64)
         BAD("%s: dtype code %llu is not f32 or f64", path, (unsigned long long)L->dtype);
     if (L->epochs > MAX_EPOCHS)
@@ -1384,7 +1391,7 @@ static int parse_v2(descent_trainer *t, descent_reader *r, loaded *L, const char
     for (uint64_t i = 0; i < L->nclass_names; i++)
         if (!(L->class_names[i] = get_str(r)) || !*L->class_names[i] ||
             (i > 0 && strcmp(L->class_names[i - 1], L->class_names[i]) >= 0))
-            BAD("%s: class name %llu is missing, empty or out of order", path, (unsigned long long)i);
+            BAD("%s: class name %llu is missing, empty, out of order or has a NUL byte", path, (unsigned long long)i);
     L->nhist = descent_get_u(r, 4);
     if (r->bad || L->nhist != L->epochs || L->nhist > (r->len - r->pos) / HIST_ROW)
         BAD("%s: %llu history rows for %llu epochs (or truncated)", path, (unsigned long long)L->nhist,
@@ -1422,6 +1429,9 @@ static int parse_v1(descent_trainer *t, descent_reader *r, loaded *L, const char
     L->best_loss = INFINITY;
     if (r->bad)
         return tfail(t, DESCENT_ERR_CHECKPOINT, "%s: truncated header", path);
+    if (!rng_ok(&L->rng))
+        return tfail(t, DESCENT_ERR_CHECKPOINT, "%s: the shuffling generator's state is all zeros (no seed gives that)",
+                     path);
     if (L->epochs > MAX_EPOCHS)
         return tfail(t, DESCENT_ERR_CHECKPOINT, "%s: %llu epochs done, more than %d", path,
                      (unsigned long long)L->epochs, MAX_EPOCHS);
