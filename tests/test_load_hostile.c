@@ -473,6 +473,33 @@ static void test_forged_trainer(void)
     free(b);
     descent_trainer_destroy(t);
     descent_trainer_destroy(u);
+    /* A run of 6 epochs saved; one of 4 (another fitted schedule), one epoch
+     * in, refuses it for a broken optimizer image (its own CRC) and keeps
+     * its own schedule and state. */
+    c.optimizer = "AdamW(lr=0.01)";
+    c.schedule = "OneCycleLR(max_lr=0.5)";
+    c.epochs = 6;
+    CHECK(descent_trainer_create(&t, &c, &err) == 0, "%s", err.message);
+    c.epochs = 4;
+    CHECK(descent_trainer_create(&u, &c, &err) == 0, "%s", err.message);
+    descent_trainer_epoch(t, NULL, NULL, NULL);
+    descent_trainer_epoch(u, NULL, NULL, NULL);
+    CHECK(strcmp(descent_trainer_schedule(t), descent_trainer_schedule(u)) != 0, "fitted alike: %s",
+          descent_trainer_schedule(t));
+    CHECK(descent_trainer_save(t, "tlh_ok.ckpt") == 0, "%s", descent_trainer_errmsg(t));
+    ok = (unsigned char *)t_read_file("tlh_ok.ckpt", &len);
+    b = malloc(len);
+    memcpy(b, ok, len);
+    b[len - 4 - 40] ^= 0x10; /* inside the optimizer image, whose own CRC then fails */
+    trainer_refuses(u, b, len, "checksum", "a broken optimizer image with another fitted schedule");
+    CHECK(strcmp(descent_trainer_schedule(u), "OneCycleLR(max_lr=0.5)") != 0 &&
+              strcmp(descent_trainer_schedule(u), descent_trainer_schedule(t)) != 0,
+          "the refused file's schedule stayed: %s", descent_trainer_schedule(u));
+    CHECK(descent_trainer_load(u, "tlh_ok.ckpt") == 0, "the genuine file: %s", descent_trainer_errmsg(u));
+    free(ok);
+    free(b);
+    descent_trainer_destroy(t);
+    descent_trainer_destroy(u);
     const char *files[] = {"tlh_words.csv", "tlh_ok.ckpt", "tlh_forged.ckpt", "tlh_before.ckpt", "tlh_after.ckpt"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++)
         remove(files[i]);
