@@ -1374,7 +1374,9 @@ static int parse_v2(descent_trainer *t, descent_reader *r, loaded *L, const char
     id->dtype = (uint32_t)L->dtype;
     if (r->bad)
         BAD("%s: truncated run record, or a string in it with a NUL byte", path);
-    if (!rng_ok(&L->rng) || !rng_ok(&L->rng_epoch))
+    /* The generator before the epoch's shuffle is saved as zeros until an
+     * epoch starts, and only read back for a part-done epoch. */
+    if (!rng_ok(&L->rng) || (L->batch_next != 0 && !rng_ok(&L->rng_epoch)))
         BAD("%s: a shuffling generator's state is all zeros (no seed gives that)", path);
     if (L->dtype != DESCENT_F32 && L->dtype != DESCENT_F64)
         BAD("%s: dtype code %llu is not f32 or f64", path, (unsigned long long)L->dtype);
