@@ -11,8 +11,8 @@
  * undefined behaviour or broken rule is a finding.
  *
  * fuzz_write_corpus() writes the starting corpus (tests/fuzz/corpus/trainer):
- * checkpoints of the three runs after each of their first epochs and in
- * the middle of an epoch. */
+ * checkpoints of the three runs before and after each of their first two
+ * epochs and in the middle of an epoch. */
 #include "descent.h"
 #include "repair.h"
 
@@ -216,15 +216,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
 }
 
-/* The starting corpus: each run's checkpoint after epochs 1 and 2 and in
- * the middle of epoch 2 (its first batch done). */
+/* The starting corpus: each run's checkpoint before its first epoch, after
+ * epochs 1 and 2 and in the middle of epoch 2 (its first batch done). */
 int fuzz_write_corpus(const char *out)
 {
     setup();
     for (int run = 0; run < NRUNS; run++) {
         descent_trainer *t = create(run);
-        for (int e = 1; e <= 2; e++) {
-            if (descent_trainer_epoch(t, NULL, NULL, NULL) < 0)
+        for (int e = 0; e <= 2; e++) {
+            if (e > 0 && descent_trainer_epoch(t, NULL, NULL, NULL) < 0)
                 return -1;
             char path[512];
             snprintf(path, sizeof path, "%s/run%d-epoch%d", out, run, e);
