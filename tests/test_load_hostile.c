@@ -174,9 +174,13 @@ static void test_forged_optimizer(void)
     free(b);
     descent_destroy(opt);
 
-    /* Per-tensor scalars: NAdam's mu_product, ASGD's eta and mu. */
-    const char *specs[] = {"NAdam(lr=0.01)", "ASGD(lr=0.01)", "ASGD(lr=0.01)", "ASGD(lr=0.01)"};
-    for (int k = 0; k < 4; k++) {
+    /* Per-tensor scalars: NAdam's mu_product, ASGD's eta and mu,
+     * schedule-free's weight_sum (in the slot of ASGD's mu), each named. */
+    const char *specs[] = {"NAdam(lr=0.01)", "ASGD(lr=0.01)", "ASGD(lr=0.01)", "ASGD(lr=0.01)",
+                           "ScheduleFreeAdamW(lr=0.01)"};
+    const char *names[] = {"impossible mu_product", "impossible eta", "impossible mu", "impossible mu",
+                           "impossible weight_sum"};
+    for (int k = 0; k < 5; k++) {
         opt = make(specs[k], NULL, 0);
         descent_step(opt);
         ok = image(opt, &len);
@@ -191,7 +195,7 @@ static void test_forged_optimizer(void)
             put_f64(b + L.mu, 2.0);
         else
             put_f64(b + L.mu, -1e300);
-        refused(opt, b, len, "impossible per-tensor values", specs[k]);
+        refused(opt, b, len, names[k], specs[k]);
         free(ok);
         free(b);
         descent_destroy(opt);
@@ -306,7 +310,22 @@ static const struct {
     {"SGD(lr=0.01, momentum=0.9)", "InverseSqrt(num_warmup_steps=2)", "InverseSqrt base_lrs"},
     {"SGD(lr=0.01, momentum=0.9)", "WarmupStableDecay(num_warmup_steps=2, num_decay_steps=5, num_training_steps=20)",
      "WarmupStableDecay base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "LambdaLR(lr_lambda=0)", "LambdaLR base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "MultiplicativeLR(lr_lambda=1)", "MultiplicativeLR base_lrs"},
 };
+
+/* The callbacks of LambdaLR (1 / (1 + t)) and MultiplicativeLR (0.9). */
+static double inverse_time(int64_t t, void *user_data)
+{
+    (void)user_data;
+    return 1.0 / (1.0 + (double)t);
+}
+
+static double constant_factor(int64_t t, void *user_data)
+{
+    (void)t;
+    return *(const double *)user_data;
+}
 
 static float pf[4] = {1, 2, 3, 4}, gf[4] = {0.1f, -0.2f, 0.3f, -0.4f};
 static double pd[4] = {1, 2, 3, 4}, gd[4] = {0.1, -0.2, 0.3, -0.4};
@@ -341,7 +360,10 @@ static void test_forged_schedule_fields(void)
             descent_add_group(opt, NULL);
             descent_add_tensor(opt, 0, f64 ? (void *)pd : (void *)pf, f64 ? (void *)gd : (void *)gf, 4,
                                f64 ? DESCENT_F64 : DESCENT_F32);
-            CHECK(descent_set_schedule(opt, kinds[c].sched) == 0, "%s: %s", kinds[c].sched, descent_errmsg(opt));
+            static double nine_tenths = 0.9;
+            const descent_lr_callback cb[2] = {{inverse_time, NULL}, {constant_factor, &nine_tenths}};
+            CHECK(descent_set_schedule_callbacks(opt, kinds[c].sched, cb, 2) == 0, "%s: %s", kinds[c].sched,
+                  descent_errmsg(opt));
             for (int t = 0; t < 3; t++) {
                 descent_step(opt);
                 descent_schedule_step(opt, 1.0);
