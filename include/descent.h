@@ -513,6 +513,18 @@ int descent_clip_grad_norm_per_tensor(descent_optimizer *opt, double max_norm, d
  * anyway. inv_scale must be finite and > 0. */
 int descent_unscale_grads(descent_optimizer *opt, double inv_scale, int *found_inf);
 
+/* descent_unscale_grads then descent_clip_grad_norm in one pass over the
+ * gradients: g = g * inv_scale written, the verdict and the norm of the
+ * values written read from the same pass; then, if every value is finite,
+ * the clipping (a second pass only when clip_coef < 1). The same bits as
+ * the two calls in turn. *total_norm_out (may be NULL): the norm after
+ * unscaling, before clipping; *found_inf (may be NULL): as
+ * descent_unscale_grads (1: nothing clipped, the step should be skipped;
+ * the call returns 0). A finite-valued but non-finite norm returns
+ * DESCENT_ERR_NONFINITE as descent_clip_grad_norm does. */
+int descent_unscale_clip_grad_norm(descent_optimizer *opt, double inv_scale, double max_norm, double norm_type,
+                                   double *total_norm_out, int *found_inf);
+
 /* ------------------------------------------------------------------------ */
 /* Training utilities (docs/utilities.md)                                    */
 
