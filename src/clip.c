@@ -366,3 +366,85 @@ int descent_unscale_grads(descent_optimizer *opt, double inv_scale, int *found_i
         *found_inf = bad;
     return 0;
 }
+
+/* ---- the step's own unscale and clipping ---------------------------------- */
+
+int descent_set_step_clip(descent_optimizer *opt, double inv_scale, double max_norm, double norm_type)
+{
+    if (!opt)
+        return DESCENT_ERR_INVALID;
+    if (!(inv_scale > 0) || isinf(inv_scale))
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "inv_scale must be finite and > 0, got %g", inv_scale);
+    if (!(max_norm >= 0))
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "max_norm must be >= 0 (INFINITY: no clipping), got %g",
+                                max_norm);
+    int rc = isinf(max_norm) ? 0 : check_norm_args(opt, max_norm, norm_type);
+    if (rc == 0)
+        rc = check_dtypes(opt);
+    if (rc < 0)
+        return rc;
+    int on = inv_scale != 1.0 || !isinf(max_norm);
+    if (on && opt->utils.accumulate > 1)
+        return descent_opt_fail(opt, DESCENT_ERR_STATE,
+                                "descent_set_step_clip: gradient accumulation is on; unscale and clip the mean "
+                                "with descent_unscale_clip_grad_norm before the step instead");
+    descent_utils *u = &opt->utils;
+    u->step_clip = on;
+    u->step_inv_scale = inv_scale;
+    u->step_max_norm = max_norm;
+    u->step_norm_type = isinf(max_norm) ? 2.0 : norm_type;
+    u->step_grad_norm = NAN;
+    return 0;
+}
+
+double descent_step_grad_norm(const descent_optimizer *opt)
+{
+    return opt && opt->utils.step_clip ? opt->utils.step_grad_norm : NAN;
+}
+
+int descent_step_clip_begin(descent_optimizer *opt, int fused, double *s1, double *s2)
+{
+    descent_utils *u = &opt->utils;
+    int clip = !isinf(u->step_max_norm);
+    u->step_grad_norm = NAN;
+    *s1 = u->step_inv_scale;
+    *s2 = 1.0;
+    /* The values g * inv_scale are read (not written) for the verdict and
+     * the norm, summed as descent_unscale_clip_grad_norm sums them. */
+    grad_pass ps;
+    grad_pass_init(&ps, u->step_inv_scale != 1.0 ? WRITE_SCRATCH : WRITE_NONE, u->step_inv_scale, clip,
+                   u->step_norm_type);
+    ps.step_grad = 1;
+    int bad = run_pass(opt, 0, opt->nchunks, &ps);
+    if (clip)
+        u->step_grad_norm = descent_norm_finish(ps.total, u->step_norm_type);
+    if (bad) {
+        /* As torch.cuda.amp.GradScaler.step: the step is skipped. */
+        if (opt->nonfinite_policy == DESCENT_NONFINITE_ERROR)
+            return descent_opt_fail(opt, DESCENT_ERR_NONFINITE,
+                                    "a gradient is NaN or infinite after unscaling; step not taken");
+        opt->skipped_steps++;
+        return descent_opt_fail(opt, DESCENT_STEP_SKIPPED,
+                                "a gradient is NaN or infinite after unscaling; step skipped");
+    }
+    descent_grads_checked(opt, 1);
+    if (clip && isfinite(u->step_grad_norm)) {
+        double coef = clip_coef(u->step_max_norm, u->step_grad_norm);
+        if (coef < 1.0)
+            *s2 = coef;
+    }
+    if (!fused) {
+        /* Where the update cannot scale as it reads (bf16, 8-bit state,
+         * whole-tensor steps): written into the gradient buffers, as the
+         * two calls would. */
+        grad_pass w;
+        if (*s1 != 1.0) {
+            grad_pass_init(&w, WRITE_SCALE, *s1, 0, 0);
+            run_pass(opt, 0, opt->nchunks, &w);
+        }
+        if (*s2 != 1.0)
+            scale_all(opt, *s2);
+        *s1 = *s2 = 1.0;
+    }
+    return 0;
+}

@@ -38,6 +38,13 @@ void descent_norm_range_f64(int isa, descent_norm_lanes *l, const double *g, siz
 /* The chunk's sum of |x|^p (p finite) or its largest |x| (a NaN: NaN). */
 double descent_norm_lanes_sum(const descent_norm_lanes *l, double p, int f64);
 
+/* Stage 1 of a step under descent_set_step_clip (clip.c): the verdict and
+ * the norm from one read of the gradients; a step to skip or refuse
+ * returns its status. Then the update multiplies each gradient by *s1 and
+ * the result by *s2 (1: not at all) as it reads it, or, when fused is 0,
+ * the gradients were rewritten here and both are 1. */
+int descent_step_clip_begin(descent_optimizer *opt, int fused, double *s1, double *s2);
+
 /* avg = d avg + od p (EMA) or avg = avg + (p - avg) / m (SWA, d ignored)
  * over one range, in the array's precision (utils.c). */
 void descent_average_range_f32(int isa, float *avg, const float *p, size_t n, float d, float od, float m, int ema);
