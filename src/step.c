@@ -106,6 +106,11 @@ static int fused_possible(const descent_optimizer *opt)
     return 1;
 }
 
+/* Groups of FUSED_GROUP prefetch blocks are scaled and averaged in one call
+ * each (fewer calls), the kernel still runs block by block after each
+ * block's prefetch, as run_plain runs it. */
+#define FUSED_GROUP 4
+
 static void run_fused(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite, const fused_cfg *f)
 {
     const descent_tensor *t = &opt->tensors[c->tensor];
@@ -117,49 +122,52 @@ static void run_fused(const descent_optimizer *opt, const descent_chunk *c, int 
     size_t block_bytes = opt->prefetch > 0           ? (size_t)opt->prefetch
                          : opt->algo->prefetch_block ? opt->algo->prefetch_block(&opt->groups[t->group].hp)
                                                      : 0;
-    if (!block_bytes || block_bytes > 4 * DESCENT_PF_BLOCK)
+    if (!block_bytes || block_bytes > DESCENT_PF_BLOCK * FUSED_GROUP / 2)
         block_bytes = DESCENT_PF_BLOCK;
     const size_t block = block_bytes / elem, ahead = 2 * block_bytes;
-    double gbuf[4 * DESCENT_PF_BLOCK / sizeof(double)]; /* the scaled gradient block */
+    const size_t group = DESCENT_PF_BLOCK * FUSED_GROUP / elem / block * block;
+    double gbuf[DESCENT_PF_BLOCK * FUSED_GROUP / sizeof(double)]; /* the scaled gradient of a group */
     char *p = t->param;
     const char *g = a.grad;
     void *ema = f->ema ? t->aux[DESCENT_AUX_EMA] : NULL;
     const double d = opt->utils.ema_decay;
     const int scale = f->s1 != 1.0 || f->s2 != 1.0;
-    for (size_t b = c->begin; b < c->end; b += block) {
-        size_t m = c->end - b < block ? c->end - b : block;
-        if (opt->prefetch_step) {
-            DESCENT_PREFETCH_BLOCK(p, b, elem, block_bytes, ahead);
-            DESCENT_PREFETCH_BLOCK(g, b, elem, block_bytes, ahead);
-            for (int k = 0; k < t->nstate; k++)
-                DESCENT_PREFETCH_BLOCK(t->state[k], b, elem, block_bytes, ahead);
-            DESCENT_PREFETCH_BLOCK(ema, b, elem, block_bytes, ahead);
-        }
-        a.begin = 0;
-        a.end = m;
-        a.param = p + b * elem;
-        for (int k = 0; k < t->nstate; k++)
-            a.state[k] = (char *)t->state[k] + b * elem;
-        a.grad = g + b * elem;
+    for (size_t gb = c->begin; gb < c->end; gb += group) {
+        size_t gm = c->end - gb < group ? c->end - gb : group;
+        const char *gsrc = g + gb * elem; /* where this group's gradient is read */
         if (scale && f64) {
-            const double *gb = (const double *)g + b;
-            descent_scale_range_f64(opt->isa, gbuf, gb, m, f->s1, 0);
+            descent_scale_range_f64(opt->isa, gbuf, (const double *)gsrc, gm, f->s1, 0);
             if (f->s2 != 1.0)
-                descent_scale_range_f64(opt->isa, gbuf, gbuf, m, f->s2, 0);
-            a.grad = gbuf;
+                descent_scale_range_f64(opt->isa, gbuf, gbuf, gm, f->s2, 0);
+            gsrc = (const char *)gbuf;
         } else if (scale) {
             float *fb = (float *)gbuf;
-            const float *gb = (const float *)g + b;
-            descent_scale_range_f32(opt->isa, fb, gb, m, (float)f->s1, 0);
+            descent_scale_range_f32(opt->isa, fb, (const float *)gsrc, gm, (float)f->s1, 0);
             if (f->s2 != 1.0)
-                descent_scale_range_f32(opt->isa, fb, fb, m, (float)f->s2, 0);
-            a.grad = fb;
+                descent_scale_range_f32(opt->isa, fb, fb, gm, (float)f->s2, 0);
+            gsrc = (const char *)gbuf;
         }
-        kernel(&a);
+        for (size_t b = gb; b < gb + gm; b += block) {
+            size_t m = gb + gm - b < block ? gb + gm - b : block;
+            if (opt->prefetch_step) {
+                DESCENT_PREFETCH_BLOCK(p, b, elem, block_bytes, ahead);
+                DESCENT_PREFETCH_BLOCK(g, b, elem, block_bytes, ahead);
+                for (int k = 0; k < t->nstate; k++)
+                    DESCENT_PREFETCH_BLOCK(t->state[k], b, elem, block_bytes, ahead);
+                DESCENT_PREFETCH_BLOCK(ema, b, elem, block_bytes, ahead);
+            }
+            a.begin = 0;
+            a.end = m;
+            a.param = p + b * elem;
+            for (int k = 0; k < t->nstate; k++)
+                a.state[k] = (char *)t->state[k] + b * elem;
+            a.grad = gsrc + (b - gb) * elem;
+            kernel(&a);
+        }
         if (ema && f64)
-            descent_average_range_f64(opt->isa, (double *)ema + b, (const double *)a.param, m, d, 1.0 - d, 0, 1);
+            descent_average_range_f64(opt->isa, (double *)ema + gb, (const double *)p + gb, gm, d, 1.0 - d, 0, 1);
         else if (ema)
-            descent_average_range_f32(opt->isa, (float *)ema + b, (const float *)a.param, m, (float)d,
+            descent_average_range_f32(opt->isa, (float *)ema + gb, (const float *)p + gb, gm, (float)d,
                                       (float)(1.0 - d), 0, 1);
     }
 }
