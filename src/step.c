@@ -1,4 +1,6 @@
-/* descent_step: the step pipeline. A step is six stages, in this order:
+/* descent_step: the step pipeline. A step is six stages, in this order,
+ * after stage 0 under descent_set_step_clip (clip.c: one read of the
+ * gradients for the verdict and the norm of the unscaled values):
  *
  *   1. gate           the non-finite check that must come before any write
  *                     (policies SKIP and ERROR; nonfinite.c)
@@ -7,8 +9,10 @@
  *   3. coefficients   the algorithm's per-step scalars, once per tensor
  *                     (descent_algo.prepare)
  *   4. update         the kernels over chunks, each chunk run by its tensor's
- *                     storage adapter (storage.c, bf16.c, q8state.c), or the
- *                     algorithm's whole-tensor step
+ *                     storage adapter (storage.c, bf16.c, q8state.c), or by
+ *                     run_fused below when the step's unscale and clipping
+ *                     or the EMA ride in the update, or the algorithm's
+ *                     whole-tensor step
  *   5. verdict        under policy REPORT, the first non-finite gradient the
  *                     update read (nonfinite.c)
  *   6. after the step clear the accumulated sum, Lookahead's sync, the EMA
@@ -237,7 +241,7 @@ int descent_step(descent_optimizer *opt)
 {
     if (!opt)
         return DESCENT_ERR_INVALID;
-    int check; /* policy REPORT without a clipping call's verdict: test in the update */
+    int check = 0; /* policy REPORT without a clipping call's verdict: test in the update */
     int rc = 0, possible = !opt->algo->tensor_step && fused_possible(opt);
     double s1 = 1.0, s2 = 1.0;
     if (opt->utils.step_clip)                              /* 0. the step's own unscale and clipping */
