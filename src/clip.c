@@ -128,7 +128,13 @@ static int grad_chunk(const descent_optimizer *opt, int c, void *ctx, double *pa
                     if (ps->norm)
                         descent_bf16_widen(buf, g + k, mk);
                 } else if (ps->write == WRITE_SCRATCH) {
-                    bad |= descent_scale_range_f32(opt->isa, buf, buf, mk, (float)ps->c, 0);
+                    /* the values a write would store: rounded to bf16 */
+                    uint16_t stored[BF16_BLOCK];
+                    descent_scale_range_f32(opt->isa, buf, buf, mk, (float)ps->c, 0);
+                    descent_bf16_narrow(stored, buf, mk);
+                    for (size_t i = 0; i < mk; i++)
+                        bad |= (stored[i] & 0x7F80u) == 0x7F80u;
+                    descent_bf16_widen(buf, stored, mk);
                 }
                 if (ps->norm)
                     descent_norm_range_f32(opt->isa, &l, buf, mk, ps->p);

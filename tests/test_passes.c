@@ -304,6 +304,42 @@ static void fused_step(const char *spec, int threads)
     set_free(&g0);
 }
 
+/* bf16 gradients: the step cannot scale as it reads, so it writes the
+ * unscaled, clipped values first; the same bits as the two calls. */
+static void step_clip_bf16(void)
+{
+    enum { N = 70000 };
+    static uint16_t pa[N], ga[N], pb[N], gb[N];
+    for (int i = 0; i < N; i++) {
+        float f = (float)gval();
+        uint32_t u;
+        memcpy(&u, &f, sizeof u);
+        ga[i] = gb[i] = (uint16_t)(u >> 16);
+        pa[i] = pb[i] = 0x3F80; /* 1.0 */
+    }
+    descent_error err;
+    descent_optimizer *oa = NULL, *ob = NULL;
+    CHECK(descent_create_from_spec(&oa, "SGD(lr=0.1, momentum=0.9)", NULL, &err) == 0 &&
+              descent_create_from_spec(&ob, "SGD(lr=0.1, momentum=0.9)", NULL, &err) == 0,
+          "%s", err.message);
+    if (!oa || !ob)
+        return;
+    CHECK(descent_add_tensor(oa, descent_add_group(oa, NULL), pa, ga, N, DESCENT_BF16) == 0 &&
+              descent_add_tensor(ob, descent_add_group(ob, NULL), pb, gb, N, DESCENT_BF16) == 0,
+          "%s", descent_errmsg(oa));
+    CHECK(descent_set_step_clip(oa, 3.0 / 1024, 1.0, 2.0) == 0, "%s", descent_errmsg(oa));
+    double nb = NAN;
+    int found = -1;
+    CHECK(descent_unscale_clip_grad_norm(ob, 3.0 / 1024, 1.0, 2.0, &nb, &found) == 0 && found == 0, "%s",
+          descent_errmsg(ob));
+    CHECK(descent_step(oa) == 0 && descent_step(ob) == 0, "%s %s", descent_errmsg(oa), descent_errmsg(ob));
+    double na = descent_step_grad_norm(oa);
+    CHECK(memcmp(&na, &nb, sizeof na) == 0 && na > 1.0, "bf16: norms %.17g / %.17g", na, nb);
+    CHECK(memcmp(pa, pb, sizeof pa) == 0 && memcmp(ga, gb, sizeof ga) == 0, "bf16: the step clip differs");
+    descent_destroy(oa);
+    descent_destroy(ob);
+}
+
 int main(void)
 {
     norm_fixed_order();
@@ -311,5 +347,9 @@ int main(void)
     fused_step("AdamW(lr=1e-3)", 1);
     fused_step("AdamW(lr=1e-3)", 2);
     fused_step("SGD(lr=0.1, momentum=0.9)", 2);
+    /* Lookahead's sync every other step: the EMA of those steps is the
+     * separate pass, after the sync. */
+    fused_step("Lookahead(optimizer=AdamW(lr=1e-3), k=2, alpha=0.5)", 2);
+    step_clip_bf16();
     return t_done();
 }
