@@ -557,13 +557,17 @@ static int bench_one(const char *spec, const bench_cfg *cfg, bench_result *res)
         res->peak_rss = peak_rss_bytes();
         /* State is f32 for bf16 parameters, else the parameters' dtype. */
         size_t state_es = cfg->dtype == DESCENT_F64 ? 8 : 4;
-        res->nstate = n ? (int)(res->state_bytes / (n * state_es)) : 0;
+        /* The EMA buffer and Lookahead's slow weights are counted in the
+         * state's memory but are not the algorithm's state the step moves:
+         * their traffic is the pipeline's (pipeline_bytes_per_param). */
+        size_t aux_bytes = n * state_es * (size_t)((ema_decay > 0) + (lookahead_k > 0));
+        res->nstate = n ? (int)((res->state_bytes - aux_bytes) / (n * state_es)) : 0;
         /* p read and written, g read, each state buffer read and written. */
         res->bytes_per_param = 3.0 * (double)es + 2.0 * (double)state_es * res->nstate;
-        if (n && res->state_bytes % (n * state_es) != 0) {
+        if (n && (res->state_bytes - aux_bytes) % (n * state_es) != 0) {
             /* 8-bit state: count its real bytes; the limit kernel gets one
              * more f32 array and the comparison is by bandwidth. */
-            res->bytes_per_param = 3.0 * (double)es + 2.0 * (double)res->state_bytes / (double)n;
+            res->bytes_per_param = 3.0 * (double)es + 2.0 * (double)(res->state_bytes - aux_bytes) / (double)n;
             res->nstate++;
         }
         res->limit_bytes_per_param = 3.0 * (double)es + 2.0 * (double)state_es * res->nstate;
