@@ -61,7 +61,7 @@ valgrind:
 # through a POSIX shell, whose quoting cmd.exe does not take.
 ARCH ?= aarch64
 CROSS_EXCLUDE ?= install_examples|subproject_consumer|test_browser|test_mpi
-WINE_TESTS ?= test_clip|test_optim_more|test_optim_new|test_nonfinite|test_q8|test_arena|test_div_const|test_portable_ckpt|example_quickstart|example_linear_regression|example_lbfgs|example_cmaes|example_readme
+WINE_TESTS ?= test_clip|test_optim_elementwise|test_optim_whole_tensor|test_optim_schedule_free|test_nonfinite|test_q8|test_arena|test_div_const|test_portable_ckpt|example_quickstart|example_linear_regression|example_lbfgs|example_cmaes|example_readme
 # test_long_run's 10^7 steps per optimizer take over half an hour under
 # qemu: 10^6 here. CI (.ci/run) sets CROSS_ENV="DESCENT_EMULATED=1
 # DESCENT_LONG_STEPS=20000", which also scales the slowest tests down as
