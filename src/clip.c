@@ -41,7 +41,7 @@ double descent_norm_finish(double acc, double p)
 
 /* Sub-blocks a chunk is worked in: a write and the norm of what it wrote
  * meet in L1 (4096 f32 = 16 KiB), so the fused unscale + norm reads and
- * writes each gradient once. Multiples of 8, as the lanes need. */
+ * writes each gradient once. A multiple of DESCENT_NORM_LANES, as the lanes need. */
 #define SUB_BLOCK 4096
 
 /* One pass over the gradients, chunk by chunk (passes.h): write g * c or
@@ -75,6 +75,8 @@ static int f32_range(int isa, grad_pass *ps, descent_norm_lanes *l, float *g, si
     float scratch[SUB_BLOCK];
     int bad = 0;
     const float *x = g;
+    if (ps->norm && ps->p == 2.0 && (ps->write == WRITE_SCALE || ps->write == WRITE_SCRATCH))
+        return descent_scale_sumsq_range_f32(isa, l, ps->write == WRITE_SCALE ? g : NULL, g, m, (float)ps->c);
     if (ps->write == WRITE_SCRATCH) {
         bad = descent_scale_range_f32(isa, scratch, g, m, (float)ps->c, 0);
         x = scratch;
@@ -99,6 +101,10 @@ static int grad_chunk(const descent_optimizer *opt, int c, void *ctx, double *pa
         size_t m = ch->end - b < SUB_BLOCK ? ch->end - b : SUB_BLOCK;
         if (t->dtype == DESCENT_F64) {
             double *g = (double *)grad + b;
+            if (ps->norm && ps->p == 2.0 && (ps->write == WRITE_SCALE || ps->write == WRITE_SCRATCH)) {
+                bad |= descent_scale_sumsq_range_f64(opt->isa, &l, ps->write == WRITE_SCALE ? g : NULL, g, m, ps->c);
+                continue;
+            }
             if (ps->write == WRITE_SCRATCH) {
                 double scratch[SUB_BLOCK];
                 bad |= descent_scale_range_f64(opt->isa, scratch, g, m, ps->c, 0);

@@ -5,9 +5,11 @@
  * Fixed reduction order. The p-norm of a gradient (p = 1, 2 or any finite
  * p: sum |x|^p in double) is summed over fixed blocks that do not depend on
  * the thread count: the optimizer's chunks (65536 elements of one tensor,
- * optimizer.c). Inside a chunk, element i goes to lane i mod 8 of eight
- * double accumulators, each summed in index order, and the lanes are added
- * as ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)); a tensor's sum is
+ * optimizer.c). Inside a chunk, element i goes to lane i mod 32 of 32
+ * double accumulators (independent chains: the additions' latency hides
+ * behind each other, so the loop keeps up with memory), each summed in
+ * index order, and the lanes are added pairwise, lane i + h into lane i for
+ * h = 16, 8, 4, 2, 1; a tensor's sum is
  * its chunks' sums added in chunk order (descent_for_chunks folds them in
  * index order after the threads are done). Every instruction set computes
  * the same IEEE additions in the same order (no FMA, no reassociation:
@@ -66,7 +68,7 @@ int descent_for_chunks(const descent_optimizer *opt, int first, int last, descen
  * it; begin is 0), param the output, coeffs the constant(s), state[0] the
  * eight double lanes or the int report, state[1] the running maximum of
  * magnitude bits. */
-#define LANES 8
+#define LANES DESCENT_NORM_LANES
 
 #define SUM_BODY(NAME, T, TERM)                                                       \
     DESCENT_INLINE void NAME(const descent_kernel_args *a)                            \
@@ -120,6 +122,44 @@ int descent_for_chunks(const descent_optimizer *opt, int first, int last, descen
         *(int *)a->state[0] = m >= DESCENT_NF_INF_##SFX;                              \
     }
 
+/* y = g c stored to out (param; NULL: not stored), its square added to the
+ * lanes as SUM_BODY adds it, and the magnitude-bits maximum of y for the
+ * verdict: the unscale, the verdict and the 2-norm in one loop. */
+#define SCALE_SUMSQ_BODY(NAME, T, SFX, STORE)                                                \
+    DESCENT_INLINE void NAME(const descent_kernel_args *a)                            \
+    {                                                                                 \
+        const T *g = (const T *)a->grad;                                              \
+        T *out = (T *)a->param;                                                       \
+        const T c = *(const T *)a->coeffs;                                            \
+        size_t n = a->end, i = 0;                                                     \
+        double *acc = (double *)a->state[0], l[LANES];                                \
+        descent_nf_##SFX m = 0;                                                       \
+        for (int j = 0; j < LANES; j++)                                               \
+            l[j] = acc[j];                                                            \
+        for (; i + LANES <= n; i += LANES)                                            \
+            for (int j = 0; j < LANES; j++) {                                         \
+                T y = g[i + j] * c;                                                   \
+                if (STORE)                                                            \
+                    out[i + j] = y;                                                   \
+                descent_nf_##SFX u = descent_nf_bits_##SFX(y);                        \
+                m = u > m ? u : m;                                                    \
+                double x = (double)y;                                                 \
+                l[j] += x * x;                                                        \
+            }                                                                         \
+        for (int j = 0; i < n; i++, j++) {                                            \
+            T y = g[i] * c;                                                           \
+            if (STORE)                                                                \
+                out[i] = y;                                                           \
+            descent_nf_##SFX u = descent_nf_bits_##SFX(y);                            \
+            m = u > m ? u : m;                                                        \
+            double x = (double)y;                                                     \
+            l[j] += x * x;                                                            \
+        }                                                                             \
+        for (int j = 0; j < LANES; j++)                                               \
+            acc[j] = l[j];                                                            \
+        *(int *)a->state[1] |= m >= DESCENT_NF_INF_##SFX;                             \
+    }
+
 /* EMA: avg = d avg + od p; SWA: avg = avg + (p - avg) / m
  * (torch.optim.swa_utils.AveragedModel's update, in the array's type). */
 #define AVERAGE_BODY(NAME, T, EXPR)                                                   \
@@ -144,6 +184,10 @@ REWRITE_BODY(scale_f32_body, float, f32, x * c)
 REWRITE_BODY(scale_f64_body, double, f64, x * c)
 REWRITE_BODY(clamp_f32_body, float, f32, x < -c ? -c : x > c ? c : x)
 REWRITE_BODY(clamp_f64_body, double, f64, x < -c ? -c : x > c ? c : x)
+SCALE_SUMSQ_BODY(scale_sumsq_f32_body, float, f32, 1)
+SCALE_SUMSQ_BODY(scale_sumsq_f64_body, double, f64, 1)
+SCALE_SUMSQ_BODY(scaled_sumsq_f32_body, float, f32, 0)
+SCALE_SUMSQ_BODY(scaled_sumsq_f64_body, double, f64, 0)
 AVERAGE_BODY(ema_f32_body, float, d * avg[i] + od * p[i])
 AVERAGE_BODY(ema_f64_body, double, d * avg[i] + od * p[i])
 AVERAGE_BODY(swa_f32_body, float, avg[i] + (p[i] - avg[i]) / m)
@@ -159,6 +203,10 @@ DESCENT_DISPATCH(scale_f32, scale_f32_body)
 DESCENT_DISPATCH(scale_f64, scale_f64_body)
 DESCENT_DISPATCH(clamp_f32, clamp_f32_body)
 DESCENT_DISPATCH(clamp_f64, clamp_f64_body)
+DESCENT_DISPATCH(scale_sumsq_f32, scale_sumsq_f32_body)
+DESCENT_DISPATCH(scale_sumsq_f64, scale_sumsq_f64_body)
+DESCENT_DISPATCH(scaled_sumsq_f32, scaled_sumsq_f32_body)
+DESCENT_DISPATCH(scaled_sumsq_f64, scaled_sumsq_f64_body)
 DESCENT_DISPATCH(ema_f32, ema_f32_body)
 DESCENT_DISPATCH(ema_f64, ema_f64_body)
 DESCENT_DISPATCH(swa_f32, swa_f32_body)
@@ -200,6 +248,34 @@ int descent_scale_range_f64(int isa, double *out, const double *g, size_t n, dou
     return bad;
 }
 
+int descent_scale_sumsq_range_f32(int isa, descent_norm_lanes *l, float *out, const float *g, size_t n, float c)
+{
+    descent_kernel_args a;
+    int bad = 0;
+    args_for(&a, isa, g, out, n, &c);
+    a.state[0] = l->sum;
+    a.state[1] = &bad;
+    if (out)
+        scale_sumsq_f32(&a);
+    else
+        scaled_sumsq_f32(&a);
+    return bad;
+}
+
+int descent_scale_sumsq_range_f64(int isa, descent_norm_lanes *l, double *out, const double *g, size_t n, double c)
+{
+    descent_kernel_args a;
+    int bad = 0;
+    args_for(&a, isa, g, out, n, &c);
+    a.state[0] = l->sum;
+    a.state[1] = &bad;
+    if (out)
+        scale_sumsq_f64(&a);
+    else
+        scaled_sumsq_f64(&a);
+    return bad;
+}
+
 void descent_average_range_f32(int isa, float *avg, const float *p, size_t n, float d, float od, float m, int ema)
 {
     descent_kernel_args a;
@@ -228,7 +304,7 @@ void descent_average_range_f64(int isa, double *avg, const double *p, size_t n, 
 void descent_norm_lanes_init(descent_norm_lanes *l) { memset(l, 0, sizeof *l); }
 
 /* Add the range's |x|^p into the lanes (ranges of one chunk, in order; every
- * range but a chunk's last a multiple of 8 elements long). */
+ * range but a chunk's last a multiple of 32 elements long). */
 #define NORM_RANGE_FN(T, SFX)                                                                     \
     void descent_norm_range_##SFX(int isa, descent_norm_lanes *l, const T *g, size_t n, double p) \
     {                                                                                             \
@@ -270,6 +346,11 @@ double descent_norm_lanes_sum(const descent_norm_lanes *l, double p, int f64)
         memcpy(&x, &u, sizeof x);
         return x;
     }
-    const double *s = l->sum;
-    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    /* pairwise: s[i] + s[i + h] for h = 16, 8, 4, 2, 1 */
+    double s[DESCENT_NORM_LANES];
+    memcpy(s, l->sum, sizeof s);
+    for (int h = DESCENT_NORM_LANES / 2; h >= 1; h /= 2)
+        for (int i = 0; i < h; i++)
+            s[i] = s[i] + s[i + h];
+    return s[0];
 }

@@ -26,10 +26,12 @@ int descent_for_chunks(const descent_optimizer *opt, int first, int last, descen
 int descent_scale_range_f32(int isa, float *out, const float *g, size_t n, float c, int clamp);
 int descent_scale_range_f64(int isa, double *out, const double *g, size_t n, double c, int clamp);
 
-/* The running p-norm sum of one chunk (passes.c states the order): eight
- * double lanes, or for p = infinity the largest magnitude bits. */
+/* The running p-norm sum of one chunk (passes.c states the order): 32
+ * double lanes, or for p = infinity the largest magnitude bits. Ranges
+ * summed into one set of lanes are multiples of 32 elements but the last. */
+#define DESCENT_NORM_LANES 32
 typedef struct descent_norm_lanes {
-    double sum[8];
+    double sum[DESCENT_NORM_LANES];
     uint64_t maxbits;
 } descent_norm_lanes;
 void descent_norm_lanes_init(descent_norm_lanes *l);
@@ -37,6 +39,12 @@ void descent_norm_range_f32(int isa, descent_norm_lanes *l, const float *g, size
 void descent_norm_range_f64(int isa, descent_norm_lanes *l, const double *g, size_t n, double p);
 /* The chunk's sum of |x|^p (p finite) or its largest |x| (a NaN: NaN). */
 double descent_norm_lanes_sum(const descent_norm_lanes *l, double p, int f64);
+
+/* y = g c (stored to out unless out is NULL; out may be g), y^2 added to
+ * the lanes as descent_norm_range_* adds it for p = 2; returns 1 if a y is
+ * not finite. One loop for unscale, verdict and 2-norm. */
+int descent_scale_sumsq_range_f32(int isa, descent_norm_lanes *l, float *out, const float *g, size_t n, float c);
+int descent_scale_sumsq_range_f64(int isa, descent_norm_lanes *l, double *out, const double *g, size_t n, double c);
 
 /* Stage 1 of a step under descent_set_step_clip (clip.c): the verdict and
  * the norm from one read of the gradients; a step to skip or refuse
