@@ -212,6 +212,12 @@ static int check_dtypes(descent_optimizer *opt)
     return 0;
 }
 
+static int check_norm_call(descent_optimizer *opt, double max_norm, double norm_type)
+{
+    int rc = check_norm_args(opt, max_norm, norm_type);
+    return rc < 0 ? rc : check_dtypes(opt);
+}
+
 /* PyTorch: clip_coef = max_norm / (total_norm + 1e-6), applied when < 1. */
 static double clip_coef(double max_norm, double norm) { return max_norm / (norm + 1e-6); }
 
@@ -259,9 +265,7 @@ int descent_clip_grad_norm(descent_optimizer *opt, double max_norm, double norm_
 {
     if (!opt)
         return DESCENT_ERR_INVALID;
-    int rc = check_norm_args(opt, max_norm, norm_type);
-    if (rc == 0)
-        rc = check_dtypes(opt);
+    int rc = check_norm_call(opt, max_norm, norm_type);
     if (rc < 0)
         return rc;
     grad_pass ps;
@@ -284,9 +288,7 @@ int descent_unscale_clip_grad_norm(descent_optimizer *opt, double inv_scale, dou
         return DESCENT_ERR_INVALID;
     if (!(inv_scale > 0) || isinf(inv_scale))
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "inv_scale must be finite and > 0, got %g", inv_scale);
-    int rc = check_norm_args(opt, max_norm, norm_type);
-    if (rc == 0)
-        rc = check_dtypes(opt);
+    int rc = check_norm_call(opt, max_norm, norm_type);
     if (rc < 0)
         return rc;
     /* One pass: g = g * inv_scale written, the verdict and the norm of the
@@ -323,9 +325,7 @@ int descent_clip_grad_norm_per_tensor(descent_optimizer *opt, double max_norm, d
 {
     if (!opt)
         return DESCENT_ERR_INVALID;
-    int rc = check_norm_args(opt, max_norm, norm_type);
-    if (rc == 0)
-        rc = check_dtypes(opt);
+    int rc = check_norm_call(opt, max_norm, norm_type);
     if (rc < 0)
         return rc;
     int bad = -1, cursor = 0;

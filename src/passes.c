@@ -222,82 +222,45 @@ static void args_for(descent_kernel_args *a, int isa, const void *in, void *out,
     a->coeffs = coeffs;
 }
 
-int descent_scale_range_f32(int isa, float *out, const float *g, size_t n, float c, int clamp)
-{
-    descent_kernel_args a;
-    int bad = 0;
-    args_for(&a, isa, g, out, n, &c);
-    a.state[0] = &bad;
-    if (clamp)
-        clamp_f32(&a);
-    else
-        scale_f32(&a);
-    return bad;
-}
-
-int descent_scale_range_f64(int isa, double *out, const double *g, size_t n, double c, int clamp)
-{
-    descent_kernel_args a;
-    int bad = 0;
-    args_for(&a, isa, g, out, n, &c);
-    a.state[0] = &bad;
-    if (clamp)
-        clamp_f64(&a);
-    else
-        scale_f64(&a);
-    return bad;
-}
-
-int descent_scale_sumsq_range_f32(int isa, descent_norm_lanes *l, float *out, const float *g, size_t n, float c)
-{
-    descent_kernel_args a;
-    int bad = 0;
-    args_for(&a, isa, g, out, n, &c);
-    a.state[0] = l->sum;
-    a.state[1] = &bad;
-    if (out)
-        scale_sumsq_f32(&a);
-    else
-        scaled_sumsq_f32(&a);
-    return bad;
-}
-
-int descent_scale_sumsq_range_f64(int isa, descent_norm_lanes *l, double *out, const double *g, size_t n, double c)
-{
-    descent_kernel_args a;
-    int bad = 0;
-    args_for(&a, isa, g, out, n, &c);
-    a.state[0] = l->sum;
-    a.state[1] = &bad;
-    if (out)
-        scale_sumsq_f64(&a);
-    else
-        scaled_sumsq_f64(&a);
-    return bad;
-}
-
-void descent_average_range_f32(int isa, float *avg, const float *p, size_t n, float d, float od, float m, int ema)
-{
-    descent_kernel_args a;
-    const float k[3] = {d, od, m};
-    args_for(&a, isa, p, avg, n, k);
-    if (ema)
-        ema_f32(&a);
-    else
-        swa_f32(&a);
-}
-
-void descent_average_range_f64(int isa, double *avg, const double *p, size_t n, double d, double od, double m,
-                               int ema)
-{
-    descent_kernel_args a;
-    const double k[3] = {d, od, m};
-    args_for(&a, isa, p, avg, n, k);
-    if (ema)
-        ema_f64(&a);
-    else
-        swa_f64(&a);
-}
+/* The range entry points (passes.h), one set per element type. */
+#define RANGE_FNS(T, SFX)                                                                               \
+    int descent_scale_range_##SFX(int isa, T *out, const T *g, size_t n, T c, int clamp)                \
+    {                                                                                                   \
+        descent_kernel_args a;                                                                          \
+        int bad = 0;                                                                                    \
+        args_for(&a, isa, g, out, n, &c);                                                               \
+        a.state[0] = &bad;                                                                              \
+        if (clamp)                                                                                      \
+            clamp_##SFX(&a);                                                                            \
+        else                                                                                            \
+            scale_##SFX(&a);                                                                            \
+        return bad;                                                                                     \
+    }                                                                                                   \
+    int descent_scale_sumsq_range_##SFX(int isa, descent_norm_lanes *l, T *out, const T *g, size_t n, T c) \
+    {                                                                                                   \
+        descent_kernel_args a;                                                                          \
+        int bad = 0;                                                                                    \
+        args_for(&a, isa, g, out, n, &c);                                                               \
+        a.state[0] = l->sum;                                                                            \
+        a.state[1] = &bad;                                                                              \
+        if (out)                                                                                        \
+            scale_sumsq_##SFX(&a);                                                                      \
+        else                                                                                            \
+            scaled_sumsq_##SFX(&a);                                                                     \
+        return bad;                                                                                     \
+    }                                                                                                   \
+    void descent_average_range_##SFX(int isa, T *avg, const T *p, size_t n, T d, T od, T m, int ema)    \
+    {                                                                                                   \
+        descent_kernel_args a;                                                                          \
+        const T k[3] = {d, od, m};                                                                      \
+        args_for(&a, isa, p, avg, n, k);                                                                \
+        if (ema)                                                                                        \
+            ema_##SFX(&a);                                                                              \
+        else                                                                                            \
+            swa_##SFX(&a);                                                                              \
+    }
+RANGE_FNS(float, f32)
+RANGE_FNS(double, f64)
 
 /* ---- the p-norm of a chunk ------------------------------------------------ */
 
