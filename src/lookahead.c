@@ -1,8 +1,9 @@
 /* The spec "Lookahead(optimizer=SPEC, k=5, alpha=0.5)": Lookahead (Zhang et
  * al. 2019, "Lookahead Optimizer: k steps forward, 1 step back") around any
  * other optimizer given as a nested spec. The defaults k = 5, alpha = 0.5
- * are the paper's. The update itself is in utils.c. */
-#include "internal.h"
+ * are the paper's. descent_set_lookahead and the update (the slow weights
+ * in an auxiliary buffer, utils.c) follow the spec's parser. */
+#include "passes.h"
 
 #include <math.h>
 #include <string.h>
@@ -73,4 +74,51 @@ int descent_optimizer_spec_parse(const char *spec, const descent_allocator *allo
         rc = descent_hparams_from_node(hp, &doc, root, err);
     descent_spec_free(&doc);
     return rc;
+}
+
+/* ---- Lookahead ---------------------------------------------------------- */
+
+int descent_set_lookahead(descent_optimizer *opt, int k, double alpha)
+{
+    if (!opt)
+        return DESCENT_ERR_INVALID;
+    if (k < 0 || k > 1000000)
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "Lookahead k must be >= 1 (0 turns it off), got %d", k);
+    if (k > 0 && !(alpha >= 0 && alpha <= 1))
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "Lookahead alpha must be in [0, 1], got %g", alpha);
+    int rc = descent_aux_switch(opt, DESCENT_AUX_SLOW, k > 0, "Lookahead");
+    if (rc < 0)
+        return rc;
+    opt->utils.lookahead_k = k;
+    opt->utils.lookahead_alpha = k > 0 ? alpha : 0;
+    opt->utils.lookahead_count = 0;
+    return 0;
+}
+
+/* Zhang et al. 2019, Algorithm 1: after every k-th inner step
+ *   phi = phi + alpha (theta - phi);  theta = phi
+ * chunk by chunk, threaded (element-wise: the same bits for any threads). */
+static int lookahead_chunk(const descent_optimizer *opt, int c, void *ctx, double *partial)
+{
+    const double alpha = *(const double *)ctx;
+    const descent_chunk *ch = &opt->chunks[c];
+    const descent_tensor *t = &opt->tensors[ch->tensor];
+    *partial = 0;
+    if (t->dtype == DESCENT_F64) {
+        double *s = t->aux[DESCENT_AUX_SLOW], *p = t->param;
+        for (size_t j = ch->begin; j < ch->end; j++)
+            p[j] = s[j] = s[j] + alpha * (p[j] - s[j]);
+    } else {
+        float *s = t->aux[DESCENT_AUX_SLOW], *p = t->param;
+        const float a = (float)alpha;
+        for (size_t j = ch->begin; j < ch->end; j++)
+            p[j] = s[j] = s[j] + a * (p[j] - s[j]);
+    }
+    return 0;
+}
+
+void descent_lookahead_sync(descent_optimizer *opt)
+{
+    double alpha = opt->utils.lookahead_alpha;
+    descent_for_chunks(opt, 0, opt->nchunks, lookahead_chunk, &alpha, NULL);
 }

@@ -184,7 +184,24 @@ void descent_grads_checked(descent_optimizer *opt, int all_finite);
 
 /* descent_opt_fail: access.h */
 
-/* ---- training utilities (src/utils.c) ---------------------------------- */
+/* ---- training utilities (src/utils.c, accumulate.c, decay_mask.c,
+ * averages.c, lookahead.c) ------------------------------------------------ */
+
+/* Auxiliary buffers (utils.c): bytes per element of tensor t's buffers;
+ * seed buffer kind of t (zeros, or a copy of the parameters); allocate and
+ * seed (on) or free (off) buffer kind of every tensor, all or nothing, what
+ * naming the feature in an error. */
+size_t descent_aux_size(const descent_tensor *t);
+void descent_aux_seed(descent_tensor *t, int kind);
+int descent_aux_switch(descent_optimizer *opt, int kind, int on, const char *what);
+/* DESCENT_ERR_INVALID with a message unless tensor is registered. */
+int descent_utils_check_tensor(const descent_optimizer *opt, int tensor);
+/* Fold the parameters into average buffer kind (averages.c): EMA with
+ * decay, or SWA's running mean over count earlier updates (decay 0); the
+ * first update (count 0) copies. */
+void descent_average_update(descent_optimizer *opt, int kind, int64_t count, double decay);
+/* Lookahead's sync of the slow weights (lookahead.c). */
+void descent_lookahead_sync(descent_optimizer *opt);
 
 /* Register-time setup of a new tensor (masks, aux buffers); on error the
  * caller frees the tensor. */
@@ -201,8 +218,6 @@ int descent_utils_before_step(descent_optimizer *opt);
 /* The hyperparameters prepare() sees for a tensor (weight decay masked). */
 const descent_hparams *descent_utils_hparams(const descent_optimizer *opt, const descent_tensor *t,
                                              descent_hparams *scratch);
-/* After an update: clear the sum, Lookahead sync, EMA update. */
-void descent_utils_after_step(descent_optimizer *opt);
 /* Checkpoint section, present (header flag DESCENT_CKPT_FLAG_UTILS) when
  * descent_utils_active(). */
 #define DESCENT_CKPT_FLAG_UTILS 1u

@@ -237,6 +237,26 @@ static const fused_cfg *choose_fused(descent_optimizer *opt, int possible, doubl
     return f->ema || s1 != 1.0 || s2 != 1.0 ? f : NULL;
 }
 
+/* Stage 6's training utilities: clear the accumulation sum, Lookahead's
+ * sync every k-th update, the EMA update (unless the step folded it in). */
+static void after_step(descent_optimizer *opt)
+{
+    descent_utils *u = &opt->utils;
+    if (u->accumulate > 1) {
+        u->accum_count = 0;
+        for (int i = 0; i < opt->ntensors; i++)
+            descent_aux_seed(&opt->tensors[i], DESCENT_AUX_ACCUM);
+    }
+    if (u->lookahead_k > 0 && ++u->lookahead_count % u->lookahead_k == 0)
+        descent_lookahead_sync(opt);
+    if (u->ema_decay > 0) {
+        if (!u->ema_fused) /* else applied in the update (run_fused) */
+            descent_average_update(opt, DESCENT_AUX_EMA, u->ema_count, u->ema_decay);
+        u->ema_count++;
+    }
+    u->ema_fused = 0;
+}
+
 int descent_step(descent_optimizer *opt)
 {
     if (!opt)
@@ -258,7 +278,7 @@ int descent_step(descent_optimizer *opt)
         int first_bad = opt->algo->tensor_step ? update_tensors(opt, check)       /* 4. update */
                                                : update_chunks(opt, total, check, f);
         rc = descent_nonfinite_after_step(opt, first_bad);  /* 5. verdict */
-        descent_utils_after_step(opt);                      /* 6. after the step */
+        after_step(opt);                                    /* 6. after the step */
     }
     return rc;
 }
