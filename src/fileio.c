@@ -18,7 +18,6 @@
 #define WIN32_LEAN_AND_MEAN
 #include <windows.h>
 #include <sys/stat.h>
-#include <time.h>
 #endif
 
 /* ---- paths ----------------------------------------------------------------- */
@@ -208,8 +207,21 @@ int descent_file_read_framed(const descent_mem *mem, const char *path, const cha
 #if defined(DESCENT_POSIX_FILES) || defined(_WIN32)
 #ifdef _WIN32
 static uint64_t process_id(void) { return GetCurrentProcessId(); }
+/* 100 ns ticks since 1601. */
+static uint64_t clock_bits(void)
+{
+    FILETIME ft;
+    GetSystemTimeAsFileTime(&ft);
+    return (uint64_t)ft.dwHighDateTime << 32 | ft.dwLowDateTime;
+}
 #else
 static uint64_t process_id(void) { return (uint64_t)getpid(); }
+static uint64_t clock_bits(void)
+{
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec;
+}
 #endif
 
 /* splitmix64 (Steele, Lea & Flood 2014) over the time, the process and a
@@ -218,9 +230,7 @@ static uint64_t process_id(void) { return (uint64_t)getpid(); }
 static uint64_t tmp_suffix(void)
 {
     static unsigned long counter;
-    struct timespec ts;
-    timespec_get(&ts, TIME_UTC);
-    uint64_t z = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^ (uint64_t)process_id() << 32 ^
+    uint64_t z = clock_bits() ^ (uint64_t)process_id() << 32 ^
                  (uint64_t)++counter * 0x9E3779B97F4A7C15u;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
