@@ -63,7 +63,7 @@ valgrind:
 # mingw-w64's libm differs from glibc's in the last bit (docs/getting-started.md).
 ARCH ?= aarch64
 CROSS_EXCLUDE ?= install_examples|subproject_consumer|test_browser|test_mpi
-WINE_TESTS ?= ^(test_clip|test_optim_more|test_optim_new|test_nonfinite|test_q8|test_arena|test_div_const|test_portable_ckpt|test_core|test_alloc_fail|test_hparam_sweep|test_old_images|test_long_run|test_mgh|test_state_access|test_zero_checks|test_csv_crlf|test_file_replace|example_.*)$$
+WINE_TESTS ?= ^(test_clip|test_optim_elementwise|test_optim_whole_tensor|test_optim_schedule_free|test_nonfinite|test_q8|test_arena|test_div_const|test_portable_ckpt|test_core|test_alloc_fail|test_hparam_sweep|test_old_images|test_long_run|test_mgh|test_state_access|test_zero_checks|test_csv_crlf|test_file_replace|example_.*)$$
 # test_long_run's 10^7 steps per optimizer take over half an hour under
 # qemu: 10^6 here. CI (.ci/run) sets CROSS_ENV="DESCENT_EMULATED=1
 # DESCENT_LONG_STEPS=20000", which also scales the slowest tests down as

@@ -65,19 +65,7 @@ static int any_sched(const options *o)
 
 /* ---- output helpers ------------------------------------------------------------- */
 
-static void put_html(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '&': fputs("&amp;", f); break;
-        case '"': fputs("&quot;", f); break;
-        case '\'': fputs("&#39;", f); break;
-        default: fputc(*s, f);
-        }
-    }
-}
+static void put_html(FILE *f, const char *s) { svg_put_escaped(f, s, strlen(s), 1); }
 
 static void put_num(FILE *f, const char *fmt, double v)
 {

@@ -255,10 +255,7 @@ static void tick_label(char *buf, size_t cap, const scale *s, double t)
         snprintf(buf, cap, "%.4g", t);
 }
 
-static void put_text_n(FILE *f, const char *s, size_t n);
-static void put_text(FILE *f, const char *s) { put_text_n(f, s, strlen(s)); }
-
-static void put_text_n(FILE *f, const char *s, size_t n)
+void svg_put_escaped(FILE *f, const char *s, size_t n, int apostrophe)
 {
     for (const char *e = s + n; s < e; s++) {
         switch (*s) {
@@ -266,10 +263,19 @@ static void put_text_n(FILE *f, const char *s, size_t n)
         case '>': fputs("&gt;", f); break;
         case '&': fputs("&amp;", f); break;
         case '"': fputs("&quot;", f); break;
+        case '\'':
+            if (apostrophe) {
+                fputs("&#39;", f);
+                break;
+            }
+            /* fall through */
         default: fputc(*s, f);
         }
     }
 }
+
+static void put_text_n(FILE *f, const char *s, size_t n) { svg_put_escaped(f, s, n, 0); }
+static void put_text(FILE *f, const char *s) { put_text_n(f, s, strlen(s)); }
 
 /* ---- titles that fit ---------------------------------------------------------- */
 

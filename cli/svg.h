@@ -42,6 +42,11 @@ void svg_chart_integer_x(svg_chart *c);
  * top right corner: for charts with many or long-named series. */
 void svg_chart_legend_below(svg_chart *c);
 
+/* Write s[0..n) as XML/HTML text: <, >, & and " as entities, and ' too
+ * when apostrophe is set (HTML attribute values quoted either way). The one
+ * escape of the command's SVG and HTML writers. */
+void svg_put_escaped(FILE *f, const char *s, size_t n, int apostrophe);
+
 /* The palette colour of index colour (wrapping), as "#RRGGBB". */
 const char *svg_palette_colour(int colour);
 

@@ -173,18 +173,7 @@ static double py_of(const svg_contour *c, double y) { return TOP + PH - (y - c->
  * changes. */
 static double clamp_px(double v) { return v < -20000 ? -20000 : v > 20000 ? 20000 : v; }
 
-static void put_text(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '&': fputs("&amp;", f); break;
-        case '"': fputs("&quot;", f); break;
-        default: fputc(*s, f);
-        }
-    }
-}
+static void put_text(FILE *f, const char *s) { svg_put_escaped(f, s, strlen(s), 0); }
 
 /* Tick positions: multiples of a 1-2-5 step inside [lo, hi]. */
 static int ticks(double lo, double hi, double *out, int max)

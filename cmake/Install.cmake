@@ -21,9 +21,17 @@ target_link_libraries(descent_shared PRIVATE $<TARGET_PROPERTY:descent,LINK_LIBR
 # The shared library exports exactly the functions listed in
 # cmake/descent.exports (the calls include/descent.h declares; the test
 # exports_check compares the three); the library's internal functions (also
-# named descent_*) stay local, so they are not part of the ABI.
-set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/cmake/descent.exports)
+# named descent_*) stay local, so they are not part of the ABI, except the
+# few of cmake/descent.internal-exports that the shared descent_mpi of the
+# same version calls.
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/cmake/descent.exports
+  ${CMAKE_CURRENT_SOURCE_DIR}/cmake/descent.internal-exports)
 file(STRINGS ${CMAKE_CURRENT_SOURCE_DIR}/cmake/descent.exports DESCENT_EXPORTS REGEX "^descent_[a-z0-9_]+$")
+if(DESCENT_MPI_BUILT)
+  file(STRINGS ${CMAKE_CURRENT_SOURCE_DIR}/cmake/descent.internal-exports DESCENT_INTERNAL_EXPORTS
+       REGEX "^descent_[a-z0-9_]+$")
+  list(APPEND DESCENT_EXPORTS ${DESCENT_INTERNAL_EXPORTS})
+endif()
 string(REPLACE ";" ";\n    " DESCENT_EXPORT_LINES "${DESCENT_EXPORTS}")
 file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/descent.map.in "{\n  global:\n    ${DESCENT_EXPORT_LINES};\n  local: *;\n};\n")
 # Copied only when its content changes, so the library relinks exactly then.
@@ -76,6 +84,32 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/descent.pc DESTINATION ${CMAKE_INSTALL
 # libdescent.a): a CMake export of its own, loaded by descentConfig.cmake
 # when installed, and descent_mpi.pc with the MPI flags CMake found.
 if(DESCENT_MPI_BUILT)
+  # The shared descent_mpi (descent::descent_mpi_shared) links the shared
+  # libdescent and exports only the calls include/descent_mpi.h declares.
+  add_library(descent_mpi_shared SHARED ${DESCENT_MPI_SOURCES})
+  set_target_properties(descent_mpi_shared PROPERTIES
+    OUTPUT_NAME descent_mpi
+    VERSION ${PROJECT_VERSION}
+    SOVERSION ${PROJECT_VERSION_MAJOR}
+    EXPORT_NAME descent_mpi_shared)
+  target_compile_options(descent_mpi_shared PRIVATE $<TARGET_PROPERTY:descent_mpi,COMPILE_OPTIONS>)
+  target_compile_definitions(descent_mpi_shared PRIVATE $<TARGET_PROPERTY:descent_mpi,COMPILE_DEFINITIONS>)
+  target_include_directories(descent_mpi_shared PRIVATE src)
+  target_include_directories(descent_mpi_shared PUBLIC
+    $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include> $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+  target_link_libraries(descent_mpi_shared PUBLIC descent_shared MPI::MPI_C)
+  file(READ ${CMAKE_CURRENT_SOURCE_DIR}/include/descent_mpi.h DESCENT_MPI_HEADER)
+  string(REGEX MATCHALL "descent_mpi_[a-z0-9_]+\\(" DESCENT_MPI_CALLS "${DESCENT_MPI_HEADER}")
+  string(REPLACE "(" "" DESCENT_MPI_CALLS "${DESCENT_MPI_CALLS}")
+  list(REMOVE_DUPLICATES DESCENT_MPI_CALLS)
+  string(REPLACE ";" ";\n    " DESCENT_MPI_LINES "${DESCENT_MPI_CALLS}")
+  file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/descent_mpi.map.in "{\n  global:\n    ${DESCENT_MPI_LINES};\n  local: *;\n};\n")
+  configure_file(${CMAKE_CURRENT_BINARY_DIR}/descent_mpi.map.in ${CMAKE_CURRENT_BINARY_DIR}/descent_mpi.map COPYONLY)
+  target_link_options(descent_mpi_shared PRIVATE "LINKER:--version-script=${CMAKE_CURRENT_BINARY_DIR}/descent_mpi.map")
+  set_target_properties(descent_mpi_shared PROPERTIES LINK_DEPENDS ${CMAKE_CURRENT_BINARY_DIR}/descent_mpi.map)
+  add_library(descent::descent_mpi_shared ALIAS descent_mpi_shared)
+  install(TARGETS descent_mpi_shared EXPORT descentMPITargets
+    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
   install(TARGETS descent_mpi EXPORT descentMPITargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
   install(EXPORT descentMPITargets NAMESPACE descent:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/descent)
   set(DESCENT_MPI_PC_CFLAGS "")

@@ -5,6 +5,8 @@
 
 #include "kernels.h"
 
+#include <stddef.h>
+
 /* ---- hyperparameter descriptors ---------------------------------------- */
 
 typedef enum hp_type { HP_REAL, HP_PAIR, HP_BOOL, HP_CHOICE, HP_INT } hp_type;
@@ -44,6 +46,18 @@ typedef struct descent_tensor_scalars {
         double weight_sum;  /* schedule-free: optax's weight_sum, sum of max_lr^weight_lr_power */
     };
 } descent_tensor_scalars;
+
+/* A per-tensor scalar an algorithm keeps beyond `step`: its PyTorch (or
+ * optax) name in state[p] and where it lives in descent_tensor_scalars.
+ * The algorithm's table lists them (`scalars`); descent_state_get_scalar /
+ * set_scalar and the error naming what a tensor has read that list. The
+ * checkpoint keeps the three slots (mu_product, eta|max_lr, mu|weight_sum)
+ * in a fixed order, as every earlier version wrote them. */
+typedef struct descent_scalar_desc {
+    const char *name;
+    size_t offset; /* offsetof(descent_tensor_scalars, the double field) */
+} descent_scalar_desc;
+#define DESCENT_SCALAR(name, field) {name, offsetof(descent_tensor_scalars, field)}
 
 /* One algorithm family member: what GSL calls a type table. The generic code
  * allocates state_count(hp) buffers of n elements and coeffs_size bytes per
@@ -89,6 +103,9 @@ typedef struct descent_algo {
     /* state_bits=8 support: one letter per state buffer, 's' for the signed
      * 8-bit map, 'u' for the unsigned one (src/q8state.c); NULL: none. */
     const char *state_q8;
+    /* Per-tensor scalars beyond `step` (NAdam's mu_product, ASGD's eta and
+     * mu, ...), terminated by a NULL name; NULL: none. */
+    const descent_scalar_desc *scalars;
 } descent_algo;
 
 /* A whole tensor, as tensor_step and eval_params see it. */

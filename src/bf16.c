@@ -14,6 +14,7 @@
  * The bits come from a hash of (seed, tensor, step) and the element index,
  * so they do not depend on how elements are split among threads. */
 #include "internal.h"
+#include "rng.h"
 
 #include <string.h>
 
@@ -76,14 +77,8 @@ DESCENT_INLINE void narrow_stochastic(uint16_t *dst, const float *src, size_t n,
     }
 }
 
-/* splitmix64's finalizer: the per-(seed, tensor, step) key. */
-static uint64_t mix64(uint64_t z)
-{
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+/* splitmix64's step on z: the per-(seed, tensor, step) key. */
+static uint64_t mix64(uint64_t z) { return descent_splitmix64(&z); }
 
 void descent_bf16_widen(float *dst, const uint16_t *src, size_t n) { widen(dst, src, n); }
 void descent_bf16_narrow(uint16_t *dst, const float *src, size_t n) { narrow(dst, src, n); }

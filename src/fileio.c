@@ -2,6 +2,7 @@
  * concurrency-safe writes. The only place in the library that creates,
  * renames or syncs files; the bytes inside are bytes.c's business. */
 #include "internal.h"
+#include "rng.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -230,11 +231,7 @@ static uint64_t clock_bits(void)
 static uint64_t tmp_suffix(void)
 {
     static unsigned long counter;
-    uint64_t z = clock_bits() ^ (uint64_t)process_id() << 32 ^
-                 (uint64_t)++counter * 0x9E3779B97F4A7C15u;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-    return z ^ (z >> 31);
+    return descent_mix64(clock_bits() ^ (uint64_t)process_id() << 32 ^ (uint64_t)++counter * 0x9E3779B97F4A7C15u);
 }
 #endif
 

@@ -5,6 +5,7 @@
 #include "access.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -123,6 +124,40 @@ void descent_group_replace_hparams(descent_optimizer *opt, int group, const desc
 {
     opt->groups[group].hp = *hp;
     opt->groups[group].initial_lr = hp->lr;
+}
+
+int descent_tensor_view_of(const descent_optimizer *opt, int tensor, descent_tensor_view *v)
+{
+    if (!opt || tensor < 0 || tensor >= opt->ntensors)
+        return DESCENT_ERR_INVALID;
+    const descent_tensor *t = &opt->tensors[tensor];
+    v->group = t->group;
+    v->dtype = t->dtype;
+    v->n = t->n;
+    v->param = t->param;
+    v->grad = (void *)(uintptr_t)t->grad;
+    return 0;
+}
+
+void descent_default_hparams(const descent_optimizer *opt, descent_hparams *hp) { *hp = opt->defaults; }
+
+const descent_allocator *descent_optimizer_allocator(const descent_optimizer *opt) { return &opt->mem.a; }
+
+int descent_steps_whole_tensors(const descent_optimizer *opt) { return opt->algo->tensor_step != NULL; }
+
+int descent_group_wants_q8(const descent_optimizer *opt, int group)
+{
+    return descent_q8_wanted(opt->algo, group < 0 ? &opt->defaults : &opt->groups[group].hp);
+}
+
+void descent_group_copy(descent_optimizer *dst, const descent_optimizer *src, int group)
+{
+    dst->groups[group] = src->groups[group];
+}
+
+void descent_tensor_copy_scalars(descent_optimizer *dst, int dst_tensor, const descent_optimizer *src, int src_tensor)
+{
+    dst->tensors[dst_tensor].scalars = src->tensors[src_tensor].scalars;
 }
 
 size_t descent_tensor_param_bytes(const descent_optimizer *opt, int tensor)

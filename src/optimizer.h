@@ -10,6 +10,7 @@
 #include "algo.h"
 #include "formats.h"
 #include "spec.h"
+#include "access.h"
 
 /* Kinds of auxiliary per-tensor buffers (src/utils.c). */
 enum { DESCENT_AUX_ACCUM, DESCENT_AUX_EMA, DESCENT_AUX_SWA, DESCENT_AUX_SLOW, DESCENT_AUX_COUNT };
@@ -176,11 +177,7 @@ int descent_nonfinite_after_step(descent_optimizer *opt, int first_bad_chunk);
  * clipping call); the next step needs no check of its own. */
 void descent_grads_checked(descent_optimizer *opt, int all_finite);
 
-int descent_opt_fail(const descent_optimizer *opt, int status, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
+/* descent_opt_fail: access.h */
 
 /* ---- training utilities (src/utils.c) ---------------------------------- */
 
@@ -230,15 +227,7 @@ typedef struct descent_schedule_ops {
 void descent_group_set_scheduled_lr(descent_optimizer *opt, int group, double lr);
 double descent_group_initial_lr(const descent_optimizer *opt, int group);
 void descent_group_set_initial_lr(descent_optimizer *opt, int group, double initial_lr);
-/* Write the schedule's section of a checkpoint into buf; returns its size
- * (with buf = NULL or cap too small, only the size). 0: no schedule. */
-size_t descent_schedule_save(const descent_optimizer *opt, unsigned char *buf, size_t cap);
-/* Check (apply = 0) or load (apply = 1, only after a successful check) a
- * checkpoint's schedule section; it must match the attached schedule. */
-int descent_schedule_load(descent_optimizer *opt, const unsigned char *buf, size_t len, int apply,
-                          descent_error *err);
-/* The attached schedule's canonical spec (every argument), or NULL. */
-const char *descent_schedule_spec(const descent_optimizer *opt);
+/* descent_schedule_save, descent_schedule_load, descent_schedule_spec: access.h */
 
 /* ---- bf16 storage (bf16.c) --------------------------------------------- */
 

@@ -153,27 +153,23 @@ int descent_state_write(descent_optimizer *opt, int tensor, const char *name, co
     return 0;
 }
 
-/* The scalar called name in the tensor's scalars, or NULL. step is handled apart. */
+/* The scalar called name in the tensor's scalars, as the algorithm's table
+ * declares them, or NULL. step is handled apart. */
 static double *scalar_field(const descent_optimizer *opt, descent_tensor_scalars *s, const char *name)
 {
-    const char *algo = opt->algo->name;
-    if (strcmp(algo, "NAdam") == 0 && strcmp(name, "mu_product") == 0)
-        return &s->mu_product;
-    if (strcmp(algo, "ASGD") == 0)
-        return strcmp(name, "eta") == 0 ? &s->eta : strcmp(name, "mu") == 0 ? &s->mu : NULL;
-    if (strncmp(algo, "ScheduleFree", 12) == 0)
-        return strcmp(name, "max_lr") == 0 ? &s->max_lr : strcmp(name, "weight_sum") == 0 ? &s->weight_sum : NULL;
+    for (const descent_scalar_desc *d = opt->algo->scalars; d && d->name; d++)
+        if (strcmp(d->name, name) == 0)
+            return (double *)(void *)((unsigned char *)s + d->offset);
     return NULL;
 }
 
 static int no_scalar(const descent_optimizer *opt, const char *name)
 {
-    const char *algo = opt->algo->name;
-    const char *has = strcmp(algo, "NAdam") == 0                 ? "'step', 'mu_product'"
-                      : strcmp(algo, "ASGD") == 0                ? "'step', 'eta', 'mu'"
-                      : strncmp(algo, "ScheduleFree", 12) == 0   ? "'step', 'max_lr', 'weight_sum'"
-                                                                 : "'step'";
-    return descent_opt_fail(opt, DESCENT_ERR_INVALID, "%s has no state scalar '%s' (it has: %s)", algo,
+    char has[256] = "'step'";
+    size_t len = strlen(has);
+    for (const descent_scalar_desc *d = opt->algo->scalars; d && d->name && len < sizeof has; d++)
+        len += (size_t)snprintf(has + len, sizeof has - len, ", '%s'", d->name);
+    return descent_opt_fail(opt, DESCENT_ERR_INVALID, "%s has no state scalar '%s' (it has: %s)", opt->algo->name,
                             name ? name : "(null)", has);
 }
 

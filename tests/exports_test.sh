@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The shared library exports exactly the functions of cmake/descent.exports,
 # and that list is exactly the functions include/descent.h declares (a
-# function-like macro is not a function: it is not exported).
+# function-like macro is not a function: it is not exported). When the shared
+# descent_mpi is built, it also exports cmake/descent.internal-exports, each
+# declared in one of the library-internal headers that src/mpi/ includes.
 # usage: exports_test.sh SOURCE_DIR LIBDESCENT_SO
 set -euo pipefail
 src=$1
@@ -15,7 +17,24 @@ declared=$(awk '/^#[ \t]*define/ {macro = 1} !macro {print} {if (!/\\$/) macro =
 macros=$(grep -oE '^#[ \t]*define[ \t]+descent_[a-z0-9_]+\(' "$src/include/descent.h" |
   sed -E 's/.*define[ \t]+//; s/\($//' | sort -u)
 declared=$(comm -23 <(echo "$declared") <(echo "$macros"))
+internal=$(grep -E '^descent_[a-z0-9_]+$' "$src/cmake/descent.internal-exports" | sort -u)
+internal_exported=$(comm -12 <(echo "$internal") <(echo "$exported"))
 status=0
+if [ -n "$internal_exported" ]; then
+  if [ "$internal_exported" != "$internal" ]; then
+    echo "only part of cmake/descent.internal-exports is exported:"
+    comm -23 <(echo "$internal") <(echo "$exported")
+    status=1
+  fi
+  for f in $internal; do
+    if ! cat "$src"/src/access.h "$src"/src/bytes.h "$src"/src/common.h "$src"/src/formats.h |
+        grep -qE "\b$f[[:space:]]*\("; then
+      echo "$f (cmake/descent.internal-exports) is declared in no library-internal header"
+      status=1
+    fi
+  done
+  exported=$(comm -23 <(echo "$exported") <(echo "$internal"))
+fi
 if ! diff <(echo "$list") <(echo "$exported") >/dev/null; then
   echo "cmake/descent.exports (<) and the exports of $so (>) differ:"
   diff <(echo "$list") <(echo "$exported") || true
@@ -26,5 +45,6 @@ if ! diff <(echo "$list") <(echo "$declared") >/dev/null; then
   diff <(echo "$list") <(echo "$declared") || true
   status=1
 fi
-[ $status -eq 0 ] && echo "$(echo "$list" | wc -l) functions exported, as declared"
+[ $status -eq 0 ] && echo "$(echo "$list" | wc -l) functions exported, as declared" &&
+  [ -n "$internal_exported" ] && echo "and $(echo "$internal" | wc -l) library-internal ones for descent_mpi"
 exit $status

@@ -640,5 +640,6 @@ int main(int argc, char **argv)
     CHECK(descent_set_nonfinite_policy(a, -1) == DESCENT_ERR_INVALID, "policy -1 accepted");
     CHECK(descent_grads_changed(NULL) == DESCENT_ERR_INVALID, "grads_changed(NULL)");
     descent_destroy(a);
+    t_isa_covered(descent_isa_detect());
     return t_done();
 }

@@ -496,6 +496,12 @@ static void test_fitted_schedules(void)
         {"CosineAnnealingLR(eta_min=0.01)", "CosineAnnealingLR(eta_min=0.01, T_max=69)"},
         {"LinearWarmup(warmup_period=10, schedule=CosineAnnealingLR())",
          "LinearWarmup(warmup_period=10, schedule=CosineAnnealingLR(T_max=69))"},
+        {"LinearWithWarmup(num_warmup_steps=5)", "LinearWithWarmup(num_warmup_steps=5, num_training_steps=69)"},
+        {"CosineWithWarmup(5, num_cycles=0.5)", "CosineWithWarmup(5, num_cycles=0.5, num_training_steps=69)"},
+        {"CosineWithHardRestartsWithWarmup(5)", "CosineWithHardRestartsWithWarmup(5, num_training_steps=69)"},
+        {"PolynomialDecayWithWarmup(5, power=2)", "PolynomialDecayWithWarmup(5, power=2, num_training_steps=69)"},
+        {"WarmupStableDecay(5, num_decay_steps=20)",
+         "WarmupStableDecay(5, num_decay_steps=20, num_training_steps=69)"},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         snprintf(args, sizeof args, fmt, digits, ok[i].sched);
@@ -552,8 +558,9 @@ static void test_fitted_schedules(void)
     /* A given length is the user's: kept; so are the parts of SequentialLR. */
     const char *kept[] = {"CosineAnnealingLR(T_max=10)",
                           "SequentialLR(schedulers=[LinearLR(total_iters=5), CosineAnnealingLR(T_max=60)], "
-                          "milestones=[5])"};
-    for (size_t i = 0; i < 2; i++) {
+                          "milestones=[5])",
+                          "LinearWithWarmup(5, 60)", "WarmupStableDecay(5, num_decay_steps=20, num_stable_steps=30)"};
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
         snprintf(args, sizeof args, fmt, digits, kept[i]);
         char *out = run(args, &st);
         CHECK(st == 0 && !strstr(out, "fitted"), "given lengths: %s", out);

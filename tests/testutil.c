@@ -1,5 +1,7 @@
 #include "testutil.h"
 
+#include "descent.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,4 +151,34 @@ int t_next_line(char **cursor, char *line, size_t cap)
     }
     *cursor = p;
     return 0;
+}
+
+descent_optimizer *t_make_opt(const char *spec)
+{
+    descent_optimizer *opt = NULL;
+    descent_error err;
+    int rc = descent_create_from_spec(&opt, spec, NULL, &err);
+    CHECK(rc == 0, "%s: %s", spec, err.message);
+    if (rc == 0)
+        CHECK(descent_add_group(opt, NULL) == 0, "%s: add_group", spec);
+    return opt;
+}
+
+unsigned char *t_checkpoint(const descent_optimizer *opt, size_t *len)
+{
+    descent_save_mem(opt, NULL, 0, len);
+    unsigned char *buf = malloc(*len);
+    if (buf)
+        descent_save_mem(opt, buf, *len, len);
+    return buf;
+}
+
+void t_expect_spec_error(const char *spec, const char *needle)
+{
+    descent_optimizer *opt = NULL;
+    descent_error err;
+    int rc = descent_create_from_spec(&opt, spec, NULL, &err);
+    CHECK(rc < 0 && opt == NULL && strstr(err.message, needle) != NULL, "%s: rc %d, message: %s (wanted '%s')", spec,
+          rc, rc < 0 ? err.message : "", needle);
+    descent_destroy(opt);
 }

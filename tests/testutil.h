@@ -62,4 +62,12 @@ char *t_mkdtemp(char *tmpl);
 /* Run a shell command, capture stdout into a malloc'd string; returns the exit status. */
 int t_run(const char *cmd, char **out);
 
+/* An optimizer made from a spec with one group of its defaults (NULL and a
+ * failed check when the spec is refused). */
+struct descent_optimizer *t_make_opt(const char *spec);
+/* The optimizer's checkpoint in a malloc'd buffer of *len bytes. */
+unsigned char *t_checkpoint(const struct descent_optimizer *opt, size_t *len);
+/* A check that the spec is refused with a message containing needle. */
+void t_expect_spec_error(const char *spec, const char *needle);
+
 #endif

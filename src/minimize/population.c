@@ -277,7 +277,7 @@ static int ensure_init(descent_population *p)
 {
     if (p->initialized)
         return 0;
-    descent_rng_seed(&p->ctx.rng, p->seed);
+    descent_rng_seed(&p->ctx.rng, p->seed, 0);
     p->ctx.x0 = p->x0;
     p->ctx.lo = p->bounded ? p->lo : NULL;
     p->ctx.hi = p->bounded ? p->hi : NULL;

@@ -5,7 +5,7 @@
 #define DESCENT_MINIMIZE_POPULATION_H
 
 #include "../internal.h"
-#include "rng.h"
+#include "../rng.h"
 
 /* What a method sees of its population object. */
 typedef struct pop_ctx {

@@ -5,7 +5,12 @@
  *     neither given: total_steps = the run's updates; epochs alone: the
  *     run's updates per epoch as steps_per_epoch; steps_per_epoch alone:
  *     the run's epochs as epochs;
- *   CosineAnnealingLR(T_max, eta_min=0): T_max = the run's updates.
+ *   CosineAnnealingLR(T_max, eta_min=0): T_max = the run's updates;
+ *   the named LambdaLR recipes of Hugging Face transformers (LinearWithWarmup,
+ *     CosineWithWarmup, CosineWithHardRestartsWithWarmup,
+ *     PolynomialDecayWithWarmup): num_training_steps = the run's updates;
+ *     WarmupStableDecay with neither num_training_steps nor num_stable_steps:
+ *     num_training_steps = the run's updates.
  * Fitted are the outermost call, and the schedule a warmup wrapper
  * (LinearWarmup, ExponentialWarmup and their Untuned forms) damps, which
  * runs the whole run beside the warmup; inside SequentialLR or
@@ -62,6 +67,14 @@ static int fit_call(const char *spec, const spec_node *call, int64_t epochs, int
             snprintf(add, sizeof add, "epochs=%lld", (long long)epochs);
     } else if (strcmp(call->str, "CosineAnnealingLR") == 0 && !has_arg(call, "T_max", 0)) {
         snprintf(add, sizeof add, "T_max=%lld", (long long)updates);
+    } else if ((strcmp(call->str, "LinearWithWarmup") == 0 || strcmp(call->str, "CosineWithWarmup") == 0 ||
+                strcmp(call->str, "CosineWithHardRestartsWithWarmup") == 0 ||
+                strcmp(call->str, "PolynomialDecayWithWarmup") == 0) &&
+               !has_arg(call, "num_training_steps", 1)) {
+        snprintf(add, sizeof add, "num_training_steps=%lld", (long long)updates);
+    } else if (strcmp(call->str, "WarmupStableDecay") == 0 && !has_arg(call, "num_training_steps", 2) &&
+               !has_arg(call, "num_stable_steps", 3)) {
+        snprintf(add, sizeof add, "num_training_steps=%lld", (long long)updates);
     } else if (strcmp(call->str, "LinearWarmup") == 0 || strcmp(call->str, "ExponentialWarmup") == 0) {
         return fit_call(spec, arg_of(call, "schedule", 1), epochs, upe, updates, ins, max);
     } else if (strcmp(call->str, "UntunedLinearWarmup") == 0 || strcmp(call->str, "UntunedExponentialWarmup") == 0) {

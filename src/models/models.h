@@ -7,18 +7,10 @@
 #include "../common.h"
 #include "../formats.h"
 #include "../kernels.h"
+#include "../rng.h"
 #include "../spec.h"
 
-/* xoshiro256** (Blackman & Vigna, 2018), seeded through splitmix64. */
-typedef struct descent_rng {
-    uint64_t s[4];
-} descent_rng;
 
-void descent_rng_seed(descent_rng *r, uint64_t seed, uint64_t stream);
-uint64_t descent_rng_next(descent_rng *r);
-double descent_rng_uniform(descent_rng *r);          /* [0, 1), 53 bits */
-uint64_t descent_rng_below(descent_rng *r, uint64_t n); /* [0, n), unbiased */
-void descent_rng_shuffle(descent_rng *r, size_t *v, size_t n);
 
 /* C = op(A) op(B) + beta C, row-major; op(A) is M x K, op(B) is K x N.
  * ta: A is stored K x M; tb: B is stored N x K. use_blas selects CBLAS

@@ -67,10 +67,9 @@ static void divide_by(void *x, size_t n, descent_dtype dtype, double W)
 
 /* sum_r w_r g_r / W in place, W = sum_r w_r, or the plain mean when
  * weighted is 0. */
-static int reduce_grads(descent_optimizer *opt, MPI_Comm comm, int weighted, double weight)
+static int reduce_views(descent_optimizer *opt, const descent_tensor_view *tv, int nt, const descent_mem *mem,
+                        int local, MPI_Comm comm, int weighted, double weight)
 {
-    if (!opt)
-        return DESCENT_ERR_INVALID;
     int R = 0;
     if (comm == MPI_COMM_NULL || MPI_Comm_size(comm, &R) != MPI_SUCCESS || R < 1)
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "descent_mpi_allreduce_grads: invalid communicator");
@@ -78,30 +77,29 @@ static int reduce_grads(descent_optimizer *opt, MPI_Comm comm, int weighted, dou
      * tensors' sizes and dtypes: a rank with a bad argument or another set
      * of tensors makes every rank return an error, before any reduction
      * (which would otherwise mix mismatched buffers or hang). */
-    int local = 0;
-    for (int i = 0; i < opt->ntensors && local == 0; i++)
-        if (opt->tensors[i].dtype != DESCENT_F32 && opt->tensors[i].dtype != DESCENT_F64)
+    for (int i = 0; i < nt && local == 0; i++)
+        if (tv[i].dtype != DESCENT_F32 && tv[i].dtype != DESCENT_F64)
             local = descent_opt_fail(opt, DESCENT_ERR_INVALID,
                                      "descent_mpi_allreduce_grads: tensor %d is neither f32 nor f64 (dtype %d)", i,
-                                     (int)opt->tensors[i].dtype);
+                                     (int)tv[i].dtype);
     if (local == 0 && weighted && (!(weight >= 0) || weight > 1e300))
         local = descent_opt_fail(opt, DESCENT_ERR_INVALID, "weight must be finite and >= 0, got %g", weight);
     /* FNV-1a (Fowler, Noll, Vo) over every tensor's (n, dtype). */
     unsigned long long sig = 14695981039346656037ull, total = 0;
-    for (int i = 0; i < opt->ntensors; i++) {
-        unsigned long long v[2] = {opt->tensors[i].n, (unsigned long long)opt->tensors[i].dtype};
+    for (int i = 0; i < nt; i++) {
+        unsigned long long v[2] = {tv[i].n, (unsigned long long)tv[i].dtype};
         for (int k = 0; k < 2; k++)
             for (int b = 0; b < 8; b++)
                 sig = (sig ^ ((v[k] >> (8 * b)) & 0xFFu)) * 1099511628211ull;
-        total += opt->tensors[i].n;
+        total += tv[i].n;
     }
     unsigned long long mine[7] = {local < 0,
                                   sig,
                                   ~sig,
                                   total,
                                   ~total,
-                                  (unsigned long long)opt->ntensors,
-                                  ~(unsigned long long)opt->ntensors},
+                                  (unsigned long long)nt,
+                                  ~(unsigned long long)nt},
                        all[7];
     if (MPI_Allreduce(mine, all, 7, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm) != MPI_SUCCESS)
         return descent_opt_fail(opt, DESCENT_ERR_IO, "MPI_Allreduce of the tensor sizes failed");
@@ -124,36 +122,36 @@ static int reduce_grads(descent_optimizer *opt, MPI_Comm comm, int weighted, dou
     /* The optimizer only reads grad; the caller owns the buffers and asked
      * for them to be overwritten with the mean. */
     if (weighted)
-        for (int i = 0; i < opt->ntensors; i++)
-            scale((void *)(uintptr_t)opt->tensors[i].grad, opt->tensors[i].n, opt->tensors[i].dtype, weight);
+        for (int i = 0; i < nt; i++)
+            scale(tv[i].grad, tv[i].n, tv[i].dtype, weight);
     /* Runs of small tensors of one dtype share one all-reduce through a
      * staging buffer (without one, each goes alone); large ones go alone,
      * in pieces of at most INT_MAX elements. */
     size_t small = 0;
-    for (int i = 0; i < opt->ntensors; i++)
-        if (opt->tensors[i].n < BUCKET_ELEMS)
-            small += opt->tensors[i].n * sizeof(double);
-    unsigned char *stage = small ? descent_mem_alloc(&opt->mem, small < BUCKET_BYTES ? small : BUCKET_BYTES) : NULL;
+    for (int i = 0; i < nt; i++)
+        if (tv[i].n < BUCKET_ELEMS)
+            small += tv[i].n * sizeof(double);
+    unsigned char *stage = small ? descent_mem_alloc(mem, small < BUCKET_BYTES ? small : BUCKET_BYTES) : NULL;
     int rc = 0;
-    for (int i = 0; rc == 0 && i < opt->ntensors;) {
-        const descent_tensor *t = &opt->tensors[i];
+    for (int i = 0; rc == 0 && i < nt;) {
+        const descent_tensor_view *t = &tv[i];
         size_t es = t->dtype == DESCENT_F64 ? sizeof(double) : sizeof(float);
         MPI_Datatype type = t->dtype == DESCENT_F64 ? MPI_DOUBLE : MPI_FLOAT;
         int j = i + 1;
         if (stage && t->n < BUCKET_ELEMS) {
             size_t n = t->n;
-            while (j < opt->ntensors && opt->tensors[j].dtype == t->dtype && opt->tensors[j].n < BUCKET_ELEMS &&
-                   (n + opt->tensors[j].n) * es <= BUCKET_BYTES)
-                n += opt->tensors[j++].n;
-            for (int k = i, at = 0; k < j; at += (int)opt->tensors[k].n, k++)
-                if (opt->tensors[k].n)
-                    memcpy(stage + (size_t)at * es, opt->tensors[k].grad, opt->tensors[k].n * es);
+            while (j < nt && tv[j].dtype == t->dtype && tv[j].n < BUCKET_ELEMS &&
+                   (n + tv[j].n) * es <= BUCKET_BYTES)
+                n += tv[j++].n;
+            for (int k = i, at = 0; k < j; at += (int)tv[k].n, k++)
+                if (tv[k].n)
+                    memcpy(stage + (size_t)at * es, tv[k].grad, tv[k].n * es);
             rc = n ? MPI_Allreduce(MPI_IN_PLACE, stage, (int)n, type, MPI_SUM, comm) : MPI_SUCCESS;
-            for (int k = i, at = 0; rc == MPI_SUCCESS && k < j; at += (int)opt->tensors[k].n, k++)
-                if (opt->tensors[k].n)
-                    memcpy((void *)(uintptr_t)opt->tensors[k].grad, stage + (size_t)at * es, opt->tensors[k].n * es);
+            for (int k = i, at = 0; rc == MPI_SUCCESS && k < j; at += (int)tv[k].n, k++)
+                if (tv[k].n)
+                    memcpy(tv[k].grad, stage + (size_t)at * es, tv[k].n * es);
         } else {
-            unsigned char *g = (unsigned char *)(uintptr_t)t->grad;
+            unsigned char *g = (unsigned char *)t->grad;
             for (size_t done = 0; rc == MPI_SUCCESS && done < t->n;) {
                 size_t count = t->n - done < (size_t)INT_MAX ? t->n - done : (size_t)INT_MAX;
                 rc = MPI_Allreduce(MPI_IN_PLACE, g + done * es, (int)count, type, MPI_SUM, comm);
@@ -168,18 +166,37 @@ static int reduce_grads(descent_optimizer *opt, MPI_Comm comm, int weighted, dou
         }
         i = j;
     }
-    descent_mem_free(&opt->mem, stage);
+    descent_mem_free(mem, stage);
     if (rc < 0)
         return rc;
-    for (int i = 0; i < opt->ntensors; i++) {
-        const descent_tensor *t = &opt->tensors[i];
-        void *g = (void *)(uintptr_t)t->grad;
+    for (int i = 0; i < nt; i++) {
+        const descent_tensor_view *t = &tv[i];
+        void *g = t->grad;
         if (weighted)
             divide_by(g, t->n, t->dtype, W);
         else
             descent_mpi_divide(g, t->n, t->dtype, R);
     }
     return 0;
+}
+
+static int reduce_grads(descent_optimizer *opt, MPI_Comm comm, int weighted, double weight)
+{
+    if (!opt)
+        return DESCENT_ERR_INVALID;
+    descent_mem mem;
+    descent_mem_init(&mem, descent_optimizer_allocator(opt));
+    int nt = descent_num_tensors(opt), local = 0;
+    descent_tensor_view *tv = nt ? descent_mem_alloc(&mem, (size_t)nt * sizeof *tv) : NULL;
+    if (nt && !tv)
+        local = descent_opt_fail(opt, DESCENT_ERR_NOMEM, "out of memory");
+    for (int i = 0; tv && i < nt; i++)
+        descent_tensor_view_of(opt, i, &tv[i]);
+    /* Without the views this rank reduces nothing but still takes part in
+     * the agreement, so that every rank returns the error. */
+    int rc = reduce_views(opt, tv, tv ? nt : 0, &mem, local, comm, weighted, weight);
+    descent_mem_free(&mem, tv);
+    return rc;
 }
 
 int descent_mpi_allreduce_grads(descent_optimizer *opt, MPI_Comm comm) { return reduce_grads(opt, comm, 0, 0.0); }

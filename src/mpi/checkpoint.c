@@ -19,6 +19,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,10 +93,7 @@ static uint64_t draw_run_id(void)
     if (id == 0) {
         struct timespec ts;
         timespec_get(&ts, TIME_UTC);
-        uint64_t z = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-        id = z ^ (z >> 31);
+        id = descent_mix64((uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32);
     }
     return id ? id : 1;
 }
@@ -345,11 +343,16 @@ static int old_optimizer(const descent_mpi_sharded *s, int q, int R, descent_opt
 {
     descent_error e;
     descent_optimizer *opt = NULL;
-    int rc = descent_create(&opt, &s->opt->defaults, &s->mem.a, &e);
+    descent_hparams defaults;
+    descent_default_hparams(s->opt, &defaults);
+    int rc = descent_create(&opt, &defaults, &s->mem.a, &e);
     if (rc < 0)
         return descent_mpi_fail(s, rc, "%s", e.message);
-    for (int g = 0; rc >= 0 && g < s->opt->ngroups; g++)
-        rc = descent_add_group(opt, &s->opt->groups[g].hp);
+    for (int g = 0; rc >= 0 && g < descent_num_groups(s->opt); g++) {
+        descent_hparams hp;
+        descent_get_hparams_sized(s->opt, g, &hp, sizeof hp);
+        rc = descent_add_group(opt, &hp);
+    }
     const char *spec = descent_schedule_spec(s->opt);
     if (rc >= 0 && spec)
         rc = descent_set_schedule(opt, spec);
@@ -409,14 +412,23 @@ static void copy_overlap(descent_mpi_sharded *s, const descent_optimizer *old, i
         piece(s, t, s->rank, s->size, &nlo, &nhi);
         int has_old = ohi > olo, has_new = nhi > nlo;
         if (has_old && has_new) {
-            const descent_tensor *to = &old->tensors[jo];
-            descent_tensor *tn = &s->opt->tensors[jn];
-            tn->scalars = to->scalars;
+            descent_tensor_copy_scalars(s->opt, jn, old, jo);
             size_t a = olo > nlo ? olo : nlo, b = ohi < nhi ? ohi : nhi;
             size_t es = descent_mpi_elem(t->dtype);
-            for (int k = 0; b > a && k < tn->nstate && k < to->nstate; k++)
-                memcpy((unsigned char *)tn->state[k] + (a - nlo) * es,
-                       (const unsigned char *)to->state[k] + (a - olo) * es, (b - a) * es);
+            /* Both optimizers run one algorithm: the same buffers, in order,
+             * of the tensor's dtype (8-bit state is refused when sharded).
+             * The old optimizer is ours to write: it is never stepped. */
+            int nstate = descent_state_count(s->opt, jn);
+            for (int k = 0; b > a && k < nstate; k++) {
+                const char *name = descent_state_name(s->opt, jn, k);
+                void *from = NULL, *to = NULL;
+                size_t nfrom = 0, nto = 0;
+                if (descent_state_buffer((descent_optimizer *)(uintptr_t)old, jo, name, &from, &nfrom) == 0 &&
+                    descent_state_buffer(s->opt, jn, name, &to, &nto) == 0 && nfrom >= ohi - olo &&
+                    nto >= nhi - nlo)
+                    memcpy((unsigned char *)to + (a - nlo) * es, (const unsigned char *)from + (a - olo) * es,
+                           (b - a) * es);
+            }
         }
         jo += has_old;
         jn += has_new;
@@ -490,8 +502,8 @@ static int load_reshard(descent_mpi_sharded *s, const char *prefix, int R)
     int agreed = descent_mpi_collective(s, rc);
     if (agreed == 0) {
         s->run_id = run_id;
-        for (int g = 0; g < s->opt->ngroups; g++)
-            s->opt->groups[g] = old[0]->groups[g];
+        for (int g = 0; g < descent_num_groups(s->opt); g++)
+            descent_group_copy(s->opt, old[0], g);
         for (int q = 0; q < R; q++)
             if (old[q])
                 copy_overlap(s, old[q], q, R);

@@ -2,7 +2,11 @@
 #ifndef DESCENT_MPI_INTERNAL_H
 #define DESCENT_MPI_INTERNAL_H
 
-#include "../internal.h"
+#include "../access.h"
+#include "../bytes.h"
+#include "../common.h"
+#include "../formats.h"
+#include "../rng.h"
 #include "descent_mpi.h"
 
 /* One registered full tensor and how its elements are spread over ranks. */

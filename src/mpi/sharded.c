@@ -111,14 +111,14 @@ int descent_mpi_sharded_create(descent_mpi_sharded **out, const char *spec, MPI_
     int rc = descent_create_from_spec(&opt, spec, alloc, &e);
     if (rc < 0)
         rc = refuse_spec(spec, &e, err);
-    else if (opt->algo->tensor_step)
+    else if (descent_steps_whole_tensors(opt))
         rc = descent_fail(err, DESCENT_ERR_INVALID,
                           "%s reduces over whole tensors (norms, row and column means), so its step cannot run on "
                           "shards; use a replicated optimizer after descent_mpi_allreduce_grads",
-                          opt->algo->name);
+                          descent_name(opt));
     /* 8-bit state is quantized in blocks of the registered piece, which
      * resharding (checkpoint.c) would cut through. */
-    if (rc == 0 && opt && descent_q8_wanted(opt->algo, &opt->defaults)) {
+    if (rc == 0 && opt && descent_group_wants_q8(opt, -1)) {
         rc = descent_fail(err, DESCENT_ERR_INVALID, "state_bits=8 is not supported with sharded optimizer state");
         descent_destroy(opt);
         opt = NULL;
@@ -132,12 +132,14 @@ int descent_mpi_sharded_create(descent_mpi_sharded **out, const char *spec, MPI_
             return rc;
         return descent_fail(err, agreed, "rank %d failed to create its sharded optimizer", failed);
     }
-    descent_mpi_sharded *s = descent_mem_alloc(&opt->mem, sizeof *s);
+    descent_mem mem;
+    descent_mem_init(&mem, descent_optimizer_allocator(opt));
+    descent_mpi_sharded *s = descent_mem_alloc(&mem, sizeof *s);
     if (!s) {
         descent_destroy(opt);
         return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory");
     }
-    s->mem = opt->mem;
+    s->mem = mem;
     s->opt = opt;
     s->rank = rank;
     s->size = R;
@@ -222,8 +224,8 @@ int descent_mpi_sharded_add_tensor(descent_mpi_sharded *s, int group, void *para
     int rc = usable(s, 0);
     if (rc < 0)
         return rc;
-    if (group < 0 || group >= s->opt->ngroups)
-        return descent_mpi_fail(s, DESCENT_ERR_INVALID, "group must be in [0, %d), got %d", s->opt->ngroups, group);
+    if (group < 0 || group >= descent_num_groups(s->opt))
+        return descent_mpi_fail(s, DESCENT_ERR_INVALID, "group must be in [0, %d), got %d", descent_num_groups(s->opt), group);
     if (dtype != DESCENT_F32 && dtype != DESCENT_F64)
         return descent_mpi_fail(s, DESCENT_ERR_INVALID, "dtype must be DESCENT_F32 or DESCENT_F64, got %d", (int)dtype);
     if (n > 0 && (!param || !grad))
@@ -268,9 +270,9 @@ static uint64_t fnv(uint64_t h, uint64_t v)
 static uint64_t layout_hash(const descent_mpi_sharded *s)
 {
     uint64_t h = 14695981039346656037ull;
-    for (const char *c = s->opt->algo->name; *c; c++)
+    for (const char *c = descent_name(s->opt); *c; c++)
         h = fnv(h, (unsigned char)*c);
-    h = fnv(h, (uint64_t)s->opt->ngroups);
+    h = fnv(h, (uint64_t)descent_num_groups(s->opt));
     h = fnv(h, (uint64_t)s->ntensors);
     for (int i = 0; i < s->ntensors; i++) {
         h = fnv(h, (uint64_t)s->tensors[i].group);
@@ -382,10 +384,10 @@ static int build_layout(descent_mpi_sharded *s)
 {
     const int R = s->size;
     int nsegs = 0;
-    s->segs = descent_mem_alloc(&s->mem, (size_t)(2 * s->opt->ngroups + 1) * sizeof *s->segs);
+    s->segs = descent_mem_alloc(&s->mem, (size_t)(2 * descent_num_groups(s->opt) + 1) * sizeof *s->segs);
     if (!s->segs)
         return descent_mpi_fail(s, DESCENT_ERR_NOMEM, "out of memory");
-    for (int g = 0; g < s->opt->ngroups; g++)
+    for (int g = 0; g < descent_num_groups(s->opt); g++)
         for (int d = DESCENT_F32; d <= DESCENT_F64; d++) {
             size_t total = 0;
             for (int i = 0; i < s->ntensors; i++) {
@@ -443,7 +445,7 @@ static int register_pieces(descent_mpi_sharded *s)
         shard_tensor *t = &s->tensors[i];
         if (t->n == 0 || t->counts[s->rank] == 0)
             continue;
-        if (descent_q8_wanted(s->opt->algo, &s->opt->groups[t->group].hp))
+        if (descent_group_wants_q8(s->opt, t->group))
             return descent_mpi_fail(s, DESCENT_ERR_INVALID,
                                     "group %d: state_bits=8 is not supported with sharded optimizer state", t->group);
         const shard_segment *seg = &s->segs[t->segment];
@@ -474,7 +476,7 @@ int descent_mpi_sharded_commit(descent_mpi_sharded *s)
         return descent_mpi_fail(s, DESCENT_ERR_INVALID,
                                 "the ranks registered different groups or tensors (this rank: %d groups, %d tensors); "
                                 "every rank must register the same in the same order",
-                                s->opt->ngroups, s->ntensors);
+                                descent_num_groups(s->opt), s->ntensors);
     rc = build_layout(s);
     if (rc == 0)
         rc = register_pieces(s);
@@ -495,8 +497,8 @@ int descent_mpi_sharded_shard(const descent_mpi_sharded *s, int group, descent_d
     int rc = usable(s, 1);
     if (rc < 0)
         return rc;
-    if (group < 0 || group >= s->opt->ngroups)
-        return descent_mpi_fail(s, DESCENT_ERR_INVALID, "group must be in [0, %d), got %d", s->opt->ngroups, group);
+    if (group < 0 || group >= descent_num_groups(s->opt))
+        return descent_mpi_fail(s, DESCENT_ERR_INVALID, "group must be in [0, %d), got %d", descent_num_groups(s->opt), group);
     size_t b = 0, e = 0, n = 0;
     for (int k = 0; k < s->nsegs; k++)
         if (s->segs[k].group == group && s->segs[k].dtype == dtype) {

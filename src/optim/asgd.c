@@ -98,6 +98,8 @@ static void asgd_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
 ASGD_KERNEL(float, f32)
 ASGD_KERNEL(double, f64)
 
+static const descent_scalar_desc asgd_scalars[] = {DESCENT_SCALAR("eta", eta), DESCENT_SCALAR("mu", mu), {NULL, 0}};
+
 const descent_algo descent_algo_asgd = {
     .name = "ASGD",
     .alias = "asgd",
@@ -111,4 +113,5 @@ const descent_algo descent_algo_asgd = {
     .prepare = asgd_prepare,
     .kernel_f32 = asgd_kernel_f32,
     .kernel_f64 = asgd_kernel_f64,
+    .scalars = asgd_scalars,
 };

@@ -135,6 +135,8 @@ static void nadam_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
 NADAM_KERNEL(float, f32, sqrtf)
 NADAM_KERNEL(double, f64, sqrt)
 
+static const descent_scalar_desc nadam_scalars[] = {DESCENT_SCALAR("mu_product", mu_product), {NULL, 0}};
+
 const descent_algo descent_algo_nadam = {
     .validate = descent_validate_denominator,
     .name = "NAdam", .alias = "nadam", .momentum_name = "betas[0]",
@@ -144,4 +146,5 @@ const descent_algo descent_algo_nadam = {
     .coeffs_size = sizeof(nadam_coeffs), .prepare = nadam_prepare,
     .kernel_f32 = nadam_kernel_f32, .kernel_f64 = nadam_kernel_f64,
     .state_q8 = "su",
+    .scalars = nadam_scalars,
 };

@@ -203,6 +203,10 @@ static void sf_eval_params(const descent_hparams *hp, const descent_tensor_scala
     }
 }
 
+/* optax's ScheduleFreeState names (optax/contrib/_schedule_free.py). */
+static const descent_scalar_desc sf_scalars[] = {
+    DESCENT_SCALAR("max_lr", max_lr), DESCENT_SCALAR("weight_sum", weight_sum), {NULL, 0}};
+
 const descent_algo descent_algo_schedule_free_sgd = {
     .name = "ScheduleFreeSGD",
     .alias = "schedule_free_sgd",
@@ -218,6 +222,7 @@ const descent_algo descent_algo_schedule_free_sgd = {
     .kernel_f32 = sf_sgd_kernel_f32,
     .kernel_f64 = sf_sgd_kernel_f64,
     .eval_params = sf_eval_params,
+    .scalars = sf_scalars,
 };
 
 const descent_algo descent_algo_schedule_free_adamw = {
@@ -235,4 +240,5 @@ const descent_algo descent_algo_schedule_free_adamw = {
     .kernel_f32 = sf_adamw_kernel_f32,
     .kernel_f64 = sf_adamw_kernel_f64,
     .eval_params = sf_eval_params,
+    .scalars = sf_scalars,
 };

@@ -1,16 +1,22 @@
-/* Rprop, ASGD, Lion, Yogi and AdaBelief beyond their golden trajectories:
+/* The element-wise optimizers beyond Adam and SGD (Rprop, ASGD, Lion, Yogi,
+ * AdaBelief, FTRL), beyond their golden trajectories (test_golden_optim):
  *  - ASGD's running average ax against torch 1.13 (optim_more_ax_*.txt);
  *  - checkpoints continue bit for bit (ASGD's eta and mu, Rprop's step
  *    sizes), threads equal one thread, reset equals a fresh optimizer;
  *  - lazily created state takes the lr of the first step, as in PyTorch;
- *  - every argument is bounded, through spec strings and descent_set. */
+ *  - every argument is bounded, through spec strings and descent_set;
+ *  - FTRL against the values Keras's own test publishes
+ *    (keras/src/optimizers/ftrl_test.py), and argument errors naming the
+ *    value. */
 #include "descent.h"
 #include "testutil.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+
+static descent_optimizer *make(const char *spec) { return t_make_opt(spec); }
 
 #define MAXN 64
 #define MAXSTEPS 64
@@ -360,6 +366,68 @@ static void bounds(void)
     CHECK(descent_hparams_init(&hp, "ASGD", &err) == 0 && hp.alpha == 0.75 && hp.t0 == 1e6, "ASGD defaults");
 }
 
+/* keras/src/optimizers/ftrl_test.py: test_single_step and
+ * test_correctness_with_golden (float32 variables). */
+static void test_keras_ftrl(void)
+{
+    float p[4] = {1, 2, 3, 4}, g[4] = {1, 6, 7, 2};
+    const double single[4] = {0.2218, 1.3954, 2.3651, 2.8814};
+    descent_optimizer *opt = make("FTRL(lr=0.5)");
+    if (!opt)
+        return;
+    descent_add_tensor(opt, 0, p, g, 4, DESCENT_F32);
+    descent_step(opt);
+    for (int i = 0; i < 4; i++)
+        CHECK(t_close(p[i], single[i], 1e-4, 1e-4), "Keras single step [%d]: %g, expected %g", i, p[i], single[i]);
+    descent_destroy(opt);
+
+    static const double golden[5][10] = {
+        {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+        {-0.0034, -0.0077, -0.0118, -0.0157, -0.0194, -0.023, -0.0263, -0.0294, -0.0325, -0.0354},
+        {-0.0078, -0.0162, -0.0242, -0.0317, -0.0387, -0.0454, -0.0516, -0.0575, -0.0631, -0.0685},
+        {-0.0121, -0.0246, -0.0363, -0.0472, -0.0573, -0.0668, -0.0757, -0.0842, -0.0922, -0.0999},
+        {-0.0164, -0.0328, -0.0481, -0.0623, -0.0753, -0.0875, -0.099, -0.1098, -0.1201, -0.1299},
+    };
+    float x[10], gx[10];
+    for (int i = 0; i < 10; i++) {
+        x[i] = 1.0f;
+        gx[i] = 0.01f;
+    }
+    opt = make("FTRL(lr=0.05, learning_rate_power=-0.2, initial_accumulator_value=0.4, "
+               "l1_regularization_strength=0.05, l2_regularization_strength=0.15, "
+               "l2_shrinkage_regularization_strength=0.01, beta=0.3)");
+    if (!opt)
+        return;
+    descent_add_tensor(opt, 0, x, gx, 10, DESCENT_F32);
+    descent_step(opt);
+    for (int i = 0; i < 10; i++)
+        gx[i] = (float)(0.1 * (i + 1));
+    int bad = 0;
+    for (int s = 0; s < 5; s++) {
+        for (int i = 0; i < 10; i++)
+            bad += !t_close(x[i], golden[s][i], 5e-4, 5e-4);
+        descent_step(opt);
+    }
+    CHECK(bad == 0, "Keras FTRL golden: %d values off", bad);
+    descent_destroy(opt);
+}
+
+static void test_invalid_arguments(void)
+{
+    t_expect_spec_error("FTRL(lr=0)", "lr must be > 0");
+    t_expect_spec_error("FTRL(learning_rate_power=0.5)", "learning_rate_power must be in [-inf, 0]");
+    t_expect_spec_error("FTRL(initial_accumulator_value=-0.1)", "initial_accumulator_value must be >= 0");
+    t_expect_spec_error("FTRL(l1_regularization_strength=-1)", "l1_regularization_strength must be >= 0");
+    t_expect_spec_error("FTRL(l2_regularization_strength=-1)", "l2_regularization_strength must be >= 0");
+    t_expect_spec_error("FTRL(l2_shrinkage_regularization_strength=-1)", "l2_shrinkage_regularization_strength");
+    t_expect_spec_error("FTRL(beta=-1)", "beta must be >= 0");
+    t_expect_spec_error("FTRL(weight_decay=0.1)", "FTRL has no argument 'weight_decay'");
+    t_expect_spec_error("Adam(eps=(None, 1))", "eps must be a number");
+    t_expect_spec_error("Lion(betas=(None, 0.9))", "betas[0] must be a number");
+    t_expect_spec_error("AdaBelief(rectify=1)", "rectify must be True or False");
+    t_expect_spec_error("AdaBelief(degenerated_to_sgd='yes')", "degenerated_to_sgd must be True or False");
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "tests";
@@ -369,5 +437,7 @@ int main(int argc, char **argv)
         contracts(CONFIGS[i]);
     lazy_state();
     bounds();
+    test_keras_ftrl();
+    test_invalid_arguments();
     return t_done();
 }
