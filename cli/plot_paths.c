@@ -119,9 +119,12 @@ int paths_run(const char *cmd, descent_objective *obj, const char *spec, const c
         fprintf(stderr, "descent %s: out of memory\n", cmd);
         return CLI_FAIL;
     }
-    if (st < 0)
-        fprintf(stderr, "descent %s: note: %s stopped after %zu iterations: %s\n", cmd, spec,
-                tr->n ? tr->n - 1 : 0, st == DESCENT_ERR_STATE ? "no step decreases f any more" : descent_stop_name(st));
+    /* The rounding limit is a positive stop reason (the path ends short of
+     * --steps at its best point); a failure is named by its status. */
+    if (st < 0 || st == DESCENT_STOP_ROUNDING)
+        fprintf(stderr, "descent %s: note: %s stopped after %zu iterations: %s%s%s\n", cmd, spec,
+                tr->n ? tr->n - 1 : 0, st == DESCENT_STOP_ROUNDING ? "no step decreases f any more (" : "",
+                descent_stop_name(st), st == DESCENT_STOP_ROUNDING ? ")" : "");
     return 0;
 }
 

@@ -626,6 +626,65 @@ int descent_schedule_needs_metric(const descent_optimizer *opt);
  * function, for schedules that have a closed form (an error otherwise). */
 int descent_schedule_lr_at(const char *spec, double base_lr, int64_t t, double *lr, descent_error *err);
 
+/* ---- Callback schedules: LambdaLR and MultiplicativeLR ----------------------
+ * torch.optim.lr_scheduler's LambdaLR and MultiplicativeLR take a Python
+ * function lr_lambda(epoch); here it is a C function with user data:
+ *
+ *     LambdaLR:          lr_t = initial_lr * lambda(t)          (t = 0, 1, ...)
+ *     MultiplicativeLR:  lr_0 = lr,  lr_t = lr_{t-1} * lambda(t)  for t > 0
+ *
+ * t counts descent_schedule_step() calls (torch's last_epoch); attaching is
+ * the constructor's step to t = 0 (LambdaLR calls lambda(0) there,
+ * MultiplicativeLR leaves the lr as it is). The callback returns the factor;
+ * it must be finite and >= 0: NaN, an infinity or a negative value makes the
+ * attach or step call fail with DESCENT_ERR_INVALID and a message naming the
+ * group, the step and the value, and the lr stays what it was. The callback
+ * must not call back into the same optimizer.
+ *
+ * Checkpoints (descent_save, descent_save_mem) keep the step count, the
+ * base lrs and each group's current lr, never the function: before loading
+ * one, attach the same schedule with the same call (the load fails with a
+ * message naming what to attach otherwise), then the load restores the step. */
+typedef double (*descent_lr_lambda)(int64_t step, void *user_data);
+
+/* One callback and its user data (one per parameter group, or a table that
+ * a spec indexes, see descent_set_schedule_callbacks). */
+typedef struct descent_lr_callback {
+    descent_lr_lambda fn;
+    void *user_data;
+} descent_lr_callback;
+
+/* LambdaLR / MultiplicativeLR with the same function for every group. */
+int descent_set_lambda_lr(descent_optimizer *opt, descent_lr_lambda fn, void *user_data);
+int descent_set_multiplicative_lr(descent_optimizer *opt, descent_lr_lambda fn, void *user_data);
+
+/* The same with one callback per parameter group: per_group[g] for group g
+ * (as torch's lr_lambda=[f0, f1, ...]); per_group has descent_num_groups()
+ * entries. Attaching with the "same for all" call above is the same
+ * schedule as this call given that callback for every group (a checkpoint
+ * saved under one loads under the other). */
+int descent_set_lambda_lr_groups(descent_optimizer *opt, const descent_lr_callback *per_group);
+int descent_set_multiplicative_lr_groups(descent_optimizer *opt, const descent_lr_callback *per_group);
+
+/* A schedule spec whose LambdaLR / MultiplicativeLR members take their
+ * functions from callbacks[0 .. ncallbacks-1]: lr_lambda=k uses callbacks[k]
+ * for every group, lr_lambda=[k0, k1, ...] callbacks[k_g] for group g. So
+ * callback schedules compose like the others:
+ *
+ *     descent_lr_callback cb[2] = {{warmup, NULL}, {decay, &cfg}};
+ *     descent_set_schedule_callbacks(opt, "SequentialLR(schedulers=["
+ *         "LambdaLR(lr_lambda=0), MultiplicativeLR(lr_lambda=1)], milestones=[100])", cb, 2);
+ *
+ * A MultiplicativeLR that SequentialLR enters at a milestone multiplies the
+ * lr by lambda(0) there, as torch 2.x computes it (torch 1.13 does not).
+ *
+ * descent_set_schedule (and the CLI) refuses LambdaLR and MultiplicativeLR:
+ * a spec string cannot carry a C function. descent_set_lambda_lr(opt, f, u)
+ * attaches "LambdaLR(lr_lambda=[0, 1, ..., G-1])" for G groups, every
+ * callback {f, u}; the _groups calls the same with their table. */
+int descent_set_schedule_callbacks(descent_optimizer *opt, const char *spec, const descent_lr_callback *callbacks,
+                                   int ncallbacks);
+
 /* ------------------------------------------------------------------------ */
 /* Minimizing an objective                                                   */
 
@@ -900,16 +959,20 @@ int64_t descent_lbfgs_n_iter(const descent_lbfgs *o);
  *       crossover_prob=0.9, mutation_prob=None, elitism=1, seed=0, ...)"
  *       real-coded GA with SBX crossover and polynomial mutation;
  *       mutation_prob None: 1/n.
- *   "BOBYQA(rhobeg=1, rhoend=1e-6, npt=None, lower=, upper=, scale=None)"
+ *   "BOBYQA(rhobeg=None, rhoend=1e-8, npt=None, lower=, upper=, scale=None)"
  *       Powell's model-based trust-region method (DAMTP 2009/NA06): a
  *       quadratic model interpolating npt points (None: 2n + 1; from n + 2
  *       to (n + 1)(n + 2) / 2), radius rho from rhobeg down to rhoend,
- *       on u = x / scale (scale: a number or a list of n; None: 1).
+ *       on u = x / scale (scale: a number or a list of n). rhobeg and
+ *       scale both None: scale_i = |x0_i| (1 where x0_i = 0; at most half
+ *       the width of the bounds) and rhobeg = 1, NLopt's default initial
+ *       step; else None means rhobeg = 1, scale = 1. rhoend not given:
+ *       min(1e-8, rhobeg).
  *       Sequential: each ask returns one point (lambda = 1), each tell
  *       takes its value. Needs n >= 2 and upper - lower >= 2 rhobeg.
  *       When it has finished, ask returns its stop reason (> 0, see
- *       descent_population_stop) with *lambda = 0; as a minimizer the run
- *       ends with that reason.
+ *       descent_population_stopped) with *lambda = 0; as a minimizer the
+ *       run ends with that reason.
  * DE, PSO and GA also take init_range=1 and all four lower=, upper= (a
  * number for every variable or a list of n). The initial population is
  * drawn from the bounds when set, else from x0 +- init_range (CMA-ES: from
@@ -951,17 +1014,18 @@ int descent_population_tell(descent_population *p, const double *f_values);
  * x_best (n values) when not NULL. */
 double descent_population_best(const descent_population *p, double *x_best);
 
-/* Generations told, and candidates told (evaluations). */
-/* The method's own stop reason once its run has ended (CMAES: one of
- * DESCENT_STOP_TOLFUN ... DESCENT_STOP_TOLUPSIGMA, after its restarts), or
- * 0. Asking again after that samples the last distribution unchanged. */
+/* The method's own stop reason once its run has ended, else 0: CMAES one
+ * of DESCENT_STOP_TOLFUN ... DESCENT_STOP_TOLUPSIGMA (after its restarts),
+ * BOBYQA DESCENT_STOP_RHOEND or DESCENT_STOP_MODEL_ROUNDING; DE, PSO and
+ * GA never stop by themselves. Once it is set, BOBYQA's ask returns it
+ * with *lambda = 0 and writes no candidate (restart to run again); asking
+ * CMAES again samples the last distribution unchanged, as pycma allows.
+ * descent_population_stop is the same call under an earlier name. */
 int descent_population_stopped(const descent_population *p);
-
-int64_t descent_population_generation(const descent_population *p);
-
-/* A method's own stop reason once it has finished (BOBYQA:
- * DESCENT_STOP_RHOEND or DESCENT_STOP_MODEL_ROUNDING), else 0. */
 int descent_population_stop(const descent_population *p);
+
+/* Generations told, and candidates told (evaluations). */
+int64_t descent_population_generation(const descent_population *p);
 int64_t descent_population_evaluations(const descent_population *p);
 
 /* Checkpoints of a population: everything that carries from one

@@ -56,8 +56,10 @@ typedef struct descent_tensor_scalars {
 typedef struct descent_scalar_desc {
     const char *name;
     size_t offset; /* offsetof(descent_tensor_scalars, the double field) */
+    double lo, hi; /* the values it can take: finite, in [lo, hi] */
 } descent_scalar_desc;
-#define DESCENT_SCALAR(name, field) {name, offsetof(descent_tensor_scalars, field)}
+#define DESCENT_SCALAR(name, field, lo, hi) {name, offsetof(descent_tensor_scalars, field), lo, hi}
+
 
 /* One algorithm family member: what GSL calls a type table. The generic code
  * allocates state_count(hp) buffers of n elements and coeffs_size bytes per
@@ -107,6 +109,13 @@ typedef struct descent_algo {
      * mu, ...), terminated by a NULL name; NULL: none. */
     const descent_scalar_desc *scalars;
 } descent_algo;
+
+/* The values of a tensor's scalars, read from a checkpoint or set by the
+ * caller, that the algorithm can hold: each declared scalar finite and in
+ * its [lo, hi], the undeclared slots finite. 0, or DESCENT_ERR_INVALID with
+ * "name value" of the first that is not in *bad (when bad is not NULL). */
+int descent_scalars_check(const descent_algo *algo, const descent_tensor_scalars *ts, const char **bad_name,
+                          double *bad_value);
 
 /* A whole tensor, as tensor_step and eval_params see it. */
 typedef struct descent_tensor_args {

@@ -227,22 +227,27 @@ static int walk(descent_optimizer *opt, reader *r, int apply, unsigned flags, de
         if (step < 0)
             return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint tensor %d has negative step count", i);
         /* Forged values are refused before use: a step count a double
-         * counts exactly (and whose next step cannot overflow), NAdam's
+         * counts exactly (and whose next step cannot overflow), and the
+         * scalars within the bounds the algorithm's table declares (NAdam's
          * product of momentum coefficients in [-1, 1], ASGD's averaging
-         * weight mu in [0, 1] and its finite eta (a step size). */
+         * weight mu in [0, 1] and its finite eta, schedule-free's finite
+         * max_lr and weight_sum >= 0), the unused slots finite. */
         if (step > CKPT_MAX_STEP)
             return descent_fail(err, DESCENT_ERR_CHECKPOINT,
                                 "checkpoint tensor %d has step count %lld, beyond 2^53", i, (long long)step);
-        if (!(fabs(mu_product) <= 1) || !(mu >= 0 && mu <= 1) || !isfinite(eta))
+        descent_tensor_scalars read = t->scalars;
+        read.step = step;
+        read.mu_product = mu_product;
+        read.eta = eta;
+        read.mu = mu;
+        const char *bad_name = NULL;
+        double bad_value = 0;
+        if (descent_scalars_check(opt->algo, &read, &bad_name, &bad_value) < 0)
             return descent_fail(err, DESCENT_ERR_CHECKPOINT,
-                                "checkpoint tensor %d has impossible per-tensor values (mu_product %g, eta %g, mu %g)",
-                                i, mu_product, eta, mu);
-        if (apply) {
-            t->scalars.step = step;
-            t->scalars.mu_product = mu_product;
-            t->scalars.eta = eta;
-            t->scalars.mu = mu;
-        }
+                                "checkpoint tensor %d has an impossible %s (%g) for %s", i, bad_name, bad_value,
+                                opt->algo->name);
+        if (apply)
+            t->scalars = read;
         for (int k = 0; k < t->nstate; k++) {
             const char *sname = descent_get_str(r, &n);
             if (r->bad)

@@ -99,17 +99,22 @@ DESCENT_INLINE descent_nf_bf16 descent_nf_bits_bf16(uint16_t x) { return (uint16
             CALL;                                                  \
         }                                                          \
     } while (0)
-#define DESCENT_NF_DECL(SFX, args)                                 \
+/* SFX is f32, f64 or bf16, or a macro naming one (src/optim/kernel_types.h):
+ * each macro passes it on once so that it is expanded before the paste. */
+#define DESCENT_NF_DECL(SFX, args) DESCENT_NF_DECL_(SFX, args)
+#define DESCENT_NF_TEST(SFX, x) DESCENT_NF_TEST_(SFX, x)
+#define DESCENT_NF_END(SFX, args) DESCENT_NF_END_(SFX, args)
+#define DESCENT_NF_DECL_(SFX, args)                                \
     const int nf_on_ = (args)->nonfinite != NULL;                  \
     descent_nf_##SFX nf_max_ = 0
-#define DESCENT_NF_TEST(SFX, x)                                    \
+#define DESCENT_NF_TEST_(SFX, x)                                   \
     do {                                                           \
         if (nf_on_) {                                              \
             descent_nf_##SFX nf_u_ = descent_nf_bits_##SFX(x);     \
             nf_max_ = nf_u_ > nf_max_ ? nf_u_ : nf_max_;           \
         }                                                          \
     } while (0)
-#define DESCENT_NF_END(SFX, args)                                  \
+#define DESCENT_NF_END_(SFX, args)                                 \
     do {                                                           \
         if (nf_on_ && nf_max_ >= DESCENT_NF_INF_##SFX)             \
             *(args)->nonfinite = 1;                                \

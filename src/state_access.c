@@ -5,6 +5,7 @@
  * optax's schedule-free max_lr and weight_sum. */
 #include "internal.h"
 
+#include <stddef.h>
 #include <stdio.h>
 
 static int tensor_of(const descent_optimizer *opt, int tensor, const descent_tensor **t)
@@ -163,6 +164,31 @@ static double *scalar_field(const descent_optimizer *opt, descent_tensor_scalars
     return NULL;
 }
 
+/* The three double slots of descent_tensor_scalars, as checkpoints store them. */
+static const size_t scalar_slots[3] = {offsetof(descent_tensor_scalars, mu_product),
+                                       offsetof(descent_tensor_scalars, eta), offsetof(descent_tensor_scalars, mu)};
+
+int descent_scalars_check(const descent_algo *algo, const descent_tensor_scalars *ts, const char **bad_name,
+                          double *bad_value)
+{
+    for (int k = 0; k < 3; k++) {
+        double v;
+        memcpy(&v, (const unsigned char *)ts + scalar_slots[k], sizeof v);
+        const descent_scalar_desc *d = algo->scalars;
+        while (d && d->name && d->offset != scalar_slots[k])
+            d++;
+        int declared = d && d->name;
+        if (!isfinite(v) || (declared && !(v >= d->lo && v <= d->hi))) {
+            if (bad_name)
+                *bad_name = declared ? d->name : "an unused scalar";
+            if (bad_value)
+                *bad_value = v;
+            return DESCENT_ERR_INVALID;
+        }
+    }
+    return 0;
+}
+
 static int no_scalar(const descent_optimizer *opt, const char *name)
 {
     char has[256] = "'step'";
@@ -210,8 +236,18 @@ int descent_state_set_scalar(descent_optimizer *opt, int tensor, const char *nam
     double *f = name ? scalar_field(opt, &t->scalars, name) : NULL;
     if (!f)
         return no_scalar(opt, name);
-    if (!isfinite(value))
-        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "state scalar '%s' must be finite, got %g", name, value);
+    /* The same values a checkpoint load accepts (the table's bounds). */
+    descent_tensor_scalars trial = t->scalars;
+    *scalar_field(opt, &trial, name) = value;
+    if (descent_scalars_check(opt->algo, &trial, NULL, NULL) < 0) {
+        const descent_scalar_desc *d = opt->algo->scalars;
+        while (strcmp(d->name, name) != 0)
+            d++;
+        if (isinf(d->lo) && isinf(d->hi))
+            return descent_opt_fail(opt, DESCENT_ERR_INVALID, "state scalar '%s' must be finite, got %g", name, value);
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "state scalar '%s' must be finite and in [%g, %g], got %g",
+                                name, d->lo, d->hi, value);
+    }
     *f = value;
     return 0;
 }

@@ -28,7 +28,7 @@ if [ -n "$internal_exported" ]; then
   fi
   for f in $internal; do
     if ! cat "$src"/src/access.h "$src"/src/bytes.h "$src"/src/common.h "$src"/src/formats.h |
-        grep -qE "\b$f[[:space:]]*\("; then
+        grep -E "\b$f[[:space:]]*\(" >/dev/null; then
       echo "$f (cmake/descent.internal-exports) is declared in no library-internal header"
       status=1
     fi

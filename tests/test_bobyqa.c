@@ -437,19 +437,55 @@ static void test_errors(void)
 
 /* ---- the CLI -------------------------------------------------------------- */
 
+/* A finished BOBYQA answers through the one stop query of every
+ * population method: stopped() and its older name agree, every later ask
+ * returns the reason with lambda = 0, and the run ends within a bound. */
+static void test_stop_query(void)
+{
+    descent_population *p;
+    descent_error e;
+    CHECK(descent_population_create(&p, "BOBYQA(rhobeg=0.5)", 2, &e) == 0, "%s", e.message);
+    const double x0[2] = {1, 1};
+    descent_population_set_x0(p, x0);
+    int rc = 0, steps = 0;
+    while (rc == 0 && steps < 5000) {
+        double c[2];
+        size_t l;
+        if ((rc = descent_population_ask(p, c, &l)) == 0) {
+            descent_population_tell(p, (double[]){bqp_beale(c, 2)});
+            steps++;
+        }
+    }
+    size_t l = 7;
+    double c[2] = {NAN, NAN};
+    CHECK(rc == DESCENT_STOP_RHOEND && steps < 5000 && descent_population_stopped(p) == rc &&
+              descent_population_stop(p) == rc && descent_population_ask(p, c, &l) == rc && l == 0 && isnan(c[0]) &&
+              descent_population_size(p) > 0,
+          "rc %d after %d steps, stopped %d, stop %d, lambda %zu", rc, steps, descent_population_stopped(p),
+          descent_population_stop(p), l);
+    descent_population_destroy(p);
+}
+
+/* The CLI on Beale with BOBYQA(rhobeg=0.5) and the given budget flags,
+ * under timeout: each run ends with the reason that stopped it (--max-iter
+ * 0 is no budget: rhoend, near (3, 0.5)). */
 static void test_cli(const char *cli)
 {
-    char cmd[1024], out[4096] = "";
-    snprintf(cmd, sizeof cmd, "'%s' minimize --fn 'beale()' --opt 'BOBYQA(rhobeg=0.5)' --max-iter 0 2>&1", cli);
-    FILE *f = popen(cmd, "r");
-    CHECK(f != NULL, "popen");
-    if (!f)
-        return;
-    size_t got = fread(out, 1, sizeof out - 1, f);
-    out[got] = '\0';
-    int status = pclose(f);
-    CHECK(status == 0 && strstr(out, "stop=rhoend") && strstr(out, "x = (3.0000"), "CLI: status %d, output:\n%s",
-          status, out);
+    static const struct {
+        const char *flag, *want;
+        int at_minimum;
+    } cases[] = {{"--max-iter 0", "stop=rhoend", 1}, {"--max-iter 1", "stop=max_iter", 0},
+                 {"--max-evals 1", "stop=max_evals", 0}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char cmd[1024], *out = NULL;
+        snprintf(cmd, sizeof cmd, "timeout 60 '%s' minimize --fn 'beale()' --opt 'BOBYQA(rhobeg=0.5)' %s 2>&1", cli,
+                 cases[k].flag);
+        int status = t_run(cmd, &out);
+        int near = !cases[k].at_minimum || (out && (strstr(out, "x = (3.0000") || strstr(out, "x = (2.9999")));
+        CHECK(status == 0 && out && strstr(out, cases[k].want) && near, "%s: status %d (124: timed out), output:\n%s",
+              cases[k].flag, status, out ? out : "?");
+        free(out);
+    }
 }
 
 int main(int argc, char **argv)
@@ -461,6 +497,7 @@ int main(int argc, char **argv)
     test_checkpoint();
     test_checkpoint_every_step();
     test_errors();
+    test_stop_query();
     if (argc > 2)
         test_cli(argv[2]);
     return t_done();

@@ -168,8 +168,7 @@ int main(void)
 {
 #if DESCENT_HAVE_DISPATCH
     if (!__builtin_cpu_supports("fma")) {
-        printf("this CPU has no FMA: the kernels divide, nothing to compare\n");
-        return t_done();
+        return t_skip("this CPU has no FMA: the kernels divide, nothing to compare");
     }
 #endif
     binade_f32();
@@ -183,8 +182,7 @@ int main(void)
 
 int main(void)
 {
-    printf("no x86 dispatch in this build: the kernels divide, nothing to compare\n");
-    return t_done();
+    return t_skip("no FMA form in this build: the kernels divide, nothing to compare");
 }
 
 #endif

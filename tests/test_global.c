@@ -377,7 +377,7 @@ static void test_hessian_free(void)
     descent_minimize_result r;
     double x[5];
     int rc = solve("HessianFree", "rosenbrock(dim=5)", x0, &s, &r, x, NULL);
-    CHECK(rc == DESCENT_STOP_GTOL && r.iterations <= 20 && r.evaluations <= 80 && r.f < 1e-12,
+    CHECK(rc == DESCENT_STOP_GTOL && r.iterations <= 20 && r.evaluations <= 120 && r.f < 1e-12,
           "rosenbrock(dim=5): rc %d, %lld iterations, %lld evaluations, f %g", rc, (long long)r.iterations,
           (long long)r.evaluations, r.f);
     for (int i = 0; i < 5; i++)
@@ -1015,7 +1015,7 @@ static void test_cmaes_termination(void)
         descent_population_tell(p, f);
     }
     CHECK(why >= DESCENT_STOP_TOLFUN && why <= DESCENT_STOP_TOLUPSIGMA && nonfinite == 0 &&
-              descent_population_stopped(p) == why,
+              descent_population_stopped(p) == why && descent_population_stop(p) == why,
           "stopped %d after %d generations, %d non-finite coordinates", why, gens, nonfinite);
     descent_population_destroy(p);
 }
@@ -1166,7 +1166,7 @@ static void test_cli(const char *cli)
         {"--fn 'sphere(dim=4)' --x0 0.5,0.5,0.5,0.5 --opt 'CMAES(seed=1)' --f-target 1e-8 --max-iter 0",
          "stop=f_target"},
         {"--fn 'booth()' --opt 'DE(seed=2, lower=-10, upper=10)' --f-target 1e-6 --max-iter 0", "stop=f_target"},
-        {"--fn 'rosenbrock(dim=5)' --x0 1.3,0.7,0.8,1.9,1.2 --opt HessianFree", "iterations=16 evaluations=71 stop=gtol"},
+        {"--fn 'rosenbrock(dim=5)' --x0 1.3,0.7,0.8,1.9,1.2 --opt HessianFree", "iterations=14 evaluations=113 stop=gtol"},
         {"--fn 'rosenbrock()' --opt LBFGS --gtol 1e-8", "stop=gtol"},
         {"--fn 'himmelblau()' --opt 'PSO(seed=3)' --max-iter 5", "iterations=5 evaluations=201 stop=max_iter"},
         {"--fn 'sphere(dim=3)' --opt 'GA(seed=1, popsize=20)' --max-evals 100 --max-iter 0", "iterations=6 evaluations=116 stop=max_evals"},

@@ -173,9 +173,13 @@ static void test_forged_optimizer(void)
     free(b);
     descent_destroy(opt);
 
-    /* Per-tensor scalars: NAdam's mu_product, ASGD's eta and mu. */
-    const char *specs[] = {"NAdam(lr=0.01)", "ASGD(lr=0.01)", "ASGD(lr=0.01)", "ASGD(lr=0.01)"};
-    for (int k = 0; k < 4; k++) {
+    /* Per-tensor scalars: NAdam's mu_product, ASGD's eta and mu,
+     * schedule-free's weight_sum (in the slot of ASGD's mu), each named. */
+    const char *specs[] = {"NAdam(lr=0.01)", "ASGD(lr=0.01)", "ASGD(lr=0.01)", "ASGD(lr=0.01)",
+                           "ScheduleFreeAdamW(lr=0.01)"};
+    const char *names[] = {"impossible mu_product", "impossible eta", "impossible mu", "impossible mu",
+                           "impossible weight_sum"};
+    for (int k = 0; k < 5; k++) {
         opt = make(specs[k], NULL, 0);
         descent_step(opt);
         ok = image(opt, &len);
@@ -190,7 +194,7 @@ static void test_forged_optimizer(void)
             put_f64(b + L.mu, 2.0);
         else
             put_f64(b + L.mu, -1e300);
-        refused(opt, b, len, "impossible per-tensor values", specs[k]);
+        refused(opt, b, len, names[k], specs[k]);
         free(ok);
         free(b);
         descent_destroy(opt);

@@ -1,8 +1,11 @@
 /* The Moré-Garbow-Hillstrom problems of bench/mgh: every analytic Jacobian
  * against central differences of its residuals, at the standard starting
  * point and at a shifted point; f at the known minimizers the paper gives
- * in closed form; and the paper's f* values reached from nearby points. */
+ * in closed form; the paper's f* values reached from nearby points; and
+ * problems of the comparison (docs/global.md) that descent's minimizers at
+ * their default settings must solve within its budgets. */
 #include "../bench/mgh/mgh.h"
+#include "descent.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -106,6 +109,43 @@ static void check_gradient(const mgh_problem *p, const double *x0)
     CHECK(ok, "%d %s: gradient", p->id, p->name);
 }
 
+typedef struct counted {
+    const mgh_problem *p;
+    double work[4096];
+    long evals, hit; /* hit: the evaluation at which f first met the bound */
+} counted;
+
+static double counted_f(void *ctx, const double *x, double *g, size_t n)
+{
+    (void)n;
+    counted *c = ctx;
+    double f = mgh_eval(c->p, x, g, c->work);
+    c->evals++;
+    if (!c->hit && mgh_solved(c->p, f))
+        c->hit = c->evals;
+    return f;
+}
+
+/* spec at its defaults on problem id from the standard start, with the
+ * comparison's budget: solved (f <= f* + 1e-8 max(1, |f*|)) within it. */
+static void check_solves(const char *spec, int id, long budget)
+{
+    counted *c = calloc(1, sizeof *c);
+    c->p = &mgh_problems[id - 1];
+    double x[16];
+    c->p->start(x, c->p->n);
+    descent_minimize_settings st;
+    descent_minimize_default_settings(&st);
+    st.max_iter = 0;
+    st.max_evals = budget;
+    descent_minimize_result r;
+    descent_error err;
+    int rc = descent_minimize(spec, NULL, counted_f, c, x, c->p->n, &st, &r, &err);
+    CHECK(rc >= 0 && c->hit > 0 && c->hit <= budget, "%s on %d %s: rc %d (%s), f = %.10g after %ld evaluations",
+          spec, id, c->p->name, rc, rc < 0 ? err.message : descent_stop_name(rc), r.f, c->evals);
+    free(c);
+}
+
 int main(void)
 {
     CHECK(MGH_COUNT == 35, "%d problems", MGH_COUNT);
@@ -125,5 +165,16 @@ int main(void)
         check_gradient(p, x1);
     }
     check_known_minima();
+    /* Meyer's variables differ by five orders of magnitude (x0 = (0.02,
+     * 4000, 250)): BOBYQA's first steps are relative to x0, as NLopt's
+     * default initial step is. Osborne 1 and Watson need rhoend below
+     * 1e-6. */
+    check_solves("BOBYQA", 10, 100000);
+    /* Meyer again, by HessianFree: CG must go on past the Eisenstat-Walker
+     * residual test while the quadratic model still falls (Martens' test),
+     * or each iteration fixes only the stiff or only the soft directions. */
+    check_solves("HessianFree", 10, 10000);
+    check_solves("BOBYQA", 17, 100000);
+    check_solves("BOBYQA", 20, 100000);
     return t_done();
 }

@@ -210,8 +210,34 @@ static void test_trainer_eval_params(void)
     remove("ton_plane.csv");
 }
 
+/* weight_sum, the sum of max_lr^weight_lr_power over the steps, passes 1
+ * at lr = 1 after two steps: the checkpoint still loads and continues. */
+static void test_large_weight_sum(void)
+{
+    double y[3] = {1, -2, 3}, y2[3] = {0}, g[3] = {0.5, 0.25, -1}, ws = 0;
+    descent_optimizer *opt = make("ScheduleFreeAdamW(lr=1.0)"), *again = make("ScheduleFreeAdamW(lr=1.0)");
+    if (!opt || !again)
+        return;
+    descent_add_tensor(opt, 0, y, g, 3, DESCENT_F64);
+    descent_add_tensor(again, 0, y2, g, 3, DESCENT_F64);
+    for (int s = 0; s < 5; s++)
+        descent_step(opt);
+    CHECK(descent_state_get_scalar(opt, 0, "weight_sum", &ws) == 0 && ws > 1, "weight_sum %g", ws);
+    size_t len;
+    unsigned char *buf = checkpoint(opt, &len);
+    memcpy(y2, y, sizeof y);
+    CHECK(descent_load_mem(again, buf, len) == 0, "load with weight_sum %g: %s", ws, descent_errmsg(again));
+    descent_step(opt);
+    descent_step(again);
+    CHECK(memcmp(y, y2, sizeof y) == 0, "resumed step differs");
+    free(buf);
+    descent_destroy(opt);
+    descent_destroy(again);
+}
+
 int main(void)
 {
+    test_large_weight_sum();
     test_optax_schedule_free();
     test_invalid_arguments();
     test_bf16();

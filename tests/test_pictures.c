@@ -116,6 +116,16 @@ static void test_plot_paths(void)
     s = t_read_file(a, NULL);
     CHECK(s && !strstr(s, "nan") && !strstr(s, "inf"), "diverging path wrote a non-finite number");
     free(s);
+    /* LBFGS on Rastrigin (plot-paths sets gtol = 0) ends at the rounding
+     * limit, a positive stop reason: the note says so, the run succeeds. */
+    snprintf(a, sizeof a, "%s/rounding.svg", tmp);
+    snprintf(cmd, sizeof cmd, "'%s' plot-paths --fn 'rastrigin()' --opt LBFGS --steps 100 --out '%s' 2>&1", cli, a);
+    char *out = NULL;
+    int st = t_run(cmd, &out);
+    CHECK(st == 0 && out && strstr(out, "note: LBFGS stopped after") &&
+              strstr(out, "no step decreases f any more (rounding_limit)"),
+          "plot-paths at the rounding limit: status %d, output:\n%s", st, out ? out : "?");
+    free(out);
 }
 
 static void test_errors(void)

@@ -130,6 +130,10 @@ static void test_scalars(void)
     descent_step(opt);
     CHECK(p[0] == before - 0.5, "p %.17g from %.17g", p[0], before);
     CHECK(descent_state_set_scalar(opt, 0, "eta", NAN) == DESCENT_ERR_INVALID, "NaN eta");
+    /* What a checkpoint load would refuse is refused here too. */
+    CHECK(descent_state_set_scalar(opt, 0, "mu", 2) == DESCENT_ERR_INVALID &&
+              strstr(descent_errmsg(opt), "'mu' must be finite and in [0, 1], got 2"),
+          "mu = 2: %s", descent_errmsg(opt));
     CHECK(descent_state_set_scalar(opt, 0, "mu_product", 1) == DESCENT_ERR_INVALID &&
               strstr(descent_errmsg(opt), "(it has: 'step', 'eta', 'mu')"),
           "ASGD has no mu_product: %s", descent_errmsg(opt));

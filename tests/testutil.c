@@ -33,6 +33,12 @@ int t_done(void)
     return t_failed ? 1 : 0;
 }
 
+int t_skip(const char *why)
+{
+    printf("skipped: %s\n", why);
+    return 77;
+}
+
 void t_isa_covered(int best)
 {
     static const char *const names[] = {"portable", "AVX2", "AVX-512"};

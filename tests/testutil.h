@@ -24,6 +24,11 @@ extern int t_passed, t_failed;
  * when no check was made at all. */
 int t_done(void);
 
+/* A test that cannot run here (a missing CPU feature): say why and return
+ * 77, which its CTest entry declares as SKIP_RETURN_CODE, so the run shows
+ * it as skipped, never as passed. */
+int t_skip(const char *why);
+
 /* Print which kernel instruction sets a test compared (0 portable, 1 AVX2,
  * 2 AVX-512, up to best = descent_isa_detect()) and which this CPU lacks,
  * so a run on a CPU without AVX-512 says what it did not cover. */

@@ -3,13 +3,16 @@
  * solved when f <= f* + 1e-8 max(1, |f*|) within 10^4 evaluations (10^5
  * for derivative-free methods); its figure is the number of evaluations at
  * which f first met that bound. descent's methods run at their default
- * settings (gtol = 1e-5 on max |g_i|, no iteration limit); the other
+ * settings (the driver's gtol = 1e-8 on max |g_i|, or --gtol X; no
+ * iteration limit); the other
  * libraries, where installed, with their defaults and no stopping test but
  * the budget (they run until they stop themselves: liblbfgs with
  * epsilon = 0, NLopt with maxeval only, GSL's vector_bfgs2 with step 0.01,
  * tol 0.1 until it reports no progress).
  *
  *     bench_mgh [--json FILE] [--svg FILE] [--only ID,ID,...] [--solvers a,b]
+ *               [--add-grad SPEC] [--add-free SPEC]   one more descent column
+ *               [--gtol X]                            descent's gtol
  *     bench_mgh --refine        f* to the rounding limit
  *     bench_mgh --lbfgs-grid    the table that chose LBFGS's defaults
  *
@@ -76,6 +79,7 @@ typedef struct solver {
 } solver;
 
 static char reason_buf[128];
+static double gtol_arg = -1; /* --gtol X: descent's gtol (< 0: the default) */
 
 static const char *run_descent(const solver *s, run_ctx *c, double *x)
 {
@@ -83,6 +87,8 @@ static const char *run_descent(const solver *s, run_ctx *c, double *x)
     descent_minimize_default_settings(&st);
     st.max_iter = 0;
     st.max_evals = c->budget;
+    if (gtol_arg >= 0)
+        st.gtol = gtol_arg;
     descent_minimize_result r;
     descent_error err;
     int rc = descent_minimize(s->spec, NULL, descent_fn, c, x, c->p->n, &st, &r, &err);
@@ -180,7 +186,7 @@ static const char *run_gsl(const solver *s, run_ctx *c, double *x)
 }
 #endif
 
-static const solver solvers[] = {
+static solver solvers[] = {
     {"LBFGS", 0, run_descent, "LBFGS"},
     {"HessianFree", 0, run_descent, "HessianFree"},
 #ifdef HAVE_LIBLBFGS
@@ -200,6 +206,8 @@ static const solver solvers[] = {
     {"nlopt-LN_BOBYQA", 1, run_nlopt, "LN_BOBYQA"},
     {"nlopt-LN_NELDERMEAD", 1, run_nlopt, "LN_NELDERMEAD"},
 #endif
+    {NULL, 0, run_descent, NULL}, /* --add-grad SPEC / --add-free SPEC */
+    {NULL, 1, run_descent, NULL},
 };
 #define NSOLVERS (int)(sizeof solvers / sizeof solvers[0])
 
@@ -321,6 +329,19 @@ static void lbfgs_grid(void)
 
 /* ---- the comparison ------------------------------------------------------ */
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median of v[0..n) (n > 0; v is sorted in place). */
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 static void svg_profile(const char *path, const char *title, int ns, const char *const *names, double (*rho)[12],
                         const double *taus, int ntau)
 {
@@ -387,16 +408,22 @@ int main(int argc, char **argv)
             only = argv[++a];
         else if (a + 1 < argc && strcmp(argv[a], "--solvers") == 0)
             which = argv[++a];
+        else if (a + 1 < argc && strcmp(argv[a], "--gtol") == 0)
+            gtol_arg = atof(argv[++a]);
+        else if (a + 1 < argc && strcmp(argv[a], "--add-grad") == 0)
+            solvers[NSOLVERS - 2].name = solvers[NSOLVERS - 2].spec = argv[++a];
+        else if (a + 1 < argc && strcmp(argv[a], "--add-free") == 0)
+            solvers[NSOLVERS - 1].name = solvers[NSOLVERS - 1].spec = argv[++a];
         else {
             fprintf(stderr,
-                    "usage: bench_mgh [--json FILE] [--svg FILE] [--only ID,...] [--solvers NAME,...] | --refine | "
+                    "usage: bench_mgh [--json FILE] [--svg FILE] [--only ID,...] [--solvers NAME,...] [--add-grad SPEC] [--add-free SPEC] [--gtol X] | --refine | "
                     "--lbfgs-grid\n");
             return 2;
         }
     }
     int use[NSOLVERS], ns = 0;
     for (int s = 0; s < NSOLVERS; s++)
-        if ((use[s] = available(&solvers[s]) && in_list(which, solvers[s].name)))
+        if ((use[s] = solvers[s].name && available(&solvers[s]) && (in_list(which, solvers[s].name) || s >= NSOLVERS - 2)))
             ns++;
     static long evals[MGH_COUNT][NSOLVERS];
     static int nan_seen[NSOLVERS], errors[NSOLVERS];
@@ -429,9 +456,11 @@ int main(int argc, char **argv)
                 errors[s]++;
                 fprintf(stderr, "%d %s: %s: %s\n", p->id, p->name, solvers[s].name, why);
             }
-            if (!c->hit && getenv("MGH_VERBOSE"))
-                fprintf(stderr, "%d %s: %s: best f %.10g after %ld evaluations, %s\n", p->id, p->name,
-                        solvers[s].name, c->best, c->evals, why ? why : "");
+            /* MGH_VERBOSE=1: the failures; MGH_VERBOSE=2: every run. */
+            const char *verbose = getenv("MGH_VERBOSE");
+            if (verbose && (!c->hit || strcmp(verbose, "2") == 0))
+                fprintf(stderr, "%d %s: %s: best f %.10g after %ld evaluations (bound met at %ld), %s\n", p->id,
+                        p->name, solvers[s].name, c->best, c->evals, c->hit, why ? why : "");
             if (c->hit)
                 printf(" %10ld", c->hit);
             else
@@ -529,6 +558,36 @@ int main(int argc, char **argv)
         fprintf(jf, "\n  },\n  \"tau\": [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]\n}\n");
         fclose(jf);
     }
+    /* descent's method against its nearest peer, on the problems both
+     * solve: the medians of their evaluations and of the per-problem ratio. */
+    static const char *const pairs[][2] = {
+        {"BOBYQA", "nlopt-LN_BOBYQA"}, {"LBFGS", "liblbfgs"}, {"HessianFree", "nlopt-LD_TNEWTON_PRECOND_RESTART"}};
+    for (size_t q = 0; q < sizeof pairs / sizeof pairs[0]; q++) {
+        int a = -1, b = -1;
+        for (int s = 0; s < NSOLVERS; s++)
+            if (use[s] && solvers[s].name) {
+                if (strcmp(solvers[s].name, pairs[q][0]) == 0)
+                    a = s;
+                if (strcmp(solvers[s].name, pairs[q][1]) == 0)
+                    b = s;
+            }
+        if (a < 0 || b < 0)
+            continue;
+        double ea[MGH_COUNT], eb[MGH_COUNT], ratio[MGH_COUNT];
+        int both = 0;
+        for (int k = 0; k < MGH_COUNT; k++)
+            if (in_ids(only, k + 1) && evals[k][a] > 0 && evals[k][b] > 0) {
+                ea[both] = (double)evals[k][a];
+                eb[both] = (double)evals[k][b];
+                ratio[both] = ea[both] / eb[both];
+                both++;
+            }
+        if (both == 0)
+            continue;
+        printf("\n%s against %s on the %d problems both solve: median evaluations %g against %g, median ratio %.2f",
+               pairs[q][0], pairs[q][1], both, median(ea, both), median(eb, both), median(ratio, both));
+    }
+    printf("\n");
     int any_nan = 0;
     for (int s = 0; s < NSOLVERS; s++)
         if (use[s] && solvers[s].run == run_descent && nan_seen[s]) {

@@ -1,8 +1,9 @@
 """descent's learning-rate schedules as torch lr schedulers, for any torch optimizer:
 
-    from descent.lr_scheduler import from_spec, LinearWarmup
+    from descent.lr_scheduler import from_spec, LinearWarmup, LambdaLR
     sched = from_spec(opt, "LinearWarmup(warmup_period=100, schedule=CosineAnnealingLR(T_max=1000))")
     sched = LinearWarmup(opt, warmup_period=100, schedule="CosineAnnealingLR(T_max=1000)")
+    sched = LambdaLR(opt, lambda t: min(1.0, (t + 1) / 100))   # the function through a C callback
     ... opt.step(); sched.step()
 
 The schedule runs in libdescent (every schedule of torch.optim.lr_scheduler by its spec, plus the
@@ -60,9 +61,12 @@ class Schedule(_Base):
             else:
                 key = None
             self._momentum_key.append(key)
-        _check(lib.descent_set_schedule(h, spec.encode()), h)
+        self._attach(h, spec)
         self._momenta = [self._get(g, self._mname) for g in range(len(optimizer.param_groups))]
         super().__init__(optimizer, last_epoch, verbose)
+
+    def _attach(self, h, spec):
+        _check(lib.descent_set_schedule(h, spec.encode()), h)
 
     def __del__(self):
         if getattr(self, "_h", None):
@@ -152,5 +156,84 @@ UntunedLinearWarmup = _named("UntunedLinearWarmup", "Ma & Yarats' untuned linear
 UntunedExponentialWarmup = _named("UntunedExponentialWarmup", "Ma & Yarats' untuned exponential warmup.")
 GradualWarmup = _named("GradualWarmup", "Goyal et al.'s gradual warmup (multiplier, total_epoch, after).")
 
+
+# double (*descent_lr_lambda)(int64_t step, void *user_data)
+LR_LAMBDA = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_int64, ctypes.c_void_p)
+
+
+class _Callback(ctypes.Structure):  # descent_lr_callback
+    _fields_ = [("fn", LR_LAMBDA), ("user_data", ctypes.c_void_p)]
+
+
+lib.descent_set_schedule_callbacks.restype = ctypes.c_int
+lib.descent_set_schedule_callbacks.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(_Callback),
+                                               ctypes.c_int]
+
+
+class _CallbackSchedule(Schedule):
+    """torch's LambdaLR / MultiplicativeLR run by libdescent, lr_lambda called through a C callback
+    (descent_set_schedule_callbacks): lr_lambda is a function of the step, or a list of one per group.
+    The function must return a finite number >= 0 (torch accepts any number; here NaN, inf or a
+    negative value raises and leaves the lr as it was). An exception raised by the function is
+    raised again from the constructor or step()."""
+
+    _kind = None
+
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1, verbose=False):
+        n = len(optimizer.param_groups)
+        if isinstance(lr_lambda, (list, tuple)):
+            if len(lr_lambda) != n:
+                raise ValueError("Expected {} lr_lambdas, but got {}".format(n, len(lr_lambda)))
+            fns = list(lr_lambda)
+        else:
+            fns = [lr_lambda] * n
+        self.lr_lambdas = fns
+        self._pending = None
+        # The CFUNCTYPE objects and the table must outlive every call the library makes:
+        # kept on self for the life of the schedule.
+        self._cfuncs = [LR_LAMBDA(self._wrap(f)) for f in fns]
+        self._table = (_Callback * n)(*[_Callback(c, None) for c in self._cfuncs])
+        spec = "%s(lr_lambda=[%s])" % (self._kind, ", ".join(str(g) for g in range(n)))
+        try:
+            Schedule.__init__(self, optimizer, spec, last_epoch, verbose)
+        except DescentError:
+            self._reraise()
+            raise
+
+    def _wrap(self, f):
+        def call(step, _user_data):
+            try:
+                return float(f(step))
+            except BaseException as e:  # noqa: B902 - handed back to Python after the C call
+                self._pending = e
+                return math.nan
+        return call
+
+    def _reraise(self):
+        e, self._pending = self._pending, None
+        if e is not None:
+            raise e
+
+    def _attach(self, h, spec):
+        _check(lib.descent_set_schedule_callbacks(h, spec.encode(), self._table, len(self._cfuncs)), h)
+
+    def step(self, metrics=None, epoch=None):
+        try:
+            Schedule.step(self, metrics, epoch)
+        except DescentError:
+            self._reraise()
+            raise
+
+
+class LambdaLR(_CallbackSchedule):
+    """torch.optim.lr_scheduler.LambdaLR: lr = initial_lr * lr_lambda(t)."""
+    _kind = "LambdaLR"
+
+
+class MultiplicativeLR(_CallbackSchedule):
+    """torch.optim.lr_scheduler.MultiplicativeLR: lr_t = lr_{t-1} * lr_lambda(t) for t > 0."""
+    _kind = "MultiplicativeLR"
+
+
 __all__ = ["Schedule", "from_spec", "LinearWarmup", "ExponentialWarmup", "UntunedLinearWarmup",
-           "UntunedExponentialWarmup", "GradualWarmup"]
+           "UntunedExponentialWarmup", "GradualWarmup", "LambdaLR", "MultiplicativeLR"]

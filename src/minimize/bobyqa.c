@@ -74,11 +74,13 @@ typedef struct bq {
     size_t n, npt, nptm, ndim;
     double rhobeg, rhoend;
     size_t npt_arg;     /* 0: 2n + 1 */
-    double *scale;      /* n factors: BOBYQA works on u = x / scale */
+    double *scale;      /* n factors given by the spec (all 1 when not given) */
+    int auto_scale;     /* neither rhobeg nor scale given: sc from x0 (bq_init) */
     /* One block of doubles: everything below until `end`, saved as a whole. */
     double *mem;
     size_t memlen;
     double *xlo, *xhi;  /* the bounds in x (exact values for points on them) */
+    double *sc;         /* the factors in use: BOBYQA works on u = x / sc */
     double *xl, *xu, *xbase, *xpt, *fval, *xopt, *gopt, *hq, *pq, *bmat, *zmat, *sl, *su;
     double *xnew, *xalt, *d, *vlag, *wdot, *xeval;
     double *gnew, *xbdi, *s, *hs, *hred, *glag, *hcol, *wcs, *work;
@@ -128,7 +130,7 @@ static int parse_scale(const spec_doc *doc, const spec_node *v, double *out, siz
 
 static int bq_create(void **state, const spec_doc *doc, const spec_node *const *a, size_t n, descent_error *err)
 {
-    double rhobeg = 1, rhoend = 1e-6;
+    double rhobeg = 1, rhoend = 1e-8;
     size_t npt = 0;
     if (n < 2)
         return descent_fail(err, DESCENT_ERR_INVALID, "BOBYQA needs at least 2 variables, got n = %zu", n);
@@ -136,7 +138,9 @@ static int bq_create(void **state, const spec_doc *doc, const spec_node *const *
         return descent_fail(err, DESCENT_ERR_INVALID, "BOBYQA takes at most 4096 variables, got n = %zu", n);
     const size_t npt_max = (n + 1) * (n + 2) / 2;
     int rc = descent_args_real(doc, a[0], "rhobeg", 0, true, INFINITY, &rhobeg, err);
-    if (rc == 0)
+    if (rc == 0 && (!a[1] || a[1]->kind == SPEC_NONE))
+        rhoend = fmin(rhoend, rhobeg); /* the default never exceeds a small rhobeg */
+    else if (rc == 0)
         rc = descent_args_real(doc, a[1], "rhoend", 0, true, INFINITY, &rhoend, err);
     if (rc == 0 && rhoend > rhobeg)
         rc = descent_spec_fail(doc, a[1] ? a[1] : a[0], err, DESCENT_ERR_INVALID,
@@ -157,6 +161,7 @@ static int bq_create(void **state, const spec_doc *doc, const spec_node *const *
         return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory");
     s->n = n;
     s->rhobeg = rhobeg;
+    s->auto_scale = (!a[0] || a[0]->kind == SPEC_NONE) && (!a[5] || a[5]->kind == SPEC_NONE);
     s->rhoend = rhoend;
     s->npt_arg = npt;
     s->npt = npt ? npt : 2 * n + 1;
@@ -164,10 +169,10 @@ static int bq_create(void **state, const spec_doc *doc, const spec_node *const *
     s->ndim = s->npt + n;
     const size_t m = s->npt, nd = s->ndim;
     /* Sizes of the arrays, in the order of the struct. */
-    const size_t sizes[] = {n, n, n, n, n, m * n, m, n, n, n * (n + 1) / 2, m, nd * n, m * s->nptm, n, n,
+    const size_t sizes[] = {n, n, n, n, n, n, m * n, m, n, n, n * (n + 1) / 2, m, nd * n, m * s->nptm, n, n,
                             n, n, n, nd, m, n,
                             n, n, n, n, n, n, m, 2 * n, 3 * nd};
-    double **ptrs[] = {&s->xlo, &s->xhi, &s->xl, &s->xu, &s->xbase, &s->xpt, &s->fval, &s->xopt, &s->gopt, &s->hq, &s->pq,
+    double **ptrs[] = {&s->xlo, &s->xhi, &s->sc, &s->xl, &s->xu, &s->xbase, &s->xpt, &s->fval, &s->xopt, &s->gopt, &s->hq, &s->pq,
                        &s->bmat, &s->zmat, &s->sl, &s->su, &s->xnew, &s->xalt, &s->d, &s->vlag, &s->wdot,
                        &s->xeval, &s->gnew, &s->xbdi, &s->s, &s->hs, &s->hred, &s->glag, &s->hcol, &s->wcs,
                        &s->work};
@@ -238,7 +243,7 @@ static void to_variables(const bq *s, const double *x, double *out)
 {
     for (size_t i = 0; i < s->n; i++) {
         double u = fmin(fmax(s->xl[i], s->xbase[i] + x[i]), s->xu[i]);
-        double v = fmin(fmax(s->xlo[i], s->scale[i] * u), s->xhi[i]);
+        double v = fmin(fmax(s->xlo[i], s->sc[i] * u), s->xhi[i]);
         if (x[i] == s->sl[i])
             v = s->xlo[i];
         if (x[i] == s->su[i])
@@ -1285,7 +1290,7 @@ static void advance(bq *s, int at)
 static void place_base(bq *s, const double *x, bool unscaled, double h)
 {
     for (size_t i = 0; i < s->n; i++) {
-        double b = unscaled ? x[i] / s->scale[i] : x[i], lo = s->xl[i] - b, hi = s->xu[i] - b;
+        double b = unscaled ? x[i] / s->sc[i] : x[i], lo = s->xl[i] - b, hi = s->xu[i] - b;
         if (lo >= -h) {
             if (lo >= 0) {
                 b = s->xl[i];
@@ -1354,20 +1359,31 @@ static int bq_init(void *state, pop_ctx *c, descent_error *err)
     bq *s = state;
     const size_t n = s->n;
     const double rb = s->rhobeg;
+    memset(s->mem, 0, s->memlen * sizeof(double));
     for (size_t i = 0; i < n; i++) {
         double lo = c->lo ? c->lo[i] : -INFINITY, hi = c->hi ? c->hi[i] : INFINITY;
-        if ((hi - lo) / s->scale[i] < 2 * rb)
+        /* Without rhobeg and scale, the first step along variable i is
+         * |x0_i| (1 where x0_i is 0 or subnormal), NLopt's default initial
+         * step for Powell's methods, at most half the width of the bounds
+         * (Powell's condition upper - lower >= 2 rhobeg): rhobeg = 1 in
+         * u_i = x_i / sc_i, so rho and rhoend are relative to the start. */
+        s->sc[i] = s->scale[i];
+        if (s->auto_scale) {
+            s->sc[i] = isnormal(c->x0[i]) ? fabs(c->x0[i]) : 1;
+            if (hi - lo > 0 && hi - lo < 2 * s->sc[i])
+                s->sc[i] = 0.5 * (hi - lo);
+        }
+        if ((hi - lo) / s->sc[i] < 2 * rb)
             return descent_fail(err, DESCENT_ERR_INVALID,
                                 "BOBYQA needs (upper - lower) / scale >= 2 rhobeg in every variable: variable %zu has "
                                 "upper - lower = %.17g < 2 rhobeg = %.17g (lower rhobeg or widen the bounds)",
-                                i, (hi - lo) / s->scale[i], 2 * rb);
+                                i, (hi - lo) / s->sc[i], 2 * rb);
     }
-    memset(s->mem, 0, s->memlen * sizeof(double));
     for (size_t i = 0; i < n; i++) {
         s->xlo[i] = c->lo ? c->lo[i] : -INFINITY;
         s->xhi[i] = c->hi ? c->hi[i] : INFINITY;
-        s->xl[i] = s->xlo[i] / s->scale[i];
-        s->xu[i] = s->xhi[i] / s->scale[i];
+        s->xl[i] = s->xlo[i] / s->sc[i];
+        s->xu[i] = s->xhi[i] / s->sc[i];
     }
     place_base(s, c->x0, true, rb);
     s->nf = s->nbuild = 0;
@@ -1428,7 +1444,15 @@ static void bq_tell(void *state, pop_ctx *c, const double *cand, const double *f
     }
 }
 
-int descent_pop_bobyqa_stop(const void *state) { return ((const bq *)state)->stop; }
+static int bq_stop(const void *state) { return ((const bq *)state)->stop; }
+
+static bool positive_finite(const double *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!(v[i] > 0) || !isfinite(v[i]))
+            return false;
+    return true;
+}
 
 static int bq_io(void *state, pop_io *io, descent_error *err)
 {
@@ -1456,7 +1480,7 @@ static int bq_io(void *state, pop_io *io, descent_error *err)
         return 0;
     if (ints[0] > AT_DONE || (ints[1] != 0 && ints[1] != DESCENT_STOP_RHOEND && ints[1] != DESCENT_STOP_MODEL_ROUNDING)
         || (int64_t)ints[2] < -1 || (int64_t)ints[2] > INT32_MAX || ints[3] > 3 || sv[1] >= s->npt
-        || sv[2] >= s->npt || sv[5] > sv[0] || (ints[0] == AT_PRELIM && sv[0] - sv[5] >= s->npt) || ints[4] > 1 || !(s->rho >= 0) || !(s->delta >= 0))
+        || sv[2] >= s->npt || sv[5] > sv[0] || (ints[0] == AT_PRELIM && sv[0] - sv[5] >= s->npt) || ints[4] > 1 || !(s->rho >= 0) || !(s->delta >= 0) || ((ints[0] != AT_DONE || sv[0] > 0) && !positive_finite(s->sc, s->n)))
         return descent_fail(err, DESCENT_ERR_CHECKPOINT, "BOBYQA checkpoint has an inconsistent state");
     s->at = (int)ints[0];
     s->stop = (int)ints[1];
@@ -1469,5 +1493,5 @@ static int bq_io(void *state, pop_io *io, descent_error *err)
 }
 
 const pop_method descent_pop_bobyqa = {
-    "BOBYQA", bq_names, bq_create, bq_destroy, bq_init, bq_size, bq_ask, bq_tell, bq_io, NULL,
+    "BOBYQA", bq_names, bq_create, bq_destroy, bq_init, bq_size, bq_ask, bq_tell, bq_io, bq_stop, true,
 };

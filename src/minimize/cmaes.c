@@ -623,5 +623,5 @@ static int cm_io(void *state, pop_io *io, descent_error *err)
 }
 
 const pop_method descent_pop_cmaes = {
-    "CMAES", cm_names, cm_create, cm_destroy, cm_init, cm_size, cm_ask, cm_tell, cm_io, cm_stop,
+    "CMAES", cm_names, cm_create, cm_destroy, cm_init, cm_size, cm_ask, cm_tell, cm_io, cm_stop, false,
 };

@@ -161,5 +161,5 @@ static int de_io(void *state, pop_io *io, descent_error *err)
 }
 
 const pop_method descent_pop_de = {
-    "DE", de_names, de_create, de_destroy, de_init, de_size, de_ask, de_tell, de_io, NULL,
+    "DE", de_names, de_create, de_destroy, de_init, de_size, de_ask, de_tell, de_io, NULL, false,
 };

@@ -221,5 +221,5 @@ static int ga_io(void *state, pop_io *io, descent_error *err)
 }
 
 const pop_method descent_pop_ga = {
-    "GA", ga_names, ga_create, ga_destroy, ga_init, ga_size, ga_ask, ga_tell, ga_io, NULL,
+    "GA", ga_names, ga_create, ga_destroy, ga_init, ga_size, ga_ask, ga_tell, ga_io, NULL, false,
 };

@@ -15,7 +15,17 @@
  * Sci. Comput. 17(1), 1996:
  *     eta_k = min(1/2, 0.9 (||g_k|| / ||g_{k-1}||)^2), eta_0 = 1/2,
  * safeguarded by eta_k >= 0.9 eta_{k-1}^2 when that exceeds 0.1; a ratio
- * of norms, so the test does not depend on the scale of f), after
+ * of norms, so the test does not depend on the scale of f) and, with the
+ * default cg_tol, the quadratic model
+ *     phi_i = g'p_i + p_i'(H + lambda I)p_i / 2 = (g'p_i - p_i'r_i) / 2
+ * has stopped falling: Martens' relative-progress test (ICML 2010, sec.
+ * 4.4) phi_i < 0 and (phi_i - phi_{i-k}) / phi_i < k 5e-4, window
+ * k = max(2, i / 10) (Martens: max(10, i / 10)). The residual test alone
+ * is met after one iteration when one stiff direction dominates g (Meyer's
+ * function, cond(H) ~ 1e14: ||g|| alternates between 1e7 and 1e2, each
+ * iteration fixes only the stiff or only the soft directions, and the run
+ * ends at the rounding limit at f = 224, f* = 87.9); the model test keeps
+ * CG going while it still lowers the model. CG also stops after
  * cg_max_iter iterations, or at a direction of non-positive curvature
  * (then the last iterate, or -g on the first).
  *
@@ -52,6 +62,8 @@ typedef struct hf {
     double eta_prev, gnorm_prev;  /* forcing term and ||g|| of the last iteration (NAN: none) */
     int64_t iterations; /* accepted steps since the start */
     double *p, *r, *d, *Ad, *xe, *ge, *xp, *g0;
+    double *phi;        /* the model's value at the last nphi CG iterates (a ring) */
+    size_t nphi;
     double last_step;
     int64_t cg_iterations;
     descent_hessian_vector_fn hvp;  /* NULL: finite differences */
@@ -76,6 +88,7 @@ static void hf_destroy(void *state)
     free(s->ge);
     free(s->xp);
     free(s->g0);
+    free(s->phi);
     free(s);
 }
 
@@ -97,9 +110,12 @@ static int hf_create(void **state, const spec_doc *doc, const spec_node *call, s
     hf *s = calloc(1, sizeof *s);
     if (!s)
         return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory");
-    double **bufs[] = {&s->p, &s->r, &s->d, &s->Ad, &s->xe, &s->ge, &s->xp, &s->g0};
+    double **bufs[] = {&s->p, &s->r, &s->d, &s->Ad, &s->xe, &s->ge, &s->xp, &s->g0, &s->phi};
+    /* Martens' window reaches back i / 10 iterations: a ring of
+     * cg_max_iter / 10 + 3 values (at most 4096) covers it. */
+    s->nphi = cg_max_iter / 10 + 3 < 4096 ? cg_max_iter / 10 + 3 : 4096;
     for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++)
-        if (!(*bufs[k] = malloc(n * sizeof(double)))) {
+        if (!(*bufs[k] = malloc((bufs[k] == &s->phi ? s->nphi : n) * sizeof(double)))) {
             hf_destroy(s);
             return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory for HessianFree over %zu variables", n);
         }
@@ -196,6 +212,20 @@ static double forcing_term(hf *s, double gnorm)
     return eta;
 }
 
+/* Martens' test on the CG iterate i (true when cg_tol is set: then the
+ * residual test alone decides). */
+static bool model_stalled(hf *s, const double *g, size_t i)
+{
+    if (s->cg_tol > 0)
+        return true;
+    const double phi = 0.5 * (dot(g, s->p, s->n) - dot(s->p, s->r, s->n));
+    s->phi[i % s->nphi] = phi;
+    size_t k = i / 10 > 2 ? i / 10 : 2;
+    if (k >= s->nphi)
+        k = s->nphi - 1;
+    return i >= k && phi < 0 && (phi - s->phi[(i - k) % s->nphi]) / phi < (double)k * 5e-4;
+}
+
 static int hf_iterate(void *state, descent_minimizer *m, double *x, double *f, double *g, descent_error *err)
 {
     hf *s = state;
@@ -232,7 +262,7 @@ static int hf_iterate(void *state, descent_minimizer *m, double *x, double *f, d
             s->r[i] -= alpha * (s->Ad[i] + s->lambda * s->d[i]);
         }
         double rr_new = dot(s->r, s->r, n);
-        if (sqrt(rr_new) <= eta * gnorm)
+        if (model_stalled(s, g, it) && sqrt(rr_new) <= eta * gnorm)
             break;
         double beta = rr_new / rr;
         for (size_t i = 0; i < n; i++)

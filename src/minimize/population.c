@@ -305,7 +305,7 @@ int descent_population_ask(descent_population *p, double *candidates, size_t *la
     int rc = ensure_init(p);
     if (rc < 0)
         return rc;
-    int stop = descent_population_stop(p);
+    int stop = p->method->stop_ends_asks ? descent_population_stopped(p) : 0;
     if (stop > 0 && !p->asked) {
         *lambda = 0;
         return stop;
@@ -355,10 +355,8 @@ int descent_population_tell(descent_population *p, const double *f_values)
     return 0;
 }
 
-int descent_population_stop(const descent_population *p)
-{
-    return p && p->initialized && p->method == &descent_pop_bobyqa ? descent_pop_bobyqa_stop(p->state) : 0;
-}
+/* The earlier name of descent_population_stopped, kept for callers. */
+int descent_population_stop(const descent_population *p) { return descent_population_stopped(p); }
 
 double descent_population_best(const descent_population *p, double *x_best)
 {
@@ -766,8 +764,7 @@ static int pk_iterate(void *state, descent_minimizer *m, double *x, double *f, d
     /* No gradient: an infinite norm keeps the gtol test off. */
     for (size_t i = 0; i < n; i++)
         grad[i] = INFINITY;
-    int stop = descent_population_stop(p); /* BOBYQA's */
-    return stop ? stop : descent_population_stopped(p); /* CMA-ES's criteria */
+    return descent_population_stopped(p);
 }
 
 const minimizer_kind descent_minimizer_population = {

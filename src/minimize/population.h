@@ -89,13 +89,16 @@ typedef struct pop_method {
      * leave the state half written on error: the caller restores it. */
     int (*io)(void *state, pop_io *io, descent_error *err);
     /* The method's own stop reason after the last tell (a descent_stop
-     * such as DESCENT_STOP_TOLX), or 0; NULL: the method never stops. */
+     * such as DESCENT_STOP_TOLX or DESCENT_STOP_RHOEND), or 0; NULL: the
+     * method never stops (DE, PSO, GA). The one source of
+     * descent_population_stopped() (and its older name _stop), of ask's
+     * reason once the run has ended, and of the minimizer kind's stop. */
     int (*stop)(const void *state);
+    /* Whether a stopped run can produce no more candidates (BOBYQA): ask
+     * then answers the stop reason with lambda = 0. Otherwise (CMA-ES, as
+     * pycma) asking after the stop samples the last distribution. */
+    bool stop_ends_asks;
 } pop_method;
-
-/* BOBYQA's own stop reason (a descent_stop > 0) once it has finished, else
- * 0; asking a finished method returns the reason. */
-int descent_pop_bobyqa_stop(const void *state);
 
 extern const pop_method descent_pop_cmaes, descent_pop_de, descent_pop_pso, descent_pop_ga, descent_pop_bobyqa;
 

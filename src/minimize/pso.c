@@ -186,5 +186,5 @@ static int pso_io(void *state, pop_io *io, descent_error *err)
 }
 
 const pop_method descent_pop_pso = {
-    "PSO", pso_names, pso_create, pso_destroy, pso_init, pso_size, pso_ask, pso_tell, pso_io, NULL,
+    "PSO", pso_names, pso_create, pso_destroy, pso_init, pso_size, pso_ask, pso_tell, pso_io, NULL, false,
 };

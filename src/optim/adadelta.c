@@ -52,45 +52,8 @@ static void adadelta_prepare(const descent_hparams *hp, descent_tensor_scalars *
 
 /* The element loop, instantiated for each setting of its flags as
  * compile-time constants, so every variant is branch-free and vectorizes. */
-#define ADADELTA_KERNEL(T, SFX, SQRT)                                                              \
-    DESCENT_INLINE void adadelta_loop_##SFX(const descent_kernel_args *args,                       \
-        const int decay)                                                                           \
-    {                                                                                              \
-        const adadelta_coeffs *c = args->coeffs;                                                   \
-        T *restrict p = args->param;                                                               \
-        const T *restrict g = args->grad;                                                          \
-        T *restrict sq = args->state[0];                                                           \
-        T *restrict acc = args->state[1];                                                          \
-        const T sign = (T)c->sign, wd = (T)c->weight_decay, rho = (T)c->rho;                       \
-        const T omr = (T)c->one_minus_rho, eps = (T)c->eps, nlr = (T)c->neg_lr;                    \
-        const size_t begin = args->begin, end = args->end;                                         \
-        DESCENT_NF_DECL(SFX, args);                                                                \
-        for (size_t i = begin; i < end; i++) {                                                     \
-            DESCENT_NF_TEST(SFX, g[i]);                                                            \
-            T d = sign * g[i];                                                                     \
-            if (decay)                                                                             \
-                d = d + wd * p[i];                                                                 \
-            T v = sq[i] * rho + omr * d * d;                                                       \
-            sq[i] = v;                                                                             \
-            T delta = SQRT(acc[i] + eps) / SQRT(v + eps) * d;                                      \
-            acc[i] = acc[i] * rho + omr * delta * delta;                                           \
-            p[i] = p[i] + nlr * delta;                                                             \
-        }                                                                                          \
-        DESCENT_NF_END(SFX, args);                                                                 \
-    }                                                                                              \
-    DESCENT_INLINE void adadelta_body_##SFX(const descent_kernel_args *args)                       \
-    {                                                                                              \
-        const adadelta_coeffs *c = args->coeffs;                                                   \
-        if (c->weight_decay != 0) {                                                                \
-            adadelta_loop_##SFX(args, 1);                                                          \
-        } else {                                                                                   \
-            adadelta_loop_##SFX(args, 0);                                                          \
-        }                                                                                          \
-    }                                                                                              \
-    DESCENT_DISPATCH(adadelta_kernel_##SFX, adadelta_body_##SFX)
-
-ADADELTA_KERNEL(float, f32, sqrtf)
-ADADELTA_KERNEL(double, f64, sqrt)
+#define DESCENT_KERNEL_FILE "adadelta_kernel.h"
+#include "kernel_types.h"
 
 const descent_algo descent_algo_adadelta = {
     .validate = descent_validate_denominator,

@@ -59,42 +59,8 @@ static void adagrad_prepare(const descent_hparams *hp, descent_tensor_scalars *t
 
 /* The element loop, instantiated for each setting of its flags as
  * compile-time constants, so every variant is branch-free and vectorizes. */
-#define ADAGRAD_KERNEL(T, SFX, SQRT)                                                               \
-    DESCENT_INLINE void adagrad_loop_##SFX(const descent_kernel_args *args,                        \
-        const int decay)                                                                           \
-    {                                                                                              \
-        const adagrad_coeffs *c = args->coeffs;                                                    \
-        T *restrict p = args->param;                                                               \
-        const T *restrict g = args->grad;                                                          \
-        T *restrict sum = args->state[0];                                                          \
-        const T sign = (T)c->sign, wd = (T)c->weight_decay, nclr = (T)c->neg_clr;                  \
-        const T eps = (T)c->eps, epsr = (T)c->eps_root;                                            \
-        const size_t begin = args->begin, end = args->end;                                         \
-        DESCENT_NF_DECL(SFX, args);                                                                \
-        for (size_t i = begin; i < end; i++) {                                                     \
-            DESCENT_NF_TEST(SFX, g[i]);                                                            \
-            T d = sign * g[i];                                                                     \
-            if (decay)                                                                             \
-                d = d + wd * p[i];                                                                 \
-            T s = sum[i] + d * d;                                                                  \
-            sum[i] = s;                                                                            \
-            p[i] = p[i] + nclr * d / (SQRT(s + epsr) + eps);                                       \
-        }                                                                                          \
-        DESCENT_NF_END(SFX, args);                                                                 \
-    }                                                                                              \
-    DESCENT_INLINE void adagrad_body_##SFX(const descent_kernel_args *args)                        \
-    {                                                                                              \
-        const adagrad_coeffs *c = args->coeffs;                                                    \
-        if (c->weight_decay != 0) {                                                                \
-            adagrad_loop_##SFX(args, 1);                                                           \
-        } else {                                                                                   \
-            adagrad_loop_##SFX(args, 0);                                                           \
-        }                                                                                          \
-    }                                                                                              \
-    DESCENT_DISPATCH(adagrad_kernel_##SFX, adagrad_body_##SFX)
-
-ADAGRAD_KERNEL(float, f32, sqrtf)
-ADAGRAD_KERNEL(double, f64, sqrt)
+#define DESCENT_KERNEL_FILE "adagrad_kernel.h"
+#include "kernel_types.h"
 
 const descent_algo descent_algo_adagrad = {
     .validate = descent_validate_denominator_or_accumulator,

@@ -55,47 +55,8 @@ static void adamax_prepare(const descent_hparams *hp, descent_tensor_scalars *ts
 
 /* The element loop, instantiated for each setting of its flags as
  * compile-time constants, so every variant is branch-free and vectorizes. */
-#define ADAMAX_KERNEL(T, SFX, FABS)                                                                \
-    DESCENT_INLINE void adamax_loop_##SFX(const descent_kernel_args *args,                         \
-        const int decay)                                                                           \
-    {                                                                                              \
-        const adamax_coeffs *c = args->coeffs;                                                     \
-        T *restrict p = args->param;                                                               \
-        const T *restrict g = args->grad;                                                          \
-        T *restrict m = args->state[0];                                                            \
-        T *restrict u = args->state[1];                                                            \
-        const T sign = (T)c->sign, wd = (T)c->weight_decay;                                        \
-        const T b1 = (T)c->beta1, omb1 = (T)c->one_minus_beta1, b2 = (T)c->beta2;                  \
-        const T eps = (T)c->eps, nclr = (T)c->neg_clr;                                             \
-        const size_t begin = args->begin, end = args->end;                                         \
-        DESCENT_NF_DECL(SFX, args);                                                                \
-        for (size_t i = begin; i < end; i++) {                                                     \
-            DESCENT_NF_TEST(SFX, g[i]);                                                            \
-            T d = sign * g[i];                                                                     \
-            if (decay)                                                                             \
-                d = d + wd * p[i];                                                                 \
-            T mi = m[i] * b1 + omb1 * d;                                                           \
-            T decayed = u[i] * b2, fresh = FABS(d) + eps;                                          \
-            T ui = decayed > fresh ? decayed : fresh;                                              \
-            m[i] = mi;                                                                             \
-            u[i] = ui;                                                                             \
-            p[i] = p[i] + nclr * mi / ui;                                                          \
-        }                                                                                          \
-        DESCENT_NF_END(SFX, args);                                                                 \
-    }                                                                                              \
-    DESCENT_INLINE void adamax_body_##SFX(const descent_kernel_args *args)                         \
-    {                                                                                              \
-        const adamax_coeffs *c = args->coeffs;                                                     \
-        if (c->weight_decay != 0) {                                                                \
-            adamax_loop_##SFX(args, 1);                                                            \
-        } else {                                                                                   \
-            adamax_loop_##SFX(args, 0);                                                            \
-        }                                                                                          \
-    }                                                                                              \
-    DESCENT_DISPATCH(adamax_kernel_##SFX, adamax_body_##SFX)
-
-ADAMAX_KERNEL(float, f32, fabsf)
-ADAMAX_KERNEL(double, f64, fabs)
+#define DESCENT_KERNEL_FILE "adamax_kernel.h"
+#include "kernel_types.h"
 
 const descent_algo descent_algo_adamax = {
     .validate = descent_validate_denominator,

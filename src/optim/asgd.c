@@ -66,39 +66,10 @@ static void asgd_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
     ts->mu = 1.0 / (since > 1.0 ? since : 1.0);
 }
 
-#define ASGD_KERNEL(T, SFX)                                                                   \
-    DESCENT_INLINE void asgd_body_##SFX(const descent_kernel_args *args)                            \
-    {                                                                                         \
-        const asgd_coeffs *c = args->coeffs;                                                  \
-        T *restrict p = args->param;                                                          \
-        const T *restrict g = args->grad;                                                     \
-        T *restrict ax = args->state[0];                                                      \
-        const T sign = (T)c->sign, wd = (T)c->weight_decay, decay = (T)c->decay;              \
-        const T neg_eta = (T)c->neg_eta, mu = (T)c->mu;                                       \
-        const int average = c->mu != 1.0;                                                     \
-        /* Read once: in f64, c->weight_decay could alias p[] for all the                     \
-         * compiler knows, so a read inside the loop kept it scalar. */                       \
-        const int decay_on = c->weight_decay != 0;                                            \
-        const size_t end = args->end;                                                         \
-        DESCENT_NF_DECL(SFX, args);                                                           \
-        for (size_t i = args->begin; i < end; i++) {                                          \
-            DESCENT_NF_TEST(SFX, g[i]);                                                       \
-            T d = sign * g[i];                                                                \
-            if (decay_on)                                                                     \
-                d = d + wd * p[i];                                                            \
-            T pi = p[i] * decay;                                                              \
-            pi = pi + neg_eta * d;                                                            \
-            p[i] = pi;                                                                        \
-            ax[i] = average ? ax[i] + (pi - ax[i]) * mu : pi;                                 \
-        }                                                                                     \
-        DESCENT_NF_END(SFX, args);                                                            \
-    }                                                                                         \
-    DESCENT_DISPATCH(asgd_kernel_##SFX, asgd_body_##SFX)
+#define DESCENT_KERNEL_FILE "asgd_kernel.h"
+#include "kernel_types.h"
 
-ASGD_KERNEL(float, f32)
-ASGD_KERNEL(double, f64)
-
-static const descent_scalar_desc asgd_scalars[] = {DESCENT_SCALAR("eta", eta), DESCENT_SCALAR("mu", mu), {NULL, 0}};
+static const descent_scalar_desc asgd_scalars[] = {DESCENT_SCALAR("eta", eta, -HUGE_VAL, HUGE_VAL), DESCENT_SCALAR("mu", mu, 0, 1), {NULL, 0, 0, 0}};
 
 const descent_algo descent_algo_asgd = {
     .name = "ASGD",

@@ -84,45 +84,8 @@ static void ftrl_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
 /* With the default learning_rate_power = -0.5 the powers are square roots:
  * that loop uses SQRT (correctly rounded, where pow may be off by an ulp, and
  * vectorizable); any other power calls POW. */
-#define FTRL_KERNEL(T, SFX, POW, SQRT)                                                        \
-    DESCENT_INLINE void ftrl_loop_##SFX(const descent_kernel_args *args, const int half)      \
-    {                                                                                         \
-        const ftrl_coeffs *c = args->coeffs;                                                  \
-        T *restrict p = args->param;                                                          \
-        const T *restrict g = args->grad;                                                     \
-        T *restrict n = args->state[0];                                                       \
-        T *restrict z = args->state[1];                                                       \
-        const T lr = (T)c->lr, k = (T)c->power, two_shrinkage = (T)c->two_shrinkage;          \
-        const T two_l2 = (T)c->two_l2, l1 = (T)c->l1;                                         \
-        const size_t end = args->end;                                                         \
-        DESCENT_NF_DECL(SFX, args);                                                           \
-        for (size_t i = args->begin; i < end; i++) {                                          \
-            DESCENT_NF_TEST(SFX, g[i]);                                                       \
-            T pi = p[i], gi = g[i];                                                           \
-            T shrunk = gi + two_shrinkage * pi;                                               \
-            T ni = n[i] + gi * gi;                                                            \
-            T nk = half ? SQRT(ni) : POW(ni, k);                                              \
-            T ok = half ? SQRT(n[i]) : POW(n[i], k);                                          \
-            T zi = z[i] + (shrunk - ((nk - ok) / lr) * pi);                                   \
-            T q = nk / lr + two_l2;                                                           \
-            T clipped = zi < -l1 ? -l1 : zi > l1 ? l1 : zi;                                   \
-            p[i] = (clipped - zi) / q;                                                        \
-            n[i] = ni;                                                                        \
-            z[i] = zi;                                                                        \
-        }                                                                                     \
-        DESCENT_NF_END(SFX, args);                                                            \
-    }                                                                                         \
-    DESCENT_INLINE void ftrl_body_##SFX(const descent_kernel_args *args)                      \
-    {                                                                                         \
-        if (((const ftrl_coeffs *)args->coeffs)->power == 0.5)                                \
-            ftrl_loop_##SFX(args, 1);                                                         \
-        else                                                                                  \
-            ftrl_loop_##SFX(args, 0);                                                         \
-    }                                                                                         \
-    DESCENT_DISPATCH(ftrl_kernel_##SFX, ftrl_body_##SFX)
-
-FTRL_KERNEL(float, f32, powf, sqrtf)
-FTRL_KERNEL(double, f64, pow, sqrt)
+#define DESCENT_KERNEL_FILE "ftrl_kernel.h"
+#include "kernel_types.h"
 
 const descent_algo descent_algo_ftrl = {
     .validate = ftrl_validate,

@@ -49,33 +49,8 @@ static void lion_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
     c->one_minus_beta2 = 1.0 - hp->betas[1];
 }
 
-#define LION_KERNEL(T, SFX)                                                                   \
-    DESCENT_INLINE void lion_body_##SFX(const descent_kernel_args *args)                            \
-    {                                                                                         \
-        const lion_coeffs *c = args->coeffs;                                                  \
-        T *restrict p = args->param;                                                          \
-        const T *restrict g = args->grad;                                                     \
-        T *restrict m = args->state[0];                                                       \
-        const T sign = (T)c->sign, decay = (T)c->decay, neg_lr = (T)c->neg_lr;                \
-        const T b1 = (T)c->beta1, omb1 = (T)c->one_minus_beta1;                               \
-        const T b2 = (T)c->beta2, omb2 = (T)c->one_minus_beta2;                               \
-        const size_t end = args->end;                                                         \
-        DESCENT_NF_DECL(SFX, args);                                                           \
-        for (size_t i = args->begin; i < end; i++) {                                          \
-            DESCENT_NF_TEST(SFX, g[i]);                                                       \
-            T d = sign * g[i];                                                                \
-            T pi = p[i] * decay;                                                              \
-            T ci = m[i] * b1 + omb1 * d;                                                      \
-            T u = (T)(ci > 0) - (T)(ci < 0); /* sign(ci), 0 for 0 and NaN */                \
-            p[i] = pi + neg_lr * u;                                                           \
-            m[i] = m[i] * b2 + omb2 * d;                                                      \
-        }                                                                                     \
-        DESCENT_NF_END(SFX, args);                                                            \
-    }                                                                                         \
-    DESCENT_DISPATCH(lion_kernel_##SFX, lion_body_##SFX)
-
-LION_KERNEL(float, f32)
-LION_KERNEL(double, f64)
+#define DESCENT_KERNEL_FILE "lion_kernel.h"
+#include "kernel_types.h"
 
 const descent_algo descent_algo_lion = {
     .name = "Lion",

@@ -87,55 +87,10 @@ static void nadam_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
 
 /* The element loop, instantiated for each setting of its flags as
  * compile-time constants, so every variant is branch-free and vectorizes. */
-#define NADAM_KERNEL(T, SFX, SQRT)                                                                 \
-    DESCENT_INLINE void nadam_loop_##SFX(const descent_kernel_args *args,                          \
-        const int decay, const int decoupled)                                                      \
-    {                                                                                              \
-        const nadam_coeffs *c = args->coeffs;                                                      \
-        T *restrict p = args->param;                                                               \
-        const T *restrict g = args->grad;                                                          \
-        T *restrict m = args->state[0];                                                            \
-        T *restrict v = args->state[1];                                                            \
-        const T sign = (T)c->sign, wd = (T)c->weight_decay, decay_factor = (T)c->decay_factor;     \
-        const T b1 = (T)c->beta1, omb1 = (T)c->one_minus_beta1;                                    \
-        const T b2 = (T)c->beta2, omb2 = (T)c->one_minus_beta2;                                    \
-        const T bc2 = (T)c->bias_correction2, eps = (T)c->eps, epsr = (T)c->eps_root;              \
-        const T cg = (T)c->grad_coeff, cm = (T)c->exp_avg_coeff;                                   \
-        const size_t begin = args->begin, end = args->end;                                         \
-        DESCENT_NF_DECL(SFX, args);                                                                \
-        for (size_t i = begin; i < end; i++) {                                                     \
-            DESCENT_NF_TEST(SFX, g[i]);                                                            \
-            T d = sign * g[i];                                                                     \
-            if (decay)                                                                             \
-                d = d + wd * p[i];                                                                 \
-            T mi = m[i] * b1 + omb1 * d;                                                           \
-            T vi = v[i] * b2 + omb2 * d * d;                                                       \
-            m[i] = mi;                                                                             \
-            v[i] = vi;                                                                             \
-            T denom = SQRT(vi / bc2 + epsr) + eps;                                                 \
-            T pi = decoupled ? p[i] * decay_factor : p[i];                                         \
-            pi = pi + cg * d / denom;                                                              \
-            p[i] = pi + cm * mi / denom;                                                           \
-        }                                                                                          \
-        DESCENT_NF_END(SFX, args);                                                                 \
-    }                                                                                              \
-    DESCENT_INLINE void nadam_body_##SFX(const descent_kernel_args *args)                          \
-    {                                                                                              \
-        const nadam_coeffs *c = args->coeffs;                                                      \
-        if (c->weight_decay != 0) {                                                                \
-            nadam_loop_##SFX(args, 1, 0);                                                          \
-        } else if (c->decay_factor != 1) {                                                         \
-            nadam_loop_##SFX(args, 0, 1);                                                          \
-        } else {                                                                                   \
-            nadam_loop_##SFX(args, 0, 0);                                                          \
-        }                                                                                          \
-    }                                                                                              \
-    DESCENT_DISPATCH(nadam_kernel_##SFX, nadam_body_##SFX)
+#define DESCENT_KERNEL_FILE "nadam_kernel.h"
+#include "kernel_types.h"
 
-NADAM_KERNEL(float, f32, sqrtf)
-NADAM_KERNEL(double, f64, sqrt)
-
-static const descent_scalar_desc nadam_scalars[] = {DESCENT_SCALAR("mu_product", mu_product), {NULL, 0}};
+static const descent_scalar_desc nadam_scalars[] = {DESCENT_SCALAR("mu_product", mu_product, -1, 1), {NULL, 0, 0, 0}};
 
 const descent_algo descent_algo_nadam = {
     .validate = descent_validate_denominator,

@@ -78,66 +78,8 @@ static void radam_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
 
 /* The element loop, instantiated for each setting of its flags as
  * compile-time constants, so every variant is branch-free and vectorizes. */
-#define RADAM_KERNEL(T, SFX, SQRT)                                                                 \
-    DESCENT_INLINE void radam_loop_##SFX(const descent_kernel_args *args,                          \
-        const int decay, const int decoupled, const int rectify)                                  \
-    {                                                                                              \
-        const radam_coeffs *c = args->coeffs;                                                      \
-        T *restrict p = args->param;                                                               \
-        const T *restrict g = args->grad;                                                          \
-        T *restrict m = args->state[0];                                                            \
-        T *restrict v = args->state[1];                                                            \
-        const T sign = (T)c->sign, wd = (T)c->weight_decay, decay_factor = (T)c->decay_factor;     \
-        const T b1 = (T)c->beta1, omb1 = (T)c->one_minus_beta1;                                    \
-        const T b2 = (T)c->beta2, omb2 = (T)c->one_minus_beta2;                                    \
-        const T bc1 = (T)c->bias_correction1, lr = (T)c->lr, eps = (T)c->eps;                      \
-        const T epsr = (T)c->eps_root_scaled, bc2s = (T)c->bias_correction2_sqrt;                  \
-        const T rect = (T)c->rect;                                                                 \
-        const size_t begin = args->begin, end = args->end;                                         \
-        DESCENT_NF_DECL(SFX, args);                                                                \
-        for (size_t i = begin; i < end; i++) {                                                     \
-            DESCENT_NF_TEST(SFX, g[i]);                                                            \
-            T d = sign * g[i];                                                                     \
-            if (decay)                                                                             \
-                d = d + wd * p[i];                                                                 \
-            T mi = m[i] * b1 + omb1 * d;                                                           \
-            T vi = v[i] * b2 + omb2 * d * d;                                                       \
-            m[i] = mi;                                                                             \
-            v[i] = vi;                                                                             \
-            T step = mi / bc1 * lr;                                                                \
-            if (rectify) {                                                                         \
-                T adaptive_lr = (T)1 / (SQRT(vi + epsr) + eps) * bc2s;                             \
-                step = step * adaptive_lr * rect;                                                  \
-            }                                                                                      \
-            p[i] = (decoupled ? p[i] * decay_factor : p[i]) - step;                                \
-        }                                                                                          \
-        DESCENT_NF_END(SFX, args);                                                                 \
-    }                                                                                              \
-    DESCENT_INLINE void radam_body_##SFX(const descent_kernel_args *args)                          \
-    {                                                                                              \
-        const radam_coeffs *c = args->coeffs;                                                      \
-        const int decoupled = c->decay_factor != 1;                                                \
-        if (c->weight_decay != 0) {                                                                \
-            if (c->rectify)                                                                        \
-                radam_loop_##SFX(args, 1, 0, 1);                                                   \
-            else                                                                                   \
-                radam_loop_##SFX(args, 1, 0, 0);                                                   \
-        } else if (decoupled) {                                                                    \
-            if (c->rectify)                                                                        \
-                radam_loop_##SFX(args, 0, 1, 1);                                                   \
-            else                                                                                   \
-                radam_loop_##SFX(args, 0, 1, 0);                                                   \
-        } else {                                                                                   \
-            if (c->rectify)                                                                        \
-                radam_loop_##SFX(args, 0, 0, 1);                                                   \
-            else                                                                                   \
-                radam_loop_##SFX(args, 0, 0, 0);                                                   \
-        }                                                                                          \
-    }                                                                                              \
-    DESCENT_DISPATCH(radam_kernel_##SFX, radam_body_##SFX)
-
-RADAM_KERNEL(float, f32, sqrtf)
-RADAM_KERNEL(double, f64, sqrt)
+#define DESCENT_KERNEL_FILE "radam_kernel.h"
+#include "kernel_types.h"
 
 const descent_algo descent_algo_radam = {
     .validate = descent_validate_denominator,

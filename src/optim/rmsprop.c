@@ -64,84 +64,8 @@ static void rmsprop_prepare(const descent_hparams *hp, descent_tensor_scalars *t
 
 /* The element loop, instantiated for each setting of its flags as
  * compile-time constants, so every variant is branch-free and vectorizes. */
-#define RMSPROP_KERNEL(T, SFX, SQRT)                                                               \
-    DESCENT_INLINE void rmsprop_loop_##SFX(const descent_kernel_args *args,                        \
-        const int decay, const int centered, const int use_momentum)                               \
-    {                                                                                              \
-        const rmsprop_coeffs *c = args->coeffs;                                                    \
-        T *restrict p = args->param;                                                               \
-        const T *restrict g = args->grad;                                                          \
-        T *restrict sq = args->state[0];                                                           \
-        T *restrict buf = args->state[1];                                                          \
-        T *restrict ga = args->state[2];                                                           \
-        const T sign = (T)c->sign, wd = (T)c->weight_decay, alpha = (T)c->alpha;                   \
-        const T oma = (T)c->one_minus_alpha, eps = (T)c->eps, epsr = (T)c->eps_root;               \
-        const T mom = (T)c->momentum, nlr = (T)c->neg_lr;                                          \
-        const size_t begin = args->begin, end = args->end;                                         \
-        DESCENT_NF_DECL(SFX, args);                                                                \
-        for (size_t i = begin; i < end; i++) {                                                     \
-            DESCENT_NF_TEST(SFX, g[i]);                                                            \
-            T d = sign * g[i];                                                                     \
-            if (decay)                                                                             \
-                d = d + wd * p[i];                                                                 \
-            T v = sq[i] * alpha + oma * d * d;                                                     \
-            sq[i] = v;                                                                             \
-            if (centered) {                                                                        \
-                T a = ga[i] * alpha + oma * d;                                                     \
-                ga[i] = a;                                                                         \
-                /* v >= a^2 in exact arithmetic (Jensen); rounding can put \
-                 * it below, and sqrt of that is NaN. NaN v stays NaN. */  \
-                v = v + (T)(-1) * a * a;                                                           \
-                v = v < 0 ? (T)0 : v;                                                              \
-            }                                                                                      \
-            T denom = SQRT(v + epsr) + eps;                                                        \
-            if (use_momentum) {                                                                    \
-                T b = buf[i] * mom + d / denom;                                                    \
-                buf[i] = b;                                                                        \
-                p[i] = p[i] + nlr * b;                                                             \
-            } else {                                                                               \
-                p[i] = p[i] + nlr * d / denom;                                                     \
-            }                                                                                      \
-        }                                                                                          \
-        DESCENT_NF_END(SFX, args);                                                                 \
-    }                                                                                              \
-    DESCENT_INLINE void rmsprop_body_##SFX(const descent_kernel_args *args)                        \
-    {                                                                                              \
-        const rmsprop_coeffs *c = args->coeffs;                                                    \
-        if (c->weight_decay != 0) {                                                                \
-            if (c->centered) {                                                                     \
-                if (c->use_momentum) {                                                             \
-                    rmsprop_loop_##SFX(args, 1, 1, 1);                                             \
-                } else {                                                                           \
-                    rmsprop_loop_##SFX(args, 1, 1, 0);                                             \
-                }                                                                                  \
-            } else {                                                                               \
-                if (c->use_momentum) {                                                             \
-                    rmsprop_loop_##SFX(args, 1, 0, 1);                                             \
-                } else {                                                                           \
-                    rmsprop_loop_##SFX(args, 1, 0, 0);                                             \
-                }                                                                                  \
-            }                                                                                      \
-        } else {                                                                                   \
-            if (c->centered) {                                                                     \
-                if (c->use_momentum) {                                                             \
-                    rmsprop_loop_##SFX(args, 0, 1, 1);                                             \
-                } else {                                                                           \
-                    rmsprop_loop_##SFX(args, 0, 1, 0);                                             \
-                }                                                                                  \
-            } else {                                                                               \
-                if (c->use_momentum) {                                                             \
-                    rmsprop_loop_##SFX(args, 0, 0, 1);                                             \
-                } else {                                                                           \
-                    rmsprop_loop_##SFX(args, 0, 0, 0);                                             \
-                }                                                                                  \
-            }                                                                                      \
-        }                                                                                          \
-    }                                                                                              \
-    DESCENT_DISPATCH(rmsprop_kernel_##SFX, rmsprop_body_##SFX)
-
-RMSPROP_KERNEL(float, f32, sqrtf)
-RMSPROP_KERNEL(double, f64, sqrt)
+#define DESCENT_KERNEL_FILE "rmsprop_kernel.h"
+#include "kernel_types.h"
 
 const descent_algo descent_algo_rmsprop = {
     .validate = descent_validate_denominator,

@@ -70,45 +70,8 @@ static void rprop_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
     c->first = ts->step == 1;
 }
 
-#define RPROP_KERNEL(T, SFX)                                                                  \
-    DESCENT_INLINE void rprop_body_##SFX(const descent_kernel_args *args)                           \
-    {                                                                                         \
-        const rprop_coeffs *c = args->coeffs;                                                 \
-        T *restrict p = args->param;                                                          \
-        const T *restrict g = args->grad;                                                     \
-        T *restrict prev = args->state[0];                                                    \
-        T *restrict step_size = args->state[1];                                               \
-        const T sign = (T)c->sign, etaminus = (T)c->etaminus, etaplus = (T)c->etaplus;        \
-        const T lo = (T)c->step_size_min, hi = (T)c->step_size_max;                           \
-        const T initial = (T)c->initial_step_size;                                            \
-        const int first = c->first;                                                           \
-        const size_t end = args->end;                                                         \
-        DESCENT_NF_DECL(SFX, args);                                                           \
-        for (size_t i = args->begin; i < end; i++) {                                          \
-            DESCENT_NF_TEST(SFX, g[i]);                                                       \
-            T d = sign * g[i];                                                                \
-            T prod = d * prev[i];                                                             \
-            T s = step_size[i];                                                               \
-            s = first ? initial : s;                                                          \
-            /* Selects rather than branches, so the loop vectorizes. */                     \
-            T up = s * etaplus, down = s * etaminus;                                          \
-            s = prod > 0 ? up : s;                                                            \
-            s = prod < 0 ? down : s;                                                          \
-            d = prod < 0 ? (T)0 : d;                                                          \
-            s = s < lo ? lo : s;                                                              \
-            s = s > hi ? hi : s;                                                              \
-            step_size[i] = s;                                                                 \
-            T pi = p[i], minus = pi - s, plus = pi + s;                                       \
-            pi = d > 0 ? minus : pi;                                                          \
-            p[i] = d < 0 ? plus : pi;                                                         \
-            prev[i] = d;                                                                      \
-        }                                                                                     \
-        DESCENT_NF_END(SFX, args);                                                            \
-    }                                                                                         \
-    DESCENT_DISPATCH(rprop_kernel_##SFX, rprop_body_##SFX)
-
-RPROP_KERNEL(float, f32)
-RPROP_KERNEL(double, f64)
+#define DESCENT_KERNEL_FILE "rprop_kernel.h"
+#include "kernel_types.h"
 
 const descent_algo descent_algo_rprop = {
     .name = "Rprop",

@@ -140,48 +140,8 @@ static void sf_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, vo
 
 /* The element loop; adam selects the AdamW base update (a compile-time
  * constant in each instantiation). */
-#define SF_KERNEL(T, SFX, SQRT)                                                                       \
-    DESCENT_INLINE void sf_loop_##SFX(const descent_kernel_args *args, const int adam)                \
-    {                                                                                                 \
-        const sf_coeffs *c = args->coeffs;                                                            \
-        T *restrict y = args->param;                                                                  \
-        const T *restrict g = args->grad;                                                             \
-        T *restrict z = args->state[0];                                                               \
-        T *restrict v = args->state[1];                                                               \
-        const T b1 = (T)c->b1, omb1 = (T)c->one_minus_b1, ck = (T)c->ck, omck = (T)c->one_minus_ck;   \
-        const T neg_lr = (T)c->neg_lr, wd = (T)c->weight_decay;                                       \
-        const T b2 = (T)c->beta2, omb2 = (T)c->one_minus_beta2, bc2 = (T)c->bias_correction2;         \
-        const T eps = (T)c->eps;                                                                      \
-        const int first = c->first;                                                                   \
-        const size_t end = args->end;                                                                 \
-        DESCENT_NF_DECL(SFX, args);                                                                   \
-        for (size_t i = args->begin; i < end; i++) {                                                  \
-            DESCENT_NF_TEST(SFX, g[i]);                                                               \
-            T yi = y[i], gi = g[i];                                                                   \
-            T zi = first ? yi : z[i];                                                                 \
-            T u;                                                                                      \
-            if (adam) {                                                                               \
-                T vi = omb2 * (gi * gi) + b2 * v[i];                                                  \
-                v[i] = vi;                                                                            \
-                u = gi / (SQRT(vi / bc2) + eps) + wd * yi;                                            \
-            } else {                                                                                  \
-                u = gi + wd * yi;                                                                     \
-            }                                                                                         \
-            T znew = zi + neg_lr * u;                                                                 \
-            T xprev = (yi - omb1 * zi) / b1;                                                          \
-            T x = omck * xprev + ck * znew;                                                           \
-            y[i] = b1 * x + omb1 * znew;                                                              \
-            z[i] = znew;                                                                              \
-        }                                                                                             \
-        DESCENT_NF_END(SFX, args);                                                                    \
-    }                                                                                                 \
-    DESCENT_INLINE void sf_sgd_body_##SFX(const descent_kernel_args *args) { sf_loop_##SFX(args, 0); } \
-    DESCENT_INLINE void sf_adamw_body_##SFX(const descent_kernel_args *args) { sf_loop_##SFX(args, 1); } \
-    DESCENT_DISPATCH(sf_sgd_kernel_##SFX, sf_sgd_body_##SFX)                                          \
-    DESCENT_DISPATCH(sf_adamw_kernel_##SFX, sf_adamw_body_##SFX)
-
-SF_KERNEL(float, f32, sqrtf)
-SF_KERNEL(double, f64, sqrt)
+#define DESCENT_KERNEL_FILE "schedule_free_kernel.h"
+#include "kernel_types.h"
 
 /* optax.contrib.schedule_free_eval_params: x = (y - (1 - b1) z) / b1. */
 static void sf_eval_params(const descent_hparams *hp, const descent_tensor_scalars *ts,
@@ -205,7 +165,7 @@ static void sf_eval_params(const descent_hparams *hp, const descent_tensor_scala
 
 /* optax's ScheduleFreeState names (optax/contrib/_schedule_free.py). */
 static const descent_scalar_desc sf_scalars[] = {
-    DESCENT_SCALAR("max_lr", max_lr), DESCENT_SCALAR("weight_sum", weight_sum), {NULL, 0}};
+    DESCENT_SCALAR("max_lr", max_lr, -HUGE_VAL, HUGE_VAL), DESCENT_SCALAR("weight_sum", weight_sum, 0, HUGE_VAL), {NULL, 0, 0, 0}};
 
 const descent_algo descent_algo_schedule_free_sgd = {
     .name = "ScheduleFreeSGD",

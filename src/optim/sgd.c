@@ -105,73 +105,8 @@ static size_t sgd_prefetch_block(const descent_hparams *hp) { return hp->momentu
 
 /* The element loops, instantiated for each (weight decay, nesterov) pair as
  * compile-time constants so every variant is branch-free and vectorizes. */
-#define SGD_KERNEL(T, SFX)                                                                  \
-    DESCENT_INLINE void sgd_plain_##SFX(const descent_kernel_args *args, const int decay)   \
-    {                                                                                       \
-        const sgd_coeffs *c = args->coeffs;                                                 \
-        T *restrict p = args->param;                                                        \
-        const T *restrict g = args->grad;                                                   \
-        const T sign = (T)c->sign, wd = (T)c->weight_decay, cc = (T)c->c;                   \
-        const size_t begin = args->begin, end = args->end;                                  \
-        DESCENT_NF_DECL(SFX, args);                                                         \
-        for (size_t i = begin; i < end; i++) {                                              \
-            DESCENT_NF_TEST(SFX, g[i]);                                                     \
-            T d = sign * g[i];                                                              \
-            if (decay)                                                                      \
-                d = d + wd * p[i];                                                          \
-            p[i] = p[i] + cc * d;                                                           \
-        }                                                                                   \
-        DESCENT_NF_END(SFX, args);                                                          \
-    }                                                                                       \
-    DESCENT_INLINE void sgd_momentum_##SFX(const descent_kernel_args *args, const int decay, \
-                                           const int nesterov)                              \
-    {                                                                                       \
-        const sgd_coeffs *c = args->coeffs;                                                 \
-        T *restrict p = args->param;                                                        \
-        const T *restrict g = args->grad;                                                   \
-        T *restrict v = args->state[0];                                                     \
-        const T sign = (T)c->sign, wd = (T)c->weight_decay, mom = (T)c->momentum;           \
-        const T a = (T)c->a, b = (T)c->b, cc = (T)c->c;                                     \
-        const size_t begin = args->begin, end = args->end;                                  \
-        DESCENT_NF_DECL(SFX, args);                                                         \
-        for (size_t i = begin; i < end; i++) {                                              \
-            T gi = g[i];                                                                    \
-            DESCENT_NF_TEST(SFX, gi);                                                       \
-            T d = sign * gi;                                                                \
-            if (decay)                                                                      \
-                d = d + wd * p[i];                                                          \
-            T vi = v[i] * a + b * d;                                                        \
-            v[i] = vi;                                                                      \
-            T u = nesterov ? d + mom * vi : vi;                                             \
-            p[i] = p[i] + cc * u;                                                           \
-        }                                                                                   \
-        DESCENT_NF_END(SFX, args);                                                          \
-    }                                                                                       \
-    DESCENT_INLINE void sgd_body_##SFX(const descent_kernel_args *args)                     \
-    {                                                                                       \
-        const sgd_coeffs *c = args->coeffs;                                                 \
-        int decay = c->weight_decay != 0;                                                   \
-        if (!c->use_momentum) {                                                             \
-            if (decay)                                                                      \
-                sgd_plain_##SFX(args, 1);                                                   \
-            else                                                                            \
-                sgd_plain_##SFX(args, 0);                                                   \
-        } else if (c->nesterov) {                                                           \
-            if (decay)                                                                      \
-                sgd_momentum_##SFX(args, 1, 1);                                             \
-            else                                                                            \
-                sgd_momentum_##SFX(args, 0, 1);                                             \
-        } else {                                                                            \
-            if (decay)                                                                      \
-                sgd_momentum_##SFX(args, 1, 0);                                             \
-            else                                                                            \
-                sgd_momentum_##SFX(args, 0, 0);                                             \
-        }                                                                                   \
-    }                                                                                       \
-    DESCENT_DISPATCH(sgd_kernel_##SFX, sgd_body_##SFX)
-
-SGD_KERNEL(float, f32)
-SGD_KERNEL(double, f64)
+#define DESCENT_KERNEL_FILE "sgd_kernel.h"
+#include "kernel_types.h"
 
 const descent_algo descent_algo_sgd = {
     .name = "SGD",

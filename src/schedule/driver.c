@@ -26,6 +26,8 @@ struct descent_schedule {
     double *attach;       /* per group lr, momentum, initial_lr when attached */
     sched_lane root_lane;
     int reads_metric;
+    descent_lr_callback *cb; /* the callbacks LambdaLR / MultiplicativeLR nodes index */
+    int ncb;
 };
 
 #define SCHED_MAGIC 0x44484353u /* "SCHD" */
@@ -87,11 +89,22 @@ void sched_lane_copy(sched_lane *dst, const sched_lane *src, int ng)
 
 /* ---- parsing ------------------------------------------------------------ */
 
+static int takes_callbacks(const sched_kind *kind)
+{
+    for (int i = 0; i < sched_callback_kind_count; i++)
+        if (kind == sched_callback_kinds[i])
+            return 1;
+    return 0;
+}
+
 static const sched_kind *find_kind(const char *name)
 {
     for (int i = 0; i < sched_kind_count; i++)
         if (descent_name_eq(name, sched_kinds[i]->name))
             return sched_kinds[i];
+    for (int i = 0; i < sched_callback_kind_count; i++)
+        if (descent_name_eq(name, sched_callback_kinds[i]->name))
+            return sched_callback_kinds[i];
     return NULL;
 }
 
@@ -173,10 +186,10 @@ static int check_number(const sched_node *n, const sched_arg *a, const spec_doc 
 }
 
 static int parse_node(sched_node **out, const spec_doc *doc, const spec_node *call, descent_optimizer *opt,
-                      const descent_mem *m, descent_error *err);
+                      int ncb, const descent_mem *m, descent_error *err);
 
 /* Convert one argument value; children are appended to n->child. */
-static int parse_arg(sched_node *n, int i, const spec_doc *doc, const spec_node *v, descent_optimizer *opt,
+static int parse_arg(sched_node *n, int i, const spec_doc *doc, const spec_node *v, descent_optimizer *opt, int ncb,
                      const descent_mem *m, descent_error *err)
 {
     const sched_arg *a = &n->kind->args[i];
@@ -275,7 +288,7 @@ static int parse_arg(sched_node *n, int i, const spec_doc *doc, const spec_node 
             if (c->kind != SPEC_CALL && c->kind != SPEC_NAME)
                 return descent_spec_fail(doc, c, err, DESCENT_ERR_SPEC, "%s: %s must hold schedules such as StepLR(step_size=10), got %s",
                                          n->kind->name, a->name, descent_spec_kind_name(c->kind));
-            int rc = parse_node(&n->child[k], doc, c, opt, m, err);
+            int rc = parse_node(&n->child[k], doc, c, opt, ncb, m, err);
             if (rc < 0)
                 return rc;
             n->nchild++;
@@ -288,7 +301,7 @@ static int parse_arg(sched_node *n, int i, const spec_doc *doc, const spec_node 
 }
 
 static int parse_node(sched_node **out, const spec_doc *doc, const spec_node *call, descent_optimizer *opt,
-                      const descent_mem *m, descent_error *err)
+                      int ncb, const descent_mem *m, descent_error *err)
 {
     *out = NULL;
     if (call->kind != SPEC_CALL && call->kind != SPEC_NAME)
@@ -313,6 +326,10 @@ static int parse_node(sched_node **out, const spec_doc *doc, const spec_node *ca
             return descent_spec_fail_list(doc, &at, err, DESCENT_ERR_SPEC, names,
                                           "unknown schedule '%s'; did you mean '%s'?", call->str, hint);
         return descent_spec_fail_list(doc, &at, err, DESCENT_ERR_SPEC, names, "unknown schedule '%s'", call->str);
+    }
+    if (ncb == 0 && takes_callbacks(kind)) {
+        spec_node at = name_at(call);
+        return descent_spec_fail(doc, &at, err, DESCENT_ERR_SPEC, "%s", sched_callback_help(kind->name));
     }
     int nargs = 0;
     while (kind->args[nargs].name)
@@ -381,7 +398,7 @@ static int parse_node(sched_node **out, const spec_doc *doc, const spec_node *ca
             break;
         }
         at[i] = v;
-        rc = parse_arg(n, i, doc, v, opt, m, err);
+        rc = parse_arg(n, i, doc, v, opt, ncb, m, err);
     }
     for (int i = 0; rc == 0 && i < nargs; i++)
         if ((kind->args[i].flags & SA_REQUIRED) && !at[i]) {
@@ -390,7 +407,7 @@ static int parse_node(sched_node **out, const spec_doc *doc, const spec_node *ca
                                    kind->args[i].name);
         }
     if (rc == 0 && kind->check) {
-        sched_check c = {doc, call, at, opt, err};
+        sched_check c = {doc, call, at, opt, err, ncb};
         rc = kind->check(n, &c);
     }
     descent_mem_free(m, at);
@@ -566,26 +583,45 @@ static void schedule_free(descent_schedule *s)
     descent_mem_free(&m, s->block);
     descent_mem_free(&m, s->scratch);
     descent_mem_free(&m, s->attach);
+    descent_mem_free(&m, s->cb);
     descent_mem_free(&m, s);
 }
 
-/* Parse spec and bind it for ng groups. opt may be NULL (pure functions). */
+/* Parse spec and bind it for ng groups. opt may be NULL (pure functions);
+ * cb[0 .. ncb-1] are the callbacks of LambdaLR / MultiplicativeLR nodes. */
 static int schedule_build(descent_schedule **out, const char *spec, int ng, descent_optimizer *opt,
-                          const descent_mem *mem, descent_error *err)
+                          const descent_lr_callback *cb, int ncb, const descent_mem *mem, descent_error *err)
 {
     *out = NULL;
     spec_doc doc;
     int rc = descent_spec_parse(&doc, spec, &mem->a, err);
-    if (rc < 0)
+    if (rc < 0) {
+        /* "LambdaLR(lr_lambda=lambda t: ...)" is Python, not a spec: say
+         * what to do instead of pointing at the syntax. */
+        const char *name = ncb == 0 ? sched_callback_named(spec) : NULL;
+        if (name)
+            return descent_fail(err, DESCENT_ERR_SPEC, "%s", sched_callback_help(name));
         return rc;
+    }
     descent_schedule *s = descent_mem_alloc(mem, sizeof *s);
     if (!s) {
         descent_spec_free(&doc);
         return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory creating a schedule");
     }
+    memset(s, 0, sizeof *s);
     s->mem = *mem;
     s->ng = ng;
-    rc = parse_node(&s->root, &doc, doc.root, opt, mem, err);
+    if (ncb > 0) {
+        s->cb = descent_mem_alloc(mem, sizeof *s->cb * (size_t)ncb);
+        if (!s->cb) {
+            descent_spec_free(&doc);
+            schedule_free(s);
+            return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory creating a schedule");
+        }
+        memcpy(s->cb, cb, sizeof *s->cb * (size_t)ncb);
+        s->ncb = ncb;
+    }
+    rc = parse_node(&s->root, &doc, doc.root, opt, ncb, mem, err);
     descent_spec_free(&doc);
     if (rc == 0)
         rc = check_group_lists(s->root, ng, err);
@@ -676,7 +712,7 @@ static int schedule_start(descent_schedule *s, descent_optimizer *opt, descent_e
     for (int g = 0; g < s->ng; g++)
         s->root_lane.initial_lr[g] = s->root_lane.lr[g];
     *s->root_lane.initial_set = 0;
-    sched_ctx c = {s->ng, opt, err};
+    sched_ctx c = {s->ng, opt, err, s->cb, s->ncb};
     int rc = sched_init(s->root, &c);
     if (rc == 0)
         rc = lane_to_opt(s, opt, err);
@@ -700,13 +736,26 @@ static const descent_schedule_ops schedule_ops = {schedule_detach, schedule_rest
 
 int descent_set_schedule(descent_optimizer *opt, const char *spec)
 {
+    return descent_set_schedule_callbacks(opt, spec, NULL, 0);
+}
+
+int descent_set_schedule_callbacks(descent_optimizer *opt, const char *spec, const descent_lr_callback *callbacks,
+                                   int ncallbacks)
+{
     if (!opt)
         return DESCENT_ERR_INVALID;
     if (opt->ngroups == 0)
         return descent_opt_fail(opt, DESCENT_ERR_STATE, "add a parameter group before attaching a schedule");
+    if (ncallbacks < 0 || (ncallbacks > 0 && !callbacks))
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID,
+                                "ncallbacks must be >= 0, with a callbacks table when > 0; got %d and %s", ncallbacks,
+                                callbacks ? "a table" : "NULL");
+    for (int k = 0; k < ncallbacks; k++)
+        if (!callbacks[k].fn)
+            return descent_opt_fail(opt, DESCENT_ERR_INVALID, "callbacks[%d].fn is NULL", k);
     descent_error e;
     descent_schedule *s;
-    int rc = schedule_build(&s, spec, opt->ngroups, opt, &opt->mem, &e);
+    int rc = schedule_build(&s, spec, opt->ngroups, opt, callbacks, ncallbacks, &opt->mem, &e);
     if (rc < 0)
         return descent_opt_fail(opt, rc, "%s", e.message);
     group_saved gs;
@@ -764,7 +813,7 @@ int descent_schedule_step(descent_optimizer *opt, double metric)
         return descent_opt_fail(opt, DESCENT_ERR_NOMEM, "out of memory");
     memcpy(s->scratch, s->block, sizeof(double) * s->nblock);
     descent_error e;
-    sched_ctx c = {s->ng, opt, &e};
+    sched_ctx c = {s->ng, opt, &e, s->cb, s->ncb};
     lane_from_opt(s, opt);
     int rc = sched_step(s->root, &c, metric);
     if (rc == 0)
@@ -791,7 +840,7 @@ int descent_schedule_lr_at(const char *spec, double base_lr, int64_t t, double *
     descent_mem mem;
     descent_mem_init(&mem, NULL);
     descent_schedule *s;
-    int rc = schedule_build(&s, spec, 1, NULL, &mem, err);
+    int rc = schedule_build(&s, spec, 1, NULL, NULL, 0, &mem, err);
     if (rc < 0)
         return rc;
     rc = sched_lr_at(s->root, base_lr, t, lr, err);
@@ -878,6 +927,20 @@ int descent_schedule_load(descent_optimizer *opt, const unsigned char *buf, size
     if (!s) {
         if (len == 0)
             return 0;
+        /* A callback schedule: say which call attaches it (the spec alone cannot). */
+        const char *cbname = canon ? sched_callback_named_n(canon, clen) : NULL;
+        if (cbname) {
+            int bare = clen > strlen(cbname) && memcmp(canon, cbname, strlen(cbname)) == 0;
+            return descent_fail(err, DESCENT_ERR_CHECKPOINT,
+                                "checkpoint has a schedule with C callbacks (%.*s), the optimizer has none attached; "
+                                "attach the same %s with %s%s and the same functions before loading (the load "
+                                "restores its step)",
+                                (int)(clen > 200 ? 200 : clen), canon, bare ? cbname : "schedule",
+                                !bare ? "descent_set_schedule_callbacks"
+                                : cbname[0] == 'L' ? "descent_set_lambda_lr"
+                                                   : "descent_set_multiplicative_lr",
+                                bare ? " (or its _groups form)" : "");
+        }
         return descent_fail(err, DESCENT_ERR_CHECKPOINT,
                             "checkpoint has a schedule (%.*s), the optimizer has none attached; attach the same "
                             "schedule before loading",

@@ -55,6 +55,8 @@ typedef struct sched_ctx {
     int ng;                       /* parameter groups */
     descent_optimizer *opt;       /* NULL when evaluating a pure function */
     descent_error *err;
+    const descent_lr_callback *cb;/* the C callbacks LambdaLR / MultiplicativeLR index (lambda.c) */
+    int ncb;
 } sched_ctx;
 
 /* What the argument checks see (spec text available for pointing). */
@@ -64,6 +66,7 @@ typedef struct sched_check {
     const spec_node *const *at;   /* per argument: its value's node, or NULL if defaulted */
     descent_optimizer *opt;       /* NULL for descent_schedule_lr_at */
     descent_error *err;
+    int ncb;                      /* C callbacks given with the spec (0: a plain spec) */
 } sched_check;
 
 /* One schedule: PyTorch's class, as a type table (GSL style). */
@@ -125,6 +128,9 @@ typedef struct sched_node {
 /* Every kind, from the family files (list in registry.c). */
 extern const sched_kind *const sched_kinds[];
 extern const int sched_kind_count;
+/* LambdaLR and MultiplicativeLR (registry.c): named only with callbacks. */
+extern const sched_kind *const sched_callback_kinds[];
+extern const int sched_callback_kind_count;
 
 /* Argument access. */
 static inline double sched_arg_val(const sched_node *n, int i) { return n->arg[i]; }
@@ -157,6 +163,11 @@ int sched_epoch_bases_ok(const sched_node *n, int ng);
  * keys those of a OneCycleLR of the tree (cyclic.c). */
 extern const sched_kind sched_kind_onecyclelr;
 int sched_onecycle_state_ok(const sched_node *root, const sched_node *n, int ng);
+/* The callback kinds (lambda.c): the message telling how to attach kind
+ * `name` from C, and the first callback kind a text names (NULL: none). */
+const char *sched_callback_help(const char *name);
+const char *sched_callback_named(const char *text);
+const char *sched_callback_named_n(const char *text, size_t len);
 /* Copy every group's values of one lane into another. */
 void sched_lane_copy(sched_lane *dst, const sched_lane *src, int ng);
 /* Python's max(a, b) and min(a, b): the first argument unless the second

@@ -1,0 +1,43 @@
+/* The adamax kernel, read twice by adamax.c through kernel_types.h: T is
+ * float or double, KERNEL_FN(x) names x's copy for that type (x_f32,
+ * x_f64), and SQRT, FABS, POW are the type's math functions. The update it
+ * computes, and its source, are stated at the top of adamax.c. */
+DESCENT_INLINE void KERNEL_FN(adamax_loop)(const descent_kernel_args *args,
+    const int decay)
+{
+    const adamax_coeffs *c = args->coeffs;
+    T *restrict p = args->param;
+    const T *restrict g = args->grad;
+    T *restrict m = args->state[0];
+    T *restrict u = args->state[1];
+    const T sign = (T)c->sign, wd = (T)c->weight_decay;
+    const T b1 = (T)c->beta1, omb1 = (T)c->one_minus_beta1, b2 = (T)c->beta2;
+    const T eps = (T)c->eps, nclr = (T)c->neg_clr;
+    const size_t begin = args->begin, end = args->end;
+    DESCENT_NF_DECL(SFX, args);
+    for (size_t i = begin; i < end; i++) {
+        DESCENT_NF_TEST(SFX, g[i]);
+        T d = sign * g[i];
+        if (decay)
+            d = d + wd * p[i];
+        T mi = m[i] * b1 + omb1 * d;
+        T decayed = u[i] * b2, fresh = FABS(d) + eps;
+        T ui = decayed > fresh ? decayed : fresh;
+        m[i] = mi;
+        u[i] = ui;
+        p[i] = p[i] + nclr * mi / ui;
+    }
+    DESCENT_NF_END(SFX, args);
+}
+
+DESCENT_INLINE void KERNEL_FN(adamax_body)(const descent_kernel_args *args)
+{
+    const adamax_coeffs *c = args->coeffs;
+    if (c->weight_decay != 0) {
+        KERNEL_FN(adamax_loop)(args, 1);
+    } else {
+        KERNEL_FN(adamax_loop)(args, 0);
+    }
+}
+
+DESCENT_DISPATCH(KERNEL_FN(adamax_kernel), KERNEL_FN(adamax_body))

@@ -1,0 +1,32 @@
+/* The asgd kernel, read twice by asgd.c through kernel_types.h: T is
+ * float or double, KERNEL_FN(x) names x's copy for that type (x_f32,
+ * x_f64), and SQRT, FABS, POW are the type's math functions. The update it
+ * computes, and its source, are stated at the top of asgd.c. */
+DESCENT_INLINE void KERNEL_FN(asgd_body)(const descent_kernel_args *args)
+{
+    const asgd_coeffs *c = args->coeffs;
+    T *restrict p = args->param;
+    const T *restrict g = args->grad;
+    T *restrict ax = args->state[0];
+    const T sign = (T)c->sign, wd = (T)c->weight_decay, decay = (T)c->decay;
+    const T neg_eta = (T)c->neg_eta, mu = (T)c->mu;
+    const int average = c->mu != 1.0;
+    /* Read once: in f64, c->weight_decay could alias p[] for all the
+     * compiler knows, so a read inside the loop kept it scalar. */
+    const int decay_on = c->weight_decay != 0;
+    const size_t end = args->end;
+    DESCENT_NF_DECL(SFX, args);
+    for (size_t i = args->begin; i < end; i++) {
+        DESCENT_NF_TEST(SFX, g[i]);
+        T d = sign * g[i];
+        if (decay_on)
+            d = d + wd * p[i];
+        T pi = p[i] * decay;
+        pi = pi + neg_eta * d;
+        p[i] = pi;
+        ax[i] = average ? ax[i] + (pi - ax[i]) * mu : pi;
+    }
+    DESCENT_NF_END(SFX, args);
+}
+
+DESCENT_DISPATCH(KERNEL_FN(asgd_kernel), KERNEL_FN(asgd_body))
