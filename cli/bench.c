@@ -36,8 +36,9 @@ static void bench_usage(FILE *out)
             "usage: descent bench [--opt SPEC ...] [--n N] [--tensors K] [--threads T[,T...]]\n"
             "                     [--dtype f32|bf16|f64] [--reps R] [--clock wall|cpu]\n"
             "                     [--nonfinite propagate|skip|error|report]\n"
-            "                     [--clip-norm MAX | --clip-value V | --unscale INV]\n"
-            "                     [--clip-recheck] [--prefetch B|off|default] [--json]\n\n"
+            "                     [--clip-norm MAX | --clip-value V] [--unscale INV] [--in-step]\n"
+            "                     [--ema DECAY] [--lookahead K] [--clip-recheck]\n"
+            "                     [--prefetch B|off|default] [--json]\n\n"
             "  --opt SPEC    optimizer to time (repeatable); default: the standard set,\n"
             "                every optimizer (descent --help lists them) in its default\n"
             "                form, and SGD(momentum=0.9)\n"
@@ -62,13 +63,20 @@ static void bench_usage(FILE *out)
             "                (a multiple of 64), off, or default (the algorithm's)\n"
             "  --unscale INV    the same with descent_unscale_grads(INV), loss\n"
             "                scaling's unscale (INV = 1 keeps the gradients)\n"
+            "                With --clip-norm: descent_unscale_clip_grad_norm, one pass\n"
+            "  --in-step     unscale and clip inside the step (descent_set_step_clip)\n"
+            "                instead of the calls before it: the gradients are read once\n"
+            "                and never written\n"
+            "  --ema DECAY   keep an EMA of the parameters (descent_set_ema)\n"
+            "  --lookahead K Lookahead(k=K, alpha=0.5) around the optimizer\n"
             "  --clip-recheck   call descent_grads_changed between clipping and the\n"
             "                step, so the step checks the gradients itself\n"
             "                Under skip, error or report each repetition also times the\n"
             "                same pass under propagate: the median extra cost is printed\n"
             "  --json        one JSON object per line instead of a table\n\n"
             "Per optimizer: seconds per step, parameters/s, bytes/s (reads + writes of p,\n"
-            "g and each state buffer), the bandwidth of a plain kernel that reads and\n"
+            "g and each state buffer, plus what clipping, unscaling, the EMA and\n"
+            "Lookahead must move at least: bytes_per_step), the bandwidth of a plain kernel that reads and\n"
             "writes the same arrays (the limit), their ratio, the state bytes and the\n"
             "process's peak resident memory while the optimizer ran.\n");
 }
@@ -315,11 +323,21 @@ typedef int (*pass_fn)(void *ctx);
 static enum { CLIP_NONE, CLIP_NORM, CLIP_VALUE, CLIP_UNSCALE } clip_kind;
 static double clip_arg;
 static int clip_recheck;
+/* --unscale with --clip-norm (clip_kind CLIP_NORM): its factor, else 0;
+ * --in-step: descent_set_step_clip instead of calls; --ema, --lookahead. */
+static double unscale_arg;
+static int in_step;
+static double ema_decay;
+static int lookahead_k;
 
 static int step_pass(void *ctx)
 {
     int rc = 0;
-    if (clip_kind == CLIP_NORM)
+    if (in_step)
+        rc = 0; /* descent_set_step_clip: the step does it */
+    else if (clip_kind == CLIP_NORM && unscale_arg > 0)
+        rc = descent_unscale_clip_grad_norm(ctx, unscale_arg, clip_arg, 2.0, NULL, NULL);
+    else if (clip_kind == CLIP_NORM)
         rc = descent_clip_grad_norm(ctx, clip_arg, 2.0, NULL);
     else if (clip_kind == CLIP_VALUE)
         rc = descent_clip_grad_value(ctx, clip_arg);
@@ -453,6 +471,11 @@ static descent_optimizer *make_opt(const char *spec, const bench_cfg *cfg, void 
 {
     descent_error err;
     descent_optimizer *opt = NULL;
+    char wrapped[1024];
+    if (lookahead_k > 0) {
+        snprintf(wrapped, sizeof wrapped, "Lookahead(optimizer=%s, k=%d, alpha=0.5)", spec, lookahead_k);
+        spec = wrapped;
+    }
     if (descent_create_from_spec(&opt, spec, NULL, &err) < 0) {
         fprintf(stderr, "descent bench: --opt: %s\n", err.message);
         return NULL;
@@ -466,12 +489,37 @@ static descent_optimizer *make_opt(const char *spec, const bench_cfg *cfg, void 
         off += len;
     }
     if (grp < 0 || descent_set_threads(opt, cfg->threads) < 0 ||
-        descent_set_nonfinite_policy(opt, cfg->nonfinite) < 0 || descent_set_prefetch(opt, cfg->prefetch) < 0) {
+        descent_set_nonfinite_policy(opt, cfg->nonfinite) < 0 || descent_set_prefetch(opt, cfg->prefetch) < 0 ||
+        (ema_decay > 0 && descent_set_ema(opt, ema_decay) < 0) ||
+        (in_step && descent_set_step_clip(opt, clip_kind == CLIP_UNSCALE ? clip_arg : unscale_arg > 0 ? unscale_arg : 1.0,
+                                          clip_kind == CLIP_NORM ? clip_arg : INFINITY, 2.0) < 0)) {
         fprintf(stderr, "descent bench: %s: %s\n", spec, descent_errmsg(opt));
         descent_destroy(opt);
         return NULL;
     }
     return opt;
+}
+
+/* What the passes around the step must move per parameter, at least: the
+ * norm and the verdict read g once (in the step: nothing more; as calls,
+ * unscaling and clipping by value also write it back), the EMA reads and
+ * writes its buffer (p is the step's), Lookahead's sync every K steps reads
+ * and writes p and the slow weights. Clipping by norm rewrites g only when
+ * the norm exceeds MAX, which the bench avoids (pick MAX above it). */
+static double pipeline_bytes_per_param(size_t es)
+{
+    double b = 0, e = (double)es;
+    if (in_step)
+        b += e;
+    else if (clip_kind == CLIP_UNSCALE || clip_kind == CLIP_VALUE || unscale_arg > 0)
+        b += 2 * e;
+    else if (clip_kind == CLIP_NORM)
+        b += e;
+    if (ema_decay > 0)
+        b += 2 * e;
+    if (lookahead_k > 0)
+        b += 4 * e / lookahead_k;
+    return b;
 }
 
 /* Time one optimizer and its limit. The repetitions alternate step and
@@ -509,16 +557,21 @@ static int bench_one(const char *spec, const bench_cfg *cfg, bench_result *res)
         res->peak_rss = peak_rss_bytes();
         /* State is f32 for bf16 parameters, else the parameters' dtype. */
         size_t state_es = cfg->dtype == DESCENT_F64 ? 8 : 4;
-        res->nstate = n ? (int)(res->state_bytes / (n * state_es)) : 0;
+        /* The EMA buffer and Lookahead's slow weights are counted in the
+         * state's memory but are not the algorithm's state the step moves:
+         * their traffic is the pipeline's (pipeline_bytes_per_param). */
+        size_t aux_bytes = n * state_es * (size_t)((ema_decay > 0) + (lookahead_k > 0));
+        res->nstate = n ? (int)((res->state_bytes - aux_bytes) / (n * state_es)) : 0;
         /* p read and written, g read, each state buffer read and written. */
         res->bytes_per_param = 3.0 * (double)es + 2.0 * (double)state_es * res->nstate;
-        if (n && res->state_bytes % (n * state_es) != 0) {
+        if (n && (res->state_bytes - aux_bytes) % (n * state_es) != 0) {
             /* 8-bit state: count its real bytes; the limit kernel gets one
              * more f32 array and the comparison is by bandwidth. */
-            res->bytes_per_param = 3.0 * (double)es + 2.0 * (double)res->state_bytes / (double)n;
+            res->bytes_per_param = 3.0 * (double)es + 2.0 * (double)(res->state_bytes - aux_bytes) / (double)n;
             res->nstate++;
         }
         res->limit_bytes_per_param = 3.0 * (double)es + 2.0 * (double)state_es * res->nstate;
+        res->bytes_per_param += pipeline_bytes_per_param(es);
         L.k = res->nstate + 1;
         L.wide = cfg->dtype == DESCENT_F64;
         L.bf16 = cfg->dtype == DESCENT_BF16;
@@ -624,15 +677,17 @@ static void report(const char *spec, const bench_cfg *cfg, const bench_result *r
         printf(", \"name\": ");
         json_string(stdout, r->name);
         printf(", \"n\": %zu, \"tensors\": %ld, \"threads\": %d, \"dtype\": \"%s\", \"reps\": %d, "
-               "\"seconds_per_step\": %.6e, \"params_per_s\": %.6e, \"bytes_per_param\": %g, "
+               "\"seconds_per_step\": %.6e, \"params_per_s\": %.6e, \"bytes_per_param\": %g, \"bytes_per_step\": %.0f, "
                "\"gbytes_per_s\": %.4f, \"limit_gbytes_per_s\": %.4f, \"fraction_of_limit\": %.4f, "
                "\"state_bytes\": %zu, \"state_bytes_per_param\": %g, \"peak_rss_bytes\": %.0f, \"clock\": \"%s\", "
                "\"nonfinite\": \"%s\", \"clip\": \"%s\", \"clip_arg\": %g, \"clip_recheck\": %s, \"prefetch\": %d",
                cfg->n, cfg->tensors, cfg->threads, cfg->dtype_name, cfg->reps, r->seconds, params_per_s,
-               r->bytes_per_param, gbytes, limit_gbytes, fraction, r->state_bytes,
+               r->bytes_per_param, r->bytes_per_param * n, gbytes, limit_gbytes, fraction, r->state_bytes,
                cfg->n ? (double)r->state_bytes / n : 0.0, r->peak_rss, use_cpu_clock ? "cpu" : "wall",
                nonfinite_names[cfg->nonfinite], clip_kind == CLIP_NORM ? "norm" : clip_kind == CLIP_VALUE ? "value" : clip_kind == CLIP_UNSCALE ? "unscale" : "none",
                clip_arg, clip_recheck ? "true" : "false", cfg->prefetch);
+        printf(", \"unscale_arg\": %g, \"in_step\": %s, \"ema\": %g, \"lookahead\": %d", unscale_arg,
+               in_step ? "true" : "false", ema_decay, lookahead_k);
         if (r->compared)
             printf(", \"propagate_seconds_per_step\": %.6e, \"nonfinite_extra\": %.4f", r->propagate_seconds,
                    r->nonfinite_extra);
@@ -673,11 +728,15 @@ static int bench_run(int argc, char **argv)
             clip_recheck = 1;
             continue;
         }
+        if (strcmp(a, "--in-step") == 0) {
+            in_step = 1;
+            continue;
+        }
         if (strcmp(a, "--opt") != 0 && strcmp(a, "--n") != 0 && strcmp(a, "--tensors") != 0 &&
             strcmp(a, "--threads") != 0 && strcmp(a, "--dtype") != 0 && strcmp(a, "--reps") != 0 &&
             strcmp(a, "--clock") != 0 && strcmp(a, "--nonfinite") != 0 && strcmp(a, "--clip-norm") != 0 &&
             strcmp(a, "--clip-value") != 0 && strcmp(a, "--unscale") != 0 &&
-            strcmp(a, "--prefetch") != 0)
+            strcmp(a, "--prefetch") != 0 && strcmp(a, "--ema") != 0 && strcmp(a, "--lookahead") != 0)
             return cli_usage_error(cmd, "unknown option '%s' (see descent bench --help)", a);
         if (!(v = cli_flag_value(cmd, argc, argv, &i)))
             return CLI_USAGE;
@@ -710,17 +769,38 @@ static int bench_run(int argc, char **argv)
                 cfg.nonfinite = DESCENT_NONFINITE_REPORT;
             else
                 return cli_usage_error(cmd, "--nonfinite must be propagate, skip, error or report, got '%s'", v);
-        } else if (strcmp(a, "--clip-norm") == 0 || strcmp(a, "--clip-value") == 0 || strcmp(a, "--unscale") == 0) {
-            if (cli_parse_double(cmd, a, v, &clip_arg))
+        } else if (strcmp(a, "--ema") == 0) {
+            if (cli_parse_double(cmd, a, v, &ema_decay))
                 return CLI_USAGE;
-            if (clip_arg < 0 || isinf(clip_arg) || (strcmp(a, "--unscale") == 0 && clip_arg == 0))
+            if (!(ema_decay > 0 && ema_decay < 1))
+                return cli_usage_error(cmd, "--ema must be in (0, 1), got '%s'", v);
+        } else if (strcmp(a, "--lookahead") == 0) {
+            if (cli_parse_long(cmd, a, v, 1, &x))
+                return CLI_USAGE;
+            if (x > 1000000)
+                return cli_usage_error(cmd, "--lookahead must be at most 1000000, got %ld", x);
+            lookahead_k = (int)x;
+        } else if (strcmp(a, "--clip-norm") == 0 || strcmp(a, "--clip-value") == 0 || strcmp(a, "--unscale") == 0) {
+            double arg;
+            if (cli_parse_double(cmd, a, v, &arg))
+                return CLI_USAGE;
+            if (arg < 0 || isinf(arg) || (strcmp(a, "--unscale") == 0 && arg == 0))
                 return cli_usage_error(cmd, "%s must be finite and %s, got '%s'", a,
                                        strcmp(a, "--unscale") == 0 ? "> 0" : ">= 0", v);
-            if (clip_kind != CLIP_NONE)
-                return cli_usage_error(cmd, "give at most one of --clip-norm, --clip-value and --unscale");
-            clip_kind = strcmp(a, "--clip-norm") == 0    ? CLIP_NORM
-                        : strcmp(a, "--clip-value") == 0 ? CLIP_VALUE
-                                                         : CLIP_UNSCALE;
+            int kind = strcmp(a, "--clip-norm") == 0 ? CLIP_NORM : strcmp(a, "--clip-value") == 0 ? CLIP_VALUE
+                                                                                                 : CLIP_UNSCALE;
+            /* --unscale pairs with --clip-norm (either order); nothing else pairs. */
+            if (clip_kind == CLIP_UNSCALE && kind == CLIP_NORM && unscale_arg == 0) {
+                unscale_arg = clip_arg;
+            } else if (clip_kind == CLIP_NORM && kind == CLIP_UNSCALE && unscale_arg == 0) {
+                unscale_arg = arg;
+                continue;
+            } else if (clip_kind != CLIP_NONE) {
+                return cli_usage_error(cmd, "give at most one of --clip-norm and --clip-value, and --unscale at most "
+                                            "once (it pairs with --clip-norm)");
+            }
+            clip_arg = arg;
+            clip_kind = kind;
         } else if (strcmp(a, "--prefetch") == 0) {
             if (strcmp(v, "off") == 0)
                 cfg.prefetch = -1;
@@ -764,6 +844,10 @@ static int bench_run(int argc, char **argv)
             }
         }
     }
+    if (in_step && clip_kind != CLIP_NORM && clip_kind != CLIP_UNSCALE)
+        return cli_usage_error(cmd, "--in-step needs --clip-norm and/or --unscale");
+    if (in_step && clip_recheck)
+        return cli_usage_error(cmd, "--clip-recheck has no meaning with --in-step (the step reads the gradients once)");
     if ((size_t)cfg.tensors > cfg.n)
         return cli_usage_error(cmd, "--tensors (%ld) must not exceed --n (%zu)", cfg.tensors, cfg.n);
 #if defined(__GLIBC__) && defined(M_MMAP_THRESHOLD)

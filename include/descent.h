@@ -513,6 +513,39 @@ int descent_clip_grad_norm_per_tensor(descent_optimizer *opt, double max_norm, d
  * anyway. inv_scale must be finite and > 0. */
 int descent_unscale_grads(descent_optimizer *opt, double inv_scale, int *found_inf);
 
+/* descent_unscale_grads then descent_clip_grad_norm in one pass over the
+ * gradients: g = g * inv_scale written, the verdict and the norm of the
+ * values written read from the same pass; then, if every value is finite,
+ * the clipping (a second pass only when clip_coef < 1). The same bits as
+ * the two calls in turn. *total_norm_out (may be NULL): the norm after
+ * unscaling, before clipping; *found_inf (may be NULL): as
+ * descent_unscale_grads (1: nothing clipped, the step should be skipped;
+ * the call returns 0). A finite-valued but non-finite norm returns
+ * DESCENT_ERR_NONFINITE as descent_clip_grad_norm does. */
+int descent_unscale_clip_grad_norm(descent_optimizer *opt, double inv_scale, double max_norm, double norm_type,
+                                   double *total_norm_out, int *found_inf);
+
+/* Unscale and clip inside every descent_step (like Keras's global_clipnorm
+ * or optax.clip_by_global_norm chained before the update): each step reads
+ * the gradients once for the verdict and the norm of g * inv_scale, then
+ * updates with g * inv_scale * clip_coef (clip_coef = max_norm /
+ * (norm + 1e-6) when below 1), the bits that descent_unscale_clip_grad_norm
+ * then descent_step give, but without writing the caller's gradient
+ * buffers: the update applies both factors as it reads g (docs/
+ * performance.md), except with bf16 tensors, 8-bit state, LAMB and
+ * Adafactor, where the step writes the unscaled, clipped values into the
+ * gradient buffers first, as the two calls would. A NaN or infinite value
+ * after unscaling skips the step (DESCENT_STEP_SKIPPED, counted by
+ * descent_skipped_steps, as GradScaler.step skips it), or refuses it with
+ * DESCENT_ERR_NONFINITE under policy ERROR; nothing is written either way.
+ * A non-finite norm of finite values leaves the gradients unclipped.
+ * inv_scale = 1 and max_norm = INFINITY turn it off; max_norm = INFINITY
+ * alone unscales only. Not with gradient accumulation (DESCENT_ERR_STATE). */
+int descent_set_step_clip(descent_optimizer *opt, double inv_scale, double max_norm, double norm_type);
+/* The norm (after unscaling, before clipping) the last step computed under
+ * descent_set_step_clip; NaN when none. */
+double descent_step_grad_norm(const descent_optimizer *opt);
+
 /* ------------------------------------------------------------------------ */
 /* Training utilities (docs/utilities.md)                                    */
 

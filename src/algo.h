@@ -150,6 +150,16 @@ int descent_validate_denominator_or_accumulator(const descent_hparams *hp, desce
  * bf16: 0 or a magnitude in [FLT_MIN, FLT_MAX]); checked at registration. */
 int descent_hparams_fit_dtype(const descent_algo *algo, const descent_hparams *hp, descent_dtype dtype,
                               descent_error *err);
+/* 1 if v is NaN (None), 0 or a magnitude in [FLT_MIN, FLT_MAX]. */
+int descent_fits_float(double v);
+/* DESCENT_F32 or DESCENT_BF16 if a tensor of that type is registered in the
+ * group (both have float's range), else DESCENT_F64. */
+descent_dtype descent_group_float_dtype(const struct descent_optimizer *opt, int group);
+/* A value set after registration (a setter, a schedule, a loaded image)
+ * under the rule of descent_hparams_fit_dtype for the group's tensors; the
+ * message names the group and the value's name. */
+int descent_group_value_fits(const struct descent_optimizer *opt, int group, const char *name, double v,
+                             descent_error *err);
 
 /* A caller's descent_hparams as a full one: the named optimizer's
  * defaults, overwritten by the caller's fields. */

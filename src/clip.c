@@ -4,7 +4,7 @@
  * pointers because step() only reads them; clipping is the one place that
  * writes into them, as PyTorch's in-place clipping does, and the header says
  * so. */
-#include "internal.h"
+#include "passes.h"
 
 #include <float.h>
 #include <math.h>
@@ -30,31 +30,6 @@ void descent_norm_accumulate(double *acc, double x, double p)
     }
 }
 
-/* The pieces of a tensor's gradient p-norm, accumulated in double. */
-static double tensor_norm_sum(const descent_tensor *t, double p)
-{
-    double acc = 0.0;
-    if (t->dtype == DESCENT_F64) {
-        const double *g = t->grad;
-        for (size_t i = 0; i < t->n; i++)
-            descent_norm_accumulate(&acc, g[i], p);
-    } else if (t->dtype == DESCENT_F32) {
-        const float *g = t->grad;
-        for (size_t i = 0; i < t->n; i++)
-            descent_norm_accumulate(&acc, g[i], p);
-    } else {
-        const uint16_t *g = t->grad;
-        float buf[BF16_BLOCK];
-        for (size_t b = 0; b < t->n; b += BF16_BLOCK) {
-            size_t m = t->n - b < BF16_BLOCK ? t->n - b : BF16_BLOCK;
-            descent_bf16_widen(buf, g + b, m);
-            for (size_t i = 0; i < m; i++)
-                descent_norm_accumulate(&acc, buf[i], p);
-        }
-    }
-    return acc;
-}
-
 double descent_norm_finish(double acc, double p)
 {
     if (isinf(p) || p == 1.0)
@@ -64,44 +39,154 @@ double descent_norm_finish(double acc, double p)
     return pow(acc, 1.0 / p);
 }
 
-/* g = g * coef (coef_or_clip > 0), or g = clamp(g, -clip, clip) when clamp
- * is set, in the tensor's precision; bf16 through f32 and back. Returns 1
- * if a written value is not finite (clamping keeps NaN and turns +-inf
- * into +-clip, as torch.clamp does, unless clip itself rounds to infinity
- * in f32 or bf16), which is how clipping by value learns whether the
- * gradients the step will read are finite. */
-static int rewrite_grad(descent_tensor *t, double coef_or_clip, int clamp)
+/* Sub-blocks a chunk is worked in: a write and the norm of what it wrote
+ * meet in L1 (4096 f32 = 16 KiB), so the fused unscale + norm reads and
+ * writes each gradient once. A multiple of DESCENT_NORM_LANES, as the lanes need. */
+#define SUB_BLOCK 4096
+
+/* One pass over the gradients, chunk by chunk (passes.h): write g * c or
+ * clamp(g, -c, c) in place, or g * c into scratch (the gradient left as it
+ * is), and/or sum the p-norm of the values written (or read). */
+enum { WRITE_NONE, WRITE_SCALE, WRITE_CLAMP, WRITE_SCRATCH };
+typedef struct grad_pass {
+    int write, norm;
+    double c, p;
+    int step_grad; /* read the gradient the step reads (utils.c accumulation) */
+    /* the fold, in chunk order */
+    int tensor;    /* whose sum is running; -1: none yet */
+    double sum, total;
+    double last_norm; /* the norm of the last tensor ended (0: none) */
+    const descent_optimizer *opt;
+} grad_pass;
+
+static void grad_pass_init(grad_pass *ps, int write, double c, int norm, double p)
 {
+    memset(ps, 0, sizeof *ps);
+    ps->write = write;
+    ps->c = c;
+    ps->norm = norm;
+    ps->p = p;
+    ps->tensor = -1;
+}
+
+/* Write (as ps says) and sum one range of an f32 array. */
+static int f32_range(int isa, grad_pass *ps, descent_norm_lanes *l, float *g, size_t m)
+{
+    float scratch[SUB_BLOCK];
     int bad = 0;
-    if (t->dtype == DESCENT_F64) {
-        double *g = (double *)t->grad;
-        const double c = coef_or_clip;
-        for (size_t i = 0; i < t->n; i++) {
-            g[i] = clamp ? (g[i] < -c ? -c : g[i] > c ? c : g[i]) : g[i] * c;
-            bad |= !(fabs(g[i]) <= DBL_MAX);
+    const float *x = g;
+    if (ps->norm && ps->p == 2.0 && (ps->write == WRITE_SCALE || ps->write == WRITE_SCRATCH))
+        return descent_scale_sumsq_range_f32(isa, l, ps->write == WRITE_SCALE ? g : NULL, g, m, (float)ps->c);
+    if (ps->write == WRITE_SCRATCH) {
+        bad = descent_scale_range_f32(isa, scratch, g, m, (float)ps->c, 0);
+        x = scratch;
+    } else if (ps->write) {
+        bad = descent_scale_range_f32(isa, g, g, m, (float)ps->c, ps->write == WRITE_CLAMP);
+    }
+    if (ps->norm)
+        descent_norm_range_f32(isa, l, x, m, ps->p);
+    return bad;
+}
+
+static int grad_chunk(const descent_optimizer *opt, int c, void *ctx, double *partial)
+{
+    grad_pass *ps = ctx;
+    const descent_chunk *ch = &opt->chunks[c];
+    const descent_tensor *t = &opt->tensors[ch->tensor];
+    void *grad = (void *)(ps->step_grad ? descent_step_grad(t) : t->grad); /* written: see the top */
+    descent_norm_lanes l;
+    descent_norm_lanes_init(&l);
+    int bad = 0;
+    for (size_t b = ch->begin; b < ch->end; b += SUB_BLOCK) {
+        size_t m = ch->end - b < SUB_BLOCK ? ch->end - b : SUB_BLOCK;
+        if (t->dtype == DESCENT_F64) {
+            double *g = (double *)grad + b;
+            if (ps->norm && ps->p == 2.0 && (ps->write == WRITE_SCALE || ps->write == WRITE_SCRATCH)) {
+                bad |= descent_scale_sumsq_range_f64(opt->isa, &l, ps->write == WRITE_SCALE ? g : NULL, g, m, ps->c);
+                continue;
+            }
+            if (ps->write == WRITE_SCRATCH) {
+                double scratch[SUB_BLOCK];
+                bad |= descent_scale_range_f64(opt->isa, scratch, g, m, ps->c, 0);
+                if (ps->norm)
+                    descent_norm_range_f64(opt->isa, &l, scratch, m, ps->p);
+                continue;
+            }
+            if (ps->write)
+                bad |= descent_scale_range_f64(opt->isa, g, g, m, ps->c, ps->write == WRITE_CLAMP);
+            if (ps->norm)
+                descent_norm_range_f64(opt->isa, &l, g, m, ps->p);
+        } else if (t->dtype == DESCENT_F32) {
+            bad |= f32_range(opt->isa, ps, &l, (float *)grad + b, m);
+        } else {
+            /* bf16 through f32 and back (rounded to nearest even); the norm
+             * is of the values as stored, as a later pass would read them. */
+            uint16_t *g = (uint16_t *)grad + b;
+            float buf[BF16_BLOCK];
+            for (size_t k = 0; k < m; k += BF16_BLOCK) {
+                size_t mk = m - k < BF16_BLOCK ? m - k : BF16_BLOCK;
+                descent_bf16_widen(buf, g + k, mk);
+                if (ps->write == WRITE_SCALE || ps->write == WRITE_CLAMP) {
+                    descent_scale_range_f32(opt->isa, buf, buf, mk, (float)ps->c, ps->write == WRITE_CLAMP);
+                    descent_bf16_narrow(g + k, buf, mk);
+                    for (size_t i = 0; i < mk; i++)
+                        bad |= (g[k + i] & 0x7F80u) == 0x7F80u;
+                    if (ps->norm)
+                        descent_bf16_widen(buf, g + k, mk);
+                } else if (ps->write == WRITE_SCRATCH) {
+                    /* the values a write would store: rounded to bf16 */
+                    uint16_t stored[BF16_BLOCK];
+                    descent_scale_range_f32(opt->isa, buf, buf, mk, (float)ps->c, 0);
+                    descent_bf16_narrow(stored, buf, mk);
+                    for (size_t i = 0; i < mk; i++)
+                        bad |= (stored[i] & 0x7F80u) == 0x7F80u;
+                    descent_bf16_widen(buf, stored, mk);
+                }
+                if (ps->norm)
+                    descent_norm_range_f32(opt->isa, &l, buf, mk, ps->p);
+            }
         }
-        return bad;
     }
-    const float c = (float)coef_or_clip;
-    if (t->dtype == DESCENT_F32) {
-        float *g = (float *)t->grad;
-        for (size_t i = 0; i < t->n; i++) {
-            g[i] = clamp ? (g[i] < -c ? -c : g[i] > c ? c : g[i]) : g[i] * c;
-            bad |= !(fabsf(g[i]) <= FLT_MAX);
-        }
-        return bad;
+    *partial = ps->norm ? descent_norm_lanes_sum(&l, ps->p, t->dtype == DESCENT_F64) : 0.0;
+    return bad;
+}
+
+/* The fold: chunk sums into their tensor's sum in chunk order (a maximum
+ * for p = infinity, a NaN kept); at each tensor's end its norm into the
+ * total as PyTorch does (the norm of the vector of per-tensor norms). */
+static void end_tensor(grad_pass *ps)
+{
+    if (ps->tensor < 0)
+        return;
+    double norm = descent_norm_finish(ps->sum, ps->p);
+    ps->last_norm = norm;
+    descent_norm_accumulate(&ps->total, norm, ps->p);
+}
+
+static void fold_norm(void *ctx, int c, double partial)
+{
+    grad_pass *ps = ctx;
+    int tensor = ps->opt->chunks[c].tensor;
+    if (tensor != ps->tensor) {
+        end_tensor(ps);
+        ps->tensor = tensor;
+        ps->sum = 0.0;
     }
-    uint16_t *g = (uint16_t *)t->grad;
-    float buf[BF16_BLOCK];
-    for (size_t b = 0; b < t->n; b += BF16_BLOCK) {
-        size_t m = t->n - b < BF16_BLOCK ? t->n - b : BF16_BLOCK;
-        descent_bf16_widen(buf, g + b, m);
-        for (size_t i = 0; i < m; i++)
-            buf[i] = clamp ? (buf[i] < -c ? -c : buf[i] > c ? c : buf[i]) : buf[i] * c;
-        descent_bf16_narrow(g + b, buf, m);
-        for (size_t i = 0; i < m; i++)
-            bad |= (g[b + i] & 0x7F80u) == 0x7F80u;
-    }
+    if (isinf(ps->p))
+        descent_norm_accumulate(&ps->sum, partial, ps->p);
+    else
+        ps->sum += partial;
+}
+
+/* Chunks [first, last) through ps; returns 1 if a written value is not
+ * finite. With ps->norm, ps->total is the norm's sum over the tensors met
+ * (finish it with descent_norm_finish). */
+static int run_pass(const descent_optimizer *opt, int first, int last, grad_pass *ps)
+{
+    ps->opt = opt;
+    int bad = descent_for_chunks(opt, first, last, grad_chunk, ps, ps->norm ? fold_norm : NULL);
+    if (ps->norm)
+        end_tensor(ps);
     return bad;
 }
 
@@ -127,6 +212,12 @@ static int check_dtypes(descent_optimizer *opt)
     return 0;
 }
 
+static int check_norm_call(descent_optimizer *opt, double max_norm, double norm_type)
+{
+    int rc = check_norm_args(opt, max_norm, norm_type);
+    return rc < 0 ? rc : check_dtypes(opt);
+}
+
 /* PyTorch: clip_coef = max_norm / (total_norm + 1e-6), applied when < 1. */
 static double clip_coef(double max_norm, double norm) { return max_norm / (norm + 1e-6); }
 
@@ -139,30 +230,23 @@ int descent_clip_grad_value(descent_optimizer *opt, double clip_value)
     int rc = check_dtypes(opt);
     if (rc < 0)
         return rc;
-    int bad = 0;
-    for (int k = 0; k < opt->ntensors; k++)
-        bad |= rewrite_grad(&opt->tensors[k], clip_value, 1);
-    descent_grads_checked(opt, !bad);
+    grad_pass ps;
+    grad_pass_init(&ps, WRITE_CLAMP, clip_value, 0, 0);
+    descent_grads_checked(opt, !run_pass(opt, 0, opt->nchunks, &ps));
     return 0;
 }
 
-int descent_clip_grad_norm(descent_optimizer *opt, double max_norm, double norm_type, double *total_norm_out)
+/* Multiply every gradient by coef. */
+static void scale_all(descent_optimizer *opt, double coef)
 {
-    if (!opt)
-        return DESCENT_ERR_INVALID;
-    int rc = check_norm_args(opt, max_norm, norm_type);
-    if (rc == 0)
-        rc = check_dtypes(opt);
-    if (rc < 0)
-        return rc;
-    /* As PyTorch: the norm of the vector of per-tensor norms. */
-    double acc = 0.0;
-    for (int k = 0; k < opt->ntensors; k++) {
-        descent_norm_accumulate(&acc, descent_norm_finish(tensor_norm_sum(&opt->tensors[k], norm_type), norm_type), norm_type);
-    }
-    double total = descent_norm_finish(acc, norm_type);
-    if (total_norm_out)
-        *total_norm_out = total;
+    grad_pass ps;
+    grad_pass_init(&ps, WRITE_SCALE, coef, 0, 0);
+    run_pass(opt, 0, opt->nchunks, &ps);
+}
+
+/* The clipping of descent_clip_grad_norm once the norm is known. */
+static int clip_to_norm(descent_optimizer *opt, double max_norm, double total)
+{
     /* A finite norm proves every gradient finite (a NaN or an infinity
      * makes the norm NaN or infinite), and scaling by clip_coef < 1 keeps
      * them so. A non-finite norm proves nothing (|g|^p of a finite f64 can
@@ -173,24 +257,85 @@ int descent_clip_grad_norm(descent_optimizer *opt, double max_norm, double norm_
                                 "the total gradient norm is %g; gradients left unclipped", total);
     double coef = clip_coef(max_norm, total);
     if (coef < 1.0)
-        for (int k = 0; k < opt->ntensors; k++)
-            rewrite_grad(&opt->tensors[k], coef, 0);
+        scale_all(opt, coef);
     return 0;
+}
+
+int descent_clip_grad_norm(descent_optimizer *opt, double max_norm, double norm_type, double *total_norm_out)
+{
+    if (!opt)
+        return DESCENT_ERR_INVALID;
+    int rc = check_norm_call(opt, max_norm, norm_type);
+    if (rc < 0)
+        return rc;
+    grad_pass ps;
+    grad_pass_init(&ps, WRITE_NONE, 0, 1, norm_type);
+    run_pass(opt, 0, opt->nchunks, &ps);
+    double total = descent_norm_finish(ps.total, norm_type);
+    if (total_norm_out)
+        *total_norm_out = total;
+    return clip_to_norm(opt, max_norm, total);
+}
+
+int descent_unscale_clip_grad_norm(descent_optimizer *opt, double inv_scale, double max_norm, double norm_type,
+                                   double *total_norm_out, int *found_inf)
+{
+    if (found_inf)
+        *found_inf = 0;
+    if (total_norm_out)
+        *total_norm_out = NAN;
+    if (!opt)
+        return DESCENT_ERR_INVALID;
+    if (!(inv_scale > 0) || isinf(inv_scale))
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "inv_scale must be finite and > 0, got %g", inv_scale);
+    int rc = check_norm_call(opt, max_norm, norm_type);
+    if (rc < 0)
+        return rc;
+    /* One pass: g = g * inv_scale written, the verdict and the norm of the
+     * values written, in the order descent_clip_grad_norm sums them. */
+    grad_pass ps;
+    grad_pass_init(&ps, WRITE_SCALE, inv_scale, 1, norm_type);
+    int bad = run_pass(opt, 0, opt->nchunks, &ps);
+    double total = descent_norm_finish(ps.total, norm_type);
+    if (total_norm_out)
+        *total_norm_out = total;
+    if (found_inf)
+        *found_inf = bad;
+    if (bad) { /* GradScaler skips this step: nothing to clip */
+        descent_grads_checked(opt, 0);
+        return 0;
+    }
+    return clip_to_norm(opt, max_norm, total);
+}
+
+/* The chunks of tensor k: [*first, *last), from a cursor at or before them
+ * (chunks are in tensor order). */
+static void tensor_chunks(const descent_optimizer *opt, int k, int *cursor, int *first, int *last)
+{
+    int c = *cursor;
+    while (c < opt->nchunks && opt->chunks[c].tensor < k)
+        c++;
+    *first = c;
+    while (c < opt->nchunks && opt->chunks[c].tensor == k)
+        c++;
+    *last = *cursor = c;
 }
 
 int descent_clip_grad_norm_per_tensor(descent_optimizer *opt, double max_norm, double norm_type, double *norms_out)
 {
     if (!opt)
         return DESCENT_ERR_INVALID;
-    int rc = check_norm_args(opt, max_norm, norm_type);
-    if (rc == 0)
-        rc = check_dtypes(opt);
+    int rc = check_norm_call(opt, max_norm, norm_type);
     if (rc < 0)
         return rc;
-    int bad = -1;
+    int bad = -1, cursor = 0;
     for (int k = 0; k < opt->ntensors; k++) {
-        descent_tensor *t = &opt->tensors[k];
-        double norm = descent_norm_finish(tensor_norm_sum(t, norm_type), norm_type);
+        int first, last;
+        tensor_chunks(opt, k, &cursor, &first, &last);
+        grad_pass ps;
+        grad_pass_init(&ps, WRITE_NONE, 0, 1, norm_type);
+        run_pass(opt, first, last, &ps);
+        double norm = ps.last_norm;
         if (norms_out)
             norms_out[k] = norm;
         if (!isfinite(norm)) {
@@ -199,8 +344,10 @@ int descent_clip_grad_norm_per_tensor(descent_optimizer *opt, double max_norm, d
             continue;
         }
         double coef = clip_coef(max_norm, norm);
-        if (coef < 1.0)
-            rewrite_grad(t, coef, 0);
+        if (coef < 1.0) {
+            grad_pass_init(&ps, WRITE_SCALE, coef, 0, 0);
+            run_pass(opt, first, last, &ps);
+        }
     }
     descent_grads_checked(opt, bad < 0); /* as in descent_clip_grad_norm */
     if (bad >= 0)
@@ -223,11 +370,93 @@ int descent_unscale_grads(descent_optimizer *opt, double inv_scale, int *found_i
     /* GradScaler tests the values before scaling; testing them after is the
      * same verdict for finite ones unless g * inv_scale overflows, which
      * then also counts as found (the step would read that infinity). */
-    int bad = 0;
-    for (int k = 0; k < opt->ntensors; k++)
-        bad |= rewrite_grad(&opt->tensors[k], inv_scale, 0);
+    grad_pass ps;
+    grad_pass_init(&ps, WRITE_SCALE, inv_scale, 0, 0);
+    int bad = run_pass(opt, 0, opt->nchunks, &ps);
     descent_grads_checked(opt, !bad);
     if (found_inf)
         *found_inf = bad;
+    return 0;
+}
+
+/* ---- the step's own unscale and clipping ---------------------------------- */
+
+int descent_set_step_clip(descent_optimizer *opt, double inv_scale, double max_norm, double norm_type)
+{
+    if (!opt)
+        return DESCENT_ERR_INVALID;
+    if (!(inv_scale > 0) || isinf(inv_scale))
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "inv_scale must be finite and > 0, got %g", inv_scale);
+    if (!(max_norm >= 0))
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "max_norm must be >= 0 (INFINITY: no clipping), got %g",
+                                max_norm);
+    int rc = isinf(max_norm) ? 0 : check_norm_args(opt, max_norm, norm_type);
+    if (rc == 0)
+        rc = check_dtypes(opt);
+    if (rc < 0)
+        return rc;
+    int on = inv_scale != 1.0 || !isinf(max_norm);
+    if (on && opt->utils.accumulate > 1)
+        return descent_opt_fail(opt, DESCENT_ERR_STATE,
+                                "descent_set_step_clip: gradient accumulation is on; unscale and clip the mean "
+                                "with descent_unscale_clip_grad_norm before the step instead");
+    descent_utils *u = &opt->utils;
+    u->step_clip = on;
+    u->step_inv_scale = inv_scale;
+    u->step_max_norm = max_norm;
+    u->step_norm_type = isinf(max_norm) ? 2.0 : norm_type;
+    u->step_grad_norm = NAN;
+    return 0;
+}
+
+double descent_step_grad_norm(const descent_optimizer *opt)
+{
+    return opt && opt->utils.step_clip ? opt->utils.step_grad_norm : NAN;
+}
+
+int descent_step_clip_begin(descent_optimizer *opt, int fused, double *s1, double *s2)
+{
+    descent_utils *u = &opt->utils;
+    int clip = !isinf(u->step_max_norm);
+    u->step_grad_norm = NAN;
+    *s1 = u->step_inv_scale;
+    *s2 = 1.0;
+    /* The values g * inv_scale are read (not written) for the verdict and
+     * the norm, summed as descent_unscale_clip_grad_norm sums them. */
+    grad_pass ps;
+    grad_pass_init(&ps, u->step_inv_scale != 1.0 ? WRITE_SCRATCH : WRITE_NONE, u->step_inv_scale, clip,
+                   u->step_norm_type);
+    ps.step_grad = 1;
+    int bad = run_pass(opt, 0, opt->nchunks, &ps);
+    if (clip)
+        u->step_grad_norm = descent_norm_finish(ps.total, u->step_norm_type);
+    if (bad) {
+        /* As torch.cuda.amp.GradScaler.step: the step is skipped. */
+        if (opt->nonfinite_policy == DESCENT_NONFINITE_ERROR)
+            return descent_opt_fail(opt, DESCENT_ERR_NONFINITE,
+                                    "a gradient is NaN or infinite after unscaling; step not taken");
+        opt->skipped_steps++;
+        return descent_opt_fail(opt, DESCENT_STEP_SKIPPED,
+                                "a gradient is NaN or infinite after unscaling; step skipped");
+    }
+    descent_grads_checked(opt, 1);
+    if (clip && isfinite(u->step_grad_norm)) {
+        double coef = clip_coef(u->step_max_norm, u->step_grad_norm);
+        if (coef < 1.0)
+            *s2 = coef;
+    }
+    if (!fused) {
+        /* Where the update cannot scale as it reads (bf16, 8-bit state,
+         * whole-tensor steps): written into the gradient buffers, as the
+         * two calls would. */
+        grad_pass w;
+        if (*s1 != 1.0) {
+            grad_pass_init(&w, WRITE_SCALE, *s1, 0, 0);
+            run_pass(opt, 0, opt->nchunks, &w);
+        }
+        if (*s2 != 1.0)
+            scale_all(opt, *s2);
+        *s1 = *s2 = 1.0;
+    }
     return 0;
 }

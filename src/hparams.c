@@ -187,34 +187,62 @@ int descent_hparams_validate(const descent_algo *algo, const descent_hparams *hp
     return algo->validate ? algo->validate(hp, err) : 0;
 }
 
+/* f32 and bf16 share float's exponent range: a value outside it becomes inf
+ * or 0 (or a subnormal that has lost its precision) in the element loop,
+ * and a zero gradient then gives NaN. NaN stands for None here. */
+int descent_fits_float(double v)
+{
+    double a = fabs(v);
+    return isnan(v) || v == 0 || (a >= FLT_MIN && a <= FLT_MAX);
+}
+
+static int unfit(descent_error *err, const char *prefix, const char *name, double v, descent_dtype dtype)
+{
+    return descent_fail(err, DESCENT_ERR_INVALID,
+                        "%s%s = %g is outside the range of a %s tensor (magnitudes %g to %g, or 0); "
+                        "use a DESCENT_F64 tensor or a value in range",
+                        prefix, name, v, dtype == DESCENT_BF16 ? "bf16" : "f32", (double)FLT_MIN, (double)FLT_MAX);
+}
+
 int descent_hparams_fit_dtype(const descent_algo *algo, const descent_hparams *hp, descent_dtype dtype,
                               descent_error *err)
 {
     if (dtype == DESCENT_F64)
         return 0;
-    /* f32 and bf16 share float's exponent range: a value outside it
-     * becomes inf or 0 (or a subnormal that has lost its precision) in the
-     * element loop, and a zero gradient then gives NaN. */
     for (const hp_desc *d = algo->hparams; d->name; d++) {
         if (d->type != HP_REAL && d->type != HP_PAIR)
             continue;
         for (int k = 0; k < (d->type == HP_PAIR ? 2 : 1); k++) {
-            double v = descent_hp_read(hp, d, k), a = fabs(v);
-            if (isnan(v) || v == 0 || (a >= FLT_MIN && a <= FLT_MAX))
+            double v = descent_hp_read(hp, d, k);
+            if (descent_fits_float(v))
                 continue;
             char name[80];
             if (d->type == HP_PAIR)
                 snprintf(name, sizeof name, "%s[%d]", d->name, k);
             else
                 snprintf(name, sizeof name, "%s", d->name);
-            return descent_fail(err, DESCENT_ERR_INVALID,
-                                "%s = %g is outside the range of a %s tensor (magnitudes %g to %g, or 0); "
-                                "use a DESCENT_F64 tensor or a value in range",
-                                name, v, dtype == DESCENT_BF16 ? "bf16" : "f32", (double)FLT_MIN,
-                                (double)FLT_MAX);
+            return unfit(err, "", name, v, dtype);
         }
     }
     return 0;
+}
+
+descent_dtype descent_group_float_dtype(const descent_optimizer *opt, int group)
+{
+    for (int i = 0; i < opt->ntensors; i++)
+        if (opt->tensors[i].group == group && opt->tensors[i].dtype != DESCENT_F64)
+            return opt->tensors[i].dtype;
+    return DESCENT_F64;
+}
+
+int descent_group_value_fits(const descent_optimizer *opt, int group, const char *name, double v, descent_error *err)
+{
+    descent_dtype dtype = descent_group_float_dtype(opt, group);
+    if (dtype == DESCENT_F64 || descent_fits_float(v))
+        return 0;
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "group %d: ", group);
+    return unfit(err, prefix, name, v, dtype);
 }
 
 static int hparams_defaults(descent_hparams *hp, const char *optimizer, descent_error *err)

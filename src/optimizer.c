@@ -509,6 +509,9 @@ static int set_one(descent_optimizer *opt, int group, const hp_desc *d, int inde
     descent_error e;
     if (opt->algo->validate && opt->algo->validate(&h, &e) < 0)
         return descent_opt_fail(opt, DESCENT_ERR_INVALID, "%s", e.message);
+    /* The registration rule for the group's tensors (hparams.c). */
+    if (descent_hparams_fit_dtype(opt->algo, &h, descent_group_float_dtype(opt, group), &e) < 0)
+        return descent_opt_fail(opt, DESCENT_ERR_INVALID, "group %d: %s", group, e.message);
     int before = opt->algo->state_count(&opt->groups[group].hp), after = opt->algo->state_count(&h);
     if (before != after)
         for (int i = 0; i < opt->ntensors; i++)

@@ -65,6 +65,11 @@ typedef struct descent_utils {
     double lookahead_alpha;
     int64_t lookahead_count; /* inner steps since Lookahead was set */
     int no_decay_1d;         /* rule: 1-D tensors registered get no weight decay */
+    /* descent_set_step_clip (clip.c): the step's own unscale and clipping */
+    int step_clip;           /* on */
+    double step_inv_scale, step_max_norm, step_norm_type;
+    double step_grad_norm;   /* the norm the last step computed (NaN: none) */
+    int ema_fused;           /* this step's EMA was applied in the update (step.c) */
 } descent_utils;
 
 typedef struct descent_chunk {

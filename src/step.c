@@ -1,4 +1,6 @@
-/* descent_step: the step pipeline. A step is six stages, in this order:
+/* descent_step: the step pipeline. A step is six stages, in this order,
+ * after stage 0 under descent_set_step_clip (clip.c: one read of the
+ * gradients for the verdict and the norm of the unscaled values):
  *
  *   1. gate           the non-finite check that must come before any write
  *                     (policies SKIP and ERROR; nonfinite.c)
@@ -7,8 +9,10 @@
  *   3. coefficients   the algorithm's per-step scalars, once per tensor
  *                     (descent_algo.prepare)
  *   4. update         the kernels over chunks, each chunk run by its tensor's
- *                     storage adapter (storage.c, bf16.c, q8state.c), or the
- *                     algorithm's whole-tensor step
+ *                     storage adapter (storage.c, bf16.c, q8state.c), or by
+ *                     run_fused below when the step's unscale and clipping
+ *                     or the EMA ride in the update, or the algorithm's
+ *                     whole-tensor step
  *   5. verdict        under policy REPORT, the first non-finite gradient the
  *                     update read (nonfinite.c)
  *   6. after the step clear the accumulated sum, Lookahead's sync, the EMA
@@ -17,7 +21,7 @@
  * Stages 1 and 2 may end the step early (skipped, refused, or only
  * accumulated); the step still leaves through its one return. Nothing here
  * knows an update rule or a storage format. */
-#include "internal.h"
+#include "passes.h"
 
 #include <string.h>
 #ifdef _OPENMP
@@ -68,21 +72,128 @@ static size_t prepare_coefficients(descent_optimizer *opt, size_t *step_bytes)
     return total;
 }
 
+/* ---- the fused update ----------------------------------------------------
+ * Two passes around the update can ride in its loop when the tensors are
+ * plain f32/f64 arrays (storage.c run_plain's formats) of an element-wise
+ * algorithm:
+ *  - the step's own unscale and clipping (descent_set_step_clip): the
+ *    gradient of each block of DESCENT_PF_BLOCK bytes is multiplied by s1
+ *    and the result by s2 into a block in L1, which the kernel reads in
+ *    place of g. These are the two multiplications, rounded in the same
+ *    precision in the same order, that descent_unscale_grads and the
+ *    clipping write into g when called before the step, and the kernel
+ *    reads each element once either way: the same bits, without the write
+ *    pass over g.
+ *  - the EMA of the parameters (descent_set_ema): right after the kernel
+ *    has written a block of p, avg = decay avg + (1 - decay) p over it, the
+ *    operations of the separate pass (utils.c) on the same values; p is
+ *    read from L1 instead of memory. Not on the first update (which copies
+ *    p), nor on a step where Lookahead's sync rewrites p after the update.
+ * Everything else (prefetch included) is run_plain's. */
+typedef struct fused_cfg {
+    double s1, s2; /* gradient factors; 1: none */
+    int ema;       /* fold the EMA in */
+} fused_cfg;
+
+static int fused_possible(const descent_optimizer *opt)
+{
+    if (opt->algo->tensor_step)
+        return 0;
+    for (int i = 0; i < opt->ntensors; i++) {
+        const descent_tensor *t = &opt->tensors[i];
+        if (t->storage != &descent_storage_f32 && t->storage != &descent_storage_f64)
+            return 0;
+        for (int k = 0; k < t->nstate; k++)
+            if (t->state_n[k] != t->n)
+                return 0;
+    }
+    return 1;
+}
+
+/* Groups of FUSED_GROUP prefetch blocks are scaled and averaged in one call
+ * each (fewer calls), the kernel still runs block by block after each
+ * block's prefetch, as run_plain runs it. */
+#define FUSED_GROUP 4
+
+static void run_fused(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite, const fused_cfg *f)
+{
+    const descent_tensor *t = &opt->tensors[c->tensor];
+    descent_kernel_args a;
+    descent_kernel_args_init(&a, opt, t, nonfinite);
+    const int f64 = t->dtype == DESCENT_F64;
+    descent_kernel_fn kernel = f64 ? opt->algo->kernel_f64 : opt->algo->kernel_f32;
+    const size_t elem = f64 ? sizeof(double) : sizeof(float);
+    size_t block_bytes = opt->prefetch > 0           ? (size_t)opt->prefetch
+                         : opt->algo->prefetch_block ? opt->algo->prefetch_block(&opt->groups[t->group].hp)
+                                                     : 0;
+    if (!block_bytes || block_bytes > DESCENT_PF_BLOCK * FUSED_GROUP / 2)
+        block_bytes = DESCENT_PF_BLOCK;
+    const size_t block = block_bytes / elem, ahead = 2 * block_bytes;
+    const size_t group = DESCENT_PF_BLOCK * FUSED_GROUP / elem / block * block;
+    double gbuf[DESCENT_PF_BLOCK * FUSED_GROUP / sizeof(double)]; /* the scaled gradient of a group */
+    char *p = t->param;
+    const char *g = a.grad;
+    void *ema = f->ema ? t->aux[DESCENT_AUX_EMA] : NULL;
+    const double d = opt->utils.ema_decay;
+    const int scale = f->s1 != 1.0 || f->s2 != 1.0;
+    for (size_t gb = c->begin; gb < c->end; gb += group) {
+        size_t gm = c->end - gb < group ? c->end - gb : group;
+        const char *gsrc = g + gb * elem; /* where this group's gradient is read */
+        if (scale && f64) {
+            descent_scale_range_f64(opt->isa, gbuf, (const double *)gsrc, gm, f->s1, 0);
+            if (f->s2 != 1.0)
+                descent_scale_range_f64(opt->isa, gbuf, gbuf, gm, f->s2, 0);
+            gsrc = (const char *)gbuf;
+        } else if (scale) {
+            float *fb = (float *)gbuf;
+            descent_scale_range_f32(opt->isa, fb, (const float *)gsrc, gm, (float)f->s1, 0);
+            if (f->s2 != 1.0)
+                descent_scale_range_f32(opt->isa, fb, fb, gm, (float)f->s2, 0);
+            gsrc = (const char *)gbuf;
+        }
+        for (size_t b = gb; b < gb + gm; b += block) {
+            size_t m = gb + gm - b < block ? gb + gm - b : block;
+            if (opt->prefetch_step) {
+                DESCENT_PREFETCH_BLOCK(p, b, elem, block_bytes, ahead);
+                DESCENT_PREFETCH_BLOCK(g, b, elem, block_bytes, ahead);
+                for (int k = 0; k < t->nstate; k++)
+                    DESCENT_PREFETCH_BLOCK(t->state[k], b, elem, block_bytes, ahead);
+                DESCENT_PREFETCH_BLOCK(ema, b, elem, block_bytes, ahead);
+            }
+            a.begin = 0;
+            a.end = m;
+            a.param = p + b * elem;
+            for (int k = 0; k < t->nstate; k++)
+                a.state[k] = (char *)t->state[k] + b * elem;
+            a.grad = gsrc + (b - gb) * elem;
+            kernel(&a);
+        }
+        if (ema && f64)
+            descent_average_range_f64(opt->isa, (double *)ema + gb, (const double *)p + gb, gm, d, 1.0 - d, 0, 1);
+        else if (ema)
+            descent_average_range_f32(opt->isa, (float *)ema + gb, (const float *)p + gb, gm, (float)d,
+                                      (float)(1.0 - d), 0, 1);
+    }
+}
+
 /* Run chunk c through its tensor's storage adapter; under policy REPORT
  * (check set) its kernel also tests the gradient, unless an earlier chunk
  * already failed. Returns the first failing chunk seen so far. */
-static int run_chunk_checked(const descent_optimizer *opt, int c, int check, int first_bad)
+static int run_chunk_checked(const descent_optimizer *opt, int c, int check, int first_bad, const fused_cfg *f)
 {
     int bad = 0;
     const descent_chunk *ch = &opt->chunks[c];
-    opt->tensors[ch->tensor].storage->run(opt, ch, check && c < first_bad ? &bad : NULL);
+    if (f)
+        run_fused(opt, ch, check && c < first_bad ? &bad : NULL, f);
+    else
+        opt->tensors[ch->tensor].storage->run(opt, ch, check && c < first_bad ? &bad : NULL);
     return bad ? c : first_bad;
 }
 
 /* Stage 4, element-wise algorithms: every chunk, threaded over chunks.
  * Returns the first chunk whose gradient the kernels found non-finite
  * (nchunks: none, or not asked). */
-static int update_chunks(const descent_optimizer *opt, size_t total, int check)
+static int update_chunks(const descent_optimizer *opt, size_t total, int check, const fused_cfg *f)
 {
     int nchunks = opt->nchunks, first_bad = nchunks;
 #ifdef _OPENMP
@@ -90,14 +201,14 @@ static int update_chunks(const descent_optimizer *opt, size_t total, int check)
         int threads = opt->threads < nchunks ? opt->threads : nchunks;
 #pragma omp parallel for num_threads(threads) schedule(static) reduction(min : first_bad)
         for (int c = 0; c < nchunks; c++)
-            first_bad = run_chunk_checked(opt, c, check, first_bad);
+            first_bad = run_chunk_checked(opt, c, check, first_bad, f);
         return first_bad;
     }
 #else
     (void)total;
 #endif
     for (int c = 0; c < nchunks; c++)
-        first_bad = run_chunk_checked(opt, c, check, first_bad);
+        first_bad = run_chunk_checked(opt, c, check, first_bad, f);
     return first_bad;
 }
 
@@ -114,19 +225,38 @@ static int update_tensors(const descent_optimizer *opt, int check)
     return first_bad;
 }
 
+/* Which passes ride in the update (see run_fused); NULL: none. */
+static const fused_cfg *choose_fused(descent_optimizer *opt, int possible, double s1, double s2, fused_cfg *f)
+{
+    const descent_utils *u = &opt->utils;
+    int lookahead_sync = u->lookahead_k > 0 && (u->lookahead_count + 1) % u->lookahead_k == 0;
+    f->s1 = s1;
+    f->s2 = s2;
+    f->ema = possible && u->ema_decay > 0 && u->ema_count > 0 && !lookahead_sync;
+    opt->utils.ema_fused = f->ema;
+    return f->ema || s1 != 1.0 || s2 != 1.0 ? f : NULL;
+}
+
 int descent_step(descent_optimizer *opt)
 {
     if (!opt)
         return DESCENT_ERR_INVALID;
-    int check; /* policy REPORT without a clipping call's verdict: test in the update */
-    int rc = descent_nonfinite_before_step(opt, &check);   /* 1. gate */
+    int check = 0; /* policy REPORT without a clipping call's verdict: test in the update */
+    int rc = 0, possible = !opt->algo->tensor_step && fused_possible(opt);
+    double s1 = 1.0, s2 = 1.0;
+    if (opt->utils.step_clip)                              /* 0. the step's own unscale and clipping */
+        rc = descent_step_clip_begin(opt, possible, &s1, &s2);
+    if (rc == 0)
+        rc = descent_nonfinite_before_step(opt, &check);   /* 1. gate */
     if (rc == 0)
         rc = descent_utils_before_step(opt);               /* 2. gradient */
     if (rc == 0) {
         size_t step_bytes, total = prepare_coefficients(opt, &step_bytes); /* 3. coefficients */
         opt->prefetch_step = opt->prefetch > 0 || (opt->prefetch == 0 && step_bytes >= PF_MIN_STEP_BYTES);
+        fused_cfg fc;
+        const fused_cfg *f = choose_fused(opt, possible, s1, s2, &fc);
         int first_bad = opt->algo->tensor_step ? update_tensors(opt, check)       /* 4. update */
-                                               : update_chunks(opt, total, check);
+                                               : update_chunks(opt, total, check, f);
         rc = descent_nonfinite_after_step(opt, first_bad);  /* 5. verdict */
         descent_utils_after_step(opt);                      /* 6. after the step */
     }

@@ -6,7 +6,7 @@
  * enabled or the tensor registered (never in step), written to and read
  * from checkpoints, re-seeded by descent_reset and freed with the tensor.
  * docs/utilities.md gives the formulas and their PyTorch counterparts. */
-#include "internal.h"
+#include "passes.h"
 
 #include <math.h>
 #include <string.h>
@@ -131,6 +131,9 @@ int descent_set_accumulation(descent_optimizer *opt, int k)
         return descent_opt_fail(opt, DESCENT_ERR_STATE,
                                 "cannot change accumulation in the middle of a cycle (%lld of %d micro-batches added)",
                                 (long long)opt->utils.accum_count, opt->utils.accumulate);
+    if (k > 1 && opt->utils.step_clip)
+        return descent_opt_fail(opt, DESCENT_ERR_STATE,
+                                "gradient accumulation cannot be turned on while descent_set_step_clip is on");
     int rc = aux_switch(opt, DESCENT_AUX_ACCUM, k > 1, "gradient accumulation");
     if (rc < 0)
         return rc;
@@ -266,29 +269,41 @@ int descent_set_swa(descent_optimizer *opt, int enabled)
 /* torch.optim.swa_utils.AveragedModel.update_parameters: the first update
  * copies the parameters; later ones apply avg_fn, in the tensor's precision:
  *   EMA:  avg = decay avg + (1 - decay) p
- *   SWA:  avg = avg + (p - avg) / (n_averaged + 1)      (torch's default) */
+ *   SWA:  avg = avg + (p - avg) / (n_averaged + 1)      (torch's default)
+ * chunk by chunk, threaded as the step (passes.h); element-wise, so the
+ * threads change no bit. The step folds the EMA into its update when it can
+ * (step.c run_fused), with these operations. */
+typedef struct average_job {
+    int kind;
+    double decay, m;
+} average_job;
+
+static int average_chunk(const descent_optimizer *opt, int c, void *ctx, double *partial)
+{
+    const average_job *j = ctx;
+    const descent_chunk *ch = &opt->chunks[c];
+    const descent_tensor *t = &opt->tensors[ch->tensor];
+    size_t n = ch->end - ch->begin;
+    int ema = j->kind == DESCENT_AUX_EMA;
+    *partial = 0;
+    if (t->dtype == DESCENT_F64)
+        descent_average_range_f64(opt->isa, (double *)t->aux[j->kind] + ch->begin,
+                                  (const double *)t->param + ch->begin, n, j->decay, 1.0 - j->decay, j->m, ema);
+    else
+        descent_average_range_f32(opt->isa, (float *)t->aux[j->kind] + ch->begin, (const float *)t->param + ch->begin,
+                                  n, (float)j->decay, (float)(1.0 - j->decay), (float)j->m, ema);
+    return 0;
+}
+
 static void average_update(descent_optimizer *opt, int kind, int64_t count, double decay)
 {
-    for (int i = 0; i < opt->ntensors; i++) {
-        descent_tensor *t = &opt->tensors[i];
-        if (count == 0) {
-            aux_seed(t, kind);
-            continue;
-        }
-        if (t->dtype == DESCENT_F64) {
-            double *a = t->aux[kind];
-            const double *p = t->param;
-            const double d = decay, od = 1.0 - decay, m = (double)(count + 1);
-            for (size_t j = 0; j < t->n; j++)
-                a[j] = kind == DESCENT_AUX_EMA ? d * a[j] + od * p[j] : a[j] + (p[j] - a[j]) / m;
-        } else {
-            float *a = t->aux[kind];
-            const float *p = t->param;
-            const float d = (float)decay, od = (float)(1.0 - decay), m = (float)(count + 1);
-            for (size_t j = 0; j < t->n; j++)
-                a[j] = kind == DESCENT_AUX_EMA ? d * a[j] + od * p[j] : a[j] + (p[j] - a[j]) / m;
-        }
+    if (count == 0) {
+        for (int i = 0; i < opt->ntensors; i++)
+            aux_seed(&opt->tensors[i], kind);
+        return;
     }
+    average_job j = {kind, decay, (double)(count + 1)};
+    descent_for_chunks(opt, 0, opt->nchunks, average_chunk, &j, NULL);
 }
 
 int descent_swa_update(descent_optimizer *opt)
@@ -379,23 +394,31 @@ int descent_set_lookahead(descent_optimizer *opt, int k, double alpha)
 }
 
 /* Zhang et al. 2019, Algorithm 1: after every k-th inner step
- *   phi = phi + alpha (theta - phi);  theta = phi. */
+ *   phi = phi + alpha (theta - phi);  theta = phi
+ * chunk by chunk, threaded (element-wise: the same bits for any threads). */
+static int lookahead_chunk(const descent_optimizer *opt, int c, void *ctx, double *partial)
+{
+    const double alpha = *(const double *)ctx;
+    const descent_chunk *ch = &opt->chunks[c];
+    const descent_tensor *t = &opt->tensors[ch->tensor];
+    *partial = 0;
+    if (t->dtype == DESCENT_F64) {
+        double *s = t->aux[DESCENT_AUX_SLOW], *p = t->param;
+        for (size_t j = ch->begin; j < ch->end; j++)
+            p[j] = s[j] = s[j] + alpha * (p[j] - s[j]);
+    } else {
+        float *s = t->aux[DESCENT_AUX_SLOW], *p = t->param;
+        const float a = (float)alpha;
+        for (size_t j = ch->begin; j < ch->end; j++)
+            p[j] = s[j] = s[j] + a * (p[j] - s[j]);
+    }
+    return 0;
+}
+
 static void lookahead_sync(descent_optimizer *opt)
 {
-    const double alpha = opt->utils.lookahead_alpha;
-    for (int i = 0; i < opt->ntensors; i++) {
-        descent_tensor *t = &opt->tensors[i];
-        if (t->dtype == DESCENT_F64) {
-            double *s = t->aux[DESCENT_AUX_SLOW], *p = t->param;
-            for (size_t j = 0; j < t->n; j++)
-                p[j] = s[j] = s[j] + alpha * (p[j] - s[j]);
-        } else {
-            float *s = t->aux[DESCENT_AUX_SLOW], *p = t->param;
-            const float a = (float)alpha;
-            for (size_t j = 0; j < t->n; j++)
-                p[j] = s[j] = s[j] + a * (p[j] - s[j]);
-        }
-    }
+    double alpha = opt->utils.lookahead_alpha;
+    descent_for_chunks(opt, 0, opt->nchunks, lookahead_chunk, &alpha, NULL);
 }
 
 void descent_utils_after_step(descent_optimizer *opt)
@@ -409,9 +432,11 @@ void descent_utils_after_step(descent_optimizer *opt)
     if (u->lookahead_k > 0 && ++u->lookahead_count % u->lookahead_k == 0)
         lookahead_sync(opt);
     if (u->ema_decay > 0) {
-        average_update(opt, DESCENT_AUX_EMA, u->ema_count, u->ema_decay);
+        if (!u->ema_fused) /* else applied in the update (step.c) */
+            average_update(opt, DESCENT_AUX_EMA, u->ema_count, u->ema_decay);
         u->ema_count++;
     }
+    u->ema_fused = 0;
 }
 
 /* ---- checkpoints ---------------------------------------------------------

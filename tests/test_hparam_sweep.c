@@ -119,8 +119,115 @@ static void describe(const descent_algo *algo, const descent_hparams *hp, char *
         snprintf(buf + used, cap_ - used, ")");
 }
 
+/* A value set after registration follows the registration rule: on f32 and
+ * bf16 tensors a nonzero magnitude outside [FLT_MIN, FLT_MAX] is refused
+ * with a message naming it, and nothing changes; on f64 tensors it is
+ * accepted. Through descent_set (one group and all), descent_set_lr,
+ * descent_set_schedule (its rates and the lrs it gives) and
+ * descent_schedule_step. */
+static descent_optimizer *setter_opt(const char *spec, descent_dtype dt, void *p, void *g)
+{
+    descent_optimizer *opt;
+    descent_error err;
+    if (descent_create_from_spec(&opt, spec, NULL, &err) < 0)
+        return NULL;
+    descent_add_group(opt, NULL);
+    if (descent_add_tensor(opt, 0, p, g, 4, dt) < 0) {
+        descent_destroy(opt);
+        return NULL;
+    }
+    return opt;
+}
+
+static void test_setters(void)
+{
+    static const struct {
+        const char *spec, *name;
+        double v;
+    } cases[] = {
+        {"SGD(lr=0.1, momentum=0.9)", "lr", 1e39},         {"SGD(lr=0.1, momentum=0.9)", "lr", 1e-300},
+        {"SGD(lr=0.1, momentum=0.9)", "weight_decay", 1e39}, {"AdamW(lr=1e-3)", "weight_decay", 1e-45},
+        {"Adam(lr=1e-3)", "eps", 1e-50},                   {"Adam(lr=1e-3)", "betas[1]", 1e-40},
+        {"Adadelta()", "eps", 1e39},                       {"RMSprop(lr=0.01)", "lr", -1e39},
+    };
+    float p32[4] = {1, 2, 3, 4}, g32[4] = {0};
+    double p64[4] = {1, 2, 3, 4}, g64[4] = {0};
+    uint16_t pb[4] = {0x3f80, 0x4000, 0x4040, 0x4080}, gb[4] = {0};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+        for (int way = 0; way < 3; way++)
+            for (int dt = 0; dt < 3; dt++) {
+                descent_dtype dtype = dt == 0 ? DESCENT_F32 : dt == 1 ? DESCENT_BF16 : DESCENT_F64;
+                descent_optimizer *opt = setter_opt(cases[c].spec, dtype, dt == 0 ? (void *)p32 : dt == 1 ? (void *)pb : (void *)p64,
+                                                    dt == 0 ? (void *)g32 : dt == 1 ? (void *)gb : (void *)g64);
+                CHECK(opt != NULL, "%s: creating", cases[c].spec);
+                if (!opt)
+                    continue;
+                if (way == 2 && strcmp(cases[c].name, "lr") != 0) {
+                    descent_destroy(opt);
+                    continue;
+                }
+                double before, after;
+                descent_get(opt, 0, cases[c].name, &before);
+                int rc = way == 0 ? descent_set(opt, 0, cases[c].name, cases[c].v)
+                         : way == 1 ? descent_set(opt, -1, cases[c].name, cases[c].v)
+                                    : descent_set_lr(opt, 0, cases[c].v);
+                descent_get(opt, 0, cases[c].name, &after);
+                if (cases[c].v < 0) { /* out of its own bounds on every type */
+                    CHECK(rc == DESCENT_ERR_INVALID && after == before, "%s: %s = %g accepted", cases[c].spec,
+                          cases[c].name, cases[c].v);
+                } else if (dtype == DESCENT_F64) {
+                    CHECK(rc == 0 && after == cases[c].v, "%s on f64: %s = %g refused: %s", cases[c].spec,
+                          cases[c].name, cases[c].v, descent_errmsg(opt));
+                } else {
+                    CHECK(rc == DESCENT_ERR_INVALID && after == before &&
+                              strstr(descent_errmsg(opt), cases[c].name) &&
+                              strstr(descent_errmsg(opt), dtype == DESCENT_BF16 ? "bf16" : "f32"),
+                          "%s on %s (way %d): %s = %g: rc %d, now %g, message '%s'", cases[c].spec,
+                          dtype == DESCENT_BF16 ? "bf16" : "f32", way, cases[c].name, cases[c].v, rc, after,
+                          descent_errmsg(opt));
+                }
+                descent_destroy(opt);
+            }
+    /* Schedules: rates given to the schedule, and lrs it reaches. */
+    static const char *const scheds[] = {"OneCycleLR(max_lr=1e39, total_steps=10)",
+                                         "CyclicLR(base_lr=1e-300, max_lr=0.1, step_size_up=2)",
+                                         "CosineAnnealingLR(T_max=10, eta_min=1e-320)",
+                                         "ReduceLROnPlateau(min_lr=1e-310)"};
+    for (size_t k = 0; k < sizeof scheds / sizeof *scheds; k++)
+        for (int f64 = 0; f64 <= 1; f64++) {
+            descent_optimizer *opt = setter_opt("SGD(lr=0.1, momentum=0.9)", f64 ? DESCENT_F64 : DESCENT_F32,
+                                                f64 ? (void *)p64 : (void *)p32, f64 ? (void *)g64 : (void *)g32);
+            int rc = descent_set_schedule(opt, scheds[k]);
+            if (f64)
+                CHECK(rc == 0, "f64: %s refused: %s", scheds[k], descent_errmsg(opt));
+            else
+                CHECK(rc == DESCENT_ERR_INVALID && strstr(descent_errmsg(opt), "f32") &&
+                          descent_get_lr(opt, 0) == 0.1,
+                      "f32: %s: rc %d, lr %g, '%s'", scheds[k], rc, descent_get_lr(opt, 0), descent_errmsg(opt));
+            descent_destroy(opt);
+        }
+    for (int f64 = 0; f64 <= 1; f64++) {
+        descent_optimizer *opt = setter_opt("SGD(lr=0.1)", f64 ? DESCENT_F64 : DESCENT_F32,
+                                            f64 ? (void *)p64 : (void *)p32, f64 ? (void *)g64 : (void *)g32);
+        CHECK(descent_set_schedule(opt, "ExponentialLR(gamma=1e10)") == 0, "%s", descent_errmsg(opt));
+        int rc = 0, steps = 0;
+        while (steps < 4 && (rc = descent_schedule_step(opt, NAN)) == 0)
+            steps++;
+        if (f64)
+            CHECK(steps == 4 && descent_get_lr(opt, 0) > 1e38, "f64: ExponentialLR: %d steps, lr %g: %s", steps,
+                  descent_get_lr(opt, 0), descent_errmsg(opt));
+        else
+            CHECK(steps == 3 && rc == DESCENT_ERR_INVALID && strstr(descent_errmsg(opt), "lr") &&
+                      strstr(descent_errmsg(opt), "f32") && fabs(descent_get_lr(opt, 0) / 1e29 - 1) < 1e-9,
+                  "f32: ExponentialLR to 1e39: %d steps, rc %d, lr %g, '%s'", steps, rc, descent_get_lr(opt, 0),
+                  descent_errmsg(opt));
+        descent_destroy(opt);
+    }
+}
+
 int main(void)
 {
+    test_setters();
     int runs = 0, refused = 0;
     for (int a = 0; a < descent_optimizer_count(); a++) {
         const descent_algo *algo = descent_find_algo(descent_optimizer_name(a));

@@ -6,6 +6,7 @@
  * population's outstanding candidates that do not match its size) are
  * refused with a message, and the object is left as it was. */
 #include "descent.h"
+#include "schedule/schedule.h"
 #include "testutil.h"
 
 #include <fcntl.h>
@@ -265,6 +266,275 @@ static void test_forged_schedule(void)
     }
 }
 
+/* Every schedule kind: each rate of its saved state (the lane's lr and
+ * initial_lr, the base lrs, OneCycleLR's max_lr / min_lr keys, the values
+ * at attach) forged to NaN, -1, 1e-300 and 1e39 in turn is refused with a
+ * message naming that field; 1e-300 as outside the range of the group's
+ * f32 tensors (on f64 tensors not for that reason), 1e39 as beyond 2^53. The fields are
+ * found by forging every saved value to NaN and reading the name back. */
+static const struct {
+    const char *opt, *sched, *field; /* field: a rate of the kind's own state that must be found */
+} kinds[] = {
+    {"SGD(lr=0.01, momentum=0.9)", "StepLR(step_size=3)", "StepLR base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "MultiStepLR(milestones=[2, 4])", "MultiStepLR base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "ExponentialLR(gamma=0.9)", "ExponentialLR base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "PolynomialLR(total_iters=10)", "PolynomialLR base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "CyclicLR(base_lr=0.001, max_lr=0.1, step_size_up=4)", "CyclicLR base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "OneCycleLR(max_lr=0.1, total_steps=20)", "optimizer's max_lr"},
+    {"SGD(lr=0.01, momentum=0.9)", "CosineAnnealingLR(T_max=10)", "CosineAnnealingLR base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "CosineAnnealingWarmRestarts(T_0=3, T_mult=2)",
+     "CosineAnnealingWarmRestarts base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "ReduceLROnPlateau(patience=0)", "optimizer's lr"},
+    {"SGD(lr=0.01, momentum=0.9)", "LinearLR()", "LinearLR base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "ConstantLR()", "ConstantLR base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "SequentialLR(schedulers=[LinearLR(), ExponentialLR(gamma=0.9)], milestones=[2])",
+     "ExponentialLR base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "ChainedScheduler([ExponentialLR(gamma=0.9), ReduceLROnPlateau(patience=0)])",
+     "ReduceLROnPlateau starting lr"},
+    {"SGD(lr=0.01, momentum=0.9)", "LinearWarmup(warmup_period=5, schedule=CosineAnnealingLR(T_max=10))",
+     "LinearWarmup's private lane lr"},
+    {"SGD(lr=0.01, momentum=0.9)", "ExponentialWarmup(warmup_period=5)", "ExponentialWarmup's private lane lr"},
+    {"Adam(lr=0.01)", "UntunedLinearWarmup()", "UntunedLinearWarmup's private lane lr"},
+    {"Adam(lr=0.01)", "UntunedExponentialWarmup()", "UntunedExponentialWarmup's private lane lr"},
+    {"SGD(lr=0.01, momentum=0.9)", "GradualWarmup(multiplier=2, total_epoch=3, after=CosineAnnealingLR(T_max=6))",
+     "GradualWarmup base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "ConstantWithWarmup(num_warmup_steps=2)", "ConstantWithWarmup base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "LinearWithWarmup(num_warmup_steps=2, num_training_steps=20)",
+     "LinearWithWarmup base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "CosineWithWarmup(num_warmup_steps=2, num_training_steps=20)",
+     "CosineWithWarmup base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "CosineWithHardRestartsWithWarmup(num_warmup_steps=2, num_training_steps=20)",
+     "CosineWithHardRestartsWithWarmup base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "PolynomialDecayWithWarmup(num_warmup_steps=2, num_training_steps=20)",
+     "PolynomialDecayWithWarmup base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "InverseSqrt(num_warmup_steps=2)", "InverseSqrt base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "WarmupStableDecay(num_warmup_steps=2, num_decay_steps=5, num_training_steps=20)",
+     "WarmupStableDecay base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "LambdaLR(lr_lambda=0)", "LambdaLR base_lrs"},
+    {"SGD(lr=0.01, momentum=0.9)", "MultiplicativeLR(lr_lambda=1)", "MultiplicativeLR base_lrs"},
+};
+
+/* The callbacks of LambdaLR (1 / (1 + t)) and MultiplicativeLR (0.9). */
+static double inverse_time(int64_t t, void *user_data)
+{
+    (void)user_data;
+    return 1.0 / (1.0 + (double)t);
+}
+
+static double constant_factor(int64_t t, void *user_data)
+{
+    (void)t;
+    return *(const double *)user_data;
+}
+
+static float pf[4] = {1, 2, 3, 4}, gf[4] = {0.1f, -0.2f, 0.3f, -0.4f};
+static double pd[4] = {1, 2, 3, 4}, gd[4] = {0.1, -0.2, 0.3, -0.4};
+
+/* The field a refusal names: between "state: " and " = " ("" if none). */
+static void named_field(const char *msg, char *out, size_t cap)
+{
+    out[0] = '\0';
+    const char *a = strstr(msg, "state: "), *b = a ? strstr(a, " = ") : NULL;
+    if (a && b && (size_t)(b - a - 7) < cap) {
+        memcpy(out, a + 7, (size_t)(b - a - 7));
+        out[b - a - 7] = '\0';
+    }
+}
+
+static void test_forged_schedule_fields(void)
+{
+    int ncases = (int)(sizeof kinds / sizeof *kinds);
+    for (int k = 0; k < sched_kind_count; k++) {
+        char call[96];
+        snprintf(call, sizeof call, "%s(", sched_kinds[k]->name);
+        int covered = 0;
+        for (int c = 0; c < ncases; c++)
+            covered |= strncmp(kinds[c].sched, call, strlen(call)) == 0 || strstr(kinds[c].sched, call) != NULL;
+        CHECK(covered, "test_forged_schedule_fields has no case for %s", sched_kinds[k]->name);
+    }
+    for (int c = 0; c < ncases; c++)
+        for (int f64 = 0; f64 <= 1; f64++) {
+            descent_optimizer *opt;
+            descent_error err;
+            CHECK(descent_create_from_spec(&opt, kinds[c].opt, NULL, &err) == 0, "%s", err.message);
+            descent_add_group(opt, NULL);
+            descent_add_tensor(opt, 0, f64 ? (void *)pd : (void *)pf, f64 ? (void *)gd : (void *)gf, 4,
+                               f64 ? DESCENT_F64 : DESCENT_F32);
+            static double nine_tenths = 0.9;
+            const descent_lr_callback cb[2] = {{inverse_time, NULL}, {constant_factor, &nine_tenths}};
+            CHECK(descent_set_schedule_callbacks(opt, kinds[c].sched, cb, 2) == 0, "%s: %s", kinds[c].sched,
+                  descent_errmsg(opt));
+            for (int t = 0; t < 3; t++) {
+                descent_step(opt);
+                descent_schedule_step(opt, 1.0);
+            }
+            size_t len;
+            unsigned char *ok = image(opt, &len), *b = malloc(len);
+            size_t nvalues = 0; /* the section ends: u32 groups (1), u32 nblock, f64 attach[3], f64 block[nblock] */
+            for (size_t n = 4; n < 4096 && 12 + 8 * n < len; n++)
+                if (get_le(ok + len - 4 - 8 * n - 8, 4) == 1 && get_le(ok + len - 4 - 8 * n - 4, 4) == n - 3) {
+                    nvalues = n;
+                    break;
+                }
+            CHECK(nvalues > 3, "%s: schedule section not found", kinds[c].sched);
+            int found = 0, rates = 0;
+            for (size_t i = 0; i < nvalues; i++) {
+                size_t at = len - 4 - 8 * nvalues + 8 * i;
+                memcpy(b, ok, len);
+                put_f64(b + at, NAN);
+                char what[256], field[128];
+                snprintf(what, sizeof what, "%s on %s: value %zu = NaN", kinds[c].sched, f64 ? "f64" : "f32", i);
+                if (!refused(opt, b, len, "schedule state", what))
+                    continue;
+                named_field(descent_errmsg(opt), field, sizeof field);
+                found |= strstr(field, kinds[c].field) != NULL;
+                if (!strstr(field, "lr"))
+                    continue; /* a counter, a momentum, a metric */
+                rates++;
+                const double forged[3] = {-1, 1e-300, 1e39};
+                for (int v = 0; v < 3; v++) {
+                    memcpy(b, ok, len);
+                    put_f64(b + at, forged[v]);
+                    snprintf(what, sizeof what, "%s on %s: %s = %g", kinds[c].sched, f64 ? "f64" : "f32", field,
+                             forged[v]);
+                    repair_crc(b, len);
+                    int rc = descent_load_mem(opt, b, len);
+                    char again[128];
+                    named_field(descent_errmsg(opt), again, sizeof again);
+                    if (f64 && v == 1) { /* in range for f64: refused, if at all, for another reason */
+                        CHECK(rc == 0 || !strstr(descent_errmsg(opt), "f32"), "%s: '%s'", what, descent_errmsg(opt));
+                    } else if (f64 && v == 2) { /* beyond 2^53 */
+                        CHECK(rc == DESCENT_ERR_CHECKPOINT, "%s accepted", what);
+                    } else {
+                        CHECK(rc == DESCENT_ERR_CHECKPOINT && strcmp(again, field) == 0 &&
+                                  (v != 1 || strstr(descent_errmsg(opt), "f32 tensors")),
+                              "%s: rc %d, '%s'", what, rc, descent_errmsg(opt));
+                    }
+                }
+            }
+            CHECK(found && rates >= 3, "%s on %s: field '%s' not named (%d rate fields)", kinds[c].sched,
+                  f64 ? "f64" : "f32", kinds[c].field, rates);
+            CHECK(descent_load_mem(opt, ok, len) == 0, "%s: the genuine image: %s", kinds[c].sched, descent_errmsg(opt));
+            free(ok);
+            free(b);
+            descent_destroy(opt);
+        }
+}
+
+/* Training checkpoints ("DSCTRAIN", src/models/trainer.c): a value no run
+ * can write, behind a repaired CRC, is refused with a message naming it
+ * and the trainer saves the same file as before. */
+static int trainer_refuses(descent_trainer *t, unsigned char *b, size_t len, const char *want, const char *what)
+{
+    repair_crc(b, len);
+    FILE *f = fopen("tlh_forged.ckpt", "wb");
+    if (f) {
+        fwrite(b, 1, len, f);
+        fclose(f);
+    }
+    descent_trainer_save(t, "tlh_before.ckpt");
+    int rc = descent_trainer_load(t, "tlh_forged.ckpt");
+    int ok = rc == DESCENT_ERR_CHECKPOINT && strstr(descent_trainer_errmsg(t), want) != NULL;
+    CHECK(ok, "%s: rc %d, '%s' (wanted '%s')", what, rc, descent_trainer_errmsg(t), want);
+    descent_trainer_save(t, "tlh_after.ckpt");
+    size_t n1, n2;
+    char *a = t_read_file("tlh_before.ckpt", &n1), *z = t_read_file("tlh_after.ckpt", &n2);
+    CHECK(a && z && n1 == n2 && memcmp(a, z, n1) == 0, "%s: the refused load changed the trainer", what);
+    free(a);
+    free(z);
+    return ok;
+}
+
+static void test_forged_trainer(void)
+{
+    FILE *f = fopen("tlh_words.csv", "w");
+    CHECK(f != NULL, "writing the data");
+    if (!f)
+        return;
+    fputs("x1,x2,animal\n", f);
+    static const char *const names[] = {"cat", "dog", "eel"};
+    for (int i = 0; i < 20; i++)
+        fprintf(f, "%d,%d,%s\n", i % 5, i * 7 % 11, names[i % 3]);
+    fclose(f);
+    descent_train_config c;
+    descent_train_default_config(&c);
+    c.data = "tlh_words.csv";
+    c.target = "animal";
+    c.model = "softmax";
+    c.optimizer = "SGD(lr=0.1)";
+    c.batch_size = 4;
+    descent_trainer *t, *u;
+    descent_error err;
+    CHECK(descent_trainer_create(&t, &c, &err) == 0, "%s", err.message);
+    CHECK(descent_trainer_create(&u, &c, &err) == 0, "%s", err.message);
+    /* Saved before the first epoch (a signal at once): it loads. */
+    CHECK(descent_trainer_save(t, "tlh_ok.ckpt") == 0, "%s", descent_trainer_errmsg(t));
+    CHECK(descent_trainer_load(u, "tlh_ok.ckpt") == 0, "saved before the first epoch: %s", descent_trainer_errmsg(u));
+    descent_trainer_epoch(t, NULL, NULL, NULL);
+    CHECK(descent_trainer_save(t, "tlh_ok.ckpt") == 0, "%s", descent_trainer_errmsg(t));
+    size_t len;
+    unsigned char *ok = (unsigned char *)t_read_file("tlh_ok.ckpt", &len), *b = malloc(len);
+    /* Payload (at 24): u32 dtype, epochs, tensors, u64 features, classes,
+     * rows, generator[4] (at 60), generator before the shuffle[4] (at 92),
+     * u64 batches done, f64 loss, u64 data hash, then the strings. */
+    memcpy(b, ok, len);
+    memset(b + 60, 0, 32);
+    trainer_refuses(u, b, len, "generator", "generator of zeros");
+    /* The one before the shuffle is read back for a part-done epoch only
+     * (and saved as zeros before the first epoch). */
+    memcpy(b, ok, len);
+    memset(b + 92, 0, 32);
+    put_le(b + 124, 1, 8); /* one batch of the epoch done */
+    trainer_refuses(u, b, len, "generator", "shuffle generator of zeros in a part-done epoch");
+    size_t at = 148;
+    for (int k = 0; k < 5; k++) /* target, model, optimizer, schedule, fitted schedule */
+        at += 4 + get_le(ok + at, 4);
+    at += 8 + 8 + 4 * 8 + 3 * 4; /* seed, batch size, val, clips, ema, utilities */
+    CHECK(get_le(ok + at, 4) == 3 && get_le(ok + at + 4, 4) == 3 && memcmp(ok + at + 8, "cat", 3) == 0,
+          "layout: class names at %zu", at);
+    memcpy(b, ok, len);
+    b[at + 8 + 3 + 4 + 2] = 0; /* "dog" -> "do\0" */
+    trainer_refuses(u, b, len, "NUL", "class name with a NUL byte");
+    memcpy(b, ok, len);
+    b[at + 8 + 2] = 0; /* "cat" -> "ca\0" */
+    trainer_refuses(u, b, len, "NUL", "class name with a NUL byte");
+    CHECK(descent_trainer_load(u, "tlh_ok.ckpt") == 0, "the genuine file: %s", descent_trainer_errmsg(u));
+    free(ok);
+    free(b);
+    descent_trainer_destroy(t);
+    descent_trainer_destroy(u);
+    /* A run of 6 epochs saved; one of 4 (another fitted schedule), one epoch
+     * in, refuses it for a broken optimizer image (its own CRC) and keeps
+     * its own schedule and state. */
+    c.optimizer = "AdamW(lr=0.01)";
+    c.schedule = "OneCycleLR(max_lr=0.5)";
+    c.epochs = 6;
+    CHECK(descent_trainer_create(&t, &c, &err) == 0, "%s", err.message);
+    c.epochs = 4;
+    CHECK(descent_trainer_create(&u, &c, &err) == 0, "%s", err.message);
+    descent_trainer_epoch(t, NULL, NULL, NULL);
+    descent_trainer_epoch(u, NULL, NULL, NULL);
+    CHECK(strcmp(descent_trainer_schedule(t), descent_trainer_schedule(u)) != 0, "fitted alike: %s",
+          descent_trainer_schedule(t));
+    CHECK(descent_trainer_save(t, "tlh_ok.ckpt") == 0, "%s", descent_trainer_errmsg(t));
+    ok = (unsigned char *)t_read_file("tlh_ok.ckpt", &len);
+    b = malloc(len);
+    memcpy(b, ok, len);
+    b[len - 4 - 40] ^= 0x10; /* inside the optimizer image, whose own CRC then fails */
+    trainer_refuses(u, b, len, "checksum", "a broken optimizer image with another fitted schedule");
+    CHECK(strcmp(descent_trainer_schedule(u), "OneCycleLR(max_lr=0.5)") != 0 &&
+              strcmp(descent_trainer_schedule(u), descent_trainer_schedule(t)) != 0,
+          "the refused file's schedule stayed: %s", descent_trainer_schedule(u));
+    CHECK(descent_trainer_load(u, "tlh_ok.ckpt") == 0, "the genuine file: %s", descent_trainer_errmsg(u));
+    free(ok);
+    free(b);
+    descent_trainer_destroy(t);
+    descent_trainer_destroy(u);
+    const char *files[] = {"tlh_words.csv", "tlh_ok.ckpt", "tlh_forged.ckpt", "tlh_before.ckpt", "tlh_after.ckpt"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++)
+        remove(files[i]);
+}
+
 static double sphere(const double *x, size_t n)
 {
     double s = 0;
@@ -407,6 +677,8 @@ int main(int argc, char **argv)
     test_memory_bombs();
     test_forged_optimizer();
     test_forged_schedule();
+    test_forged_schedule_fields();
+    test_forged_trainer();
     test_forged_population();
     return t_done();
 }

@@ -941,11 +941,12 @@ static void put_str(descent_writer *w, const char *s)
         descent_put_u(w, (unsigned char)s[i], 1);
 }
 
-/* A malloc'd copy, or NULL (r->bad set) past the end or out of memory. */
+/* A malloc'd copy, or NULL (r->bad set) past the end, with a NUL byte
+ * inside (nothing writes one: the strings are C strings) or out of memory. */
 static char *get_str(descent_reader *r)
 {
     uint64_t n = descent_get_u(r, 4);
-    if (r->bad || n > r->len - r->pos) {
+    if (r->bad || n > r->len - r->pos || memchr(r->buf + r->pos, 0, (size_t)n)) {
         r->bad = 1;
         return NULL;
     }
@@ -1332,6 +1333,10 @@ static int check_tensors(descent_trainer *t, descent_reader *r, int with_n, cons
 }
 
 /* The fields both versions begin with. */
+/* xoshiro256's state is never all zeros (that state only repeats itself);
+ * descent_rng_seed cannot give it. */
+static int rng_ok(const descent_rng *g) { return (g->s[0] | g->s[1] | g->s[2] | g->s[3]) != 0; }
+
 static void get_head(descent_reader *r, loaded *L)
 {
     L->dtype = descent_get_u(r, 4);
@@ -1368,7 +1373,11 @@ static int parse_v2(descent_trainer *t, descent_reader *r, loaded *L, const char
     id->swa_start = (uint32_t)descent_get_u(r, 4);
     id->dtype = (uint32_t)L->dtype;
     if (r->bad)
-        BAD("%s: truncated run record", path);
+        BAD("%s: truncated run record, or a string in it with a NUL byte", path);
+    /* The generator before the epoch's shuffle is saved as zeros until an
+     * epoch starts, and only read back for a part-done epoch. */
+    if (!rng_ok(&L->rng) || (L->batch_next != 0 && !rng_ok(&L->rng_epoch)))
+        BAD("%s: a shuffling generator's state is all zeros (no seed gives that)", path);
     if (L->dtype != DESCENT_F32 && L->dtype != DESCENT_F64)
         BAD("%s: dtype code %llu is not f32 or f64", path, (unsigned long long)L->dtype);
     if (L->epochs > MAX_EPOCHS)
@@ -1384,7 +1393,7 @@ static int parse_v2(descent_trainer *t, descent_reader *r, loaded *L, const char
     for (uint64_t i = 0; i < L->nclass_names; i++)
         if (!(L->class_names[i] = get_str(r)) || !*L->class_names[i] ||
             (i > 0 && strcmp(L->class_names[i - 1], L->class_names[i]) >= 0))
-            BAD("%s: class name %llu is missing, empty or out of order", path, (unsigned long long)i);
+            BAD("%s: class name %llu is missing, empty, out of order or has a NUL byte", path, (unsigned long long)i);
     L->nhist = descent_get_u(r, 4);
     if (r->bad || L->nhist != L->epochs || L->nhist > (r->len - r->pos) / HIST_ROW)
         BAD("%s: %llu history rows for %llu epochs (or truncated)", path, (unsigned long long)L->nhist,
@@ -1422,6 +1431,9 @@ static int parse_v1(descent_trainer *t, descent_reader *r, loaded *L, const char
     L->best_loss = INFINITY;
     if (r->bad)
         return tfail(t, DESCENT_ERR_CHECKPOINT, "%s: truncated header", path);
+    if (!rng_ok(&L->rng))
+        return tfail(t, DESCENT_ERR_CHECKPOINT, "%s: the shuffling generator's state is all zeros (no seed gives that)",
+                     path);
     if (L->epochs > MAX_EPOCHS)
         return tfail(t, DESCENT_ERR_CHECKPOINT, "%s: %llu epochs done, more than %d", path,
                      (unsigned long long)L->epochs, MAX_EPOCHS);
@@ -1444,6 +1456,8 @@ int descent_trainer_load(descent_trainer *t, const char *path)
     descent_reader r;
     loaded L;
     memset(&L, 0, sizeof L);
+    unsigned char *own = NULL; /* the optimizer's image before the saved schedule replaced this run's */
+    size_t own_len = 0;
     descent_error e;
     if (version == 2) {
         if ((rc = descent_frame_open(&r, buf, n, ckpt_magic, CKPT_VERSION, CKPT_VERSION, 0, NULL, "descent training checkpoint", &e)) < 0)
@@ -1512,10 +1526,21 @@ int descent_trainer_load(descent_trainer *t, const char *path)
     /* A schedule fitted to the first run keeps its length: the same spec
      * fitted to this run's --epochs may differ. It must still last. */
     if (version == 2 && t->has_schedule && strcmp(L.fitted, t->sched_fitted) != 0) {
+        /* Its length first (a pure function of the spec), then a copy of
+         * the optimizer to go back to: attaching a schedule changes the
+         * optimizer, and the image may still be refused. */
         descent_error se;
-        if ((rc = descent_set_schedule(t->opt, L.fitted)) < 0 || (rc = check_schedule_length(t, L.fitted, &se)) < 0) {
+        if ((rc = check_schedule_length(t, L.fitted, &se)) < 0) {
+            rc = tfail(t, DESCENT_ERR_CHECKPOINT, "%s: the saved schedule %s: %s", path, L.fitted, se.message);
+            goto done;
+        }
+        if ((rc = optimizer_image(t, &own, &own_len)) < 0) {
+            rc = tfail(t, rc, "%s: out of memory", path);
+            goto done;
+        }
+        if ((rc = descent_set_schedule(t->opt, L.fitted)) < 0) {
             rc = tfail(t, DESCENT_ERR_CHECKPOINT, "%s: the saved schedule %s: %s", path, L.fitted,
-                       rc == DESCENT_ERR_INVALID ? se.message : descent_errmsg(t->opt));
+                       descent_errmsg(t->opt));
             goto done;
         }
         char *ours = t->sched_fitted;
@@ -1526,12 +1551,13 @@ int descent_trainer_load(descent_trainer *t, const char *path)
      * itself untouched on error), then the rest. */
     if ((rc = descent_load_mem(t->opt, r.buf + r.pos, (size_t)ilen)) < 0) {
         rc = tfail(t, rc, "%s: %s", path, descent_errmsg(t->opt));
-        if (version == 2 && t->has_schedule && strcmp(L.fitted, t->sched_fitted) != 0) {
-            /* this run's own schedule again */
+        if (own) {
+            /* this run's own schedule again, and the optimizer as it was */
             char *saved = t->sched_fitted;
             t->sched_fitted = L.fitted;
             L.fitted = saved;
             descent_set_schedule(t->opt, t->sched_fitted);
+            descent_load_mem(t->opt, own, own_len);
         }
         goto done;
     }
@@ -1573,6 +1599,7 @@ int descent_trainer_load(descent_trainer *t, const char *path)
     t->best_loss = L.has_best || !t->best_params ? L.best_loss : INFINITY;
     t->stopped = t->best_params ? (int)L.stopped : 0;
 done:
+    free(own);
     loaded_free(&L);
     free(buf);
     return rc;

@@ -670,6 +670,8 @@ static int lane_to_opt(descent_schedule *s, descent_optimizer *opt, descent_erro
         if (!isfinite(s->root_lane.lr[g]))
             return descent_fail(err, DESCENT_ERR_INVALID, "schedule gave group %d a non-finite lr (%g)", g,
                                 s->root_lane.lr[g]);
+        if (descent_group_value_fits(opt, g, "the schedule's lr", s->root_lane.lr[g], err) < 0)
+            return DESCENT_ERR_INVALID;
         descent_group_set_scheduled_lr(opt, g, s->root_lane.lr[g]);
         if (s->mom_name && descent_get(opt, g, s->mom_name, &v) == 0 && v != s->root_lane.momentum[g] &&
             descent_set(opt, g, s->mom_name, s->root_lane.momentum[g]) < 0)
@@ -756,6 +758,8 @@ int descent_set_schedule_callbacks(descent_optimizer *opt, const char *spec, con
     descent_error e;
     descent_schedule *s;
     int rc = schedule_build(&s, spec, opt->ngroups, opt, callbacks, ncallbacks, &opt->mem, &e);
+    if (rc == 0 && (rc = sched_rates_fit(s->root, opt, s->ng, &e)) < 0)
+        schedule_free(s);
     if (rc < 0)
         return descent_opt_fail(opt, rc, "%s", e.message);
     group_saved gs;
@@ -966,17 +970,21 @@ int descent_schedule_load(descent_optimizer *opt, const unsigned char *buf, size
     if (descent_reader_left(&r) != 8 * (3 * (size_t)ng + nblock))
         return descent_fail(err, DESCENT_ERR_CHECKPOINT, "checkpoint's schedule section has the wrong size");
     const unsigned char *values = r.buf + r.pos, *block = values + 8 * 3 * (size_t)ng;
-    if (!values_ok(values, 3 * (size_t)ng, 0) || !values_ok(block, lane_size(s->ng), 0) || !node_ok(s, s->root, block))
-        return descent_fail(err, DESCENT_ERR_CHECKPOINT,
-                            "checkpoint's schedule state has a NaN, infinite or out-of-range value (beyond 2^53)");
     /* Every value in range for its kind (a repaired checksum can carry
      * values that are finite but impossible) before anything is kept: try
-     * the image, then restore. */
+     * the image (each value by name, state_check.c; then the bounds of
+     * every saved value), then restore. */
     descent_reader peek = r;
     descent_reader_skip(&peek, 8 * 3 * (size_t)ng);
     memcpy(s->scratch, s->block, sizeof(double) * s->nblock);
     descent_get_f64s(&peek, s->block, nblock);
-    int bad = sched_state_check(s->root, s->ng, err);
+    int bad = sched_saved_fields(s->root, s->ng, values, opt, err);
+    if (bad == 0 && (!values_ok(values, 3 * (size_t)ng, 0) || !values_ok(block, lane_size(s->ng), 0) ||
+                     !node_ok(s, s->root, block)))
+        bad = descent_fail(err, DESCENT_ERR_CHECKPOINT,
+                           "checkpoint's schedule state has a NaN, infinite or out-of-range value (beyond 2^53)");
+    if (bad == 0)
+        bad = sched_state_check(s->root, s->ng, err);
     memcpy(s->block, s->scratch, sizeof(double) * s->nblock);
     if (bad < 0 || !apply)
         return bad;

@@ -156,6 +156,16 @@ static inline int sched_rate_ok(double v) { return isfinite(v) && v >= 0; }
 /* Every node of the tree: its lanes' values finite (lr >= 0) and its kind's
  * state_ok; a message naming the schedule kind otherwise. */
 int sched_state_check(const sched_node *root, int ng, descent_error *err);
+/* The absolute rates a spec gives (base_lr, max_lr, eta_min, min_lr, lr_end,
+ * the momentum bounds) under the rule of descent_hparams_fit_dtype for each
+ * group's tensors; a message naming the schedule, the argument and the
+ * group otherwise. */
+int sched_rates_fit(const sched_node *root, const descent_optimizer *opt, int ng, descent_error *err);
+/* A loaded image's values (the tree's block holding them; attach: its
+ * 3 * ng attach-time values as saved) checked field by field; a message
+ * naming the schedule, the field and the group otherwise. */
+int sched_saved_fields(const sched_node *root, int ng, const unsigned char *attach, const descent_optimizer *opt,
+                       descent_error *err);
 /* state_ok of the kinds whose state is st[0] = last_epoch, st[1 + g] =
  * base lrs: a counter and ng rates. */
 int sched_epoch_bases_ok(const sched_node *n, int ng);
