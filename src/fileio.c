@@ -71,20 +71,15 @@ static int in_open(file_in *in, const char *path, descent_error *err)
     in->size = 0;
     if (!in->f)
         return descent_fail(err, DESCENT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-#ifdef DESCENT_POSIX_FILES
-    struct stat st;
-    if (fstat(fileno(in->f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(in->f);
-        return descent_fail(err, DESCENT_ERR_IO, "cannot read %s: not a regular file", path);
-    }
-    if ((uintmax_t)st.st_size > (uintmax_t)SIZE_MAX - 1) {
-        fclose(in->f);
-        return descent_fail(err, DESCENT_ERR_IO, "cannot read %s: too large", path);
-    }
-    in->size = (size_t)st.st_size;
-#elif defined(_WIN32)
+#if defined(DESCENT_POSIX_FILES) || defined(_WIN32)
+#ifdef _WIN32
     struct _stati64 st;
-    if (_fstati64(_fileno(in->f), &st) != 0 || !(st.st_mode & _S_IFREG)) {
+    int ok = _fstati64(_fileno(in->f), &st) == 0 && (st.st_mode & _S_IFMT) == _S_IFREG;
+#else
+    struct stat st;
+    int ok = fstat(fileno(in->f), &st) == 0 && S_ISREG(st.st_mode);
+#endif
+    if (!ok) {
         fclose(in->f);
         return descent_fail(err, DESCENT_ERR_IO, "cannot read %s: not a regular file", path);
     }
