@@ -94,9 +94,10 @@ typedef struct descent_algo {
     size_t (*state_size)(int ndim, const size_t *shape, int k);
     /* A whole-tensor step used instead of the kernel over chunks, for
      * updates with reductions over the tensor (LAMB's norms, Adafactor's
-     * row and column means). Its order of operations must be fixed: the
-     * driver runs each tensor on one thread, so results do not depend on
-     * the thread count. Such optimizers take f32 and f64 tensors only. */
+     * row and column means). Its order of operations must be fixed by the
+     * tensor alone: the driver gives a large tensor all threads
+     * (descent_tensor_args.threads) and results must not depend on how many.
+     * Such optimizers take f32 and f64 tensors only. */
     void (*tensor_step)(const struct descent_tensor_args *a);
     /* The evaluation parameters (schedule-free's x) into out, which has the
      * tensor's dtype; NULL: a copy of the parameters. */
@@ -129,6 +130,9 @@ typedef struct descent_tensor_args {
     void *state[DESCENT_MAX_STATE];
     size_t state_n[DESCENT_MAX_STATE];
     int isa;
+    /* Threads the step may share its tensor among (1: the calling thread);
+     * the result must not depend on it (kernels.h, fixed-order reductions). */
+    int threads;
 } descent_tensor_args;
 
 const descent_algo *descent_find_algo(const char *name);

@@ -231,4 +231,89 @@ DESCENT_INLINE descent_nf_bf16 descent_nf_bits_bf16(uint16_t x) { return (uint16
 DESCENT_DIV_CONST_FN(float, f32, fmaf, uint32_t, UINT32_C(0x7FFFFFFF), UINT32_C(0x7F7FFFFF))
 DESCENT_DIV_CONST_FN(double, f64, fma, uint64_t, UINT64_C(0x7FFFFFFFFFFFFFFF), UINT64_C(0x7FEFFFFFFFFFFFFF))
 
+
+/* ---- Whole-tensor reductions in a fixed order ---------------------------
+ * LAMB's and Adafactor's norms are sums of squares over a whole tensor. To
+ * thread and vectorize them and still get the same bits for every thread
+ * count and instruction set, the summation order depends on the tensor's
+ * size alone:
+ *   - the tensor is cut into groups of descent_red_group_size(n) elements
+ *     (at most DESCENT_RED_GROUPS of them, a multiple of 1024 elements);
+ *     threads take whole groups;
+ *   - within a group, element i (counted from the group's start) adds its
+ *     term into lane i mod DESCENT_RED_LANES, in double, in element order;
+ *     a vector unit holds lanes side by side, the portable build an array;
+ *   - the lanes are added by the fixed pairwise tree of descent_red_lanes,
+ *     the groups in ascending order.
+ * Every step is an IEEE double addition in an order fixed by n, so the
+ * compiler (no -ffast-math, no reassociation) gives one result on every
+ * path. */
+#define DESCENT_RED_LANES 16
+#define DESCENT_RED_GROUPS 64
+#define DESCENT_RED_MIN_GROUP ((size_t)8192)
+
+DESCENT_INLINE size_t descent_red_group_size(size_t n)
+{
+    size_t gs = (n + DESCENT_RED_GROUPS - 1) / DESCENT_RED_GROUPS;
+    gs = (gs + 1023) / 1024 * 1024;
+    return gs < DESCENT_RED_MIN_GROUP ? DESCENT_RED_MIN_GROUP : gs;
+}
+
+DESCENT_INLINE int descent_red_groups(size_t n)
+{
+    size_t gs = descent_red_group_size(n);
+    return (int)((n + gs - 1) / gs);
+}
+
+/* The lanes' sum: l[k] + l[k + 8], then + 4, + 2, + 1 (pairwise, halving). */
+DESCENT_INLINE double descent_red_lanes(const double *lane)
+{
+    double h[DESCENT_RED_LANES];
+    for (int k = 0; k < DESCENT_RED_LANES; k++)
+        h[k] = lane[k];
+    for (int w = DESCENT_RED_LANES / 2; w > 0; w /= 2)
+        for (int k = 0; k < w; k++)
+            h[k] = h[k] + h[k + w];
+    return h[0];
+}
+
+/* Define `static void NAME(int isa, PARAMS...)` that runs the always-inline
+ * `BODY ARGS` compiled for AVX-512, AVX2 or the baseline, as isa allows
+ * (PARAMS and ARGS parenthesized: (const T *x, size_t n) and (x, n)). The
+ * same IEEE operations in every copy (see DESCENT_DISPATCH). */
+#define DESCENT_UNPAREN(...) __VA_ARGS__
+#if DESCENT_HAVE_DISPATCH
+#define DESCENT_DISPATCH_FN(NAME, BODY, PARAMS, ARGS)                              \
+    static void NAME##_portable PARAMS { BODY ARGS; }                              \
+    DESCENT_TARGET_AVX2 static void NAME##_avx2 PARAMS { BODY ARGS; }              \
+    DESCENT_TARGET_AVX512 static void NAME##_avx512 PARAMS { BODY ARGS; }          \
+    static void NAME(int isa, DESCENT_UNPAREN PARAMS)                              \
+    {                                                                              \
+        if (isa >= DESCENT_ISA_AVX512)                                             \
+            NAME##_avx512 ARGS;                                                    \
+        else if (isa == DESCENT_ISA_AVX2)                                          \
+            NAME##_avx2 ARGS;                                                      \
+        else                                                                       \
+            NAME##_portable ARGS;                                                  \
+    }
+#else
+#define DESCENT_DISPATCH_FN(NAME, BODY, PARAMS, ARGS)                              \
+    static void NAME(int isa, DESCENT_UNPAREN PARAMS)                              \
+    {                                                                              \
+        (void)isa;                                                                 \
+        BODY ARGS;                                                                 \
+    }
+#endif
+
+/* `for (int VAR = 0; VAR < COUNT; VAR++)` shared among THREADS OpenMP threads
+ * in contiguous static blocks (one thread without OpenMP or for THREADS <= 1). */
+#define DESCENT_PRAGMA(x) _Pragma(#x)
+#ifdef _OPENMP
+#define DESCENT_PARALLEL_FOR(VAR, COUNT, THREADS)                                  \
+    DESCENT_PRAGMA(omp parallel for num_threads(THREADS) schedule(static) if ((THREADS) > 1)) \
+    for (int VAR = 0; VAR < (COUNT); VAR++)
+#else
+#define DESCENT_PARALLEL_FOR(VAR, COUNT, THREADS) for (int VAR = ((void)(THREADS), 0); VAR < (COUNT); VAR++)
+#endif
+
 #endif

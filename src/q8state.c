@@ -110,32 +110,62 @@ static void dequant_portable(float *x, size_t len, const unsigned char *q, const
 #if DESCENT_HAVE_DISPATCH
 #include <immintrin.h>
 
-DESCENT_TARGET_AVX2 static void quant_avx2(const float *x, size_t len, unsigned char *q, const float *mid, float inv)
+/* The vector quantizers look the code up instead of searching for it
+ * (tools/gen_q8_maps.py): y's bucket is its sign and the 15 bits below
+ * (exponent and top 7 fraction bits), |y| < 2^-23 bucket 0 and |y| >= 1 the
+ * last. A bucket holds at most one midpoint, so with j0 the code of its
+ * smallest value the code is j0 + (y >= that midpoint), the largest j with
+ * mid[j] <= y as the binary search finds it; inside a bucket the comparison
+ * is one of y's low 16 bits (complemented when y < 0) against the key the
+ * entry holds above j0. One gather per vector. A NaN y (only in a block
+ * whose absmax is NaN) has code 0, set before (descent_q8_quantize). */
+#define Q8_BUCKET_BIAS ((DESCENT_Q8_BUCKET_LOW_EXP << 7) - 1)
+
+DESCENT_TARGET_AVX2 static void quant_avx2(const float *x, size_t len, unsigned char *q, const float *mid,
+                                           const int *bucket, float inv)
 {
     const __m256 d = _mm256_set1_ps(inv);
+    const __m256i abs_mask = _mm256_set1_epi32(0x7FFFFFFF), bias = _mm256_set1_epi32(Q8_BUCKET_BIAS);
+    const __m256i last = _mm256_set1_epi32(DESCENT_Q8_BUCKETS - 1), per_sign = _mm256_set1_epi32(DESCENT_Q8_BUCKETS);
+    const __m256i low = _mm256_set1_epi32(0xFFFF), byte = _mm256_set1_epi32(0xFF), zero = _mm256_setzero_si256();
     size_t i = 0;
     for (; i + 8 <= len; i += 8) {
-        __m256 y = _mm256_mul_ps(_mm256_loadu_ps(x + i), d);
-        /* The top four levels of the search without gathers: 16 times the
-         * number of k in 1..15 with mid[16 k] <= y (the mids ascend). */
-        __m256i j = _mm256_setzero_si256();
-        for (int k = 1; k < 16; k++) {
-            __m256i ge = _mm256_castps_si256(_mm256_cmp_ps(y, _mm256_set1_ps(mid[16 * k]), _CMP_GE_OQ));
-            j = _mm256_add_epi32(j, _mm256_and_si256(ge, _mm256_set1_epi32(16)));
-        }
-        for (int step = 8; step > 0; step >>= 1) {
-            __m256i probe = _mm256_add_epi32(j, _mm256_set1_epi32(step));
-            __m256 t = _mm256_i32gather_ps(mid, probe, 4);
-            __m256i ge = _mm256_castps_si256(_mm256_cmp_ps(y, t, _CMP_GE_OQ));
-            j = _mm256_add_epi32(j, _mm256_and_si256(ge, _mm256_set1_epi32(step)));
-        }
+        __m256i yb = _mm256_castps_si256(_mm256_mul_ps(_mm256_loadu_ps(x + i), d));
+        __m256i neg = _mm256_srai_epi32(yb, 31);
+        __m256i b = _mm256_sub_epi32(_mm256_srli_epi32(_mm256_and_si256(yb, abs_mask), 16), bias);
+        b = _mm256_min_epi32(_mm256_max_epi32(b, zero), last);
+        b = _mm256_add_epi32(b, _mm256_and_si256(neg, per_sign));
+        __m256i e = _mm256_i32gather_epi32(bucket, b, 4);
+        __m256i key = _mm256_xor_si256(_mm256_and_si256(yb, low), _mm256_and_si256(neg, low));
+        __m256i below = _mm256_cmpgt_epi32(_mm256_srli_epi32(e, 8), key); /* -1: key < the midpoint's */
+        __m256i j = _mm256_add_epi32(_mm256_and_si256(e, byte), _mm256_add_epi32(below, _mm256_set1_epi32(1)));
         /* 8 int32 codes < 256 to 8 bytes */
         __m128i lo = _mm256_castsi256_si128(j), hi = _mm256_extracti128_si256(j, 1);
         __m128i w = _mm_packus_epi32(lo, hi);
-        __m128i b = _mm_packus_epi16(w, w);
-        _mm_storel_epi64((__m128i *)(void *)(q + i), b);
+        _mm_storel_epi64((__m128i *)(void *)(q + i), _mm_packus_epi16(w, w));
     }
     quant_portable(x + i, len - i, q + i, mid, inv);
+}
+
+DESCENT_TARGET_AVX2 static float block_absmax_avx2(const float *x, size_t len)
+{
+    const uint32_t *xbits = (const uint32_t *)(const void *)x;
+    __m256i m = _mm256_setzero_si256();
+    const __m256i abs_mask = _mm256_set1_epi32(0x7FFFFFFF);
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8)
+        m = _mm256_max_epu32(m, _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(const void *)(xbits + i)), abs_mask));
+    uint32_t lanes[8], maxbits = 0;
+    _mm256_storeu_si256((__m256i *)(void *)lanes, m);
+    for (int k = 0; k < 8; k++)
+        maxbits = lanes[k] > maxbits ? lanes[k] : maxbits;
+    for (; i < len; i++) {
+        uint32_t v = xbits[i] & 0x7FFFFFFFu;
+        maxbits = v > maxbits ? v : maxbits;
+    }
+    float amax;
+    memcpy(&amax, &maxbits, sizeof amax);
+    return amax;
 }
 
 DESCENT_TARGET_AVX2 static void dequant_avx2(float *x, size_t len, const unsigned char *q, const float *map,
@@ -197,43 +227,24 @@ DESCENT_TARGET_AVX512 static float block_absmax_avx512(const float *x, size_t le
 }
 
 DESCENT_TARGET_AVX512 static void quant_avx512(const float *x, size_t len, unsigned char *q, const float *mid,
-                                               float inv)
+                                               const int *bucket, float inv)
 {
-    /* The binary search probes mid[j + st] from j, a multiple of 2 st: the
-     * thresholds of step st are T_st[i] = mid[2 st i + st], i = j / (2 st). */
-    _Alignas(64) float tab[128];
-    __m512 small[5]; /* st = 128, 64, 32, 16, 8: at most 16 thresholds each */
-    for (int l = 0, st = 128; st >= 8; l++, st >>= 1) {
-        for (int i = 0; i < 16; i++)
-            tab[i] = mid[(2 * st * i + st) & 255];
-        small[l] = _mm512_load_ps(tab);
-    }
-    lut512 t4, t2, t1;
-    for (int i = 0; i < 32; i++)
-        tab[i] = mid[8 * i + 4];
-    lut_load(&t4, tab, 32);
-    for (int i = 0; i < 64; i++)
-        tab[i] = mid[4 * i + 2];
-    lut_load(&t2, tab, 64);
-    for (int i = 0; i < 128; i++)
-        tab[i] = mid[2 * i + 1];
-    lut_load(&t1, tab, 128);
     const __m512 d = _mm512_set1_ps(inv);
+    const __m512i abs_mask = _mm512_set1_epi32(0x7FFFFFFF), bias = _mm512_set1_epi32(Q8_BUCKET_BIAS);
+    const __m512i last = _mm512_set1_epi32(DESCENT_Q8_BUCKETS - 1), per_sign = _mm512_set1_epi32(DESCENT_Q8_BUCKETS);
+    const __m512i low = _mm512_set1_epi32(0xFFFF), byte = _mm512_set1_epi32(0xFF), zero = _mm512_setzero_si512();
+    const __m512i one = _mm512_set1_epi32(1);
     size_t i = 0;
     for (; i + 16 <= len; i += 16) {
-        __m512 y = _mm512_mul_ps(_mm512_loadu_ps(x + i), d);
-        __m512i j = _mm512_setzero_si512();
-        for (int l = 0, st = 128; st >= 8; l++, st >>= 1) {
-            __m512 thr = _mm512_permutexvar_ps(_mm512_srli_epi32(j, 8 - l), small[l]);
-            __mmask16 ge = _mm512_cmp_ps_mask(y, thr, _CMP_GE_OQ);
-            j = _mm512_mask_add_epi32(j, ge, j, _mm512_set1_epi32(st));
-        }
-        __mmask16 ge = _mm512_cmp_ps_mask(y, lut_get(&t4, _mm512_srli_epi32(j, 3), 0), _CMP_GE_OQ);
-        j = _mm512_mask_add_epi32(j, ge, j, _mm512_set1_epi32(4));
-        ge = _mm512_cmp_ps_mask(y, lut_get(&t2, _mm512_srli_epi32(j, 2), 1), _CMP_GE_OQ);
-        j = _mm512_mask_add_epi32(j, ge, j, _mm512_set1_epi32(2));
-        ge = _mm512_cmp_ps_mask(y, lut_get(&t1, _mm512_srli_epi32(j, 1), 2), _CMP_GE_OQ);
-        j = _mm512_mask_add_epi32(j, ge, j, _mm512_set1_epi32(1));
+        __m512i yb = _mm512_castps_si512(_mm512_mul_ps(_mm512_loadu_ps(x + i), d));
+        __m512i neg = _mm512_srai_epi32(yb, 31);
+        __m512i b = _mm512_sub_epi32(_mm512_srli_epi32(_mm512_and_si512(yb, abs_mask), 16), bias);
+        b = _mm512_min_epi32(_mm512_max_epi32(b, zero), last);
+        b = _mm512_add_epi32(b, _mm512_and_si512(neg, per_sign));
+        __m512i e = _mm512_i32gather_epi32(b, (const void *)bucket, 4);
+        __m512i key = _mm512_xor_si512(_mm512_and_si512(yb, low), _mm512_and_si512(neg, low));
+        __mmask16 ge = _mm512_cmpge_epi32_mask(key, _mm512_srli_epi32(e, 8));
+        __m512i j = _mm512_mask_add_epi32(_mm512_and_si512(e, byte), ge, _mm512_and_si512(e, byte), one);
         _mm_storeu_si128((__m128i *)(void *)(q + i), _mm512_cvtepi32_epi8(j));
     }
     quant_portable(x + i, len - i, q + i, mid, inv);
@@ -280,7 +291,9 @@ void descent_q8_quantize(char kind, const float *x, size_t len, unsigned char *c
 {
     const float *mid = kind == 's' ? descent_q8_signed_mid : descent_q8_unsigned_mid;
 #if DESCENT_HAVE_DISPATCH
-    float amax = isa >= DESCENT_ISA_AVX512 ? block_absmax_avx512(x, len) : block_absmax(x, len);
+    float amax = isa >= DESCENT_ISA_AVX512 ? block_absmax_avx512(x, len)
+                 : isa == DESCENT_ISA_AVX2 ? block_absmax_avx2(x, len)
+                                           : block_absmax(x, len);
 #else
     float amax = block_absmax(x, len);
 #endif
@@ -289,18 +302,25 @@ void descent_q8_quantize(char kind, const float *x, size_t len, unsigned char *c
      * inf * (1 / FLT_MAX) = inf quantizes to the extreme code, which reads
      * back as +-FLT_MAX. With absmax = inf the scale 1 / inf = 0 would make
      * inf * 0 = NaN and every element of the block would read back as NaN
-     * (inf * map[c]) from finite input. A NaN absmax stays NaN. */
+     * (inf * map[c]) from finite input. A NaN absmax stays NaN: every y is
+     * NaN, every code 0 (no midpoint compares <= NaN), and the block reads
+     * back as NaN. */
     if (amax == INFINITY)
         amax = FLT_MAX;
-    float inv = 1.0f / (amax > 0.0f ? amax : 1.0f);
     *absmax = amax;
+    if (amax != amax) {
+        memset(codes, 0, len);
+        return;
+    }
+    float inv = 1.0f / (amax > 0.0f ? amax : 1.0f);
 #if DESCENT_HAVE_DISPATCH
+    const int *bucket = kind == 's' ? descent_q8_signed_bucket : descent_q8_unsigned_bucket;
     if (isa >= DESCENT_ISA_AVX512) {
-        quant_avx512(x, len, codes, mid, inv);
+        quant_avx512(x, len, codes, mid, bucket, inv);
         return;
     }
     if (isa == DESCENT_ISA_AVX2) {
-        quant_avx2(x, len, codes, mid, inv);
+        quant_avx2(x, len, codes, mid, bucket, inv);
         return;
     }
 #endif
@@ -315,8 +335,19 @@ static void run_chunk_q8(const descent_optimizer *opt, const descent_chunk *c, i
     const descent_tensor *t = &opt->tensors[c->tensor];
     const char *kinds = opt->algo->state_q8;
     _Alignas(DESCENT_ALIGN) float scratch[DESCENT_MAX_STATE][DESCENT_Q8_BLOCK];
+    const float *grad = descent_step_grad(t);
     for (size_t b = c->begin; b < c->end; b += DESCENT_Q8_BLOCK) {
         size_t len = c->end - b < DESCENT_Q8_BLOCK ? c->end - b : DESCENT_Q8_BLOCK;
+        /* The next block's p, g and codes, requested while this one
+         * computes: the quantization between the kernel's short bursts
+         * leaves the streams too few misses in flight (as in storage.c). */
+        if (opt->prefetch_step && b + 2 * DESCENT_Q8_BLOCK <= c->end) {
+            size_t next = b + DESCENT_Q8_BLOCK;
+            DESCENT_PREFETCH_BLOCK(t->param, next, sizeof(float), DESCENT_Q8_BLOCK * sizeof(float), 0);
+            DESCENT_PREFETCH_BLOCK(grad, next, sizeof(float), DESCENT_Q8_BLOCK * sizeof(float), 0);
+            for (int k = 0; k < t->nstate; k++)
+                DESCENT_PREFETCH_BLOCK(t->state[k], next, 1, DESCENT_Q8_BLOCK, 0);
+        }
         for (int k = 0; k < t->nstate; k++)
             descent_q8_dequantize(kinds[k], scratch[k], len, (const unsigned char *)t->state[k] + b,
                                   q8_absmax(t->state[k], t->n) + b / DESCENT_Q8_BLOCK, opt->isa);

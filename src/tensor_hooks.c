@@ -24,25 +24,39 @@ void descent_tensor_args_of(const descent_optimizer *opt, int tensor, descent_te
         a->state_n[k] = t->state_n[k];
     }
     a->isa = opt->isa;
+    a->threads = 1;
 }
 
 /* Below this many elements in all, tensors step on the calling thread (as
  * descent_step's chunk loop). */
 #define PARALLEL_MIN_ELEMS ((size_t)1 << 17)
 
-/* One tensor per thread at a time: each tensor's reductions run in one fixed
- * order whatever the thread count, so every thread count gives the same bits. */
+/* A tensor of at least PARALLEL_MIN_ELEMS elements steps alone, its step
+ * sharing the tensor among all threads; the smaller ones step one tensor per
+ * thread at a time. Each tensor's reductions run in an order fixed by its
+ * size (kernels.h), so every thread count gives the same bits. */
 void descent_run_tensor_steps(const descent_optimizer *opt)
 {
     int nt = opt->ntensors;
+    size_t small = 0;
+    for (int i = 0; i < nt; i++) {
+        if (opt->tensors[i].n < PARALLEL_MIN_ELEMS) {
+            small += opt->tensors[i].n;
+            continue;
+        }
+        descent_tensor_args a;
+        descent_tensor_args_of(opt, i, &a);
+        a.threads = opt->threads;
+        opt->algo->tensor_step(&a);
+    }
+    (void)small; /* without OpenMP */
 #ifdef _OPENMP
-    size_t total = 0;
-    for (int i = 0; i < nt; i++)
-        total += opt->tensors[i].n;
-    if (opt->threads > 1 && nt > 1 && total >= PARALLEL_MIN_ELEMS) {
+    if (opt->threads > 1 && nt > 1 && small >= PARALLEL_MIN_ELEMS) {
         int threads = opt->threads < nt ? opt->threads : nt;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
         for (int i = 0; i < nt; i++) {
+            if (opt->tensors[i].n >= PARALLEL_MIN_ELEMS)
+                continue;
             descent_tensor_args a;
             descent_tensor_args_of(opt, i, &a);
             opt->algo->tensor_step(&a);
@@ -51,6 +65,8 @@ void descent_run_tensor_steps(const descent_optimizer *opt)
     }
 #endif
     for (int i = 0; i < nt; i++) {
+        if (opt->tensors[i].n >= PARALLEL_MIN_ELEMS)
+            continue;
         descent_tensor_args a;
         descent_tensor_args_of(opt, i, &a);
         opt->algo->tensor_step(&a);

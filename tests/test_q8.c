@@ -6,6 +6,7 @@
 #include "internal.h"
 #include "testutil.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -495,6 +496,78 @@ static void test_huge_gradient(void)
     }
 }
 
+/* The vector quantizers (a bucket table and one comparison) against the
+ * portable binary search, bit for bit, on the values where they could part:
+ * every midpoint between two codes exactly (a tie goes up) and its float
+ * neighbours, both signs, each bucket's edges, zeros, subnormals, -0, values
+ * just above 1 after normalization, blocks of zeros, a NaN block and
+ * absmax overflowing to inf (saturated at FLT_MAX), at block lengths with
+ * vector remainders. */
+static void test_vector_quant_edges(void)
+{
+    enum { B = DESCENT_Q8_BLOCK };
+    static float x[B];
+    static unsigned char codes[3][B];
+    int best = descent_isa_detect();
+    int cases = 0, differ = 0;
+    for (int kind = 0; kind < 2; kind++) {
+        char k = kind == 0 ? 's' : 'u';
+        const float *map = descent_q8_map(k);
+        for (int trial = 0; trial < 40; trial++) {
+            size_t len = trial % 5 == 4 ? (size_t)(1 + 37 * trial) % B + 1 : B;
+            float scale = trial < 8 ? ldexpf(1.0f, trial - 3) : trial < 12 ? 3.0f : 1.0f;
+            size_t i = 0;
+            /* each midpoint, its neighbours, and a value of every bucket edge */
+            for (int j = 0; j < 255 && i + 6 <= len; j++) {
+                float mid = (map[j] + map[j + 1]) / 2; /* near the stored midpoint */
+                float t = trial % 2 ? mid : (float)(((double)map[j] + map[j + 1]) / 2.0);
+                float sg = trial % 3 == 2 ? -1.0f : 1.0f;
+                x[i++] = sg * t * scale;
+                x[i++] = sg * nextafterf(t, 2.0f) * scale;
+                x[i++] = sg * nextafterf(t, -2.0f) * scale;
+                x[i++] = map[j] * scale;
+                uint32_t edge = (uint32_t)(0x33800000u + (uint32_t)(j + 256 * trial) * 0x10000u) & 0x7FFFFFFFu;
+                float e;
+                memcpy(&e, &edge, sizeof e);
+                x[i++] = (e <= 1.0f ? e : 0.5f) * scale * sg;
+                x[i++] = (e <= 1.0f ? nextafterf(e, 0.0f) : 0.25f) * scale * -sg;
+            }
+            for (; i < len; i++)
+                x[i] = (float)(i % 3) * 1e-45f * scale; /* zeros and subnormals */
+            if (len > 7) {
+                x[0] = 1.0f * scale; /* absmax exactly scale: y = x / scale exactly */
+                x[1] = -0.0f;
+                x[2] = k == 's' ? -1.0f * scale : 0.0f;
+            }
+            if (trial == 30)
+                memset(x, 0, sizeof x); /* a block of zeros */
+            if (trial == 31)
+                x[len / 2] = INFINITY; /* absmax saturates at FLT_MAX */
+            if (trial == 32) {
+                x[3] = -INFINITY;
+                x[4] = FLT_MAX;
+            }
+            if (trial == 33)
+                x[len - 1] = NAN;
+            if (trial == 34)
+                for (size_t m = 0; m < len; m++)
+                    x[m] = x[m] * 1e30f; /* overflows to inf in part */
+            float amax[3];
+            for (int isa = 0; isa <= best; isa++)
+                descent_q8_quantize(k, x, len, codes[isa], &amax[isa], isa);
+            for (int isa = 1; isa <= best; isa++) {
+                cases++;
+                int same = memcmp(codes[isa], codes[0], len) == 0 &&
+                           memcmp(&amax[isa], &amax[0], sizeof amax[0]) == 0;
+                differ += !same;
+                CHECK(same, "%c trial %d (len %zu): isa %d codes differ from the portable path", k, trial, len, isa);
+            }
+        }
+    }
+    CHECK(cases > 0 || best == 0, "no vector path compared");
+    printf("vector quantizers: %d blocks of edge values compared, %d differ\n", cases, differ);
+}
+
 int main(int argc, char **argv)
 {
     src_dir = argc > 1 ? argv[1] : "tests";
@@ -506,6 +579,7 @@ int main(int argc, char **argv)
     test_invariance();
     test_digits();
     test_huge_gradient();
+    test_vector_quant_edges();
     t_isa_covered(descent_isa_detect());
     return t_done();
 }

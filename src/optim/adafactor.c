@@ -19,9 +19,11 @@
  * b - (b - a) (1 - w). eps1 = None (NaN here) is the dtype's machine epsilon
  * (torch.finfo(dtype).eps). The state is "row_var" and "col_var" for factored
  * tensors; a 1-D tensor keeps its full "variance" in the row_var buffer (n
- * elements) and an empty col_var. Norms and means are sums in double in
- * element order on one thread (the whole-tensor hook), so results do not
- * depend on the thread count. */
+ * elements) and an empty col_var. Norms and means are sums in double in an
+ * order fixed by the shape (kernels.h: reduction groups and lanes; each
+ * column's and each matrix's row_var sum in row order), so every thread
+ * count and instruction set gives the same bits: a first pass updates the
+ * statistics and sums p^2 and U^2, a second applies the step. */
 #include "../internal.h"
 
 #include <float.h>
@@ -106,108 +108,301 @@ static void adafactor_prepare(const descent_hparams *hp, descent_tensor_scalars 
     c->d = hp->d;
 }
 
-#define ADAFACTOR_STEP(T, SFX, SQRT, MACH_EPS)                                                     \
-    DESCENT_INLINE T lerp_##SFX(T a, T b, T w) { return w < (T)0.5 && w > (T)-0.5 ? a + w * (b - a) : b - (b - a) * ((T)1 - w); } \
-    /* The variance estimate V of element (b, r, col) or i (1-D). */                               \
-    DESCENT_INLINE T estimate_##SFX(const T *row, const T *col, size_t bi, size_t r, size_t ci,     \
-                                    size_t R, size_t C, T row_mean)                                \
-    {                                                                                              \
-        return row[bi * R + r] * col[bi * C + ci] / row_mean;                                      \
-    }                                                                                              \
-    static void adafactor_step_##SFX(const descent_tensor_args *a)                                 \
-    {                                                                                              \
-        const adafactor_coeffs *c = a->coeffs;                                                     \
-        T *restrict p = a->param;                                                                  \
-        const T *restrict g = a->grad;                                                             \
-        T *restrict row = a->state[0];                                                             \
-        T *restrict col = a->state[1];                                                             \
-        const size_t n = a->n;                                                                     \
-        if (n == 0)                                                                                \
-            return;                                                                                \
-        const T sign = (T)c->sign, w = (T)c->w;                                                    \
-        const double eps1d = c->eps1_none ? MACH_EPS : c->eps1;                                    \
-        const T eps1 = (T)eps1d, eps1_sq = (T)(eps1d * eps1d);                                     \
-        double p_sq = 0;                                                                           \
-        for (size_t i = 0; i < n; i++)                                                             \
-            p_sq += (double)p[i] * (double)p[i];                                                   \
-        double rms_p = sqrt(p_sq) / sqrt((double)n);                                               \
-        double alpha = (c->eps2 > rms_p ? c->eps2 : rms_p) * c->rho;                               \
-        if (c->decay) {                                                                            \
-            const T decay = (T)c->lr_decay;                                                        \
-            for (size_t i = 0; i < n; i++)                                                         \
-                p[i] = p[i] * decay;                                                               \
-        }                                                                                          \
-        const int factored = a->ndim >= 2;                                                         \
-        const size_t R = factored ? a->shape[a->ndim - 2] : 1, C = factored ? a->shape[a->ndim - 1] : n; \
-        const size_t B = factored ? n / (R * C) : 1;                                               \
-        if (factored) {                                                                            \
-            for (size_t bi = 0; bi < B; bi++) {                                                    \
-                const T *gb = g + bi * R * C;                                                      \
-                for (size_t r = 0; r < R; r++) {                                                   \
-                    double s = 0;                                                                  \
-                    for (size_t ci = 0; ci < C; ci++) {                                            \
-                        double x = (double)(sign * gb[r * C + ci]);                                \
-                        s += x * x;                                                                \
-                    }                                                                              \
-                    row[bi * R + r] = lerp_##SFX(row[bi * R + r], (T)(s / (double)C), w);          \
-                }                                                                                  \
-                for (size_t ci = 0; ci < C; ci++) {                                                \
-                    double s = 0;                                                                  \
-                    for (size_t r = 0; r < R; r++) {                                               \
-                        double x = (double)(sign * gb[r * C + ci]);                                \
-                        s += x * x;                                                                \
-                    }                                                                              \
-                    col[bi * C + ci] = lerp_##SFX(col[bi * C + ci], (T)(s / (double)R), w);        \
-                }                                                                                  \
-            }                                                                                      \
-        } else {                                                                                   \
-            for (size_t i = 0; i < n; i++) {                                                       \
-                T gi = sign * g[i];                                                                \
-                row[i] = lerp_##SFX(row[i], gi * gi, w);                                           \
-            }                                                                                      \
-        }                                                                                          \
-        /* Two passes over U: its norm, then the step. */                                          \
-        double u_sq = 0;                                                                           \
-        double scale = 0;                                                                          \
-        for (int pass = 0; pass < 2; pass++) {                                                     \
-            const T neg_step = (T)scale;                                                           \
-            for (size_t bi = 0; bi < B; bi++) {                                                    \
-                T row_mean = 0;                                                                    \
-                if (factored) {                                                                    \
-                    double s = 0;                                                                  \
-                    for (size_t r = 0; r < R; r++)                                                 \
-                        s += (double)row[bi * R + r];                                              \
-                    row_mean = (T)(s / (double)R);                                                 \
-                    row_mean = row_mean < eps1 ? eps1 : row_mean;                                  \
-                }                                                                                  \
-                for (size_t r = 0; r < R; r++)                                                     \
-                    for (size_t ci = 0; ci < C; ci++) {                                            \
-                        size_t i = (bi * R + r) * C + ci;                                          \
-                        T v = factored ? estimate_##SFX(row, col, bi, r, ci, R, C, row_mean) : row[i]; \
-                        v = v < eps1_sq ? eps1_sq : v;                                             \
-                        T u = ((T)1 / SQRT(v)) * (sign * g[i]);                                    \
-                        if (pass == 0)                                                             \
-                            u_sq += (double)u * (double)u;                                         \
-                        else                                                                       \
-                            p[i] = p[i] + neg_step * u;                                            \
-                    }                                                                              \
-            }                                                                                      \
-            if (pass == 0) {                                                                       \
-                double ratio = sqrt(u_sq) / (sqrt((double)n) * c->d);                              \
-                scale = -alpha / (ratio > 1.0 ? ratio : 1.0);                                      \
-            }                                                                                      \
-        }                                                                                          \
-    }
+/* One tensor's arrays and the step's scalars, as the kernels see them. */
+typedef struct af_job {
+    const adafactor_coeffs *c;
+    void *p;
+    const void *g;
+    void *row, *col;
+    size_t R, C; /* factored: rows and columns of each matrix; 1-D: 1 and n */
+    double eps1;
+} af_job;
 
-ADAFACTOR_STEP(float, f32, sqrtf, (double)FLT_EPSILON)
-ADAFACTOR_STEP(double, f64, sqrt, DBL_EPSILON)
+/* Kernels over a range of the tensor, per element type: the 1-D passes over
+ * element ranges [b, e), the factored ones over whole rows [q0, q1) (row q
+ * of matrix q / R, its elements q C .. q C + C - 1) or, for the column
+ * statistics, a block of columns of one matrix. A sum of squares adds
+ * element j of a row (or of a 1-D range) into lane j mod DESCENT_RED_LANES
+ * (kernels.h); a group's lanes go on over its rows, then add up. */
+/* 1-D pass 1 on element I into lane K (in af_flat1_body, over its locals):
+ * variance = lerp(variance, G^2, w), the squares of p and U. */
+#define AF_FLAT1_ELEM(T, SFX, SQRT, I, K)                                                             \
+    do {                                                                                              \
+        T gi = sign * g[I], pi = p[I];                                                                \
+        T vi = lerp_##SFX(var[I], gi * gi, w);                                                        \
+        var[I] = vi;                                                                                  \
+        vi = vi < eps1_sq ? eps1_sq : vi;                                                             \
+        T u = ((T)1 / SQRT(vi)) * gi;                                                                 \
+        ps[K] += (double)pi * (double)pi;                                                             \
+        us[K] += (double)u * (double)u;                                                               \
+    } while (0)
+
+/* Factored: the square of U at column J of row q into lane K (in af_urows_body). */
+#define AF_USQ_ELEM(T, SQRT, J, K)                                                                    \
+    do {                                                                                              \
+        T v = rq * cb[J] / row_mean;                                                                  \
+        v = v < eps1_sq ? eps1_sq : v;                                                                \
+        T u = ((T)1 / SQRT(v)) * (sign * gq[J]);                                                      \
+        us[K] += (double)u * (double)u;                                                               \
+    } while (0)
+
+#define ADAFACTOR_KERNELS(T, SFX, SQRT)                                                               \
+    DESCENT_INLINE T lerp_##SFX(T a, T b, T w)                                                        \
+    {                                                                                                 \
+        return w < (T)0.5 && w > (T)-0.5 ? a + w * (b - a) : b - (b - a) * ((T)1 - w);                \
+    }                                                                                                 \
+    DESCENT_INLINE void sq_lanes_##SFX(const T *restrict x, size_t len, double *restrict lane)        \
+    {                                                                                                 \
+        size_t j = 0;                                                                                 \
+        for (; j + DESCENT_RED_LANES <= len; j += DESCENT_RED_LANES)                                  \
+            for (int k = 0; k < DESCENT_RED_LANES; k++)                                               \
+                lane[k] += (double)x[j + k] * (double)x[j + k];                                       \
+        for (int k = 0; j < len; j++, k++)                                                            \
+            lane[k] += (double)x[j] * (double)x[j];                                                   \
+    }                                                                                                 \
+    /* 1-D, pass 1: the lanes of p^2, variance = lerp(variance, G^2, w), the lanes of U^2. */         \
+    DESCENT_INLINE void af_flat1_body_##SFX(const af_job *jb, size_t b, size_t e, double *sums)       \
+    {                                                                                                 \
+        const T *restrict p = jb->p;                                                                  \
+        const T *restrict g = jb->g;                                                                  \
+        T *restrict var = jb->row;                                                                    \
+        const T sign = (T)jb->c->sign, w = (T)jb->c->w, eps1_sq = (T)(jb->eps1 * jb->eps1);           \
+        double ps[DESCENT_RED_LANES] = {0}, us[DESCENT_RED_LANES] = {0};                              \
+        size_t i = b;                                                                                 \
+        for (; i + DESCENT_RED_LANES <= e; i += DESCENT_RED_LANES)                                    \
+            for (int k = 0; k < DESCENT_RED_LANES; k++)                                               \
+                AF_FLAT1_ELEM(T, SFX, SQRT, i + k, k);                                                \
+        for (int k = 0; i < e; i++, k++)                                                              \
+            AF_FLAT1_ELEM(T, SFX, SQRT, i, k);                                                        \
+        sums[0] = descent_red_lanes(ps);                                                              \
+        sums[1] = descent_red_lanes(us);                                                              \
+    }                                                                                                 \
+    /* 1-D, pass 2: p = p (1 - lr wd) + neg_step U. */                                                \
+    DESCENT_INLINE void af_flat2_body_##SFX(const af_job *jb, size_t b, size_t e, double neg_step)    \
+    {                                                                                                 \
+        T *restrict p = jb->p;                                                                        \
+        const T *restrict g = jb->g;                                                                  \
+        const T *restrict var = jb->row;                                                              \
+        const T sign = (T)jb->c->sign, eps1_sq = (T)(jb->eps1 * jb->eps1);                            \
+        const T decay = (T)jb->c->lr_decay, ns = (T)neg_step;                                         \
+        const int decays = jb->c->decay;                                                              \
+        for (size_t i = b; i < e; i++) {                                                              \
+            T vi = var[i] < eps1_sq ? eps1_sq : var[i];                                               \
+            T u = ((T)1 / SQRT(vi)) * (sign * g[i]);                                                  \
+            T pi = decays ? p[i] * decay : p[i];                                                      \
+            p[i] = pi + ns * u;                                                                       \
+        }                                                                                             \
+    }                                                                                                 \
+    /* Factored, rows [q0, q1): the lanes of p^2 and row_var = lerp(row_var, mean_c G^2, w). */       \
+    DESCENT_INLINE void af_rows_body_##SFX(const af_job *jb, size_t q0, size_t q1, double *sums)      \
+    {                                                                                                 \
+        const T *p = jb->p;                                                                           \
+        const T *g = jb->g;                                                                           \
+        T *row = jb->row;                                                                             \
+        const size_t C = jb->C;                                                                       \
+        const T w = (T)jb->c->w;                                                                      \
+        double ps[DESCENT_RED_LANES] = {0};                                                           \
+        for (size_t q = q0; q < q1; q++) {                                                            \
+            double gs[DESCENT_RED_LANES] = {0};                                                       \
+            sq_lanes_##SFX(p + q * C, C, ps);                                                         \
+            sq_lanes_##SFX(g + q * C, C, gs); /* (sign g)^2 = g^2 */                                  \
+            row[q] = lerp_##SFX(row[q], (T)(descent_red_lanes(gs) / (double)C), w);                   \
+        }                                                                                             \
+        sums[0] = descent_red_lanes(ps);                                                              \
+    }                                                                                                 \
+    /* Factored, columns [c0, c1) of matrix bi: col_var = lerp(col_var, mean_r G^2, w), */            \
+    /* each column's sum in row order. */                                                             \
+    DESCENT_INLINE void af_cols_body_##SFX(const af_job *jb, size_t bi, size_t c0, size_t c1)         \
+    {                                                                                                 \
+        const size_t R = jb->R, C = jb->C;                                                            \
+        const T *g = (const T *)jb->g + bi * R * C;                                                   \
+        T *col = (T *)jb->col + bi * C;                                                               \
+        const T w = (T)jb->c->w;                                                                      \
+        double s[AF_COL_BLOCK];                                                                       \
+        const size_t len = c1 - c0;                                                                   \
+        for (size_t j = 0; j < len; j++)                                                              \
+            s[j] = 0;                                                                                 \
+        for (size_t r = 0; r < R; r++) {                                                              \
+            const T *gr = g + r * C + c0;                                                             \
+            for (size_t j = 0; j < len; j++)                                                          \
+                s[j] += (double)gr[j] * (double)gr[j];                                                \
+        }                                                                                             \
+        for (size_t j = 0; j < len; j++)                                                              \
+            col[c0 + j] = lerp_##SFX(col[c0 + j], (T)(s[j] / (double)R), w);                          \
+    }                                                                                                 \
+    /* max(mean_r row_var, eps1) of matrix bi, the sum in row order. */                               \
+    DESCENT_INLINE T af_row_mean_##SFX(const af_job *jb, size_t bi)                                   \
+    {                                                                                                 \
+        const T *row = (const T *)jb->row + bi * jb->R;                                               \
+        double s = 0;                                                                                 \
+        for (size_t r = 0; r < jb->R; r++)                                                            \
+            s += (double)row[r];                                                                      \
+        T mean = (T)(s / (double)jb->R), eps1 = (T)jb->eps1;                                          \
+        return mean < eps1 ? eps1 : mean;                                                             \
+    }                                                                                                 \
+    /* Factored, rows [q0, q1): the lanes of U^2 (pass 1) or the step (pass 2), */                    \
+    /* U = G / sqrt(max(row col / row_mean, eps1^2)). */                                              \
+    DESCENT_INLINE void af_urows_body_##SFX(const af_job *jb, size_t q0, size_t q1, double neg_step,  \
+                                            double *sums)                                             \
+    {                                                                                                 \
+        T *p = jb->p;                                                                                 \
+        const T *g = jb->g;                                                                           \
+        const T *rowv = jb->row, *colv = jb->col;                                                     \
+        const size_t R = jb->R, C = jb->C;                                                            \
+        const T sign = (T)jb->c->sign, eps1_sq = (T)(jb->eps1 * jb->eps1);                            \
+        const T decay = (T)jb->c->lr_decay, ns = (T)neg_step;                                         \
+        const int decays = jb->c->decay, step = sums == NULL;                                         \
+        double us[DESCENT_RED_LANES] = {0};                                                           \
+        size_t cur = (size_t)-1;                                                                      \
+        T row_mean = 1;                                                                               \
+        for (size_t q = q0; q < q1; q++) {                                                            \
+            const size_t bi = q / R;                                                                  \
+            if (bi != cur) {                                                                          \
+                cur = bi;                                                                             \
+                row_mean = af_row_mean_##SFX(jb, bi);                                                 \
+            }                                                                                         \
+            const T rq = rowv[q];                                                                     \
+            const T *restrict cb = colv + bi * C;                                                     \
+            const T *restrict gq = g + q * C;                                                         \
+            T *restrict pq = p + q * C;                                                               \
+            if (step) {                                                                               \
+                for (size_t j = 0; j < C; j++) {                                                      \
+                    T v = rq * cb[j] / row_mean;                                                      \
+                    v = v < eps1_sq ? eps1_sq : v;                                                    \
+                    T u = ((T)1 / SQRT(v)) * (sign * gq[j]);                                          \
+                    T pi = decays ? pq[j] * decay : pq[j];                                            \
+                    pq[j] = pi + ns * u;                                                              \
+                }                                                                                     \
+                continue;                                                                             \
+            }                                                                                         \
+            size_t j = 0;                                                                             \
+            for (; j + DESCENT_RED_LANES <= C; j += DESCENT_RED_LANES)                                \
+                for (int k = 0; k < DESCENT_RED_LANES; k++)                                           \
+                    AF_USQ_ELEM(T, SQRT, j + k, k);                                                   \
+            for (int k = 0; j < C; j++, k++)                                                          \
+                AF_USQ_ELEM(T, SQRT, j, k);                                                           \
+        }                                                                                             \
+        if (!step)                                                                                    \
+            sums[0] = descent_red_lanes(us);                                                          \
+    }                                                                                                 \
+    DESCENT_DISPATCH_FN(af_flat1_##SFX, af_flat1_body_##SFX,                                          \
+                        (const af_job *jb, size_t b, size_t e, double *sums), (jb, b, e, sums))        \
+    DESCENT_DISPATCH_FN(af_flat2_##SFX, af_flat2_body_##SFX,                                          \
+                        (const af_job *jb, size_t b, size_t e, double ns), (jb, b, e, ns))             \
+    DESCENT_DISPATCH_FN(af_rows_##SFX, af_rows_body_##SFX,                                            \
+                        (const af_job *jb, size_t q0, size_t q1, double *sums), (jb, q0, q1, sums))    \
+    DESCENT_DISPATCH_FN(af_cols_##SFX, af_cols_body_##SFX,                                            \
+                        (const af_job *jb, size_t bi, size_t c0, size_t c1), (jb, bi, c0, c1))         \
+    DESCENT_DISPATCH_FN(af_urows_##SFX, af_urows_body_##SFX,                                          \
+                        (const af_job *jb, size_t q0, size_t q1, double ns, double *sums),             \
+                        (jb, q0, q1, ns, sums))
+
+/* Columns per task of the column statistics (their sums in double on the stack). */
+#define AF_COL_BLOCK 256
+
+ADAFACTOR_KERNELS(float, f32, sqrtf)
+ADAFACTOR_KERNELS(double, f64, sqrt)
+
+/* Rows per reduction group of the factored kernels: the rows cut into at
+ * most DESCENT_RED_GROUPS groups of at least DESCENT_RED_MIN_GROUP elements,
+ * a function of the shape alone. */
+static size_t rows_per_group(size_t rows, size_t C)
+{
+    size_t per = (rows + DESCENT_RED_GROUPS - 1) / DESCENT_RED_GROUPS;
+    size_t min_rows = (DESCENT_RED_MIN_GROUP + C - 1) / C;
+    return per < min_rows ? min_rows : per;
+}
 
 static void adafactor_step(const descent_tensor_args *a)
 {
-    if (a->dtype == DESCENT_F64)
-        adafactor_step_f64(a);
-    else
-        adafactor_step_f32(a);
+    const adafactor_coeffs *c = a->coeffs;
+    const size_t n = a->n;
+    if (n == 0)
+        return;
+    const int f64 = a->dtype == DESCENT_F64, isa = a->isa, th = a->threads;
+    const int factored = a->ndim >= 2;
+    af_job jb = {c, a->param, a->grad, a->state[0], a->state[1], 1, n, 0};
+    jb.eps1 = !c->eps1_none ? c->eps1 : f64 ? DBL_EPSILON : (double)FLT_EPSILON;
+    if (factored) {
+        jb.R = a->shape[a->ndim - 2];
+        jb.C = a->shape[a->ndim - 1];
+    }
+    double sums[DESCENT_RED_GROUPS][2];
+    double p_sq = 0, u_sq = 0;
+    int ng;
+    size_t gs; /* elements (1-D) or rows (factored) per group */
+    if (!factored) {
+        gs = descent_red_group_size(n);
+        ng = descent_red_groups(n);
+        DESCENT_PARALLEL_FOR(k, ng, th)
+        {
+            size_t b = (size_t)k * gs, e = n - b < gs ? n : b + gs;
+            if (f64)
+                af_flat1_f64(isa, &jb, b, e, sums[k]);
+            else
+                af_flat1_f32(isa, &jb, b, e, sums[k]);
+        }
+    } else {
+        const size_t rows = n / jb.C, B = rows / jb.R, C = jb.C;
+        gs = rows_per_group(rows, C);
+        ng = (int)((rows + gs - 1) / gs);
+        DESCENT_PARALLEL_FOR(k, ng, th)
+        {
+            size_t q0 = (size_t)k * gs, q1 = rows - q0 < gs ? rows : q0 + gs;
+            if (f64)
+                af_rows_f64(isa, &jb, q0, q1, sums[k]);
+            else
+                af_rows_f32(isa, &jb, q0, q1, sums[k]);
+        }
+        const size_t cb = (C + AF_COL_BLOCK - 1) / AF_COL_BLOCK;
+        const long tasks = (long)(B * cb);
+        DESCENT_PARALLEL_FOR(t, (int)tasks, th)
+        {
+            size_t bi = (size_t)t / cb, c0 = (size_t)t % cb * AF_COL_BLOCK;
+            size_t c1 = C - c0 < AF_COL_BLOCK ? C : c0 + AF_COL_BLOCK;
+            if (f64)
+                af_cols_f64(isa, &jb, bi, c0, c1);
+            else
+                af_cols_f32(isa, &jb, bi, c0, c1);
+        }
+        DESCENT_PARALLEL_FOR(k, ng, th)
+        {
+            size_t q0 = (size_t)k * gs, q1 = rows - q0 < gs ? rows : q0 + gs;
+            if (f64)
+                af_urows_f64(isa, &jb, q0, q1, 0, &sums[k][1]);
+            else
+                af_urows_f32(isa, &jb, q0, q1, 0, &sums[k][1]);
+        }
+    }
+    for (int k = 0; k < ng; k++) {
+        p_sq += sums[k][0];
+        u_sq += sums[k][1];
+    }
+    double rms_p = sqrt(p_sq) / sqrt((double)n);
+    double alpha = (c->eps2 > rms_p ? c->eps2 : rms_p) * c->rho;
+    double ratio = sqrt(u_sq) / (sqrt((double)n) * c->d);
+    double neg_step = -alpha / (ratio > 1.0 ? ratio : 1.0);
+    /* The step, the groups in reverse: the last ones pass 1 touched may still be cached. */
+    if (!factored) {
+        DESCENT_PARALLEL_FOR(k, ng, th)
+        {
+            size_t b = (size_t)(ng - 1 - k) * gs, e = n - b < gs ? n : b + gs;
+            if (f64)
+                af_flat2_f64(isa, &jb, b, e, neg_step);
+            else
+                af_flat2_f32(isa, &jb, b, e, neg_step);
+        }
+    } else {
+        const size_t rows = n / jb.C;
+        DESCENT_PARALLEL_FOR(k, ng, th)
+        {
+            size_t q0 = (size_t)(ng - 1 - k) * gs, q1 = rows - q0 < gs ? rows : q0 + gs;
+            if (f64)
+                af_urows_f64(isa, &jb, q0, q1, neg_step, NULL);
+            else
+                af_urows_f32(isa, &jb, q0, q1, neg_step, NULL);
+        }
+    }
 }
 
 const descent_algo descent_algo_adafactor = {

@@ -8,10 +8,11 @@
  *       + weight_decay p                                 decoupled, inside the update
  *   r = ||p|| / ||u||  per tensor; 1 when either norm is 0   (trust ratio)
  *   p = p - lr (r u)
- * The norms are whole-tensor sums of squares, accumulated in double in
- * element order on one thread (so any thread count gives the same bits):
- * a first pass updates m, v and the two sums, a second recomputes u from
- * the stored m, v and applies it. optax has no maximize. */
+ * The norms are whole-tensor sums of squares in double, in the fixed order
+ * of kernels.h (reduction groups, lanes), so every thread count and
+ * instruction set gives the same bits: a first pass updates m, v and the
+ * two sums, a second recomputes u from the stored m, v and applies it.
+ * optax has no maximize. */
 #include "../internal.h"
 
 #include <float.h>
@@ -59,56 +60,130 @@ static void lamb_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
     c->neg_lr = -hp->lr;
 }
 
+/* The kernels of one range [b, e) of the tensor. */
+typedef struct lamb_range {
+    const lamb_coeffs *c;
+    void *p;
+    const void *g;
+    void *m, *v;
+} lamb_range;
+
 /* The trust ratio ||p|| / ||u|| exceeds the element type's range when ||u||
  * is tiny (a frozen layer: zero gradients for hundreds of steps shrink m
  * geometrically), although r u never exceeds ||p||: |u_i| <= ||u||. Then the
- * step is formed as lr ||p|| (u_i / ||u||) in double, which stays finite. */
-#define LAMB_STEP(T, SFX, SQRT, T_MAX)                                                                \
-    static void lamb_step_##SFX(const descent_tensor_args *a)                                  \
-    {                                                                                          \
-        const lamb_coeffs *c = a->coeffs;                                                      \
-        T *restrict p = a->param;                                                              \
-        const T *restrict g = a->grad;                                                         \
-        T *restrict m = a->state[0];                                                           \
-        T *restrict v = a->state[1];                                                           \
-        const T b1 = (T)c->beta1, omb1 = (T)c->one_minus_beta1;                                \
-        const T b2 = (T)c->beta2, omb2 = (T)c->one_minus_beta2;                                \
-        const T bc1 = (T)c->bias_correction1, bc2 = (T)c->bias_correction2;                    \
-        const T eps = (T)c->eps, eps_root = (T)c->eps_root, wd = (T)c->weight_decay;           \
-        double p_sq = 0, u_sq = 0;                                                             \
-        for (size_t i = 0; i < a->n; i++) {                                                    \
-            T mi = omb1 * g[i] + b1 * m[i];                                                    \
-            T vi = omb2 * (g[i] * g[i]) + b2 * v[i];                                           \
-            m[i] = mi;                                                                         \
-            v[i] = vi;                                                                         \
-            T u = (mi / bc1) / (SQRT(vi / bc2 + eps_root) + eps) + wd * p[i];                  \
-            p_sq += (double)p[i] * (double)p[i];                                               \
-            u_sq += (double)u * (double)u;                                                     \
-        }                                                                                      \
-        double p_norm = sqrt(p_sq), u_norm = sqrt(u_sq);                                       \
-        double ratio_d = p_norm == 0 || u_norm == 0 ? 1.0 : p_norm / u_norm;                   \
-        const int in_range = ratio_d <= T_MAX;                                                 \
-        const T ratio = in_range ? (T)ratio_d : 1;                                             \
-        const T neg_lr = (T)c->neg_lr;                                                         \
-        const double neg_lr_p_norm = c->neg_lr * p_norm;                                       \
-        for (size_t i = 0; i < a->n; i++) {                                                    \
-            T u = (m[i] / bc1) / (SQRT(v[i] / bc2 + eps_root) + eps) + wd * p[i];              \
-            if (in_range)                                                                      \
-                p[i] = p[i] + neg_lr * (ratio * u);                                            \
-            else                                                                               \
-                p[i] = p[i] + (T)(neg_lr_p_norm * ((double)u / u_norm));                       \
-        }                                                                                      \
-    }
+ * step is formed as lr ||p|| (u_i / ||u||) in double, which stays finite.
+ *
+ * Pass 1 (per reduction group, kernels.h): m, v, and the lanes of the sums
+ * of squares of p and u. Pass 2: u again from the stored m, v, and the
+ * step. */
+/* Pass 1 on element I into lane K (in lamb_pass1_body, over its locals):
+ * m, v, and the squares of p and u. */
+#define LAMB_PASS1_ELEM(T, SFX, I, K)                                                                 \
+    do {                                                                                              \
+        T gi = g[I], pi = p[I];                                                                       \
+        T mi = omb1 * gi + b1 * m[I];                                                                 \
+        T vi = omb2 * (gi * gi) + b2 * v[I];                                                          \
+        m[I] = mi;                                                                                    \
+        v[I] = vi;                                                                                    \
+        T u = lamb_u_##SFX(mi, vi, pi, bc1, bc2, eps_root, eps, wd);                                  \
+        ps[K] += (double)pi * (double)pi;                                                             \
+        us[K] += (double)u * (double)u;                                                               \
+    } while (0)
 
-LAMB_STEP(float, f32, sqrtf, FLT_MAX)
-LAMB_STEP(double, f64, sqrt, DBL_MAX)
+#define LAMB_KERNELS(T, SFX, SQRT)                                                                    \
+    DESCENT_INLINE T lamb_u_##SFX(T mi, T vi, T pi, T bc1, T bc2, T eps_root, T eps, T wd)             \
+    {                                                                                                 \
+        return (mi / bc1) / (SQRT(vi / bc2 + eps_root) + eps) + wd * pi;                              \
+    }                                                                                                 \
+    DESCENT_INLINE void lamb_pass1_body_##SFX(const lamb_range *rg, size_t b, size_t e, double *sums) \
+    {                                                                                                 \
+        const lamb_coeffs *c = rg->c;                                                                 \
+        const T *restrict p = rg->p;                                                                  \
+        const T *restrict g = rg->g;                                                                  \
+        T *restrict m = rg->m;                                                                        \
+        T *restrict v = rg->v;                                                                        \
+        const T b1 = (T)c->beta1, omb1 = (T)c->one_minus_beta1;                                       \
+        const T b2 = (T)c->beta2, omb2 = (T)c->one_minus_beta2;                                       \
+        const T bc1 = (T)c->bias_correction1, bc2 = (T)c->bias_correction2;                           \
+        const T eps = (T)c->eps, eps_root = (T)c->eps_root, wd = (T)c->weight_decay;                  \
+        double ps[DESCENT_RED_LANES] = {0}, us[DESCENT_RED_LANES] = {0};                              \
+        size_t i = b;                                                                                 \
+        for (; i + DESCENT_RED_LANES <= e; i += DESCENT_RED_LANES)                                    \
+            for (int k = 0; k < DESCENT_RED_LANES; k++)                                               \
+                LAMB_PASS1_ELEM(T, SFX, i + k, k);                                                    \
+        for (int k = 0; i < e; i++, k++)                                                              \
+            LAMB_PASS1_ELEM(T, SFX, i, k);                                                            \
+        sums[0] = descent_red_lanes(ps);                                                              \
+        sums[1] = descent_red_lanes(us);                                                              \
+    }                                                                                                 \
+    /* ratio > 0: p += neg_lr (ratio u); else p += (T)(neg_lr_p_norm (u / u_norm)). */                \
+    DESCENT_INLINE void lamb_pass2_body_##SFX(const lamb_range *rg, size_t b, size_t e, double ratio_d, \
+                                              double neg_lr_p_norm, double u_norm)                    \
+    {                                                                                                 \
+        const lamb_coeffs *c = rg->c;                                                                 \
+        T *restrict p = rg->p;                                                                        \
+        const T *restrict m = rg->m;                                                                  \
+        const T *restrict v = rg->v;                                                                  \
+        const T bc1 = (T)c->bias_correction1, bc2 = (T)c->bias_correction2;                           \
+        const T eps = (T)c->eps, eps_root = (T)c->eps_root, wd = (T)c->weight_decay;                  \
+        const T neg_lr = (T)c->neg_lr, ratio = (T)ratio_d;                                            \
+        if (ratio_d > 0) {                                                                            \
+            for (size_t i = b; i < e; i++) {                                                          \
+                T u = lamb_u_##SFX(m[i], v[i], p[i], bc1, bc2, eps_root, eps, wd);                    \
+                p[i] = p[i] + neg_lr * (ratio * u);                                                   \
+            }                                                                                         \
+        } else {                                                                                      \
+            for (size_t i = b; i < e; i++) {                                                          \
+                T u = lamb_u_##SFX(m[i], v[i], p[i], bc1, bc2, eps_root, eps, wd);                    \
+                p[i] = p[i] + (T)(neg_lr_p_norm * ((double)u / u_norm));                              \
+            }                                                                                         \
+        }                                                                                             \
+    }                                                                                                 \
+    DESCENT_DISPATCH_FN(lamb_pass1_##SFX, lamb_pass1_body_##SFX,                                      \
+                        (const lamb_range *rg, size_t b, size_t e, double *sums), (rg, b, e, sums))    \
+    DESCENT_DISPATCH_FN(lamb_pass2_##SFX, lamb_pass2_body_##SFX,                                      \
+                        (const lamb_range *rg, size_t b, size_t e, double r, double s, double un),     \
+                        (rg, b, e, r, s, un))
+
+LAMB_KERNELS(float, f32, sqrtf)
+LAMB_KERNELS(double, f64, sqrt)
 
 static void lamb_step(const descent_tensor_args *a)
 {
-    if (a->dtype == DESCENT_F64)
-        lamb_step_f64(a);
-    else
-        lamb_step_f32(a);
+    const int f64 = a->dtype == DESCENT_F64;
+    const lamb_range rg = {a->coeffs, a->param, a->grad, a->state[0], a->state[1]};
+    const size_t n = a->n, gs = descent_red_group_size(n);
+    const int ng = descent_red_groups(n), isa = a->isa;
+    double sums[DESCENT_RED_GROUPS][2];
+    DESCENT_PARALLEL_FOR(k, ng, a->threads)
+    {
+        size_t b = (size_t)k * gs, e = n - b < gs ? n : b + gs;
+        if (f64)
+            lamb_pass1_f64(isa, &rg, b, e, sums[k]);
+        else
+            lamb_pass1_f32(isa, &rg, b, e, sums[k]);
+    }
+    double p_sq = 0, u_sq = 0;
+    for (int k = 0; k < ng; k++) {
+        p_sq += sums[k][0];
+        u_sq += sums[k][1];
+    }
+    const lamb_coeffs *c = a->coeffs;
+    double p_norm = sqrt(p_sq), u_norm = sqrt(u_sq);
+    double ratio = p_norm == 0 || u_norm == 0 ? 1.0 : p_norm / u_norm;
+    if (ratio > (f64 ? DBL_MAX : FLT_MAX))
+        ratio = 0; /* out of the element type's range: the double form */
+    const double neg_lr_p_norm = c->neg_lr * p_norm;
+    /* The groups in reverse: the last ones pass 1 touched may still be cached. */
+    DESCENT_PARALLEL_FOR(k, ng, a->threads)
+    {
+        int j = ng - 1 - k;
+        size_t b = (size_t)j * gs, e = n - b < gs ? n : b + gs;
+        if (f64)
+            lamb_pass2_f64(isa, &rg, b, e, ratio, neg_lr_p_norm, u_norm);
+        else
+            lamb_pass2_f32(isa, &rg, b, e, ratio, neg_lr_p_norm, u_norm);
+    }
 }
 
 const descent_algo descent_algo_lamb = {
