@@ -5,7 +5,7 @@ JOBS ?= 2
 CMAKE_FLAGS ?=
 PREFIX ?= /usr/local
 
-.PHONY: all configure test check-install demo bench clean asan valgrind install cross-test
+.PHONY: all configure test check-install demo bench clean asan valgrind install cross-test cross-quick windows-test
 
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -56,12 +56,14 @@ valgrind:
 # tools), test_browser (the host's Chromium) and MPI (no cross MPI).
 # portable_ckpt_from_host / _to_host move checkpoints between the host
 # build ($(BUILD), built first) and the emulated one.
-# ARCH=mingw64 builds for 64-bit Windows and runs under wine the tests that
-# use the library alone (WINE_TESTS); the others start the descent command
-# through a POSIX shell, whose quoting cmd.exe does not take.
+# ARCH=mingw64 (or `make windows-test`) builds for 64-bit Windows and runs
+# under wine the tests that use the library alone (WINE_TESTS); the others
+# start the descent command with POSIX shell quoting, which cmd.exe (popen
+# on Windows) does not take, and portable_ckpt_*_host are left out because
+# mingw-w64's libm differs from glibc's in the last bit (docs/getting-started.md).
 ARCH ?= aarch64
 CROSS_EXCLUDE ?= install_examples|subproject_consumer|test_browser|test_mpi
-WINE_TESTS ?= test_clip|test_optim_elementwise|test_optim_whole_tensor|test_optim_schedule_free|test_nonfinite|test_q8|test_arena|test_div_const|test_portable_ckpt|example_quickstart|example_linear_regression|example_lbfgs|example_cmaes|example_readme
+WINE_TESTS ?= ^(test_clip|test_optim_elementwise|test_optim_whole_tensor|test_optim_schedule_free|test_nonfinite|test_q8|test_arena|test_div_const|test_portable_ckpt|test_core|test_alloc_fail|test_hparam_sweep|test_old_images|test_long_run|test_mgh|test_state_access|test_zero_checks|test_csv_crlf|test_file_replace|example_.*)$$
 # test_long_run's 10^7 steps per optimizer take over half an hour under
 # qemu: 10^6 here. CI (.ci/run) sets CROSS_ENV="DESCENT_EMULATED=1
 # DESCENT_LONG_STEPS=20000", which also scales the slowest tests down as
@@ -74,7 +76,19 @@ cross-test: configure
 	cmake -S . -B build-cross-$(ARCH) -DCMAKE_TOOLCHAIN_FILE=cmake/toolchains/$(ARCH).cmake \
 	  -DDESCENT_WERROR=ON -DDESCENT_MPI=OFF -DDESCENT_HOST_BUILD=$(abspath $(BUILD)) $(CMAKE_FLAGS)
 	cmake --build build-cross-$(ARCH) -j $(JOBS)
-	cd build-cross-$(ARCH) && $(CROSS_ENV) ctest --output-on-failure -j $(JOBS) --timeout 1800 $(CROSS_SELECT) $(CTEST_FLAGS)
+	cd build-cross-$(ARCH) && $(if $(filter mingw64,$(ARCH)),WINEDEBUG=-all) $(CROSS_ENV) ctest --output-on-failure -j $(JOBS) --timeout 1800 $(CROSS_SELECT) $(CTEST_FLAGS)
+
+# The portability subset of cross-test, which CI runs for aarch64 and
+# s390x (the whole suite under qemu is too slow for CI on two cores):
+# checkpoints and training runs moved both ways, the golden PyTorch
+# comparisons, the checkpoint images of earlier builds, CSV, 8-bit state,
+# file replacement.
+CROSS_QUICK ?= ^(test_portable_ckpt|portable_ckpt_from_host|portable_ckpt_to_host|train_ckpt_from_host|train_ckpt_to_host|test_golden_optim|test_golden_sched|test_clip|test_q8|test_div_const|test_old_images|test_state_access|test_alloc_fail|test_csv_crlf|test_file_replace)
+cross-quick:
+	$(MAKE) cross-test ARCH=$(ARCH) CTEST_FLAGS="-R '$(CROSS_QUICK)'"
+
+windows-test:
+	$(MAKE) cross-test ARCH=mingw64
 
 # Train an MLP on the handwritten digits (data/digits.csv) with AdamW and a
 # linear warmup into cosine annealing, stepped per batch: 20 epochs of 45

@@ -202,12 +202,17 @@ static void on_signal(int sig)
 
 static void install_signals(void)
 {
+#ifdef _WIN32 /* no sigaction: signal() (Ctrl-C arrives as SIGINT) */
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+#else
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+#endif
 }
 
 static int train_progress(void *ctx, const descent_train_progress *p)

@@ -80,7 +80,7 @@ int descent_table_read_csv_words(descent_table *t, const char *path, int header,
                                  descent_error *err)
 {
     memset(t, 0, sizeof *t);
-    FILE *f = fopen(path, "rb");
+    FILE *f = descent_fopen(path, "rb");
     if (!f)
         return descent_fail(err, DESCENT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     growbuf vals = {0};

@@ -15,7 +15,46 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#elif defined(_WIN32)
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+#include <sys/stat.h>
 #endif
+
+/* ---- paths ----------------------------------------------------------------- */
+
+#ifdef _WIN32
+/* A UTF-8 string as UTF-16 (the W functions' paths), malloc'd; NULL when
+ * it is not valid UTF-8 or memory runs out. Windows' narrow functions
+ * (fopen, MoveFileExA) would read it in the ANSI code page instead. */
+static wchar_t *utf16(const char *s)
+{
+    int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
+    wchar_t *w = n > 0 ? malloc((size_t)n * sizeof *w) : NULL;
+    if (w && MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n) != n) {
+        free(w);
+        w = NULL;
+    }
+    return w;
+}
+#endif
+
+FILE *descent_fopen(const char *path, const char *mode)
+{
+#ifdef _WIN32
+    wchar_t *wpath = utf16(path), *wmode = utf16(mode);
+    FILE *f = NULL;
+    if (wpath && wmode)
+        f = _wfopen(wpath, wmode);
+    else
+        errno = wpath && wmode ? errno : EINVAL;
+    free(wpath);
+    free(wmode);
+    return f;
+#else
+    return fopen(path, mode);
+#endif
+}
 
 /* ---- reading ------------------------------------------------------------- */
 
@@ -28,13 +67,19 @@ typedef struct file_in {
  * such as /dev/zero is refused), with its size from fstat. */
 static int in_open(file_in *in, const char *path, descent_error *err)
 {
-    in->f = fopen(path, "rb");
+    in->f = descent_fopen(path, "rb");
     in->size = 0;
     if (!in->f)
         return descent_fail(err, DESCENT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-#ifdef DESCENT_POSIX_FILES
+#if defined(DESCENT_POSIX_FILES) || defined(_WIN32)
+#ifdef _WIN32
+    struct _stati64 st;
+    int ok = _fstati64(_fileno(in->f), &st) == 0 && (st.st_mode & _S_IFMT) == _S_IFREG;
+#else
     struct stat st;
-    if (fstat(fileno(in->f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    int ok = fstat(fileno(in->f), &st) == 0 && S_ISREG(st.st_mode);
+#endif
+    if (!ok) {
         fclose(in->f);
         return descent_fail(err, DESCENT_ERR_IO, "cannot read %s: not a regular file", path);
     }
@@ -155,6 +200,36 @@ int descent_file_read_framed(const descent_mem *mem, const char *path, const cha
 
 /* ---- writing ------------------------------------------------------------- */
 
+#if defined(DESCENT_POSIX_FILES) || defined(_WIN32)
+#ifdef _WIN32
+static uint64_t process_id(void) { return GetCurrentProcessId(); }
+/* 100 ns ticks since 1601. */
+static uint64_t clock_bits(void)
+{
+    FILETIME ft;
+    GetSystemTimeAsFileTime(&ft);
+    return (uint64_t)ft.dwHighDateTime << 32 | ft.dwLowDateTime;
+}
+#else
+static uint64_t process_id(void) { return (uint64_t)getpid(); }
+static uint64_t clock_bits(void)
+{
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec;
+}
+#endif
+
+/* splitmix64 (Steele, Lea & Flood 2014) over the time, the process and a
+ * counter: a name no other saver picks at the same moment; exclusive creation
+ * (O_EXCL, CREATE_NEW) makes a collision a retry, never a shared file. */
+static uint64_t tmp_suffix(void)
+{
+    static unsigned long counter;
+    return descent_mix64(clock_bits() ^ (uint64_t)process_id() << 32 ^ (uint64_t)++counter * 0x9E3779B97F4A7C15u);
+}
+#endif
+
 #ifdef DESCENT_POSIX_FILES
 
 /* The file a chain of symbolic links at path ends at (path itself when it
@@ -202,18 +277,6 @@ static char *resolve_links(const descent_mem *mem, const char *path, descent_err
     }
     descent_mem_free(mem, cur);
     return NULL;
-}
-
-/* splitmix64 (Steele, Lea & Flood 2014) over the time, the process and a
- * counter: a name no other saver picks at the same moment; O_EXCL makes a
- * collision a retry, never a shared file. */
-static uint64_t tmp_suffix(void)
-{
-    static unsigned long counter;
-    struct timespec ts;
-    timespec_get(&ts, TIME_UTC);
-    return descent_mix64((uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32 ^
-                         (uint64_t)++counter * 0x9E3779B97F4A7C15u);
 }
 
 static int write_fully(int fd, const unsigned char *p, size_t len)
@@ -296,7 +359,92 @@ int descent_file_write_atomic(const descent_mem *mem, const char *path, const vo
     return rc;
 }
 
-#else /* no POSIX: write path.tmp, flush, rename (not synced) */
+#elif defined(_WIN32)
+
+/* The text of a Windows error code, for the message. */
+static const char *win_error(DWORD code, char *buf, size_t cap)
+{
+    DWORD n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, code, 0, buf,
+                             (DWORD)cap, NULL);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '.'))
+        n--;
+    if (n == 0)
+        snprintf(buf, cap, "Windows error %lu", (unsigned long)code);
+    else
+        buf[n] = '\0';
+    return buf;
+}
+
+static int win_fail(descent_error *err, int status, const char *what, const char *path, DWORD code)
+{
+    char text[256];
+    return descent_fail(err, status, "%s %s: %s", what, path, win_error(code, text, sizeof text));
+}
+
+/* Windows: a new file of a unique name beside path (CREATE_NEW: never an
+ * existing file, nor a link planted at that name), FlushFileBuffers (the
+ * fsync of Windows), then MoveFileExW with MOVEFILE_REPLACE_EXISTING (the
+ * rename over an existing file, which rename() refuses on Windows) and
+ * MOVEFILE_WRITE_THROUGH (it returns once the move is on disk). Paths are
+ * UTF-8, passed to the W functions as UTF-16. */
+int descent_file_write_atomic(const descent_mem *mem, const char *path, const void *buf, size_t len,
+                              descent_error *err)
+{
+    (void)mem;
+    wchar_t *target = utf16(path);
+    if (!target)
+        return descent_fail(err, DESCENT_ERR_IO, "cannot write %s: not a valid UTF-8 path", path);
+    size_t tlen = wcslen(target);
+    wchar_t *tmp = malloc((tlen + 32) * sizeof *tmp);
+    if (!tmp) {
+        free(target);
+        return descent_fail(err, DESCENT_ERR_NOMEM, "out of memory");
+    }
+    HANDLE h = INVALID_HANDLE_VALUE;
+    DWORD code = 0;
+    for (int attempt = 0; h == INVALID_HANDLE_VALUE && attempt < 100; attempt++) {
+        static const wchar_t ext[] = L".tmp-", hex[] = L"0123456789abcdef";
+        uint64_t r = tmp_suffix();
+        memcpy(tmp, target, tlen * sizeof *tmp);
+        memcpy(tmp + tlen, ext, sizeof ext);
+        for (int i = 0; i < 16; i++)
+            tmp[tlen + 5 + i] = hex[(r >> (60 - 4 * i)) & 15];
+        tmp[tlen + 21] = L'\0';
+        h = CreateFileW(tmp, GENERIC_WRITE, 0, NULL, CREATE_NEW, FILE_ATTRIBUTE_NORMAL, NULL);
+        code = h == INVALID_HANDLE_VALUE ? GetLastError() : 0;
+        if (h == INVALID_HANDLE_VALUE && code != ERROR_FILE_EXISTS && code != ERROR_ALREADY_EXISTS)
+            break;
+    }
+    int rc = 0;
+    if (h == INVALID_HANDLE_VALUE) {
+        rc = win_fail(err, DESCENT_ERR_IO, "cannot write", path, code);
+    } else {
+        const unsigned char *p = buf;
+        size_t left = len;
+        int ok = 1;
+        while (ok && left > 0) {
+            DWORD chunk = left > 0x40000000u ? 0x40000000u : (DWORD)left, done = 0;
+            ok = WriteFile(h, p, chunk, &done, NULL) && done > 0;
+            p += done;
+            left -= done;
+        }
+        ok = ok && FlushFileBuffers(h);
+        code = ok ? 0 : GetLastError();
+        if (!CloseHandle(h) && ok)
+            ok = 0, code = GetLastError();
+        if (ok && !MoveFileExW(tmp, target, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
+            ok = 0, code = GetLastError();
+        if (!ok) {
+            rc = win_fail(err, DESCENT_ERR_IO, "cannot write", path, code);
+            DeleteFileW(tmp);
+        }
+    }
+    free(tmp);
+    free(target);
+    return rc;
+}
+
+#else /* neither POSIX nor Windows: write path.tmp, flush, rename (not synced) */
 
 int descent_file_write_atomic(const descent_mem *mem, const char *path, const void *buf, size_t len,
                               descent_error *err)

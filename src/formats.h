@@ -10,6 +10,8 @@
 /* The byte writer/reader and the file frame live in bytes.h. */
 #include "bytes.h"
 
+#include <stdio.h>
+
 void descent_utils_save(const descent_optimizer *opt, descent_writer *w);
 int descent_utils_load(descent_optimizer *opt, descent_reader *r, int present, int apply, descent_error *err);
 
@@ -19,9 +21,14 @@ int descent_utils_load(descent_optimizer *opt, descent_reader *r, int present, i
  * path's directory (O_EXCL | O_NOFOLLOW), fsync, rename over path, fsync
  * of the directory. A path that is a symbolic link is written through to
  * the file it names. On any error the temporary file is removed and path
- * keeps its old contents. */
+ * keeps its old contents. Windows: CREATE_NEW, FlushFileBuffers and
+ * MoveFileExW(MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH); a link
+ * at path is replaced, not written through. */
 int descent_file_write_atomic(const descent_mem *mem, const char *path, const void *buf, size_t len,
                               descent_error *err);
+/* fopen with a UTF-8 path on every system (Windows: _wfopen of its UTF-16
+ * form; the narrow fopen there reads the ANSI code page). */
+FILE *descent_fopen(const char *path, const char *mode);
 /* Read a regular file whole into *out (from mem; the caller frees it). */
 int descent_file_read(const descent_mem *mem, const char *path, void **out, size_t *len, descent_error *err);
 /* Read a regular file whose first head bytes (fewer when the file is

@@ -347,7 +347,7 @@ static size_t detect_classes(const descent_table *tab, size_t target)
 /* FNV-1a, 64 bits (Fowler, Noll, Vo), of a file's bytes. */
 static int hash_file(const char *path, uint64_t *h, descent_error *err)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = descent_fopen(path, "rb");
     if (!f)
         return descent_fail(err, DESCENT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     unsigned char buf[1 << 14];
@@ -1211,7 +1211,7 @@ static int compare_run(descent_trainer *t, const run_id *s, const char *path)
 static int read_checkpoint(descent_trainer *t, const char *path, unsigned char **out, size_t *len, uint32_t *version)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
+    FILE *f = descent_fopen(path, "rb");
     if (!f)
         return tfail(t, DESCENT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
