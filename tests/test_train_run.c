@@ -303,6 +303,12 @@ static void put32(unsigned char *p, uint32_t v)
         p[i] = (unsigned char)(v >> (8 * i));
 }
 
+static void put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
 static void test_forged(void)
 {
     char args[4096];
@@ -367,35 +373,39 @@ static void test_version1(void)
     unsigned char *v2 = (unsigned char *)t_read_file("ttr_v2.ckpt", &n2);
     unsigned char *v1 = malloc(1 << 20);
     size_t at = 0;
+    /* Version 1 was written in the host's byte order by 0.1.0, which only
+     * ran on little-endian x86-64: every v1 file is little-endian, and the
+     * test writes one so on every host. */
     memcpy(v1, "DSCTRAIN", 8);
     at = 8;
     uint32_t h32[4] = {1, (uint32_t)DESCENT_F32, 1, (uint32_t)descent_model_num_tensors(descent_trainer_model(a))};
-    memcpy(v1 + at, h32, 16);
-    at += 16;
+    for (int k = 0; k < 4; k++, at += 4)
+        put32(v1 + at, h32[k]);
     size_t features, classes, ntrain;
     descent_trainer_info(a, &ntrain, NULL, &features, &classes, NULL);
     uint64_t h64[3] = {features, classes, ntrain};
-    memcpy(v1 + at, h64, 24);
-    at += 24;
-    memcpy(v1 + at, v2 + 24 + 36, 32);
+    for (int k = 0; k < 3; k++, at += 8)
+        put64(v1 + at, h64[k]);
+    memcpy(v1 + at, v2 + 24 + 36, 32); /* the generator state, already little-endian */
     at += 32;
     for (int i = 0; i < descent_model_num_tensors(descent_trainer_model(a)); i++) {
         void *p;
         size_t cnt;
         descent_model_tensor(descent_trainer_model(a), i, &p, NULL, &cnt, NULL);
-        uint64_t c64 = cnt;
-        memcpy(v1 + at, &c64, 8);
-        memcpy(v1 + at + 8, p, cnt * 4);
-        at += 8 + cnt * 4;
+        put64(v1 + at, cnt);
+        at += 8;
+        for (size_t j = 0; j < cnt; j++, at += 4) {
+            uint32_t bits;
+            memcpy(&bits, (const float *)p + j, 4);
+            put32(v1 + at, bits);
+        }
     }
     size_t len = 0;
     descent_save_mem(descent_trainer_optimizer(a), NULL, 0, &len);
-    uint64_t l64 = len;
-    memcpy(v1 + at, &l64, 8);
+    put64(v1 + at, len);
     descent_save_mem(descent_trainer_optimizer(a), v1 + at + 8, len, &len);
     at += 8 + len;
-    uint32_t crc = crc32_of(v1, at);
-    memcpy(v1 + at, &crc, 4);
+    put32(v1 + at, crc32_of(v1, at));
     at += 4;
     FILE *f = fopen("ttr_v1.ckpt", "wb");
     if (f) {
