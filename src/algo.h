@@ -84,6 +84,10 @@ typedef struct descent_algo {
     void (*prepare)(const descent_hparams *hp, descent_tensor_scalars *ts, void *coeffs);
     descent_kernel_fn kernel_f32;
     descent_kernel_fn kernel_f64;
+    /* The kernel on bf16 parameters and gradients with f32 state, the
+     * conversions in registers (kernel_types.h); NULL: bf16 tensors run
+     * kernel_f32 on f32 scratch blocks (bf16.c). */
+    descent_kernel_fn kernel_bf16;
     /* Bytes per stream of the driver's prefetch blocks for a group with
      * these hyperparameters (NULL or 0: DESCENT_PF_BLOCK); the lines two
      * blocks ahead are requested before each block's kernel call. */

@@ -1,105 +1,77 @@
 /* bf16 storage: parameters and gradients in bfloat16, optimizer state and
- * arithmetic in f32.
+ * arithmetic in f32 (the conversions: bf16_kernel.h).
  *
- * A bf16 value is the upper half of an IEEE binary32, so widening is a
- * shift and the f32 kernels run unchanged: each chunk is processed in
- * blocks small enough for L1 — widen p and g into f32 scratch, run the
- * algorithm's f32 kernel against the f32 state, narrow p back. With a
- * master copy the kernel updates the f32 master in place and p receives
- * its rounding.
- *
- * Rounding to nearest even: add 0x7FFF plus the lowest kept bit, truncate.
- * Stochastic rounding (Gupta et al. 2015): add 16 uniform random bits,
- * truncate — rounds up with probability equal to the discarded fraction.
- * The bits come from a hash of (seed, tensor, step) and the element index,
- * so they do not depend on how elements are split among threads. */
+ * Two paths, with the same results bit for bit: the f32 kernel's update of
+ * the widened values, rounded the same way.
+ *   - The algorithm's bf16 kernel (kernel_bf16, src/optim/kernel_types.h)
+ *     widens p and g as it loads them and rounds p as it stores it, in
+ *     registers, so each element crosses memory once, as in the f32 kernel.
+ *     With a master copy it updates the f32 master in place and p receives
+ *     its rounding.
+ *   - For an algorithm without one: each chunk runs in blocks small enough
+ *     for L1 — widen p and g into f32 scratch, run the f32 kernel against
+ *     the f32 state, narrow p back. */
 #include "internal.h"
+#include "bf16_kernel.h"
 #include "rng.h"
 
 #include <string.h>
 
-/* Elements per block: p, g and the f32 scratch stay in L1. */
+/* Elements per block of the scratch path: p, g and the f32 scratch stay in L1. */
 #define BF16_BLOCK 1024
 
-DESCENT_INLINE uint32_t f32_bits(float x)
-{
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    return u;
-}
-
-DESCENT_INLINE float bits_f32(uint32_t u)
-{
-    float x;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
-
-DESCENT_INLINE int is_nan_bits(uint32_t u) { return (u & 0x7FFFFFFFu) > 0x7F800000u; }
+/* A chunk of the bf16 kernel shorter than this many prefetch blocks runs
+ * as one call (storage.c, PF_MIN_BLOCKS). */
+#define BF16_PF_MIN_BLOCKS 8
 
 DESCENT_INLINE void widen(float *dst, const uint16_t *src, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        dst[i] = bits_f32((uint32_t)src[i] << 16);
+        dst[i] = descent_bf16_load(src[i]);
 }
 
-DESCENT_INLINE void narrow(uint16_t *dst, const float *src, size_t n)
+/* Round src into dst; element i is element first + i of its tensor (the
+ * stochastic bits' index). */
+DESCENT_INLINE void narrow_mode(uint16_t *dst, const float *src, size_t n, const int sr, uint32_t key, size_t first)
 {
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u = f32_bits(src[i]);
-        uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
-        /* NaN: keep the sign and the top payload bits, force it quiet. */
-        dst[i] = (uint16_t)(is_nan_bits(u) ? (u >> 16) | 0x0040u : rounded);
-    }
+    for (size_t i = 0; i < n; i++)
+        dst[i] = descent_bf16_round(src[i], sr, key, first + i);
 }
 
-/* A 32-bit integer hash with good avalanche (Wellons' lowbias32). */
-DESCENT_INLINE uint32_t hash32(uint32_t x)
-{
-    x ^= x >> 16;
-    x *= 0x7FEB352Du;
-    x ^= x >> 15;
-    x *= 0x846CA68Bu;
-    x ^= x >> 16;
-    return x;
-}
-
-DESCENT_INLINE void narrow_stochastic(uint16_t *dst, const float *src, size_t n, uint64_t key, uint64_t first)
-{
-    uint32_t k = (uint32_t)(key ^ (key >> 32));
-    uint32_t base = (uint32_t)first * 0x9E3779B9u;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u = f32_bits(src[i]);
-        uint32_t r = hash32(k ^ (base + (uint32_t)i * 0x9E3779B9u)) & 0xFFFFu;
-        uint32_t rounded = (u + r) >> 16;
-        /* Infinity has a zero fraction: it stays infinity. NaN stays NaN. */
-        dst[i] = (uint16_t)(is_nan_bits(u) ? (u >> 16) | 0x0040u : rounded);
-    }
-}
+/* The 32-bit hash key of a 64-bit one. */
+static uint32_t key32(uint64_t key) { return (uint32_t)(key ^ (key >> 32)); }
 
 /* splitmix64's step on z: the per-(seed, tensor, step) key. */
 static uint64_t mix64(uint64_t z) { return descent_splitmix64(&z); }
 
 void descent_bf16_widen(float *dst, const uint16_t *src, size_t n) { widen(dst, src, n); }
-void descent_bf16_narrow(uint16_t *dst, const float *src, size_t n) { narrow(dst, src, n); }
+void descent_bf16_narrow(uint16_t *dst, const float *src, size_t n) { narrow_mode(dst, src, n, 0, 0, 0); }
 void descent_bf16_narrow_stochastic(uint16_t *dst, const float *src, size_t n, uint64_t key, uint64_t first)
 {
-    narrow_stochastic(dst, src, n, key, first);
+    narrow_mode(dst, src, n, 1, key32(key), (size_t)first);
 }
 
-/* The chunk loop, compiled per instruction set like the kernels (the
- * conversions are integer work the wider vectors speed up; the f32 kernel
- * it calls dispatches itself). */
-DESCENT_INLINE void run_chunk(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite)
+void descent_bf16_force_scratch(descent_optimizer *opt, int on) { opt->bf16_scratch = on != 0; }
+
+/* The key of tensor c->tensor's stochastic rounding this step. */
+static uint32_t step_key(const descent_optimizer *opt, const descent_chunk *c)
+{
+    const descent_tensor *t = &opt->tensors[c->tensor];
+    return key32(mix64(opt->bf16_seed ^ mix64((uint64_t)c->tensor ^ mix64((uint64_t)t->scalars.step))));
+}
+
+/* The scratch path's chunk loop, compiled per instruction set like the
+ * kernels (the conversions are integer work the wider vectors speed up;
+ * the f32 kernel it calls dispatches itself). */
+DESCENT_INLINE void run_scratch(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite)
 {
     const descent_tensor *t = &opt->tensors[c->tensor];
     _Alignas(64) float pbuf[BF16_BLOCK];
     _Alignas(64) float gbuf[BF16_BLOCK];
     uint16_t *p16 = t->param;
     const uint16_t *g16 = t->grad;
-    uint64_t key = 0;
-    if (opt->bf16_flags & DESCENT_BF16_STOCHASTIC)
-        key = mix64(opt->bf16_seed ^ mix64((uint64_t)c->tensor ^ mix64((uint64_t)t->scalars.step)));
+    const int sr = (opt->bf16_flags & DESCENT_BF16_STOCHASTIC) != 0;
+    const uint32_t key = sr ? step_key(opt, c) : 0;
     descent_kernel_args a;
     /* nonfinite: the kernel tests the widened values (bf16 NaN/inf stay NaN/inf) */
     descent_kernel_args_init(&a, opt, t, nonfinite);
@@ -123,37 +95,90 @@ DESCENT_INLINE void run_chunk(const descent_optimizer *opt, const descent_chunk 
         for (int k = 0; k < DESCENT_MAX_STATE; k++)
             a.state[k] = k < t->nstate ? (float *)t->state[k] + b : NULL;
         opt->algo->kernel_f32(&a);
-        if (opt->bf16_flags & DESCENT_BF16_STOCHASTIC)
-            narrow_stochastic(p16 + b, pf, len, key, b);
+        if (sr)
+            narrow_mode(p16 + b, pf, len, 1, key, b);
         else
-            narrow(p16 + b, pf, len);
+            narrow_mode(p16 + b, pf, len, 0, 0, b);
     }
 }
 
 #if DESCENT_HAVE_DISPATCH
-DESCENT_TARGET_AVX512 static void run_chunk_avx512(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite)
+DESCENT_TARGET_AVX512 static void run_scratch_avx512(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite)
 {
-    run_chunk(opt, c, nonfinite);
+    run_scratch(opt, c, nonfinite);
 }
-DESCENT_TARGET_AVX2 static void run_chunk_avx2(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite)
+DESCENT_TARGET_AVX2 static void run_scratch_avx2(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite)
 {
-    run_chunk(opt, c, nonfinite);
+    run_scratch(opt, c, nonfinite);
 }
 #endif
+
+/* The instruction set for the bf16 kernels: their AVX-512 copy also uses
+ * AVX512BW (16-bit lanes), which the first AVX-512 chips (Xeon Phi) lack. */
+static int bf16_isa(int isa)
+{
+#if DESCENT_HAVE_DISPATCH
+    if (isa >= DESCENT_ISA_AVX512 && !__builtin_cpu_supports("avx512bw"))
+        return DESCENT_ISA_AVX2;
+#endif
+    return isa;
+}
+
+/* The bf16 kernel over chunk c: long chunks block by block, each block's
+ * streams prefetched two blocks ahead first, as run_plain (storage.c) does
+ * for f32; a block is block_bytes of each f32 stream (state, master) and
+ * half that of the bf16 ones (p, g). */
+static void run_kernel(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite)
+{
+    const descent_tensor *t = &opt->tensors[c->tensor];
+    descent_kernel_args a;
+    descent_kernel_args_init(&a, opt, t, nonfinite);
+    a.isa = bf16_isa(opt->isa);
+    a.master = t->master;
+    a.bf16_mode = (t->master ? DESCENT_BF16K_MASTER : 0) |
+                  (opt->bf16_flags & DESCENT_BF16_STOCHASTIC ? DESCENT_BF16K_SR : 0);
+    a.bf16_key = a.bf16_mode & DESCENT_BF16K_SR ? step_key(opt, c) : 0;
+    a.begin = c->begin;
+    a.end = c->end;
+    size_t block_bytes = opt->prefetch > 0           ? (size_t)opt->prefetch
+                         : opt->algo->prefetch_block ? opt->algo->prefetch_block(&opt->groups[t->group].hp)
+                                                     : 0;
+    if (!block_bytes)
+        block_bytes = DESCENT_PF_BLOCK;
+    const size_t block = block_bytes / sizeof(float), ahead = 2 * block_bytes;
+    if (!opt->prefetch_step || c->end - c->begin < BF16_PF_MIN_BLOCKS * block) {
+        opt->algo->kernel_bf16(&a);
+        return;
+    }
+    for (size_t b = c->begin; b < c->end; b += block) {
+        a.begin = b;
+        a.end = c->end - b < block ? c->end : b + block;
+        DESCENT_PREFETCH_BLOCK(a.param, b, sizeof(uint16_t), block_bytes / 2, ahead / 2);
+        DESCENT_PREFETCH_BLOCK(a.grad, b, sizeof(uint16_t), block_bytes / 2, ahead / 2);
+        DESCENT_PREFETCH_BLOCK(a.master, b, sizeof(float), block_bytes, ahead);
+        for (int k = 0; k < t->nstate; k++)
+            DESCENT_PREFETCH_BLOCK(a.state[k], b, sizeof(float), block_bytes, ahead);
+        opt->algo->kernel_bf16(&a);
+    }
+}
 
 static void run_chunk_bf16(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite)
 {
+    if (opt->algo->kernel_bf16 && !opt->bf16_scratch) {
+        run_kernel(opt, c, nonfinite);
+        return;
+    }
 #if DESCENT_HAVE_DISPATCH
     if (opt->isa >= DESCENT_ISA_AVX512) {
-        run_chunk_avx512(opt, c, nonfinite);
+        run_scratch_avx512(opt, c, nonfinite);
         return;
     }
     if (opt->isa == DESCENT_ISA_AVX2) {
-        run_chunk_avx2(opt, c, nonfinite);
+        run_scratch_avx2(opt, c, nonfinite);
         return;
     }
 #endif
-    run_chunk(opt, c, nonfinite);
+    run_scratch(opt, c, nonfinite);
 }
 
 /* State in f32 at the algorithm's initial values; the master copy (if any)

@@ -25,7 +25,18 @@ typedef struct descent_kernel_args {
      * or an infinity (DESCENT_NONFINITE_REPORT); NULL: nobody asks, and the
      * copy of the kernel without the test runs (DESCENT_NF_SPLIT). */
     int *nonfinite;
+    /* bf16 kernels (kernel_bf16; src/optim/kernel_types.h): param and grad
+     * hold bf16 bits; with DESCENT_BF16K_MASTER the update reads and writes
+     * the f32 master copy and param receives its rounding; with
+     * DESCENT_BF16K_SR the rounding is stochastic, its bits a hash of
+     * bf16_key and the element index (src/bf16.c). */
+    float *master;
+    uint32_t bf16_key;
+    int bf16_mode;
 } descent_kernel_args;
+
+#define DESCENT_BF16K_MASTER 1
+#define DESCENT_BF16K_SR 2
 
 typedef void (*descent_kernel_fn)(const descent_kernel_args *a);
 
@@ -93,12 +104,16 @@ DESCENT_INLINE descent_nf_bf16 descent_nf_bits_bf16(uint16_t x) { return (uint16
     do {                                                           \
         descent_kernel_args nf_a_ = *(args);                       \
         if (nf_a_.nonfinite) {                                     \
-            CALL;                                                  \
+            DESCENT_KERNEL_VARIANTS(CALL, nf_a_);                  \
         } else {                                                   \
             nf_a_.nonfinite = NULL;                                \
-            CALL;                                                  \
+            DESCENT_KERNEL_VARIANTS(CALL, nf_a_);                  \
         }                                                          \
     } while (0)
+/* Further copies of each body with other fields of the local arguments
+ * made constants the same way: none for f32 and f64; for the bf16 kernels,
+ * one per bf16_mode (kernel_types.h redefines this around them). */
+#define DESCENT_KERNEL_VARIANTS(CALL, a) CALL
 /* SFX is f32, f64 or bf16, or a macro naming one (src/optim/kernel_types.h):
  * each macro passes it on once so that it is expanded before the paste. */
 #define DESCENT_NF_DECL(SFX, args) DESCENT_NF_DECL_(SFX, args)
@@ -124,10 +139,15 @@ DESCENT_INLINE descent_nf_bf16 descent_nf_bits_bf16(uint16_t x) { return (uint16
 #if defined(__clang__)
 /* clang has no prefer-vector-width target option (it would drop the whole
  * attribute); it uses 512-bit vectors for avx512f code by default. */
-#define DESCENT_TARGET_AVX512 __attribute__((target("avx512f")))
+#define DESCENT_TARGET_AVX512F __attribute__((target("avx512f")))
+#define DESCENT_TARGET_AVX512BW __attribute__((target("avx512f,avx512bw")))
 #else
-#define DESCENT_TARGET_AVX512 __attribute__((target("avx512f,prefer-vector-width=512")))
+#define DESCENT_TARGET_AVX512F __attribute__((target("avx512f,prefer-vector-width=512")))
+#define DESCENT_TARGET_AVX512BW __attribute__((target("avx512f,avx512bw,prefer-vector-width=512")))
 #endif
+/* AVX512F; the bf16 kernels' copy (16-bit lanes) also needs AVX512BW
+ * (kernel_types.h; bf16.c caps the level on CPUs without it). */
+#define DESCENT_TARGET_AVX512 DESCENT_TARGET_AVX512F
 #define DESCENT_TARGET_AVX2 __attribute__((target("avx2,fma")))
 /* Define `static void NAME(const descent_kernel_args *)` running
  * BODY(args), itself an always-inline function, on the widest allowed ISA. */

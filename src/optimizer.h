@@ -95,6 +95,7 @@ struct descent_optimizer {
     int isa;                 /* descent_isa the kernels may use */
     unsigned bf16_flags;     /* DESCENT_BF16_STOCHASTIC | DESCENT_BF16_MASTER */
     uint64_t bf16_seed;
+    int bf16_scratch;        /* 1: bf16 tensors take the scratch path even where kernel_bf16 exists (tests) */
     char errmsg[512];
     struct descent_schedule *schedule; /* attached learning-rate schedule or NULL */
     const struct descent_schedule_ops *schedule_ops; /* its hooks, set by the schedule when it attaches */
@@ -257,6 +258,9 @@ void descent_group_set_initial_lr(descent_optimizer *opt, int group, double init
 void descent_bf16_widen(float *dst, const uint16_t *src, size_t n);
 void descent_bf16_narrow(uint16_t *dst, const float *src, size_t n);
 void descent_bf16_narrow_stochastic(uint16_t *dst, const float *src, size_t n, uint64_t key, uint64_t first);
+/* 1: run bf16 tensors through kernel_f32 on f32 scratch blocks even where
+ * the algorithm has a bf16 kernel (tests compare the two); 0: the default. */
+void descent_bf16_force_scratch(descent_optimizer *opt, int on);
 
 /* ---- the state arena (arena.c) ------------------------------------------- */
 

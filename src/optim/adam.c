@@ -111,6 +111,7 @@ enum { WD_NONE, WD_L2, WD_DECOUPLED };
  * compile-time constants, so every variant is a branch-free loop the
  * compiler vectorizes. */
 #define DESCENT_KERNEL_FILE "adam_kernel.h"
+#define DESCENT_KERNEL_BF16
 #include "kernel_types.h"
 
 const descent_algo descent_algo_adam = {
@@ -119,7 +120,7 @@ const descent_algo descent_algo_adam = {
     .defaults = adam_defaults, .hparams = adam_hparams,
     .state_count = adam_state_count, .state_names = adam_state_names, .state_init = descent_state_zero,
     .coeffs_size = sizeof(adam_coeffs), .prepare = adam_prepare,
-    .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64,
+    .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64, .kernel_bf16 = adam_kernel_bf16,
     .state_q8 = "suu",
 };
 
@@ -129,7 +130,7 @@ const descent_algo descent_algo_adamw = {
     .defaults = adamw_defaults, .hparams = adamw_hparams,
     .state_count = adam_state_count, .state_names = adam_state_names, .state_init = descent_state_zero,
     .coeffs_size = sizeof(adam_coeffs), .prepare = adamw_prepare,
-    .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64,
+    .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64, .kernel_bf16 = adam_kernel_bf16,
     .state_q8 = "suu",
 };
 
@@ -140,6 +141,6 @@ const descent_algo descent_algo_amsgrad = {
     .defaults = amsgrad_defaults, .hparams = adam_hparams,
     .state_count = adam_state_count, .state_names = adam_state_names, .state_init = descent_state_zero,
     .coeffs_size = sizeof(adam_coeffs), .prepare = adam_prepare,
-    .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64,
+    .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64, .kernel_bf16 = adam_kernel_bf16,
     .state_q8 = "suu",
 };

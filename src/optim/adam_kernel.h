@@ -1,13 +1,13 @@
-/* The adam kernel, read twice by adam.c through kernel_types.h: T is
- * float or double, KERNEL_FN(x) names x's copy for that type (x_f32,
- * x_f64), and SQRT, FABS, POW are the type's math functions. The update it
+/* The adam kernel, read by adam.c through kernel_types.h once per element
+ * type: T is float or double, KERNEL_FN(x) names x's copy for that type
+ * (x_f32, x_f64, x_bf16), SQRT, FABS, POW are T's math functions, and p
+ * and g are read and p written through LD_P, LD_G and ST_P. The update it
  * computes, and its source, are stated at the top of adam.c. */
 DESCENT_INLINE void KERNEL_FN(adam_loop)(const descent_kernel_args *args, const int wd_mode,
                                     const int amsgrad, const int has_fma)
 {
     const adam_coeffs *c = args->coeffs;
-    T *restrict p = args->param;
-    const T *restrict g = args->grad;
+    KERNEL_PG(args);
     T *restrict m = args->state[0];
     T *restrict v = args->state[1];
     T *restrict vmax = args->state[2];
@@ -15,13 +15,13 @@ DESCENT_INLINE void KERNEL_FN(adam_loop)(const descent_kernel_args *args, const 
     const T b1 = (T)c->beta1, omb1 = (T)c->one_minus_beta1;
     const T b2 = (T)c->beta2, omb2 = (T)c->one_minus_beta2;
     const T nss = (T)c->neg_step_size, bc2s = (T)c->bias_correction2_sqrt;
-    const T eps = (T)c->eps, epsr = (T)c->eps_root_scaled, inv_bc2s = c->KERNEL_FN(inv_bc2s);
+    const T eps = (T)c->eps, epsr = (T)c->eps_root_scaled, inv_bc2s = c->TYPE_FN(inv_bc2s);
     const size_t begin = args->begin, end = args->end;
     DESCENT_NF_DECL(SFX, args);
     for (size_t i = begin; i < end; i++) {
-        DESCENT_NF_TEST(SFX, g[i]);
-        T pi = p[i];
-        T d = sign * g[i];
+        DESCENT_NF_TEST(SFX, LD_G(i));
+        T pi = LD_P(i);
+        T d = sign * LD_G(i);
         if (wd_mode == WD_DECOUPLED)
             pi = pi * decay;
         else if (wd_mode == WD_L2)
@@ -36,8 +36,8 @@ DESCENT_INLINE void KERNEL_FN(adam_loop)(const descent_kernel_args *args, const 
             vi = mx;
         }
         /* sqrt(v) is 0 or >= 2^-75 (2^-538 in f64): descent_div_const gives the bits of /. */
-        T denom = KERNEL_FN(descent_div_const)(SQRT(vi + epsr), bc2s, inv_bc2s, has_fma) + eps;
-        p[i] = pi + nss * mi / denom;
+        T denom = TYPE_FN(descent_div_const)(SQRT(vi + epsr), bc2s, inv_bc2s, has_fma) + eps;
+        ST_P(i, pi + nss * mi / denom);
     }
     DESCENT_NF_END(SFX, args);
 }

@@ -1,12 +1,12 @@
-/* The asgd kernel, read twice by asgd.c through kernel_types.h: T is
- * float or double, KERNEL_FN(x) names x's copy for that type (x_f32,
- * x_f64), and SQRT, FABS, POW are the type's math functions. The update it
+/* The asgd kernel, read by asgd.c through kernel_types.h once per element
+ * type: T is float or double, KERNEL_FN(x) names x's copy for that type
+ * (x_f32, x_f64, x_bf16), SQRT, FABS, POW are T's math functions, and p
+ * and g are read and p written through LD_P, LD_G and ST_P. The update it
  * computes, and its source, are stated at the top of asgd.c. */
 DESCENT_INLINE void KERNEL_FN(asgd_body)(const descent_kernel_args *args)
 {
     const asgd_coeffs *c = args->coeffs;
-    T *restrict p = args->param;
-    const T *restrict g = args->grad;
+    KERNEL_PG(args);
     T *restrict ax = args->state[0];
     const T sign = (T)c->sign, wd = (T)c->weight_decay, decay = (T)c->decay;
     const T neg_eta = (T)c->neg_eta, mu = (T)c->mu;
@@ -17,13 +17,13 @@ DESCENT_INLINE void KERNEL_FN(asgd_body)(const descent_kernel_args *args)
     const size_t end = args->end;
     DESCENT_NF_DECL(SFX, args);
     for (size_t i = args->begin; i < end; i++) {
-        DESCENT_NF_TEST(SFX, g[i]);
-        T d = sign * g[i];
+        DESCENT_NF_TEST(SFX, LD_G(i));
+        T d = sign * LD_G(i);
         if (decay_on)
-            d = d + wd * p[i];
-        T pi = p[i] * decay;
+            d = d + wd * LD_P(i);
+        T pi = LD_P(i) * decay;
         pi = pi + neg_eta * d;
-        p[i] = pi;
+        ST_P(i, pi);
         ax[i] = average ? ax[i] + (pi - ax[i]) * mu : pi;
     }
     DESCENT_NF_END(SFX, args);

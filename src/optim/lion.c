@@ -50,6 +50,7 @@ static void lion_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
 }
 
 #define DESCENT_KERNEL_FILE "lion_kernel.h"
+#define DESCENT_KERNEL_BF16
 #include "kernel_types.h"
 
 const descent_algo descent_algo_lion = {
@@ -64,5 +65,5 @@ const descent_algo descent_algo_lion = {
     .coeffs_size = sizeof(lion_coeffs),
     .prepare = lion_prepare,
     .kernel_f32 = lion_kernel_f32,
-    .kernel_f64 = lion_kernel_f64,
+    .kernel_f64 = lion_kernel_f64, .kernel_bf16 = lion_kernel_bf16,
 };

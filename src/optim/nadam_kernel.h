@@ -1,13 +1,13 @@
-/* The nadam kernel, read twice by nadam.c through kernel_types.h: T is
- * float or double, KERNEL_FN(x) names x's copy for that type (x_f32,
- * x_f64), and SQRT, FABS, POW are the type's math functions. The update it
+/* The nadam kernel, read by nadam.c through kernel_types.h once per element
+ * type: T is float or double, KERNEL_FN(x) names x's copy for that type
+ * (x_f32, x_f64, x_bf16), SQRT, FABS, POW are T's math functions, and p
+ * and g are read and p written through LD_P, LD_G and ST_P. The update it
  * computes, and its source, are stated at the top of nadam.c. */
 DESCENT_INLINE void KERNEL_FN(nadam_loop)(const descent_kernel_args *args,
     const int decay, const int decoupled)
 {
     const nadam_coeffs *c = args->coeffs;
-    T *restrict p = args->param;
-    const T *restrict g = args->grad;
+    KERNEL_PG(args);
     T *restrict m = args->state[0];
     T *restrict v = args->state[1];
     const T sign = (T)c->sign, wd = (T)c->weight_decay, decay_factor = (T)c->decay_factor;
@@ -18,18 +18,18 @@ DESCENT_INLINE void KERNEL_FN(nadam_loop)(const descent_kernel_args *args,
     const size_t begin = args->begin, end = args->end;
     DESCENT_NF_DECL(SFX, args);
     for (size_t i = begin; i < end; i++) {
-        DESCENT_NF_TEST(SFX, g[i]);
-        T d = sign * g[i];
+        DESCENT_NF_TEST(SFX, LD_G(i));
+        T d = sign * LD_G(i);
         if (decay)
-            d = d + wd * p[i];
+            d = d + wd * LD_P(i);
         T mi = m[i] * b1 + omb1 * d;
         T vi = v[i] * b2 + omb2 * d * d;
         m[i] = mi;
         v[i] = vi;
         T denom = SQRT(vi / bc2 + epsr) + eps;
-        T pi = decoupled ? p[i] * decay_factor : p[i];
+        T pi = decoupled ? LD_P(i) * decay_factor : LD_P(i);
         pi = pi + cg * d / denom;
-        p[i] = pi + cm * mi / denom;
+        ST_P(i, pi + cm * mi / denom);
     }
     DESCENT_NF_END(SFX, args);
 }

@@ -1,13 +1,13 @@
-/* The radam kernel, read twice by radam.c through kernel_types.h: T is
- * float or double, KERNEL_FN(x) names x's copy for that type (x_f32,
- * x_f64), and SQRT, FABS, POW are the type's math functions. The update it
+/* The radam kernel, read by radam.c through kernel_types.h once per element
+ * type: T is float or double, KERNEL_FN(x) names x's copy for that type
+ * (x_f32, x_f64, x_bf16), SQRT, FABS, POW are T's math functions, and p
+ * and g are read and p written through LD_P, LD_G and ST_P. The update it
  * computes, and its source, are stated at the top of radam.c. */
 DESCENT_INLINE void KERNEL_FN(radam_loop)(const descent_kernel_args *args,
     const int decay, const int decoupled, const int rectify)
 {
     const radam_coeffs *c = args->coeffs;
-    T *restrict p = args->param;
-    const T *restrict g = args->grad;
+    KERNEL_PG(args);
     T *restrict m = args->state[0];
     T *restrict v = args->state[1];
     const T sign = (T)c->sign, wd = (T)c->weight_decay, decay_factor = (T)c->decay_factor;
@@ -19,10 +19,10 @@ DESCENT_INLINE void KERNEL_FN(radam_loop)(const descent_kernel_args *args,
     const size_t begin = args->begin, end = args->end;
     DESCENT_NF_DECL(SFX, args);
     for (size_t i = begin; i < end; i++) {
-        DESCENT_NF_TEST(SFX, g[i]);
-        T d = sign * g[i];
+        DESCENT_NF_TEST(SFX, LD_G(i));
+        T d = sign * LD_G(i);
         if (decay)
-            d = d + wd * p[i];
+            d = d + wd * LD_P(i);
         T mi = m[i] * b1 + omb1 * d;
         T vi = v[i] * b2 + omb2 * d * d;
         m[i] = mi;
@@ -32,7 +32,7 @@ DESCENT_INLINE void KERNEL_FN(radam_loop)(const descent_kernel_args *args,
             T adaptive_lr = (T)1 / (SQRT(vi + epsr) + eps) * bc2s;
             step = step * adaptive_lr * rect;
         }
-        p[i] = (decoupled ? p[i] * decay_factor : p[i]) - step;
+        ST_P(i, (decoupled ? LD_P(i) * decay_factor : LD_P(i)) - step);
     }
     DESCENT_NF_END(SFX, args);
 }

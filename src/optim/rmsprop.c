@@ -65,6 +65,7 @@ static void rmsprop_prepare(const descent_hparams *hp, descent_tensor_scalars *t
 /* The element loop, instantiated for each setting of its flags as
  * compile-time constants, so every variant is branch-free and vectorizes. */
 #define DESCENT_KERNEL_FILE "rmsprop_kernel.h"
+#define DESCENT_KERNEL_BF16
 #include "kernel_types.h"
 
 const descent_algo descent_algo_rmsprop = {
@@ -74,5 +75,5 @@ const descent_algo descent_algo_rmsprop = {
     .state_count = rmsprop_state_count, .state_names = rmsprop_state_names,
     .state_init = descent_state_zero,
     .coeffs_size = sizeof(rmsprop_coeffs), .prepare = rmsprop_prepare,
-    .kernel_f32 = rmsprop_kernel_f32, .kernel_f64 = rmsprop_kernel_f64,
+    .kernel_f32 = rmsprop_kernel_f32, .kernel_f64 = rmsprop_kernel_f64, .kernel_bf16 = rmsprop_kernel_bf16,
 };

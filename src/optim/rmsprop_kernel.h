@@ -1,13 +1,13 @@
-/* The rmsprop kernel, read twice by rmsprop.c through kernel_types.h: T is
- * float or double, KERNEL_FN(x) names x's copy for that type (x_f32,
- * x_f64), and SQRT, FABS, POW are the type's math functions. The update it
+/* The rmsprop kernel, read by rmsprop.c through kernel_types.h once per element
+ * type: T is float or double, KERNEL_FN(x) names x's copy for that type
+ * (x_f32, x_f64, x_bf16), SQRT, FABS, POW are T's math functions, and p
+ * and g are read and p written through LD_P, LD_G and ST_P. The update it
  * computes, and its source, are stated at the top of rmsprop.c. */
 DESCENT_INLINE void KERNEL_FN(rmsprop_loop)(const descent_kernel_args *args,
     const int decay, const int centered, const int use_momentum)
 {
     const rmsprop_coeffs *c = args->coeffs;
-    T *restrict p = args->param;
-    const T *restrict g = args->grad;
+    KERNEL_PG(args);
     T *restrict sq = args->state[0];
     T *restrict buf = args->state[1];
     T *restrict ga = args->state[2];
@@ -17,10 +17,10 @@ DESCENT_INLINE void KERNEL_FN(rmsprop_loop)(const descent_kernel_args *args,
     const size_t begin = args->begin, end = args->end;
     DESCENT_NF_DECL(SFX, args);
     for (size_t i = begin; i < end; i++) {
-        DESCENT_NF_TEST(SFX, g[i]);
-        T d = sign * g[i];
+        DESCENT_NF_TEST(SFX, LD_G(i));
+        T d = sign * LD_G(i);
         if (decay)
-            d = d + wd * p[i];
+            d = d + wd * LD_P(i);
         T v = sq[i] * alpha + oma * d * d;
         sq[i] = v;
         if (centered) {
@@ -35,9 +35,9 @@ DESCENT_INLINE void KERNEL_FN(rmsprop_loop)(const descent_kernel_args *args,
         if (use_momentum) {
             T b = buf[i] * mom + d / denom;
             buf[i] = b;
-            p[i] = p[i] + nlr * b;
+            ST_P(i, LD_P(i) + nlr * b);
         } else {
-            p[i] = p[i] + nlr * d / denom;
+            ST_P(i, LD_P(i) + nlr * d / denom);
         }
     }
     DESCENT_NF_END(SFX, args);

@@ -1,12 +1,12 @@
-/* The rprop kernel, read twice by rprop.c through kernel_types.h: T is
- * float or double, KERNEL_FN(x) names x's copy for that type (x_f32,
- * x_f64), and SQRT, FABS, POW are the type's math functions. The update it
+/* The rprop kernel, read by rprop.c through kernel_types.h once per element
+ * type: T is float or double, KERNEL_FN(x) names x's copy for that type
+ * (x_f32, x_f64, x_bf16), SQRT, FABS, POW are T's math functions, and p
+ * and g are read and p written through LD_P, LD_G and ST_P. The update it
  * computes, and its source, are stated at the top of rprop.c. */
 DESCENT_INLINE void KERNEL_FN(rprop_body)(const descent_kernel_args *args)
 {
     const rprop_coeffs *c = args->coeffs;
-    T *restrict p = args->param;
-    const T *restrict g = args->grad;
+    KERNEL_PG(args);
     T *restrict prev = args->state[0];
     T *restrict step_size = args->state[1];
     const T sign = (T)c->sign, etaminus = (T)c->etaminus, etaplus = (T)c->etaplus;
@@ -16,8 +16,8 @@ DESCENT_INLINE void KERNEL_FN(rprop_body)(const descent_kernel_args *args)
     const size_t end = args->end;
     DESCENT_NF_DECL(SFX, args);
     for (size_t i = args->begin; i < end; i++) {
-        DESCENT_NF_TEST(SFX, g[i]);
-        T d = sign * g[i];
+        DESCENT_NF_TEST(SFX, LD_G(i));
+        T d = sign * LD_G(i);
         T prod = d * prev[i];
         T s = step_size[i];
         s = first ? initial : s;
@@ -29,9 +29,9 @@ DESCENT_INLINE void KERNEL_FN(rprop_body)(const descent_kernel_args *args)
         s = s < lo ? lo : s;
         s = s > hi ? hi : s;
         step_size[i] = s;
-        T pi = p[i], minus = pi - s, plus = pi + s;
+        T pi = LD_P(i), minus = pi - s, plus = pi + s;
         pi = d > 0 ? minus : pi;
-        p[i] = d < 0 ? plus : pi;
+        ST_P(i, d < 0 ? plus : pi);
         prev[i] = d;
     }
     DESCENT_NF_END(SFX, args);

@@ -106,6 +106,7 @@ static size_t sgd_prefetch_block(const descent_hparams *hp) { return hp->momentu
 /* The element loops, instantiated for each (weight decay, nesterov) pair as
  * compile-time constants so every variant is branch-free and vectorizes. */
 #define DESCENT_KERNEL_FILE "sgd_kernel.h"
+#define DESCENT_KERNEL_BF16
 #include "kernel_types.h"
 
 const descent_algo descent_algo_sgd = {
@@ -121,6 +122,6 @@ const descent_algo descent_algo_sgd = {
     .coeffs_size = sizeof(sgd_coeffs),
     .prepare = sgd_prepare,
     .kernel_f32 = sgd_kernel_f32,
-    .kernel_f64 = sgd_kernel_f64,
+    .kernel_f64 = sgd_kernel_f64, .kernel_bf16 = sgd_kernel_bf16,
     .prefetch_block = sgd_prefetch_block,
 };
