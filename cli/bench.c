@@ -38,7 +38,7 @@ static void bench_usage(FILE *out)
             "                     [--nonfinite propagate|skip|error|report]\n"
             "                     [--clip-norm MAX | --clip-value V] [--unscale INV] [--in-step]\n"
             "                     [--ema DECAY] [--lookahead K] [--clip-recheck]\n"
-            "                     [--prefetch B|off|default] [--json]\n\n"
+            "                     [--prefetch B|off|default] [--bf16-options F] [--json]\n\n"
             "  --opt SPEC    optimizer to time (repeatable); default: the standard set,\n"
             "                every optimizer (descent --help lists them) in its default\n"
             "                form, and SGD(momentum=0.9)\n"
@@ -61,6 +61,10 @@ static void bench_usage(FILE *out)
             "  --clip-value V   the same with descent_clip_grad_value(V)\n"
             "  --prefetch B  descent_set_prefetch: the step's prefetch block in bytes\n"
             "                (a multiple of 64), off, or default (the algorithm's)\n"
+            "  --bf16-options F  with --dtype bf16, descent_set_bf16_options: master,\n"
+            "                stochastic or master,stochastic (an f32 master copy of the\n"
+            "                parameters, counted as one more state buffer; stochastic\n"
+            "                rounding)\n"
             "  --unscale INV    the same with descent_unscale_grads(INV), loss\n"
             "                scaling's unscale (INV = 1 keeps the gradients)\n"
             "                With --clip-norm: descent_unscale_clip_grad_norm, one pass\n"
@@ -391,6 +395,7 @@ typedef struct bench_cfg {
     int json;
     int nonfinite; /* a descent_nonfinite_policy */
     int prefetch;  /* descent_set_prefetch's block_bytes */
+    unsigned bf16_flags; /* descent_set_bf16_options's flags */
 } bench_cfg;
 
 typedef struct bench_result {
@@ -481,7 +486,7 @@ static descent_optimizer *make_opt(const char *spec, const bench_cfg *cfg, void 
         return NULL;
     }
     size_t es = elem_size(cfg->dtype), per = cfg->n / (size_t)k, off = 0;
-    int grp = descent_add_group(opt, NULL);
+    int grp = descent_set_bf16_options(opt, cfg->bf16_flags, 1) < 0 ? -1 : descent_add_group(opt, NULL);
     for (long t = 0; grp >= 0 && t < k; t++) {
         size_t len = t == k - 1 ? cfg->n - off : per;
         if (descent_add_tensor(opt, grp, (char *)p + off * es, (const char *)g + off * es, len, cfg->dtype) < 0)
@@ -736,7 +741,8 @@ static int bench_run(int argc, char **argv)
             strcmp(a, "--threads") != 0 && strcmp(a, "--dtype") != 0 && strcmp(a, "--reps") != 0 &&
             strcmp(a, "--clock") != 0 && strcmp(a, "--nonfinite") != 0 && strcmp(a, "--clip-norm") != 0 &&
             strcmp(a, "--clip-value") != 0 && strcmp(a, "--unscale") != 0 &&
-            strcmp(a, "--prefetch") != 0 && strcmp(a, "--ema") != 0 && strcmp(a, "--lookahead") != 0)
+            strcmp(a, "--prefetch") != 0 && strcmp(a, "--ema") != 0 && strcmp(a, "--lookahead") != 0 &&
+            strcmp(a, "--bf16-options") != 0)
             return cli_usage_error(cmd, "unknown option '%s' (see descent bench --help)", a);
         if (!(v = cli_flag_value(cmd, argc, argv, &i)))
             return CLI_USAGE;
@@ -814,6 +820,16 @@ static int bench_run(int argc, char **argv)
                                                 "got '%s'", v);
                 cfg.prefetch = (int)x;
             }
+        } else if (strcmp(a, "--bf16-options") == 0) {
+            if (strcmp(v, "master") == 0)
+                cfg.bf16_flags = DESCENT_BF16_MASTER;
+            else if (strcmp(v, "stochastic") == 0)
+                cfg.bf16_flags = DESCENT_BF16_STOCHASTIC;
+            else if (strcmp(v, "master,stochastic") == 0 || strcmp(v, "stochastic,master") == 0)
+                cfg.bf16_flags = DESCENT_BF16_MASTER | DESCENT_BF16_STOCHASTIC;
+            else
+                return cli_usage_error(cmd, "--bf16-options must be master, stochastic or master,stochastic, got '%s'",
+                                       v);
         } else if (strcmp(a, "--clock") == 0) {
             if (strcmp(v, "wall") != 0 && strcmp(v, "cpu") != 0)
                 return cli_usage_error(cmd, "--clock must be wall or cpu, got '%s'", v);
@@ -850,6 +866,8 @@ static int bench_run(int argc, char **argv)
         return cli_usage_error(cmd, "--clip-recheck has no meaning with --in-step (the step reads the gradients once)");
     if ((size_t)cfg.tensors > cfg.n)
         return cli_usage_error(cmd, "--tensors (%ld) must not exceed --n (%zu)", cfg.tensors, cfg.n);
+    if (cfg.bf16_flags && cfg.dtype != DESCENT_BF16)
+        return cli_usage_error(cmd, "--bf16-options needs --dtype bf16");
 #if defined(__GLIBC__) && defined(M_MMAP_THRESHOLD)
     /* A fixed threshold: buffers of 1 MiB and more are mapped and unmapped
      * on free, so each optimizer's peak RSS is its own (glibc otherwise

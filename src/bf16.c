@@ -124,10 +124,15 @@ static int bf16_isa(int isa)
     return isa;
 }
 
-/* The bf16 kernel over chunk c: long chunks block by block, each block's
- * streams prefetched two blocks ahead first, as run_plain (storage.c) does
- * for f32; a block is block_bytes of each f32 stream (state, master) and
- * half that of the bf16 ones (p, g). */
+/* The bf16 kernel over chunk c, in one call. Software prefetch, which
+ * helps the f32 kernels on one thread (kernels.h), made it slower: with
+ * 1 KiB blocks AdamW ran at 0.71 of the memory-bandwidth limit on one
+ * thread and 0.81 on two, against 0.84 and 0.98 in one call (16M
+ * parameters; docs/performance.md). Blocks only when the caller asks
+ * (descent_set_prefetch > 0): each block's streams prefetched two blocks
+ * ahead first, as run_plain (storage.c) does for f32; a block is
+ * block_bytes of each f32 stream (state, master) and half that of the bf16
+ * ones (p, g). */
 static void run_kernel(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite)
 {
     const descent_tensor *t = &opt->tensors[c->tensor];
@@ -140,13 +145,9 @@ static void run_kernel(const descent_optimizer *opt, const descent_chunk *c, int
     a.bf16_key = a.bf16_mode & DESCENT_BF16K_SR ? step_key(opt, c) : 0;
     a.begin = c->begin;
     a.end = c->end;
-    size_t block_bytes = opt->prefetch > 0           ? (size_t)opt->prefetch
-                         : opt->algo->prefetch_block ? opt->algo->prefetch_block(&opt->groups[t->group].hp)
-                                                     : 0;
-    if (!block_bytes)
-        block_bytes = DESCENT_PF_BLOCK;
+    const size_t block_bytes = opt->prefetch > 0 ? (size_t)opt->prefetch : 0;
     const size_t block = block_bytes / sizeof(float), ahead = 2 * block_bytes;
-    if (!opt->prefetch_step || c->end - c->begin < BF16_PF_MIN_BLOCKS * block) {
+    if (!block || c->end - c->begin < BF16_PF_MIN_BLOCKS * block) {
         opt->algo->kernel_bf16(&a);
         return;
     }
