@@ -14,8 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Specs with a bf16 kernel, covering each kernel's compile-time variants
- * (weight decay, momentum, Nesterov, AMSGrad, centered, maximize).
+/* Every element-wise algorithm with a bf16 kernel, covering the kernels'
+ * compile-time variants (weight decay, momentum, Nesterov, AMSGrad,
+ * centered, decoupled, rectified, maximize).
  * SGD(lr=1.0) subtracts g itself: g at half a bf16 ulp of p is an exact
  * tie for rounding to nearest even. */
 static const char *const specs[] = {
@@ -28,6 +29,19 @@ static const char *const specs[] = {
     "RMSprop(lr=0.01)",
     "RMSprop(lr=0.01, centered=True, momentum=0.9, weight_decay=0.1)",
     "Lion(lr=0.01, weight_decay=0.1)",
+    "AdaBelief(lr=0.01, weight_decay=0.1)",
+    "AdaBelief(lr=0.01, rectify=False, maximize=True)",
+    "Adadelta(lr=0.5, weight_decay=0.1)",
+    "Adagrad(lr=0.01, lr_decay=0.01, weight_decay=0.1, initial_accumulator_value=0.1)",
+    "Adamax(lr=0.01, weight_decay=0.1)",
+    "ASGD(lr=0.01, weight_decay=0.1, t0=2)",
+    "FTRL(lr=0.01, beta=0.1)",
+    "NAdam(lr=0.01, weight_decay=0.1)",
+    "NAdam(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)",
+    "RAdam(lr=0.01, weight_decay=0.1)",
+    "RAdam(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)",
+    "Rprop(lr=0.01, maximize=True)",
+    "Yogi(lr=0.01)",
 };
 
 #define NT 5
@@ -203,6 +217,18 @@ int main(void)
                 }
                 free_run(&ref);
             }
+    /* every algorithm with a bf16 kernel is among the specs */
+    for (int k = 0; k < descent_optimizer_count(); k++) {
+        const char *name = descent_optimizer_name(k);
+        descent_optimizer *opt = t_make_opt(name);
+        if (!opt)
+            continue;
+        int listed = 0;
+        for (size_t s = 0; s < sizeof specs / sizeof specs[0]; s++)
+            listed |= strncmp(specs[s], name, strlen(name)) == 0 && specs[s][strlen(name)] == '(';
+        CHECK(!opt->algo->kernel_bf16 || listed, "%s has a bf16 kernel this test does not run", name);
+        descent_destroy(opt);
+    }
     t_isa_covered(best);
     return t_done();
 }

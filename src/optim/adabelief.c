@@ -103,6 +103,7 @@ static void adabelief_prepare(const descent_hparams *hp, descent_tensor_scalars 
 }
 
 #define DESCENT_KERNEL_FILE "adabelief_kernel.h"
+#define DESCENT_KERNEL_BF16
 #include "kernel_types.h"
 
 const descent_algo descent_algo_adabelief = {
@@ -118,5 +119,5 @@ const descent_algo descent_algo_adabelief = {
     .coeffs_size = sizeof(adabelief_coeffs),
     .prepare = adabelief_prepare,
     .kernel_f32 = adabelief_kernel_f32,
-    .kernel_f64 = adabelief_kernel_f64,
+    .kernel_f64 = adabelief_kernel_f64, .kernel_bf16 = adabelief_kernel_bf16,
 };

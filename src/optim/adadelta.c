@@ -53,6 +53,7 @@ static void adadelta_prepare(const descent_hparams *hp, descent_tensor_scalars *
 /* The element loop, instantiated for each setting of its flags as
  * compile-time constants, so every variant is branch-free and vectorizes. */
 #define DESCENT_KERNEL_FILE "adadelta_kernel.h"
+#define DESCENT_KERNEL_BF16
 #include "kernel_types.h"
 
 const descent_algo descent_algo_adadelta = {
@@ -62,5 +63,5 @@ const descent_algo descent_algo_adadelta = {
     .state_count = adadelta_state_count, .state_names = adadelta_state_names,
     .state_init = descent_state_zero,
     .coeffs_size = sizeof(adadelta_coeffs), .prepare = adadelta_prepare,
-    .kernel_f32 = adadelta_kernel_f32, .kernel_f64 = adadelta_kernel_f64,
+    .kernel_f32 = adadelta_kernel_f32, .kernel_f64 = adadelta_kernel_f64, .kernel_bf16 = adadelta_kernel_bf16,
 };

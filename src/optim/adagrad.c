@@ -60,6 +60,7 @@ static void adagrad_prepare(const descent_hparams *hp, descent_tensor_scalars *t
 /* The element loop, instantiated for each setting of its flags as
  * compile-time constants, so every variant is branch-free and vectorizes. */
 #define DESCENT_KERNEL_FILE "adagrad_kernel.h"
+#define DESCENT_KERNEL_BF16
 #include "kernel_types.h"
 
 const descent_algo descent_algo_adagrad = {
@@ -69,5 +70,5 @@ const descent_algo descent_algo_adagrad = {
     .state_count = adagrad_state_count, .state_names = adagrad_state_names,
     .state_init = adagrad_state_init,
     .coeffs_size = sizeof(adagrad_coeffs), .prepare = adagrad_prepare,
-    .kernel_f32 = adagrad_kernel_f32, .kernel_f64 = adagrad_kernel_f64,
+    .kernel_f32 = adagrad_kernel_f32, .kernel_f64 = adagrad_kernel_f64, .kernel_bf16 = adagrad_kernel_bf16,
 };

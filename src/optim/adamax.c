@@ -56,6 +56,7 @@ static void adamax_prepare(const descent_hparams *hp, descent_tensor_scalars *ts
 /* The element loop, instantiated for each setting of its flags as
  * compile-time constants, so every variant is branch-free and vectorizes. */
 #define DESCENT_KERNEL_FILE "adamax_kernel.h"
+#define DESCENT_KERNEL_BF16
 #include "kernel_types.h"
 
 const descent_algo descent_algo_adamax = {
@@ -65,6 +66,6 @@ const descent_algo descent_algo_adamax = {
     .state_count = adamax_state_count, .state_names = adamax_state_names,
     .state_init = descent_state_zero,
     .coeffs_size = sizeof(adamax_coeffs), .prepare = adamax_prepare,
-    .kernel_f32 = adamax_kernel_f32, .kernel_f64 = adamax_kernel_f64,
+    .kernel_f32 = adamax_kernel_f32, .kernel_f64 = adamax_kernel_f64, .kernel_bf16 = adamax_kernel_bf16,
     .state_q8 = "su",
 };

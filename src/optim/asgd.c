@@ -67,6 +67,7 @@ static void asgd_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
 }
 
 #define DESCENT_KERNEL_FILE "asgd_kernel.h"
+#define DESCENT_KERNEL_BF16
 #include "kernel_types.h"
 
 static const descent_scalar_desc asgd_scalars[] = {DESCENT_SCALAR("eta", eta, -HUGE_VAL, HUGE_VAL), DESCENT_SCALAR("mu", mu, 0, 1), {NULL, 0, 0, 0}};
@@ -83,6 +84,6 @@ const descent_algo descent_algo_asgd = {
     .coeffs_size = sizeof(asgd_coeffs),
     .prepare = asgd_prepare,
     .kernel_f32 = asgd_kernel_f32,
-    .kernel_f64 = asgd_kernel_f64,
+    .kernel_f64 = asgd_kernel_f64, .kernel_bf16 = asgd_kernel_bf16,
     .scalars = asgd_scalars,
 };

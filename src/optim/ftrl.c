@@ -85,6 +85,7 @@ static void ftrl_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
  * that loop uses SQRT (correctly rounded, where pow may be off by an ulp, and
  * vectorizable); any other power calls POW. */
 #define DESCENT_KERNEL_FILE "ftrl_kernel.h"
+#define DESCENT_KERNEL_BF16
 #include "kernel_types.h"
 
 const descent_algo descent_algo_ftrl = {
@@ -100,5 +101,5 @@ const descent_algo descent_algo_ftrl = {
     .coeffs_size = sizeof(ftrl_coeffs),
     .prepare = ftrl_prepare,
     .kernel_f32 = ftrl_kernel_f32,
-    .kernel_f64 = ftrl_kernel_f64,
+    .kernel_f64 = ftrl_kernel_f64, .kernel_bf16 = ftrl_kernel_bf16,
 };

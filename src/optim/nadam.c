@@ -88,6 +88,7 @@ static void nadam_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
 /* The element loop, instantiated for each setting of its flags as
  * compile-time constants, so every variant is branch-free and vectorizes. */
 #define DESCENT_KERNEL_FILE "nadam_kernel.h"
+#define DESCENT_KERNEL_BF16
 #include "kernel_types.h"
 
 static const descent_scalar_desc nadam_scalars[] = {DESCENT_SCALAR("mu_product", mu_product, -1, 1), {NULL, 0, 0, 0}};
@@ -99,7 +100,7 @@ const descent_algo descent_algo_nadam = {
     .state_count = nadam_state_count, .state_names = nadam_state_names,
     .state_init = descent_state_zero,
     .coeffs_size = sizeof(nadam_coeffs), .prepare = nadam_prepare,
-    .kernel_f32 = nadam_kernel_f32, .kernel_f64 = nadam_kernel_f64,
+    .kernel_f32 = nadam_kernel_f32, .kernel_f64 = nadam_kernel_f64, .kernel_bf16 = nadam_kernel_bf16,
     .state_q8 = "su",
     .scalars = nadam_scalars,
 };

@@ -79,6 +79,7 @@ static void radam_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
 /* The element loop, instantiated for each setting of its flags as
  * compile-time constants, so every variant is branch-free and vectorizes. */
 #define DESCENT_KERNEL_FILE "radam_kernel.h"
+#define DESCENT_KERNEL_BF16
 #include "kernel_types.h"
 
 const descent_algo descent_algo_radam = {
@@ -88,6 +89,6 @@ const descent_algo descent_algo_radam = {
     .state_count = radam_state_count, .state_names = radam_state_names,
     .state_init = descent_state_zero,
     .coeffs_size = sizeof(radam_coeffs), .prepare = radam_prepare,
-    .kernel_f32 = radam_kernel_f32, .kernel_f64 = radam_kernel_f64,
+    .kernel_f32 = radam_kernel_f32, .kernel_f64 = radam_kernel_f64, .kernel_bf16 = radam_kernel_bf16,
     .state_q8 = "su",
 };

@@ -71,6 +71,7 @@ static void rprop_prepare(const descent_hparams *hp, descent_tensor_scalars *ts,
 }
 
 #define DESCENT_KERNEL_FILE "rprop_kernel.h"
+#define DESCENT_KERNEL_BF16
 #include "kernel_types.h"
 
 const descent_algo descent_algo_rprop = {
@@ -86,5 +87,5 @@ const descent_algo descent_algo_rprop = {
     .coeffs_size = sizeof(rprop_coeffs),
     .prepare = rprop_prepare,
     .kernel_f32 = rprop_kernel_f32,
-    .kernel_f64 = rprop_kernel_f64,
+    .kernel_f64 = rprop_kernel_f64, .kernel_bf16 = rprop_kernel_bf16,
 };

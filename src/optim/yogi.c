@@ -65,6 +65,7 @@ static void yogi_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, 
 }
 
 #define DESCENT_KERNEL_FILE "yogi_kernel.h"
+#define DESCENT_KERNEL_BF16
 #include "kernel_types.h"
 
 const descent_algo descent_algo_yogi = {
@@ -80,5 +81,5 @@ const descent_algo descent_algo_yogi = {
     .coeffs_size = sizeof(yogi_coeffs),
     .prepare = yogi_prepare,
     .kernel_f32 = yogi_kernel_f32,
-    .kernel_f64 = yogi_kernel_f64,
+    .kernel_f64 = yogi_kernel_f64, .kernel_bf16 = yogi_kernel_bf16,
 };
