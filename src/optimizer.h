@@ -124,6 +124,9 @@ static inline void descent_kernel_args_init(descent_kernel_args *a, const descen
         a->state[k] = k < t->nstate ? t->state[k] : NULL;
     a->isa = opt->isa;
     a->nonfinite = nonfinite;
+    a->master = NULL; /* bf16 kernels: set by bf16.c */
+    a->bf16_key = 0;
+    a->bf16_mode = 0;
 }
 
 struct descent_writer; /* bytes.h */

@@ -1,4 +1,4 @@
-/* Compiles an element-wise kernel for both storage types. An optimizer file
+/* Compiles an element-wise kernel for each storage type. An optimizer file
  * writes its kernel once, in plain C over the type T, in its own header
  * (src/optim/NAME_kernel.h), and includes this file with that header's name:
  *
@@ -7,10 +7,11 @@
  *
  * which reads the kernel header three times: with T = float, names ending in
  * _f32 (KERNEL_FN(sgd_body) is sgd_body_f32) and the float math functions,
- * with T = double, _f64 and the double ones, and for bf16 parameters (below).
- * TYPE_FN(x) names x's copy for the arithmetic type T (x_f32 or x_f64). The kernel's lines are real
- * lines of its header, so a debugger steps through them one by one (the
- * macro bodies they replace were one line each). Not installed. */
+ * with T = double, _f64 and the double ones, and for bf16 parameters
+ * (below). TYPE_FN(x) names x's copy for the arithmetic type T (x_f32 or
+ * x_f64). The kernel's lines are real lines of its header, so a debugger
+ * steps through them one by one (the macro bodies they replace were one
+ * line each). Not installed. */
 #ifndef DESCENT_KERNEL_FILE
 #error "define DESCENT_KERNEL_FILE before including kernel_types.h"
 #endif
@@ -68,8 +69,8 @@
 
 /* The bf16 copy (names ending in _bf16): the f32 arithmetic of the _f32
  * copy on bf16 parameters and gradients, widened as they are loaded and
- * the parameter narrowed as it is stored, in registers (src/bf16.c states
- * the conversions). The mode (master copy, stochastic rounding) is a
+ * the parameter narrowed as it is stored, in registers (src/bf16_kernel.h
+ * states the conversions). The mode (master copy, stochastic rounding) is a
  * constant in each of the four copies of the body. An optimizer whose
  * kernel header reads and writes p and g only through the macros above
  * defines DESCENT_KERNEL_BF16 before including this file; the others run
