@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Every element-wise algorithm with a bf16 kernel, covering the kernels'
- * compile-time variants (weight decay, momentum, Nesterov, AMSGrad,
+/* Every element-wise algorithm (all have a bf16 kernel), covering the
+ * kernels' compile-time variants (weight decay, momentum, Nesterov, AMSGrad,
  * centered, decoupled, rectified, maximize).
  * SGD(lr=1.0) subtracts g itself: g at half a bf16 ulp of p is an exact
  * tie for rounding to nearest even. */
@@ -42,6 +42,8 @@ static const char *const specs[] = {
     "RAdam(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)",
     "Rprop(lr=0.01, maximize=True)",
     "Yogi(lr=0.01)",
+    "ScheduleFreeSGD(lr=0.01, weight_decay=0.1)",
+    "ScheduleFreeAdamW(lr=0.01, weight_decay=0.1)",
 };
 
 #define NT 5
@@ -217,7 +219,7 @@ int main(void)
                 }
                 free_run(&ref);
             }
-    /* every algorithm with a bf16 kernel is among the specs */
+    /* every element-wise algorithm has a bf16 kernel, and is among the specs */
     for (int k = 0; k < descent_optimizer_count(); k++) {
         const char *name = descent_optimizer_name(k);
         descent_optimizer *opt = t_make_opt(name);
@@ -226,6 +228,7 @@ int main(void)
         int listed = 0;
         for (size_t s = 0; s < sizeof specs / sizeof specs[0]; s++)
             listed |= strncmp(specs[s], name, strlen(name)) == 0 && specs[s][strlen(name)] == '(';
+        CHECK(opt->algo->tensor_step || opt->algo->kernel_bf16, "%s has no bf16 kernel", name);
         CHECK(!opt->algo->kernel_bf16 || listed, "%s has a bf16 kernel this test does not run", name);
         descent_destroy(opt);
     }

@@ -141,6 +141,7 @@ static void sf_prepare(const descent_hparams *hp, descent_tensor_scalars *ts, vo
 /* The element loop; adam selects the AdamW base update (a compile-time
  * constant in each instantiation). */
 #define DESCENT_KERNEL_FILE "schedule_free_kernel.h"
+#define DESCENT_KERNEL_BF16
 #include "kernel_types.h"
 
 /* optax.contrib.schedule_free_eval_params: x = (y - (1 - b1) z) / b1. */
@@ -180,7 +181,7 @@ const descent_algo descent_algo_schedule_free_sgd = {
     .coeffs_size = sizeof(sf_coeffs),
     .prepare = sf_prepare,
     .kernel_f32 = sf_sgd_kernel_f32,
-    .kernel_f64 = sf_sgd_kernel_f64,
+    .kernel_f64 = sf_sgd_kernel_f64, .kernel_bf16 = sf_sgd_kernel_bf16,
     .eval_params = sf_eval_params,
     .scalars = sf_scalars,
 };
@@ -198,7 +199,7 @@ const descent_algo descent_algo_schedule_free_adamw = {
     .coeffs_size = sizeof(sf_coeffs),
     .prepare = sf_prepare,
     .kernel_f32 = sf_adamw_kernel_f32,
-    .kernel_f64 = sf_adamw_kernel_f64,
+    .kernel_f64 = sf_adamw_kernel_f64, .kernel_bf16 = sf_adamw_kernel_bf16,
     .eval_params = sf_eval_params,
     .scalars = sf_scalars,
 };
