@@ -263,6 +263,180 @@ DESCENT_TARGET_AVX512 static void dequant_avx512(float *x, size_t len, const uns
     }
     dequant_portable(x + i, len - i, q + i, map, scale);
 }
+
+/* ---- AVX-512 VBMI: byte-plane lookups, no gathers ----------------------
+ * vpermi2b looks 64 bytes up at once in a 128-byte table (two registers);
+ * a 256-entry table is two such lookups and a blend on bit 7 of the index,
+ * a 512-entry one four and blends on bits 7 and 8. The tables are byte
+ * planes (tools/gen_q8_maps.py): byte k of every entry in plane k. 64
+ * elements are looked up in "unpack order", in which vpunpck{l,h}bw and
+ * vpunpck{l,h}wd of the planes give 4 vectors of 16 dwords in element
+ * order: byte 16 L + 4 q + r of a vector in unpack order is element
+ * 16 q + 4 L + r (vpunpck works within each 128-bit lane L). */
+#if defined(__clang__)
+#define Q8_TARGET_VBMI __attribute__((target("avx512f,avx512bw,avx512vbmi")))
+#else
+#define Q8_TARGET_VBMI __attribute__((target("avx512f,avx512bw,avx512vbmi,prefer-vector-width=512")))
+#endif
+#define Q8_S4(F, p) F(p), F((p) + 1), F((p) + 2), F((p) + 3)
+#define Q8_S16(F, p) Q8_S4(F, p), Q8_S4(F, (p) + 4), Q8_S4(F, (p) + 8), Q8_S4(F, (p) + 12)
+#define Q8_S64(F) Q8_S16(F, 0), Q8_S16(F, 16), Q8_S16(F, 32), Q8_S16(F, 48)
+#define Q8_UNPACK_ORDER(p) (((p) >> 2 & 3) * 16 + ((p) >> 4) * 4 + ((p) & 3))
+#define Q8_LOW_NAT(p) (2 * (p))                        /* low byte of word p */
+#define Q8_LOW_UNPACK(p) (2 * Q8_UNPACK_ORDER(p))
+#define Q8_HIGH_NAT(p) (2 * (p) + 1)
+#define Q8_HIGH_UNPACK(p) (2 * Q8_UNPACK_ORDER(p) + 1)
+#define Q8_UPPER_HALF(p) (4 * ((p) >> 1) + 2 + ((p) & 1)) /* bytes 2, 3 of dword p / 2 */
+static const unsigned char q8_unpack_order[64] = {Q8_S64(Q8_UNPACK_ORDER)};
+static const unsigned char q8_low_nat[64] = {Q8_S64(Q8_LOW_NAT)};
+static const unsigned char q8_low_unpack[64] = {Q8_S64(Q8_LOW_UNPACK)};
+static const unsigned char q8_high_nat[64] = {Q8_S64(Q8_HIGH_NAT)};
+static const unsigned char q8_high_unpack[64] = {Q8_S64(Q8_HIGH_UNPACK)};
+static const unsigned char q8_upper_words[64] = {Q8_S64(Q8_UPPER_HALF)};
+
+static int q8_vbmi_cpu(void)
+{
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vbmi");
+}
+
+/* The 4 byte vectors of 64 elements in unpack order as 4 x 16 dwords in
+ * element order: byte k of dword = plane k. */
+Q8_TARGET_VBMI static inline void q8_unpack(const __m512i b[4], __m512i d[4])
+{
+    __m512i lo01 = _mm512_unpacklo_epi8(b[0], b[1]), hi01 = _mm512_unpackhi_epi8(b[0], b[1]);
+    __m512i lo23 = _mm512_unpacklo_epi8(b[2], b[3]), hi23 = _mm512_unpackhi_epi8(b[2], b[3]);
+    d[0] = _mm512_unpacklo_epi16(lo01, lo23);
+    d[1] = _mm512_unpackhi_epi16(lo01, lo23);
+    d[2] = _mm512_unpacklo_epi16(hi01, hi23);
+    d[3] = _mm512_unpackhi_epi16(hi01, hi23);
+}
+
+/* t[idx] for a table of 64 * ntab bytes in ntab registers (ntab = 4 or 8):
+ * bit7 and bit8 are the masks of index bits 7 and 8 (vpermi2b reads 0-6). */
+Q8_TARGET_VBMI static inline __m512i q8_lookup(const __m512i *t, int ntab, __m512i idx, __mmask64 bit7,
+                                               __mmask64 bit8)
+{
+    __m512i v = _mm512_mask_blend_epi8(bit7, _mm512_permutex2var_epi8(t[0], idx, t[1]),
+                                       _mm512_permutex2var_epi8(t[2], idx, t[3]));
+    if (ntab == 8)
+        v = _mm512_mask_blend_epi8(bit8, v,
+                                   _mm512_mask_blend_epi8(bit7, _mm512_permutex2var_epi8(t[4], idx, t[5]),
+                                                          _mm512_permutex2var_epi8(t[6], idx, t[7])));
+    return v;
+}
+
+/* x = map[code] * scale, 64 at a time. */
+Q8_TARGET_VBMI static void dequant_vbmi(float *x, size_t len, const unsigned char *q,
+                                        const unsigned char (*planes)[256], const float *map, float scale)
+{
+    __m512i t[4][4];
+    for (int k = 0; k < 4; k++)
+        for (int h = 0; h < 4; h++)
+            t[k][h] = _mm512_loadu_si512((const void *)(planes[k] + 64 * h));
+    const __m512i order = _mm512_loadu_si512((const void *)q8_unpack_order);
+    const __m512 s = _mm512_set1_ps(scale);
+    size_t i = 0;
+    for (; i + 64 <= len; i += 64) {
+        __m512i c = _mm512_permutexvar_epi8(order, _mm512_loadu_si512((const void *)(q + i)));
+        __mmask64 bit7 = _mm512_movepi8_mask(c);
+        __m512i b[4], d[4];
+        for (int k = 0; k < 4; k++)
+            b[k] = q8_lookup(t[k], 4, c, bit7, 0);
+        q8_unpack(b, d);
+        for (int k = 0; k < 4; k++)
+            _mm512_storeu_ps(x + i + 16 * k, _mm512_mul_ps(_mm512_castsi512_ps(d[k]), s));
+    }
+    dequant_portable(x + i, len - i, q + i, map, scale);
+}
+
+/* The codes of 64 normalized values y (4 vectors of 16, element order);
+ * the scheme and its proof are in tools/gen_q8_maps.py. nsub = 256 (signed
+ * map) or 512 (unsigned) sub-buckets. */
+Q8_TARGET_VBMI static inline __m512i quant64_vbmi(const __m512i y[4], const __m512i *l1, const __m512i sub[4][8],
+                                                  int nsub, int is_signed)
+{
+    const int ntab = nsub / 64;
+    const __m512i upper = _mm512_loadu_si512((const void *)q8_upper_words);
+    __m512i w[2], idx[2];
+    w[0] = _mm512_permutex2var_epi8(y[0], upper, y[1]); /* the upper 16 bits of each y */
+    w[1] = _mm512_permutex2var_epi8(y[2], upper, y[3]);
+    for (int h = 0; h < 2; h++) {
+        __m512i m = _mm512_and_si512(w[h], _mm512_set1_epi16(0x7FFF)); /* exponent, 7 fraction bits */
+        __m512i e = _mm512_max_epu16(_mm512_srli_epi16(m, 7), _mm512_set1_epi16(DESCENT_Q8_L1_MIN_EXP));
+        __m512i ent = _mm512_permutex2var_epi16(l1[0], e, l1[1]);
+        idx[h] = _mm512_add_epi16(_mm512_srlv_epi16(m, _mm512_srli_epi16(ent, 12)), ent);
+    }
+    __m512i nat = _mm512_permutex2var_epi8(idx[0], _mm512_loadu_si512((const void *)q8_low_nat), idx[1]);
+    __m512i unp = _mm512_permutex2var_epi8(idx[0], _mm512_loadu_si512((const void *)q8_low_unpack), idx[1]);
+    __mmask64 nat8 = 0, unp8 = 0;
+    if (ntab == 8) {
+        const __m512i one = _mm512_set1_epi8(1);
+        nat8 = _mm512_test_epi8_mask(
+            _mm512_permutex2var_epi8(idx[0], _mm512_loadu_si512((const void *)q8_high_nat), idx[1]), one);
+        unp8 = _mm512_test_epi8_mask(
+            _mm512_permutex2var_epi8(idx[0], _mm512_loadu_si512((const void *)q8_high_unpack), idx[1]), one);
+    }
+    __mmask64 nat7 = _mm512_movepi8_mask(nat), unp7 = _mm512_movepi8_mask(unp);
+    __m512i j0 = q8_lookup(sub[0], ntab, nat, nat7, nat8);
+    __m512i b[4], thr[4];
+    for (int k = 1; k < 4; k++)
+        b[k - 1] = q8_lookup(sub[k], ntab, unp, unp7, unp8);
+    b[3] = _mm512_setzero_si512();
+    q8_unpack(b, thr);
+    /* key = the 23 fraction bits of y, minus 1 for y < 0 (there the
+     * comparison is key > thr); 0 - 1 = -1 is below every thr (signed). */
+    __mmask64 ge = 0;
+    for (int k = 0; k < 4; k++) {
+        __m512i key = _mm512_and_si512(y[k], _mm512_set1_epi32(0x7FFFFF));
+        key = _mm512_mask_sub_epi32(key, _mm512_cmplt_epi32_mask(y[k], _mm512_setzero_si512()), key, _mm512_set1_epi32(1));
+        ge |= (__mmask64)_mm512_cmpge_epi32_mask(key, thr[k]) << (16 * k);
+    }
+    __m512i code = _mm512_mask_add_epi8(j0, ge, j0, _mm512_set1_epi8(1));
+    __mmask64 neg = (__mmask64)_mm512_movepi16_mask(w[0]) | (__mmask64)_mm512_movepi16_mask(w[1]) << 32;
+    if (is_signed)
+        return _mm512_mask_subs_epu8(code, neg, _mm512_set1_epi8((char)254), code); /* max(254 - c, 0) */
+    return _mm512_maskz_mov_epi8(~neg, code); /* no code is below 0 */
+}
+
+Q8_TARGET_VBMI static inline void quant_vbmi_body(const float *x, size_t len, unsigned char *q, float inv,
+                                                  const unsigned short *l1tab, const unsigned char *subtab,
+                                                  int nsub, int is_signed)
+{
+    __m512i l1[2], sub[4][8];
+    l1[0] = _mm512_loadu_si512((const void *)l1tab);
+    l1[1] = _mm512_loadu_si512((const void *)(l1tab + 32));
+    for (int k = 0; k < 4; k++)
+        for (int h = 0; h < nsub / 64; h++)
+            sub[k][h] = _mm512_loadu_si512((const void *)(subtab + (size_t)k * nsub + 64 * h));
+    const __m512 d = _mm512_set1_ps(inv);
+    for (size_t i = 0; i < len; i += 64) {
+        __m512i y[4];
+        if (i + 64 <= len) {
+            for (int k = 0; k < 4; k++)
+                y[k] = _mm512_castps_si512(_mm512_mul_ps(_mm512_loadu_ps(x + i + 16 * k), d));
+            _mm512_storeu_si512((void *)(q + i), quant64_vbmi(y, l1, sub, nsub, is_signed));
+        } else { /* the last < 64: masked loads and store, lanes past len are 0 */
+            size_t rest = len - i;
+            for (int k = 0; k < 4; k++) {
+                size_t have = rest > 16 * (size_t)k ? rest - 16 * (size_t)k : 0;
+                __mmask16 mk = have >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << have) - 1);
+                y[k] = _mm512_castps_si512(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x + i + 16 * k), d));
+            }
+            _mm512_mask_storeu_epi8(q + i, ((__mmask64)1 << rest) - 1, quant64_vbmi(y, l1, sub, nsub, is_signed));
+        }
+    }
+}
+
+Q8_TARGET_VBMI static void quant_vbmi_signed(const float *x, size_t len, unsigned char *q, float inv)
+{
+    quant_vbmi_body(x, len, q, inv, descent_q8_signed_l1, &descent_q8_signed_sub[0][0], 256, 1);
+}
+
+Q8_TARGET_VBMI static void quant_vbmi_unsigned(const float *x, size_t len, unsigned char *q, float inv)
+{
+    quant_vbmi_body(x, len, q, inv, descent_q8_unsigned_l1, &descent_q8_unsigned_sub[0][0], 512, 0);
+}
 #endif
 
 const float *descent_q8_map(char kind)
@@ -274,6 +448,12 @@ void descent_q8_dequantize(char kind, float *x, size_t len, const unsigned char 
 {
     const float *map = descent_q8_map(kind);
 #if DESCENT_HAVE_DISPATCH
+    if ((isa & DESCENT_Q8_NO_VBMI) == 0 && isa >= DESCENT_ISA_AVX512 && q8_vbmi_cpu()) {
+        dequant_vbmi(x, len, codes, kind == 's' ? descent_q8_signed_map_planes : descent_q8_unsigned_map_planes, map,
+                     *absmax);
+        return;
+    }
+    isa &= ~DESCENT_Q8_NO_VBMI;
     if (isa >= DESCENT_ISA_AVX512) {
         dequant_avx512(x, len, codes, map, *absmax);
         return;
@@ -291,6 +471,8 @@ void descent_q8_quantize(char kind, const float *x, size_t len, unsigned char *c
 {
     const float *mid = kind == 's' ? descent_q8_signed_mid : descent_q8_unsigned_mid;
 #if DESCENT_HAVE_DISPATCH
+    int vbmi = (isa & DESCENT_Q8_NO_VBMI) == 0 && isa >= DESCENT_ISA_AVX512 && q8_vbmi_cpu();
+    isa &= ~DESCENT_Q8_NO_VBMI;
     float amax = isa >= DESCENT_ISA_AVX512 ? block_absmax_avx512(x, len)
                  : isa == DESCENT_ISA_AVX2 ? block_absmax_avx2(x, len)
                                            : block_absmax(x, len);
@@ -315,6 +497,15 @@ void descent_q8_quantize(char kind, const float *x, size_t len, unsigned char *c
     float inv = 1.0f / (amax > 0.0f ? amax : 1.0f);
 #if DESCENT_HAVE_DISPATCH
     const int *bucket = kind == 's' ? descent_q8_signed_bucket : descent_q8_unsigned_bucket;
+    /* inv = inf (a subnormal absmax below 2^-128) makes y NaN or inf: the
+     * binary search takes those blocks. */
+    if (vbmi && inv <= FLT_MAX) {
+        if (kind == 's')
+            quant_vbmi_signed(x, len, codes, inv);
+        else
+            quant_vbmi_unsigned(x, len, codes, inv);
+        return;
+    }
     if (isa >= DESCENT_ISA_AVX512) {
         quant_avx512(x, len, codes, mid, bucket, inv);
         return;
