@@ -107,6 +107,43 @@ static void dequant_portable(float *x, size_t len, const unsigned char *q, const
         x[i] = map[q[i]] * scale;
 }
 
+/* The next block's lines, requested a few at a time from inside the VBMI
+ * loops while this block computes: the streams then flow steadily, where a
+ * burst of 300 prefetches at the block's start stalls the core on the full
+ * miss queue and leaves the streams idle for the rest of the block. Streams
+ * are served round robin: the codes first (the next block dequantizes them
+ * first), then the parameters and gradients. */
+typedef struct q8_prefetch {
+    uintptr_t next[2 + DESCENT_MAX_STATE], end[2 + DESCENT_MAX_STATE];
+    int streams, cur, per_call;
+} q8_prefetch;
+
+static inline void q8_pf_add(q8_prefetch *pf, const void *base, size_t offset_bytes, size_t bytes)
+{
+    if (base) {
+        pf->next[pf->streams] = (uintptr_t)base + offset_bytes;
+        pf->end[pf->streams] = pf->next[pf->streams] + bytes;
+        pf->streams++;
+    }
+}
+
+static inline void q8_pf_some(q8_prefetch *pf)
+{
+    if (!pf)
+        return;
+    for (int n = 0; n < pf->per_call && pf->streams > 0; n++) {
+        int k = pf->cur;
+        __builtin_prefetch((const void *)pf->next[k], 0, 3);
+        pf->next[k] += 64;
+        if (pf->next[k] >= pf->end[k]) { /* drop stream k */
+            pf->streams--;
+            pf->next[k] = pf->next[pf->streams];
+            pf->end[k] = pf->end[pf->streams];
+        }
+        pf->cur = k + 1 < pf->streams ? k + 1 : 0;
+    }
+}
+
 #if DESCENT_HAVE_DISPATCH
 #include <immintrin.h>
 
@@ -328,7 +365,8 @@ Q8_TARGET_VBMI static inline __m512i q8_lookup(const __m512i *t, int ntab, __m51
 
 /* x = map[code] * scale, 64 at a time. */
 Q8_TARGET_VBMI static void dequant_vbmi(float *x, size_t len, const unsigned char *q,
-                                        const unsigned char (*planes)[256], const float *map, float scale)
+                                        const unsigned char (*planes)[256], const float *map, float scale,
+                                        q8_prefetch *pf)
 {
     __m512i t[4][4];
     for (int k = 0; k < 4; k++)
@@ -338,6 +376,7 @@ Q8_TARGET_VBMI static void dequant_vbmi(float *x, size_t len, const unsigned cha
     const __m512 s = _mm512_set1_ps(scale);
     size_t i = 0;
     for (; i + 64 <= len; i += 64) {
+        q8_pf_some(pf);
         __m512i c = _mm512_permutexvar_epi8(order, _mm512_loadu_si512((const void *)(q + i)));
         __mmask64 bit7 = _mm512_movepi8_mask(c);
         __m512i b[4], d[4];
@@ -401,7 +440,7 @@ Q8_TARGET_VBMI static inline __m512i quant64_vbmi(const __m512i y[4], const __m5
 
 Q8_TARGET_VBMI static inline void quant_vbmi_body(const float *x, size_t len, unsigned char *q, float inv,
                                                   const unsigned short *l1tab, const unsigned char *subtab,
-                                                  int nsub, int is_signed)
+                                                  int nsub, int is_signed, q8_prefetch *pf)
 {
     __m512i l1[2], sub[4][8];
     l1[0] = _mm512_loadu_si512((const void *)l1tab);
@@ -411,6 +450,7 @@ Q8_TARGET_VBMI static inline void quant_vbmi_body(const float *x, size_t len, un
             sub[k][h] = _mm512_loadu_si512((const void *)(subtab + (size_t)k * nsub + 64 * h));
     const __m512 d = _mm512_set1_ps(inv);
     for (size_t i = 0; i < len; i += 64) {
+        q8_pf_some(pf);
         __m512i y[4];
         if (i + 64 <= len) {
             for (int k = 0; k < 4; k++)
@@ -428,14 +468,15 @@ Q8_TARGET_VBMI static inline void quant_vbmi_body(const float *x, size_t len, un
     }
 }
 
-Q8_TARGET_VBMI static void quant_vbmi_signed(const float *x, size_t len, unsigned char *q, float inv)
+Q8_TARGET_VBMI static void quant_vbmi_signed(const float *x, size_t len, unsigned char *q, float inv, q8_prefetch *pf)
 {
-    quant_vbmi_body(x, len, q, inv, descent_q8_signed_l1, &descent_q8_signed_sub[0][0], 256, 1);
+    quant_vbmi_body(x, len, q, inv, descent_q8_signed_l1, &descent_q8_signed_sub[0][0], 256, 1, pf);
 }
 
-Q8_TARGET_VBMI static void quant_vbmi_unsigned(const float *x, size_t len, unsigned char *q, float inv)
+Q8_TARGET_VBMI static void quant_vbmi_unsigned(const float *x, size_t len, unsigned char *q, float inv,
+                                               q8_prefetch *pf)
 {
-    quant_vbmi_body(x, len, q, inv, descent_q8_unsigned_l1, &descent_q8_unsigned_sub[0][0], 512, 0);
+    quant_vbmi_body(x, len, q, inv, descent_q8_unsigned_l1, &descent_q8_unsigned_sub[0][0], 512, 0, pf);
 }
 #endif
 
@@ -444,15 +485,28 @@ const float *descent_q8_map(char kind)
     return kind == 's' ? descent_q8_signed_map : descent_q8_unsigned_map;
 }
 
-void descent_q8_dequantize(char kind, float *x, size_t len, const unsigned char *codes, const float *absmax, int isa)
+/* Whether the VBMI paths run at this isa (not capped, not DESCENT_Q8_NO_VBMI). */
+static int q8_use_vbmi(int isa)
+{
+#if DESCENT_HAVE_DISPATCH
+    return (isa & DESCENT_Q8_NO_VBMI) == 0 && isa >= DESCENT_ISA_AVX512 && q8_vbmi_cpu();
+#else
+    (void)isa;
+    return 0;
+#endif
+}
+
+static void q8_dequantize(char kind, float *x, size_t len, const unsigned char *codes, const float *absmax, int isa,
+                          q8_prefetch *pf)
 {
     const float *map = descent_q8_map(kind);
 #if DESCENT_HAVE_DISPATCH
-    if ((isa & DESCENT_Q8_NO_VBMI) == 0 && isa >= DESCENT_ISA_AVX512 && q8_vbmi_cpu()) {
+    if (q8_use_vbmi(isa)) {
         dequant_vbmi(x, len, codes, kind == 's' ? descent_q8_signed_map_planes : descent_q8_unsigned_map_planes, map,
-                     *absmax);
+                     *absmax, pf);
         return;
     }
+    (void)pf;
     isa &= ~DESCENT_Q8_NO_VBMI;
     if (isa >= DESCENT_ISA_AVX512) {
         dequant_avx512(x, len, codes, map, *absmax);
@@ -464,14 +518,21 @@ void descent_q8_dequantize(char kind, float *x, size_t len, const unsigned char 
     }
 #endif
     (void)isa;
+    (void)pf;
     dequant_portable(x, len, codes, map, *absmax);
 }
 
-void descent_q8_quantize(char kind, const float *x, size_t len, unsigned char *codes, float *absmax, int isa)
+void descent_q8_dequantize(char kind, float *x, size_t len, const unsigned char *codes, const float *absmax, int isa)
+{
+    q8_dequantize(kind, x, len, codes, absmax, isa, NULL);
+}
+
+static void q8_quantize(char kind, const float *x, size_t len, unsigned char *codes, float *absmax, int isa,
+                        q8_prefetch *pf)
 {
     const float *mid = kind == 's' ? descent_q8_signed_mid : descent_q8_unsigned_mid;
 #if DESCENT_HAVE_DISPATCH
-    int vbmi = (isa & DESCENT_Q8_NO_VBMI) == 0 && isa >= DESCENT_ISA_AVX512 && q8_vbmi_cpu();
+    int vbmi = q8_use_vbmi(isa);
     isa &= ~DESCENT_Q8_NO_VBMI;
     float amax = isa >= DESCENT_ISA_AVX512 ? block_absmax_avx512(x, len)
                  : isa == DESCENT_ISA_AVX2 ? block_absmax_avx2(x, len)
@@ -501,9 +562,9 @@ void descent_q8_quantize(char kind, const float *x, size_t len, unsigned char *c
      * binary search takes those blocks. */
     if (vbmi && inv <= FLT_MAX) {
         if (kind == 's')
-            quant_vbmi_signed(x, len, codes, inv);
+            quant_vbmi_signed(x, len, codes, inv, pf);
         else
-            quant_vbmi_unsigned(x, len, codes, inv);
+            quant_vbmi_unsigned(x, len, codes, inv, pf);
         return;
     }
     if (isa >= DESCENT_ISA_AVX512) {
@@ -516,7 +577,13 @@ void descent_q8_quantize(char kind, const float *x, size_t len, unsigned char *c
     }
 #endif
     (void)isa;
+    (void)pf;
     quant_portable(x, len, codes, mid, inv);
+}
+
+void descent_q8_quantize(char kind, const float *x, size_t len, unsigned char *codes, float *absmax, int isa)
+{
+    q8_quantize(kind, x, len, codes, absmax, isa, NULL);
 }
 
 /* One chunk: per block, dequantize the state, run the f32 kernel, quantize
@@ -527,21 +594,38 @@ static void run_chunk_q8(const descent_optimizer *opt, const descent_chunk *c, i
     const char *kinds = opt->algo->state_q8;
     _Alignas(DESCENT_ALIGN) float scratch[DESCENT_MAX_STATE][DESCENT_Q8_BLOCK];
     const float *grad = descent_step_grad(t);
+    int vbmi = q8_use_vbmi(opt->isa);
     for (size_t b = c->begin; b < c->end; b += DESCENT_Q8_BLOCK) {
         size_t len = c->end - b < DESCENT_Q8_BLOCK ? c->end - b : DESCENT_Q8_BLOCK;
         /* The next block's p, g and codes, requested while this one
          * computes: the quantization between the kernel's short bursts
-         * leaves the streams too few misses in flight (as in storage.c). */
+         * leaves the streams too few misses in flight (as in storage.c).
+         * The VBMI loops spread the requests over the block (q8_prefetch);
+         * the other paths ask for them all here. */
+        q8_prefetch pf_lines, *pf = NULL;
         if (opt->prefetch_step && b + 2 * DESCENT_Q8_BLOCK <= c->end) {
             size_t next = b + DESCENT_Q8_BLOCK;
-            DESCENT_PREFETCH_BLOCK(t->param, next, sizeof(float), DESCENT_Q8_BLOCK * sizeof(float), 0);
-            DESCENT_PREFETCH_BLOCK(grad, next, sizeof(float), DESCENT_Q8_BLOCK * sizeof(float), 0);
-            for (int k = 0; k < t->nstate; k++)
-                DESCENT_PREFETCH_BLOCK(t->state[k], next, 1, DESCENT_Q8_BLOCK, 0);
+            if (vbmi) {
+                pf = &pf_lines;
+                pf->streams = pf->cur = 0;
+                for (int k = 0; k < t->nstate; k++)
+                    q8_pf_add(pf, t->state[k], next, DESCENT_Q8_BLOCK);
+                q8_pf_add(pf, t->param, next * sizeof(float), DESCENT_Q8_BLOCK * sizeof(float));
+                q8_pf_add(pf, grad, next * sizeof(float), DESCENT_Q8_BLOCK * sizeof(float));
+                /* lines / the 64-element iterations of dequantizing and quantizing every state */
+                int lines = (2 * (int)sizeof(float) + t->nstate) * DESCENT_Q8_BLOCK / 64;
+                int calls = 2 * t->nstate * DESCENT_Q8_BLOCK / 64;
+                pf->per_call = (lines + calls - 1) / calls;
+            } else {
+                DESCENT_PREFETCH_BLOCK(t->param, next, sizeof(float), DESCENT_Q8_BLOCK * sizeof(float), 0);
+                DESCENT_PREFETCH_BLOCK(grad, next, sizeof(float), DESCENT_Q8_BLOCK * sizeof(float), 0);
+                for (int k = 0; k < t->nstate; k++)
+                    DESCENT_PREFETCH_BLOCK(t->state[k], next, 1, DESCENT_Q8_BLOCK, 0);
+            }
         }
         for (int k = 0; k < t->nstate; k++)
-            descent_q8_dequantize(kinds[k], scratch[k], len, (const unsigned char *)t->state[k] + b,
-                                  q8_absmax(t->state[k], t->n) + b / DESCENT_Q8_BLOCK, opt->isa);
+            q8_dequantize(kinds[k], scratch[k], len, (const unsigned char *)t->state[k] + b,
+                          q8_absmax(t->state[k], t->n) + b / DESCENT_Q8_BLOCK, opt->isa, pf);
         descent_kernel_args a;
         descent_kernel_args_init(&a, opt, t, nonfinite);
         a.end = len;
@@ -551,8 +635,8 @@ static void run_chunk_q8(const descent_optimizer *opt, const descent_chunk *c, i
             a.state[k] = scratch[k];
         opt->algo->kernel_f32(&a);
         for (int k = 0; k < t->nstate; k++)
-            descent_q8_quantize(kinds[k], scratch[k], len, (unsigned char *)t->state[k] + b,
-                                q8_absmax(t->state[k], t->n) + b / DESCENT_Q8_BLOCK, opt->isa);
+            q8_quantize(kinds[k], scratch[k], len, (unsigned char *)t->state[k] + b,
+                        q8_absmax(t->state[k], t->n) + b / DESCENT_Q8_BLOCK, opt->isa, pf);
     }
 }
 
