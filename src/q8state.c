@@ -320,16 +320,21 @@ DESCENT_TARGET_AVX512 static void dequant_avx512(float *x, size_t len, const uns
 #define Q8_S64(F) Q8_S16(F, 0), Q8_S16(F, 16), Q8_S16(F, 32), Q8_S16(F, 48)
 #define Q8_UNPACK_ORDER(p) (((p) >> 2 & 3) * 16 + ((p) >> 4) * 4 + ((p) & 3))
 #define Q8_LOW_NAT(p) (2 * (p))                        /* low byte of word p */
-#define Q8_LOW_UNPACK(p) (2 * Q8_UNPACK_ORDER(p))
+/* word unpack order: byte 16 L + 8 h + r is element 32 h + 8 L + r, so
+ * vpunpck{l,h}bw of two byte vectors give the words of elements 0-31, 32-63 */
+#define Q8_WUNPACK_ORDER(p) (((p) >> 3 & 1) * 32 + ((p) >> 4) * 8 + ((p) & 7))
+#define Q8_LOW_WUNPACK(p) (2 * Q8_WUNPACK_ORDER(p))
 #define Q8_HIGH_NAT(p) (2 * (p) + 1)
-#define Q8_HIGH_UNPACK(p) (2 * Q8_UNPACK_ORDER(p) + 1)
+#define Q8_HIGH_WUNPACK(p) (2 * Q8_WUNPACK_ORDER(p) + 1)
 #define Q8_UPPER_HALF(p) (4 * ((p) >> 1) + 2 + ((p) & 1)) /* bytes 2, 3 of dword p / 2 */
+#define Q8_LOWER_HALF(p) (4 * ((p) >> 1) + ((p) & 1))     /* bytes 0, 1 */
 static const unsigned char q8_unpack_order[64] = {Q8_S64(Q8_UNPACK_ORDER)};
 static const unsigned char q8_low_nat[64] = {Q8_S64(Q8_LOW_NAT)};
-static const unsigned char q8_low_unpack[64] = {Q8_S64(Q8_LOW_UNPACK)};
+static const unsigned char q8_low_wunpack[64] = {Q8_S64(Q8_LOW_WUNPACK)};
 static const unsigned char q8_high_nat[64] = {Q8_S64(Q8_HIGH_NAT)};
-static const unsigned char q8_high_unpack[64] = {Q8_S64(Q8_HIGH_UNPACK)};
-static const unsigned char q8_upper_words[64] = {Q8_S64(Q8_UPPER_HALF)};
+static const unsigned char q8_high_wunpack[64] = {Q8_S64(Q8_HIGH_WUNPACK)};
+static const unsigned char q8_upper_half[64] = {Q8_S64(Q8_UPPER_HALF)};
+static const unsigned char q8_lower_half[64] = {Q8_S64(Q8_LOWER_HALF)};
 
 static int q8_vbmi_cpu(void)
 {
@@ -389,94 +394,95 @@ Q8_TARGET_VBMI static void dequant_vbmi(float *x, size_t len, const unsigned cha
     dequant_portable(x + i, len - i, q + i, map, scale);
 }
 
-/* The codes of 64 normalized values y (4 vectors of 16, element order);
- * the scheme and its proof are in tools/gen_q8_maps.py. nsub = 256 (signed
- * map) or 512 (unsigned) sub-buckets. */
-Q8_TARGET_VBMI static inline __m512i quant64_vbmi(const __m512i y[4], const __m512i *l1, const __m512i sub[4][8],
-                                                  int nsub, int is_signed)
+/* The codes of 64 normalized values y (4 vectors of 16, element order)
+ * into *code; 0 where a 16-bit key ties with its sub-bucket's (the caller
+ * then codes these 64 by binary search). The scheme and its proof are in
+ * tools/gen_q8_maps.py. nsub = 256 (signed map) or 512 (unsigned)
+ * sub-buckets. Words are handled in two vectors of 32, elements 0-31 and
+ * 32-63. */
+Q8_TARGET_VBMI static inline int quant64_vbmi(const __m512i y[4], __m512i *code, const __m512i *l1,
+                                              const __m512i sub[3][8], int nsub, int is_signed)
 {
     const int ntab = nsub / 64;
-    const __m512i upper = _mm512_loadu_si512((const void *)q8_upper_words);
-    __m512i w[2], idx[2];
-    w[0] = _mm512_permutex2var_epi8(y[0], upper, y[1]); /* the upper 16 bits of each y */
-    w[1] = _mm512_permutex2var_epi8(y[2], upper, y[3]);
+    const __m512i upper = _mm512_loadu_si512((const void *)q8_upper_half);
+    const __m512i lower = _mm512_loadu_si512((const void *)q8_lower_half);
+    __m512i hi[2], idx[2], key[2];
     for (int h = 0; h < 2; h++) {
-        __m512i m = _mm512_and_si512(w[h], _mm512_set1_epi16(0x7FFF)); /* exponent, 7 fraction bits */
+        hi[h] = _mm512_permutex2var_epi8(y[2 * h], upper, y[2 * h + 1]);
+        __m512i lo = _mm512_permutex2var_epi8(y[2 * h], lower, y[2 * h + 1]);
+        __m512i m = _mm512_and_si512(hi[h], _mm512_set1_epi16(0x7FFF)); /* exponent, 7 fraction bits */
         __m512i e = _mm512_max_epu16(_mm512_srli_epi16(m, 7), _mm512_set1_epi16(DESCENT_Q8_L1_MIN_EXP));
         __m512i ent = _mm512_permutex2var_epi16(l1[0], e, l1[1]);
-        idx[h] = _mm512_add_epi16(_mm512_srlv_epi16(m, _mm512_srli_epi16(ent, 12)), ent);
+        __m512i sh = _mm512_srli_epi16(ent, 12);
+        idx[h] = _mm512_add_epi16(_mm512_srlv_epi16(m, sh), ent);
+        /* the 16 bits of the fraction below the sub-bucket's: (frac23 >> s) & 0xFFFF */
+        key[h] = _mm512_or_si512(_mm512_sllv_epi16(m, _mm512_sub_epi16(_mm512_set1_epi16(16), sh)),
+                                 _mm512_srlv_epi16(lo, sh));
     }
     __m512i nat = _mm512_permutex2var_epi8(idx[0], _mm512_loadu_si512((const void *)q8_low_nat), idx[1]);
-    __m512i unp = _mm512_permutex2var_epi8(idx[0], _mm512_loadu_si512((const void *)q8_low_unpack), idx[1]);
-    __mmask64 nat8 = 0, unp8 = 0;
+    __m512i wun = _mm512_permutex2var_epi8(idx[0], _mm512_loadu_si512((const void *)q8_low_wunpack), idx[1]);
+    __mmask64 nat8 = 0, wun8 = 0;
     if (ntab == 8) {
         const __m512i one = _mm512_set1_epi8(1);
         nat8 = _mm512_test_epi8_mask(
             _mm512_permutex2var_epi8(idx[0], _mm512_loadu_si512((const void *)q8_high_nat), idx[1]), one);
-        unp8 = _mm512_test_epi8_mask(
-            _mm512_permutex2var_epi8(idx[0], _mm512_loadu_si512((const void *)q8_high_unpack), idx[1]), one);
+        wun8 = _mm512_test_epi8_mask(
+            _mm512_permutex2var_epi8(idx[0], _mm512_loadu_si512((const void *)q8_high_wunpack), idx[1]), one);
     }
-    __mmask64 nat7 = _mm512_movepi8_mask(nat), unp7 = _mm512_movepi8_mask(unp);
+    __mmask64 nat7 = _mm512_movepi8_mask(nat), wun7 = _mm512_movepi8_mask(wun);
     __m512i j0 = q8_lookup(sub[0], ntab, nat, nat7, nat8);
-    __m512i b[4], thr[4];
-    for (int k = 1; k < 4; k++)
-        b[k - 1] = q8_lookup(sub[k], ntab, unp, unp7, unp8);
-    b[3] = _mm512_setzero_si512();
-    q8_unpack(b, thr);
-    /* key = the 23 fraction bits of y, minus 1 for y < 0 (there the
-     * comparison is key > thr); 0 - 1 = -1 is below every thr (signed). */
-    __mmask64 ge = 0;
-    for (int k = 0; k < 4; k++) {
-        __m512i key = _mm512_and_si512(y[k], _mm512_set1_epi32(0x7FFFFF));
-        key = _mm512_mask_sub_epi32(key, _mm512_cmplt_epi32_mask(y[k], _mm512_setzero_si512()), key, _mm512_set1_epi32(1));
-        ge |= (__mmask64)_mm512_cmpge_epi32_mask(key, thr[k]) << (16 * k);
-    }
-    __m512i code = _mm512_mask_add_epi8(j0, ge, j0, _mm512_set1_epi8(1));
-    __mmask64 neg = (__mmask64)_mm512_movepi16_mask(w[0]) | (__mmask64)_mm512_movepi16_mask(w[1]) << 32;
+    __m512i t0 = q8_lookup(sub[1], ntab, wun, wun7, wun8), t1 = q8_lookup(sub[2], ntab, wun, wun7, wun8);
+    __m512i thr[2] = {_mm512_unpacklo_epi8(t0, t1), _mm512_unpackhi_epi8(t0, t1)}; /* words, element order */
+    __mmask32 tie = _mm512_cmpeq_epi16_mask(key[0], thr[0]) | _mm512_cmpeq_epi16_mask(key[1], thr[1]);
+    __mmask64 gt = (__mmask64)_mm512_cmpgt_epu16_mask(key[0], thr[0]) |
+                   (__mmask64)_mm512_cmpgt_epu16_mask(key[1], thr[1]) << 32;
+    __m512i c = _mm512_mask_add_epi8(j0, gt, j0, _mm512_set1_epi8(1));
+    __mmask64 neg = (__mmask64)_mm512_movepi16_mask(hi[0]) | (__mmask64)_mm512_movepi16_mask(hi[1]) << 32;
     if (is_signed)
-        return _mm512_mask_subs_epu8(code, neg, _mm512_set1_epi8((char)254), code); /* max(254 - c, 0) */
-    return _mm512_maskz_mov_epi8(~neg, code); /* no code is below 0 */
+        *code = _mm512_mask_subs_epu8(c, neg, _mm512_set1_epi8((char)254), c); /* max(254 - c, 0) */
+    else
+        *code = _mm512_maskz_mov_epi8(~neg, c); /* no code is below 0 */
+    return tie != 0;
 }
 
 Q8_TARGET_VBMI static inline void quant_vbmi_body(const float *x, size_t len, unsigned char *q, float inv,
                                                   const unsigned short *l1tab, const unsigned char *subtab,
-                                                  int nsub, int is_signed, q8_prefetch *pf)
+                                                  int nsub, int is_signed, q8_prefetch *pf, const float *mid)
 {
-    __m512i l1[2], sub[4][8];
+    __m512i l1[2], sub[3][8];
     l1[0] = _mm512_loadu_si512((const void *)l1tab);
     l1[1] = _mm512_loadu_si512((const void *)(l1tab + 32));
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < 3; k++)
         for (int h = 0; h < nsub / 64; h++)
             sub[k][h] = _mm512_loadu_si512((const void *)(subtab + (size_t)k * nsub + 64 * h));
     const __m512 d = _mm512_set1_ps(inv);
     for (size_t i = 0; i < len; i += 64) {
         q8_pf_some(pf);
-        __m512i y[4];
-        if (i + 64 <= len) {
-            for (int k = 0; k < 4; k++)
-                y[k] = _mm512_castps_si512(_mm512_mul_ps(_mm512_loadu_ps(x + i + 16 * k), d));
-            _mm512_storeu_si512((void *)(q + i), quant64_vbmi(y, l1, sub, nsub, is_signed));
-        } else { /* the last < 64: masked loads and store, lanes past len are 0 */
-            size_t rest = len - i;
-            for (int k = 0; k < 4; k++) {
-                size_t have = rest > 16 * (size_t)k ? rest - 16 * (size_t)k : 0;
-                __mmask16 mk = have >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << have) - 1);
-                y[k] = _mm512_castps_si512(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x + i + 16 * k), d));
-            }
-            _mm512_mask_storeu_epi8(q + i, ((__mmask64)1 << rest) - 1, quant64_vbmi(y, l1, sub, nsub, is_signed));
+        __m512i y[4], code;
+        size_t rest = len - i < 64 ? len - i : 64;
+        for (int k = 0; k < 4; k++) { /* lanes past len are 0 */
+            size_t have = rest > 16 * (size_t)k ? rest - 16 * (size_t)k : 0;
+            __mmask16 mk = have >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << have) - 1);
+            y[k] = _mm512_castps_si512(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x + i + 16 * k), d));
         }
+        if (quant64_vbmi(y, &code, l1, sub, nsub, is_signed))
+            quant_portable(x + i, rest, q + i, mid, inv);
+        else
+            _mm512_mask_storeu_epi8(q + i, rest == 64 ? ~(__mmask64)0 : ((__mmask64)1 << rest) - 1, code);
     }
 }
 
 Q8_TARGET_VBMI static void quant_vbmi_signed(const float *x, size_t len, unsigned char *q, float inv, q8_prefetch *pf)
 {
-    quant_vbmi_body(x, len, q, inv, descent_q8_signed_l1, &descent_q8_signed_sub[0][0], 256, 1, pf);
+    quant_vbmi_body(x, len, q, inv, descent_q8_signed_l1, &descent_q8_signed_sub[0][0], 256, 1, pf,
+                    descent_q8_signed_mid);
 }
 
 Q8_TARGET_VBMI static void quant_vbmi_unsigned(const float *x, size_t len, unsigned char *q, float inv,
                                                q8_prefetch *pf)
 {
-    quant_vbmi_body(x, len, q, inv, descent_q8_unsigned_l1, &descent_q8_unsigned_sub[0][0], 512, 0, pf);
+    quant_vbmi_body(x, len, q, inv, descent_q8_unsigned_l1, &descent_q8_unsigned_sub[0][0], 512, 0, pf,
+                    descent_q8_unsigned_mid);
 }
 #endif
 
