@@ -491,6 +491,15 @@ const float *descent_q8_map(char kind)
     return kind == 's' ? descent_q8_signed_map : descent_q8_unsigned_map;
 }
 
+int descent_q8_has_vbmi(void)
+{
+#if DESCENT_HAVE_DISPATCH
+    return q8_vbmi_cpu();
+#else
+    return 0;
+#endif
+}
+
 /* Whether the VBMI paths run at this isa (not capped, not DESCENT_Q8_NO_VBMI). */
 static int q8_use_vbmi(int isa)
 {
