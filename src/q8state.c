@@ -311,9 +311,9 @@ DESCENT_TARGET_AVX512 static void dequant_avx512(float *x, size_t len, const uns
  * order: byte 16 L + 4 q + r of a vector in unpack order is element
  * 16 q + 4 L + r (vpunpck works within each 128-bit lane L). */
 #if defined(__clang__)
-#define Q8_TARGET_VBMI __attribute__((target("avx512f,avx512bw,avx512vbmi")))
+#define Q8_TARGET_VBMI __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512vbmi2")))
 #else
-#define Q8_TARGET_VBMI __attribute__((target("avx512f,avx512bw,avx512vbmi,prefer-vector-width=512")))
+#define Q8_TARGET_VBMI __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512vbmi2,prefer-vector-width=512")))
 #endif
 #define Q8_S4(F, p) F(p), F((p) + 1), F((p) + 2), F((p) + 3)
 #define Q8_S16(F, p) Q8_S4(F, p), Q8_S4(F, (p) + 4), Q8_S4(F, (p) + 8), Q8_S4(F, (p) + 12)
@@ -339,7 +339,7 @@ static const unsigned char q8_lower_half[64] = {Q8_S64(Q8_LOWER_HALF)};
 static int q8_vbmi_cpu(void)
 {
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vbmi");
+           __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vbmi2");
 }
 
 /* The 4 byte vectors of 64 elements in unpack order as 4 x 16 dwords in
@@ -415,9 +415,9 @@ Q8_TARGET_VBMI static inline int quant64_vbmi(const __m512i y[4], __m512i *code,
         __m512i ent = _mm512_permutex2var_epi16(l1[0], e, l1[1]);
         __m512i sh = _mm512_srli_epi16(ent, 12);
         idx[h] = _mm512_add_epi16(_mm512_srlv_epi16(m, sh), ent);
-        /* the 16 bits of the fraction below the sub-bucket's: (frac23 >> s) & 0xFFFF */
-        key[h] = _mm512_or_si512(_mm512_sllv_epi16(m, _mm512_sub_epi16(_mm512_set1_epi16(16), sh)),
-                                 _mm512_srlv_epi16(lo, sh));
+        /* the 16 bits of the fraction below the sub-bucket's: (frac23 >> s) & 0xFFFF,
+         * the low half of (m:lo) >> s (vpshrdvw) */
+        key[h] = _mm512_shrdv_epi16(lo, m, sh);
     }
     __m512i nat = _mm512_permutex2var_epi8(idx[0], _mm512_loadu_si512((const void *)q8_low_nat), idx[1]);
     __m512i wun = _mm512_permutex2var_epi8(idx[0], _mm512_loadu_si512((const void *)q8_low_wunpack), idx[1]);
