@@ -65,10 +65,13 @@ static void q8_init(const descent_optimizer *opt, descent_tensor *t)
     }
 }
 
-/* The element loops, in portable C and with AVX2 / AVX-512F intrinsics
+/* The element loops, in portable C, with AVX2 / AVX-512F intrinsics
  * (gathers, which gcc will not emit for the portable loops under its generic
- * tuning). All paths do the same IEEE multiplications and comparisons, so they give
- * the same codes. */
+ * tuning) and, on CPUs with AVX-512 VBMI and VBMI2, with byte-plane table
+ * lookups and no gathers (below; about 3x faster than the AVX-512F code on
+ * Zen 4, where a 16-element gather costs more than the rest of the
+ * quantizer). All paths do the same IEEE multiplications and comparisons,
+ * so they give the same codes. */
 
 /* absmax = max |x_i|, NaN if any x_i is NaN: the maximum of the bit patterns
  * with the sign cleared, which order as the magnitudes do, NaNs above
@@ -301,7 +304,7 @@ DESCENT_TARGET_AVX512 static void dequant_avx512(float *x, size_t len, const uns
     dequant_portable(x + i, len - i, q + i, map, scale);
 }
 
-/* ---- AVX-512 VBMI: byte-plane lookups, no gathers ----------------------
+/* ---- AVX-512 VBMI (and VBMI2): byte-plane lookups, no gathers ------------
  * vpermi2b looks 64 bytes up at once in a 128-byte table (two registers);
  * a 256-entry table is two such lookups and a blend on bit 7 of the index,
  * a 512-entry one four and blends on bits 7 and 8. The tables are byte
@@ -573,8 +576,10 @@ static void q8_quantize(char kind, const float *x, size_t len, unsigned char *co
     float inv = 1.0f / (amax > 0.0f ? amax : 1.0f);
 #if DESCENT_HAVE_DISPATCH
     const int *bucket = kind == 's' ? descent_q8_signed_bucket : descent_q8_unsigned_bucket;
-    /* inv = inf (a subnormal absmax below 2^-128) makes y NaN or inf: the
-     * binary search takes those blocks. */
+    /* inv = inf (a subnormal absmax below 2^-128) makes y = 0 * inf NaN
+     * (code 0 by definition: no midpoint is <= NaN) or inf: the binary
+     * search takes those blocks rather than rely on the sign of the NaN the
+     * hardware makes. */
     if (vbmi && inv <= FLT_MAX) {
         if (kind == 's')
             quant_vbmi_signed(x, len, codes, inv, pf);
