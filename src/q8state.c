@@ -110,15 +110,22 @@ static void dequant_portable(float *x, size_t len, const unsigned char *q, const
         x[i] = map[q[i]] * scale;
 }
 
-/* The next block's lines, requested a few at a time from inside the VBMI
- * loops while this block computes: the streams then flow steadily, where a
- * burst of 300 prefetches at the block's start stalls the core on the full
- * miss queue and leaves the streams idle for the rest of the block. Streams
- * are served round robin: the codes first (the next block dequantizes them
- * first), then the parameters and gradients. */
+/* The next block's lines, requested a few at a time while this block
+ * computes: from inside the VBMI loops and between pieces of the kernel
+ * call, in proportion to the time each part takes, so the streams flow
+ * steadily; a burst of 300 prefetches at the block's start stalls the core
+ * on the full miss queue and leaves the streams idle for the rest of the
+ * block. Time is counted in units, roughly the time of one 64-element
+ * iteration of the dequantizer (measured on Zen 4); streams are served
+ * round robin. */
+#define Q8_PF_DEQUANT 1 /* per 64 elements of one state buffer */
+#define Q8_PF_QUANT 3   /* per 64 elements of one state buffer */
+#define Q8_PF_KERNEL 16 /* per Q8_KERNEL_PIECE elements of the kernel */
+#define Q8_KERNEL_PIECE 256
 typedef struct q8_prefetch {
     uintptr_t next[2 + DESCENT_MAX_STATE], end[2 + DESCENT_MAX_STATE];
-    int streams, cur, per_call;
+    int streams, cur;
+    unsigned rate, credit; /* lines per unit, in 1/256 */
 } q8_prefetch;
 
 static inline void q8_pf_add(q8_prefetch *pf, const void *base, size_t offset_bytes, size_t bytes)
@@ -130,11 +137,12 @@ static inline void q8_pf_add(q8_prefetch *pf, const void *base, size_t offset_by
     }
 }
 
-static inline void q8_pf_some(q8_prefetch *pf)
+static inline void q8_pf_some(q8_prefetch *pf, unsigned units)
 {
     if (!pf)
         return;
-    for (int n = 0; n < pf->per_call && pf->streams > 0; n++) {
+    pf->credit += units * pf->rate;
+    for (; pf->credit >= 256 && pf->streams > 0; pf->credit -= 256) {
         int k = pf->cur;
         __builtin_prefetch((const void *)pf->next[k], 0, 3);
         pf->next[k] += 64;
@@ -384,7 +392,7 @@ Q8_TARGET_VBMI static void dequant_vbmi(float *x, size_t len, const unsigned cha
     const __m512 s = _mm512_set1_ps(scale);
     size_t i = 0;
     for (; i + 64 <= len; i += 64) {
-        q8_pf_some(pf);
+        q8_pf_some(pf, Q8_PF_DEQUANT);
         __m512i c = _mm512_permutexvar_epi8(order, _mm512_loadu_si512((const void *)(q + i)));
         __mmask64 bit7 = _mm512_movepi8_mask(c);
         __m512i b[4], d[4];
@@ -460,7 +468,7 @@ Q8_TARGET_VBMI static inline void quant_vbmi_body(const float *x, size_t len, un
             sub[k][h] = _mm512_loadu_si512((const void *)(subtab + (size_t)k * nsub + 64 * h));
     const __m512 d = _mm512_set1_ps(inv);
     for (size_t i = 0; i < len; i += 64) {
-        q8_pf_some(pf);
+        q8_pf_some(pf, Q8_PF_QUANT);
         __m512i y[4], code;
         size_t rest = len - i < 64 ? len - i : 64;
         for (int k = 0; k < 4; k++) { /* lanes past len are 0 */
@@ -632,10 +640,11 @@ static void run_chunk_q8(const descent_optimizer *opt, const descent_chunk *c, i
                     q8_pf_add(pf, t->state[k], next, DESCENT_Q8_BLOCK);
                 q8_pf_add(pf, t->param, next * sizeof(float), DESCENT_Q8_BLOCK * sizeof(float));
                 q8_pf_add(pf, grad, next * sizeof(float), DESCENT_Q8_BLOCK * sizeof(float));
-                /* lines / the 64-element iterations of dequantizing and quantizing every state */
-                int lines = (2 * (int)sizeof(float) + t->nstate) * DESCENT_Q8_BLOCK / 64;
-                int calls = 2 * t->nstate * DESCENT_Q8_BLOCK / 64;
-                pf->per_call = (lines + calls - 1) / calls;
+                unsigned lines = (2 * (unsigned)sizeof(float) + (unsigned)t->nstate) * DESCENT_Q8_BLOCK / 64;
+                unsigned units = (unsigned)t->nstate * (DESCENT_Q8_BLOCK / 64) * (Q8_PF_DEQUANT + Q8_PF_QUANT) +
+                                 DESCENT_Q8_BLOCK / Q8_KERNEL_PIECE * Q8_PF_KERNEL;
+                pf->rate = (lines * 256 + units - 1) / units;
+                pf->credit = 0;
             } else {
                 DESCENT_PREFETCH_BLOCK(t->param, next, sizeof(float), DESCENT_Q8_BLOCK * sizeof(float), 0);
                 DESCENT_PREFETCH_BLOCK(grad, next, sizeof(float), DESCENT_Q8_BLOCK * sizeof(float), 0);
@@ -653,7 +662,17 @@ static void run_chunk_q8(const descent_optimizer *opt, const descent_chunk *c, i
         a.grad = (const float *)a.grad + b; /* the accumulated mean under accumulation */
         for (int k = 0; k < t->nstate; k++)
             a.state[k] = scratch[k];
-        opt->algo->kernel_f32(&a);
+        if (!pf) {
+            opt->algo->kernel_f32(&a);
+        } else { /* in pieces, prefetching between them; the kernel is element-wise */
+            for (size_t s = 0; s < len; s += Q8_KERNEL_PIECE) {
+                descent_kernel_args piece = a;
+                piece.begin = s;
+                piece.end = len - s < Q8_KERNEL_PIECE ? len : s + Q8_KERNEL_PIECE;
+                q8_pf_some(pf, Q8_PF_KERNEL);
+                opt->algo->kernel_f32(&piece);
+            }
+        }
         for (int k = 0; k < t->nstate; k++)
             q8_quantize(kinds[k], scratch[k], len, (unsigned char *)t->state[k] + b,
                         q8_absmax(t->state[k], t->n) + b / DESCENT_Q8_BLOCK, opt->isa, pf);
