@@ -379,6 +379,18 @@ Q8_TARGET_VBMI static inline __m512i q8_lookup(const __m512i *t, int ntab, __m51
     return v;
 }
 
+/* The same from a table in memory (64 * ntab bytes): the compiler keeps
+ * what fits in registers and reads the rest from L1, where a local copy of
+ * the tables in registers would be spilled, copied to the stack per call. */
+Q8_TARGET_VBMI static inline __m512i q8_lookup_mem(const unsigned char *t, int ntab, __m512i idx, __mmask64 bit7,
+                                                   __mmask64 bit8)
+{
+    __m512i r[8];
+    for (int h = 0; h < ntab; h++)
+        r[h] = _mm512_loadu_si512((const void *)(t + 64 * h));
+    return q8_lookup(r, ntab, idx, bit7, bit8);
+}
+
 /* x = map[code] * scale, 64 at a time. */
 Q8_TARGET_VBMI static void dequant_vbmi(float *x, size_t len, const unsigned char *q,
                                         const unsigned char (*planes)[256], const float *map, float scale,
@@ -412,7 +424,7 @@ Q8_TARGET_VBMI static void dequant_vbmi(float *x, size_t len, const unsigned cha
  * sub-buckets. Words are handled in two vectors of 32, elements 0-31 and
  * 32-63. */
 Q8_TARGET_VBMI static inline int quant64_vbmi(const __m512i y[4], __m512i *code, const __m512i *l1,
-                                              const __m512i sub[3][8], int nsub, int is_signed)
+                                              const unsigned char *sub, int nsub, int is_signed)
 {
     const int ntab = nsub / 64;
     const __m512i upper = _mm512_loadu_si512((const void *)q8_upper_half);
@@ -441,8 +453,9 @@ Q8_TARGET_VBMI static inline int quant64_vbmi(const __m512i y[4], __m512i *code,
             _mm512_permutex2var_epi8(idx[0], _mm512_loadu_si512((const void *)q8_high_wunpack), idx[1]), one);
     }
     __mmask64 nat7 = _mm512_movepi8_mask(nat), wun7 = _mm512_movepi8_mask(wun);
-    __m512i j0 = q8_lookup(sub[0], ntab, nat, nat7, nat8);
-    __m512i t0 = q8_lookup(sub[1], ntab, wun, wun7, wun8), t1 = q8_lookup(sub[2], ntab, wun, wun7, wun8);
+    __m512i j0 = q8_lookup_mem(sub, ntab, nat, nat7, nat8);
+    __m512i t0 = q8_lookup_mem(sub + nsub, ntab, wun, wun7, wun8);
+    __m512i t1 = q8_lookup_mem(sub + 2 * nsub, ntab, wun, wun7, wun8);
     __m512i thr[2] = {_mm512_unpacklo_epi8(t0, t1), _mm512_unpackhi_epi8(t0, t1)}; /* words, element order */
     __mmask32 tie = _mm512_cmpeq_epi16_mask(key[0], thr[0]) | _mm512_cmpeq_epi16_mask(key[1], thr[1]);
     __mmask64 gt = (__mmask64)_mm512_cmpgt_epu16_mask(key[0], thr[0]) |
@@ -460,12 +473,9 @@ Q8_TARGET_VBMI static inline void quant_vbmi_body(const float *x, size_t len, un
                                                   const unsigned short *l1tab, const unsigned char *subtab,
                                                   int nsub, int is_signed, q8_prefetch *pf, const float *mid)
 {
-    __m512i l1[2], sub[3][8];
+    __m512i l1[2];
     l1[0] = _mm512_loadu_si512((const void *)l1tab);
     l1[1] = _mm512_loadu_si512((const void *)(l1tab + 32));
-    for (int k = 0; k < 3; k++)
-        for (int h = 0; h < nsub / 64; h++)
-            sub[k][h] = _mm512_loadu_si512((const void *)(subtab + (size_t)k * nsub + 64 * h));
     const __m512 d = _mm512_set1_ps(inv);
     for (size_t i = 0; i < len; i += 64) {
         q8_pf_some(pf, Q8_PF_QUANT);
@@ -476,7 +486,7 @@ Q8_TARGET_VBMI static inline void quant_vbmi_body(const float *x, size_t len, un
             __mmask16 mk = have >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << have) - 1);
             y[k] = _mm512_castps_si512(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x + i + 16 * k), d));
         }
-        if (quant64_vbmi(y, &code, l1, sub, nsub, is_signed))
+        if (quant64_vbmi(y, &code, l1, subtab, nsub, is_signed))
             quant_portable(x + i, rest, q + i, mid, inv);
         else
             _mm512_mask_storeu_epi8(q + i, rest == 64 ? ~(__mmask64)0 : ((__mmask64)1 << rest) - 1, code);
