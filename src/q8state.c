@@ -330,19 +330,17 @@ DESCENT_TARGET_AVX512 static void dequant_avx512(float *x, size_t len, const uns
 #define Q8_S16(F, p) Q8_S4(F, p), Q8_S4(F, (p) + 4), Q8_S4(F, (p) + 8), Q8_S4(F, (p) + 12)
 #define Q8_S64(F) Q8_S16(F, 0), Q8_S16(F, 16), Q8_S16(F, 32), Q8_S16(F, 48)
 #define Q8_UNPACK_ORDER(p) (((p) >> 2 & 3) * 16 + ((p) >> 4) * 4 + ((p) & 3))
-#define Q8_LOW_NAT(p) (2 * (p))                        /* low byte of word p */
 /* word unpack order: byte 16 L + 8 h + r is element 32 h + 8 L + r, so
  * vpunpck{l,h}bw of two byte vectors give the words of elements 0-31, 32-63 */
 #define Q8_WUNPACK_ORDER(p) (((p) >> 3 & 1) * 32 + ((p) >> 4) * 8 + ((p) & 7))
 #define Q8_LOW_WUNPACK(p) (2 * Q8_WUNPACK_ORDER(p))
-#define Q8_HIGH_NAT(p) (2 * (p) + 1)
 #define Q8_HIGH_WUNPACK(p) (2 * Q8_WUNPACK_ORDER(p) + 1)
+#define Q8_WUNPACK_TO_NAT(p) (((p) >> 3 & 3) * 16 + ((p) >> 5) * 8 + ((p) & 7)) /* where element p is */
 #define Q8_UPPER_HALF(p) (4 * ((p) >> 1) + 2 + ((p) & 1)) /* bytes 2, 3 of dword p / 2 */
 #define Q8_LOWER_HALF(p) (4 * ((p) >> 1) + ((p) & 1))     /* bytes 0, 1 */
 static const unsigned char q8_unpack_order[64] = {Q8_S64(Q8_UNPACK_ORDER)};
-static const unsigned char q8_low_nat[64] = {Q8_S64(Q8_LOW_NAT)};
 static const unsigned char q8_low_wunpack[64] = {Q8_S64(Q8_LOW_WUNPACK)};
-static const unsigned char q8_high_nat[64] = {Q8_S64(Q8_HIGH_NAT)};
+static const unsigned char q8_wunpack_to_nat[64] = {Q8_S64(Q8_WUNPACK_TO_NAT)};
 static const unsigned char q8_high_wunpack[64] = {Q8_S64(Q8_HIGH_WUNPACK)};
 static const unsigned char q8_upper_half[64] = {Q8_S64(Q8_UPPER_HALF)};
 static const unsigned char q8_lower_half[64] = {Q8_S64(Q8_LOWER_HALF)};
@@ -423,17 +421,20 @@ Q8_TARGET_VBMI static void dequant_vbmi(float *x, size_t len, const unsigned cha
  * tools/gen_q8_maps.py. nsub = 256 (signed map) or 512 (unsigned)
  * sub-buckets. Words are handled in two vectors of 32, elements 0-31 and
  * 32-63. */
-Q8_TARGET_VBMI static inline int quant64_vbmi(const __m512i y[4], __m512i *code, const __m512i *l1,
+Q8_TARGET_VBMI static inline int quant64_vbmi(const __m512i y_in[4], __m512i *code, const __m512i *l1,
                                               const unsigned char *sub, int nsub, int is_signed)
 {
     const int ntab = nsub / 64;
     const __m512i upper = _mm512_loadu_si512((const void *)q8_upper_half);
     const __m512i lower = _mm512_loadu_si512((const void *)q8_lower_half);
-    __m512i hi[2], idx[2], key[2];
+    __m512i y[4], hi[2], idx[2], key[2];
+    for (int k = 0; k < 4; k++) /* the unsigned map codes every y <= -0 as 0, the code of +0 */
+        y[k] = is_signed ? y_in[k] : _mm512_max_epi32(y_in[k], _mm512_setzero_si512());
     for (int h = 0; h < 2; h++) {
         hi[h] = _mm512_permutex2var_epi8(y[2 * h], upper, y[2 * h + 1]);
         __m512i lo = _mm512_permutex2var_epi8(y[2 * h], lower, y[2 * h + 1]);
-        __m512i m = _mm512_and_si512(hi[h], _mm512_set1_epi16(0x7FFF)); /* exponent, 7 fraction bits */
+        /* exponent, 7 fraction bits */
+        __m512i m = is_signed ? _mm512_and_si512(hi[h], _mm512_set1_epi16(0x7FFF)) : hi[h];
         __m512i e = _mm512_max_epu16(_mm512_srli_epi16(m, 7), _mm512_set1_epi16(DESCENT_Q8_L1_MIN_EXP));
         __m512i ent = _mm512_permutex2var_epi16(l1[0], e, l1[1]);
         __m512i sh = _mm512_srli_epi16(ent, 12);
@@ -442,18 +443,15 @@ Q8_TARGET_VBMI static inline int quant64_vbmi(const __m512i y[4], __m512i *code,
          * the low half of (m:lo) >> s (vpshrdvw) */
         key[h] = _mm512_shrdv_epi16(lo, m, sh);
     }
-    __m512i nat = _mm512_permutex2var_epi8(idx[0], _mm512_loadu_si512((const void *)q8_low_nat), idx[1]);
+    /* the sub-bucket numbers as bytes in word unpack order, bit 8 as a mask */
     __m512i wun = _mm512_permutex2var_epi8(idx[0], _mm512_loadu_si512((const void *)q8_low_wunpack), idx[1]);
-    __mmask64 nat8 = 0, wun8 = 0;
-    if (ntab == 8) {
-        const __m512i one = _mm512_set1_epi8(1);
-        nat8 = _mm512_test_epi8_mask(
-            _mm512_permutex2var_epi8(idx[0], _mm512_loadu_si512((const void *)q8_high_nat), idx[1]), one);
+    __mmask64 wun8 = 0, wun7 = _mm512_movepi8_mask(wun);
+    if (ntab == 8)
         wun8 = _mm512_test_epi8_mask(
-            _mm512_permutex2var_epi8(idx[0], _mm512_loadu_si512((const void *)q8_high_wunpack), idx[1]), one);
-    }
-    __mmask64 nat7 = _mm512_movepi8_mask(nat), wun7 = _mm512_movepi8_mask(wun);
-    __m512i j0 = q8_lookup_mem(sub, ntab, nat, nat7, nat8);
+            _mm512_permutex2var_epi8(idx[0], _mm512_loadu_si512((const void *)q8_high_wunpack), idx[1]),
+            _mm512_set1_epi8(1));
+    __m512i j0 = _mm512_permutexvar_epi8(_mm512_loadu_si512((const void *)q8_wunpack_to_nat),
+                                         q8_lookup_mem(sub, ntab, wun, wun7, wun8));
     __m512i t0 = q8_lookup_mem(sub + nsub, ntab, wun, wun7, wun8);
     __m512i t1 = q8_lookup_mem(sub + 2 * nsub, ntab, wun, wun7, wun8);
     __m512i thr[2] = {_mm512_unpacklo_epi8(t0, t1), _mm512_unpackhi_epi8(t0, t1)}; /* words, element order */
@@ -461,11 +459,11 @@ Q8_TARGET_VBMI static inline int quant64_vbmi(const __m512i y[4], __m512i *code,
     __mmask64 gt = (__mmask64)_mm512_cmpgt_epu16_mask(key[0], thr[0]) |
                    (__mmask64)_mm512_cmpgt_epu16_mask(key[1], thr[1]) << 32;
     __m512i c = _mm512_mask_add_epi8(j0, gt, j0, _mm512_set1_epi8(1));
-    __mmask64 neg = (__mmask64)_mm512_movepi16_mask(hi[0]) | (__mmask64)_mm512_movepi16_mask(hi[1]) << 32;
-    if (is_signed)
-        *code = _mm512_mask_subs_epu8(c, neg, _mm512_set1_epi8((char)254), c); /* max(254 - c, 0) */
-    else
-        *code = _mm512_maskz_mov_epi8(~neg, c); /* no code is below 0 */
+    if (is_signed) {
+        __mmask64 neg = (__mmask64)_mm512_movepi16_mask(hi[0]) | (__mmask64)_mm512_movepi16_mask(hi[1]) << 32;
+        c = _mm512_mask_subs_epu8(c, neg, _mm512_set1_epi8((char)254), c); /* max(254 - c, 0) */
+    }
+    *code = c;
     return tie != 0;
 }
 
