@@ -68,7 +68,7 @@ static void q8_init(const descent_optimizer *opt, descent_tensor *t)
 /* The element loops, in portable C, with AVX2 / AVX-512F intrinsics
  * (gathers, which gcc will not emit for the portable loops under its generic
  * tuning) and, on CPUs with AVX-512 VBMI and VBMI2, with byte-plane table
- * lookups and no gathers (below; about 3x faster than the AVX-512F code on
+ * lookups and no gathers (below; 2-3x faster than the AVX-512F code on
  * Zen 4, where a 16-element gather costs more than the rest of the
  * quantizer). All paths do the same IEEE multiplications and comparisons,
  * so they give the same codes. */
@@ -416,8 +416,8 @@ Q8_TARGET_VBMI static void dequant_vbmi(float *x, size_t len, const unsigned cha
 }
 
 /* The codes of 64 normalized values y (4 vectors of 16, element order)
- * into *code; 0 where a 16-bit key ties with its sub-bucket's (the caller
- * then codes these 64 by binary search). The scheme and its proof are in
+ * into *code; returns nonzero when a 16-bit key ties with its sub-bucket's,
+ * and the caller then codes these 64 by binary search. The scheme and its proof are in
  * tools/gen_q8_maps.py. nsub = 256 (signed map) or 512 (unsigned)
  * sub-buckets. Words are handled in two vectors of 32, elements 0-31 and
  * 32-63. */
