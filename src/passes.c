@@ -317,3 +317,51 @@ double descent_norm_lanes_sum(const descent_norm_lanes *l, double p, int f64)
             s[i] = s[i] + s[i + h];
     return s[0];
 }
+
+/* ---- per-tensor norm sums (the sharded optimizer's global norm) ----------- */
+
+typedef struct norm_sums_pass {
+    const descent_optimizer *opt;
+    double p;
+    double *sums; /* one per tensor */
+} norm_sums_pass;
+
+static int norm_sum_chunk(const descent_optimizer *opt, int c, void *ctx, double *partial)
+{
+    const norm_sums_pass *x = ctx;
+    const descent_chunk *ch = &opt->chunks[c];
+    const descent_tensor *t = &opt->tensors[ch->tensor];
+    descent_norm_lanes l;
+    descent_norm_lanes_init(&l);
+    if (t->dtype == DESCENT_F64)
+        descent_norm_range_f64(opt->isa, &l, (const double *)t->grad + ch->begin, ch->end - ch->begin, x->p);
+    else
+        descent_norm_range_f32(opt->isa, &l, (const float *)t->grad + ch->begin, ch->end - ch->begin, x->p);
+    *partial = descent_norm_lanes_sum(&l, x->p, t->dtype == DESCENT_F64);
+    return 0;
+}
+
+/* Chunk sums into their tensor's sum in chunk order, as clip.c folds them. */
+static void norm_sum_fold(void *ctx, int c, double partial)
+{
+    norm_sums_pass *x = ctx;
+    double *sum = &x->sums[x->opt->chunks[c].tensor];
+    if (isinf(x->p))
+        descent_norm_accumulate(sum, partial, x->p);
+    else
+        *sum += partial;
+}
+
+int descent_grad_norm_sums(const descent_optimizer *opt, double p, double *sums)
+{
+    for (int k = 0; k < opt->ntensors; k++) {
+        sums[k] = 0.0;
+        if (opt->tensors[k].dtype != DESCENT_F32 && opt->tensors[k].dtype != DESCENT_F64)
+            return descent_opt_fail(opt, DESCENT_ERR_INVALID,
+                                    "the gradient norm supports f32 and f64 tensors; tensor %d has dtype %d", k,
+                                    (int)opt->tensors[k].dtype);
+    }
+    norm_sums_pass x = {opt, p, sums};
+    descent_for_chunks(opt, 0, opt->nchunks, norm_sum_chunk, &x, norm_sum_fold);
+    return 0;
+}
