@@ -188,3 +188,18 @@ void t_expect_spec_error(const char *spec, const char *needle)
           rc, rc < 0 ? err.message : "", needle);
     descent_destroy(opt);
 }
+
+size_t t_dsize(int dtype) { return dtype == DESCENT_F64 ? 8 : 4; }
+
+double t_get_elem(const void *a, int dtype, size_t i)
+{
+    return dtype == DESCENT_F64 ? ((const double *)a)[i] : (double)((const float *)a)[i];
+}
+
+void t_set_elem(void *a, int dtype, size_t i, double v)
+{
+    if (dtype == DESCENT_F64)
+        ((double *)a)[i] = v;
+    else
+        ((float *)a)[i] = (float)v;
+}

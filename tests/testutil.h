@@ -67,6 +67,13 @@ char *t_mkdtemp(char *tmpl);
 /* Run a shell command, capture stdout into a malloc'd string; returns the exit status. */
 int t_run(const char *cmd, char **out);
 
+/* Elements of an f32 or f64 array (dtype a descent_dtype; anything but
+ * DESCENT_F64 is f32): the size, element i as a double, element i set
+ * (rounded to f32). */
+size_t t_dsize(int dtype);
+double t_get_elem(const void *a, int dtype, size_t i);
+void t_set_elem(void *a, int dtype, size_t i, double v);
+
 /* An optimizer made from a spec with one group of its defaults (NULL and a
  * failed check when the spec is refused). */
 struct descent_optimizer *t_make_opt(const char *spec);
