@@ -10,31 +10,6 @@ DESCENT_INLINE T KERNEL_FN(lerp)(T a, T b, T w)
     return w < (T)0.5 && w > (T)-0.5 ? a + w * (b - a) : b - (b - a) * ((T)1 - w);
 }
 
-/* 1-D pass 1 on element i into lane k: variance = lerp(variance, G^2, w),
- * the squares of p and U. */
-DESCENT_INLINE void KERNEL_FN(af_flat1_elem)(const T *p, const T *g, T *var, size_t i, int k, double *ps,
-                                             double *us, T sign, T w, T eps1_sq)
-{
-    T gi = sign * g[i], pi = p[i];
-    T vi = KERNEL_FN(lerp)(var[i], gi * gi, w);
-    var[i] = vi;
-    vi = vi < eps1_sq ? eps1_sq : vi;
-    T u = ((T)1 / SQRT(vi)) * gi;
-    ps[k] += (double)pi * (double)pi;
-    us[k] += (double)u * (double)u;
-}
-
-/* Factored: the square of U at column j of a row (its row variance rq,
- * its matrix's column variances cb and gradient row gq) into lane k. */
-DESCENT_INLINE void KERNEL_FN(af_usq_elem)(const T *cb, const T *gq, size_t j, int k, double *us, T rq, T row_mean,
-                                           T eps1_sq, T sign)
-{
-    T v = rq * cb[j] / row_mean;
-    v = v < eps1_sq ? eps1_sq : v;
-    T u = ((T)1 / SQRT(v)) * (sign * gq[j]);
-    us[k] += (double)u * (double)u;
-}
-
 DESCENT_INLINE void KERNEL_FN(sq_lanes)(const T *restrict x, size_t len, double *restrict lane)
 {
     size_t j = 0;
@@ -55,10 +30,14 @@ DESCENT_INLINE void KERNEL_FN(af_flat1_body)(const af_job *jb, size_t b, size_t 
     double ps[DESCENT_RED_LANES] = {0}, us[DESCENT_RED_LANES] = {0};
     size_t i = b;
     for (; i + DESCENT_RED_LANES <= e; i += DESCENT_RED_LANES)
-        for (int k = 0; k < DESCENT_RED_LANES; k++)
-            KERNEL_FN(af_flat1_elem)(p, g, var, i + k, k, ps, us, sign, w, eps1_sq);
-    for (int k = 0; i < e; i++, k++)
-        KERNEL_FN(af_flat1_elem)(p, g, var, i, k, ps, us, sign, w, eps1_sq);
+        for (int k = 0; k < DESCENT_RED_LANES; k++) {
+            const size_t at = i + k;
+#include "adafactor_flat1_elem.h"
+        }
+    for (int k = 0; i < e; i++, k++) {
+        const size_t at = i;
+#include "adafactor_flat1_elem.h"
+    }
     sums[0] = descent_red_lanes(ps);
     sums[1] = descent_red_lanes(us);
 }
@@ -167,10 +146,18 @@ DESCENT_INLINE void KERNEL_FN(af_urows_body)(const af_job *jb, size_t q0, size_t
         }
         size_t j = 0;
         for (; j + DESCENT_RED_LANES <= C; j += DESCENT_RED_LANES)
-            for (int k = 0; k < DESCENT_RED_LANES; k++)
-                KERNEL_FN(af_usq_elem)(cb, gq, j + k, k, us, rq, row_mean, eps1_sq, sign);
-        for (int k = 0; j < C; j++, k++)
-            KERNEL_FN(af_usq_elem)(cb, gq, j, k, us, rq, row_mean, eps1_sq, sign);
+            for (int k = 0; k < DESCENT_RED_LANES; k++) {
+                T v = rq * cb[j + k] / row_mean;
+                v = v < eps1_sq ? eps1_sq : v;
+                T u = ((T)1 / SQRT(v)) * (sign * gq[j + k]);
+                us[k] += (double)u * (double)u;
+            }
+        for (int k = 0; j < C; j++, k++) {
+            T v = rq * cb[j] / row_mean;
+            v = v < eps1_sq ? eps1_sq : v;
+            T u = ((T)1 / SQRT(v)) * (sign * gq[j]);
+            us[k] += (double)u * (double)u;
+        }
     }
     if (!step)
         sums[0] = descent_red_lanes(us);

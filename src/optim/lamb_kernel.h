@@ -9,21 +9,6 @@ DESCENT_INLINE T KERNEL_FN(lamb_u)(T mi, T vi, T pi, T bc1, T bc2, T eps_root, T
     return (mi / bc1) / (SQRT(vi / bc2 + eps_root) + eps) + wd * pi;
 }
 
-/* Pass 1 on element i into lane k: m, v, and the squares of p and u. */
-DESCENT_INLINE void KERNEL_FN(lamb_pass1_elem)(const T *p, const T *g, T *m, T *v, size_t i, int k, double *ps,
-                                               double *us, T b1, T omb1, T b2, T omb2, T bc1, T bc2, T eps,
-                                               T eps_root, T wd)
-{
-    T gi = g[i], pi = p[i];
-    T mi = omb1 * gi + b1 * m[i];
-    T vi = omb2 * (gi * gi) + b2 * v[i];
-    m[i] = mi;
-    v[i] = vi;
-    T u = KERNEL_FN(lamb_u)(mi, vi, pi, bc1, bc2, eps_root, eps, wd);
-    ps[k] += (double)pi * (double)pi;
-    us[k] += (double)u * (double)u;
-}
-
 /* Pass 1 over [b, e), one reduction group: m, v, and the sums of squares of
  * p and u (sums[0], sums[1]) over DESCENT_RED_LANES lanes. */
 DESCENT_INLINE void KERNEL_FN(lamb_pass1_body)(const lamb_range *rg, size_t b, size_t e, double *sums)
@@ -40,10 +25,14 @@ DESCENT_INLINE void KERNEL_FN(lamb_pass1_body)(const lamb_range *rg, size_t b, s
     double ps[DESCENT_RED_LANES] = {0}, us[DESCENT_RED_LANES] = {0};
     size_t i = b;
     for (; i + DESCENT_RED_LANES <= e; i += DESCENT_RED_LANES)
-        for (int k = 0; k < DESCENT_RED_LANES; k++)
-            KERNEL_FN(lamb_pass1_elem)(p, g, m, v, i + k, k, ps, us, b1, omb1, b2, omb2, bc1, bc2, eps, eps_root, wd);
-    for (int k = 0; i < e; i++, k++)
-        KERNEL_FN(lamb_pass1_elem)(p, g, m, v, i, k, ps, us, b1, omb1, b2, omb2, bc1, bc2, eps, eps_root, wd);
+        for (int k = 0; k < DESCENT_RED_LANES; k++) {
+            const size_t at = i + k;
+#include "lamb_pass1_elem.h"
+        }
+    for (int k = 0; i < e; i++, k++) {
+        const size_t at = i;
+#include "lamb_pass1_elem.h"
+    }
     sums[0] = descent_red_lanes(ps);
     sums[1] = descent_red_lanes(us);
 }
