@@ -63,154 +63,7 @@ int descent_for_chunks(const descent_optimizer *opt, int first, int last, descen
     return any;
 }
 
-/* ---- loop bodies ----------------------------------------------------------
- * Arguments in the kernels' block: grad the input (n = end elements from
- * it; begin is 0), param the output, coeffs the constant(s), state[0] the
- * eight double lanes or the int report, state[1] the running maximum of
- * magnitude bits. */
 #define LANES DESCENT_NORM_LANES
-
-#define SUM_BODY(NAME, T, TERM)                                                       \
-    DESCENT_INLINE void NAME(const descent_kernel_args *a)                            \
-    {                                                                                 \
-        const T *g = (const T *)a->grad;                                              \
-        size_t n = a->end, i = 0;                                                     \
-        double *acc = (double *)a->state[0], l[LANES];                                \
-        for (int j = 0; j < LANES; j++)                                               \
-            l[j] = acc[j];                                                            \
-        for (; i + LANES <= n; i += LANES)                                            \
-            for (int j = 0; j < LANES; j++) {                                         \
-                double x = (double)g[i + j];                                          \
-                l[j] += TERM;                                                         \
-            }                                                                         \
-        for (int j = 0; i < n; i++, j++) {                                            \
-            double x = (double)g[i];                                                  \
-            l[j] += TERM;                                                             \
-        }                                                                             \
-        for (int j = 0; j < LANES; j++)                                               \
-            acc[j] = l[j];                                                            \
-    }
-
-#define MAXBITS_BODY(NAME, T, SFX)                                                    \
-    DESCENT_INLINE void NAME(const descent_kernel_args *a)                            \
-    {                                                                                 \
-        const T *g = (const T *)a->grad;                                              \
-        uint64_t *out = (uint64_t *)a->state[1];                                      \
-        descent_nf_##SFX m = (descent_nf_##SFX) * out;                                \
-        for (size_t i = 0; i < a->end; i++) {                                         \
-            descent_nf_##SFX x = descent_nf_bits_##SFX(g[i]);                         \
-            m = x > m ? x : m;                                                        \
-        }                                                                             \
-        *out = m;                                                                     \
-    }
-
-/* out = g c, or clamp(g, -c, c) (comparisons false for NaN: kept). */
-#define REWRITE_BODY(NAME, T, SFX, EXPR)                                              \
-    DESCENT_INLINE void NAME(const descent_kernel_args *a)                            \
-    {                                                                                 \
-        const T *g = (const T *)a->grad;                                              \
-        T *out = (T *)a->param;                                                       \
-        const T c = *(const T *)a->coeffs;                                            \
-        descent_nf_##SFX m = 0;                                                       \
-        for (size_t i = 0; i < a->end; i++) {                                         \
-            T x = g[i];                                                               \
-            T y = EXPR;                                                               \
-            out[i] = y;                                                               \
-            descent_nf_##SFX u = descent_nf_bits_##SFX(y);                            \
-            m = u > m ? u : m;                                                        \
-        }                                                                             \
-        *(int *)a->state[0] = m >= DESCENT_NF_INF_##SFX;                              \
-    }
-
-/* y = g c stored to out (param; NULL: not stored), its square added to the
- * lanes as SUM_BODY adds it, and the magnitude-bits maximum of y for the
- * verdict: the unscale, the verdict and the 2-norm in one loop. */
-#define SCALE_SUMSQ_BODY(NAME, T, SFX, STORE)                                                \
-    DESCENT_INLINE void NAME(const descent_kernel_args *a)                            \
-    {                                                                                 \
-        const T *g = (const T *)a->grad;                                              \
-        T *out = (T *)a->param;                                                       \
-        const T c = *(const T *)a->coeffs;                                            \
-        size_t n = a->end, i = 0;                                                     \
-        double *acc = (double *)a->state[0], l[LANES];                                \
-        descent_nf_##SFX m = 0;                                                       \
-        for (int j = 0; j < LANES; j++)                                               \
-            l[j] = acc[j];                                                            \
-        for (; i + LANES <= n; i += LANES)                                            \
-            for (int j = 0; j < LANES; j++) {                                         \
-                T y = g[i + j] * c;                                                   \
-                if (STORE)                                                            \
-                    out[i + j] = y;                                                   \
-                descent_nf_##SFX u = descent_nf_bits_##SFX(y);                        \
-                m = u > m ? u : m;                                                    \
-                double x = (double)y;                                                 \
-                l[j] += x * x;                                                        \
-            }                                                                         \
-        for (int j = 0; i < n; i++, j++) {                                            \
-            T y = g[i] * c;                                                           \
-            if (STORE)                                                                \
-                out[i] = y;                                                           \
-            descent_nf_##SFX u = descent_nf_bits_##SFX(y);                            \
-            m = u > m ? u : m;                                                        \
-            double x = (double)y;                                                     \
-            l[j] += x * x;                                                            \
-        }                                                                             \
-        for (int j = 0; j < LANES; j++)                                               \
-            acc[j] = l[j];                                                            \
-        *(int *)a->state[1] |= m >= DESCENT_NF_INF_##SFX;                             \
-    }
-
-/* EMA: avg = d avg + od p; SWA: avg = avg + (p - avg) / m
- * (torch.optim.swa_utils.AveragedModel's update, in the array's type). */
-#define AVERAGE_BODY(NAME, T, EXPR)                                                   \
-    DESCENT_INLINE void NAME(const descent_kernel_args *a)                            \
-    {                                                                                 \
-        const T *p = (const T *)a->grad;                                              \
-        T *avg = (T *)a->param;                                                       \
-        const T *k = (const T *)a->coeffs;                                            \
-        const T d = k[0], od = k[1], m = k[2];                                        \
-        (void)d, (void)od, (void)m;                                                   \
-        for (size_t i = 0; i < a->end; i++)                                           \
-            avg[i] = EXPR;                                                            \
-    }
-
-SUM_BODY(sumsq_f32_body, float, x * x)
-SUM_BODY(sumsq_f64_body, double, x * x)
-SUM_BODY(sumabs_f32_body, float, fabs(x))
-SUM_BODY(sumabs_f64_body, double, fabs(x))
-MAXBITS_BODY(maxbits_f32_body, float, f32)
-MAXBITS_BODY(maxbits_f64_body, double, f64)
-REWRITE_BODY(scale_f32_body, float, f32, x * c)
-REWRITE_BODY(scale_f64_body, double, f64, x * c)
-REWRITE_BODY(clamp_f32_body, float, f32, x < -c ? -c : x > c ? c : x)
-REWRITE_BODY(clamp_f64_body, double, f64, x < -c ? -c : x > c ? c : x)
-SCALE_SUMSQ_BODY(scale_sumsq_f32_body, float, f32, 1)
-SCALE_SUMSQ_BODY(scale_sumsq_f64_body, double, f64, 1)
-SCALE_SUMSQ_BODY(scaled_sumsq_f32_body, float, f32, 0)
-SCALE_SUMSQ_BODY(scaled_sumsq_f64_body, double, f64, 0)
-AVERAGE_BODY(ema_f32_body, float, d * avg[i] + od * p[i])
-AVERAGE_BODY(ema_f64_body, double, d * avg[i] + od * p[i])
-AVERAGE_BODY(swa_f32_body, float, avg[i] + (p[i] - avg[i]) / m)
-AVERAGE_BODY(swa_f64_body, double, avg[i] + (p[i] - avg[i]) / m)
-
-DESCENT_DISPATCH(sumsq_f32, sumsq_f32_body)
-DESCENT_DISPATCH(sumsq_f64, sumsq_f64_body)
-DESCENT_DISPATCH(sumabs_f32, sumabs_f32_body)
-DESCENT_DISPATCH(sumabs_f64, sumabs_f64_body)
-DESCENT_DISPATCH(maxbits_f32, maxbits_f32_body)
-DESCENT_DISPATCH(maxbits_f64, maxbits_f64_body)
-DESCENT_DISPATCH(scale_f32, scale_f32_body)
-DESCENT_DISPATCH(scale_f64, scale_f64_body)
-DESCENT_DISPATCH(clamp_f32, clamp_f32_body)
-DESCENT_DISPATCH(clamp_f64, clamp_f64_body)
-DESCENT_DISPATCH(scale_sumsq_f32, scale_sumsq_f32_body)
-DESCENT_DISPATCH(scale_sumsq_f64, scale_sumsq_f64_body)
-DESCENT_DISPATCH(scaled_sumsq_f32, scaled_sumsq_f32_body)
-DESCENT_DISPATCH(scaled_sumsq_f64, scaled_sumsq_f64_body)
-DESCENT_DISPATCH(ema_f32, ema_f32_body)
-DESCENT_DISPATCH(ema_f64, ema_f64_body)
-DESCENT_DISPATCH(swa_f32, swa_f32_body)
-DESCENT_DISPATCH(swa_f64, swa_f64_body)
 
 static void args_for(descent_kernel_args *a, int isa, const void *in, void *out, size_t n, const void *coeffs)
 {
@@ -222,45 +75,6 @@ static void args_for(descent_kernel_args *a, int isa, const void *in, void *out,
     a->coeffs = coeffs;
 }
 
-/* The range entry points (passes.h), one set per element type. */
-#define RANGE_FNS(T, SFX)                                                                               \
-    int descent_scale_range_##SFX(int isa, T *out, const T *g, size_t n, T c, int clamp)                \
-    {                                                                                                   \
-        descent_kernel_args a;                                                                          \
-        int bad = 0;                                                                                    \
-        args_for(&a, isa, g, out, n, &c);                                                               \
-        a.state[0] = &bad;                                                                              \
-        if (clamp)                                                                                      \
-            clamp_##SFX(&a);                                                                            \
-        else                                                                                            \
-            scale_##SFX(&a);                                                                            \
-        return bad;                                                                                     \
-    }                                                                                                   \
-    int descent_scale_sumsq_range_##SFX(int isa, descent_norm_lanes *l, T *out, const T *g, size_t n, T c) \
-    {                                                                                                   \
-        descent_kernel_args a;                                                                          \
-        int bad = 0;                                                                                    \
-        args_for(&a, isa, g, out, n, &c);                                                               \
-        a.state[0] = l->sum;                                                                            \
-        a.state[1] = &bad;                                                                              \
-        if (out)                                                                                        \
-            scale_sumsq_##SFX(&a);                                                                      \
-        else                                                                                            \
-            scaled_sumsq_##SFX(&a);                                                                     \
-        return bad;                                                                                     \
-    }                                                                                                   \
-    void descent_average_range_##SFX(int isa, T *avg, const T *p, size_t n, T d, T od, T m, int ema)    \
-    {                                                                                                   \
-        descent_kernel_args a;                                                                          \
-        const T k[3] = {d, od, m};                                                                      \
-        args_for(&a, isa, p, avg, n, k);                                                                \
-        if (ema)                                                                                        \
-            ema_##SFX(&a);                                                                              \
-        else                                                                                            \
-            swa_##SFX(&a);                                                                              \
-    }
-RANGE_FNS(float, f32)
-RANGE_FNS(double, f64)
 
 /* ---- the p-norm of a chunk ------------------------------------------------ */
 
@@ -326,30 +140,11 @@ static double pow_sum_f64(double sum, const double *g, size_t n, double p)
     return sum;
 }
 
-/* Add the range's |x|^p into the lanes (ranges of one chunk, in order; every
- * range but a chunk's last a multiple of 32 elements long). */
-#define NORM_RANGE_FN(T, SFX)                                                                     \
-    void descent_norm_range_##SFX(int isa, descent_norm_lanes *l, const T *g, size_t n, double p) \
-    {                                                                                             \
-        if (isinf(p)) {                                                                           \
-            descent_kernel_args a;                                                                \
-            args_for(&a, isa, g, NULL, n, NULL);                                                  \
-            a.state[1] = &l->maxbits;                                                             \
-            maxbits_##SFX(&a);                                                                    \
-        } else if (p == 2.0 || p == 1.0) {                                                        \
-            descent_kernel_args a;                                                                \
-            args_for(&a, isa, g, NULL, n, NULL);                                                  \
-            a.state[0] = l->sum;                                                                  \
-            if (p == 2.0)                                                                         \
-                sumsq_##SFX(&a);                                                                  \
-            else                                                                                  \
-                sumabs_##SFX(&a);                                                                 \
-        } else {                                                                                  \
-            l->sum[0] = pow_sum_##SFX(l->sum[0], g, n, p);                                        \
-        }                                                                                         \
-    }
-NORM_RANGE_FN(float, f32)
-NORM_RANGE_FN(double, f64)
+/* The loops, the range entry points and descent_norm_range_* per element
+ * type (passes_kernel.h). */
+#define DESCENT_KERNEL_FILE "../passes_kernel.h"
+#include "optim/kernel_types.h"
+#undef LANES
 
 double descent_norm_lanes_sum(const descent_norm_lanes *l, double p, int f64)
 {
