@@ -562,14 +562,15 @@ static int bench_one(const char *spec, const bench_cfg *cfg, bench_result *res)
          * their traffic is the pipeline's (pipeline_bytes_per_param). */
         size_t aux_bytes = n * state_es * (size_t)((ema_decay > 0) + (lookahead_k > 0));
         res->nstate = n ? (int)((res->state_bytes - aux_bytes) / (n * state_es)) : 0;
-        /* p read and written, g read, each state buffer read and written. */
-        res->bytes_per_param = 3.0 * (double)es + 2.0 * (double)state_es * res->nstate;
-        if (n && (res->state_bytes - aux_bytes) % (n * state_es) != 0) {
-            /* 8-bit state: count its real bytes; the limit kernel gets one
-             * more f32 array and the comparison is by bandwidth. */
-            res->bytes_per_param = 3.0 * (double)es + 2.0 * (double)(res->state_bytes - aux_bytes) / (double)n;
+        /* What the step must move (the library's count: p, g and each
+         * state buffer in its storage, and the later passes of LAMB and
+         * Adafactor), then what the passes around it add. The limit kernel
+         * reads and writes as many f32 (f64) arrays as the state has, one
+         * more for 8-bit state, whose bytes are not a whole number of
+         * arrays: the comparison is by bandwidth. */
+        res->bytes_per_param = n ? (double)descent_step_bytes(opt) / (double)n : 0.0;
+        if (n && (res->state_bytes - aux_bytes) % (n * state_es) != 0)
             res->nstate++;
-        }
         res->limit_bytes_per_param = 3.0 * (double)es + 2.0 * (double)state_es * res->nstate;
         res->bytes_per_param += pipeline_bytes_per_param(es);
         L.k = res->nstate + 1;

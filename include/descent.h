@@ -386,6 +386,17 @@ int descent_set_prefetch(descent_optimizer *opt, int block_bytes);
  * master copies of bf16 parameters). fp32 Adam: 8 bytes per parameter. */
 size_t descent_state_bytes(const descent_optimizer *opt);
 
+/* Bytes one descent_step must read and write at least, over every
+ * registered tensor: each parameter read and written (a bf16 tensor with
+ * DESCENT_BF16_MASTER: the f32 master read and written, p written), each
+ * gradient read, each state buffer read and written in its storage (8-bit
+ * state: its codes and block scales), plus the further reads of steps made
+ * in several passes (LAMB: p and both moments again; Adafactor: p and g,
+ * and the variance or g twice more). Clipping, averages and Lookahead are
+ * not counted. fp32 AdamW: 28 bytes per parameter; LAMB 40. Divided by a
+ * step's time it is the bandwidth the step reached (descent bench). */
+size_t descent_step_bytes(const descent_optimizer *opt);
+
 /* How a step writes DESCENT_BF16 parameters. The update is computed in f32
  * exactly as for an f32 tensor, then rounded to bf16:
  *  - by default to nearest, ties to even;

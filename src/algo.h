@@ -127,6 +127,10 @@ typedef struct descent_algo {
     /* Per-tensor scalars beyond `step` (NAdam's mu_product, ASGD's eta and
      * mu, ...), terminated by a NULL name; NULL: none. */
     const descent_scalar_desc *scalars;
+    /* Bytes a tensor_step moves beyond reading and writing p and each state
+     * buffer once and reading g once: the further reads of its later passes
+     * (elem: bytes per element of p, g and state). NULL: none, one pass. */
+    size_t (*extra_pass_bytes)(int ndim, const size_t *shape, size_t n, size_t elem);
 } descent_algo;
 
 /* The values of a tensor's scalars, read from a checkpoint or set by the

@@ -473,6 +473,23 @@ size_t descent_state_bytes(const descent_optimizer *opt)
     return bytes + (opt ? descent_utils_bytes(opt) : 0);
 }
 
+size_t descent_step_bytes(const descent_optimizer *opt)
+{
+    size_t bytes = 0;
+    for (int i = 0; opt && i < opt->ntensors; i++) {
+        const descent_tensor *t = &opt->tensors[i];
+        size_t elem = t->dtype == DESCENT_F64 ? 8 : t->dtype == DESCENT_BF16 ? 2 : 4;
+        /* p read and written, g read; a bf16 master copy is read and
+         * written in f32 and p only written. */
+        bytes += t->master ? t->n * (2 * sizeof(float) + 2 * elem) : 3 * t->n * elem;
+        for (int k = 0; k < t->nstate; k++)
+            bytes += 2 * t->storage->buffer_bytes(t->state_n[k]);
+        if (opt->algo->extra_pass_bytes)
+            bytes += opt->algo->extra_pass_bytes(t->ndim, t->shape, t->n, elem);
+    }
+    return bytes;
+}
+
 /* ---- hyperparameter access --------------------------------------------- */
 
 static int check_group(const descent_optimizer *opt, int group, int allow_all)

@@ -192,23 +192,27 @@ static int run_chunk_checked(const descent_optimizer *opt, int c, int check, int
 
 /* Stage 4, element-wise algorithms: every chunk, threaded over chunks.
  * Returns the first chunk whose gradient the kernels found non-finite
- * (nchunks: none, or not asked). */
-static int update_chunks(const descent_optimizer *opt, size_t total, int check, const fused_cfg *f)
+ * (nchunks: none, or not asked). reverse: the chunks from last to first,
+ * when a pass has just read every gradient in order (clipping, unscaling,
+ * the verdict): the gradients it read last are still in the caches, so the
+ * update starts there. Each element's update is independent of the others,
+ * so the order changes no result. */
+static int update_chunks(const descent_optimizer *opt, size_t total, int check, const fused_cfg *f, int reverse)
 {
     int nchunks = opt->nchunks, first_bad = nchunks;
 #ifdef _OPENMP
     if (opt->threads > 1 && nchunks > 1 && total >= PARALLEL_MIN_ELEMS) {
         int threads = opt->threads < nchunks ? opt->threads : nchunks;
 #pragma omp parallel for num_threads(threads) schedule(static) reduction(min : first_bad)
-        for (int c = 0; c < nchunks; c++)
-            first_bad = run_chunk_checked(opt, c, check, first_bad, f);
+        for (int k = 0; k < nchunks; k++)
+            first_bad = run_chunk_checked(opt, reverse ? nchunks - 1 - k : k, check, first_bad, f);
         return first_bad;
     }
 #else
     (void)total;
 #endif
-    for (int c = 0; c < nchunks; c++)
-        first_bad = run_chunk_checked(opt, c, check, first_bad, f);
+    for (int k = 0; k < nchunks; k++)
+        first_bad = run_chunk_checked(opt, reverse ? nchunks - 1 - k : k, check, first_bad, f);
     return first_bad;
 }
 
@@ -266,6 +270,7 @@ int descent_step(descent_optimizer *opt)
     double s1 = 1.0, s2 = 1.0;
     if (opt->utils.step_clip)                              /* 0. the step's own unscale and clipping */
         rc = descent_step_clip_begin(opt, possible, &s1, &s2);
+    int grads_just_read = rc == 0 && opt->grads_finite; /* a pass over every g ended just now */
     if (rc == 0)
         rc = descent_nonfinite_before_step(opt, &check);   /* 1. gate */
     if (rc == 0)
@@ -276,7 +281,7 @@ int descent_step(descent_optimizer *opt)
         fused_cfg fc;
         const fused_cfg *f = choose_fused(opt, possible, s1, s2, &fc);
         int first_bad = opt->algo->tensor_step ? update_tensors(opt, check)       /* 4. update */
-                                               : update_chunks(opt, total, check, f);
+                                               : update_chunks(opt, total, check, f, grads_just_read);
         rc = descent_nonfinite_after_step(opt, first_bad);  /* 5. verdict */
         after_step(opt);                                    /* 6. after the step */
     }

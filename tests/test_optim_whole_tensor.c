@@ -167,6 +167,12 @@ static void test_adafactor_shapes(void)
     descent_add_tensor_shaped(one, 0, c, gc, 1, s1, DESCENT_F32);
     /* row_var + col_var: (4 + 6) + (2*3 + 2*5) + (7 + 0) floats. */
     CHECK(descent_state_bytes(one) == (10 + 16 + 7) * 4, "state bytes %zu", descent_state_bytes(one));
+    /* The step's bytes: p read and written and g read (3), the factors read
+     * and written, and the later passes' reads: p and g three times more
+     * (factored, 4) or p, g and the variance again (1-D, 3; with the
+     * variance read and written, 8 in all). */
+    CHECK(descent_step_bytes(one) == (7 * 24 + 7 * 30 + 8 * 7) * 4 + 2 * (10 + 16) * 4, "Adafactor step bytes %zu",
+          descent_step_bytes(one));
     for (int s = 0; s < 3; s++)
         descent_step(one);
     size_t len;
@@ -231,8 +237,59 @@ static void test_lamb_zero_norm(void)
     descent_destroy(opt);
 }
 
+/* descent_step_bytes: one pass for the element-wise optimizers, LAMB's
+ * second pass reading p and both moments again, each storage's own bytes. */
+static void test_step_bytes(void)
+{
+    static float p[1000], g[1000];
+    static uint16_t pb[1000], gb[1000];
+    static double pd[1000], gd[1000];
+    struct {
+        const char *spec;
+        void *param, *grad;
+        descent_dtype dtype;
+        unsigned bf16_flags;
+        size_t want;
+    } cases[] = {
+        {"AdamW()", p, g, DESCENT_F32, 0, 28 * 1000},
+        {"AdamW()", pd, gd, DESCENT_F64, 0, 56 * 1000},
+        {"SGD()", p, g, DESCENT_F32, 0, 12 * 1000},
+        {"LAMB()", p, g, DESCENT_F32, 0, 40 * 1000},
+        {"LAMB()", pd, gd, DESCENT_F64, 0, 80 * 1000},
+        {"Adafactor()", p, g, DESCENT_F32, 0, 32 * 1000},
+        /* bf16 p and g, f32 state; with the master copy p is only written. */
+        {"AdamW()", pb, gb, DESCENT_BF16, 0, (3 * 2 + 4 * 4) * 1000},
+        {"AdamW()", pb, gb, DESCENT_BF16, DESCENT_BF16_MASTER, (2 * 4 + 2 + 2 + 4 * 4) * 1000},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        descent_optimizer *opt = make(cases[k].spec);
+        if (!opt)
+            continue;
+        if (cases[k].bf16_flags)
+            CHECK(descent_set_bf16_options(opt, cases[k].bf16_flags, 1) == 0, "bf16 options: %s",
+                  descent_errmsg(opt));
+        CHECK(descent_add_tensor(opt, 0, cases[k].param, cases[k].grad, 1000, cases[k].dtype) >= 0, "%s: %s",
+              cases[k].spec, descent_errmsg(opt));
+        CHECK(descent_step_bytes(opt) == cases[k].want, "%s dtype %d flags %u: step bytes %zu, want %zu",
+              cases[k].spec, (int)cases[k].dtype, cases[k].bf16_flags, descent_step_bytes(opt), cases[k].want);
+        descent_destroy(opt);
+    }
+    /* 8-bit state: a byte per element and an f32 scale per 2048-element
+     * block of each moment, read and written. */
+    descent_optimizer *q8 = make("AdamW(state_bits=8)");
+    static float pq[4096], gq[4096];
+    if (q8 && descent_add_tensor(q8, 0, pq, gq, 4096, DESCENT_F32) >= 0) {
+        size_t want = 12 * 4096 + 2 * 2 * (descent_state_bytes(q8) / 2);
+        CHECK(descent_step_bytes(q8) == want && descent_state_bytes(q8) >= 2 * (4096 + 2 * 4),
+              "8-bit step bytes %zu, want %zu", descent_step_bytes(q8), want);
+    }
+    descent_destroy(q8);
+    CHECK(descent_step_bytes(NULL) == 0, "no optimizer, no bytes");
+}
+
 int main(void)
 {
+    test_step_bytes();
     test_invalid_arguments();
     test_bf16_refused();
     test_threads();

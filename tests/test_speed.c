@@ -393,6 +393,14 @@ static void check_bench(const char *cli)
     CHECK(rc == 0 && out && json_number(out, "\"bytes_per_param\"") == 22 && strstr(out, "\"bf16\""),
           "Adam bf16: %s", out ? out : "");
     free(out);
+    /* Two-pass steps count their second pass (descent_step_bytes). */
+    snprintf(cmd, sizeof cmd, "'%s' bench --opt 'LAMB()' --opt 'Adafactor()' --n 1000 --reps 1 --json", cli);
+    rc = t_run(cmd, &out);
+    char *second = out ? strchr(out, '\n') : NULL;
+    CHECK(rc == 0 && out && json_number(out, "\"bytes_per_param\"") == 40 && second &&
+              json_number(second, "\"bytes_per_param\"") == 32,
+          "LAMB 40 and Adafactor 32 bytes per parameter: %s", out ? out : "");
+    free(out);
     snprintf(cmd, sizeof cmd, "'%s' bench --opt 'Nope' --n 10 2>/dev/null", cli);
     rc = t_run(cmd, &out);
     CHECK(rc != 0, "an unknown optimizer is an error");

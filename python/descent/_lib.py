@@ -120,6 +120,7 @@ _PROTOS = {
     "descent_set_threads": (_I, [_P, _I]),
     "descent_set_bf16_options": (_I, [_P, ctypes.c_uint, ctypes.c_uint64]),
     "descent_state_bytes": (_S, [_P]),
+    "descent_step_bytes": (_S, [_P]),
     "descent_state_count": (_I, [_P, _I]),
     "descent_state_name": (_CS, [_P, _I, _I]),
     "descent_state_info": (_I, [_P, _I, _CS, c_size_t_p, ctypes.POINTER(_I), ctypes.POINTER(_I)]),

@@ -458,6 +458,11 @@ class Optimizer(_TorchOptimizer):
         """Bytes of optimizer state the library holds."""
         return lib.descent_state_bytes(self._h)
 
+    def step_bytes(self):
+        """Bytes one step must read and write at least (descent_step_bytes): divided by a
+        step's time, the bandwidth it reached."""
+        return lib.descent_step_bytes(self._h)
+
 
 class _StateView(dict):
     """opt.state: opt.state[p] is a dict of tensors that share the library's buffers (copies for

@@ -219,6 +219,8 @@ def test_state_bits_8_and_extras():
             opt.step()
     assert (p - q).abs().max().item() < 0.05
     assert b.state_bytes() < a.state_bytes() / 3
+    assert a.step_bytes() == 28 * 5000  # p read and written, g read, two f32 moments read and written
+    assert b.step_bytes() < a.step_bytes() * 0.6
     assert b.state[q]["exp_avg"].dtype == torch.float32  # dequantized copy
     m = descent.optim.SGD([torch.nn.Parameter(torch.ones(2))], lr=0.1, momentum=0.9, momentum_form="ewma")
     assert m.param_groups[0]["momentum_form"] == "ewma"

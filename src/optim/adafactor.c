@@ -232,6 +232,16 @@ static void adafactor_step(const descent_tensor_args *a)
     }
 }
 
+/* The later passes' reads. 1-D: the step reads p, g and the variance
+ * again (32 bytes per f32 parameter in all). Factored: the column sums, the
+ * sum of U^2 and the step each read g again and the step reads p again (28
+ * bytes; the row and column factors are a vanishing share). */
+static size_t adafactor_extra_pass_bytes(int ndim, const size_t *shape, size_t n, size_t elem)
+{
+    (void)shape;
+    return (ndim >= 2 ? 4 : 3) * n * elem;
+}
+
 const descent_algo descent_algo_adafactor = {
     .name = "Adafactor",
     .alias = "adafactor",
@@ -246,4 +256,5 @@ const descent_algo descent_algo_adafactor = {
     .prepare = adafactor_prepare,
     .state_size = adafactor_state_size,
     .tensor_step = adafactor_step,
+    .extra_pass_bytes = adafactor_extra_pass_bytes,
 };

@@ -117,6 +117,15 @@ static void lamb_step(const descent_tensor_args *a)
     }
 }
 
+/* Pass 2 reads p, exp_avg and exp_avg_sq again: 40 bytes per f32
+ * parameter in all against 28 for one pass. */
+static size_t lamb_extra_pass_bytes(int ndim, const size_t *shape, size_t n, size_t elem)
+{
+    (void)ndim;
+    (void)shape;
+    return 3 * n * elem;
+}
+
 const descent_algo descent_algo_lamb = {
     .validate = descent_validate_denominator,
     .name = "LAMB",
@@ -130,4 +139,5 @@ const descent_algo descent_algo_lamb = {
     .coeffs_size = sizeof(lamb_coeffs),
     .prepare = lamb_prepare,
     .tensor_step = lamb_step,
+    .extra_pass_bytes = lamb_extra_pass_bytes,
 };
