@@ -16,7 +16,8 @@
  * -ffp-contract=off, no -ffast-math), so the norm has the same bits for any
  * thread count and any instruction set. For p other than 1, 2 and
  * infinity, |x|^p (pow's value; for f32 and p = 3 or 4 from products,
- * pow34 below) is added in index order into one accumulator per chunk. The infinity norm is a maximum, exact in any order: the largest
+ * pow34_sum below) is added in index order into one accumulator per chunk.
+ * The infinity norm is a maximum, exact in any order: the largest
  * magnitude bits (for IEEE 754 values, ordered as the magnitudes; a NaN's
  * bits exceed infinity's, so a NaN wins, as in torch.linalg.vector_norm). */
 #include "passes.h"
@@ -80,6 +81,8 @@ static void args_for(descent_kernel_args *a, int isa, const void *in, void *out,
 
 void descent_norm_lanes_init(descent_norm_lanes *l) { memset(l, 0, sizeof *l); }
 
+#define POW_BLOCK 256
+
 /* |x|^3 or |x|^4 of a float x, in double, with the bits of
  * pow(|x|, 3 or 4) at a fraction of its cost. a = |x| has 24 significant
  * bits, so a^2 is exact (48 bits) and r = a^2 a or a^2 a^2 is rounded
@@ -95,39 +98,57 @@ void descent_norm_lanes_init(descent_norm_lanes *l) { memset(l, 0, sizeof *l); }
  * for extending the available precision", Numer. Math. 18, 1971), with
  * a^2 split by masking into 26 + 22 significant bits so that every partial
  * product is exact. No underflow or overflow: 2^-596 <= r <= 2^512 for
- * every nonzero finite float. Zero, infinity and NaN go to pow. */
-static double pow34(double a, int four)
+ * every nonzero finite float. Zero, infinity and NaN go to pow.
+ *
+ * pow34_sum adds |x|^3 (four = 0) or |x|^4 (four = 1) to sum over a range
+ * in index order, in blocks of POW_BLOCK: the products, and the flags of
+ * the elements pow must give, in one loop, then pow for the flagged, then
+ * the sum (a loop of additions alone, which the additions' latency bounds).
+ * tests/test_passes.c compares the terms with pow; all 2^32 floats were
+ * compared once, with glibc 2.36. */
+DESCENT_INLINE double pow34_sum(double sum, const float *g, size_t n, const int four)
 {
-    if (!(a > 0.0 && a <= DBL_MAX))
-        return pow(a, four ? 4.0 : 3.0);
-    double a2 = a * a, r = four ? a2 * a2 : a2 * a;
-    uint64_t u;
-    memcpy(&u, &a2, sizeof u);
-    u &= ~(uint64_t)0x7FFFFFF;
-    double h, t;
-    memcpy(&h, &u, sizeof h);
-    t = a2 - h;
-    double e = four ? (((h * h - r) + h * t) + t * h) + t * t : (h * a - r) + t * a;
-    /* the spacing of doubles next to r on e's side (r > 0, normal) */
-    memcpy(&u, &r, sizeof u);
-    int pow2 = (u & 0x000FFFFFFFFFFFFFu) == 0;
-    u &= 0x7FF0000000000000u;
-    double spacing;
-    memcpy(&spacing, &u, sizeof spacing);
-    spacing *= pow2 && e < 0 ? 0x1p-53 : 0x1p-52;
-    return fabs(e) < 0.45 * spacing ? r : pow(a, four ? 4.0 : 3.0);
+    double t[POW_BLOCK];
+    unsigned char use_pow[POW_BLOCK];
+    for (size_t b = 0; b < n; b += POW_BLOCK) {
+        const size_t m = n - b < POW_BLOCK ? n - b : POW_BLOCK;
+        for (size_t i = 0; i < m; i++) {
+            double a = fabs((double)g[b + i]), a2 = a * a, r = four ? a2 * a2 : a2 * a;
+            uint64_t u;
+            memcpy(&u, &a2, sizeof u);
+            u &= ~(uint64_t)0x7FFFFFF;
+            double h;
+            memcpy(&h, &u, sizeof h);
+            double lo = a2 - h;
+            double e = four ? (((h * h - r) + h * lo) + lo * h) + lo * lo : (h * a - r) + lo * a;
+            /* the spacing of doubles next to r on e's side (r > 0, normal;
+             * zero, infinity and NaN fail the test below and go to pow) */
+            memcpy(&u, &r, sizeof u);
+            const int below_pow2 = (u & 0x000FFFFFFFFFFFFFu) == 0 && e < 0;
+            u &= 0x7FF0000000000000u;
+            double spacing;
+            memcpy(&spacing, &u, sizeof spacing);
+            spacing *= below_pow2 ? 0x1p-53 : 0x1p-52;
+            t[i] = r;
+            use_pow[i] = !(fabs(e) < 0.45 * spacing);
+        }
+        for (size_t i = 0; i < m; i++)
+            if (use_pow[i])
+                t[i] = pow(fabs((double)g[b + i]), four ? 4.0 : 3.0);
+        for (size_t i = 0; i < m; i++)
+            sum += t[i];
+    }
+    return sum;
 }
 
 /* sum + |x|^p over a range in index order into one accumulator, for p
  * other than 1, 2 and infinity. */
 static double pow_sum_f32(double sum, const float *g, size_t n, double p)
 {
-    if (p == 3.0 || p == 4.0) {
-        const int four = p == 4.0;
-        for (size_t i = 0; i < n; i++)
-            sum += pow34(fabs((double)g[i]), four);
-        return sum;
-    }
+    if (p == 3.0)
+        return pow34_sum(sum, g, n, 0);
+    if (p == 4.0)
+        return pow34_sum(sum, g, n, 1);
     for (size_t i = 0; i < n; i++)
         sum += pow(fabs((double)g[i]), p);
     return sum;

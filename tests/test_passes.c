@@ -179,7 +179,7 @@ static void norm_fixed_order(void)
     set_free(&first);
 }
 
-/* |x|^3 and |x|^4 of floats from products (passes.c, pow34) have pow's
+/* |x|^3 and |x|^4 of floats from products (passes.c, pow34_sum) have pow's
  * bits: on random floats of every binade, on edge values, and on floats
  * whose power pow does not round correctly (a tie and values within 0.04
  * ulp of a midpoint, where the correctly rounded product differs from
