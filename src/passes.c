@@ -102,36 +102,58 @@ void descent_norm_lanes_init(descent_norm_lanes *l) { memset(l, 0, sizeof *l); }
  *
  * pow34_sum adds |x|^3 (four = 0) or |x|^4 (four = 1) to sum over a range
  * in index order, in blocks of POW_BLOCK: the products, and the flags of
- * the elements pow must give, in one loop, then pow for the flagged, then
- * the sum (a loop of additions alone, which the additions' latency bounds).
+ * the elements pow must give, in one loop (vectorized per instruction set:
+ * the same IEEE operations, so the same bits), then pow for the flagged,
+ * then the sum (a loop of additions alone, which their latency bounds).
  * tests/test_passes.c compares the terms with pow; all 2^32 floats were
  * compared once, with glibc 2.36. */
-DESCENT_INLINE double pow34_sum(double sum, const float *g, size_t n, const int four)
+/* One block's products t and flags use_pow (1: pow must give the term). */
+DESCENT_INLINE void pow34_terms(const float *restrict g, size_t m, const int four, double *restrict t,
+                                uint64_t *restrict use_pow)
+{
+    for (size_t i = 0; i < m; i++) {
+        double a = fabs((double)g[i]), a2 = a * a, r = four ? a2 * a2 : a2 * a;
+        uint64_t u;
+        memcpy(&u, &a2, sizeof u);
+        u &= ~(uint64_t)0x7FFFFFF;
+        double h;
+        memcpy(&h, &u, sizeof h);
+        double lo = a2 - h;
+        double e = four ? (((h * h - r) + h * lo) + lo * h) + lo * lo : (h * a - r) + lo * a;
+        /* the spacing of doubles next to r on e's side: |r - its neighbour
+         * there| (r > 0 and normal; zero, infinity and NaN fail the test
+         * below and go to pow) */
+        memcpy(&u, &r, sizeof u);
+        u = e < 0 ? u - 1 : u + 1;
+        double beside;
+        memcpy(&beside, &u, sizeof beside);
+        t[i] = r;
+        use_pow[i] = fabs(e) < 0.45 * fabs(r - beside) ? 0 : 1;
+    }
+}
+DESCENT_INLINE void pow3_terms_body(const float *g, size_t m, double *t, uint64_t *use_pow)
+{
+    pow34_terms(g, m, 0, t, use_pow);
+}
+DESCENT_INLINE void pow4_terms_body(const float *g, size_t m, double *t, uint64_t *use_pow)
+{
+    pow34_terms(g, m, 1, t, use_pow);
+}
+DESCENT_DISPATCH_FN(pow3_terms, pow3_terms_body, (const float *g, size_t m, double *t, uint64_t *use_pow),
+                    (g, m, t, use_pow))
+DESCENT_DISPATCH_FN(pow4_terms, pow4_terms_body, (const float *g, size_t m, double *t, uint64_t *use_pow),
+                    (g, m, t, use_pow))
+
+static double pow34_sum(int isa, double sum, const float *g, size_t n, int four)
 {
     double t[POW_BLOCK];
-    unsigned char use_pow[POW_BLOCK];
+    uint64_t use_pow[POW_BLOCK];
     for (size_t b = 0; b < n; b += POW_BLOCK) {
         const size_t m = n - b < POW_BLOCK ? n - b : POW_BLOCK;
-        for (size_t i = 0; i < m; i++) {
-            double a = fabs((double)g[b + i]), a2 = a * a, r = four ? a2 * a2 : a2 * a;
-            uint64_t u;
-            memcpy(&u, &a2, sizeof u);
-            u &= ~(uint64_t)0x7FFFFFF;
-            double h;
-            memcpy(&h, &u, sizeof h);
-            double lo = a2 - h;
-            double e = four ? (((h * h - r) + h * lo) + lo * h) + lo * lo : (h * a - r) + lo * a;
-            /* the spacing of doubles next to r on e's side (r > 0, normal;
-             * zero, infinity and NaN fail the test below and go to pow) */
-            memcpy(&u, &r, sizeof u);
-            const int below_pow2 = (u & 0x000FFFFFFFFFFFFFu) == 0 && e < 0;
-            u &= 0x7FF0000000000000u;
-            double spacing;
-            memcpy(&spacing, &u, sizeof spacing);
-            spacing *= below_pow2 ? 0x1p-53 : 0x1p-52;
-            t[i] = r;
-            use_pow[i] = !(fabs(e) < 0.45 * spacing);
-        }
+        if (four)
+            pow4_terms(isa, g + b, m, t, use_pow);
+        else
+            pow3_terms(isa, g + b, m, t, use_pow);
         for (size_t i = 0; i < m; i++)
             if (use_pow[i])
                 t[i] = pow(fabs((double)g[b + i]), four ? 4.0 : 3.0);
@@ -143,19 +165,18 @@ DESCENT_INLINE double pow34_sum(double sum, const float *g, size_t n, const int 
 
 /* sum + |x|^p over a range in index order into one accumulator, for p
  * other than 1, 2 and infinity. */
-static double pow_sum_f32(double sum, const float *g, size_t n, double p)
+static double pow_sum_f32(int isa, double sum, const float *g, size_t n, double p)
 {
-    if (p == 3.0)
-        return pow34_sum(sum, g, n, 0);
-    if (p == 4.0)
-        return pow34_sum(sum, g, n, 1);
+    if (p == 3.0 || p == 4.0)
+        return pow34_sum(isa, sum, g, n, p == 4.0);
     for (size_t i = 0; i < n; i++)
         sum += pow(fabs((double)g[i]), p);
     return sum;
 }
 
-static double pow_sum_f64(double sum, const double *g, size_t n, double p)
+static double pow_sum_f64(int isa, double sum, const double *g, size_t n, double p)
 {
+    (void)isa;
     for (size_t i = 0; i < n; i++)
         sum += pow(fabs(g[i]), p);
     return sum;

@@ -196,7 +196,7 @@ void KERNEL_FN(descent_norm_range)(int isa, descent_norm_lanes *l, const T *g, s
         else
             KERNEL_FN(sumabs)(&a);
     } else {
-        l->sum[0] = KERNEL_FN(pow_sum)(l->sum[0], g, n, p);
+        l->sum[0] = KERNEL_FN(pow_sum)(isa, l->sum[0], g, n, p);
     }
 }
 
