@@ -45,27 +45,24 @@ typedef struct golden_case {
 
 static int next_case(char **cursor, golden_case *c)
 {
-    char *p = *cursor;
     int expects = 0;
     memset(c, 0, sizeof *c);
-    char line[8192];
-    while (t_next_line(&p, line, sizeof line)) {
-        if (strncmp(line, "case ", 5) == 0)
-            snprintf(c->id, sizeof c->id, "%.120s", line + 5);
-        else if (strncmp(line, "spec ", 5) == 0)
-            snprintf(c->spec, sizeof c->spec, "%.500s", line + 5);
-        else if (strncmp(line, "params ", 7) == 0)
-            c->n = t_parse_csv(line + 7, c->params, MAXN);
-        else if (strncmp(line, "grad ", 5) == 0 && c->steps < MAXSTEPS)
-            t_parse_csv(line + 5, c->grads[c->steps++], MAXN);
-        else if (strncmp(line, "expect ", 7) == 0 && expects < MAXSTEPS)
-            t_parse_csv(line + 7, c->expect[expects++], MAXN);
-        else if (strcmp(line, "end") == 0) {
-            *cursor = p;
+    char key[8192];
+    const char *v;
+    while (t_next_field(cursor, key, sizeof key, &v)) {
+        if (strcmp(key, "case") == 0)
+            snprintf(c->id, sizeof c->id, "%.120s", v);
+        else if (strcmp(key, "spec") == 0)
+            snprintf(c->spec, sizeof c->spec, "%.500s", v);
+        else if (strcmp(key, "params") == 0)
+            c->n = t_parse_csv(v, c->params, MAXN);
+        else if (strcmp(key, "grad") == 0 && c->steps < MAXSTEPS)
+            t_parse_csv(v, c->grads[c->steps++], MAXN);
+        else if (strcmp(key, "expect") == 0 && expects < MAXSTEPS)
+            t_parse_csv(v, c->expect[expects++], MAXN);
+        else if (strcmp(key, "end") == 0)
             return expects == c->steps && c->n > 0;
-        }
     }
-    *cursor = p;
     return 0;
 }
 

@@ -159,6 +159,19 @@ int t_next_line(char **cursor, char *line, size_t cap)
     return 0;
 }
 
+int t_next_field(char **cursor, char *line, size_t cap, const char **value)
+{
+    if (!t_next_line(cursor, line, cap))
+        return 0;
+    char *space = strchr(line, ' ');
+    *value = "";
+    if (space) {
+        *space = '\0';
+        *value = space + 1;
+    }
+    return 1;
+}
+
 descent_optimizer *t_make_opt(const char *spec)
 {
     descent_optimizer *opt = NULL;

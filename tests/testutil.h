@@ -45,6 +45,11 @@ char *t_read_file(const char *path, size_t *len);
  * Returns 0 at the end of the text. */
 int t_next_line(char **cursor, char *line, size_t cap);
 
+/* t_next_line split at its first space: line holds the key, *value the
+ * rest ("" when none). Returns 0 at the end of the text. The golden files
+ * are cases of "key value" lines ended by "end". */
+int t_next_field(char **cursor, char *line, size_t cap, const char **value);
+
 /* Split s on sep into at most max doubles; returns the count or -1. */
 int t_parse_csv(const char *s, double *out, int max);
 
