@@ -42,6 +42,14 @@ typedef enum descent_isa {
     DESCENT_ISA_AVX512 = 2
 } descent_isa;
 
+/* A flag or-ed into the isa of descent_q8_quantize / descent_q8_dequantize:
+ * at DESCENT_ISA_AVX512, the AVX-512F paths even where the CPU has VBMI
+ * (tests compare both with the portable path). */
+#define DESCENT_Q8_NO_VBMI 0x100
+/* Whether descent_q8_quantize / descent_q8_dequantize take the AVX-512 VBMI
+ * paths at DESCENT_ISA_AVX512 on this CPU (and build). */
+int descent_q8_has_vbmi(void);
+
 /* The widest instruction set this CPU runs (and this build compiled). */
 int descent_isa_detect(void);
 /* Cap the instruction set an optimizer's kernels use (tests compare paths).

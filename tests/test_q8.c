@@ -507,7 +507,7 @@ static void test_vector_quant_edges(void)
 {
     enum { B = DESCENT_Q8_BLOCK };
     static float x[B];
-    static unsigned char codes[3][B];
+    static unsigned char codes[4][B];
     int best = descent_isa_detect();
     int cases = 0, differ = 0;
     for (int kind = 0; kind < 2; kind++) {
@@ -552,10 +552,12 @@ static void test_vector_quant_edges(void)
             if (trial == 34)
                 for (size_t m = 0; m < len; m++)
                     x[m] = x[m] * 1e30f; /* overflows to inf in part */
-            float amax[3];
+            float amax[4];
             for (int isa = 0; isa <= best; isa++)
                 descent_q8_quantize(k, x, len, codes[isa], &amax[isa], isa);
-            for (int isa = 1; isa <= best; isa++) {
+            if (best >= DESCENT_ISA_AVX512) /* the AVX-512F path, where isa 2 takes VBMI's */
+                descent_q8_quantize(k, x, len, codes[3], &amax[3], DESCENT_ISA_AVX512 | DESCENT_Q8_NO_VBMI);
+            for (int isa = 1; isa <= best + (best >= DESCENT_ISA_AVX512); isa++) {
                 cases++;
                 int same = memcmp(codes[isa], codes[0], len) == 0 &&
                            memcmp(&amax[isa], &amax[0], sizeof amax[0]) == 0;
@@ -566,6 +568,94 @@ static void test_vector_quant_edges(void)
     }
     CHECK(cases > 0 || best == 0, "no vector path compared");
     printf("vector quantizers: %d blocks of edge values compared, %d differ\n", cases, differ);
+}
+
+/* Every vector path against the portable one, bit for bit: codes and
+ * absmax from quantizing, floats from dequantizing. The paths are AVX2, the
+ * AVX-512F one (gathers and vpermt2ps tables, DESCENT_Q8_NO_VBMI) and, where
+ * the CPU has VBMI, the byte-plane one, whose 16-bit keys tie on values
+ * within a few units of the last place of a midpoint and hand those groups
+ * of 64 to the binary search. Random data of several kinds: uniform,
+ * log-uniform over 12 decades, exact midpoints and their float neighbours
+ * (ties), zeros and -0 among subnormals, a block of subnormals only (1 /
+ * absmax overflows to inf), infinities, NaNs, and values at sub-bucket edges,
+ * at lengths that are not multiples of 16 or 64. */
+static void test_vector_paths_random(void)
+{
+    enum { B = DESCENT_Q8_BLOCK };
+    static float x[B], back[4][B];
+    static unsigned char codes[4][B];
+    int best = descent_isa_detect();
+    int paths[4], npaths = 0;
+    for (int isa = 0; isa <= best; isa++)
+        paths[npaths++] = isa == DESCENT_ISA_AVX512 ? isa | DESCENT_Q8_NO_VBMI : isa;
+    if (best >= DESCENT_ISA_AVX512 && descent_q8_has_vbmi())
+        paths[npaths++] = DESCENT_ISA_AVX512;
+    const size_t lens[] = {1, 15, 16, 17, 63, 64, 65, 100, 1000, 2047, 2048};
+    const int nlens = (int)(sizeof lens / sizeof lens[0]);
+    int compared = 0;
+    for (int kind = 0; kind < 2; kind++) {
+        char k = kind == 0 ? 's' : 'u';
+        const float *map = descent_q8_map(k);
+        for (int trial = 0; trial < 176; trial++) {
+            size_t len = lens[trial % nlens];
+            int dist = trial / nlens % 8;
+            for (size_t i = 0; i < len; i++) {
+                double u = uniform();
+                float sg = uniform() < (k == 's' ? 0.5 : 0.1) ? -1.0f : 1.0f; /* the unsigned map codes y < 0 as 0 */
+                uint32_t bits;
+                float v;
+                switch (dist) {
+                case 0: v = (float)(u * 3.7); break;
+                case 1: v = (float)pow(10.0, -12.0 * u); break;
+                case 2: { /* a midpoint (as the maps' script rounds it) or a float next to it */
+                    int j = 1 + (int)(uniform() * 255);
+                    float m = (float)(((double)map[j - 1] + map[j]) / 2.0);
+                    int d = (int)(uniform() * 5) - 2;
+                    memcpy(&bits, &m, sizeof bits);
+                    bits = m > 0 ? bits + (uint32_t)d : bits - (uint32_t)d;
+                    memcpy(&v, &bits, sizeof v);
+                    v = fabsf(v) > 1.0f ? 1.0f : v;
+                    sg = 1.0f;
+                    break;
+                }
+                case 3: v = u < 0.3 ? 0.0f : u < 0.4 ? -0.0f : u < 0.9 ? (float)u * 1e-39f : (float)u; break;
+                case 4: v = (float)u * 1e-40f; break;
+                case 5: v = u < 0.01 ? INFINITY : (float)u; break;
+                case 6: v = u < 0.01 ? NAN : (float)u; break;
+                default: /* a sub-bucket edge: a few fraction bits, the rest all zeros or all ones */
+                    bits = (uint32_t)(96 + (int)(uniform() * 31)) << 23 | (uint32_t)(uniform() * 128) << 16;
+                    bits |= uniform() < 0.5 ? 0xFFFFu >> (int)(uniform() * 8) : 0;
+                    memcpy(&v, &bits, sizeof v);
+                    break;
+                }
+                x[i] = sg * v;
+            }
+            if (dist == 2 && len > 1)
+                x[len - 1] = trial % 2 ? 1.0f : -1.0f; /* absmax 1: y = x exactly */
+            float amax[4];
+            for (int p = 0; p < npaths; p++)
+                descent_q8_quantize(k, x, len, codes[p], &amax[p], paths[p]);
+            for (int p = 1; p < npaths; p++) {
+                compared++;
+                CHECK(memcmp(codes[p], codes[0], len) == 0 && memcmp(&amax[p], &amax[0], sizeof amax[0]) == 0,
+                      "%c trial %d (kind %d, len %zu): path %#x codes differ from the portable path", k, trial, dist,
+                      len, (unsigned)paths[p]);
+            }
+            /* dequantizing every code, at this length */
+            for (size_t i = 0; i < len; i++)
+                codes[0][i] = (unsigned char)(uniform() * 256);
+            float scale = dist == 4 ? 1e-40f : (float)(uniform() * 10.0);
+            for (int p = 0; p < npaths; p++)
+                descent_q8_dequantize(k, back[p], len, codes[0], &scale, paths[p]);
+            for (int p = 1; p < npaths; p++)
+                CHECK(memcmp(back[p], back[0], len * sizeof(float)) == 0,
+                      "%c trial %d (len %zu): path %#x dequantizes differently", k, trial, len, (unsigned)paths[p]);
+        }
+    }
+    CHECK(compared > 0 || best == 0, "no vector path compared");
+    printf("vector paths on random data: %d blocks compared over %d paths (VBMI %s)\n", compared, npaths,
+           npaths > best + 1 ? "included" : "not on this CPU");
 }
 
 int main(int argc, char **argv)
@@ -580,6 +670,7 @@ int main(int argc, char **argv)
     test_digits();
     test_huge_gradient();
     test_vector_quant_edges();
+    test_vector_paths_random();
     t_isa_covered(descent_isa_detect());
     return t_done();
 }

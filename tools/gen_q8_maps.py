@@ -34,6 +34,37 @@ the low 16, so the comparison is one of integers: an entry holds j0 in bits
 0-7 and, in bits 8-24, the key of the bucket's midpoint (its low 16 bits,
 complemented for negative values so the key ascends with y; 0x10000, above
 every key, when the bucket holds none); the code is j0 + (key(y) >= that).
+The byte-plane tables serve the AVX-512 VBMI paths, which look up 64
+bytes per instruction (vpermi2b, 128-byte tables) instead of gathering:
+
+- Dequantization: the map's floats split into 4 planes of 256 bytes (byte k
+  of every code's float), interleaved back into floats after the lookup.
+- Quantization of a magnitude a = |y| (the sign is handled after): a's
+  binade (biased exponent, every exponent below 102 merged, 127 and above
+  merged) is cut into 2^k equal sub-buckets, k the fewest fraction bits that
+  leave at most one midpoint per sub-bucket; the sub-buckets of all binades
+  are numbered 0..219 (signed map) or 0..441 (unsigned: twice the levels).
+  A 64-entry word table indexed by the exponent (mod 64) holds the shift
+  s = 7 - k (15 for the merged binades) in bits 12-15 and, in bits 0-8, the
+  base that makes (top 15 bits of a >> s) + base the sub-bucket's number
+  mod 512. Per
+  sub-bucket, byte planes hold j0 = the number of midpoints mid[1..255]
+  below the sub-bucket and thr16, 16 bits of the midpoint inside it: its
+  23 fraction bits shifted right by s (the bits above are the sub-bucket's,
+  shared by every value in it), or 0xFFFF when it holds none. With key16
+  the same 16 bits of a:
+      y >= 0: code = j0 + (key16 > thr16)
+      y <  0: code = max(254 - (j0 + (key16 > thr16)), 0)
+  where key16 != thr16; a tie says nothing about the s bits below, and the
+  binary search codes that group of 64 values instead (rare in real data:
+  a value within 2^s units of the last place of a midpoint, or at the very
+  top of an empty sub-bucket). The rule is the midpoints <= a for y >= 0 (a tie of the full
+  keys goes up), and for y < 0 the midpoints <= -a, counted  the second by the symmetry of the signed map (mid[j] = -mid[255 - j] for
+  j = 1..254, checked here): the midpoints <= -a are those whose mirror is
+  >= a, 254 minus the count of those < a. The unsigned map has no negative
+  values: every y < 0 (and -0) has code 0. Both are checked here against
+  the binary search on every midpoint, its float neighbours and every
+  sub-bucket edge.
 Run:  python3 tools/gen_q8_maps.py
 """
 import os
@@ -97,6 +128,106 @@ def buckets(mids):
     return out
 
 
+L1_MIN_EXP = 101  # exponents <= this share the lowest entry (no midpoint there)
+
+
+def f32_bits(x):
+    return struct.unpack("<I", struct.pack("<f", x))[0]
+
+
+def vbmi_tables(mids, signed):
+    """The word table (64 entries) and the 3 byte planes (j0, thr16 bytes 0-1)."""
+    finite = mids[1:256]
+    if signed:
+        for j in range(1, 255):
+            assert mids[j] == -mids[255 - j], j
+    pos = [m for m in finite if m > 0]
+    l1 = [0] * 64
+    j0s, thrs = [], []
+    for e in range(L1_MIN_EXP, 128):
+        inside = [m for m in pos if (f32_bits(m) >> 23) == e] if e > L1_MIN_EXP else []
+        if e == L1_MIN_EXP:
+            assert not [m for m in pos if (f32_bits(m) >> 23) <= e]
+        if e == 127:
+            assert not inside
+        k = 0
+        while len({(f32_bits(m) & 0x7FFFFF) >> (23 - k) for m in inside}) < len(inside):
+            k += 1
+        assert k <= 7
+        off = len(j0s)
+        if e in (L1_MIN_EXP, 127):
+            s, base = 15, off
+        else:
+            s, base = 7 - k, (off - (e << k)) % 512
+        l1[e % 64] = base | s << 12
+        for sub in range(1 << k):
+            lo = 0 if e == L1_MIN_EXP else (e << 23) | (sub << (23 - k))
+            hi = (lo | ((1 << (23 - k)) - 1)) if L1_MIN_EXP < e < 127 else (L1_MIN_EXP << 23) - 1 if e == L1_MIN_EXP else 0x7F800000
+            y_lo, y_hi = bits_f32(lo), bits_f32(hi)
+            j0s.append(sum(1 for m in finite if m < y_lo))
+            ins = [m for m in finite if y_lo <= m <= y_hi]
+            assert len(ins) <= 1
+            thrs.append((f32_bits(ins[0]) & 0x7FFFFF) >> s & 0xFFFF if ins else 0xFFFF)
+    size = 256 if signed else 512
+    assert len(j0s) <= size, len(j0s)
+    j0s += [0] * (size - len(j0s))
+    thrs += [0xFFFF] * (size - len(thrs))
+    planes = [j0s] + [[(t >> (8 * b)) & 0xFF for t in thrs] for b in range(2)]
+    return l1, planes
+
+
+def vbmi_code(l1, planes, mids, signed, y):
+    """The code the VBMI quantizer computes for the float y, in integers;
+    None where its 16-bit keys tie and the binary search decides."""
+    ub = f32_bits(y)
+    neg, a = ub >> 31, ub & 0x7FFFFFFF
+    m = a >> 16
+    ent = l1[max(m >> 7, L1_MIN_EXP) % 64]
+    s = ent >> 12
+    idx = ((m >> s) + ent) & 0x1FF
+    thr = planes[1][idx] | planes[2][idx] << 8
+    key = ((m << (16 - s)) | ((a & 0xFFFF) >> s)) & 0xFFFF
+    if key == thr:
+        return None
+    c = (planes[0][idx] + (key > thr)) & 0xFF
+    if neg:
+        return max(254 - c, 0) if signed else 0
+    return c
+
+
+def search_code(mids, y):
+    j = 0
+    step = 128
+    while step:
+        j += step if y >= mids[j + step] else 0
+        step >>= 1
+    return j
+
+
+def check_vbmi(l1, planes, mids, signed):
+    vals = [0.0, -0.0, 1.0, -1.0, bits_f32(0x3F800001), bits_f32(0xBF800001), bits_f32(1), bits_f32(0x80000001)]
+    for m in mids[1:256]:
+        u = f32_bits(m)
+        for d in range(-3, 4):
+            vals.append(bits_f32((u + d) & 0xFFFFFFFF))
+    for e in range(90, 128):
+        for f in range(0, 128):
+            u = (e << 23) | (f << 16)
+            vals += [bits_f32(u), bits_f32(u - 1), bits_f32(u | 0xFFFF)]
+    for v in list(vals):
+        vals.append(-v)
+    mids_ext = mids + [float("nan")]
+    ties = 0
+    for y in vals:
+        if y != y or abs(y) > 1.5:
+            continue
+        want = search_code(mids_ext, y)
+        got = vbmi_code(l1, planes, mids, signed, y)
+        assert got == want or got is None, (signed, y, got, want)
+        ties += got is None
+    assert 0 < ties < len(vals) // 2, ties  # the checks reach both rules
+
+
 def c_hex(xs):
     return "\n".join("    " + ", ".join("0x%x" % x for x in xs[i:i + 10]) + "," for i in range(0, len(xs), 10))
 
@@ -122,6 +253,18 @@ def main():
     s, sm = build(True)
     u, um = build(False)
     sb, ub = buckets(sm), buckets(um)
+    sl1, sp = vbmi_tables(sm, True)
+    ul1, up = vbmi_tables(um, False)
+    check_vbmi(sl1, sp, sm, True)
+    check_vbmi(ul1, up, um, False)
+
+    def planes_c(name, planes):
+        return ["static const unsigned char %s[%d][%d] = {" % (name, len(planes), len(planes[0]))] + \
+            ["    {\n%s\n    }," % c_hex(p) for p in planes] + ["};"]
+
+    def map_planes(vals):
+        words = [f32_bits(v) for v in vals]
+        return [[(w >> (8 * b)) & 0xFF for w in words] for b in range(4)]
     nan = float("nan")
     text = [
         "/* Generated by tools/gen_q8_maps.py; do not edit. The 8-bit dynamic",
@@ -155,6 +298,20 @@ def main():
         "static const int descent_q8_unsigned_bucket[%d] = {" % (2 * BUCKETS),
         c_hex(ub),
         "};",
+        "",
+        "/* The VBMI paths' tables (see the script): each map's floats as 4 byte",
+        " * planes; the quantizers' exponent table and sub-bucket planes (j0,",
+        " * then the midpoint's fraction bits 0-7, 8-15, 16-23). */",
+        "#define DESCENT_Q8_L1_MIN_EXP %d" % L1_MIN_EXP,
+    ] + planes_c("descent_q8_signed_map_planes", map_planes(s)) + \
+        planes_c("descent_q8_unsigned_map_planes", map_planes(u)) + [
+        "static const unsigned short descent_q8_signed_l1[64] = {",
+        c_hex(sl1),
+        "};",
+        "static const unsigned short descent_q8_unsigned_l1[64] = {",
+        c_hex(ul1),
+        "};",
+    ] + planes_c("descent_q8_signed_sub", sp) + planes_c("descent_q8_unsigned_sub", up) + [
         "",
         "#endif",
         "",
