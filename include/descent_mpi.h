@@ -152,15 +152,17 @@ int descent_mpi_sharded_step(descent_mpi_sharded *s);
  * reduce-scatter and before the update, exactly as descent_clip_grad_norm
  * (torch.nn.utils.clip_grad_norm_) would on the full mean gradient: the
  * p-norm of the per-tensor p-norms, each tensor's |g|^p summed in double
- * over its pieces on every rank (one MPI_Allreduce of one double per
- * tensor); when max_norm / (norm + 1e-6) < 1 every element is scaled by
- * it. norm_type is p >= 1 or INFINITY; max_norm = INFINITY turns clipping
- * off (the default). Same values on every rank. With clipping on, a step
- * whose norm is not finite changes nothing on any rank (parameters, state,
- * step count) and returns DESCENT_ERR_NONFINITE; the handle stays usable.
- * The sum of a tensor's pieces is ordered differently from a single
- * process's loop, so the norm can differ from descent_clip_grad_norm's in
- * the last bits unless the sums are exact. */
+ * over each rank's piece in descent_clip_grad_norm's fixed order (the same
+ * bits for any thread count), the R sums gathered (one MPI_Allgather of
+ * one double per tensor) and added in rank order on every rank; when
+ * max_norm / (norm + 1e-6) < 1 every element is scaled by it. norm_type is
+ * p >= 1 or INFINITY; max_norm = INFINITY turns clipping off (the
+ * default). The same bits on every rank; with one rank, the bits of
+ * descent_clip_grad_norm; with more, a tensor's sum is split at the shard
+ * edges, so the norm can differ from descent_clip_grad_norm's in the last
+ * bits unless the sums are exact. With clipping on, a step whose norm is
+ * not finite changes nothing on any rank (parameters, state, step count)
+ * and returns DESCENT_ERR_NONFINITE; the handle stays usable. */
 int descent_mpi_sharded_set_clip_grad_norm(descent_mpi_sharded *s, double max_norm, double norm_type);
 
 /* The norm before clipping of the last step's mean gradient (NAN when

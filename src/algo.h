@@ -52,13 +52,31 @@ typedef struct descent_tensor_scalars {
  * The algorithm's table lists them (`scalars`); descent_state_get_scalar /
  * set_scalar and the error naming what a tensor has read that list. The
  * checkpoint keeps the three slots (mu_product, eta|max_lr, mu|weight_sum)
- * in a fixed order, as every earlier version wrote them. */
+ * in a fixed order, as every earlier version wrote them
+ * (descent_scalar_slots below). */
 typedef struct descent_scalar_desc {
     const char *name;
     size_t offset; /* offsetof(descent_tensor_scalars, the double field) */
     double lo, hi; /* the values it can take: finite, in [lo, hi] */
 } descent_scalar_desc;
 #define DESCENT_SCALAR(name, field, lo, hi) {name, offsetof(descent_tensor_scalars, field), lo, hi}
+
+/* The double slots of descent_tensor_scalars in the order checkpoints store
+ * them after `step`: mu_product, eta|max_lr, mu|weight_sum (state_access.c).
+ * The checkpoint writer and reader and descent_scalars_check go through
+ * this one table. */
+#define DESCENT_SCALAR_SLOTS 3
+extern const size_t descent_scalar_slots[DESCENT_SCALAR_SLOTS];
+static inline double descent_scalar_slot(const descent_tensor_scalars *ts, int k)
+{
+    double v;
+    memcpy(&v, (const unsigned char *)ts + descent_scalar_slots[k], sizeof v);
+    return v;
+}
+static inline void descent_scalar_slot_set(descent_tensor_scalars *ts, int k, double v)
+{
+    memcpy((unsigned char *)ts + descent_scalar_slots[k], &v, sizeof v);
+}
 
 
 /* One algorithm family member: what GSL calls a type table. The generic code

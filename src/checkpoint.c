@@ -65,9 +65,8 @@ int descent_save_mem(const descent_optimizer *opt, void *buf, size_t cap, size_t
         descent_put_u(&w, (uint64_t)t->dtype, 1);
         descent_put_u(&w, (uint64_t)t->n, 8);
         descent_put_u(&w, (uint64_t)t->scalars.step, 8);
-        descent_put_f64(&w, t->scalars.mu_product);
-        descent_put_f64(&w, t->scalars.eta);
-        descent_put_f64(&w, t->scalars.mu);
+        for (int k = 0; k < DESCENT_SCALAR_SLOTS; k++)
+            descent_put_f64(&w, descent_scalar_slot(&t->scalars, k));
         descent_put_u(&w, (uint64_t)t->nstate, 1);
         for (int k = 0; k < t->nstate; k++) {
             descent_put_str(&w, opt->algo->state_names[k]);
@@ -210,8 +209,9 @@ static int walk(descent_optimizer *opt, reader *r, int apply, unsigned flags, de
         where = "tensor state";
         uint64_t group = descent_get_u(r, 4), dtype = descent_get_u(r, 1), count = descent_get_u(r, 8);
         int64_t step = (int64_t)descent_get_u(r, 8);
-        double mu_product = descent_get_f64(r);
-        double eta = descent_get_f64(r), mu = descent_get_f64(r);
+        double slots[DESCENT_SCALAR_SLOTS];
+        for (int k = 0; k < DESCENT_SCALAR_SLOTS; k++)
+            slots[k] = descent_get_f64(r);
         uint64_t nstate = descent_get_u(r, 1);
         if (r->bad)
             goto truncated;
@@ -237,9 +237,8 @@ static int walk(descent_optimizer *opt, reader *r, int apply, unsigned flags, de
                                 "checkpoint tensor %d has step count %lld, beyond 2^53", i, (long long)step);
         descent_tensor_scalars read = t->scalars;
         read.step = step;
-        read.mu_product = mu_product;
-        read.eta = eta;
-        read.mu = mu;
+        for (int k = 0; k < DESCENT_SCALAR_SLOTS; k++)
+            descent_scalar_slot_set(&read, k, slots[k]);
         const char *bad_name = NULL;
         double bad_value = 0;
         if (descent_scalars_check(opt->algo, &read, &bad_name, &bad_value) < 0)

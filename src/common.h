@@ -62,6 +62,12 @@ void descent_struct_defaults_out(void *user, size_t size, const void *full, size
 void descent_norm_accumulate(double *acc, double x, double p);
 /* The p-norm from its accumulation: acc^(1/p) (acc itself for p = 1, inf). */
 double descent_norm_finish(double acc, double p);
+/* sums[k] = the sum of |g|^p (p finite) or the largest |g| (p = INFINITY;
+ * a NaN: NaN) of tensor k's gradient as registered, for every tensor of
+ * opt (f32 and f64), in the fixed order of descent_clip_grad_norm (passes.c):
+ * the same bits for any thread count and instruction set. For the sharded
+ * MPI norm. 0, or DESCENT_ERR_INVALID for another dtype. */
+int descent_grad_norm_sums(const descent_optimizer *opt, double p, double *sums);
 
 /* ---- checksums --------------------------------------------------------- */
 uint32_t descent_crc32(uint32_t crc, const void *data, size_t len);

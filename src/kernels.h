@@ -308,10 +308,15 @@ DESCENT_INLINE double descent_red_lanes(const double *lane)
 /* Define `static void NAME(int isa, PARAMS...)` that runs the always-inline
  * `BODY ARGS` compiled for AVX-512, AVX2 or the baseline, as isa allows
  * (PARAMS and ARGS parenthesized: (const T *x, size_t n) and (x, n)). The
- * same IEEE operations in every copy (see DESCENT_DISPATCH). */
+ * same IEEE operations in every copy (see DESCENT_DISPATCH). NAME and BODY
+ * may be macros naming a function (KERNEL_FN(x) in a kernel header,
+ * src/optim/kernel_types.h): DESCENT_DISPATCH_FN passes them on once, so
+ * that they are expanded before DESCENT_DISPATCH_FN_ pastes _portable,
+ * _avx2 and _avx512 to NAME. */
 #define DESCENT_UNPAREN(...) __VA_ARGS__
+#define DESCENT_DISPATCH_FN(NAME, BODY, PARAMS, ARGS) DESCENT_DISPATCH_FN_(NAME, BODY, PARAMS, ARGS)
 #if DESCENT_HAVE_DISPATCH
-#define DESCENT_DISPATCH_FN(NAME, BODY, PARAMS, ARGS)                              \
+#define DESCENT_DISPATCH_FN_(NAME, BODY, PARAMS, ARGS)                             \
     static void NAME##_portable PARAMS { BODY ARGS; }                              \
     DESCENT_TARGET_AVX2 static void NAME##_avx2 PARAMS { BODY ARGS; }              \
     DESCENT_TARGET_AVX512 static void NAME##_avx512 PARAMS { BODY ARGS; }          \
@@ -325,7 +330,7 @@ DESCENT_INLINE double descent_red_lanes(const double *lane)
             NAME##_portable ARGS;                                                  \
     }
 #else
-#define DESCENT_DISPATCH_FN(NAME, BODY, PARAMS, ARGS)                              \
+#define DESCENT_DISPATCH_FN_(NAME, BODY, PARAMS, ARGS)                             \
     static void NAME(int isa, DESCENT_UNPAREN PARAMS)                              \
     {                                                                              \
         (void)isa;                                                                 \

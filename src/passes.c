@@ -15,8 +15,9 @@
  * the same IEEE additions in the same order (no FMA, no reassociation:
  * -ffp-contract=off, no -ffast-math), so the norm has the same bits for any
  * thread count and any instruction set. For p other than 1, 2 and
- * infinity, |x|^p comes from pow() in index order into one accumulator per
- * chunk. The infinity norm is a maximum, exact in any order: the largest
+ * infinity, |x|^p (pow's value; for f32 and p = 3 or 4 from products,
+ * pow34_sum below) is added in index order into one accumulator per chunk.
+ * The infinity norm is a maximum, exact in any order: the largest
  * magnitude bits (for IEEE 754 values, ordered as the magnitudes; a NaN's
  * bits exceed infinity's, so a NaN wins, as in torch.linalg.vector_norm). */
 #include "passes.h"
@@ -63,154 +64,7 @@ int descent_for_chunks(const descent_optimizer *opt, int first, int last, descen
     return any;
 }
 
-/* ---- loop bodies ----------------------------------------------------------
- * Arguments in the kernels' block: grad the input (n = end elements from
- * it; begin is 0), param the output, coeffs the constant(s), state[0] the
- * eight double lanes or the int report, state[1] the running maximum of
- * magnitude bits. */
 #define LANES DESCENT_NORM_LANES
-
-#define SUM_BODY(NAME, T, TERM)                                                       \
-    DESCENT_INLINE void NAME(const descent_kernel_args *a)                            \
-    {                                                                                 \
-        const T *g = (const T *)a->grad;                                              \
-        size_t n = a->end, i = 0;                                                     \
-        double *acc = (double *)a->state[0], l[LANES];                                \
-        for (int j = 0; j < LANES; j++)                                               \
-            l[j] = acc[j];                                                            \
-        for (; i + LANES <= n; i += LANES)                                            \
-            for (int j = 0; j < LANES; j++) {                                         \
-                double x = (double)g[i + j];                                          \
-                l[j] += TERM;                                                         \
-            }                                                                         \
-        for (int j = 0; i < n; i++, j++) {                                            \
-            double x = (double)g[i];                                                  \
-            l[j] += TERM;                                                             \
-        }                                                                             \
-        for (int j = 0; j < LANES; j++)                                               \
-            acc[j] = l[j];                                                            \
-    }
-
-#define MAXBITS_BODY(NAME, T, SFX)                                                    \
-    DESCENT_INLINE void NAME(const descent_kernel_args *a)                            \
-    {                                                                                 \
-        const T *g = (const T *)a->grad;                                              \
-        uint64_t *out = (uint64_t *)a->state[1];                                      \
-        descent_nf_##SFX m = (descent_nf_##SFX) * out;                                \
-        for (size_t i = 0; i < a->end; i++) {                                         \
-            descent_nf_##SFX x = descent_nf_bits_##SFX(g[i]);                         \
-            m = x > m ? x : m;                                                        \
-        }                                                                             \
-        *out = m;                                                                     \
-    }
-
-/* out = g c, or clamp(g, -c, c) (comparisons false for NaN: kept). */
-#define REWRITE_BODY(NAME, T, SFX, EXPR)                                              \
-    DESCENT_INLINE void NAME(const descent_kernel_args *a)                            \
-    {                                                                                 \
-        const T *g = (const T *)a->grad;                                              \
-        T *out = (T *)a->param;                                                       \
-        const T c = *(const T *)a->coeffs;                                            \
-        descent_nf_##SFX m = 0;                                                       \
-        for (size_t i = 0; i < a->end; i++) {                                         \
-            T x = g[i];                                                               \
-            T y = EXPR;                                                               \
-            out[i] = y;                                                               \
-            descent_nf_##SFX u = descent_nf_bits_##SFX(y);                            \
-            m = u > m ? u : m;                                                        \
-        }                                                                             \
-        *(int *)a->state[0] = m >= DESCENT_NF_INF_##SFX;                              \
-    }
-
-/* y = g c stored to out (param; NULL: not stored), its square added to the
- * lanes as SUM_BODY adds it, and the magnitude-bits maximum of y for the
- * verdict: the unscale, the verdict and the 2-norm in one loop. */
-#define SCALE_SUMSQ_BODY(NAME, T, SFX, STORE)                                                \
-    DESCENT_INLINE void NAME(const descent_kernel_args *a)                            \
-    {                                                                                 \
-        const T *g = (const T *)a->grad;                                              \
-        T *out = (T *)a->param;                                                       \
-        const T c = *(const T *)a->coeffs;                                            \
-        size_t n = a->end, i = 0;                                                     \
-        double *acc = (double *)a->state[0], l[LANES];                                \
-        descent_nf_##SFX m = 0;                                                       \
-        for (int j = 0; j < LANES; j++)                                               \
-            l[j] = acc[j];                                                            \
-        for (; i + LANES <= n; i += LANES)                                            \
-            for (int j = 0; j < LANES; j++) {                                         \
-                T y = g[i + j] * c;                                                   \
-                if (STORE)                                                            \
-                    out[i + j] = y;                                                   \
-                descent_nf_##SFX u = descent_nf_bits_##SFX(y);                        \
-                m = u > m ? u : m;                                                    \
-                double x = (double)y;                                                 \
-                l[j] += x * x;                                                        \
-            }                                                                         \
-        for (int j = 0; i < n; i++, j++) {                                            \
-            T y = g[i] * c;                                                           \
-            if (STORE)                                                                \
-                out[i] = y;                                                           \
-            descent_nf_##SFX u = descent_nf_bits_##SFX(y);                            \
-            m = u > m ? u : m;                                                        \
-            double x = (double)y;                                                     \
-            l[j] += x * x;                                                            \
-        }                                                                             \
-        for (int j = 0; j < LANES; j++)                                               \
-            acc[j] = l[j];                                                            \
-        *(int *)a->state[1] |= m >= DESCENT_NF_INF_##SFX;                             \
-    }
-
-/* EMA: avg = d avg + od p; SWA: avg = avg + (p - avg) / m
- * (torch.optim.swa_utils.AveragedModel's update, in the array's type). */
-#define AVERAGE_BODY(NAME, T, EXPR)                                                   \
-    DESCENT_INLINE void NAME(const descent_kernel_args *a)                            \
-    {                                                                                 \
-        const T *p = (const T *)a->grad;                                              \
-        T *avg = (T *)a->param;                                                       \
-        const T *k = (const T *)a->coeffs;                                            \
-        const T d = k[0], od = k[1], m = k[2];                                        \
-        (void)d, (void)od, (void)m;                                                   \
-        for (size_t i = 0; i < a->end; i++)                                           \
-            avg[i] = EXPR;                                                            \
-    }
-
-SUM_BODY(sumsq_f32_body, float, x * x)
-SUM_BODY(sumsq_f64_body, double, x * x)
-SUM_BODY(sumabs_f32_body, float, fabs(x))
-SUM_BODY(sumabs_f64_body, double, fabs(x))
-MAXBITS_BODY(maxbits_f32_body, float, f32)
-MAXBITS_BODY(maxbits_f64_body, double, f64)
-REWRITE_BODY(scale_f32_body, float, f32, x * c)
-REWRITE_BODY(scale_f64_body, double, f64, x * c)
-REWRITE_BODY(clamp_f32_body, float, f32, x < -c ? -c : x > c ? c : x)
-REWRITE_BODY(clamp_f64_body, double, f64, x < -c ? -c : x > c ? c : x)
-SCALE_SUMSQ_BODY(scale_sumsq_f32_body, float, f32, 1)
-SCALE_SUMSQ_BODY(scale_sumsq_f64_body, double, f64, 1)
-SCALE_SUMSQ_BODY(scaled_sumsq_f32_body, float, f32, 0)
-SCALE_SUMSQ_BODY(scaled_sumsq_f64_body, double, f64, 0)
-AVERAGE_BODY(ema_f32_body, float, d * avg[i] + od * p[i])
-AVERAGE_BODY(ema_f64_body, double, d * avg[i] + od * p[i])
-AVERAGE_BODY(swa_f32_body, float, avg[i] + (p[i] - avg[i]) / m)
-AVERAGE_BODY(swa_f64_body, double, avg[i] + (p[i] - avg[i]) / m)
-
-DESCENT_DISPATCH(sumsq_f32, sumsq_f32_body)
-DESCENT_DISPATCH(sumsq_f64, sumsq_f64_body)
-DESCENT_DISPATCH(sumabs_f32, sumabs_f32_body)
-DESCENT_DISPATCH(sumabs_f64, sumabs_f64_body)
-DESCENT_DISPATCH(maxbits_f32, maxbits_f32_body)
-DESCENT_DISPATCH(maxbits_f64, maxbits_f64_body)
-DESCENT_DISPATCH(scale_f32, scale_f32_body)
-DESCENT_DISPATCH(scale_f64, scale_f64_body)
-DESCENT_DISPATCH(clamp_f32, clamp_f32_body)
-DESCENT_DISPATCH(clamp_f64, clamp_f64_body)
-DESCENT_DISPATCH(scale_sumsq_f32, scale_sumsq_f32_body)
-DESCENT_DISPATCH(scale_sumsq_f64, scale_sumsq_f64_body)
-DESCENT_DISPATCH(scaled_sumsq_f32, scaled_sumsq_f32_body)
-DESCENT_DISPATCH(scaled_sumsq_f64, scaled_sumsq_f64_body)
-DESCENT_DISPATCH(ema_f32, ema_f32_body)
-DESCENT_DISPATCH(ema_f64, ema_f64_body)
-DESCENT_DISPATCH(swa_f32, swa_f32_body)
-DESCENT_DISPATCH(swa_f64, swa_f64_body)
 
 static void args_for(descent_kernel_args *a, int isa, const void *in, void *out, size_t n, const void *coeffs)
 {
@@ -222,75 +76,117 @@ static void args_for(descent_kernel_args *a, int isa, const void *in, void *out,
     a->coeffs = coeffs;
 }
 
-/* The range entry points (passes.h), one set per element type. */
-#define RANGE_FNS(T, SFX)                                                                               \
-    int descent_scale_range_##SFX(int isa, T *out, const T *g, size_t n, T c, int clamp)                \
-    {                                                                                                   \
-        descent_kernel_args a;                                                                          \
-        int bad = 0;                                                                                    \
-        args_for(&a, isa, g, out, n, &c);                                                               \
-        a.state[0] = &bad;                                                                              \
-        if (clamp)                                                                                      \
-            clamp_##SFX(&a);                                                                            \
-        else                                                                                            \
-            scale_##SFX(&a);                                                                            \
-        return bad;                                                                                     \
-    }                                                                                                   \
-    int descent_scale_sumsq_range_##SFX(int isa, descent_norm_lanes *l, T *out, const T *g, size_t n, T c) \
-    {                                                                                                   \
-        descent_kernel_args a;                                                                          \
-        int bad = 0;                                                                                    \
-        args_for(&a, isa, g, out, n, &c);                                                               \
-        a.state[0] = l->sum;                                                                            \
-        a.state[1] = &bad;                                                                              \
-        if (out)                                                                                        \
-            scale_sumsq_##SFX(&a);                                                                      \
-        else                                                                                            \
-            scaled_sumsq_##SFX(&a);                                                                     \
-        return bad;                                                                                     \
-    }                                                                                                   \
-    void descent_average_range_##SFX(int isa, T *avg, const T *p, size_t n, T d, T od, T m, int ema)    \
-    {                                                                                                   \
-        descent_kernel_args a;                                                                          \
-        const T k[3] = {d, od, m};                                                                      \
-        args_for(&a, isa, p, avg, n, k);                                                                \
-        if (ema)                                                                                        \
-            ema_##SFX(&a);                                                                              \
-        else                                                                                            \
-            swa_##SFX(&a);                                                                              \
-    }
-RANGE_FNS(float, f32)
-RANGE_FNS(double, f64)
 
 /* ---- the p-norm of a chunk ------------------------------------------------ */
 
 void descent_norm_lanes_init(descent_norm_lanes *l) { memset(l, 0, sizeof *l); }
 
-/* Add the range's |x|^p into the lanes (ranges of one chunk, in order; every
- * range but a chunk's last a multiple of 32 elements long). */
-#define NORM_RANGE_FN(T, SFX)                                                                     \
-    void descent_norm_range_##SFX(int isa, descent_norm_lanes *l, const T *g, size_t n, double p) \
-    {                                                                                             \
-        if (isinf(p)) {                                                                           \
-            descent_kernel_args a;                                                                \
-            args_for(&a, isa, g, NULL, n, NULL);                                                  \
-            a.state[1] = &l->maxbits;                                                             \
-            maxbits_##SFX(&a);                                                                    \
-        } else if (p == 2.0 || p == 1.0) {                                                        \
-            descent_kernel_args a;                                                                \
-            args_for(&a, isa, g, NULL, n, NULL);                                                  \
-            a.state[0] = l->sum;                                                                  \
-            if (p == 2.0)                                                                         \
-                sumsq_##SFX(&a);                                                                  \
-            else                                                                                  \
-                sumabs_##SFX(&a);                                                                 \
-        } else {                                                                                  \
-            for (size_t i = 0; i < n; i++)                                                        \
-                l->sum[0] += pow(fabs((double)g[i]), p);                                          \
-        }                                                                                         \
+#define POW_BLOCK 256
+
+/* |x|^3 or |x|^4 of a float x, in double, with the bits of
+ * pow(|x|, 3 or 4) at a fraction of its cost. a = |x| has 24 significant
+ * bits, so a^2 is exact (48 bits) and r = a^2 a or a^2 a^2 is rounded
+ * once, to nearest: the correctly rounded power. pow is not correctly
+ * rounded: glibc's (and musl's; both from Arm's optimized-routines) states
+ * a worst-case error of 0.54 ulp, and returns the other neighbour for
+ * about 0.3% of floats, where the exact power lies within 0.04 ulp of the
+ * midpoint between two doubles or on it. So r is used only where the
+ * exact power is within 0.45 ulp of r, the other neighbour then more than
+ * 0.55 ulp away, and pow, within 0.54 ulp, must return r too; the rest
+ * (about a tenth) go to pow. The exact error e = a^2 a - r or a^2 a^2 - r
+ * comes from Dekker's product (T. J. Dekker, "A floating-point technique
+ * for extending the available precision", Numer. Math. 18, 1971), with
+ * a^2 split by masking into 26 + 22 significant bits so that every partial
+ * product is exact. No underflow or overflow: 2^-596 <= r <= 2^512 for
+ * every nonzero finite float. Zero, infinity and NaN go to pow.
+ *
+ * pow34_sum adds |x|^3 (four = 0) or |x|^4 (four = 1) to sum over a range
+ * in index order, in blocks of POW_BLOCK: the products, and the flags of
+ * the elements pow must give, in one loop (vectorized per instruction set:
+ * the same IEEE operations, so the same bits), then pow for the flagged,
+ * then the sum (a loop of additions alone, which their latency bounds).
+ * tests/test_passes.c compares the terms with pow; all 2^32 floats were
+ * compared once, with glibc 2.36. */
+/* One block's products t and flags use_pow (1: pow must give the term). */
+DESCENT_INLINE void pow34_terms(const float *restrict g, size_t m, const int four, double *restrict t,
+                                uint64_t *restrict use_pow)
+{
+    for (size_t i = 0; i < m; i++) {
+        double a = fabs((double)g[i]), a2 = a * a, r = four ? a2 * a2 : a2 * a;
+        uint64_t u;
+        memcpy(&u, &a2, sizeof u);
+        u &= ~(uint64_t)0x7FFFFFF;
+        double h;
+        memcpy(&h, &u, sizeof h);
+        double lo = a2 - h;
+        double e = four ? (((h * h - r) + h * lo) + lo * h) + lo * lo : (h * a - r) + lo * a;
+        /* the spacing of doubles next to r on e's side: |r - its neighbour
+         * there| (r > 0 and normal; zero, infinity and NaN fail the test
+         * below and go to pow) */
+        memcpy(&u, &r, sizeof u);
+        u = e < 0 ? u - 1 : u + 1;
+        double beside;
+        memcpy(&beside, &u, sizeof beside);
+        t[i] = r;
+        use_pow[i] = fabs(e) < 0.45 * fabs(r - beside) ? 0 : 1;
     }
-NORM_RANGE_FN(float, f32)
-NORM_RANGE_FN(double, f64)
+}
+DESCENT_INLINE void pow3_terms_body(const float *g, size_t m, double *t, uint64_t *use_pow)
+{
+    pow34_terms(g, m, 0, t, use_pow);
+}
+DESCENT_INLINE void pow4_terms_body(const float *g, size_t m, double *t, uint64_t *use_pow)
+{
+    pow34_terms(g, m, 1, t, use_pow);
+}
+DESCENT_DISPATCH_FN(pow3_terms, pow3_terms_body, (const float *g, size_t m, double *t, uint64_t *use_pow),
+                    (g, m, t, use_pow))
+DESCENT_DISPATCH_FN(pow4_terms, pow4_terms_body, (const float *g, size_t m, double *t, uint64_t *use_pow),
+                    (g, m, t, use_pow))
+
+static double pow34_sum(int isa, double sum, const float *g, size_t n, int four)
+{
+    double t[POW_BLOCK];
+    uint64_t use_pow[POW_BLOCK];
+    for (size_t b = 0; b < n; b += POW_BLOCK) {
+        const size_t m = n - b < POW_BLOCK ? n - b : POW_BLOCK;
+        if (four)
+            pow4_terms(isa, g + b, m, t, use_pow);
+        else
+            pow3_terms(isa, g + b, m, t, use_pow);
+        for (size_t i = 0; i < m; i++)
+            if (use_pow[i])
+                t[i] = pow(fabs((double)g[b + i]), four ? 4.0 : 3.0);
+        for (size_t i = 0; i < m; i++)
+            sum += t[i];
+    }
+    return sum;
+}
+
+/* sum + |x|^p over a range in index order into one accumulator, for p
+ * other than 1, 2 and infinity. */
+static double pow_sum_f32(int isa, double sum, const float *g, size_t n, double p)
+{
+    if (p == 3.0 || p == 4.0)
+        return pow34_sum(isa, sum, g, n, p == 4.0);
+    for (size_t i = 0; i < n; i++)
+        sum += pow(fabs((double)g[i]), p);
+    return sum;
+}
+
+static double pow_sum_f64(int isa, double sum, const double *g, size_t n, double p)
+{
+    (void)isa;
+    for (size_t i = 0; i < n; i++)
+        sum += pow(fabs(g[i]), p);
+    return sum;
+}
+
+/* The loops, the range entry points and descent_norm_range_* per element
+ * type (passes_kernel.h). */
+#define DESCENT_KERNEL_FILE "../passes_kernel.h"
+#include "optim/kernel_types.h"
+#undef LANES
 
 double descent_norm_lanes_sum(const descent_norm_lanes *l, double p, int f64)
 {
@@ -316,4 +212,52 @@ double descent_norm_lanes_sum(const descent_norm_lanes *l, double p, int f64)
         for (int i = 0; i < h; i++)
             s[i] = s[i] + s[i + h];
     return s[0];
+}
+
+/* ---- per-tensor norm sums (the sharded optimizer's global norm) ----------- */
+
+typedef struct norm_sums_pass {
+    const descent_optimizer *opt;
+    double p;
+    double *sums; /* one per tensor */
+} norm_sums_pass;
+
+static int norm_sum_chunk(const descent_optimizer *opt, int c, void *ctx, double *partial)
+{
+    const norm_sums_pass *x = ctx;
+    const descent_chunk *ch = &opt->chunks[c];
+    const descent_tensor *t = &opt->tensors[ch->tensor];
+    descent_norm_lanes l;
+    descent_norm_lanes_init(&l);
+    if (t->dtype == DESCENT_F64)
+        descent_norm_range_f64(opt->isa, &l, (const double *)t->grad + ch->begin, ch->end - ch->begin, x->p);
+    else
+        descent_norm_range_f32(opt->isa, &l, (const float *)t->grad + ch->begin, ch->end - ch->begin, x->p);
+    *partial = descent_norm_lanes_sum(&l, x->p, t->dtype == DESCENT_F64);
+    return 0;
+}
+
+/* Chunk sums into their tensor's sum in chunk order, as clip.c folds them. */
+static void norm_sum_fold(void *ctx, int c, double partial)
+{
+    norm_sums_pass *x = ctx;
+    double *sum = &x->sums[x->opt->chunks[c].tensor];
+    if (isinf(x->p))
+        descent_norm_accumulate(sum, partial, x->p);
+    else
+        *sum += partial;
+}
+
+int descent_grad_norm_sums(const descent_optimizer *opt, double p, double *sums)
+{
+    for (int k = 0; k < opt->ntensors; k++) {
+        sums[k] = 0.0;
+        if (opt->tensors[k].dtype != DESCENT_F32 && opt->tensors[k].dtype != DESCENT_F64)
+            return descent_opt_fail(opt, DESCENT_ERR_INVALID,
+                                    "the gradient norm supports f32 and f64 tensors; tensor %d has dtype %d", k,
+                                    (int)opt->tensors[k].dtype);
+    }
+    norm_sums_pass x = {opt, p, sums};
+    descent_for_chunks(opt, 0, opt->nchunks, norm_sum_chunk, &x, norm_sum_fold);
+    return 0;
 }

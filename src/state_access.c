@@ -164,18 +164,17 @@ static double *scalar_field(const descent_optimizer *opt, descent_tensor_scalars
     return NULL;
 }
 
-/* The three double slots of descent_tensor_scalars, as checkpoints store them. */
-static const size_t scalar_slots[3] = {offsetof(descent_tensor_scalars, mu_product),
-                                       offsetof(descent_tensor_scalars, eta), offsetof(descent_tensor_scalars, mu)};
+const size_t descent_scalar_slots[DESCENT_SCALAR_SLOTS] = {offsetof(descent_tensor_scalars, mu_product),
+                                                           offsetof(descent_tensor_scalars, eta),
+                                                           offsetof(descent_tensor_scalars, mu)};
 
 int descent_scalars_check(const descent_algo *algo, const descent_tensor_scalars *ts, const char **bad_name,
                           double *bad_value)
 {
-    for (int k = 0; k < 3; k++) {
-        double v;
-        memcpy(&v, (const unsigned char *)ts + scalar_slots[k], sizeof v);
+    for (int k = 0; k < DESCENT_SCALAR_SLOTS; k++) {
+        double v = descent_scalar_slot(ts, k);
         const descent_scalar_desc *d = algo->scalars;
-        while (d && d->name && d->offset != scalar_slots[k])
+        while (d && d->name && d->offset != descent_scalar_slots[k])
             d++;
         int declared = d && d->name;
         if (!isfinite(v) || (declared && !(v >= d->lo && v <= d->hi))) {

@@ -20,32 +20,29 @@ typedef struct clip_case {
 
 static int next_case(char **cursor, clip_case *c)
 {
-    char *p = *cursor;
     int after = 0;
     memset(c, 0, sizeof *c);
-    char line[8192];
-    while (t_next_line(&p, line, sizeof line)) {
-        if (strncmp(line, "case ", 5) == 0)
-            snprintf(c->id, sizeof c->id, "%.120s", line + 5);
-        else if (strncmp(line, "op ", 3) == 0)
-            snprintf(c->op, sizeof c->op, "%.30s", line + 3);
-        else if (strncmp(line, "dtype ", 6) == 0)
-            snprintf(c->dtype, sizeof c->dtype, "%.6s", line + 6);
-        else if (strncmp(line, "args ", 5) == 0)
-            t_parse_csv(line + 5, c->args, 2);
-        else if (strncmp(line, "grad ", 5) == 0 && c->ntensors < MAXT) {
-            c->n[c->ntensors] = t_parse_csv(line + 5, c->grad[c->ntensors], MAXN);
+    char key[8192];
+    const char *v;
+    while (t_next_field(cursor, key, sizeof key, &v)) {
+        if (strcmp(key, "case") == 0)
+            snprintf(c->id, sizeof c->id, "%.120s", v);
+        else if (strcmp(key, "op") == 0)
+            snprintf(c->op, sizeof c->op, "%.30s", v);
+        else if (strcmp(key, "dtype") == 0)
+            snprintf(c->dtype, sizeof c->dtype, "%.6s", v);
+        else if (strcmp(key, "args") == 0)
+            t_parse_csv(v, c->args, 2);
+        else if (strcmp(key, "grad") == 0 && c->ntensors < MAXT) {
+            c->n[c->ntensors] = t_parse_csv(v, c->grad[c->ntensors], MAXN);
             c->ntensors++;
-        } else if (strncmp(line, "norm ", 5) == 0)
-            c->nnorms = t_parse_csv(line + 5, c->norms, MAXT);
-        else if (strncmp(line, "after ", 6) == 0 && after < MAXT)
-            t_parse_csv(line + 6, c->after[after++], MAXN);
-        else if (strcmp(line, "end") == 0) {
-            *cursor = p;
+        } else if (strcmp(key, "norm") == 0)
+            c->nnorms = t_parse_csv(v, c->norms, MAXT);
+        else if (strcmp(key, "after") == 0 && after < MAXT)
+            t_parse_csv(v, c->after[after++], MAXN);
+        else if (strcmp(key, "end") == 0)
             return after == c->ntensors && c->ntensors > 0;
-        }
     }
-    *cursor = p;
     return 0;
 }
 

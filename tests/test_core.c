@@ -85,20 +85,6 @@ typedef struct rig {
     void *param[MAXT], *grad[MAXT];
 } rig;
 
-static size_t dsize(descent_dtype t) { return t == DESCENT_F64 ? 8 : 4; }
-
-static double get_elem(const void *a, descent_dtype t, size_t i)
-{
-    return t == DESCENT_F64 ? ((const double *)a)[i] : (double)((const float *)a)[i];
-}
-
-static void set_elem(void *a, descent_dtype t, size_t i, double v)
-{
-    if (t == DESCENT_F64)
-        ((double *)a)[i] = v;
-    else
-        ((float *)a)[i] = (float)v;
-}
 
 /* dtype_mode: 0 all f32, 1 all f64, 2 mixed. sizes: NULL for the default. */
 static int rig_make(rig *r, const char *spec, int dtype_mode, const size_t *sizes, const descent_allocator *alloc)
@@ -120,10 +106,10 @@ static int rig_make(rig *r, const char *spec, int dtype_mode, const size_t *size
         r->n[t] = sizes ? sizes[t] : default_sizes[t];
         r->dtype[t] = dtype_mode == 2 ? (t % 2 ? DESCENT_F64 : DESCENT_F32) : (descent_dtype)dtype_mode;
         r->group[t] = t < 2 ? 0 : 1;
-        r->param[t] = calloc(r->n[t], dsize(r->dtype[t]));
-        r->grad[t] = calloc(r->n[t], dsize(r->dtype[t]));
+        r->param[t] = calloc(r->n[t], t_dsize(r->dtype[t]));
+        r->grad[t] = calloc(r->n[t], t_dsize(r->dtype[t]));
         for (size_t i = 0; i < r->n[t]; i++)
-            set_elem(r->param[t], r->dtype[t], i, cos(0.3 * (double)i + t));
+            t_set_elem(r->param[t], r->dtype[t], i, cos(0.3 * (double)i + t));
         int idx = descent_add_tensor(r->opt, r->group[t], r->param[t], r->grad[t], r->n[t], r->dtype[t]);
         CHECK(idx == t, "%s: add_tensor %d: %s", spec, t, descent_errmsg(r->opt));
     }
@@ -146,8 +132,8 @@ static void rig_grads(rig *r, int s)
 {
     for (int t = 0; t < r->ntensors; t++)
         for (size_t i = 0; i < r->n[t]; i++) {
-            double p = get_elem(r->param[t], r->dtype[t], i);
-            set_elem(r->grad[t], r->dtype[t], i, 0.3 * p + sin(0.7 * s + 0.37 * (double)i + t) * (1 + (double)(i % 3)));
+            double p = t_get_elem(r->param[t], r->dtype[t], i);
+            t_set_elem(r->grad[t], r->dtype[t], i, 0.3 * p + sin(0.7 * s + 0.37 * (double)i + t) * (1 + (double)(i % 3)));
         }
 }
 
@@ -163,13 +149,13 @@ static void rig_run(rig *r, int from, int steps)
 static void rig_copy_params(rig *dst, const rig *src)
 {
     for (int t = 0; t < src->ntensors; t++)
-        memcpy(dst->param[t], src->param[t], src->n[t] * dsize(src->dtype[t]));
+        memcpy(dst->param[t], src->param[t], src->n[t] * t_dsize(src->dtype[t]));
 }
 
 static int rig_params_equal(const rig *a, const rig *b)
 {
     for (int t = 0; t < a->ntensors; t++)
-        if (memcmp(a->param[t], b->param[t], a->n[t] * dsize(a->dtype[t])) != 0)
+        if (memcmp(a->param[t], b->param[t], a->n[t] * t_dsize(a->dtype[t])) != 0)
             return 0;
     return 1;
 }
@@ -1656,7 +1642,7 @@ static void test_groups_equal_separate(void)
             }
             void *param[MAXT], *grad[MAXT];
             for (int t = 0; t < MAXT; t++) {
-                size_t bytes = both.n[t] * dsize(both.dtype[t]);
+                size_t bytes = both.n[t] * t_dsize(both.dtype[t]);
                 param[t] = malloc(bytes);
                 grad[t] = malloc(bytes);
                 memcpy(param[t], both.param[t], bytes);
@@ -1667,14 +1653,14 @@ static void test_groups_equal_separate(void)
             for (int s = 0; s < 12; s++) {
                 rig_grads(&both, s);
                 for (int t = 0; t < MAXT; t++)
-                    memcpy(grad[t], both.grad[t], both.n[t] * dsize(both.dtype[t]));
+                    memcpy(grad[t], both.grad[t], both.n[t] * t_dsize(both.dtype[t]));
                 descent_step(both.opt);
                 descent_step(sep[0]);
                 descent_step(sep[1]);
             }
             int same = 1;
             for (int t = 0; t < MAXT; t++)
-                same &= memcmp(param[t], both.param[t], both.n[t] * dsize(both.dtype[t])) == 0;
+                same &= memcmp(param[t], both.param[t], both.n[t] * t_dsize(both.dtype[t])) == 0;
             CHECK(same, "%s (mode %d): two groups differ from two optimizers", CONFIGS[c], mode);
             for (int t = 0; t < MAXT; t++) {
                 free(param[t]);
@@ -1701,7 +1687,7 @@ static void test_threads(void)
             for (int s = 0; s < 3; s++) {
                 rig_grads(&one, s);
                 for (int t = 0; t < MAXT; t++)
-                    memcpy(two.grad[t], one.grad[t], one.n[t] * dsize(one.dtype[t]));
+                    memcpy(two.grad[t], one.grad[t], one.n[t] * t_dsize(one.dtype[t]));
                 descent_step(one.opt);
                 descent_step(two.opt);
             }

@@ -26,30 +26,28 @@ typedef struct sched_case {
 
 static int next_case(char **cursor, sched_case *c)
 {
-    char *p = *cursor;
     int expects = 0, in_case = 0;
     memset(c, 0, sizeof *c);
-    char line[8192];
-    while (t_next_line(&p, line, sizeof line)) {
-        if (strncmp(line, "case ", 5) == 0) {
-            snprintf(c->id, sizeof c->id, "%.120s", line + 5);
+    char key[8192];
+    const char *v;
+    while (t_next_field(cursor, key, sizeof key, &v)) {
+        if (strcmp(key, "case") == 0) {
+            snprintf(c->id, sizeof c->id, "%.120s", v);
             in_case = 1;
-        } else if (strncmp(line, "opt ", 4) == 0) {
-            snprintf(c->opt, sizeof c->opt, "%.500s", line + 4);
-        } else if (strncmp(line, "sched ", 6) == 0) {
-            snprintf(c->sched, sizeof c->sched, "%.1000s", line + 6);
-        } else if (strncmp(line, "steps ", 6) == 0) {
-            c->steps = atoi(line + 6);
-        } else if (strncmp(line, "metrics ", 8) == 0) {
-            c->has_metrics = t_parse_csv(line + 8, c->metrics, MAXSTEPS) > 0;
-        } else if (strncmp(line, "expect ", 7) == 0 && expects < MAXSTEPS) {
-            c->ncols = t_parse_csv(line + 7, c->expect[expects++], 3);
-        } else if (strcmp(line, "end") == 0 && in_case) {
-            *cursor = p;
+        } else if (strcmp(key, "opt") == 0) {
+            snprintf(c->opt, sizeof c->opt, "%.500s", v);
+        } else if (strcmp(key, "sched") == 0) {
+            snprintf(c->sched, sizeof c->sched, "%.1000s", v);
+        } else if (strcmp(key, "steps") == 0) {
+            c->steps = atoi(v);
+        } else if (strcmp(key, "metrics") == 0) {
+            c->has_metrics = t_parse_csv(v, c->metrics, MAXSTEPS) > 0;
+        } else if (strcmp(key, "expect") == 0 && expects < MAXSTEPS) {
+            c->ncols = t_parse_csv(v, c->expect[expects++], 3);
+        } else if (strcmp(key, "end") == 0 && in_case) {
             return expects == c->steps && c->steps > 0;
         }
     }
-    *cursor = p;
     return 0;
 }
 
@@ -790,33 +788,27 @@ int main(int argc, char **argv)
     }
     CHECK(cases >= 90, "read %d golden cases", cases);
     free(text);
-    /* Nesting as torch 2.x computes it (tools/reference_torch2.py). */
-    snprintf(path, sizeof path, "%s/golden/sched_torch2.txt", argv[1]);
-    text = t_read_file(path, NULL);
-    CHECK(text != NULL, "cannot read %s", path);
-    cursor = text;
-    int cases2 = 0;
-    while (text && next_case(&cursor, c)) {
-        run_library(c);
-        run_cli(c, argv[2], tmp);
-        cases2++;
+    /* Nesting as torch 2.x computes it (tools/reference_torch2.py), and the
+     * named LambdaLR recipes (tools/reference_hf_schedules.py). */
+    static const struct {
+        const char *file, *what;
+        int min;
+    } more[] = {{"sched_torch2.txt", "torch 2.x schedule", 4}, {"sched_recipes.txt", "recipe", 16}};
+    for (size_t k = 0; k < sizeof more / sizeof more[0]; k++) {
+        snprintf(path, sizeof path, "%s/golden/%s", argv[1], more[k].file);
+        text = t_read_file(path, NULL);
+        CHECK(text != NULL, "cannot read %s", path);
+        cursor = text;
+        int n = 0;
+        while (text && next_case(&cursor, c)) {
+            run_library(c);
+            run_cli(c, argv[2], tmp);
+            n++;
+        }
+        CHECK(n >= more[k].min, "read %d %s cases", n, more[k].what);
+        free(text);
     }
-    CHECK(cases2 >= 4, "read %d torch 2.x schedule cases", cases2);
-    free(text);
-    /* The named LambdaLR recipes (tools/reference_hf_schedules.py). */
-    snprintf(path, sizeof path, "%s/golden/sched_recipes.txt", argv[1]);
-    text = t_read_file(path, NULL);
-    CHECK(text != NULL, "cannot read %s", path);
-    cursor = text;
-    int cases3 = 0;
-    while (text && next_case(&cursor, c)) {
-        run_library(c);
-        run_cli(c, argv[2], tmp);
-        cases3++;
-    }
-    CHECK(cases3 >= 16, "read %d recipe cases", cases3);
     free(c);
-    free(text);
     test_warmups();
     test_plateau_composition();
     test_lr_at();

@@ -341,6 +341,123 @@ static void compare_clipping(const char *spec, const layout *L, double norm_type
     free_tensors(L, &sh);
 }
 
+/* ---- the order of the sharded norm's sums --------------------------------- */
+
+/* The same gradient on every rank, so the mean is that gradient exactly
+ * (each value has 21 significant bits: R v and R v / R are exact for R <= 4),
+ * with exponents spread over 2^-30..2^10, so that the squares and the
+ * magnitudes add with rounding that depends on their order. */
+static double spread_grad(int j, size_t i)
+{
+    double m = 1.0 + (double)((i * 2654435761u + (size_t)j * 40503u) % 1048576u) / 1048576.0;
+    return ldexp(i % 2 ? -m : m, (int)((i * 7 + (size_t)j * 3) % 41) - 30);
+}
+
+static void set_spread(const layout *L, void *const *buf)
+{
+    for (int j = 0; j < L->ntensors; j++)
+        for (size_t i = 0; i < L->t[j].n; i++) {
+            if (L->t[j].dtype == DESCENT_F64)
+                ((double *)buf[j])[i] = spread_grad(j, i);
+            else
+                ((float *)buf[j])[i] = (float)spread_grad(j, i);
+        }
+}
+
+/* The sharded 1-norm as its order says (descent_mpi.h): tensor by tensor,
+ * rank q's piece summed as descent_clip_grad_norm sums a tensor (here each
+ * piece a tensor of a plain optimizer, whose per-tensor 1-norm is that sum),
+ * the pieces added in rank order. */
+static double pieces_1norm(const layout *L, tensors *T)
+{
+    descent_optimizer *opt = NULL;
+    descent_error err;
+    if (descent_create_from_spec(&opt, "SGD(lr=0.01)", NULL, &err) < 0)
+        return NAN;
+    descent_add_group(opt, NULL);
+    int pieces[8][4], np = 0;
+    for (int j = 0; j < L->ntensors; j++) {
+        size_t off = 0, total = 0, es = L->t[j].dtype == DESCENT_F64 ? 8 : 4;
+        for (int k = 0; k < L->ntensors; k++)
+            if (L->t[k].group == L->t[j].group && L->t[k].dtype == L->t[j].dtype) {
+                off += k < j ? L->t[k].n : 0;
+                total += L->t[k].n;
+            }
+        for (int q = 0; q < world; q++) {
+            size_t uq = (size_t)q, ur = (size_t)world;
+            size_t lo = uq * (total / ur) + uq * (total % ur) / ur;
+            size_t hi = (uq + 1) * (total / ur) + (uq + 1) * (total % ur) / ur;
+            lo = lo > off ? lo : off;
+            hi = hi < off + L->t[j].n ? hi : off + L->t[j].n;
+            pieces[j][q] = -1;
+            if (hi > lo) {
+                pieces[j][q] = np++;
+                descent_add_tensor(opt, 0, (char *)T->p[j] + (lo - off) * es, (char *)T->g[j] + (lo - off) * es,
+                                   hi - lo, L->t[j].dtype);
+            }
+        }
+    }
+    double sums[32], total = 0;
+    if (descent_clip_grad_norm_per_tensor(opt, 1e300, 1.0, sums) < 0)
+        total = NAN;
+    for (int j = 0; j < L->ntensors; j++) {
+        double t = 0;
+        for (int q = 0; q < world; q++)
+            t += pieces[j][q] >= 0 ? sums[pieces[j][q]] : 0.0;
+        total += t;
+    }
+    descent_destroy(opt);
+    return total;
+}
+
+/* The sharded norm is summed in a fixed order: the same bits on every rank
+ * and for any thread count; with one rank, descent_clip_grad_norm's bits;
+ * with R ranks, the pieces' sums added in rank order. */
+static void compare_norm_order(const layout *L)
+{
+    tensors ref, sh;
+    alloc_tensors(L, &ref);
+    alloc_tensors(L, &sh);
+    set_values(L, ref.p, 0, 0, 0, 0);
+    set_values(L, sh.p, 0, 0, 0, 0);
+    set_spread(L, ref.g);
+    set_spread(L, sh.g);
+    const double ps[2] = {2.0, 1.0};
+    for (int k = 0; k < 2; k++) {
+        const double p = ps[k];
+        descent_mpi_sharded *s = make_sharded("SGD(lr=0.01)", L, &sh, MPI_COMM_WORLD);
+        CHECK(s && descent_mpi_sharded_set_clip_grad_norm(s, 1e300, p) == 0, "layout %s: setup", L->name);
+        if (!s)
+            continue;
+        double norms[2];
+        for (int threads = 1; threads <= 2; threads++) {
+            descent_set_threads(descent_mpi_sharded_optimizer(s), threads);
+            CHECK(descent_mpi_sharded_step(s) == 0, "%s", descent_mpi_sharded_errmsg(s));
+            norms[threads - 1] = descent_mpi_sharded_grad_norm(s);
+        }
+        double lo = 0, hi = 0;
+        MPI_Allreduce(&norms[0], &lo, 1, MPI_DOUBLE, MPI_MIN, MPI_COMM_WORLD);
+        MPI_Allreduce(&norms[0], &hi, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+        CHECK(norms[0] == norms[1], "layout %s p=%g: 1 thread %.17g, 2 threads %.17g", L->name, p, norms[0], norms[1]);
+        CHECK(lo == hi, "layout %s p=%g: the ranks' norms differ: %.17g .. %.17g", L->name, p, lo, hi);
+        if (world == 1) {
+            descent_optimizer *opt = make_plain("SGD(lr=0.01)", L, &ref);
+            double norm = NAN;
+            CHECK(opt && descent_clip_grad_norm(opt, 1e300, p, &norm) == 0 && norm == norms[0],
+                  "layout %s p=%g: sharded %.17g, descent_clip_grad_norm %.17g", L->name, p, norms[0], norm);
+            descent_destroy(opt);
+        }
+        if (p == 1.0) {
+            double want = pieces_1norm(L, &ref);
+            CHECK(want == norms[0], "layout %s R=%d p=1: sharded %.17g, pieces in rank order %.17g", L->name, world,
+                  norms[0], want);
+        }
+        descent_mpi_sharded_destroy(s);
+    }
+    free_tensors(L, &ref);
+    free_tensors(L, &sh);
+}
+
 /* ---- checkpoints -------------------------------------------------------- */
 
 static char dir[200];
@@ -715,6 +832,8 @@ int main(int argc, char **argv)
         compare_clipping(clip_specs[i], &layout_b, 2.0);
         compare_clipping(clip_specs[i], &layout_b, INFINITY);
     }
+    compare_norm_order(&layout_c);
+    compare_norm_order(&layout_b);
     if (dir[0]) {
         test_checkpoints(&layout_a);
         test_checkpoints(&layout_b);

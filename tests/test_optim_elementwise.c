@@ -45,27 +45,24 @@ typedef struct golden_case {
 
 static int next_case(char **cursor, golden_case *c)
 {
-    char *p = *cursor;
     int expects = 0;
     memset(c, 0, sizeof *c);
-    char line[8192];
-    while (t_next_line(&p, line, sizeof line)) {
-        if (strncmp(line, "case ", 5) == 0)
-            snprintf(c->id, sizeof c->id, "%.120s", line + 5);
-        else if (strncmp(line, "spec ", 5) == 0)
-            snprintf(c->spec, sizeof c->spec, "%.500s", line + 5);
-        else if (strncmp(line, "params ", 7) == 0)
-            c->n = t_parse_csv(line + 7, c->params, MAXN);
-        else if (strncmp(line, "grad ", 5) == 0 && c->steps < MAXSTEPS)
-            t_parse_csv(line + 5, c->grads[c->steps++], MAXN);
-        else if (strncmp(line, "expect ", 7) == 0 && expects < MAXSTEPS)
-            t_parse_csv(line + 7, c->expect[expects++], MAXN);
-        else if (strcmp(line, "end") == 0) {
-            *cursor = p;
+    char key[8192];
+    const char *v;
+    while (t_next_field(cursor, key, sizeof key, &v)) {
+        if (strcmp(key, "case") == 0)
+            snprintf(c->id, sizeof c->id, "%.120s", v);
+        else if (strcmp(key, "spec") == 0)
+            snprintf(c->spec, sizeof c->spec, "%.500s", v);
+        else if (strcmp(key, "params") == 0)
+            c->n = t_parse_csv(v, c->params, MAXN);
+        else if (strcmp(key, "grad") == 0 && c->steps < MAXSTEPS)
+            t_parse_csv(v, c->grads[c->steps++], MAXN);
+        else if (strcmp(key, "expect") == 0 && expects < MAXSTEPS)
+            t_parse_csv(v, c->expect[expects++], MAXN);
+        else if (strcmp(key, "end") == 0)
             return expects == c->steps && c->n > 0;
-        }
     }
-    *cursor = p;
     return 0;
 }
 
@@ -151,20 +148,6 @@ typedef struct rig {
     void *param[NT], *grad[NT];
 } rig;
 
-static size_t dsize(descent_dtype t) { return t == DESCENT_F64 ? 8 : 4; }
-
-static double get_elem(const void *a, descent_dtype t, size_t i)
-{
-    return t == DESCENT_F64 ? ((const double *)a)[i] : (double)((const float *)a)[i];
-}
-
-static void set_elem(void *a, descent_dtype t, size_t i, double v)
-{
-    if (t == DESCENT_F64)
-        ((double *)a)[i] = v;
-    else
-        ((float *)a)[i] = (float)v;
-}
 
 static void rig_make(rig *r, const char *spec, size_t big)
 {
@@ -178,10 +161,10 @@ static void rig_make(rig *r, const char *spec, size_t big)
     for (int t = 0; t < NT; t++) {
         r->n[t] = sizes[t];
         r->dt[t] = t == 1 ? DESCENT_F64 : DESCENT_F32;
-        r->param[t] = calloc(r->n[t], dsize(r->dt[t]));
-        r->grad[t] = calloc(r->n[t], dsize(r->dt[t]));
+        r->param[t] = calloc(r->n[t], t_dsize(r->dt[t]));
+        r->grad[t] = calloc(r->n[t], t_dsize(r->dt[t]));
         for (size_t i = 0; i < r->n[t]; i++)
-            set_elem(r->param[t], r->dt[t], i, cos(0.3 * (double)i + t));
+            t_set_elem(r->param[t], r->dt[t], i, cos(0.3 * (double)i + t));
         CHECK(descent_add_tensor(r->opt, t == 2 ? 1 : 0, r->param[t], r->grad[t], r->n[t], r->dt[t]) == t, "%s: %s",
               spec, descent_errmsg(r->opt));
     }
@@ -201,8 +184,8 @@ static void rig_run(rig *r, int from, int steps)
     for (int s = from; s < from + steps; s++) {
         for (int t = 0; t < NT; t++)
             for (size_t i = 0; i < r->n[t]; i++) {
-                double p = get_elem(r->param[t], r->dt[t], i);
-                set_elem(r->grad[t], r->dt[t], i, 0.3 * p + sin(0.7 * s + 0.37 * (double)i + t) * (1 + (double)(i % 3)));
+                double p = t_get_elem(r->param[t], r->dt[t], i);
+                t_set_elem(r->grad[t], r->dt[t], i, 0.3 * p + sin(0.7 * s + 0.37 * (double)i + t) * (1 + (double)(i % 3)));
             }
         CHECK(descent_step(r->opt) == 0, "step: %s", descent_errmsg(r->opt));
     }
@@ -211,7 +194,7 @@ static void rig_run(rig *r, int from, int steps)
 static int rig_equal(const rig *a, const rig *b)
 {
     for (int t = 0; t < NT; t++)
-        if (memcmp(a->param[t], b->param[t], a->n[t] * dsize(a->dt[t])) != 0)
+        if (memcmp(a->param[t], b->param[t], a->n[t] * t_dsize(a->dt[t])) != 0)
             return 0;
     return 1;
 }
@@ -219,7 +202,7 @@ static int rig_equal(const rig *a, const rig *b)
 static void rig_copy(rig *dst, const rig *src)
 {
     for (int t = 0; t < NT; t++)
-        memcpy(dst->param[t], src->param[t], src->n[t] * dsize(src->dt[t]));
+        memcpy(dst->param[t], src->param[t], src->n[t] * t_dsize(src->dt[t]));
 }
 
 static void contracts(const char *spec)

@@ -4,7 +4,7 @@
  * the fused calls and the fused step give the bits of the unfused
  * sequence. */
 #include "descent.h"
-#include "internal.h" /* descent_set_isa */
+#include "passes.h" /* descent_set_isa, descent_norm_range_f32 */
 #include "testutil.h"
 
 #include <math.h>
@@ -179,6 +179,64 @@ static void norm_fixed_order(void)
     set_free(&first);
 }
 
+/* |x|^3 and |x|^4 of floats from products (passes.c, pow34_sum) have pow's
+ * bits: on random floats of every binade, on edge values, and on floats
+ * whose power pow does not round correctly (a tie and values within 0.04
+ * ulp of a midpoint, where the correctly rounded product differs from
+ * glibc's pow). The sum of a range keeps its order: one accumulator, index
+ * order, as with pow. */
+static int pow_term_same(float x, double p, int isa)
+{
+    descent_norm_lanes l;
+    descent_norm_lanes_init(&l);
+    descent_norm_range_f32(isa, &l, &x, 1, p);
+    double want = pow(fabs((double)x), p);
+    return memcmp(&l.sum[0], &want, sizeof want) == 0 || (isnan(l.sum[0]) && isnan(want));
+}
+
+static void pow_terms(void)
+{
+    static const float edges[] = {0.0f, -0.0f, 1.0f, -1.0f, 0x1p-149f, 0x1p-126f, 0x1.fffffep127f, -0x1.fffffep127f,
+                                  INFINITY, -INFINITY, NAN, 0x1.fffffep-1f, 0x1.000002p0f, 3.0f, 0x1p100f,
+                                  0x1.971a8p-132f, 0x1.32e8p-136f, 0x1.456fdp-129f, 0x1.3ac9a4p-127f,
+                                  0x1.05b984p-127f, 0x1.8caa02p-126f};
+    const double ps[] = {3.0, 4.0, 2.5, 7.0};
+    const int isas = descent_isa_detect() + 1;
+    int bad = 0, checked = 0;
+    for (int k = 0; k < 4; k++) {
+        for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
+            for (int isa = 0; isa < isas; isa++, checked++)
+                if (!pow_term_same(edges[i], ps[k], isa) && bad++ < 5)
+                    fprintf(stderr, "p=%g isa %d: |%a|^p differs from pow\n", ps[k], isa, (double)edges[i]);
+        for (int i = 0; i < (k < 2 ? 400000 : 20000); i++, checked++) {
+            uint32_t u = (uint32_t)(urand() * 4294967296.0);
+            float x;
+            memcpy(&x, &u, sizeof x);
+            if (!pow_term_same(x, ps[k], i % isas) && bad++ < 5)
+                fprintf(stderr, "p=%g isa %d: |%a|^p differs from pow\n", ps[k], i % isas, (double)x);
+        }
+    }
+    CHECK(bad == 0 && checked > 800000, "%d of %d powers differ from pow", bad, checked);
+    /* a range: the terms added in index order into lane 0 */
+    enum { N = 100003 };
+    float *g = malloc(N * sizeof *g);
+    for (int k = 0; g && k < 2; k++) {
+        double want = 0;
+        for (size_t i = 0; i < N; i++) {
+            g[i] = (float)gval();
+            want += pow(fabs((double)g[i]), ps[k]);
+        }
+        for (int isa = 0; isa <= descent_isa_detect(); isa++) {
+            descent_norm_lanes l;
+            descent_norm_lanes_init(&l);
+            descent_norm_range_f32(isa, &l, g, N, ps[k]);
+            CHECK(descent_norm_lanes_sum(&l, ps[k], 0) == want, "p=%g isa %d: range sum %.17g, pow's %.17g", ps[k],
+                  isa, descent_norm_lanes_sum(&l, ps[k], 0), want);
+        }
+    }
+    free(g);
+}
+
 /* descent_unscale_clip_grad_norm == descent_unscale_grads then
  * descent_clip_grad_norm, bit for bit, threaded or not. */
 static void fused_unscale_clip(void)
@@ -343,6 +401,7 @@ static void step_clip_bf16(void)
 int main(void)
 {
     norm_fixed_order();
+    pow_terms();
     fused_unscale_clip();
     fused_step("AdamW(lr=1e-3)", 1);
     fused_step("AdamW(lr=1e-3)", 2);

@@ -159,6 +159,19 @@ int t_next_line(char **cursor, char *line, size_t cap)
     return 0;
 }
 
+int t_next_field(char **cursor, char *line, size_t cap, const char **value)
+{
+    if (!t_next_line(cursor, line, cap))
+        return 0;
+    char *space = strchr(line, ' ');
+    *value = "";
+    if (space) {
+        *space = '\0';
+        *value = space + 1;
+    }
+    return 1;
+}
+
 descent_optimizer *t_make_opt(const char *spec)
 {
     descent_optimizer *opt = NULL;
@@ -187,4 +200,19 @@ void t_expect_spec_error(const char *spec, const char *needle)
     CHECK(rc < 0 && opt == NULL && strstr(err.message, needle) != NULL, "%s: rc %d, message: %s (wanted '%s')", spec,
           rc, rc < 0 ? err.message : "", needle);
     descent_destroy(opt);
+}
+
+size_t t_dsize(int dtype) { return dtype == DESCENT_F64 ? 8 : 4; }
+
+double t_get_elem(const void *a, int dtype, size_t i)
+{
+    return dtype == DESCENT_F64 ? ((const double *)a)[i] : (double)((const float *)a)[i];
+}
+
+void t_set_elem(void *a, int dtype, size_t i, double v)
+{
+    if (dtype == DESCENT_F64)
+        ((double *)a)[i] = v;
+    else
+        ((float *)a)[i] = (float)v;
 }

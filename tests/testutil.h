@@ -45,6 +45,11 @@ char *t_read_file(const char *path, size_t *len);
  * Returns 0 at the end of the text. */
 int t_next_line(char **cursor, char *line, size_t cap);
 
+/* t_next_line split at its first space: line holds the key, *value the
+ * rest ("" when none). Returns 0 at the end of the text. The golden files
+ * are cases of "key value" lines ended by "end". */
+int t_next_field(char **cursor, char *line, size_t cap, const char **value);
+
 /* Split s on sep into at most max doubles; returns the count or -1. */
 int t_parse_csv(const char *s, double *out, int max);
 
@@ -66,6 +71,13 @@ char *t_mkdtemp(char *tmpl);
 
 /* Run a shell command, capture stdout into a malloc'd string; returns the exit status. */
 int t_run(const char *cmd, char **out);
+
+/* Elements of an f32 or f64 array (dtype a descent_dtype; anything but
+ * DESCENT_F64 is f32): the size, element i as a double, element i set
+ * (rounded to f32). */
+size_t t_dsize(int dtype);
+double t_get_elem(const void *a, int dtype, size_t i);
+void t_set_elem(void *a, int dtype, size_t i, double v);
 
 /* An optimizer made from a spec with one group of its defaults (NULL and a
  * failed check when the spec is refused). */

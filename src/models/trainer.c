@@ -434,6 +434,45 @@ static int record_run(descent_trainer *t, const descent_train_config *c, descent
 
 static size_t batches_of(const descent_trainer *t) { return (t->ntrain + t->batch_size - 1) / t->batch_size; }
 
+/* Clipping, then the step. Clipping by norm (torch.nn.utils.clip_grad_norm_:
+ * g * max_norm / (norm + 1e-6) when that factor is below 1) runs inside the
+ * step (descent_set_step_clip): the step reads g once for the norm and
+ * applies the factor as its update reads g, the bits that
+ * descent_clip_grad_norm then descent_step give, without the pass that
+ * writes the clipped values into the gradient buffers. Value clipping
+ * (descent_clip_grad_value) still writes them first, as before. Not with
+ * accumulation (the step clips the mean, which the step clip cannot see),
+ * and not for f64 models: the 2-norm of finite f64 values can overflow,
+ * which descent_clip_grad_norm refuses before the step while the step
+ * clip takes the step unclipped; the sum of squares of f32 values in
+ * double cannot overflow. The step clip is turned on for this step only,
+ * so the optimizer that descent_trainer_optimizer hands out steps as
+ * configured. */
+static int clip_and_step(descent_trainer *t, size_t b)
+{
+    int in_step = t->clip_norm > 0 && t->id.accumulate <= 1 && descent_model_dtype(t->model) == DESCENT_F32;
+    int rc = descent_train_clip(t->opt, in_step ? 0.0 : t->clip_norm, t->clip_value);
+    if (rc == 0 && in_step)
+        rc = descent_set_step_clip(t->opt, 1.0, t->clip_norm, 2.0);
+    if (rc < 0)
+        return tfail(t, rc, "epoch %d, batch %zu: %s", t->epochs_done + 1, b + 1, descent_errmsg(t->opt));
+    rc = descent_step(t->opt);
+    if (in_step) {
+        double norm = descent_step_grad_norm(t->opt);
+        descent_set_step_clip(t->opt, 1.0, INFINITY, 2.0);
+        /* A NaN or infinite gradient: the step was not taken (skipped, or
+         * refused under policy ERROR); refused as descent_clip_grad_norm
+         * refuses it. */
+        if (rc == DESCENT_STEP_SKIPPED || rc == DESCENT_ERR_NONFINITE)
+            return tfail(t, DESCENT_ERR_NONFINITE,
+                         "epoch %d, batch %zu: the total gradient norm is %g; gradients left unclipped",
+                         t->epochs_done + 1, b + 1, norm);
+    }
+    if (rc < 0)
+        return tfail(t, rc, "%s", descent_errmsg(t->opt));
+    return rc;
+}
+
 /* Does the schedule last the run (its last update included)? */
 static int check_schedule_length(const descent_trainer *t, const char *spec, descent_error *err)
 {
@@ -763,10 +802,8 @@ int descent_trainer_epoch(descent_trainer *t, int (*progress)(void *ctx, const d
         if (!isfinite(loss))
             return tfail(t, DESCENT_ERR_NONFINITE, "epoch %d, batch %zu: the loss is %g (lower the learning rate?)",
                          t->epochs_done + 1, b + 1, loss);
-        if ((rc = descent_train_clip(t->opt, t->clip_norm, t->clip_value)) < 0)
-            return tfail(t, rc, "epoch %d, batch %zu: %s", t->epochs_done + 1, b + 1, descent_errmsg(t->opt));
-        if ((rc = descent_step(t->opt)) < 0)
-            return tfail(t, rc, "%s", descent_errmsg(t->opt));
+        if ((rc = clip_and_step(t, b)) < 0)
+            return rc;
         /* With accumulation the schedule steps per update, not per batch;
          * ReduceLROnPlateau steps once per epoch, below. */
         if (rc != DESCENT_STEP_ACCUMULATED && t->has_schedule && !t->schedule_metric &&

@@ -60,7 +60,7 @@ struct descent_mpi_sharded {
     double clip_max_norm;  /* INFINITY: no clipping */
     double clip_norm_type;
     double grad_norm;      /* total norm of the last step's mean gradient, NAN if not clipping */
-    double *norm_sums;     /* [ntensors]: per-tensor sums of |g|^p, reduced over ranks */
+    double *norm_sums;     /* [ntensors (R + 2) + 1]: clip_shard's per-tensor sums of |g|^p */
     shard_bucket *buckets;
     int nbuckets;
     void *staging;         /* the largest staged bucket's bytes */

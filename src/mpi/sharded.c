@@ -408,7 +408,9 @@ static int build_layout(descent_mpi_sharded *s)
             seg->end = descent_mpi_split(total, s->rank + 1, R);
         }
     s->nsegs = nsegs;
-    s->norm_sums = descent_mem_alloc(&s->mem, (size_t)(s->ntensors + 1) * sizeof *s->norm_sums);
+    /* clip_shard's: this rank's per-tensor sums, every rank's, and the shard
+     * optimizer's (at most one per tensor) */
+    s->norm_sums = descent_mem_alloc(&s->mem, ((size_t)s->ntensors * (size_t)(R + 2) + 1) * sizeof *s->norm_sums);
     if (!s->norm_sums)
         return descent_mpi_fail(s, DESCENT_ERR_NOMEM, "out of memory");
     for (int k = 0; k < nsegs; k++) {
@@ -533,35 +535,44 @@ double descent_mpi_sharded_grad_norm(const descent_mpi_sharded *s) { return s ? 
 
 
 /* The norm of the mean gradient, from this rank's pieces and every other
- * rank's; then, when it exceeds max_norm, the shard scaled. */
+ * rank's; then, when it exceeds max_norm, the shard scaled.
+ *
+ * Order of the sums, fixed whatever the thread count: each rank sums its
+ * piece of each tensor as descent_clip_grad_norm sums a tensor (passes.c:
+ * lane i mod 32 in double within a chunk of the shard optimizer, lanes
+ * added pairwise, chunks in order); MPI_Allgather hands every rank all R
+ * per-tensor sums, and each rank adds them in rank order (for p = infinity,
+ * takes their maximum, a NaN kept), so all ranks reach the same bits, which
+ * do not depend on the MPI library's reduction order either. Then, as
+ * torch.nn.utils.clip_grad_norm_ does, the norm of the per-tensor norms.
+ * With one rank this is descent_clip_grad_norm's norm, bit for bit. */
 static int clip_shard(descent_mpi_sharded *s)
 {
     const double p = s->clip_norm_type;
-    const int me = s->rank;
-    for (int i = 0; i < s->ntensors; i++) {
+    const int me = s->rank, R = s->size, nt = s->ntensors;
+    double *mine = s->norm_sums, *all = s->norm_sums + nt, *piece = all + (size_t)R * (size_t)nt;
+    int rc = from_opt(s, descent_grad_norm_sums(s->opt, p, piece));
+    if (rc < 0)
+        return rc;
+    for (int i = 0, k = 0; i < nt; i++) {
         const shard_tensor *t = &s->tensors[i];
-        double acc = 0.0;
-        if (t->n > 0 && t->counts[me] > 0) {
-            const shard_segment *seg = &s->segs[t->segment];
-            size_t first = t->offset + (size_t)t->displs[me] - seg->begin, n = (size_t)t->counts[me];
-            if (t->dtype == DESCENT_F64)
-                for (size_t k = 0; k < n; k++)
-                    descent_norm_accumulate(&acc, ((const double *)seg->grad)[first + k], p);
-            else
-                for (size_t k = 0; k < n; k++)
-                    descent_norm_accumulate(&acc, ((const float *)seg->grad)[first + k], p);
-        }
-        /* MPI_MAX need not keep a NaN; an infinity it keeps. */
-        s->norm_sums[i] = isinf(p) && isnan(acc) ? INFINITY : acc;
+        mine[i] = t->n > 0 && t->counts[me] > 0 ? piece[k++] : 0.0; /* the shard optimizer's tensor k */
     }
-    int rc = descent_mpi_check(s, MPI_Allreduce(MPI_IN_PLACE, s->norm_sums, s->ntensors, MPI_DOUBLE,
-                                                isinf(p) ? MPI_MAX : MPI_SUM, s->comm),
-                               "MPI_Allreduce of the gradient norms");
+    rc = descent_mpi_check(s, MPI_Allgather(mine, nt, MPI_DOUBLE, all, nt, MPI_DOUBLE, s->comm),
+                           "MPI_Allgather of the gradient norm sums");
     if (rc < 0)
         return rc;
     double acc = 0.0;
-    for (int i = 0; i < s->ntensors; i++)
-        descent_norm_accumulate(&acc, descent_norm_finish(s->norm_sums[i], p), p);
+    for (int i = 0; i < nt; i++) {
+        double sum = 0.0;
+        for (int q = 0; q < R; q++) {
+            if (isinf(p))
+                descent_norm_accumulate(&sum, all[(size_t)q * (size_t)nt + (size_t)i], p);
+            else
+                sum += all[(size_t)q * (size_t)nt + (size_t)i];
+        }
+        descent_norm_accumulate(&acc, descent_norm_finish(sum, p), p);
+    }
     double total = descent_norm_finish(acc, p);
     s->grad_norm = total;
     if (!isfinite(total))

@@ -76,77 +76,8 @@ typedef struct lamb_range {
  * Pass 1 (per reduction group, kernels.h): m, v, and the lanes of the sums
  * of squares of p and u. Pass 2: u again from the stored m, v, and the
  * step. */
-/* Pass 1 on element I into lane K (in lamb_pass1_body, over its locals):
- * m, v, and the squares of p and u. */
-#define LAMB_PASS1_ELEM(T, SFX, I, K)                                                                 \
-    do {                                                                                              \
-        T gi = g[I], pi = p[I];                                                                       \
-        T mi = omb1 * gi + b1 * m[I];                                                                 \
-        T vi = omb2 * (gi * gi) + b2 * v[I];                                                          \
-        m[I] = mi;                                                                                    \
-        v[I] = vi;                                                                                    \
-        T u = lamb_u_##SFX(mi, vi, pi, bc1, bc2, eps_root, eps, wd);                                  \
-        ps[K] += (double)pi * (double)pi;                                                             \
-        us[K] += (double)u * (double)u;                                                               \
-    } while (0)
-
-#define LAMB_KERNELS(T, SFX, SQRT)                                                                    \
-    DESCENT_INLINE T lamb_u_##SFX(T mi, T vi, T pi, T bc1, T bc2, T eps_root, T eps, T wd)             \
-    {                                                                                                 \
-        return (mi / bc1) / (SQRT(vi / bc2 + eps_root) + eps) + wd * pi;                              \
-    }                                                                                                 \
-    DESCENT_INLINE void lamb_pass1_body_##SFX(const lamb_range *rg, size_t b, size_t e, double *sums) \
-    {                                                                                                 \
-        const lamb_coeffs *c = rg->c;                                                                 \
-        const T *restrict p = rg->p;                                                                  \
-        const T *restrict g = rg->g;                                                                  \
-        T *restrict m = rg->m;                                                                        \
-        T *restrict v = rg->v;                                                                        \
-        const T b1 = (T)c->beta1, omb1 = (T)c->one_minus_beta1;                                       \
-        const T b2 = (T)c->beta2, omb2 = (T)c->one_minus_beta2;                                       \
-        const T bc1 = (T)c->bias_correction1, bc2 = (T)c->bias_correction2;                           \
-        const T eps = (T)c->eps, eps_root = (T)c->eps_root, wd = (T)c->weight_decay;                  \
-        double ps[DESCENT_RED_LANES] = {0}, us[DESCENT_RED_LANES] = {0};                              \
-        size_t i = b;                                                                                 \
-        for (; i + DESCENT_RED_LANES <= e; i += DESCENT_RED_LANES)                                    \
-            for (int k = 0; k < DESCENT_RED_LANES; k++)                                               \
-                LAMB_PASS1_ELEM(T, SFX, i + k, k);                                                    \
-        for (int k = 0; i < e; i++, k++)                                                              \
-            LAMB_PASS1_ELEM(T, SFX, i, k);                                                            \
-        sums[0] = descent_red_lanes(ps);                                                              \
-        sums[1] = descent_red_lanes(us);                                                              \
-    }                                                                                                 \
-    /* ratio > 0: p += neg_lr (ratio u); else p += (T)(neg_lr_p_norm (u / u_norm)). */                \
-    DESCENT_INLINE void lamb_pass2_body_##SFX(const lamb_range *rg, size_t b, size_t e, double ratio_d, \
-                                              double neg_lr_p_norm, double u_norm)                    \
-    {                                                                                                 \
-        const lamb_coeffs *c = rg->c;                                                                 \
-        T *restrict p = rg->p;                                                                        \
-        const T *restrict m = rg->m;                                                                  \
-        const T *restrict v = rg->v;                                                                  \
-        const T bc1 = (T)c->bias_correction1, bc2 = (T)c->bias_correction2;                           \
-        const T eps = (T)c->eps, eps_root = (T)c->eps_root, wd = (T)c->weight_decay;                  \
-        const T neg_lr = (T)c->neg_lr, ratio = (T)ratio_d;                                            \
-        if (ratio_d > 0) {                                                                            \
-            for (size_t i = b; i < e; i++) {                                                          \
-                T u = lamb_u_##SFX(m[i], v[i], p[i], bc1, bc2, eps_root, eps, wd);                    \
-                p[i] = p[i] + neg_lr * (ratio * u);                                                   \
-            }                                                                                         \
-        } else {                                                                                      \
-            for (size_t i = b; i < e; i++) {                                                          \
-                T u = lamb_u_##SFX(m[i], v[i], p[i], bc1, bc2, eps_root, eps, wd);                    \
-                p[i] = p[i] + (T)(neg_lr_p_norm * ((double)u / u_norm));                              \
-            }                                                                                         \
-        }                                                                                             \
-    }                                                                                                 \
-    DESCENT_DISPATCH_FN(lamb_pass1_##SFX, lamb_pass1_body_##SFX,                                      \
-                        (const lamb_range *rg, size_t b, size_t e, double *sums), (rg, b, e, sums))    \
-    DESCENT_DISPATCH_FN(lamb_pass2_##SFX, lamb_pass2_body_##SFX,                                      \
-                        (const lamb_range *rg, size_t b, size_t e, double r, double s, double un),     \
-                        (rg, b, e, r, s, un))
-
-LAMB_KERNELS(float, f32, sqrtf)
-LAMB_KERNELS(double, f64, sqrt)
+#define DESCENT_KERNEL_FILE "lamb_kernel.h"
+#include "kernel_types.h"
 
 static void lamb_step(const descent_tensor_args *a)
 {
