@@ -84,7 +84,6 @@ static inline void descent_scalar_slot_set(descent_tensor_scalars *ts, int k, do
  * tensor, calls prepare() once per tensor per step (outside the element
  * loop), then the kernel over ranges of the tensor. */
 struct descent_tensor_args;
-struct descent_q8_chunk;
 
 typedef struct descent_algo {
     const char *name;                  /* PyTorch's name: "AdamW" */
@@ -129,10 +128,6 @@ typedef struct descent_algo {
     /* state_bits=8 support: one letter per state buffer, 's' for the signed
      * 8-bit map, 'u' for the unsigned one (src/q8state.c); NULL: none. */
     const char *state_q8;
-    /* state_q8 "su" or "suu" only, optional: the whole step of a chunk
-     * with 8-bit state, fused (src/q8_fused.h); NULL: src/q8state.c runs
-     * kernel_f32 on dequantized blocks. */
-    void (*kernel_q8)(const struct descent_q8_chunk *c);
     /* Per-tensor scalars beyond `step` (NAdam's mu_product, ASGD's eta and
      * mu, ...), terminated by a NULL name; NULL: none. */
     const descent_scalar_desc *scalars;

@@ -11,34 +11,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One chunk of a tensor with 8-bit state as an algorithm's fused step
- * (descent_algo.kernel_q8, src/q8_fused.h) receives it from
- * src/q8state.c. State 0 is on the signed map, the others (1 or 2) on the
- * unsigned one. */
-typedef struct descent_q8_chunk {
-    descent_kernel_args args; /* coeffs, param, grad, nonfinite, isa of the whole tensor */
-    size_t begin, end;        /* elements; begin is a multiple of the block */
-    int nstate;
-    unsigned char *codes[DESCENT_MAX_STATE];
-    float *absmax[DESCENT_MAX_STATE]; /* one per block of the tensor */
-    int prefetch;                     /* the step streams from memory */
-    /* The maps' tables (src/q8_maps.h), [0] signed, [1] unsigned: byte
-     * planes of the values, the quantizer's word table and sub-bucket
-     * planes, the midpoints. */
-    const unsigned char (*planes[2])[256];
-    const unsigned short *l1[2];
-    const unsigned char *sub[2];
-    const float *mid[2];
-    int l1_min_exp; /* DESCENT_Q8_L1_MIN_EXP */
-    /* The general paths, for a block's last partial row and the rare
-     * blocks the VBMI quantizer does not code (NaN or subnormal absmax):
-     * dequantize / quantize x[0, len) of a block with absmax amax, and the
-     * algorithm's f32 kernel. */
-    void (*dequantize)(char kind, float *x, size_t len, const unsigned char *codes, float amax);
-    void (*quantize)(char kind, const float *x, size_t len, unsigned char *codes, float amax);
-    descent_kernel_fn kernel_f32;
-} descent_q8_chunk;
-
 /* code_i = the largest j with mid[j] <= x_i * inv (mid[0] = -inf), where
  * inv = 1 / absmax rounded to f32 (a multiplication, not a division per
  * element: vdivps alone took half the quantization time): the
@@ -198,11 +170,10 @@ Q8_TARGET_VBMI static inline void q8_dequant64(const unsigned char *q, const uns
  * into *code; returns nonzero when a 16-bit key ties with its sub-bucket's,
  * and the caller then codes these 64 by binary search. The scheme and its proof are in
  * tools/gen_q8_maps.py. nsub = 256 (signed map) or 512 (unsigned)
- * sub-buckets; l1_min_exp is DESCENT_Q8_L1_MIN_EXP (src/q8_maps.h), the
- * exponent of the word table's lowest entry. Words are handled in two
- * vectors of 32, elements 0-31 and 32-63. */
+ * sub-buckets. Words are handled in two vectors of 32, elements 0-31 and
+ * 32-63. */
 Q8_TARGET_VBMI static inline int quant64_vbmi(const __m512i y_in[4], __m512i *code, const __m512i *l1,
-                                              const unsigned char *sub, int nsub, int is_signed, int l1_min_exp)
+                                              const unsigned char *sub, int nsub, int is_signed)
 {
     const int ntab = nsub / 64;
     const __m512i upper = _mm512_loadu_si512((const void *)q8_upper_half);
@@ -215,7 +186,7 @@ Q8_TARGET_VBMI static inline int quant64_vbmi(const __m512i y_in[4], __m512i *co
         __m512i lo = _mm512_permutex2var_epi8(y[2 * h], lower, y[2 * h + 1]);
         /* exponent, 7 fraction bits */
         __m512i m = is_signed ? _mm512_and_si512(hi[h], _mm512_set1_epi16(0x7FFF)) : hi[h];
-        __m512i e = _mm512_max_epu16(_mm512_srli_epi16(m, 7), _mm512_set1_epi16((short)l1_min_exp));
+        __m512i e = _mm512_max_epu16(_mm512_srli_epi16(m, 7), _mm512_set1_epi16(DESCENT_Q8_L1_MIN_EXP));
         __m512i ent = _mm512_permutex2var_epi16(l1[0], e, l1[1]);
         __m512i sh = _mm512_srli_epi16(ent, 12);
         idx[h] = _mm512_add_epi16(_mm512_srlv_epi16(m, sh), ent);
@@ -247,6 +218,29 @@ Q8_TARGET_VBMI static inline int quant64_vbmi(const __m512i y_in[4], __m512i *co
     return tie != 0;
 }
 
+Q8_TARGET_VBMI static inline void quant_vbmi_body(const float *x, size_t len, unsigned char *q, float inv,
+                                                  const unsigned short *l1tab, const unsigned char *subtab,
+                                                  int nsub, int is_signed, q8_prefetch *pf, const float *mid)
+{
+    __m512i l1[2];
+    l1[0] = _mm512_loadu_si512((const void *)l1tab);
+    l1[1] = _mm512_loadu_si512((const void *)(l1tab + 32));
+    const __m512 d = _mm512_set1_ps(inv);
+    for (size_t i = 0; i < len; i += 64) {
+        q8_pf_some(pf, Q8_PF_QUANT);
+        __m512i y[4], code;
+        size_t rest = len - i < 64 ? len - i : 64;
+        for (int k = 0; k < 4; k++) { /* lanes past len are 0 */
+            size_t have = rest > 16 * (size_t)k ? rest - 16 * (size_t)k : 0;
+            __mmask16 mk = have >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << have) - 1);
+            y[k] = _mm512_castps_si512(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x + i + 16 * k), d));
+        }
+        if (quant64_vbmi(y, &code, l1, subtab, nsub, is_signed))
+            quant_portable(x + i, rest, q + i, mid, inv);
+        else
+            _mm512_mask_storeu_epi8(q + i, rest == 64 ? ~(__mmask64)0 : ((__mmask64)1 << rest) - 1, code);
+    }
+}
 #endif
 
 #endif

@@ -265,30 +265,6 @@ Q8_TARGET_VBMI static void dequant_vbmi(float *x, size_t len, const unsigned cha
     dequant_portable(x + i, len - i, q + i, map, scale);
 }
 
-Q8_TARGET_VBMI static inline void quant_vbmi_body(const float *x, size_t len, unsigned char *q, float inv,
-                                                  const unsigned short *l1tab, const unsigned char *subtab,
-                                                  int nsub, int is_signed, q8_prefetch *pf, const float *mid)
-{
-    __m512i l1[2];
-    l1[0] = _mm512_loadu_si512((const void *)l1tab);
-    l1[1] = _mm512_loadu_si512((const void *)(l1tab + 32));
-    const __m512 d = _mm512_set1_ps(inv);
-    for (size_t i = 0; i < len; i += 64) {
-        q8_pf_some(pf, Q8_PF_QUANT);
-        __m512i y[4], code;
-        size_t rest = len - i < 64 ? len - i : 64;
-        for (int k = 0; k < 4; k++) { /* lanes past len are 0 */
-            size_t have = rest > 16 * (size_t)k ? rest - 16 * (size_t)k : 0;
-            __mmask16 mk = have >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << have) - 1);
-            y[k] = _mm512_castps_si512(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x + i + 16 * k), d));
-        }
-        if (quant64_vbmi(y, &code, l1, subtab, nsub, is_signed, DESCENT_Q8_L1_MIN_EXP))
-            quant_portable(x + i, rest, q + i, mid, inv);
-        else
-            _mm512_mask_storeu_epi8(q + i, rest == 64 ? ~(__mmask64)0 : ((__mmask64)1 << rest) - 1, code);
-    }
-}
-
 Q8_TARGET_VBMI static void quant_vbmi_signed(const float *x, size_t len, unsigned char *q, float inv, q8_prefetch *pf)
 {
     quant_vbmi_body(x, len, q, inv, descent_q8_signed_l1, &descent_q8_signed_sub[0][0], 256, 1, pf,
@@ -438,58 +414,6 @@ void descent_q8_quantize(char kind, const float *x, size_t len, unsigned char *c
     q8_quantize_part(path, kind, x, len, codes, *absmax, NULL);
 }
 
-/* The general paths the fused step (src/q8_fused.h) falls back on. */
-static void fused_dequantize(char kind, float *x, size_t len, const unsigned char *codes, float amax)
-{
-    q8_dequantize(Q8_VBMI, kind, x, len, codes, amax, NULL);
-}
-
-static void fused_quantize(char kind, const float *x, size_t len, unsigned char *codes, float amax)
-{
-    q8_quantize_part(Q8_VBMI, kind, x, len, codes, amax, NULL);
-}
-
-/* Whether the algorithm's fused step takes this chunk: its hook, the VBMI
- * path, state 0 on the signed map and the others on the unsigned one. */
-static int q8_fused_ok(const descent_optimizer *opt, const descent_tensor *t, int path)
-{
-    const char *kinds = opt->algo->state_q8;
-    if (!opt->algo->kernel_q8 || path != Q8_VBMI || t->nstate < 2 || t->nstate > 3 || kinds[0] != 's')
-        return 0;
-    for (int k = 1; k < t->nstate; k++)
-        if (kinds[k] != 'u')
-            return 0;
-    return 1;
-}
-
-static void run_chunk_fused(const descent_optimizer *opt, const descent_tensor *t, const descent_chunk *c,
-                            int *nonfinite)
-{
-    descent_q8_chunk q;
-    descent_kernel_args_init(&q.args, opt, t, nonfinite);
-    q.begin = c->begin;
-    q.end = c->end;
-    q.nstate = t->nstate;
-    for (int k = 0; k < t->nstate; k++) {
-        q.codes[k] = t->state[k];
-        q.absmax[k] = q8_absmax(t->state[k], t->n);
-    }
-    q.prefetch = opt->prefetch_step;
-    q.planes[0] = descent_q8_signed_map_planes;
-    q.planes[1] = descent_q8_unsigned_map_planes;
-    q.l1[0] = descent_q8_signed_l1;
-    q.l1[1] = descent_q8_unsigned_l1;
-    q.sub[0] = &descent_q8_signed_sub[0][0];
-    q.sub[1] = &descent_q8_unsigned_sub[0][0];
-    q.mid[0] = descent_q8_signed_mid;
-    q.mid[1] = descent_q8_unsigned_mid;
-    q.l1_min_exp = DESCENT_Q8_L1_MIN_EXP;
-    q.dequantize = fused_dequantize;
-    q.quantize = fused_quantize;
-    q.kernel_f32 = opt->algo->kernel_f32;
-    opt->algo->kernel_q8(&q);
-}
-
 /* Elements per row of the pipeline below (a multiple of 64). */
 #define Q8_ROW 512
 
@@ -507,10 +431,6 @@ static void run_chunk_q8(const descent_optimizer *opt, const descent_chunk *c, i
     const descent_tensor *t = &opt->tensors[c->tensor];
     const char *kinds = opt->algo->state_q8;
     const int ns = t->nstate, path = q8_path(opt->isa);
-    if (q8_fused_ok(opt, t, path)) {
-        run_chunk_fused(opt, t, c, nonfinite);
-        return;
-    }
     _Alignas(DESCENT_ALIGN) float scratch[DESCENT_MAX_STATE][DESCENT_Q8_BLOCK];
     unsigned char *codes[DESCENT_MAX_STATE];
     float *absmax[DESCENT_MAX_STATE], prev_amax[DESCENT_MAX_STATE];

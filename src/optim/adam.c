@@ -114,10 +114,6 @@ enum { WD_NONE, WD_L2, WD_DECOUPLED };
 #define DESCENT_KERNEL_BF16
 #include "kernel_types.h"
 
-#define DESCENT_Q8_FUSED_NAME adam_kernel_q8
-#define DESCENT_Q8_FUSED_BODY(args) adam_body_f32(args, 1)
-#include "../q8_fused.h"
-
 const descent_algo descent_algo_adam = {
     .validate = descent_validate_denominator,
     .name = "Adam", .alias = "adam", .momentum_name = "betas[0]",
@@ -125,7 +121,7 @@ const descent_algo descent_algo_adam = {
     .state_count = adam_state_count, .state_names = adam_state_names, .state_init = descent_state_zero,
     .coeffs_size = sizeof(adam_coeffs), .prepare = adam_prepare,
     .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64, .kernel_bf16 = adam_kernel_bf16,
-    .state_q8 = "suu", .kernel_q8 = DESCENT_Q8_FUSED_FN(adam_kernel_q8),
+    .state_q8 = "suu",
 };
 
 const descent_algo descent_algo_adamw = {
@@ -135,7 +131,7 @@ const descent_algo descent_algo_adamw = {
     .state_count = adam_state_count, .state_names = adam_state_names, .state_init = descent_state_zero,
     .coeffs_size = sizeof(adam_coeffs), .prepare = adamw_prepare,
     .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64, .kernel_bf16 = adam_kernel_bf16,
-    .state_q8 = "suu", .kernel_q8 = DESCENT_Q8_FUSED_FN(adam_kernel_q8),
+    .state_q8 = "suu",
 };
 
 /* Adam with amsgrad=True under the name of its paper (Reddi et al. 2018). */
@@ -146,5 +142,5 @@ const descent_algo descent_algo_amsgrad = {
     .state_count = adam_state_count, .state_names = adam_state_names, .state_init = descent_state_zero,
     .coeffs_size = sizeof(adam_coeffs), .prepare = adam_prepare,
     .kernel_f32 = adam_kernel_f32, .kernel_f64 = adam_kernel_f64, .kernel_bf16 = adam_kernel_bf16,
-    .state_q8 = "suu", .kernel_q8 = DESCENT_Q8_FUSED_FN(adam_kernel_q8),
+    .state_q8 = "suu",
 };
