@@ -414,18 +414,8 @@ void descent_q8_quantize(char kind, const float *x, size_t len, unsigned char *c
     q8_quantize_part(path, kind, x, len, codes, *absmax, NULL);
 }
 
-/* Elements per row of the pipeline below (a multiple of 64). */
-#define Q8_ROW 512
-
-/* One chunk, a block of DESCENT_Q8_BLOCK elements at a time: dequantize
- * the block's state into f32 scratch, run the f32 kernel on it and take the
- * new state's absmax; then quantize it back. The quantizer and dequantizer
- * are integer and shuffle work, the kernel mostly the divider (a square
- * root and a division per element), so the two are interleaved row by row
- * for the core to overlap them: row r of block b is quantized (its absmax
- * is known once all of block b has run) while row r of block b + 1 is
- * dequantized into the same scratch and updated. Every element still sees
- * the same operations, so the result is that of one block after another. */
+/* One chunk: per block, dequantize the state, run the f32 kernel, quantize
+ * it back. */
 static void run_chunk_q8(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite)
 {
     const descent_tensor *t = &opt->tensors[c->tensor];
@@ -433,7 +423,7 @@ static void run_chunk_q8(const descent_optimizer *opt, const descent_chunk *c, i
     const int ns = t->nstate, path = q8_path(opt->isa);
     _Alignas(DESCENT_ALIGN) float scratch[DESCENT_MAX_STATE][DESCENT_Q8_BLOCK];
     unsigned char *codes[DESCENT_MAX_STATE];
-    float *absmax[DESCENT_MAX_STATE], prev_amax[DESCENT_MAX_STATE];
+    float *absmax[DESCENT_MAX_STATE];
     descent_kernel_args a;
     descent_kernel_args_init(&a, opt, t, nonfinite);
     for (int k = 0; k < ns; k++) {
@@ -443,9 +433,8 @@ static void run_chunk_q8(const descent_optimizer *opt, const descent_chunk *c, i
     }
     const float *grad = a.grad; /* the accumulated mean under accumulation */
     float *param = t->param;
-    size_t prev = c->begin, prev_len = 0, len; /* prev: the block waiting to be quantized */
-    for (size_t b = c->begin; b < c->end || prev_len > 0; b += len) {
-        len = c->end - b < DESCENT_Q8_BLOCK ? c->end - b : DESCENT_Q8_BLOCK;
+    for (size_t b = c->begin; b < c->end; b += DESCENT_Q8_BLOCK) {
+        size_t len = c->end - b < DESCENT_Q8_BLOCK ? c->end - b : DESCENT_Q8_BLOCK;
         /* The next block's p, g and codes, requested while this one
          * computes: the quantization between the kernel's short bursts
          * leaves the streams too few misses in flight (as in storage.c).
@@ -473,37 +462,23 @@ static void run_chunk_q8(const descent_optimizer *opt, const descent_chunk *c, i
                     DESCENT_PREFETCH_BLOCK(codes[k], next, 1, DESCENT_Q8_BLOCK, 0);
             }
         }
-        uint32_t bits[DESCENT_MAX_STATE] = {0};
-        size_t rows = len > prev_len ? len : prev_len;
-        for (size_t r = 0; r < rows; r += Q8_ROW) {
-            if (r < prev_len) {
-                size_t m = prev_len - r < Q8_ROW ? prev_len - r : Q8_ROW;
-                for (int k = 0; k < ns; k++)
-                    q8_quantize_part(path, kinds[k], scratch[k] + r, m, codes[k] + prev + r, prev_amax[k], pf);
-            }
-            if (r < len) {
-                size_t m = len - r < Q8_ROW ? len - r : Q8_ROW;
-                for (int k = 0; k < ns; k++)
-                    q8_dequantize(path, kinds[k], scratch[k] + r, m, codes[k] + b + r,
-                                  absmax[k][b / DESCENT_Q8_BLOCK], pf);
-                a.param = param + b;
-                a.grad = grad + b;
-                a.begin = r;
-                a.end = r + m;
-                q8_pf_some(pf, Q8_PF_KERNEL * (unsigned)m / Q8_KERNEL_PIECE);
-                opt->algo->kernel_f32(&a);
-                for (int k = 0; k < ns; k++) {
-                    uint32_t v = q8_absmax_bits(path, scratch[k] + r, m);
-                    bits[k] = v > bits[k] ? v : bits[k];
-                }
-            }
+        for (int k = 0; k < ns; k++)
+            q8_dequantize(path, kinds[k], scratch[k], len, codes[k] + b, absmax[k][b / DESCENT_Q8_BLOCK], pf);
+        a.param = param + b;
+        a.grad = grad + b;
+        /* in pieces, prefetching between them; the kernel is element-wise */
+        size_t piece = pf ? Q8_KERNEL_PIECE : len;
+        for (size_t s = 0; s < len; s += piece) {
+            a.begin = s;
+            a.end = len - s < piece ? len : s + piece;
+            q8_pf_some(pf, Q8_PF_KERNEL);
+            opt->algo->kernel_f32(&a);
         }
-        for (int k = 0; k < ns && len > 0; k++) {
-            prev_amax[k] = q8_block_absmax(bits[k]);
-            absmax[k][b / DESCENT_Q8_BLOCK] = prev_amax[k];
+        for (int k = 0; k < ns; k++) {
+            float amax = q8_block_absmax(q8_absmax_bits(path, scratch[k], len));
+            absmax[k][b / DESCENT_Q8_BLOCK] = amax;
+            q8_quantize_part(path, kinds[k], scratch[k], len, codes[k] + b, amax, pf);
         }
-        prev = b;
-        prev_len = len;
     }
 }
 
