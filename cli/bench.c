@@ -414,8 +414,6 @@ typedef struct bench_result {
     int nstate;
 } bench_result;
 
-static size_t elem_size(descent_dtype t) { return t == DESCENT_F64 ? 8 : t == DESCENT_F32 ? 4 : 2; }
-
 static void *alloc_array(size_t n, size_t elem)
 {
     size_t bytes = (n ? n : 1) * elem;
@@ -459,13 +457,13 @@ static int alloc_limit(limit_job *L)
     int ok = 1;
     for (int j = 0; j < L->k; j++) {
         descent_dtype tj = L->bf16 && j == 0 ? DESCENT_BF16 : t;
-        L->x[j] = alloc_array(L->n, elem_size(tj));
+        L->x[j] = alloc_array(L->n, descent_dtype_size(tj));
         if (L->x[j])
             fill_array(L->x[j], L->n, tj, 0.01);
         ok = ok && L->x[j];
     }
     descent_dtype tg = L->bf16 ? DESCENT_BF16 : t;
-    L->g = alloc_array(L->n, elem_size(tg));
+    L->g = alloc_array(L->n, descent_dtype_size(tg));
     if (L->g)
         fill_array(L->g, L->n, tg, 0.001);
     return ok && L->g;
@@ -485,7 +483,7 @@ static descent_optimizer *make_opt(const char *spec, const bench_cfg *cfg, void 
         fprintf(stderr, "descent bench: --opt: %s\n", err.message);
         return NULL;
     }
-    size_t es = elem_size(cfg->dtype), per = cfg->n / (size_t)k, off = 0;
+    size_t es = descent_dtype_size(cfg->dtype), per = cfg->n / (size_t)k, off = 0;
     int grp = descent_set_bf16_options(opt, cfg->bf16_flags, 1) < 0 ? -1 : descent_add_group(opt, NULL);
     for (long t = 0; grp >= 0 && t < k; t++) {
         size_t len = t == k - 1 ? cfg->n - off : per;
@@ -534,7 +532,7 @@ static int bench_one(const char *spec, const bench_cfg *cfg, bench_result *res)
 {
     memset(res, 0, sizeof *res);
     reset_peak_rss();
-    size_t es = elem_size(cfg->dtype), n = cfg->n;
+    size_t es = descent_dtype_size(cfg->dtype), n = cfg->n;
     void *p = alloc_array(n, es), *g = alloc_array(n, es), *p1 = NULL;
     descent_optimizer *opt = NULL, *one = NULL;
     limit_job L;

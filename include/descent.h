@@ -104,6 +104,10 @@ typedef enum descent_dtype {
     DESCENT_BF16 = 2
 } descent_dtype;
 
+/* Bytes of one element of dtype: 4 (DESCENT_F32), 8 (DESCENT_F64), 2
+ * (DESCENT_BF16); 0 for any other value. */
+size_t descent_dtype_size(descent_dtype dtype);
+
 /* ------------------------------------------------------------------------ */
 /* Hyperparameters                                                           */
 

@@ -5,7 +5,8 @@
  * data with NaN, infinities, subnormals and exact rounding ties, tensors of
  * lengths that are not a multiple of any vector width, with and without the
  * master copy and stochastic rounding, blocked (prefetch) and whole-chunk
- * calls, 1-3 threads and every instruction set this CPU runs. */
+ * calls, 1-3 threads and every instruction set this CPU runs; and the size
+ * descent_dtype_size gives each element type. */
 #include "descent.h"
 #include "internal.h"
 #include "testutil.h"
@@ -235,6 +236,11 @@ int main(void)
         CHECK(!opt->algo->kernel_bf16 || listed, "%s has a bf16 kernel this test does not run", name);
         descent_destroy(opt);
     }
+    /* descent_dtype_size: a bf16 element is the upper half of a binary32 */
+    CHECK(descent_dtype_size(DESCENT_BF16) == sizeof(uint16_t) && descent_dtype_size(DESCENT_F32) == sizeof(float) &&
+              descent_dtype_size(DESCENT_F64) == sizeof(double) && descent_dtype_size((descent_dtype)3) == 0,
+          "dtype sizes %zu %zu %zu %zu", descent_dtype_size(DESCENT_BF16), descent_dtype_size(DESCENT_F32),
+          descent_dtype_size(DESCENT_F64), descent_dtype_size((descent_dtype)3));
     t_isa_covered(best);
     return t_done();
 }
