@@ -82,7 +82,12 @@ static void bench_usage(FILE *out)
             "g and each state buffer, plus what clipping, unscaling, the EMA and\n"
             "Lookahead must move at least: bytes_per_step), the bandwidth of a plain kernel that reads and\n"
             "writes the same arrays (the limit), their ratio, the state bytes and the\n"
-            "process's peak resident memory while the optimizer ran.\n");
+            "process's peak resident memory while the optimizer ran. With any of\n"
+            "--clip-norm, --clip-value, --unscale, --in-step, --ema, --lookahead, each\n"
+            "repetition also times the step alone (the same optimizer without those\n"
+            "passes, on its own copies of p and g) right after, and the median of the\n"
+            "per-repetition ratios is printed (JSON: pipeline_ratio,\n"
+            "step_alone_seconds_per_step).\n");
 }
 
 /* The clock: wall time by default; with --clock cpu the process's CPU time
@@ -354,6 +359,8 @@ static int step_pass(void *ctx)
 
 static const char *const nonfinite_names[] = {"propagate", "skip", "error", "report"};
 
+static int bare_pass(void *ctx) { return descent_step(ctx); }
+
 static int limit_pass_cb(void *ctx)
 {
     limit_pass(ctx);
@@ -407,6 +414,9 @@ typedef struct bench_result {
     int compared;                  /* a non-finite policy: also timed under PROPAGATE */
     double propagate_seconds;      /* median of the same pass under PROPAGATE */
     double nonfinite_extra;        /* median of step / PROPAGATE step - 1 per repetition */
+    int piped;                     /* passes around the step: also timed without them */
+    double alone_seconds;          /* median of the step alone (make_opt bare) */
+    double pipeline_ratio;         /* median of step / step alone per repetition */
     double bytes_per_param;
     double limit_bytes_per_param;  /* what the limit kernel moves; differs with 8-bit state */
     size_t state_bytes;
@@ -469,13 +479,15 @@ static int alloc_limit(limit_job *L)
     return ok && L->g;
 }
 
-/* An optimizer of spec over p and g (n elements) split into k tensors. */
-static descent_optimizer *make_opt(const char *spec, const bench_cfg *cfg, void *p, void *g, long k)
+/* An optimizer of spec over p and g (n elements) split into k tensors;
+ * bare: without the passes around the step (--ema, --lookahead,
+ * --in-step), the step alone. */
+static descent_optimizer *make_opt(const char *spec, const bench_cfg *cfg, void *p, void *g, long k, int bare)
 {
     descent_error err;
     descent_optimizer *opt = NULL;
     char wrapped[1024];
-    if (lookahead_k > 0) {
+    if (lookahead_k > 0 && !bare) {
         snprintf(wrapped, sizeof wrapped, "Lookahead(optimizer=%s, k=%d, alpha=0.5)", spec, lookahead_k);
         spec = wrapped;
     }
@@ -493,8 +505,8 @@ static descent_optimizer *make_opt(const char *spec, const bench_cfg *cfg, void 
     }
     if (grp < 0 || descent_set_threads(opt, cfg->threads) < 0 ||
         descent_set_nonfinite_policy(opt, cfg->nonfinite) < 0 || descent_set_prefetch(opt, cfg->prefetch) < 0 ||
-        (ema_decay > 0 && descent_set_ema(opt, ema_decay) < 0) ||
-        (in_step && descent_set_step_clip(opt, clip_kind == CLIP_UNSCALE ? clip_arg : unscale_arg > 0 ? unscale_arg : 1.0,
+        (!bare && ema_decay > 0 && descent_set_ema(opt, ema_decay) < 0) ||
+        (!bare && in_step && descent_set_step_clip(opt, clip_kind == CLIP_UNSCALE ? clip_arg : unscale_arg > 0 ? unscale_arg : 1.0,
                                           clip_kind == CLIP_NORM ? clip_arg : INFINITY, 2.0) < 0)) {
         fprintf(stderr, "descent bench: %s: %s\n", spec, descent_errmsg(opt));
         descent_destroy(opt);
@@ -533,8 +545,8 @@ static int bench_one(const char *spec, const bench_cfg *cfg, bench_result *res)
     memset(res, 0, sizeof *res);
     reset_peak_rss();
     size_t es = descent_dtype_size(cfg->dtype), n = cfg->n;
-    void *p = alloc_array(n, es), *g = alloc_array(n, es), *p1 = NULL;
-    descent_optimizer *opt = NULL, *one = NULL;
+    void *p = alloc_array(n, es), *g = alloc_array(n, es), *p1 = NULL, *pa = NULL, *ga = NULL;
+    descent_optimizer *opt = NULL, *one = NULL, *alone = NULL;
     limit_job L;
     memset(&L, 0, sizeof L);
     int rc = CLI_OK, failed = 0;
@@ -546,7 +558,7 @@ static int bench_one(const char *spec, const bench_cfg *cfg, bench_result *res)
     }
     fill_array(p, n, cfg->dtype, 0.01);
     fill_array(g, n, cfg->dtype, 0.001);
-    if (!(opt = make_opt(spec, cfg, p, g, cfg->tensors))) {
+    if (!(opt = make_opt(spec, cfg, p, g, cfg->tensors, 0))) {
         free(p);
         free(g);
         return CLI_USAGE;
@@ -586,11 +598,29 @@ static int bench_one(const char *spec, const bench_cfg *cfg, bench_result *res)
             rc = CLI_FAIL;
         }
     }
+    /* With passes around the step, the same optimizer without them on its
+     * own copies of p and g (the step alone), timed in every repetition
+     * right after the pipeline: the ratio of the two is per repetition, so
+     * load from elsewhere on the machine affects both alike. */
+    res->piped = clip_kind != CLIP_NONE || in_step || ema_decay > 0 || lookahead_k > 0;
+    long alone_inner = 1;
+    if (rc == CLI_OK && !failed && res->piped) {
+        pa = alloc_array(n, es);
+        ga = alloc_array(n, es);
+        if (!pa || !ga || !(alone = make_opt(spec, cfg, pa, ga, cfg->tensors, 1))) {
+            fprintf(stderr, "descent bench: out of memory for the step-alone twin\n");
+            rc = CLI_FAIL;
+        } else {
+            fill_array(pa, n, cfg->dtype, 0.01);
+            fill_array(ga, n, cfg->dtype, 0.001);
+            alone_inner = calibrate(bare_pass, alone, &failed);
+        }
+    }
     long one_inner = 1;
     if (rc == CLI_OK && !failed && cfg->tensors > 1) {
         /* The same parameters in one tensor, to isolate the per-tensor cost. */
         p1 = alloc_array(n, es);
-        if (!p1 || !(one = make_opt(spec, cfg, p1, g, 1))) {
+        if (!p1 || !(one = make_opt(spec, cfg, p1, g, 1, 0))) {
             fprintf(stderr, "descent bench: out of memory for the one-tensor twin\n");
             rc = CLI_FAIL;
         } else {
@@ -604,7 +634,7 @@ static int bench_one(const char *spec, const bench_cfg *cfg, bench_result *res)
     }
     if (rc == CLI_OK) {
         limit_inner = calibrate(limit_pass_cb, &L, &failed);
-        double st[256], lt[256], ratio[256], ot[256], over[256], pt[256], extra[256];
+        double st[256], lt[256], ratio[256], ot[256], over[256], pt[256], extra[256], at[256], pr[256];
         /* Under a checking policy each repetition also times the same pass
          * (clipping included) under PROPAGATE, back to back, so the cost
          * of the check is a per-repetition ratio that load elsewhere on
@@ -623,6 +653,10 @@ static int bench_one(const char *spec, const bench_cfg *cfg, bench_result *res)
                 descent_set_nonfinite_policy(opt, cfg->nonfinite);
                 extra[r] = st[r] / pt[r] - 1.0;
             }
+            if (alone) {
+                at[r] = time_rep(bare_pass, alone, alone_inner, &failed);
+                pr[r] = st[r] / at[r];
+            }
             if (one) {
                 ot[r] = time_rep(step_pass, one, one_inner, &failed);
                 over[r] = (st[r] - ot[r]) / (double)cfg->tensors;
@@ -639,6 +673,10 @@ static int bench_one(const char *spec, const bench_cfg *cfg, bench_result *res)
                 res->one_tensor_seconds = median(ot, cfg->reps);
                 res->overhead_per_tensor = median(over, cfg->reps);
             }
+            if (alone) {
+                res->alone_seconds = median(at, cfg->reps);
+                res->pipeline_ratio = median(pr, cfg->reps);
+            }
             if (res->compared) {
                 res->propagate_seconds = median(pt, cfg->reps);
                 res->nonfinite_extra = median(extra, cfg->reps);
@@ -648,8 +686,11 @@ static int bench_one(const char *spec, const bench_cfg *cfg, bench_result *res)
     free_limit(&L);
     descent_destroy(opt);
     descent_destroy(one);
+    descent_destroy(alone);
     free(p);
     free(p1);
+    free(pa);
+    free(ga);
     free(g);
     return rc;
 }
@@ -692,6 +733,9 @@ static void report(const char *spec, const bench_cfg *cfg, const bench_result *r
                clip_arg, clip_recheck ? "true" : "false", cfg->prefetch);
         printf(", \"unscale_arg\": %g, \"in_step\": %s, \"ema\": %g, \"lookahead\": %d", unscale_arg,
                in_step ? "true" : "false", ema_decay, lookahead_k);
+        if (r->piped)
+            printf(", \"step_alone_seconds_per_step\": %.6e, \"pipeline_ratio\": %.4f", r->alone_seconds,
+                   r->pipeline_ratio);
         if (r->compared)
             printf(", \"propagate_seconds_per_step\": %.6e, \"nonfinite_extra\": %.4f", r->propagate_seconds,
                    r->nonfinite_extra);
@@ -706,6 +750,8 @@ static void report(const char *spec, const bench_cfg *cfg, const bench_result *r
                cfg->n ? (double)r->state_bytes / n : 0.0, r->peak_rss / 1048576.0);
         if (cfg->tensors > 1)
             printf("  %+.0f ns/tensor vs one tensor", r->overhead_per_tensor * 1e9);
+        if (r->piped)
+            printf("  %.3fx the step alone (%.3f ms)", r->pipeline_ratio, r->alone_seconds * 1e3);
         if (r->compared)
             printf("  %+.1f%% vs propagate (%.3f ms)", 100.0 * r->nonfinite_extra, r->propagate_seconds * 1e3);
         printf("\n");

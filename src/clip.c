@@ -13,32 +13,6 @@
  * elements and, when written, rounded back to nearest even. */
 #define BF16_BLOCK 256
 
-/* Add |x|^p (p finite) into *acc, or take the max of |x| (p = INFINITY;
- * a NaN sticks). */
-void descent_norm_accumulate(double *acc, double x, double p)
-{
-    double a = fabs(x);
-    if (isinf(p)) {
-        if ((a > *acc || isnan(a)) && !isnan(*acc))
-            *acc = a;
-    } else if (p == 2.0) {
-        *acc += a * a;
-    } else if (p == 1.0) {
-        *acc += a;
-    } else {
-        *acc += pow(a, p);
-    }
-}
-
-double descent_norm_finish(double acc, double p)
-{
-    if (isinf(p) || p == 1.0)
-        return acc;
-    if (p == 2.0)
-        return sqrt(acc);
-    return pow(acc, 1.0 / p);
-}
-
 /* Sub-blocks a chunk is worked in: a write and the norm of what it wrote
  * meet in L1 (4096 f32 = 16 KiB), so the fused unscale + norm reads and
  * writes each gradient once. A multiple of DESCENT_NORM_LANES, as the lanes need. */

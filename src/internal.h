@@ -4,7 +4,8 @@
  *   algo.h       the algorithm table and hyperparameter descriptors
  *   spec.h       the spec-string parser
  *   formats.h    byte streams, checkpoint frame, atomic files
- *   optimizer.h  the optimizer's private structure and the step's modules
+ *   core.h       the optimizer's private structure
+ *   optimizer.h  the step's modules
  * Not installed. */
 #ifndef DESCENT_INTERNAL_H
 #define DESCENT_INTERNAL_H

@@ -22,6 +22,7 @@
  * bits exceed infinity's, so a NaN wins, as in torch.linalg.vector_norm). */
 #include "passes.h"
 
+#include <math.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -78,6 +79,32 @@ static void args_for(descent_kernel_args *a, int isa, const void *in, void *out,
 
 
 /* ---- the p-norm of a chunk ------------------------------------------------ */
+
+/* Add |x|^p (p finite) into *acc, or take the max of |x| (p = INFINITY;
+ * a NaN sticks). */
+void descent_norm_accumulate(double *acc, double x, double p)
+{
+    double a = fabs(x);
+    if (isinf(p)) {
+        if ((a > *acc || isnan(a)) && !isnan(*acc))
+            *acc = a;
+    } else if (p == 2.0) {
+        *acc += a * a;
+    } else if (p == 1.0) {
+        *acc += a;
+    } else {
+        *acc += pow(a, p);
+    }
+}
+
+double descent_norm_finish(double acc, double p)
+{
+    if (isinf(p) || p == 1.0)
+        return acc;
+    if (p == 2.0)
+        return sqrt(acc);
+    return pow(acc, 1.0 / p);
+}
 
 void descent_norm_lanes_init(descent_norm_lanes *l) { memset(l, 0, sizeof *l); }
 

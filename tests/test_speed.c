@@ -401,6 +401,20 @@ static void check_bench(const char *cli)
               json_number(second, "\"bytes_per_param\"") == 32,
           "LAMB 40 and Adafactor 32 bytes per parameter: %s", out ? out : "");
     free(out);
+    /* Passes around the step are also timed against the step alone; a bare
+     * step is not. */
+    snprintf(cmd, sizeof cmd, "'%s' bench --opt 'AdamW()' --n 1000 --reps 3 --ema 0.9 --clip-norm 1e30 --in-step --json",
+             cli);
+    rc = t_run(cmd, &out);
+    double ratio = out ? json_number(out, "\"pipeline_ratio\"") : NAN;
+    double alone = out ? json_number(out, "\"step_alone_seconds_per_step\"") : NAN;
+    CHECK(rc == 0 && ratio > 0 && isfinite(ratio) && alone > 0 && isfinite(alone),
+          "pipeline_ratio and step_alone_seconds_per_step: %s", out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' bench --opt 'AdamW()' --n 1000 --reps 1 --json", cli);
+    rc = t_run(cmd, &out);
+    CHECK(rc == 0 && out && !strstr(out, "pipeline_ratio"), "no pipeline_ratio without passes: %s", out ? out : "");
+    free(out);
     snprintf(cmd, sizeof cmd, "'%s' bench --opt 'Nope' --n 10 2>/dev/null", cli);
     rc = t_run(cmd, &out);
     CHECK(rc != 0, "an unknown optimizer is an error");
