@@ -38,7 +38,8 @@ static void bench_usage(FILE *out)
             "                     [--nonfinite propagate|skip|error|report]\n"
             "                     [--clip-norm MAX | --clip-value V] [--unscale INV] [--in-step]\n"
             "                     [--ema DECAY] [--lookahead K] [--clip-recheck]\n"
-            "                     [--prefetch B|off|default] [--bf16-options F] [--json]\n\n"
+            "                     [--prefetch B|off|default] [--bf16-options F] [--bf16-scratch]\n"
+            "                     [--json]\n\n"
             "  --opt SPEC    optimizer to time (repeatable); default: the standard set,\n"
             "                every optimizer (descent --help lists them) in its default\n"
             "                form, and SGD(momentum=0.9)\n"
@@ -65,6 +66,9 @@ static void bench_usage(FILE *out)
             "                stochastic or master,stochastic (an f32 master copy of the\n"
             "                parameters, counted as one more state buffer; stochastic\n"
             "                rounding)\n"
+            "  --bf16-scratch  with --dtype bf16, DESCENT_BF16_SCRATCH: each step widens\n"
+            "                p and g into f32 scratch blocks and runs the f32 kernel (the\n"
+            "                same bits as the bf16 kernels, which convert in registers)\n"
             "  --unscale INV    the same with descent_unscale_grads(INV), loss\n"
             "                scaling's unscale (INV = 1 keeps the gradients)\n"
             "                With --clip-norm: descent_unscale_clip_grad_norm, one pass\n"
@@ -77,7 +81,9 @@ static void bench_usage(FILE *out)
             "                step, so the step checks the gradients itself\n"
             "                Under skip, error or report each repetition also times the\n"
             "                same pass under propagate: the median extra cost is printed\n"
-            "  --json        one JSON object per line instead of a table\n\n"
+            "  --json        one JSON object per line instead of a table (the bf16\n"
+            "                choices: bf16_options none, master, stochastic or\n"
+            "                master,stochastic; bf16_scratch true or false)\n\n"
             "Per optimizer: seconds per step, parameters/s, bytes/s (reads + writes of p,\n"
             "g and each state buffer, plus what clipping, unscaling, the EMA and\n"
             "Lookahead must move at least: bytes_per_step), the bandwidth of a plain kernel that reads and\n"
@@ -733,6 +739,13 @@ static void report(const char *spec, const bench_cfg *cfg, const bench_result *r
                clip_arg, clip_recheck ? "true" : "false", cfg->prefetch);
         printf(", \"unscale_arg\": %g, \"in_step\": %s, \"ema\": %g, \"lookahead\": %d", unscale_arg,
                in_step ? "true" : "false", ema_decay, lookahead_k);
+        const unsigned rounding = cfg->bf16_flags & (DESCENT_BF16_MASTER | DESCENT_BF16_STOCHASTIC);
+        printf(", \"bf16_options\": \"%s\", \"bf16_scratch\": %s",
+               rounding == (DESCENT_BF16_MASTER | DESCENT_BF16_STOCHASTIC) ? "master,stochastic"
+               : rounding == DESCENT_BF16_MASTER                          ? "master"
+               : rounding == DESCENT_BF16_STOCHASTIC                      ? "stochastic"
+                                                                           : "none",
+               cfg->bf16_flags & DESCENT_BF16_SCRATCH ? "true" : "false");
         if (r->piped)
             printf(", \"step_alone_seconds_per_step\": %.6e, \"pipeline_ratio\": %.4f", r->alone_seconds,
                    r->pipeline_ratio);
@@ -765,6 +778,7 @@ static int bench_run(int argc, char **argv)
     const char *specs[MAX_OPTS];
     int nspecs = 0;
     int threads[MAX_THREADS], nthreads = 0;
+    unsigned bf16_scratch = 0; /* --bf16-scratch: DESCENT_BF16_SCRATCH */
     bench_cfg cfg = {.n = (size_t)1 << 24, .tensors = 1, .threads = 1, .dtype = DESCENT_F32,
                      .dtype_name = "f32", .reps = 7, .json = 0};
     for (int i = 1; i < argc; i++) {
@@ -780,6 +794,10 @@ static int bench_run(int argc, char **argv)
         }
         if (strcmp(a, "--in-step") == 0) {
             in_step = 1;
+            continue;
+        }
+        if (strcmp(a, "--bf16-scratch") == 0) {
+            bf16_scratch = DESCENT_BF16_SCRATCH;
             continue;
         }
         if (strcmp(a, "--opt") != 0 && strcmp(a, "--n") != 0 && strcmp(a, "--tensors") != 0 &&
@@ -913,6 +931,9 @@ static int bench_run(int argc, char **argv)
         return cli_usage_error(cmd, "--tensors (%ld) must not exceed --n (%zu)", cfg.tensors, cfg.n);
     if (cfg.bf16_flags && cfg.dtype != DESCENT_BF16)
         return cli_usage_error(cmd, "--bf16-options needs --dtype bf16");
+    if (bf16_scratch && cfg.dtype != DESCENT_BF16)
+        return cli_usage_error(cmd, "--bf16-scratch needs --dtype bf16");
+    cfg.bf16_flags |= bf16_scratch;
 #if defined(__GLIBC__) && defined(M_MMAP_THRESHOLD)
     /* A fixed threshold: buffers of 1 MiB and more are mapped and unmapped
      * on free, so each optimizer's peak RSS is its own (glibc otherwise

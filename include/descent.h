@@ -416,8 +416,13 @@ size_t descent_step_bytes(const descent_optimizer *opt);
  *    re-seed it from the bf16 parameters.
  * Flags are a bitwise or; MASTER must be chosen before bf16 tensors are
  * registered (DESCENT_ERR_STATE otherwise). Non-finite values stay
- * non-finite (NaN stays NaN). */
-enum { DESCENT_BF16_STOCHASTIC = 1, DESCENT_BF16_MASTER = 2 };
+ * non-finite (NaN stays NaN). DESCENT_BF16_SCRATCH changes no result: the
+ * step widens blocks of p and g into f32 scratch, runs the f32 kernel on
+ * them and rounds back, the path of an optimizer without a bf16 kernel,
+ * instead of the bf16 kernel that converts in registers (the same bits,
+ * slower: for measuring one against the other, descent bench
+ * --bf16-scratch). */
+enum { DESCENT_BF16_STOCHASTIC = 1, DESCENT_BF16_MASTER = 2, DESCENT_BF16_SCRATCH = 4 };
 int descent_set_bf16_options(descent_optimizer *opt, unsigned flags, uint64_t seed);
 
 /* ------------------------------------------------------------------------ */

@@ -174,7 +174,7 @@ static void run_kernel(const descent_optimizer *opt, const descent_chunk *c, int
 
 static void run_chunk_bf16(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite)
 {
-    if (opt->algo->kernel_bf16 && !opt->bf16_scratch) {
+    if (opt->algo->kernel_bf16 && !opt->bf16_scratch && !(opt->bf16_flags & DESCENT_BF16_SCRATCH)) {
         run_kernel(opt, c, nonfinite);
         return;
     }
