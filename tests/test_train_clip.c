@@ -5,9 +5,10 @@
  * scales g as it reads it instead of a pass writing g * clip_coef).
  * The step clip itself, for f32 and f64, with gradient accumulation (the
  * norm of the mean the update reads) and without, against the separate
- * calls on that mean; a norm that is not finite (a NaN, or finite f64
- * values whose squares overflow) is refused as descent_clip_grad_norm
- * refuses it, with nothing written and nothing lost. */
+ * calls on that mean (descent_unscale_clip_grad_norm with loss scaling);
+ * a norm that is not finite (a NaN, or finite f64 values whose squares
+ * overflow) is refused as descent_clip_grad_norm refuses it, with nothing
+ * written and nothing lost. */
 #include "descent.h"
 #include "testutil.h"
 
@@ -107,17 +108,19 @@ static void fill_grads(side *a, int dtype, int poison)
 }
 
 /* b steps on the mean of a's micro-batches (computed here) after
- * descent_clip_grad_norm; the two must agree bit for bit. Returns the
- * statuses (a's, b's) packed as a * 100 + b. */
-static int last_micro(side *a, side *b, void *const sum[NT], void *const mean[NT], int dtype, int k, double max_norm,
-                      double *na, double *nb)
+ * descent_clip_grad_norm, or with loss scaling (inv != 1)
+ * descent_unscale_clip_grad_norm; the two must agree bit for bit. Returns
+ * the statuses (a's, b's) packed as a * 100 + b. */
+static int last_micro(side *a, side *b, void *const sum[NT], void *const mean[NT], int dtype, int k, double inv,
+                      double max_norm, double *na, double *nb)
 {
     for (int t = 0; t < NT; t++) {
         add_micro(sum[t], a->g[t], mean[t], tsize[t], dtype, k);
         memcpy(b->g[t], mean[t], tsize[t] * t_dsize(dtype));
     }
     *nb = NAN;
-    int rb = descent_clip_grad_norm(b->opt, max_norm, 2.0, nb);
+    int rb = inv != 1.0 ? descent_unscale_clip_grad_norm(b->opt, inv, max_norm, 2.0, nb, NULL)
+                        : descent_clip_grad_norm(b->opt, max_norm, 2.0, nb);
     if (rb == 0)
         rb = descent_step(b->opt);
     int ra = descent_step(a->opt);
@@ -129,10 +132,11 @@ static int last_micro(side *a, side *b, void *const sum[NT], void *const mean[NT
  * micro-batches); b without either, as last_micro says. Three updates;
  * with poison, the third cycle's last micro-batch first comes with a value
  * that makes the norm NaN or infinite: both refuse it, a keeps its k - 1
- * micro-batches, and the cycle then completes with a finite gradient. */
-static void step_clip_like_calls(const char *spec, int dtype, int k, int threads, int poison)
+ * micro-batches, and the cycle then completes with a finite gradient.
+ * inv != 1: a also unscales by inv (without poison). */
+static void step_clip_like_calls(const char *spec, int dtype, int k, int threads, int poison, double inv)
 {
-    const double max_norm = 10.0; /* the norm of the mean is ~150 / sqrt(k): every update clips */
+    const double max_norm = 10.0 * inv; /* the norm of the mean is ~150 inv / sqrt(k): every update clips */
     void *p0[NT], *sum[NT], *mean[NT];
     for (int t = 0; t < NT; t++) {
         p0[t] = malloc(tsize[t] * t_dsize(dtype));
@@ -148,7 +152,7 @@ static void step_clip_like_calls(const char *spec, int dtype, int k, int threads
     if (ok && k > 1)
         CHECK(descent_set_accumulation(a.opt, k) == 0, "%s: %s", spec, descent_errmsg(a.opt));
     if (ok)
-        CHECK(descent_set_step_clip(a.opt, 1.0, max_norm, 2.0) == 0, "%s %s k=%d: %s", spec, ty, k,
+        CHECK(descent_set_step_clip(a.opt, inv, max_norm, 2.0) == 0, "%s %s k=%d: %s", spec, ty, k,
               descent_errmsg(a.opt));
     int updates = 0, same = 0, norms_same = 0, statuses = 1;
     double na, nb;
@@ -161,7 +165,7 @@ static void step_clip_like_calls(const char *spec, int dtype, int k, int threads
         }
         if (poison && u == 2) {
             fill_grads(&a, dtype, poison);
-            int rc = last_micro(&a, &b, sum, mean, dtype, k, max_norm, &na, &nb);
+            int rc = last_micro(&a, &b, sum, mean, dtype, k, inv, max_norm, &na, &nb);
             const char *want = poison == POISON_NAN ? "norm is nan" : "norm is inf";
             CHECK(rc == DESCENT_ERR_NONFINITE * 101, "%s %s k=%d: statuses %d (a * 100 + b)", spec, ty, k, rc);
             CHECK(strstr(descent_errmsg(a.opt), want) != NULL, "%s %s k=%d: the message: %s", spec, ty, k,
@@ -173,7 +177,7 @@ static void step_clip_like_calls(const char *spec, int dtype, int k, int threads
                   "%s %s k=%d: %d micro-batches pending after the refusal", spec, ty, k, pending);
         }
         fill_grads(&a, dtype, POISON_NONE);
-        statuses &= last_micro(&a, &b, sum, mean, dtype, k, max_norm, &na, &nb) == 0;
+        statuses &= last_micro(&a, &b, sum, mean, dtype, k, inv, max_norm, &na, &nb) == 0;
         updates++;
         same += same_params(&a, &b, dtype);
         norms_same += memcmp(&na, &nb, sizeof na) == 0 && na > max_norm;
@@ -385,9 +389,10 @@ int main(int argc, char **argv)
         for (int d = 0; d < 2; d++)
             for (int k = 1; k <= 3; k += 2) {
                 int dtype = d ? DESCENT_F64 : DESCENT_F32;
-                step_clip_like_calls(specs[s], dtype, k, 1 + s % 2, POISON_NAN);
+                step_clip_like_calls(specs[s], dtype, k, 1 + s % 2, POISON_NAN, 1.0);
                 if (dtype == DESCENT_F64)
-                    step_clip_like_calls(specs[s], dtype, k, 1 + s % 2, POISON_HUGE);
+                    step_clip_like_calls(specs[s], dtype, k, 1 + s % 2, POISON_HUGE, 1.0);
+                step_clip_like_calls(specs[s], dtype, k, 1 + s % 2, POISON_NONE, 3.0 / 1024);
             }
     return t_done();
 }
