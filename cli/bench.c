@@ -38,7 +38,8 @@ static void bench_usage(FILE *out)
             "                     [--nonfinite propagate|skip|error|report]\n"
             "                     [--clip-norm MAX | --clip-value V] [--unscale INV] [--in-step]\n"
             "                     [--ema DECAY] [--lookahead K] [--clip-recheck]\n"
-            "                     [--prefetch B|off|default] [--bf16-options F] [--json]\n\n"
+            "                     [--prefetch B|off|default] [--bf16-options F] [--bf16-scratch]\n"
+            "                     [--json]\n\n"
             "  --opt SPEC    optimizer to time (repeatable); default: the standard set,\n"
             "                every optimizer (descent --help lists them) in its default\n"
             "                form, and SGD(momentum=0.9)\n"
@@ -65,6 +66,9 @@ static void bench_usage(FILE *out)
             "                stochastic or master,stochastic (an f32 master copy of the\n"
             "                parameters, counted as one more state buffer; stochastic\n"
             "                rounding)\n"
+            "  --bf16-scratch  with --dtype bf16, DESCENT_BF16_SCRATCH: each step widens\n"
+            "                p and g into f32 scratch blocks and runs the f32 kernel (the\n"
+            "                same bits as the bf16 kernels, which convert in registers)\n"
             "  --unscale INV    the same with descent_unscale_grads(INV), loss\n"
             "                scaling's unscale (INV = 1 keeps the gradients)\n"
             "                With --clip-norm: descent_unscale_clip_grad_norm, one pass\n"
@@ -77,7 +81,9 @@ static void bench_usage(FILE *out)
             "                step, so the step checks the gradients itself\n"
             "                Under skip, error or report each repetition also times the\n"
             "                same pass under propagate: the median extra cost is printed\n"
-            "  --json        one JSON object per line instead of a table\n\n"
+            "  --json        one JSON object per line instead of a table (the bf16\n"
+            "                choices: bf16_options none, master, stochastic or\n"
+            "                master,stochastic; bf16_scratch true or false)\n\n"
             "Per optimizer: seconds per step, parameters/s, bytes/s (reads + writes of p,\n"
             "g and each state buffer, plus what clipping, unscaling, the EMA and\n"
             "Lookahead must move at least: bytes_per_step), the bandwidth of a plain kernel that reads and\n"
@@ -424,8 +430,6 @@ typedef struct bench_result {
     int nstate;
 } bench_result;
 
-static size_t elem_size(descent_dtype t) { return t == DESCENT_F64 ? 8 : t == DESCENT_F32 ? 4 : 2; }
-
 static void *alloc_array(size_t n, size_t elem)
 {
     size_t bytes = (n ? n : 1) * elem;
@@ -469,13 +473,13 @@ static int alloc_limit(limit_job *L)
     int ok = 1;
     for (int j = 0; j < L->k; j++) {
         descent_dtype tj = L->bf16 && j == 0 ? DESCENT_BF16 : t;
-        L->x[j] = alloc_array(L->n, elem_size(tj));
+        L->x[j] = alloc_array(L->n, descent_dtype_size(tj));
         if (L->x[j])
             fill_array(L->x[j], L->n, tj, 0.01);
         ok = ok && L->x[j];
     }
     descent_dtype tg = L->bf16 ? DESCENT_BF16 : t;
-    L->g = alloc_array(L->n, elem_size(tg));
+    L->g = alloc_array(L->n, descent_dtype_size(tg));
     if (L->g)
         fill_array(L->g, L->n, tg, 0.001);
     return ok && L->g;
@@ -497,7 +501,7 @@ static descent_optimizer *make_opt(const char *spec, const bench_cfg *cfg, void 
         fprintf(stderr, "descent bench: --opt: %s\n", err.message);
         return NULL;
     }
-    size_t es = elem_size(cfg->dtype), per = cfg->n / (size_t)k, off = 0;
+    size_t es = descent_dtype_size(cfg->dtype), per = cfg->n / (size_t)k, off = 0;
     int grp = descent_set_bf16_options(opt, cfg->bf16_flags, 1) < 0 ? -1 : descent_add_group(opt, NULL);
     for (long t = 0; grp >= 0 && t < k; t++) {
         size_t len = t == k - 1 ? cfg->n - off : per;
@@ -546,7 +550,7 @@ static int bench_one(const char *spec, const bench_cfg *cfg, bench_result *res)
 {
     memset(res, 0, sizeof *res);
     reset_peak_rss();
-    size_t es = elem_size(cfg->dtype), n = cfg->n;
+    size_t es = descent_dtype_size(cfg->dtype), n = cfg->n;
     void *p = alloc_array(n, es), *g = alloc_array(n, es), *p1 = NULL, *pa = NULL, *ga = NULL;
     descent_optimizer *opt = NULL, *one = NULL, *alone = NULL;
     limit_job L;
@@ -735,6 +739,13 @@ static void report(const char *spec, const bench_cfg *cfg, const bench_result *r
                clip_arg, clip_recheck ? "true" : "false", cfg->prefetch);
         printf(", \"unscale_arg\": %g, \"in_step\": %s, \"ema\": %g, \"lookahead\": %d", unscale_arg,
                in_step ? "true" : "false", ema_decay, lookahead_k);
+        const unsigned rounding = cfg->bf16_flags & (DESCENT_BF16_MASTER | DESCENT_BF16_STOCHASTIC);
+        printf(", \"bf16_options\": \"%s\", \"bf16_scratch\": %s",
+               rounding == (DESCENT_BF16_MASTER | DESCENT_BF16_STOCHASTIC) ? "master,stochastic"
+               : rounding == DESCENT_BF16_MASTER                          ? "master"
+               : rounding == DESCENT_BF16_STOCHASTIC                      ? "stochastic"
+                                                                           : "none",
+               cfg->bf16_flags & DESCENT_BF16_SCRATCH ? "true" : "false");
         if (r->piped)
             printf(", \"step_alone_seconds_per_step\": %.6e, \"pipeline_ratio\": %.4f", r->alone_seconds,
                    r->pipeline_ratio);
@@ -767,6 +778,7 @@ static int bench_run(int argc, char **argv)
     const char *specs[MAX_OPTS];
     int nspecs = 0;
     int threads[MAX_THREADS], nthreads = 0;
+    unsigned bf16_scratch = 0; /* --bf16-scratch: DESCENT_BF16_SCRATCH */
     bench_cfg cfg = {.n = (size_t)1 << 24, .tensors = 1, .threads = 1, .dtype = DESCENT_F32,
                      .dtype_name = "f32", .reps = 7, .json = 0};
     for (int i = 1; i < argc; i++) {
@@ -782,6 +794,10 @@ static int bench_run(int argc, char **argv)
         }
         if (strcmp(a, "--in-step") == 0) {
             in_step = 1;
+            continue;
+        }
+        if (strcmp(a, "--bf16-scratch") == 0) {
+            bf16_scratch = DESCENT_BF16_SCRATCH;
             continue;
         }
         if (strcmp(a, "--opt") != 0 && strcmp(a, "--n") != 0 && strcmp(a, "--tensors") != 0 &&
@@ -915,6 +931,9 @@ static int bench_run(int argc, char **argv)
         return cli_usage_error(cmd, "--tensors (%ld) must not exceed --n (%zu)", cfg.tensors, cfg.n);
     if (cfg.bf16_flags && cfg.dtype != DESCENT_BF16)
         return cli_usage_error(cmd, "--bf16-options needs --dtype bf16");
+    if (bf16_scratch && cfg.dtype != DESCENT_BF16)
+        return cli_usage_error(cmd, "--bf16-scratch needs --dtype bf16");
+    cfg.bf16_flags |= bf16_scratch;
 #if defined(__GLIBC__) && defined(M_MMAP_THRESHOLD)
     /* A fixed threshold: buffers of 1 MiB and more are mapped and unmapped
      * on free, so each optimizer's peak RSS is its own (glibc otherwise

@@ -104,6 +104,10 @@ typedef enum descent_dtype {
     DESCENT_BF16 = 2
 } descent_dtype;
 
+/* Bytes of one element of dtype: 4 (DESCENT_F32), 8 (DESCENT_F64), 2
+ * (DESCENT_BF16); 0 for any other value. */
+size_t descent_dtype_size(descent_dtype dtype);
+
 /* ------------------------------------------------------------------------ */
 /* Hyperparameters                                                           */
 
@@ -412,8 +416,13 @@ size_t descent_step_bytes(const descent_optimizer *opt);
  *    re-seed it from the bf16 parameters.
  * Flags are a bitwise or; MASTER must be chosen before bf16 tensors are
  * registered (DESCENT_ERR_STATE otherwise). Non-finite values stay
- * non-finite (NaN stays NaN). */
-enum { DESCENT_BF16_STOCHASTIC = 1, DESCENT_BF16_MASTER = 2 };
+ * non-finite (NaN stays NaN). DESCENT_BF16_SCRATCH changes no result: the
+ * step widens blocks of p and g into f32 scratch, runs the f32 kernel on
+ * them and rounds back, the path of an optimizer without a bf16 kernel,
+ * instead of the bf16 kernel that converts in registers (the same bits,
+ * slower: for measuring one against the other, descent bench
+ * --bf16-scratch). */
+enum { DESCENT_BF16_STOCHASTIC = 1, DESCENT_BF16_MASTER = 2, DESCENT_BF16_SCRATCH = 4 };
 int descent_set_bf16_options(descent_optimizer *opt, unsigned flags, uint64_t seed);
 
 /* ------------------------------------------------------------------------ */
@@ -545,13 +554,22 @@ int descent_unscale_clip_grad_norm(descent_optimizer *opt, double inv_scale, dou
  * buffers: the update applies both factors as it reads g (docs/
  * performance.md), except with bf16 tensors, 8-bit state, LAMB and
  * Adafactor, where the step writes the unscaled, clipped values into the
- * gradient buffers first, as the two calls would. A NaN or infinite value
- * after unscaling skips the step (DESCENT_STEP_SKIPPED, counted by
- * descent_skipped_steps, as GradScaler.step skips it), or refuses it with
- * DESCENT_ERR_NONFINITE under policy ERROR; nothing is written either way.
- * A non-finite norm of finite values leaves the gradients unclipped.
- * inv_scale = 1 and max_norm = INFINITY turn it off; max_norm = INFINITY
- * alone unscales only. Not with gradient accumulation (DESCENT_ERR_STATE). */
+ * gradient buffers first, as the two calls would. With gradient
+ * accumulation the step unscales and clips the mean the update reads: the
+ * call that completes a cycle reads the sum and g for the norm of
+ * (sum + g) / k before forming it, the calls before it only add (and
+ * descent_step_grad_norm is NaN after them); where the step writes, it
+ * writes that mean, not the caller's buffers. With inv_scale != 1, a NaN
+ * or infinite value after unscaling skips the step (DESCENT_STEP_SKIPPED,
+ * counted by descent_skipped_steps, as GradScaler.step skips it), or
+ * refuses it with DESCENT_ERR_NONFINITE under policy ERROR. A norm that is
+ * not finite otherwise (inv_scale = 1 and a NaN or infinite value, or
+ * finite f64 values whose squares overflow) refuses the step with
+ * DESCENT_ERR_NONFINITE naming the norm, as descent_clip_grad_norm refuses
+ * to clip it, whatever the policy, and counts nothing. Nothing is written
+ * when a step is skipped or refused, and under accumulation the cycle
+ * keeps its k - 1 micro-batches. inv_scale = 1 and max_norm = INFINITY
+ * turn it off; max_norm = INFINITY alone unscales only. */
 int descent_set_step_clip(descent_optimizer *opt, double inv_scale, double max_norm, double norm_type);
 /* The norm (after unscaling, before clipping) the last step computed under
  * descent_set_step_clip; NaN when none. */
@@ -1199,8 +1217,9 @@ typedef struct descent_train_config {
     int accumulate;         /* > 1: each update averages this many batches of
                              * batch_size rows; the schedule steps per update */
     int no_decay_1d;        /* 1: no weight decay on 1-D tensors (the biases) */
-    double clip_norm;       /* > 0: clip the global 2-norm of the gradients to
-                             * this before each step (descent_clip_grad_norm) */
+    double clip_norm;       /* > 0: clip the global 2-norm of the gradient each
+                             * update reads (the mean under accumulate) to
+                             * this, as descent_clip_grad_norm would */
     double clip_value;      /* > 0: clamp every gradient to [-v, v] before each
                              * step (descent_clip_grad_value) */
     double ema_decay;       /* in (0, 1): keep an EMA of the parameters; the

@@ -15,9 +15,6 @@ int descent_set_accumulation(descent_optimizer *opt, int k)
         return descent_opt_fail(opt, DESCENT_ERR_STATE,
                                 "cannot change accumulation in the middle of a cycle (%lld of %d micro-batches added)",
                                 (long long)opt->utils.accum_count, opt->utils.accumulate);
-    if (k > 1 && opt->utils.step_clip)
-        return descent_opt_fail(opt, DESCENT_ERR_STATE,
-                                "gradient accumulation cannot be turned on while descent_set_step_clip is on");
     int rc = descent_aux_switch(opt, DESCENT_AUX_ACCUM, k > 1, "gradient accumulation");
     if (rc < 0)
         return rc;
@@ -34,6 +31,25 @@ int descent_get_accumulation(const descent_optimizer *opt, int *pending)
     return opt->utils.accumulate > 1 ? opt->utils.accumulate : 1;
 }
 
+/* Elements [begin, begin + n) of tensor t's micro-batch: sum + g, or on
+ * the cycle's last (last set) the mean (sum + g) / k, in the tensor's
+ * precision, into out (the sum itself, or a block the step's clipping
+ * reads before the sum is touched: clip.c). */
+void descent_accum_range(const descent_tensor *t, int k, int last, size_t begin, size_t n, void *out)
+{
+    if (t->dtype == DESCENT_F64) {
+        const double *s = (const double *)t->aux[DESCENT_AUX_ACCUM] + begin, *g = (const double *)t->grad + begin;
+        double *o = out, kd = (double)k;
+        for (size_t j = 0; j < n; j++)
+            o[j] = last ? (s[j] + g[j]) / kd : s[j] + g[j];
+    } else {
+        const float *s = (const float *)t->aux[DESCENT_AUX_ACCUM] + begin, *g = (const float *)t->grad + begin;
+        float *o = out, kf = (float)k;
+        for (size_t j = 0; j < n; j++)
+            o[j] = last ? (s[j] + g[j]) / kf : s[j] + g[j];
+    }
+}
+
 /* sum += g for every tensor; on the k-th call sum = (sum + g) / k, the mean
  * the kernels then read in place of g. */
 int descent_utils_before_step(descent_optimizer *opt)
@@ -44,17 +60,7 @@ int descent_utils_before_step(descent_optimizer *opt)
     int last = u->accum_count + 1 == u->accumulate;
     for (int i = 0; i < opt->ntensors; i++) {
         descent_tensor *t = &opt->tensors[i];
-        if (t->dtype == DESCENT_F64) {
-            double *s = t->aux[DESCENT_AUX_ACCUM];
-            const double *g = t->grad, k = (double)u->accumulate;
-            for (size_t j = 0; j < t->n; j++)
-                s[j] = last ? (s[j] + g[j]) / k : s[j] + g[j];
-        } else {
-            float *s = t->aux[DESCENT_AUX_ACCUM];
-            const float *g = t->grad, k = (float)u->accumulate;
-            for (size_t j = 0; j < t->n; j++)
-                s[j] = last ? (s[j] + g[j]) / k : s[j] + g[j];
-        }
+        descent_accum_range(t, u->accumulate, last, 0, t->n, t->aux[DESCENT_AUX_ACCUM]);
     }
     if (!last) {
         u->accum_count++;
@@ -62,4 +68,3 @@ int descent_utils_before_step(descent_optimizer *opt)
     }
     return 0;
 }
-

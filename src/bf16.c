@@ -114,11 +114,20 @@ DESCENT_TARGET_AVX2 static void run_scratch_avx2(const descent_optimizer *opt, c
 #endif
 
 /* The instruction set for the bf16 kernels: their AVX-512 copy also uses
- * AVX512BW (16-bit lanes), which the first AVX-512 chips (Xeon Phi) lack. */
+ * AVX512BW (16-bit lanes), which the first AVX-512 chips (Xeon Phi) lack.
+ * The CPU is asked once per process, not on every chunk: the answer is
+ * cached in an int (-1 until known) that threads read and write
+ * atomically; two threads that both find it unknown store the same value. */
 static int bf16_isa(int isa)
 {
 #if DESCENT_HAVE_DISPATCH
-    if (isa >= DESCENT_ISA_AVX512 && !__builtin_cpu_supports("avx512bw"))
+    static int has_bw = -1;
+    int bw = __atomic_load_n(&has_bw, __ATOMIC_RELAXED);
+    if (bw < 0) {
+        bw = __builtin_cpu_supports("avx512bw") != 0;
+        __atomic_store_n(&has_bw, bw, __ATOMIC_RELAXED);
+    }
+    if (isa >= DESCENT_ISA_AVX512 && !bw)
         return DESCENT_ISA_AVX2;
 #endif
     return isa;
@@ -165,7 +174,7 @@ static void run_kernel(const descent_optimizer *opt, const descent_chunk *c, int
 
 static void run_chunk_bf16(const descent_optimizer *opt, const descent_chunk *c, int *nonfinite)
 {
-    if (opt->algo->kernel_bf16 && !opt->bf16_scratch) {
+    if (opt->algo->kernel_bf16 && !opt->bf16_scratch && !(opt->bf16_flags & DESCENT_BF16_SCRATCH)) {
         run_kernel(opt, c, nonfinite);
         return;
     }

@@ -6,6 +6,19 @@
 
 #include <string.h>
 
+size_t descent_dtype_size(descent_dtype dtype)
+{
+    switch (dtype) {
+    case DESCENT_F32:
+        return sizeof(float);
+    case DESCENT_F64:
+        return sizeof(double);
+    case DESCENT_BF16:
+        return sizeof(uint16_t); /* the upper half of a binary32 */
+    }
+    return 0;
+}
+
 /* ---- writing ------------------------------------------------------------- */
 
 void descent_put_bytes(descent_writer *w, const void *p, size_t n)

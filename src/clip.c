@@ -26,6 +26,9 @@ typedef struct grad_pass {
     int write, norm;
     double c, p;
     int step_grad; /* read the gradient the step reads (utils.c accumulation) */
+    int mean_k;    /* > 0: read (sum + g) / mean_k, the mean that the call
+                    * completing an accumulation cycle is about to form
+                    * (accumulate.c), from blocks made here; nothing written */
     /* the fold, in chunk order */
     int tensor;    /* whose sum is running; -1: none yet */
     double sum, total;
@@ -44,7 +47,7 @@ static void grad_pass_init(grad_pass *ps, int write, double c, int norm, double 
 }
 
 /* Write (as ps says) and sum one range of an f32 array. */
-static int f32_range(int isa, grad_pass *ps, descent_norm_lanes *l, float *g, size_t m)
+static int f32_range(int isa, const grad_pass *ps, descent_norm_lanes *l, float *g, size_t m)
 {
     float scratch[SUB_BLOCK];
     int bad = 0;
@@ -62,6 +65,49 @@ static int f32_range(int isa, grad_pass *ps, descent_norm_lanes *l, float *g, si
     return bad;
 }
 
+/* The same for an f64 array. */
+static int f64_range(int isa, const grad_pass *ps, descent_norm_lanes *l, double *g, size_t m)
+{
+    if (ps->norm && ps->p == 2.0 && (ps->write == WRITE_SCALE || ps->write == WRITE_SCRATCH))
+        return descent_scale_sumsq_range_f64(isa, l, ps->write == WRITE_SCALE ? g : NULL, g, m, ps->c);
+    int bad = 0;
+    if (ps->write == WRITE_SCRATCH) {
+        double scratch[SUB_BLOCK];
+        bad = descent_scale_range_f64(isa, scratch, g, m, ps->c, 0);
+        if (ps->norm)
+            descent_norm_range_f64(isa, l, scratch, m, ps->p);
+        return bad;
+    }
+    if (ps->write)
+        bad = descent_scale_range_f64(isa, g, g, m, ps->c, ps->write == WRITE_CLAMP);
+    if (ps->norm)
+        descent_norm_range_f64(isa, l, g, m, ps->p);
+    return bad;
+}
+
+/* ps->mean_k: each block of the mean formed here first, then read as a
+ * gradient (a WRITE_SCRATCH pass scales the block in place: the same
+ * values, and the sum and g are left as they are). */
+static int mean_chunk(const descent_optimizer *opt, const grad_pass *ps, const descent_chunk *ch,
+                      descent_norm_lanes *l)
+{
+    const descent_tensor *t = &opt->tensors[ch->tensor];
+    grad_pass on_block = *ps;
+    if (on_block.write == WRITE_SCRATCH)
+        on_block.write = WRITE_SCALE;
+    union {
+        double f64[SUB_BLOCK];
+        float f32[SUB_BLOCK];
+    } block;
+    int bad = 0, f64 = t->dtype == DESCENT_F64;
+    for (size_t b = ch->begin; b < ch->end; b += SUB_BLOCK) {
+        size_t m = ch->end - b < SUB_BLOCK ? ch->end - b : SUB_BLOCK;
+        descent_accum_range(t, ps->mean_k, 1, b, m, f64 ? (void *)block.f64 : (void *)block.f32);
+        bad |= f64 ? f64_range(opt->isa, &on_block, l, block.f64, m) : f32_range(opt->isa, &on_block, l, block.f32, m);
+    }
+    return bad;
+}
+
 static int grad_chunk(const descent_optimizer *opt, int c, void *ctx, double *partial)
 {
     grad_pass *ps = ctx;
@@ -70,26 +116,11 @@ static int grad_chunk(const descent_optimizer *opt, int c, void *ctx, double *pa
     void *grad = (void *)(ps->step_grad ? descent_step_grad(t) : t->grad); /* written: see the top */
     descent_norm_lanes l;
     descent_norm_lanes_init(&l);
-    int bad = 0;
-    for (size_t b = ch->begin; b < ch->end; b += SUB_BLOCK) {
+    int bad = ps->mean_k ? mean_chunk(opt, ps, ch, &l) : 0; /* f32 and f64 only: accumulation refuses bf16 */
+    for (size_t b = ch->begin; b < ch->end && !ps->mean_k; b += SUB_BLOCK) {
         size_t m = ch->end - b < SUB_BLOCK ? ch->end - b : SUB_BLOCK;
         if (t->dtype == DESCENT_F64) {
-            double *g = (double *)grad + b;
-            if (ps->norm && ps->p == 2.0 && (ps->write == WRITE_SCALE || ps->write == WRITE_SCRATCH)) {
-                bad |= descent_scale_sumsq_range_f64(opt->isa, &l, ps->write == WRITE_SCALE ? g : NULL, g, m, ps->c);
-                continue;
-            }
-            if (ps->write == WRITE_SCRATCH) {
-                double scratch[SUB_BLOCK];
-                bad |= descent_scale_range_f64(opt->isa, scratch, g, m, ps->c, 0);
-                if (ps->norm)
-                    descent_norm_range_f64(opt->isa, &l, scratch, m, ps->p);
-                continue;
-            }
-            if (ps->write)
-                bad |= descent_scale_range_f64(opt->isa, g, g, m, ps->c, ps->write == WRITE_CLAMP);
-            if (ps->norm)
-                descent_norm_range_f64(opt->isa, &l, g, m, ps->p);
+            bad |= f64_range(opt->isa, ps, &l, (double *)grad + b, m);
         } else if (t->dtype == DESCENT_F32) {
             bad |= f32_range(opt->isa, ps, &l, (float *)grad + b, m);
         } else {
@@ -210,12 +241,21 @@ int descent_clip_grad_value(descent_optimizer *opt, double clip_value)
     return 0;
 }
 
-/* Multiply every gradient by coef. */
-static void scale_all(descent_optimizer *opt, double coef)
+/* Multiply every gradient by coef (step_grad: the gradient the update
+ * reads, the mean under accumulation). */
+static void scale_all(descent_optimizer *opt, double coef, int step_grad)
 {
     grad_pass ps;
     grad_pass_init(&ps, WRITE_SCALE, coef, 0, 0);
+    ps.step_grad = step_grad;
     run_pass(opt, 0, opt->nchunks, &ps);
+}
+
+/* A norm that is not finite: nothing clipped, DESCENT_ERR_NONFINITE. */
+static int refuse_norm(descent_optimizer *opt, double total)
+{
+    return descent_opt_fail(opt, DESCENT_ERR_NONFINITE, "the total gradient norm is %g; gradients left unclipped",
+                            total);
 }
 
 /* The clipping of descent_clip_grad_norm once the norm is known. */
@@ -227,11 +267,10 @@ static int clip_to_norm(descent_optimizer *opt, double max_norm, double total)
      * overflow): the step then checks for itself. */
     descent_grads_checked(opt, isfinite(total));
     if (!isfinite(total))
-        return descent_opt_fail(opt, DESCENT_ERR_NONFINITE,
-                                "the total gradient norm is %g; gradients left unclipped", total);
+        return refuse_norm(opt, total);
     double coef = clip_coef(max_norm, total);
     if (coef < 1.0)
-        scale_all(opt, coef);
+        scale_all(opt, coef, 0);
     return 0;
 }
 
@@ -370,10 +409,6 @@ int descent_set_step_clip(descent_optimizer *opt, double inv_scale, double max_n
     if (rc < 0)
         return rc;
     int on = inv_scale != 1.0 || !isinf(max_norm);
-    if (on && opt->utils.accumulate > 1)
-        return descent_opt_fail(opt, DESCENT_ERR_STATE,
-                                "descent_set_step_clip: gradient accumulation is on; unscale and clip the mean "
-                                "with descent_unscale_clip_grad_norm before the step instead");
     descent_utils *u = &opt->utils;
     u->step_clip = on;
     u->step_inv_scale = inv_scale;
@@ -388,19 +423,26 @@ double descent_step_grad_norm(const descent_optimizer *opt)
     return opt && opt->utils.step_clip ? opt->utils.step_grad_norm : NAN;
 }
 
-int descent_step_clip_begin(descent_optimizer *opt, int fused, double *s1, double *s2)
+int descent_step_clip_begin(descent_optimizer *opt, double *s1, double *s2)
 {
     descent_utils *u = &opt->utils;
     int clip = !isinf(u->step_max_norm);
     u->step_grad_norm = NAN;
-    *s1 = u->step_inv_scale;
-    *s2 = 1.0;
+    *s1 = *s2 = 1.0;
+    /* Under gradient accumulation the update reads the mean (sum + g) / k
+     * that the call completing a cycle forms (accumulate.c): that call
+     * unscales and clips the mean, read before the sum is touched; the
+     * calls before it only add. */
+    int k = u->accumulate > 1 ? u->accumulate : 0;
+    if (k && u->accum_count + 1 < k)
+        return 0;
     /* The values g * inv_scale are read (not written) for the verdict and
      * the norm, summed as descent_unscale_clip_grad_norm sums them. */
     grad_pass ps;
     grad_pass_init(&ps, u->step_inv_scale != 1.0 ? WRITE_SCRATCH : WRITE_NONE, u->step_inv_scale, clip,
                    u->step_norm_type);
     ps.step_grad = 1;
+    ps.mean_k = k;
     int bad = run_pass(opt, 0, opt->nchunks, &ps);
     if (clip)
         u->step_grad_norm = descent_norm_finish(ps.total, u->step_norm_type);
@@ -413,24 +455,28 @@ int descent_step_clip_begin(descent_optimizer *opt, int fused, double *s1, doubl
         return descent_opt_fail(opt, DESCENT_STEP_SKIPPED,
                                 "a gradient is NaN or infinite after unscaling; step skipped");
     }
+    /* Without unscaling (inv_scale = 1) no verdict was read: a NaN or an
+     * infinity makes the norm NaN or infinite, refused as
+     * descent_clip_grad_norm refuses it; so is the norm of finite values
+     * that is not finite (f64 squares past DBL_MAX), as
+     * descent_unscale_clip_grad_norm refuses it. Nothing was written. */
+    if (clip && !isfinite(u->step_grad_norm))
+        return refuse_norm(opt, u->step_grad_norm);
     descent_grads_checked(opt, 1);
-    if (clip && isfinite(u->step_grad_norm)) {
+    *s1 = u->step_inv_scale;
+    if (clip) {
         double coef = clip_coef(u->step_max_norm, u->step_grad_norm);
         if (coef < 1.0)
             *s2 = coef;
     }
-    if (!fused) {
-        /* Where the update cannot scale as it reads (bf16, 8-bit state,
-         * whole-tensor steps): written into the gradient buffers, as the
-         * two calls would. */
-        grad_pass w;
-        if (*s1 != 1.0) {
-            grad_pass_init(&w, WRITE_SCALE, *s1, 0, 0);
-            run_pass(opt, 0, opt->nchunks, &w);
-        }
-        if (*s2 != 1.0)
-            scale_all(opt, *s2);
-        *s1 = *s2 = 1.0;
-    }
     return 0;
+}
+
+void descent_step_clip_write(descent_optimizer *opt, double *s1, double *s2)
+{
+    if (*s1 != 1.0)
+        scale_all(opt, *s1, 1);
+    if (*s2 != 1.0)
+        scale_all(opt, *s2, 1);
+    *s1 = *s2 = 1.0;
 }

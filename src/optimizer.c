@@ -478,7 +478,7 @@ size_t descent_step_bytes(const descent_optimizer *opt)
     size_t bytes = 0;
     for (int i = 0; opt && i < opt->ntensors; i++) {
         const descent_tensor *t = &opt->tensors[i];
-        size_t elem = t->dtype == DESCENT_F64 ? 8 : t->dtype == DESCENT_BF16 ? 2 : 4;
+        size_t elem = descent_dtype_size(t->dtype);
         /* p read and written, g read; a bf16 master copy is read and
          * written in f32 and p only written. */
         bytes += t->master ? t->n * (2 * sizeof(float) + 2 * elem) : 3 * t->n * elem;

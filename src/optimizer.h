@@ -79,6 +79,9 @@ size_t descent_utils_bytes(const descent_optimizer *opt);
 /* Gradient accumulation: DESCENT_STEP_ACCUMULATED when this call only adds
  * the gradients, 0 when the update is to run on their mean. */
 int descent_utils_before_step(descent_optimizer *opt);
+/* Elements [begin, begin + n) of tensor t: sum + g, or with last set the
+ * mean (sum + g) / k, into out (accumulate.c). */
+void descent_accum_range(const descent_tensor *t, int k, int last, size_t begin, size_t n, void *out);
 /* The hyperparameters prepare() sees for a tensor (weight decay masked). */
 const descent_hparams *descent_utils_hparams(const descent_optimizer *opt, const descent_tensor *t,
                                              descent_hparams *scratch);

@@ -46,12 +46,17 @@ double descent_norm_lanes_sum(const descent_norm_lanes *l, double p, int f64);
 int descent_scale_sumsq_range_f32(int isa, descent_norm_lanes *l, float *out, const float *g, size_t n, float c);
 int descent_scale_sumsq_range_f64(int isa, descent_norm_lanes *l, double *out, const double *g, size_t n, double c);
 
-/* Stage 1 of a step under descent_set_step_clip (clip.c): the verdict and
- * the norm from one read of the gradients; a step to skip or refuse
- * returns its status. Then the update multiplies each gradient by *s1 and
- * the result by *s2 (1: not at all) as it reads it, or, when fused is 0,
- * the gradients were rewritten here and both are 1. */
-int descent_step_clip_begin(descent_optimizer *opt, int fused, double *s1, double *s2);
+/* Stage 0 of a step under descent_set_step_clip (clip.c): the verdict and
+ * the norm from one read of the gradient the update will read (under
+ * accumulation, the mean that the cycle's last call forms; the calls
+ * before it return 0 with both factors 1); a step to skip or refuse
+ * returns its status, with nothing written. The update then multiplies
+ * each gradient by *s1 and the result by *s2 (1: not at all) as it reads
+ * it, or, where it cannot, descent_step_clip_write writes both factors
+ * into the gradient it reads, after stage 2 has formed it, and sets them
+ * to 1. */
+int descent_step_clip_begin(descent_optimizer *opt, double *s1, double *s2);
+void descent_step_clip_write(descent_optimizer *opt, double *s1, double *s2);
 
 /* avg = d avg + od p (EMA) or avg = avg + (p - avg) / m (SWA, d ignored)
  * over one range, in the array's precision (utils.c). */

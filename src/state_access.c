@@ -36,6 +36,11 @@ static int buffer_index(const descent_optimizer *opt, const descent_tensor *t, i
                             opt->algo->name, tensor, name, t->nstate ? list : "none");
 }
 
+/* The element type of a tensor's state (descent.h: f64 for f64 tensors,
+ * f32 otherwise) and its size. */
+static descent_dtype state_dtype(const descent_tensor *t) { return t->dtype == DESCENT_F64 ? DESCENT_F64 : DESCENT_F32; }
+static size_t state_elem_size(const descent_tensor *t) { return descent_dtype_size(state_dtype(t)); }
+
 /* The index of buffer name of tensor `tensor` (and the tensor), or a status. */
 static int find_buffer(const descent_optimizer *opt, int tensor, const char *name, const descent_tensor **t)
 {
@@ -68,9 +73,9 @@ int descent_state_info(const descent_optimizer *opt, int tensor, const char *nam
     if (n)
         *n = t->state_n[k];
     if (dtype)
-        *dtype = t->dtype == DESCENT_F64 ? DESCENT_F64 : DESCENT_F32;
+        *dtype = state_dtype(t);
     if (bits)
-        *bits = t->state_bits == 8 ? 8 : t->dtype == DESCENT_F64 ? 64 : 32;
+        *bits = t->state_bits == 8 ? 8 : 8 * (int)state_elem_size(t);
     return 0;
 }
 
@@ -96,7 +101,6 @@ int descent_state_buffer(descent_optimizer *opt, int tensor, const char *name, v
 static size_t q8_blocks(size_t n) { return (n + DESCENT_Q8_BLOCK - 1) / DESCENT_Q8_BLOCK; }
 static size_t q8_codes_end(size_t n) { return descent_q8_bytes(n) - q8_blocks(n) * sizeof(float); }
 
-static size_t elem_size(const descent_tensor *t) { return t->dtype == DESCENT_F64 ? sizeof(double) : sizeof(float); }
 
 /* Buffer k of tensor t for a copy of n values from or to data (not NULL). */
 static int copy_target(const descent_optimizer *opt, int tensor, const char *name, const void *data, size_t n,
@@ -120,7 +124,7 @@ int descent_state_read(const descent_optimizer *opt, int tensor, const char *nam
     if (rc != 0)
         return rc < 0 ? rc : 0;
     if (t->state_bits != 8) {
-        memcpy(out, t->state[k], n * elem_size(t));
+        memcpy(out, t->state[k], n * state_elem_size(t));
         return 0;
     }
     const unsigned char *codes = t->state[k];
@@ -140,7 +144,7 @@ int descent_state_write(descent_optimizer *opt, int tensor, const char *name, co
     if (rc != 0)
         return rc < 0 ? rc : 0;
     if (t->state_bits != 8) {
-        memmove(t->state[k], in, n * elem_size(t));
+        memmove(t->state[k], in, n * state_elem_size(t));
         return 0;
     }
     /* Quantize block by block (absmax scaling, nearest code), as a step stores it. */

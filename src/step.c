@@ -269,12 +269,14 @@ int descent_step(descent_optimizer *opt)
     int rc = 0, possible = !opt->algo->tensor_step && fused_possible(opt);
     double s1 = 1.0, s2 = 1.0;
     if (opt->utils.step_clip)                              /* 0. the step's own unscale and clipping */
-        rc = descent_step_clip_begin(opt, possible, &s1, &s2);
+        rc = descent_step_clip_begin(opt, &s1, &s2);
     int grads_just_read = rc == 0 && opt->grads_finite; /* a pass over every g ended just now */
     if (rc == 0)
         rc = descent_nonfinite_before_step(opt, &check);   /* 1. gate */
     if (rc == 0)
         rc = descent_utils_before_step(opt);               /* 2. gradient */
+    if (rc == 0 && !possible)                              /* stage 0's factors where the update cannot apply them */
+        descent_step_clip_write(opt, &s1, &s2);
     if (rc == 0) {
         size_t step_bytes, total = prepare_coefficients(opt, &step_bytes); /* 3. coefficients */
         opt->prefetch_step = opt->prefetch > 0 || (opt->prefetch == 0 && step_bytes >= PF_MIN_STEP_BYTES);

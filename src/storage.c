@@ -153,9 +153,10 @@ int descent_rules_utils_on(const descent_optimizer *opt, const char *what)
 
 int descent_rules_bf16_flags(const descent_optimizer *opt, unsigned flags)
 {
-    if (flags & ~(unsigned)(DESCENT_BF16_STOCHASTIC | DESCENT_BF16_MASTER))
+    if (flags & ~(unsigned)(DESCENT_BF16_STOCHASTIC | DESCENT_BF16_MASTER | DESCENT_BF16_SCRATCH))
         return descent_opt_fail(opt, DESCENT_ERR_INVALID,
-                                "bf16 flags must be DESCENT_BF16_STOCHASTIC and/or DESCENT_BF16_MASTER, got 0x%x", flags);
+                                "bf16 flags must be a combination of DESCENT_BF16_STOCHASTIC, DESCENT_BF16_MASTER and "
+                                "DESCENT_BF16_SCRATCH, got 0x%x", flags);
     if ((flags ^ opt->bf16_flags) & DESCENT_BF16_MASTER)
         for (int i = 0; i < opt->ntensors; i++)
             if (opt->tensors[i].dtype == DESCENT_BF16)

@@ -5,7 +5,8 @@
  * data with NaN, infinities, subnormals and exact rounding ties, tensors of
  * lengths that are not a multiple of any vector width, with and without the
  * master copy and stochastic rounding, blocked (prefetch) and whole-chunk
- * calls, 1-3 threads and every instruction set this CPU runs. */
+ * calls, 1-3 threads and every instruction set this CPU runs; and the size
+ * descent_dtype_size gives each element type. */
 #include "descent.h"
 #include "internal.h"
 #include "testutil.h"
@@ -99,7 +100,9 @@ typedef struct run {
     int status[STEPS];
 } run;
 
-/* STEPS steps of spec on fresh data; the scratch path or the kernel. */
+/* STEPS steps of spec on fresh data; the scratch path (scratch 1: by
+ * descent_bf16_force_scratch, 2: by the public flag DESCENT_BF16_SCRATCH)
+ * or the kernel (0). */
 static int do_run(run *r, const char *spec, unsigned flags, int scratch, int threads, int isa, int prefetch,
                   int report)
 {
@@ -107,12 +110,13 @@ static int do_run(run *r, const char *spec, unsigned flags, int scratch, int thr
     descent_optimizer *opt = t_make_opt(spec);
     if (!opt)
         return -1;
-    descent_set_bf16_options(opt, flags, 12345);
+    CHECK(descent_set_bf16_options(opt, flags | (scratch == 2 ? DESCENT_BF16_SCRATCH : 0u), 12345) == 0, "%s: %s",
+          spec, descent_errmsg(opt));
     descent_set_threads(opt, threads);
     descent_set_isa(opt, isa);
     descent_set_prefetch(opt, prefetch);
     descent_set_nonfinite_policy(opt, report ? DESCENT_NONFINITE_REPORT : DESCENT_NONFINITE_PROPAGATE);
-    descent_bf16_force_scratch(opt, scratch);
+    descent_bf16_force_scratch(opt, scratch == 1);
     for (int k = 0; k < NT; k++) {
         r->p[k] = malloc(sizes[k] * sizeof(uint16_t));
         r->g[k] = malloc(sizes[k] * sizeof(uint16_t));
@@ -200,7 +204,7 @@ int main(void)
         for (int m = 0; m < 4; m++)
             for (int report = 0; report < 2; report++) {
                 run ref;
-                if (do_run(&ref, specs[s], modes[m], 1, 1, DESCENT_ISA_PORTABLE, 0, report) != 0)
+                if (do_run(&ref, specs[s], modes[m], 1 + (int)(s + m) % 2, 1, DESCENT_ISA_PORTABLE, 0, report) != 0)
                     continue;
                 if (report)
                     CHECK(ref.status[0] == DESCENT_STEP_NONFINITE, "%s: a step with NaN gradients gave %d",
@@ -235,6 +239,11 @@ int main(void)
         CHECK(!opt->algo->kernel_bf16 || listed, "%s has a bf16 kernel this test does not run", name);
         descent_destroy(opt);
     }
+    /* descent_dtype_size: a bf16 element is the upper half of a binary32 */
+    CHECK(descent_dtype_size(DESCENT_BF16) == sizeof(uint16_t) && descent_dtype_size(DESCENT_F32) == sizeof(float) &&
+              descent_dtype_size(DESCENT_F64) == sizeof(double) && descent_dtype_size((descent_dtype)3) == 0,
+          "dtype sizes %zu %zu %zu %zu", descent_dtype_size(DESCENT_BF16), descent_dtype_size(DESCENT_F32),
+          descent_dtype_size(DESCENT_F64), descent_dtype_size((descent_dtype)3));
     t_isa_covered(best);
     return t_done();
 }

@@ -32,36 +32,34 @@ typedef struct golden_case {
 /* Reads the next case from *cursor; returns 1 if one was read. */
 static int next_case(char **cursor, golden_case *c)
 {
-    char *p = *cursor;
     int expects = 0;
     memset(c, 0, sizeof *c);
     int in_case = 0;
-    char line[8192];
-    while (t_next_line(&p, line, sizeof line)) {
-        if (strncmp(line, "case ", 5) == 0) {
-            snprintf(c->id, sizeof c->id, "%.120s", line + 5);
+    char key[8192];
+    const char *v;
+    while (t_next_field(cursor, key, sizeof key, &v)) {
+        if (strcmp(key, "case") == 0) {
+            snprintf(c->id, sizeof c->id, "%.120s", v);
             in_case = 1;
-        } else if (strncmp(line, "spec ", 5) == 0) {
-            snprintf(c->spec, sizeof c->spec, "%.500s", line + 5);
-        } else if (strncmp(line, "shape ", 6) == 0) {
+        } else if (strcmp(key, "spec") == 0) {
+            snprintf(c->spec, sizeof c->spec, "%.500s", v);
+        } else if (strcmp(key, "shape") == 0) {
             double dims[8];
-            c->ndim = t_parse_csv(line + 6, dims, 8);
+            c->ndim = t_parse_csv(v, dims, 8);
             for (int k = 0; k < c->ndim; k++)
                 c->shape[k] = (size_t)dims[k];
-        } else if (strncmp(line, "eval ", 5) == 0 && c->nevals < MAXSTEPS) {
-            t_parse_csv(line + 5, c->evals[c->nevals++], MAXN);
-        } else if (strncmp(line, "params ", 7) == 0) {
-            c->n = t_parse_csv(line + 7, c->params, MAXN);
-        } else if (strncmp(line, "grad ", 5) == 0 && c->steps < MAXSTEPS) {
-            t_parse_csv(line + 5, c->grads[c->steps++], MAXN);
-        } else if (strncmp(line, "expect ", 7) == 0 && expects < MAXSTEPS) {
-            t_parse_csv(line + 7, c->expect[expects++], MAXN);
-        } else if (strcmp(line, "end") == 0 && in_case) {
-            *cursor = p;
+        } else if (strcmp(key, "eval") == 0 && c->nevals < MAXSTEPS) {
+            t_parse_csv(v, c->evals[c->nevals++], MAXN);
+        } else if (strcmp(key, "params") == 0) {
+            c->n = t_parse_csv(v, c->params, MAXN);
+        } else if (strcmp(key, "grad") == 0 && c->steps < MAXSTEPS) {
+            t_parse_csv(v, c->grads[c->steps++], MAXN);
+        } else if (strcmp(key, "expect") == 0 && expects < MAXSTEPS) {
+            t_parse_csv(v, c->expect[expects++], MAXN);
+        } else if (strcmp(key, "end") == 0 && in_case) {
             return expects == c->steps && c->n > 0 && (c->nevals == 0 || c->nevals == c->steps);
         }
     }
-    *cursor = p;
     return 0;
 }
 

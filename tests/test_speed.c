@@ -390,8 +390,23 @@ static void check_bench(const char *cli)
     free(out);
     snprintf(cmd, sizeof cmd, "'%s' bench --opt 'Adam' --n 1000 --dtype bf16 --reps 1 --json", cli);
     rc = t_run(cmd, &out);
-    CHECK(rc == 0 && out && json_number(out, "\"bytes_per_param\"") == 22 && strstr(out, "\"bf16\""),
+    CHECK(rc == 0 && out && json_number(out, "\"bytes_per_param\"") == 22 && strstr(out, "\"bf16\"") &&
+              strstr(out, "\"bf16_options\": \"none\", \"bf16_scratch\": false"),
           "Adam bf16: %s", out ? out : "");
+    free(out);
+    /* The records state the bf16 choices measured; the scratch path can be. */
+    snprintf(cmd, sizeof cmd,
+             "'%s' bench --opt 'Adam' --n 1000 --dtype bf16 --bf16-options master,stochastic --bf16-scratch --reps 1 "
+             "--json",
+             cli);
+    rc = t_run(cmd, &out);
+    CHECK(rc == 0 && out && strstr(out, "\"bf16_options\": \"master,stochastic\", \"bf16_scratch\": true") &&
+              json_number(out, "\"bytes_per_param\"") == 28,
+          "Adam bf16 master, stochastic, scratch: %s", out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' bench --opt 'Adam' --n 1000 --bf16-scratch 2>/dev/null", cli);
+    rc = t_run(cmd, &out);
+    CHECK(rc == 2, "--bf16-scratch without --dtype bf16: exit %d", rc);
     free(out);
     /* Two-pass steps count their second pass (descent_step_bytes). */
     snprintf(cmd, sizeof cmd, "'%s' bench --opt 'LAMB()' --opt 'Adafactor()' --n 1000 --reps 1 --json", cli);

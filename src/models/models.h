@@ -21,11 +21,9 @@ void descent_gemm_f32(bool use_blas, bool ta, bool tb, size_t M, size_t N, size_
                       const float *B, size_t ldb, float beta, float *C, size_t ldc);
 
 /* Training utilities for the trainer (train_utils.c): validate the
- * config's fields, set them on the optimizer, clip before a step (value,
- * then the global 2-norm; 0 turns either off). */
+ * config's fields, set them on the optimizer. */
 int descent_train_check_utilities(const descent_train_config *c, descent_error *err);
 int descent_train_apply_utilities(const descent_train_config *c, descent_optimizer *opt);
-int descent_train_clip(descent_optimizer *opt, double clip_norm, double clip_value);
 
 /* The schedule spec with the length arguments the user omitted fitted to
  * the run (fit_schedule.c): *out is malloc'd. */

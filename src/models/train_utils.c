@@ -40,13 +40,3 @@ int descent_train_apply_utilities(const descent_train_config *c, descent_optimiz
         rc = descent_set_swa(opt, 1);
     return rc;
 }
-
-int descent_train_clip(descent_optimizer *opt, double clip_norm, double clip_value)
-{
-    int rc = 0;
-    if (clip_value > 0)
-        rc = descent_clip_grad_value(opt, clip_value);
-    if (rc == 0 && clip_norm > 0)
-        rc = descent_clip_grad_norm(opt, clip_norm, 2.0, NULL);
-    return rc;
-}

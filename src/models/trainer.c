@@ -439,30 +439,26 @@ static size_t batches_of(const descent_trainer *t) { return (t->ntrain + t->batc
  * step (descent_set_step_clip): the step reads g once for the norm and
  * applies the factor as its update reads g, the bits that
  * descent_clip_grad_norm then descent_step give, without the pass that
- * writes the clipped values into the gradient buffers. Value clipping
- * (descent_clip_grad_value) still writes them first, as before. Not with
- * accumulation (the step clips the mean, which the step clip cannot see),
- * and not for f64 models: the 2-norm of finite f64 values can overflow,
- * which descent_clip_grad_norm refuses before the step while the step
- * clip takes the step unclipped; the sum of squares of f32 values in
- * double cannot overflow. The step clip is turned on for this step only,
- * so the optimizer that descent_trainer_optimizer hands out steps as
+ * writes the clipped values into the gradient buffers; with accumulation,
+ * of the mean the update reads, as PyTorch's idiom clips the accumulated
+ * gradient. Value clipping (descent_clip_grad_value) still writes each
+ * batch's values first. The step clip is turned on for this step only, so
+ * the optimizer that descent_trainer_optimizer hands out steps as
  * configured. */
 static int clip_and_step(descent_trainer *t, size_t b)
 {
-    int in_step = t->clip_norm > 0 && t->id.accumulate <= 1 && descent_model_dtype(t->model) == DESCENT_F32;
-    int rc = descent_train_clip(t->opt, in_step ? 0.0 : t->clip_norm, t->clip_value);
-    if (rc == 0 && in_step)
+    int rc = t->clip_value > 0 ? descent_clip_grad_value(t->opt, t->clip_value) : 0;
+    if (rc == 0 && t->clip_norm > 0)
         rc = descent_set_step_clip(t->opt, 1.0, t->clip_norm, 2.0);
     if (rc < 0)
         return tfail(t, rc, "epoch %d, batch %zu: %s", t->epochs_done + 1, b + 1, descent_errmsg(t->opt));
     rc = descent_step(t->opt);
-    if (in_step) {
+    if (t->clip_norm > 0) {
         double norm = descent_step_grad_norm(t->opt);
         descent_set_step_clip(t->opt, 1.0, INFINITY, 2.0);
-        /* A NaN or infinite gradient: the step was not taken (skipped, or
-         * refused under policy ERROR); refused as descent_clip_grad_norm
-         * refuses it. */
+        /* A NaN or infinite gradient, or a norm of finite values that is
+         * not finite: the step was not taken; refused as
+         * descent_clip_grad_norm refuses it. */
         if (rc == DESCENT_STEP_SKIPPED || rc == DESCENT_ERR_NONFINITE)
             return tfail(t, DESCENT_ERR_NONFINITE,
                          "epoch %d, batch %zu: the total gradient norm is %g; gradients left unclipped",

@@ -1,9 +1,8 @@
 /* Adafactor's 1-D pass 1 on element `at` into lane k, over the locals of
- * af_flat1_body (adafactor_kernel.h), which includes it in its main loop
- * and in its tail: variance = lerp(variance, G^2, w), and the squares of p
- * and U = G / sqrt(max(variance, eps1^2)) into the lanes. The statements
- * stand where they run, so a debugger steps through them and the compiler
- * sees the loops it saw when they were a macro. */
+ * af_flat1_body (adafactor_kernel.h), whose lane loop (pass1_lanes.h)
+ * includes it in its main loop and in its tail: variance =
+ * lerp(variance, G^2, w), and the squares of p and
+ * U = G / sqrt(max(variance, eps1^2)) into the lanes. */
 {
     T gi = sign * g[at], pi = p[at];
     T vi = KERNEL_FN(lerp)(var[at], gi * gi, w);

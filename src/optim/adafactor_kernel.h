@@ -27,19 +27,8 @@ DESCENT_INLINE void KERNEL_FN(af_flat1_body)(const af_job *jb, size_t b, size_t 
     const T *restrict g = jb->g;
     T *restrict var = jb->row;
     const T sign = (T)jb->c->sign, w = (T)jb->c->w, eps1_sq = (T)(jb->eps1 * jb->eps1);
-    double ps[DESCENT_RED_LANES] = {0}, us[DESCENT_RED_LANES] = {0};
-    size_t i = b;
-    for (; i + DESCENT_RED_LANES <= e; i += DESCENT_RED_LANES)
-        for (int k = 0; k < DESCENT_RED_LANES; k++) {
-            const size_t at = i + k;
-#include "adafactor_flat1_elem.h"
-        }
-    for (int k = 0; i < e; i++, k++) {
-        const size_t at = i;
-#include "adafactor_flat1_elem.h"
-    }
-    sums[0] = descent_red_lanes(ps);
-    sums[1] = descent_red_lanes(us);
+#define DESCENT_PASS1_ELEM "adafactor_flat1_elem.h"
+#include "pass1_lanes.h"
 }
 
 /* 1-D, pass 2: p = p (1 - lr wd) + neg_step U. */

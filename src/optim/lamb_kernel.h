@@ -22,19 +22,8 @@ DESCENT_INLINE void KERNEL_FN(lamb_pass1_body)(const lamb_range *rg, size_t b, s
     const T b2 = (T)c->beta2, omb2 = (T)c->one_minus_beta2;
     const T bc1 = (T)c->bias_correction1, bc2 = (T)c->bias_correction2;
     const T eps = (T)c->eps, eps_root = (T)c->eps_root, wd = (T)c->weight_decay;
-    double ps[DESCENT_RED_LANES] = {0}, us[DESCENT_RED_LANES] = {0};
-    size_t i = b;
-    for (; i + DESCENT_RED_LANES <= e; i += DESCENT_RED_LANES)
-        for (int k = 0; k < DESCENT_RED_LANES; k++) {
-            const size_t at = i + k;
-#include "lamb_pass1_elem.h"
-        }
-    for (int k = 0; i < e; i++, k++) {
-        const size_t at = i;
-#include "lamb_pass1_elem.h"
-    }
-    sums[0] = descent_red_lanes(ps);
-    sums[1] = descent_red_lanes(us);
+#define DESCENT_PASS1_ELEM "lamb_pass1_elem.h"
+#include "pass1_lanes.h"
 }
 
 /* Pass 2 over [b, e): u again from the stored m and v, then the step:

@@ -1,8 +1,7 @@
 /* LAMB's pass 1 on element `at` into lane k, over the locals of
- * lamb_pass1_body (lamb_kernel.h), which includes it in its main loop and
- * in its tail: m and v updated, and the squares of p and u into the lanes.
- * The statements stand where they run, so a debugger steps through them
- * and the compiler sees the loops it saw when they were a macro. */
+ * lamb_pass1_body (lamb_kernel.h), whose lane loop (pass1_lanes.h)
+ * includes it in its main loop and in its tail: m and v updated, and the
+ * squares of p and u into the lanes. */
 {
     T gi = g[at], pi = p[at];
     T mi = omb1 * gi + b1 * m[at];
