@@ -115,12 +115,13 @@ static int fused_possible(const descent_optimizer *opt)
  * prefetch, as run_plain runs it. The EMA runs after every FUSED_EMA_BYTES
  * of parameters, which it reads back from L2, and its buffer is left to
  * the hardware prefetcher: one long sequential run per 128 KB flows better
- * than short runs after every few blocks with software prefetches among
- * the kernel's streams (AdamW, 16M parameters, 2 threads, `descent bench
- * --ema 0.999`, pipeline_ratio, medians of 5 alternated runs: 1.42x the
- * step alone after every 4 KB with the EMA prefetched, 1.37x after every
- * 128 KB prefetched, 1.30x not prefetched; 1.42x after every 32 KB and
- * 1.33x after every 512 KB not prefetched; the bytes allow 1.29x). */
+ * than short runs after every group with software prefetches among the
+ * kernel's streams, as the parent of the commit that made it so (5d29f59)
+ * did. AdamW, 16M parameters, 2 threads, pipeline_ratio, medians of 5
+ * runs alternating the builds: `descent bench --unscale 1 --clip-norm 1e30
+ * --ema 0.999 --in-step` 1.64x the step alone with 5d29f59, 1.46x with
+ * this; `--ema 0.999` 1.42x with FUSED_EMA_BYTES at 32 KB, 1.30x at 128
+ * KB, 1.33x at 512 KB (the bytes allow 1.29x). */
 #define FUSED_GROUP 4
 #define FUSED_EMA_BYTES ((size_t)128 << 10)
 
@@ -278,7 +279,7 @@ int descent_step(descent_optimizer *opt)
     if (!opt)
         return DESCENT_ERR_INVALID;
     int check = 0; /* policy REPORT without a clipping call's verdict: test in the update */
-    int rc = 0, possible = !opt->algo->tensor_step && fused_possible(opt);
+    int rc = 0, possible = fused_possible(opt); /* 0 for whole-tensor steps too */
     double s1 = 1.0, s2 = 1.0;
     if (opt->utils.step_clip)                              /* 0. the step's own unscale and clipping */
         rc = descent_step_clip_begin(opt, &s1, &s2);
